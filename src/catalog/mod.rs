@@ -1,0 +1,173 @@
+//! The generic live table: a DataFusion `TableProvider` over any [`LiveTable`].
+//!
+//! Nothing is collected at registration or planning (`scan` runs even for a plain
+//! `EXPLAIN`): collection happens when the plan's stream is first polled, on a blocking
+//! thread, and builds only the projected columns. Output is sliced into batches of at most
+//! [`BATCH_ROWS`] rows. This module knows DataFusion and nothing of the OS.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+
+/// The most rows one output batch holds.
+pub const BATCH_ROWS: usize = 8192;
+
+/// What one scan asks a table for.
+#[derive(Debug, Clone)]
+pub struct Scan {
+    /// Indices into the table's schema, in output order; empty for `count(*)`.
+    pub projection: Vec<usize>,
+    /// The projected schema the returned batch must have.
+    pub schema: SchemaRef,
+    /// Filters DataFusion offered; those for which [`LiveTable::filter_pushdown`] said
+    /// `Exact` must be applied by the table, the rest are hints.
+    pub filters: Vec<Expr>,
+    /// At most this many rows are needed (only set when every filter is `Exact`).
+    pub limit: Option<usize>,
+}
+
+/// A table whose rows are read from the live system each time it is scanned.
+pub trait LiveTable: Debug + Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    fn schema(&self) -> SchemaRef;
+    /// Collects the rows and builds the projected columns. Blocking I/O is fine: this runs
+    /// on a blocking thread at execution time.
+    fn collect(&self, scan: &Scan) -> Result<RecordBatch>;
+    /// How far the table can apply `filter` itself.
+    fn filter_pushdown(&self, _filter: &Expr) -> TableProviderFilterPushDown {
+        TableProviderFilterPushDown::Unsupported
+    }
+}
+
+/// Adapts a [`LiveTable`] to DataFusion.
+#[derive(Debug)]
+pub struct LiveProvider {
+    table: Arc<dyn LiveTable>,
+}
+
+impl LiveProvider {
+    pub fn new(table: Arc<dyn LiveTable>) -> Self {
+        LiveProvider { table }
+    }
+}
+
+#[async_trait]
+impl TableProvider for LiveProvider {
+    fn schema(&self) -> SchemaRef {
+        self.table.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| self.table.filter_pushdown(f))
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let full = self.table.schema();
+        let projection: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..full.fields().len()).collect(),
+        };
+        let schema = Arc::new(full.project(&projection)?);
+        let partition = LivePartition {
+            table: self.table.clone(),
+            scan: Arc::new(Scan {
+                projection,
+                schema: schema.clone(),
+                filters: filters.to_vec(),
+                limit,
+            }),
+        };
+        // The partition already projects, so the exec gets no projection of its own.
+        let exec =
+            StreamingTableExec::try_new(schema, vec![Arc::new(partition)], None, [], false, limit)?;
+        Ok(Arc::new(exec))
+    }
+}
+
+/// The single partition of a live scan.
+#[derive(Debug)]
+struct LivePartition {
+    table: Arc<dyn LiveTable>,
+    scan: Arc<Scan>,
+}
+
+impl PartitionStream for LivePartition {
+    fn schema(&self) -> &SchemaRef {
+        &self.scan.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let table = self.table.clone();
+        let scan = self.scan.clone();
+        let collected = futures::stream::once(async move {
+            let name = table.name();
+            tokio::task::spawn_blocking(move || table.collect(&scan))
+                .await
+                .map_err(|e| DataFusionError::Execution(format!("{name}: collector failed: {e}")))?
+        });
+        let batches = collected.flat_map(|result| {
+            let slices: Vec<Result<RecordBatch>> = match result {
+                Ok(batch) => slice(batch),
+                Err(err) => vec![Err(err)],
+            };
+            futures::stream::iter(slices)
+        });
+        Box::pin(RecordBatchStreamAdapter::new(
+            self.scan.schema.clone(),
+            batches,
+        ))
+    }
+}
+
+/// Zero-copy slices of at most [`BATCH_ROWS`] rows.
+fn slice(batch: RecordBatch) -> Vec<Result<RecordBatch>> {
+    let rows = batch.num_rows();
+    if rows <= BATCH_ROWS {
+        return vec![Ok(batch)];
+    }
+    (0..rows)
+        .step_by(BATCH_ROWS)
+        .map(|start| Ok(batch.slice(start, BATCH_ROWS.min(rows - start))))
+        .collect()
+}
+
+/// Registers every table on `ctx`.
+pub fn register(ctx: &SessionContext, tables: Vec<Arc<dyn LiveTable>>) -> Result<()> {
+    for table in tables {
+        let name = table.name();
+        ctx.register_table(name, Arc::new(LiveProvider::new(table)))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

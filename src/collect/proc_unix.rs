@@ -1,0 +1,207 @@
+//! `/proc/net/unix`: the fallback unix socket source (net/unix/af_unix.c `unix_seq_show`).
+//!
+//! Written here rather than with procfs's `UnixNetEntry` because that drops the Flags
+//! column (`__SO_ACCEPTCON` marks a listener; netstat -x shows it as `[ ACC ]`).
+
+use std::io::BufRead;
+
+use super::socket::{Family, Protocol, SockType, SocketRow, State};
+use super::{CollectError, Root};
+
+/// `__SO_ACCEPTCON` in include/linux/net.h: the socket is listening.
+pub const SO_ACCEPTCON: u32 = 1 << 16;
+
+/// One line of /proc/net/unix with the fields netstat -x shows beyond [`SocketRow`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnixEntry {
+    pub ref_count: u32,
+    pub flags: u32,
+    pub row: SocketRow,
+}
+
+pub fn read(root: &Root) -> Result<Vec<UnixEntry>, CollectError> {
+    let path = root.proc_path("net/unix");
+    let file = match std::fs::File::open(&path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(CollectError::io(&path, err)),
+    };
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, file);
+    let mut entries = Vec::new();
+    let mut line = Vec::new();
+    let mut number = 0;
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| CollectError::io(&path, e))?;
+        if n == 0 {
+            return Ok(entries);
+        }
+        number += 1;
+        if number == 1 {
+            continue; // the column header
+        }
+        if let Some(entry) = parse_line(&line).map_err(|(field, reason)| CollectError::Parse {
+            file: path.display().to_string(),
+            line: number,
+            field,
+            reason,
+        })? {
+            entries.push(entry);
+        }
+    }
+}
+
+/// Parses a whole file's text (header line first); for tests and fuzzing.
+pub fn parse(reader: impl BufRead) -> Result<Vec<UnixEntry>, CollectError> {
+    let mut entries = Vec::new();
+    for (index, line) in reader.split(b'\n').enumerate() {
+        let line = line.map_err(|e| CollectError::io(std::path::Path::new("net/unix"), e))?;
+        if index == 0 {
+            continue;
+        }
+        let parsed = parse_line(&line).map_err(|(field, reason)| CollectError::Parse {
+            file: "net/unix".into(),
+            line: index + 1,
+            field,
+            reason,
+        })?;
+        entries.extend(parsed);
+    }
+    Ok(entries)
+}
+
+/// `Num: RefCount Protocol Flags Type St Inode [Path]`. The path is everything after one
+/// space following the inode: it may itself contain spaces. Bytes, not text: a path may
+/// be any bytes but NUL. Blank lines give `None`.
+pub fn parse_line(line: &[u8]) -> Result<Option<UnixEntry>, (&'static str, String)> {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let mut rest = line;
+    let mut field = |name: &'static str| -> Result<&[u8], (&'static str, String)> {
+        let start = rest
+            .iter()
+            .position(|b| *b != b' ')
+            .ok_or((name, "missing".to_string()))?;
+        let tail = &rest[start..];
+        let end = tail.iter().position(|b| *b == b' ').unwrap_or(tail.len());
+        let (value, after) = tail.split_at(end);
+        rest = after;
+        Ok(value)
+    };
+    let num = field("Num")?;
+    if !num.ends_with(b":") {
+        return Err((
+            "Num",
+            format!("{:?} does not end with ':'", String::from_utf8_lossy(num)),
+        ));
+    }
+    let ref_count = hex(field("RefCount")?).map_err(|e| ("RefCount", e))?;
+    let _protocol = field("Protocol")?;
+    let flags = hex(field("Flags")?).map_err(|e| ("Flags", e))?;
+    let sock_type = hex(field("Type")?).map_err(|e| ("Type", e))?;
+    let st = hex(field("St")?).map_err(|e| ("St", e))?;
+    let inode = std::str::from_utf8(field("Inode")?)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or(("Inode", "not a decimal number".to_string()))?;
+    let path = match rest.strip_prefix(b" ") {
+        Some(path) if !path.is_empty() => Some(String::from_utf8_lossy(path).into_owned()),
+        _ => None,
+    };
+    let sock_type =
+        u16::try_from(sock_type).map_err(|_| ("Type", format!("{sock_type} is too large")))?;
+    Ok(Some(UnixEntry {
+        ref_count,
+        flags,
+        row: SocketRow {
+            protocol: Protocol::Unix,
+            family: Family::Unix,
+            sock_type: SockType::from_raw(sock_type),
+            state: state_of(flags, st),
+            local: None,
+            remote: None,
+            recv_q: None,
+            send_q: None,
+            uid: None,
+            inode,
+            path,
+            peer_inode: None,
+            timer: None,
+        },
+    }))
+}
+
+/// /proc/net/unix shows `socket->state` (SS_*), not `sk_state` as unix_diag does; map it to
+/// the same vocabulary. A listener is SS_UNCONNECTED with `__SO_ACCEPTCON` set.
+fn state_of(flags: u32, st: u32) -> State {
+    if flags & SO_ACCEPTCON != 0 {
+        return State::Listen;
+    }
+    match st {
+        1 => State::Close,       // SS_UNCONNECTED
+        2 => State::SynSent,     // SS_CONNECTING
+        3 => State::Established, // SS_CONNECTED
+        4 => State::Closing,     // SS_DISCONNECTING
+        other => State::Unknown(other.min(255) as u8),
+    }
+}
+
+fn hex(field: &[u8]) -> Result<u32, String> {
+    std::str::from_utf8(field)
+        .ok()
+        .and_then(|s| u32::from_str_radix(s, 16).ok())
+        .ok_or_else(|| format!("{:?} is not hex", String::from_utf8_lossy(field)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The layout unix_seq_show prints: a listener with a path containing a space, a
+    // connected stream socket with no name, an abstract dgram socket, a seqpacket socket.
+    const UNIX: &str = "Num       RefCount Protocol Flags    Type St Inode Path
+0000000000000000: 00000002 00000000 00010000 0001 01 30001 /tmp/a b.sock
+0000000000000000: 00000003 00000000 00000000 0001 03 30002
+0000000000000000: 00000002 00000000 00000000 0002 01 30003 @netsql@test
+0000000000000000: 00000002 00000000 00000000 0005 03 30004
+";
+
+    #[test]
+    fn parses_every_kind() {
+        let entries = parse(UNIX.as_bytes()).unwrap();
+        assert_eq!(entries.len(), 4);
+        let listener = &entries[0];
+        assert_eq!(listener.row.state, State::Listen);
+        assert_eq!(listener.flags, SO_ACCEPTCON);
+        assert_eq!(listener.ref_count, 2);
+        assert_eq!(listener.row.path.as_deref(), Some("/tmp/a b.sock"));
+        assert_eq!(listener.row.sock_type, SockType::Stream);
+        assert_eq!(entries[1].row.state, State::Established);
+        assert_eq!(entries[1].row.path, None);
+        assert_eq!(entries[1].row.inode, 30002);
+        assert_eq!(entries[2].row.sock_type, SockType::Dgram);
+        assert_eq!(entries[2].row.state, State::Close);
+        assert_eq!(entries[2].row.path.as_deref(), Some("@netsql@test"));
+        assert_eq!(entries[3].row.sock_type, SockType::SeqPacket);
+    }
+
+    #[test]
+    fn malformed_lines_name_the_field() {
+        let cases: [(&[u8], &str); 5] = [
+            (b"0000: 00000002", "Protocol"),
+            (b"0000 00000002 0 0 1 1 5", "Num"),
+            (b"0000: 0000000Z 0 0 1 1 5", "RefCount"),
+            (b"0000: 2 0 0 1 1 inode", "Inode"),
+            (b"0000: 2 0 0 FFFFF 1 5", "Type"),
+        ];
+        for (line, field) in cases {
+            let err = parse_line(line).unwrap_err();
+            assert_eq!(err.0, field, "{}", String::from_utf8_lossy(line));
+        }
+        assert_eq!(parse_line(b"   \n").unwrap(), None);
+    }
+}

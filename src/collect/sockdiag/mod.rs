@@ -1,0 +1,122 @@
+//! Socket dumps through NETLINK_SOCK_DIAG (inet_diag, unix_diag): what `ss` reads.
+
+pub mod wire;
+
+use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr};
+
+use super::socket::{Family, Protocol, SocketRow};
+use super::CollectError;
+
+/// One netlink socket reused for every dump of a scan.
+pub struct Dumper {
+    socket: Socket,
+    buf: Vec<u8>,
+    seq: u32,
+}
+
+/// errnos that mean "this kernel (or sandbox) will not answer", as opposed to a broken
+/// reply: no permission, no sock_diag module for the protocol, no netlink at all.
+fn is_refusal(errno: i32) -> bool {
+    matches!(
+        errno,
+        libc::EPERM
+            | libc::EACCES
+            | libc::ENOENT
+            | libc::EOPNOTSUPP
+            | libc::EPROTONOSUPPORT
+            | libc::EAFNOSUPPORT
+            | libc::EINVAL
+    )
+}
+
+impl Dumper {
+    pub fn open() -> Result<Dumper, CollectError> {
+        let refused = |errno: std::io::Error| CollectError::NetlinkRefused {
+            what: "NETLINK_SOCK_DIAG".into(),
+            errno,
+        };
+        let mut socket = Socket::new(NETLINK_SOCK_DIAG).map_err(refused)?;
+        socket.bind_auto().map_err(refused)?;
+        socket.connect(&SocketAddr::new(0, 0)).map_err(refused)?;
+        // A large receive buffer lets the kernel fill each recv with more sockets.
+        let _ = socket.set_rx_buf_sz(1 << 20);
+        Ok(Dumper {
+            socket,
+            buf: Vec::with_capacity(64 * 1024),
+            seq: 0,
+        })
+    }
+
+    /// Sends `request` and hands each socket message of the reply to `each`.
+    fn dump(
+        &mut self,
+        request: &[u8],
+        what: &str,
+        mut each: impl FnMut(&[u8]) -> Result<(), String>,
+    ) -> Result<(), CollectError> {
+        self.socket
+            .send(request, 0)
+            .map_err(|e| CollectError::Netlink(format!("send {what} request: {e}")))?;
+        loop {
+            self.buf.clear();
+            match self.socket.recv(&mut self.buf, 0) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(CollectError::Netlink(format!("recv {what}: {e}"))),
+            }
+            for reply in wire::replies(&self.buf) {
+                match reply.map_err(|e| CollectError::Netlink(format!("{what}: {e}")))? {
+                    wire::Reply::Socket(payload) => {
+                        each(payload).map_err(|e| CollectError::Netlink(format!("{what}: {e}")))?
+                    }
+                    wire::Reply::Done => return Ok(()),
+                    wire::Reply::Error(errno) if is_refusal(errno) => {
+                        return Err(CollectError::NetlinkRefused {
+                            what: what.to_string(),
+                            errno: std::io::Error::from_raw_os_error(errno),
+                        })
+                    }
+                    wire::Reply::Error(errno) => {
+                        return Err(CollectError::Netlink(format!(
+                            "{what}: {}",
+                            std::io::Error::from_raw_os_error(errno)
+                        )))
+                    }
+                    wire::Reply::Other => {}
+                }
+            }
+        }
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    /// Every socket of one inet protocol and family whose state bit is in `states`.
+    pub fn inet(
+        &mut self,
+        protocol: Protocol,
+        family: Family,
+        states: u32,
+        rows: &mut Vec<SocketRow>,
+    ) -> Result<(), CollectError> {
+        let seq = self.next_seq();
+        let request = wire::inet_request(protocol, family, states, seq);
+        let what = protocol.proto_name(family);
+        self.dump(&request, what, |payload| {
+            rows.push(wire::decode_inet(payload, protocol)?);
+            Ok(())
+        })
+    }
+
+    /// Every unix socket whose state bit is in `states`.
+    pub fn unix(&mut self, states: u32, rows: &mut Vec<SocketRow>) -> Result<(), CollectError> {
+        let seq = self.next_seq();
+        let request = wire::unix_request(states, seq);
+        self.dump(&request, "unix", |payload| {
+            rows.push(wire::decode_unix(payload)?);
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,274 @@
+//! NETLINK_SOCK_DIAG wire format: requests out, responses in. Pure functions over bytes.
+//!
+//! Requests are built with `netlink-packet-sock-diag` and framed by `netlink-packet-core`.
+//! Response headers are decoded here by hand because that crate's `InetResponseHeader`
+//! drops `idiag_expires` for TIME_WAIT sockets and `idiag_retrans` for keepalive and probe
+//! timers (both shown by netstat -o), and its unix attributes lack `UNIX_DIAG_UID`. The
+//! headers are fixed layouts (include/uapi/linux/inet_diag.h, unix_diag.h); attributes are
+//! walked with netlink-packet-core's `NlasIterator`.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use netlink_packet_core::{
+    NetlinkBuffer, NetlinkHeader, NetlinkMessage, NlasIterator, NLMSG_DONE, NLMSG_ERROR,
+    NLM_F_DUMP, NLM_F_REQUEST,
+};
+use netlink_packet_sock_diag::{
+    inet::{ExtensionFlags, InetRequest, SocketId, StateFlags},
+    unix::{ShowFlags, StateFlags as UnixStateFlags, UnixRequest},
+    SockDiagMessage,
+};
+
+use crate::collect::socket::{
+    abstract_name, Family, Protocol, SockType, SocketRow, State, Timer, TimerInfo,
+};
+
+/// `sizeof(struct inet_diag_msg)`.
+pub const INET_DIAG_MSG_LEN: usize = 72;
+/// `sizeof(struct unix_diag_msg)`.
+pub const UNIX_DIAG_MSG_LEN: usize = 16;
+
+const UNIX_DIAG_NAME: u16 = 0;
+const UNIX_DIAG_PEER: u16 = 2;
+const UNIX_DIAG_RQLEN: u16 = 4;
+const UNIX_DIAG_UID: u16 = 7;
+/// `UDIAG_SHOW_UID` (Linux 5.3); older kernels ignore the bit.
+const UDIAG_SHOW_UID: u32 = 0x40;
+
+/// Every TCP state bit, including TCP_NEW_SYN_RECV (12) so request sockets are dumped,
+/// as `ss -a` asks.
+pub const ALL_STATES: u32 = (1 << 13) - 1;
+
+/// A dump request for one inet protocol and family, `states` a bitmask of `1 << sk_state`.
+pub fn inet_request(protocol: Protocol, family: Family, states: u32, seq: u32) -> Vec<u8> {
+    let (af, socket_id) = match family {
+        Family::Inet6 => (libc::AF_INET6 as u8, SocketId::new_v6()),
+        _ => (libc::AF_INET as u8, SocketId::new_v4()),
+    };
+    let request = InetRequest {
+        family: af,
+        protocol: protocol.ipproto().unwrap_or(0),
+        extensions: ExtensionFlags::empty(),
+        states: StateFlags::from_bits_retain(states),
+        socket_id,
+    };
+    frame(SockDiagMessage::InetRequest(request), seq)
+}
+
+/// A dump request for every unix socket with its name, peer, queue lengths and owner.
+pub fn unix_request(states: u32, seq: u32) -> Vec<u8> {
+    let show =
+        ShowFlags::NAME.bits() | ShowFlags::PEER.bits() | ShowFlags::RQLEN.bits() | UDIAG_SHOW_UID;
+    let request = UnixRequest {
+        state_flags: UnixStateFlags::from_bits_retain(states),
+        inode: 0,
+        show_flags: ShowFlags::from_bits_retain(show),
+        cookie: [0xff; 8],
+    };
+    frame(SockDiagMessage::UnixRequest(request), seq)
+}
+
+fn frame(message: SockDiagMessage, seq: u32) -> Vec<u8> {
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    header.sequence_number = seq;
+    let mut packet = NetlinkMessage::new(header, message.into());
+    packet.finalize();
+    let mut buf = vec![0; packet.buffer_len()];
+    packet.serialize(&mut buf);
+    buf
+}
+
+/// What one netlink message in a dump reply says.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reply<'a> {
+    /// A `SOCK_DIAG_BY_FAMILY` message: one socket.
+    Socket(&'a [u8]),
+    /// The end of the dump.
+    Done,
+    /// `NLMSG_ERROR` (or a failed `NLMSG_DONE`) with a positive errno.
+    Error(i32),
+    /// Anything else (NLMSG_NOOP): skipped.
+    Other,
+}
+
+/// Splits one `recv` worth of bytes into netlink messages.
+pub fn replies(buf: &[u8]) -> impl Iterator<Item = Result<Reply<'_>, String>> + '_ {
+    let mut offset = 0;
+    std::iter::from_fn(move || {
+        if offset >= buf.len() {
+            return None;
+        }
+        let msg = match NetlinkBuffer::new_checked(&buf[offset..]) {
+            Ok(msg) => msg,
+            Err(err) => {
+                offset = buf.len();
+                return Some(Err(format!("bad netlink header: {err}")));
+            }
+        };
+        let length = msg.length() as usize;
+        // Messages are padded to 4 bytes (NLMSG_ALIGN).
+        offset += (length + 3) & !3;
+        let payload = msg.payload();
+        let status = || {
+            payload
+                .get(..4)
+                .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        Some(Ok(match msg.message_type() {
+            NLMSG_DONE => match status() {
+                Some(code) if code < 0 => Reply::Error(-code),
+                _ => Reply::Done,
+            },
+            NLMSG_ERROR => match status() {
+                Some(0) => Reply::Other, // an ACK
+                Some(code) => Reply::Error(code.saturating_neg()),
+                None => return Some(Err("truncated NLMSG_ERROR".to_string())),
+            },
+            // SOCK_DIAG_BY_FAMILY
+            20 => Reply::Socket(payload),
+            _ => Reply::Other,
+        }))
+    })
+}
+
+fn u32_at(buf: &[u8], at: usize) -> u32 {
+    u32::from_ne_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
+}
+
+/// Decodes one `struct inet_diag_msg` (and ignores its attributes).
+pub fn decode_inet(payload: &[u8], protocol: Protocol) -> Result<SocketRow, String> {
+    if payload.len() < INET_DIAG_MSG_LEN {
+        return Err(format!(
+            "inet_diag_msg: {} bytes, need {INET_DIAG_MSG_LEN}",
+            payload.len()
+        ));
+    }
+    let family = match i32::from(payload[0]) {
+        libc::AF_INET => Family::Inet,
+        libc::AF_INET6 => Family::Inet6,
+        other => return Err(format!("inet_diag_msg: idiag_family {other} is not inet")),
+    };
+    let state = State::from_kernel(payload[1]);
+    let timer = Timer::from_kernel(payload[2]);
+    let retransmits = payload[3];
+    // struct inet_diag_sockid: ports and addresses in network byte order.
+    let sport = u16::from_be_bytes([payload[4], payload[5]]);
+    let dport = u16::from_be_bytes([payload[6], payload[7]]);
+    let src = address(family, &payload[8..24]);
+    let dst = address(family, &payload[24..40]);
+    let expires = u32_at(payload, 52);
+    let rqueue = u32_at(payload, 56);
+    let wqueue = u32_at(payload, 60);
+    let uid = u32_at(payload, 64);
+    let inode = u32_at(payload, 68);
+    Ok(SocketRow {
+        protocol,
+        family,
+        sock_type: match protocol {
+            Protocol::Tcp => SockType::Stream,
+            Protocol::Raw => SockType::Raw,
+            _ => SockType::Dgram,
+        },
+        state,
+        local: Some(SocketAddr::new(src, sport)),
+        remote: Some(SocketAddr::new(dst, dport)),
+        recv_q: Some(u64::from(rqueue)),
+        send_q: Some(u64::from(wqueue)),
+        uid: Some(uid),
+        inode: u64::from(inode),
+        path: None,
+        peer_inode: None,
+        timer: Some(TimerInfo {
+            timer,
+            // inet_diag reports expiry only while a timer is pending.
+            expires_ms: if timer == Timer::Off {
+                0
+            } else {
+                i64::from(expires)
+            },
+            retransmits: i32::from(retransmits),
+        }),
+    })
+}
+
+fn address(family: Family, bytes: &[u8]) -> IpAddr {
+    match family {
+        Family::Inet => IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3])),
+        _ => {
+            let mut octets = [0u8; 16];
+            octets.copy_from_slice(&bytes[..16]);
+            IpAddr::V6(Ipv6Addr::from(octets))
+        }
+    }
+}
+
+/// Decodes one `struct unix_diag_msg` with the attributes [`unix_request`] asks for.
+pub fn decode_unix(payload: &[u8]) -> Result<SocketRow, String> {
+    if payload.len() < UNIX_DIAG_MSG_LEN {
+        return Err(format!(
+            "unix_diag_msg: {} bytes, need {UNIX_DIAG_MSG_LEN}",
+            payload.len()
+        ));
+    }
+    if i32::from(payload[0]) != libc::AF_UNIX {
+        return Err(format!(
+            "unix_diag_msg: udiag_family {} is not AF_UNIX",
+            payload[0]
+        ));
+    }
+    let mut row = SocketRow {
+        protocol: Protocol::Unix,
+        family: Family::Unix,
+        sock_type: SockType::from_raw(u16::from(payload[1])),
+        state: State::from_kernel(payload[2]),
+        local: None,
+        remote: None,
+        recv_q: None,
+        send_q: None,
+        uid: None,
+        inode: u64::from(u32_at(payload, 4)),
+        path: None,
+        peer_inode: None,
+        timer: None,
+    };
+    for nla in NlasIterator::new(&payload[UNIX_DIAG_MSG_LEN..]) {
+        let nla = nla.map_err(|e| format!("unix_diag attribute: {e}"))?;
+        let value = nla.value();
+        match nla.kind() {
+            UNIX_DIAG_NAME => row.path = Some(unix_name(value)),
+            UNIX_DIAG_PEER if value.len() >= 4 => {
+                row.peer_inode = Some(u64::from(u32_at(value, 0)))
+            }
+            UNIX_DIAG_RQLEN if value.len() >= 8 => {
+                row.recv_q = Some(u64::from(u32_at(value, 0)));
+                row.send_q = Some(u64::from(u32_at(value, 4)));
+            }
+            UNIX_DIAG_UID if value.len() >= 4 => row.uid = Some(u32_at(value, 0)),
+            UNIX_DIAG_PEER | UNIX_DIAG_RQLEN | UNIX_DIAG_UID => {
+                return Err(format!(
+                    "unix_diag attribute {}: {} bytes is too short",
+                    nla.kind(),
+                    value.len()
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(row)
+}
+
+/// `sun_path` as bound: a leading NUL marks the abstract namespace; a filesystem path
+/// carries its terminating NUL.
+fn unix_name(raw: &[u8]) -> String {
+    match raw.split_first() {
+        Some((0, name)) => abstract_name(name),
+        _ => {
+            let end = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
+            String::from_utf8_lossy(&raw[..end]).into_owned()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,176 @@
+//! Byte fixtures for the sock_diag wire format, one comment per field. Multi-byte host-order
+//! fields are written little-endian: these tests run on x86_64 and aarch64.
+
+use super::*;
+
+/// A dump reply: one TCP socket in FIN_WAIT1 with its retransmit timer pending, then
+/// NLMSG_DONE.
+#[rustfmt::skip]
+const INET_REPLY: &[u8] = &[
+    // struct nlmsghdr
+    88, 0, 0, 0,            // nlmsg_len = 16 + 72
+    20, 0,                  // nlmsg_type = SOCK_DIAG_BY_FAMILY
+    2, 0,                   // nlmsg_flags = NLM_F_MULTI
+    7, 0, 0, 0,             // nlmsg_seq
+    0, 0, 0, 0,             // nlmsg_pid
+    // struct inet_diag_msg
+    2,                      // idiag_family = AF_INET
+    4,                      // idiag_state = TCP_FIN_WAIT1
+    1,                      // idiag_timer = retransmit
+    3,                      // idiag_retrans
+    0xa2, 0xc4,             // idiag_sport = 41668 (big-endian)
+    0x1b, 0x5b,             // idiag_dport = 7003
+    127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   // idiag_src
+    10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,    // idiag_dst
+    0, 0, 0, 0,             // idiag_if
+    1, 2, 3, 4, 5, 6, 7, 8, // idiag_cookie
+    0xb8, 0x0b, 0, 0,       // idiag_expires = 3000 ms
+    0, 0, 0, 0,             // idiag_rqueue
+    0xe8, 0x03, 0, 0,       // idiag_wqueue = 1000
+    0xe8, 0x03, 0, 0,       // idiag_uid = 1000
+    0x39, 0x30, 0, 0,       // idiag_inode = 12345
+    // NLMSG_DONE
+    20, 0, 0, 0,            // nlmsg_len
+    3, 0,                   // nlmsg_type = NLMSG_DONE
+    2, 0,                   // nlmsg_flags
+    7, 0, 0, 0,             // nlmsg_seq
+    0, 0, 0, 0,             // nlmsg_pid
+    0, 0, 0, 0,             // status = 0
+];
+
+#[test]
+fn decodes_an_inet_dump() {
+    let replies: Vec<_> = replies(INET_REPLY).collect::<Result<_, _>>().unwrap();
+    assert_eq!(replies.len(), 2);
+    assert_eq!(replies[1], Reply::Done);
+    let Reply::Socket(payload) = replies[0] else {
+        panic!("expected a socket, got {:?}", replies[0]);
+    };
+    let row = decode_inet(payload, Protocol::Tcp).unwrap();
+    assert_eq!(row.family, Family::Inet);
+    assert_eq!(row.state, State::FinWait1);
+    assert_eq!(row.local, Some("127.0.0.1:41668".parse().unwrap()));
+    assert_eq!(row.remote, Some("10.0.0.2:7003".parse().unwrap()));
+    assert_eq!(row.send_q, Some(1000));
+    assert_eq!(row.recv_q, Some(0));
+    assert_eq!(row.uid, Some(1000));
+    assert_eq!(row.inode, 12345);
+    let timer = row.timer.unwrap();
+    assert_eq!(
+        (timer.timer, timer.expires_ms, timer.retransmits),
+        (Timer::On, 3000, 3)
+    );
+}
+
+#[test]
+fn a_truncated_inet_message_is_an_error_not_a_panic() {
+    let payload = &INET_REPLY[16..16 + 40];
+    let err = decode_inet(payload, Protocol::Tcp).unwrap_err();
+    assert!(err.contains("40 bytes"), "{err}");
+    // A reply cut inside a netlink header.
+    let results: Vec<_> = replies(&INET_REPLY[..10]).collect();
+    assert!(results[0].is_err());
+    // A wrong family.
+    let mut bad = INET_REPLY[16..88].to_vec();
+    bad[0] = 1;
+    assert!(decode_inet(&bad, Protocol::Tcp)
+        .unwrap_err()
+        .contains("idiag_family"));
+}
+
+#[test]
+fn netlink_errors_carry_errno() {
+    #[rustfmt::skip]
+    let error: &[u8] = &[
+        36, 0, 0, 0,        // nlmsg_len = 16 + 4 + 16
+        2, 0,               // NLMSG_ERROR
+        0, 0, 1, 0, 0, 0, 0, 0, 0, 0,
+        0xfe, 0xff, 0xff, 0xff, // error = -ENOENT
+        // the offending request's header
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    let replies: Vec<_> = replies(error).collect::<Result<_, _>>().unwrap();
+    assert_eq!(replies, vec![Reply::Error(libc::ENOENT)]);
+}
+
+/// One unix_diag reply: a stream socket bound to an abstract name, connected to inode
+/// 4242, with 5 bytes unread, owned by uid 1000.
+#[rustfmt::skip]
+const UNIX_REPLY: &[u8] = &[
+    // struct unix_diag_msg
+    1,                      // udiag_family = AF_UNIX
+    1,                      // udiag_type = SOCK_STREAM
+    1,                      // udiag_state = TCP_ESTABLISHED
+    0,                      // pad
+    0x10, 0x27, 0, 0,       // udiag_ino = 10000
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // udiag_cookie
+    // UNIX_DIAG_NAME: "\0a\0b" (abstract, with an embedded NUL)
+    8, 0, 0, 0,             // nla_len = 4 + 4, nla_type = 0
+    0, b'a', 0, b'b',
+    // UNIX_DIAG_PEER
+    8, 0, 2, 0,             // nla_len, nla_type = 2
+    0x92, 0x10, 0, 0,       // peer inode = 4242
+    // UNIX_DIAG_RQLEN
+    12, 0, 4, 0,            // nla_len, nla_type = 4
+    5, 0, 0, 0,             // udiag_rqueue = 5
+    0, 0, 0, 0,             // udiag_wqueue = 0
+    // UNIX_DIAG_UID
+    8, 0, 7, 0,             // nla_len, nla_type = 7
+    0xe8, 0x03, 0, 0,       // uid = 1000
+];
+
+#[test]
+fn decodes_a_unix_socket_with_attributes() {
+    let row = decode_unix(UNIX_REPLY).unwrap();
+    assert_eq!(row.sock_type, SockType::Stream);
+    assert_eq!(row.state, State::Established);
+    assert_eq!(row.inode, 10000);
+    assert_eq!(row.path.as_deref(), Some("@a@b"));
+    assert_eq!(row.peer_inode, Some(4242));
+    assert_eq!((row.recv_q, row.send_q), (Some(5), Some(0)));
+    assert_eq!(row.uid, Some(1000));
+}
+
+#[test]
+fn unix_paths_lose_their_nul_and_short_attributes_fail() {
+    assert_eq!(unix_name(b"/run/x.sock\0"), "/run/x.sock");
+    let mut short = UNIX_REPLY[..UNIX_DIAG_MSG_LEN].to_vec();
+    short.extend_from_slice(&[6, 0, 2, 0, 1, 2, 0, 0]); // UNIX_DIAG_PEER with 2 bytes
+    assert!(decode_unix(&short).unwrap_err().contains("too short"));
+    // An attribute whose length runs past the buffer.
+    let mut overrun = UNIX_REPLY[..UNIX_DIAG_MSG_LEN].to_vec();
+    overrun.extend_from_slice(&[200, 0, 2, 0, 1, 2, 3, 4]);
+    assert!(decode_unix(&overrun).is_err());
+    assert!(decode_unix(&UNIX_REPLY[..8]).is_err());
+}
+
+#[test]
+fn requests_have_the_kernel_layout() {
+    let req = inet_request(Protocol::Udp, Family::Inet6, ALL_STATES, 9);
+    // nlmsghdr (16) + struct inet_diag_req_v2 (56)
+    assert_eq!(req.len(), 72);
+    assert_eq!(u32::from_ne_bytes(req[0..4].try_into().unwrap()), 72); // nlmsg_len
+    assert_eq!(u16::from_ne_bytes([req[4], req[5]]), 20); // SOCK_DIAG_BY_FAMILY
+    assert_eq!(
+        u16::from_ne_bytes([req[6], req[7]]),
+        NLM_F_REQUEST | NLM_F_DUMP
+    );
+    assert_eq!(u32::from_ne_bytes(req[8..12].try_into().unwrap()), 9); // nlmsg_seq
+    assert_eq!(req[16], libc::AF_INET6 as u8); // sdiag_family
+    assert_eq!(req[17], libc::IPPROTO_UDP as u8); // sdiag_protocol
+    assert_eq!(
+        u32::from_ne_bytes(req[20..24].try_into().unwrap()),
+        ALL_STATES
+    ); // idiag_states
+
+    let req = unix_request(u32::MAX, 1);
+    // nlmsghdr (16) + struct unix_diag_req (24)
+    assert_eq!(req.len(), 40);
+    assert_eq!(req[16], libc::AF_UNIX as u8);
+    assert_eq!(
+        u32::from_ne_bytes(req[20..24].try_into().unwrap()),
+        u32::MAX
+    ); // udiag_states
+    let show = u32::from_ne_bytes(req[28..32].try_into().unwrap());
+    assert_eq!(show, 0x01 | 0x04 | 0x10 | 0x40); // NAME | PEER | RQLEN | UID
+}

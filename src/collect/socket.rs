@@ -1,0 +1,272 @@
+//! The socket row every socket source produces, and the vocabularies shared by them.
+
+use std::net::SocketAddr;
+
+/// Address family, as netstat groups sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    Inet,
+    Inet6,
+    Unix,
+}
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Inet => "inet",
+            Family::Inet6 => "inet6",
+            Family::Unix => "unix",
+        }
+    }
+}
+
+/// Transport protocol; with the family it gives netstat's `Proto` (`tcp6`, `udplite`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    UdpLite,
+    Raw,
+    Unix,
+}
+
+impl Protocol {
+    /// The IP protocol number inet_diag is asked for (`IPPROTO_*`); `None` for unix.
+    pub fn ipproto(self) -> Option<u8> {
+        match self {
+            Protocol::Tcp => Some(libc::IPPROTO_TCP as u8),
+            Protocol::Udp => Some(libc::IPPROTO_UDP as u8),
+            Protocol::UdpLite => Some(libc::IPPROTO_UDPLITE as u8),
+            Protocol::Raw => Some(libc::IPPROTO_RAW as u8),
+            Protocol::Unix => None,
+        }
+    }
+
+    /// netstat's Proto column: the protocol with `6` appended for IPv6.
+    pub fn proto_name(self, family: Family) -> &'static str {
+        match (self, family) {
+            (Protocol::Tcp, Family::Inet6) => "tcp6",
+            (Protocol::Tcp, _) => "tcp",
+            (Protocol::Udp, Family::Inet6) => "udp6",
+            (Protocol::Udp, _) => "udp",
+            (Protocol::UdpLite, Family::Inet6) => "udplite6",
+            (Protocol::UdpLite, _) => "udplite",
+            (Protocol::Raw, Family::Inet6) => "raw6",
+            (Protocol::Raw, _) => "raw",
+            (Protocol::Unix, _) => "unix",
+        }
+    }
+}
+
+/// Socket type (`SOCK_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SockType {
+    Stream,
+    Dgram,
+    SeqPacket,
+    Raw,
+    Other(u16),
+}
+
+impl SockType {
+    pub fn from_raw(value: u16) -> SockType {
+        match i32::from(value) {
+            libc::SOCK_STREAM => SockType::Stream,
+            libc::SOCK_DGRAM => SockType::Dgram,
+            libc::SOCK_SEQPACKET => SockType::SeqPacket,
+            libc::SOCK_RAW => SockType::Raw,
+            _ => SockType::Other(value),
+        }
+    }
+
+    pub fn name(self) -> String {
+        match self {
+            SockType::Stream => "stream".into(),
+            SockType::Dgram => "dgram".into(),
+            SockType::SeqPacket => "seqpacket".into(),
+            SockType::Raw => "raw".into(),
+            SockType::Other(n) => format!("type{n}"),
+        }
+    }
+}
+
+/// The kernel's `sk_state` (include/net/tcp_states.h), used for every family: UDP, raw and
+/// unix sockets reuse the TCP values (CLOSE when unconnected, ESTABLISHED when connected).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    Established,
+    SynSent,
+    SynRecv,
+    FinWait1,
+    FinWait2,
+    TimeWait,
+    Close,
+    CloseWait,
+    LastAck,
+    Listen,
+    Closing,
+    Unknown(u8),
+}
+
+impl State {
+    pub fn from_kernel(value: u8) -> State {
+        match value {
+            1 => State::Established,
+            2 => State::SynSent,
+            3 => State::SynRecv,
+            4 => State::FinWait1,
+            5 => State::FinWait2,
+            6 => State::TimeWait,
+            7 => State::Close,
+            8 => State::CloseWait,
+            9 => State::LastAck,
+            10 => State::Listen,
+            11 => State::Closing,
+            // TCP_NEW_SYN_RECV: a request socket, which the kernel itself reports as SYN_RECV
+            // to both /proc/net/tcp and inet_diag.
+            12 => State::SynRecv,
+            other => State::Unknown(other),
+        }
+    }
+
+    /// The kernel number, the inverse of [`State::from_kernel`] (netstat shows it for raw).
+    pub fn kernel_value(self) -> u8 {
+        match self {
+            State::Established => 1,
+            State::SynSent => 2,
+            State::SynRecv => 3,
+            State::FinWait1 => 4,
+            State::FinWait2 => 5,
+            State::TimeWait => 6,
+            State::Close => 7,
+            State::CloseWait => 8,
+            State::LastAck => 9,
+            State::Listen => 10,
+            State::Closing => 11,
+            State::Unknown(n) => n,
+        }
+    }
+
+    pub const NAMES: [&'static str; 11] = [
+        "ESTABLISHED",
+        "SYN_SENT",
+        "SYN_RECV",
+        "FIN_WAIT1",
+        "FIN_WAIT2",
+        "TIME_WAIT",
+        "CLOSE",
+        "CLOSE_WAIT",
+        "LAST_ACK",
+        "LISTEN",
+        "CLOSING",
+    ];
+
+    pub fn name(self) -> String {
+        match self {
+            State::Unknown(n) => format!("UNKNOWN({n})"),
+            known => State::NAMES[usize::from(known.kernel_value()) - 1].to_string(),
+        }
+    }
+}
+
+/// Which timer is pending on a TCP socket (`idiag_timer`, or `tr` in /proc/net/tcp).
+/// Names are netstat -o's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Timer {
+    Off,
+    On,
+    KeepAlive,
+    TimeWait,
+    Probe,
+    Unknown(u8),
+}
+
+impl Timer {
+    pub fn from_kernel(value: u8) -> Timer {
+        match value {
+            0 => Timer::Off,
+            1 => Timer::On,
+            2 => Timer::KeepAlive,
+            3 => Timer::TimeWait,
+            4 => Timer::Probe,
+            other => Timer::Unknown(other),
+        }
+    }
+
+    pub fn name(self) -> String {
+        match self {
+            Timer::Off => "off".into(),
+            Timer::On => "on".into(),
+            Timer::KeepAlive => "keepalive".into(),
+            Timer::TimeWait => "timewait".into(),
+            Timer::Probe => "probe".into(),
+            Timer::Unknown(n) => format!("unkn-{n}"),
+        }
+    }
+}
+
+/// Timer details of an inet socket (netstat -o).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimerInfo {
+    pub timer: Timer,
+    pub expires_ms: i64,
+    pub retransmits: i32,
+}
+
+/// One socket, as any source reports it. `None` means the source cannot know the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketRow {
+    pub protocol: Protocol,
+    pub family: Family,
+    pub sock_type: SockType,
+    pub state: State,
+    /// Local and remote endpoint of inet sockets; `None` for unix.
+    pub local: Option<SocketAddr>,
+    pub remote: Option<SocketAddr>,
+    pub recv_q: Option<u64>,
+    pub send_q: Option<u64>,
+    pub uid: Option<u32>,
+    pub inode: u64,
+    /// Unix only: bound path, `@name` for the abstract namespace.
+    pub path: Option<String>,
+    pub peer_inode: Option<u64>,
+    pub timer: Option<TimerInfo>,
+}
+
+/// Text for a unix socket's bound address: a path as is, an abstract name as `@name`.
+/// The kernel shows NUL bytes inside abstract names as `@` in /proc/net/unix; ss does the
+/// same, so the two sources agree.
+pub fn abstract_name(raw: &[u8]) -> String {
+    let mut name = String::with_capacity(raw.len() + 1);
+    name.push('@');
+    for chunk in raw.utf8_chunks() {
+        name.push_str(&chunk.valid().replace('\0', "@"));
+        for byte in chunk.invalid() {
+            name.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_numbers_round_trip_to_netstat_names() {
+        for value in 1..=11u8 {
+            let state = State::from_kernel(value);
+            assert_eq!(state.kernel_value(), value);
+        }
+        assert_eq!(State::from_kernel(10).name(), "LISTEN");
+        assert_eq!(State::from_kernel(1).name(), "ESTABLISHED");
+        assert_eq!(State::from_kernel(12).name(), "SYN_RECV");
+        assert_eq!(State::from_kernel(42).name(), "UNKNOWN(42)");
+    }
+
+    #[test]
+    fn abstract_names_show_nul_as_at() {
+        assert_eq!(abstract_name(b"foo\0bar"), "@foo@bar");
+        assert_eq!(abstract_name(b"\xff"), "@\\xff");
+    }
+}

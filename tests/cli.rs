@@ -1,0 +1,322 @@
+//! The command line as a user meets it: output formats, inputs, errors and exit codes.
+//! Socket rows come from `tests/fixtures/proc`, /proc/net files captured in a namespace
+//! together with `ss -tuanwxe` (fixtures/proc/ss.txt), from which the expected values here
+//! were read.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Output, Stdio};
+
+use common::netsql;
+
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/proc");
+
+fn run(args: &[&str]) -> Output {
+    netsql().args(args).stdin(Stdio::null()).output().unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn fixture(args: &[&str]) -> Output {
+    let mut all = vec!["--proc", FIXTURE, "--source", "proc"];
+    all.extend_from_slice(args);
+    run(&all)
+}
+
+/// An error is one `netsql: ...` line on stderr, exit status 2, nothing on stdout.
+fn assert_error(out: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    assert!(err.starts_with("netsql: "), "{err:?}");
+    assert!(err.contains(needle), "{err:?} lacks {needle:?}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+const VALUES: &str = "SELECT 1 AS a, NULL AS b, 'x,y' AS c";
+
+#[test]
+fn csv_quotes_and_leaves_null_empty() {
+    assert_eq!(
+        stdout(&run(&["--format", "csv", "-e", VALUES])),
+        "a,b,c\n1,,\"x,y\"\n"
+    );
+}
+
+#[test]
+fn tsv_separates_with_tabs() {
+    assert_eq!(
+        stdout(&run(&["--format", "tsv", "-e", VALUES])),
+        "a\tb\tc\n1\t\tx,y\n"
+    );
+}
+
+#[test]
+fn json_is_one_array_with_nulls() {
+    let text = stdout(&run(&["--format", "json", "-e", VALUES]));
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(value, serde_json::json!([{"a": 1, "b": null, "c": "x,y"}]));
+}
+
+#[test]
+fn ndjson_is_one_object_per_line() {
+    let text = stdout(&run(&[
+        "--format",
+        "ndjson",
+        "-e",
+        "SELECT * FROM (VALUES (1), (2)) AS t(n)",
+    ]));
+    assert_eq!(text, "{\"n\":1}\n{\"n\":2}\n");
+}
+
+#[test]
+fn table_is_aligned_with_a_row_count() {
+    let text = stdout(&run(&["-e", VALUES]));
+    let expected = "\
++---+---+-----+
+| a | b | c   |
++---+---+-----+
+| 1 |   | x,y |
++---+---+-----+
+(1 row)
+";
+    assert_eq!(text, expected);
+}
+
+#[test]
+fn empty_results_keep_their_header() {
+    let csv = stdout(&fixture(&[
+        "--format",
+        "csv",
+        "-e",
+        "SELECT proto, state FROM sockets WHERE false",
+    ]));
+    assert_eq!(csv, "proto,state\n");
+    let json = stdout(&fixture(&[
+        "--format",
+        "json",
+        "-e",
+        "SELECT proto FROM sockets WHERE false",
+    ]));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&json).unwrap(),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn fixture_sockets_match_ss() {
+    // From fixtures/proc/ss.txt: tcp LISTEN 127.0.0.1:8080, the two ends of one connection
+    // with 42 bytes unread, tcp6 LISTEN *:443, udp UNCONN 0.0.0.0:53, and two unix sockets.
+    let sql = "SELECT proto, state, local_address, local_port, remote_address, remote_port, recv_q, inode, path \
+               FROM sockets ORDER BY inode";
+    let csv = stdout(&fixture(&["--format", "csv", "-e", sql]));
+    let expected = "\
+proto,state,local_address,local_port,remote_address,remote_port,recv_q,inode,path
+tcp,LISTEN,127.0.0.1,8080,0.0.0.0,0,0,11605,
+tcp,ESTABLISHED,127.0.0.1,44540,127.0.0.1,8080,0,11606,
+tcp,ESTABLISHED,127.0.0.1,8080,127.0.0.1,44540,42,11607,
+tcp6,LISTEN,::,443,::,0,0,11608,
+udp,CLOSE,0.0.0.0,53,0.0.0.0,0,0,11609,
+unix,LISTEN,,,,,,11610,/tmp/netsql-fixture.sock
+unix,CLOSE,,,,,,11611,@fixture-abstract
+";
+    assert_eq!(csv, expected);
+}
+
+#[test]
+fn group_by_state_counts() {
+    let sql = "SELECT state, count(*) AS n FROM sockets GROUP BY state ORDER BY state";
+    let csv = stdout(&fixture(&["--format", "csv", "-e", sql]));
+    assert_eq!(csv, "state,n\nCLOSE,2\nESTABLISHED,2\nLISTEN,3\n");
+}
+
+#[test]
+fn several_statements_files_and_stdin() {
+    let two = stdout(&run(&[
+        "--format",
+        "csv",
+        "-e",
+        "SELECT 1 AS x; SELECT 2 AS y",
+        "-e",
+        "SELECT 3 AS z",
+    ]));
+    assert_eq!(two, "x\n1\ny\n2\nz\n3\n");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("q.sql");
+    std::fs::write(&file, "-- a comment\nSELECT 'from file' AS source;\n").unwrap();
+    let out = stdout(&run(&["--format", "csv", "-f", file.to_str().unwrap()]));
+    assert_eq!(out, "source\nfrom file\n");
+
+    let mut child = netsql()
+        .args(["--format", "csv"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SELECT 40 + 2 AS answer")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(stdout(&out), "answer\n42\n");
+}
+
+#[test]
+fn information_schema_describes_the_tables() {
+    let tables = stdout(&run(&["--format", "csv", "-e", "SHOW TABLES"]));
+    assert!(
+        tables.contains("datafusion,public,sockets,VIEW"),
+        "{tables}"
+    );
+    let described = stdout(&run(&["--format", "csv", "-e", "DESCRIBE sockets"]));
+    let names: Vec<&str> = described
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    let spec: Vec<&str> = netsql::tables::sockets::SPEC
+        .columns
+        .iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, spec);
+    let columns = stdout(&run(&[
+        "--format",
+        "csv",
+        "-e",
+        "SHOW COLUMNS FROM sockets",
+    ]));
+    assert!(columns.contains("sockets,local_port,Int32"), "{columns}");
+}
+
+#[test]
+fn sql_errors_are_one_line_with_status_2() {
+    assert_error(&run(&["-e", "SELEC 1"]), "SQL error");
+    assert_error(&run(&["-e", "SELECT * FROM nope"]), "nope");
+    assert_error(&run(&["-e", "SELECT nope FROM sockets"]), "nope");
+    assert_error(
+        &run(&["-f", "/nonexistent/q.sql"]),
+        "cannot read /nonexistent/q.sql",
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = run(&["--format", "xml", "-e", "SELECT 1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&["--no-such-flag"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn unreadable_and_malformed_proc_files_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = dir.path().join("net");
+    std::fs::create_dir_all(net.join("tcp")).unwrap(); // a directory where a file should be
+    let root = dir.path().to_str().unwrap();
+    let out = run(&[
+        "--proc",
+        root,
+        "--source",
+        "proc",
+        "-e",
+        "SELECT * FROM sockets",
+    ]);
+    assert_error(&out, "net/tcp");
+
+    std::fs::remove_dir(net.join("tcp")).unwrap();
+    std::fs::write(net.join("tcp"), "header\n   0: 0100007F:1F90 zz\n").unwrap();
+    let out = run(&[
+        "--proc",
+        root,
+        "--source",
+        "proc",
+        "-e",
+        "SELECT * FROM sockets",
+    ]);
+    assert_error(&out, "line 2: bad rem_address");
+
+    // Missing files are protocols this kernel lacks: no rows, no error.
+    std::fs::remove_file(net.join("tcp")).unwrap();
+    let out = run(&[
+        "--proc",
+        root,
+        "--source",
+        "proc",
+        "--format",
+        "csv",
+        "-e",
+        "SELECT count(*) AS n FROM sockets",
+    ]);
+    assert_eq!(stdout(&out), "n\n0\n");
+}
+
+#[test]
+fn explain_reads_nothing() {
+    // With /proc pointing at a tree that would fail any scan, EXPLAIN still plans.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("net/tcp")).unwrap();
+    let root = dir.path().to_str().unwrap();
+    let out = run(&[
+        "--proc",
+        root,
+        "--source",
+        "proc",
+        "-e",
+        "EXPLAIN SELECT * FROM sockets WHERE state = 'LISTEN'",
+    ]);
+    assert!(stdout(&out).contains("StreamingTableExec"));
+}
+
+#[test]
+fn a_closed_pipe_exits_quietly() {
+    let mut child = netsql()
+        .args([
+            "--format",
+            "csv",
+            "-e",
+            "SELECT * FROM generate_series(1, 2000000)",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    reader.read_line(&mut first).unwrap();
+    assert_eq!(first, "value\n");
+    drop(reader);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

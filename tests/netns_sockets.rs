@@ -1,0 +1,771 @@
+//! The `sockets` table against a socket table we built ourselves, inside a fresh network
+//! namespace: every TCP state held with iptables, UDP, raw and unix sockets of each kind.
+//! Rows are checked against what the test made, against `ss` in the same namespace, and
+//! between `--source netlink` and `--source proc`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::time::Duration;
+
+use common::{ndjson, Netns};
+use serde_json::{Map, Value};
+use socket2::{Domain, SockAddr, Socket, Type};
+
+/// The identity of a socket: what must match exactly, row for row.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    proto: String,
+    ty: String,
+    state: String,
+    local: String,
+    remote: String,
+    inode: u64,
+    path: Option<String>,
+    peer: Option<u64>,
+}
+
+/// What the test made: each socket's key, plus queue and timer facts where they are known.
+#[derive(Default)]
+struct Made {
+    keys: Vec<Key>,
+    /// (key, recv_q, send_q from sock_diag)
+    queues: Vec<(Key, u64, u64)>,
+    timers: Vec<(Key, &'static str)>,
+    fds: Vec<OwnedFd>,
+}
+
+fn ino(fd: &impl AsRawFd) -> u64 {
+    // SAFETY: fstat on an open descriptor into a zeroed stat buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) }, 0);
+    st.st_ino
+}
+
+fn tcp_key(proto: &str, state: &str, local: SocketAddr, remote: &str, inode: u64) -> Key {
+    Key {
+        proto: proto.into(),
+        ty: if proto.starts_with("raw") {
+            "raw"
+        } else if proto.starts_with("tcp") {
+            "stream"
+        } else {
+            "dgram"
+        }
+        .into(),
+        state: state.into(),
+        local: format!("{} {}", local.ip(), local.port()),
+        remote: remote.into(),
+        inode,
+        path: None,
+        peer: None,
+    }
+}
+
+fn addr_text(addr: SocketAddr) -> String {
+    format!("{} {}", addr.ip(), addr.port())
+}
+
+fn unix_key(ty: &str, state: &str, inode: u64, path: Option<&str>, peer: Option<u64>) -> Key {
+    Key {
+        proto: "unix".into(),
+        ty: ty.into(),
+        state: state.into(),
+        local: String::new(),
+        remote: String::new(),
+        inode,
+        path: path.map(str::to_string),
+        peer,
+    }
+}
+
+fn listener(addr: &str, backlog: i32) -> Socket {
+    let addr: SocketAddr = addr.parse().unwrap();
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).unwrap();
+    socket.set_reuse_address(true).unwrap();
+    if addr.is_ipv6() {
+        socket.set_only_v6(true).unwrap();
+    }
+    socket.bind(&addr.into()).unwrap();
+    socket.listen(backlog).unwrap();
+    socket
+}
+
+fn iptables(ns: &str, rule: &str) {
+    let mut argv = vec!["netns", "exec", ns, "iptables", "-w"];
+    argv.extend(rule.split_whitespace());
+    common::run_ok("ip", &argv);
+}
+
+fn settle() {
+    std::thread::sleep(Duration::from_millis(300));
+}
+
+fn local(socket: &Socket) -> SocketAddr {
+    socket.local_addr().unwrap().as_socket().unwrap()
+}
+
+/// A connected pair through `lst`: (client, accepted server side).
+fn connect(lst: &Socket) -> (TcpStream, TcpStream) {
+    let client = TcpStream::connect(local(lst)).unwrap();
+    let (server, _) = lst.accept().unwrap();
+    (client, server.into())
+}
+
+/// Builds every socket; runs on a thread inside the namespace.
+fn build(ns: String, dir: std::path::PathBuf) -> Made {
+    let mut m = Made::default();
+    let lo = "127.0.0.1";
+
+    // A listener with two connections waiting in its accept queue.
+    let lst = listener("127.0.0.1:7000", 8);
+    let k = tcp_key("tcp", "LISTEN", local(&lst), "0.0.0.0 0", ino(&lst));
+    m.queues.push((k.clone(), 2, 8));
+    m.timers.push((k.clone(), "off"));
+    m.keys.push(k);
+    for _ in 0..2 {
+        let client = TcpStream::connect(local(&lst)).unwrap();
+        let c = client.local_addr().unwrap();
+        m.keys.push(tcp_key(
+            "tcp",
+            "ESTABLISHED",
+            c,
+            &format!("{lo} 7000"),
+            ino(&client),
+        ));
+        // Not yet accepted: no file, so no inode.
+        m.keys
+            .push(tcp_key("tcp", "ESTABLISHED", local(&lst), &addr_text(c), 0));
+        m.fds.push(client.into());
+    }
+    m.fds.push(lst.into());
+
+    // ESTABLISHED with 100 unread bytes.
+    let lst = listener("127.0.0.1:7001", 4);
+    m.keys.push(tcp_key(
+        "tcp",
+        "LISTEN",
+        local(&lst),
+        "0.0.0.0 0",
+        ino(&lst),
+    ));
+    let (mut client, server) = connect(&lst);
+    client.write_all(&[7u8; 100]).unwrap();
+    let c = client.local_addr().unwrap();
+    m.keys.push(tcp_key(
+        "tcp",
+        "ESTABLISHED",
+        c,
+        &format!("{lo} 7001"),
+        ino(&client),
+    ));
+    let k = tcp_key(
+        "tcp",
+        "ESTABLISHED",
+        local(&lst),
+        &addr_text(c),
+        ino(&server),
+    );
+    m.queues.push((k.clone(), 100, 0));
+    m.timers.push((k.clone(), "off"));
+    m.keys.push(k);
+    m.fds.extend([lst.into(), client.into(), server.into()]);
+
+    // SYN_SENT: the SYN to 7002 is dropped.
+    iptables(&ns, "-A INPUT -p tcp --dport 7002 --syn -j DROP");
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    s.set_nonblocking(true).unwrap();
+    let _ = s.connect(&"127.0.0.1:7002".parse::<SocketAddr>().unwrap().into());
+    settle();
+    let k = tcp_key("tcp", "SYN_SENT", local(&s), &format!("{lo} 7002"), ino(&s));
+    m.timers.push((k.clone(), "on"));
+    m.keys.push(k);
+    m.fds.push(s.into());
+
+    // SYN_RECV: the client's final ACK to 7003 is dropped; the client thinks it is
+    // connected, the server holds a request socket.
+    iptables(
+        &ns,
+        "-A INPUT -p tcp --dport 7003 --tcp-flags SYN,ACK,FIN,RST ACK -j DROP",
+    );
+    let lst = listener("127.0.0.1:7003", 4);
+    m.keys.push(tcp_key(
+        "tcp",
+        "LISTEN",
+        local(&lst),
+        "0.0.0.0 0",
+        ino(&lst),
+    ));
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    s.set_nonblocking(true).unwrap();
+    let _ = s.connect(&local(&lst).into());
+    settle();
+    let c = local(&s);
+    m.keys.push(tcp_key(
+        "tcp",
+        "ESTABLISHED",
+        c,
+        &format!("{lo} 7003"),
+        ino(&s),
+    ));
+    let k = tcp_key("tcp", "SYN_RECV", local(&lst), &addr_text(c), 0);
+    m.timers.push((k.clone(), "on"));
+    m.keys.push(k);
+    m.fds.extend([lst.into(), s.into()]);
+
+    // FIN_WAIT1 and CLOSE_WAIT: the server's ACK of the client's FIN is dropped.
+    let lst = listener("127.0.0.1:7004", 4);
+    m.keys.push(tcp_key(
+        "tcp",
+        "LISTEN",
+        local(&lst),
+        "0.0.0.0 0",
+        ino(&lst),
+    ));
+    let (client, server) = connect(&lst);
+    iptables(&ns, "-A INPUT -p tcp --sport 7004 -j DROP");
+    client.shutdown(std::net::Shutdown::Write).unwrap();
+    settle();
+    let c = client.local_addr().unwrap();
+    let k = tcp_key("tcp", "FIN_WAIT1", c, &format!("{lo} 7004"), ino(&client));
+    m.timers.push((k.clone(), "on"));
+    m.keys.push(k);
+    m.keys.push(tcp_key(
+        "tcp",
+        "CLOSE_WAIT",
+        local(&lst),
+        &addr_text(c),
+        ino(&server),
+    ));
+    m.fds.extend([lst.into(), client.into(), server.into()]);
+
+    // FIN_WAIT2 and CLOSE_WAIT: a half-close, nothing dropped.
+    let lst = listener("127.0.0.1:7005", 4);
+    m.keys.push(tcp_key(
+        "tcp",
+        "LISTEN",
+        local(&lst),
+        "0.0.0.0 0",
+        ino(&lst),
+    ));
+    let (client, server) = connect(&lst);
+    client.shutdown(std::net::Shutdown::Write).unwrap();
+    settle();
+    let c = client.local_addr().unwrap();
+    m.keys.push(tcp_key(
+        "tcp",
+        "FIN_WAIT2",
+        c,
+        &format!("{lo} 7005"),
+        ino(&client),
+    ));
+    let k = tcp_key(
+        "tcp",
+        "CLOSE_WAIT",
+        local(&lst),
+        &addr_text(c),
+        ino(&server),
+    );
+    m.timers.push((k.clone(), "off"));
+    m.keys.push(k);
+    m.fds.extend([lst.into(), client.into(), server.into()]);
+
+    // LAST_ACK: after the client's FIN, the client's ACK of the server's FIN is dropped.
+    // The client, having seen the server's FIN, is in TIME_WAIT.
+    let lst = listener("127.0.0.1:7006", 4);
+    m.keys.push(tcp_key(
+        "tcp",
+        "LISTEN",
+        local(&lst),
+        "0.0.0.0 0",
+        ino(&lst),
+    ));
+    let (client, server) = connect(&lst);
+    client.shutdown(std::net::Shutdown::Write).unwrap();
+    settle();
+    iptables(&ns, "-A INPUT -p tcp --dport 7006 -j DROP");
+    server.shutdown(std::net::Shutdown::Write).unwrap();
+    settle();
+    let c = client.local_addr().unwrap();
+    let k = tcp_key("tcp", "LAST_ACK", local(&lst), &addr_text(c), ino(&server));
+    m.timers.push((k.clone(), "on"));
+    m.keys.push(k);
+    let k = tcp_key("tcp", "TIME_WAIT", c, &format!("{lo} 7006"), 0);
+    m.timers.push((k.clone(), "timewait"));
+    m.keys.push(k);
+    m.fds.extend([lst.into(), client.into(), server.into()]);
+
+    // CLOSING: both sides send FIN; everything from client to server is dropped, so the
+    // client sees the server's FIN before any ACK of its own (simultaneous close) while
+    // the server waits in FIN_WAIT1.
+    let lst = listener("127.0.0.1:7007", 4);
+    m.keys.push(tcp_key(
+        "tcp",
+        "LISTEN",
+        local(&lst),
+        "0.0.0.0 0",
+        ino(&lst),
+    ));
+    let (client, server) = connect(&lst);
+    iptables(&ns, "-A INPUT -p tcp --dport 7007 -j DROP");
+    client.shutdown(std::net::Shutdown::Write).unwrap();
+    settle();
+    server.shutdown(std::net::Shutdown::Write).unwrap();
+    settle();
+    let c = client.local_addr().unwrap();
+    let k = tcp_key("tcp", "CLOSING", c, &format!("{lo} 7007"), ino(&client));
+    m.timers.push((k.clone(), "on"));
+    m.keys.push(k);
+    m.keys.push(tcp_key(
+        "tcp",
+        "FIN_WAIT1",
+        local(&lst),
+        &addr_text(c),
+        ino(&server),
+    ));
+    m.fds.extend([lst.into(), client.into(), server.into()]);
+
+    // TIME_WAIT: an ordinary close, client first.
+    let lst = listener("127.0.0.1:7008", 4);
+    m.keys.push(tcp_key(
+        "tcp",
+        "LISTEN",
+        local(&lst),
+        "0.0.0.0 0",
+        ino(&lst),
+    ));
+    let (client, server) = connect(&lst);
+    let c = client.local_addr().unwrap();
+    drop(client);
+    settle();
+    drop(server);
+    settle();
+    m.keys
+        .push(tcp_key("tcp", "TIME_WAIT", c, &format!("{lo} 7008"), 0));
+    m.fds.push(lst.into());
+
+    // 1000 bytes the server never acknowledges.
+    let lst = listener("127.0.0.1:7009", 4);
+    m.keys.push(tcp_key(
+        "tcp",
+        "LISTEN",
+        local(&lst),
+        "0.0.0.0 0",
+        ino(&lst),
+    ));
+    let (mut client, server) = connect(&lst);
+    iptables(&ns, "-A INPUT -p tcp --dport 7009 -j DROP");
+    client.write_all(&[1u8; 1000]).unwrap();
+    settle();
+    let c = client.local_addr().unwrap();
+    let k = tcp_key("tcp", "ESTABLISHED", c, &format!("{lo} 7009"), ino(&client));
+    m.queues.push((k.clone(), 0, 1000));
+    m.timers.push((k.clone(), "on"));
+    m.keys.push(k);
+    m.keys.push(tcp_key(
+        "tcp",
+        "ESTABLISHED",
+        local(&lst),
+        &addr_text(c),
+        ino(&server),
+    ));
+    m.fds.extend([lst.into(), client.into(), server.into()]);
+
+    // Wildcard and IPv6 listeners.
+    for (addr, proto, remote) in [
+        ("0.0.0.0:7010", "tcp", "0.0.0.0 0"),
+        ("[::]:7011", "tcp6", ":: 0"),
+        ("[::1]:7012", "tcp6", ":: 0"),
+    ] {
+        let lst = listener(addr, 4);
+        m.keys
+            .push(tcp_key(proto, "LISTEN", local(&lst), remote, ino(&lst)));
+        m.fds.push(lst.into());
+    }
+
+    // UDP: unconnected with a queued datagram, connected, and on ::.
+    let unconnected = UdpSocket::bind("0.0.0.0:7020").unwrap();
+    let connected = UdpSocket::bind("127.0.0.1:7021").unwrap();
+    connected.connect("127.0.0.1:7020").unwrap();
+    connected.send(b"hello").unwrap();
+    let v6 = UdpSocket::bind("[::]:7022").unwrap();
+    m.keys.push(tcp_key(
+        "udp",
+        "CLOSE",
+        unconnected.local_addr().unwrap(),
+        "0.0.0.0 0",
+        ino(&unconnected),
+    ));
+    m.keys.push(tcp_key(
+        "udp",
+        "ESTABLISHED",
+        connected.local_addr().unwrap(),
+        &format!("{lo} 7020"),
+        ino(&connected),
+    ));
+    m.keys.push(tcp_key(
+        "udp6",
+        "CLOSE",
+        v6.local_addr().unwrap(),
+        ":: 0",
+        ino(&v6),
+    ));
+    m.fds
+        .extend([unconnected.into(), connected.into(), v6.into()]);
+
+    // A raw ICMP socket: its "port" is the protocol number, 1.
+    let raw = Socket::new(Domain::IPV4, Type::RAW, Some(socket2::Protocol::ICMPV4)).unwrap();
+    let k = tcp_key(
+        "raw",
+        "CLOSE",
+        "0.0.0.0:1".parse().unwrap(),
+        "0.0.0.0 0",
+        ino(&raw),
+    );
+    m.keys.push(k);
+    m.fds.push(raw.into());
+
+    // unix: a stream listener with a path, a connection to it with 5 unread bytes.
+    let path = dir.join("stream.sock");
+    let path_text = path.to_str().unwrap().to_string();
+    let lst = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+    lst.bind(&SockAddr::unix(&path).unwrap()).unwrap();
+    lst.listen(5).unwrap();
+    let mut client = UnixStream::connect(&path).unwrap();
+    let (server, _) = lst.accept().unwrap();
+    client.write_all(b"12345").unwrap();
+    let k = unix_key("stream", "LISTEN", ino(&lst), Some(&path_text), None);
+    m.queues.push((k.clone(), 0, 5));
+    m.keys.push(k);
+    m.keys.push(unix_key(
+        "stream",
+        "ESTABLISHED",
+        ino(&client),
+        None,
+        Some(ino(&server)),
+    ));
+    let k = unix_key(
+        "stream",
+        "ESTABLISHED",
+        ino(&server),
+        Some(&path_text),
+        Some(ino(&client)),
+    );
+    m.queues.push((k.clone(), 5, 0));
+    m.keys.push(k);
+    m.fds.extend([lst.into(), client.into(), server.into()]);
+
+    // unix dgram with an abstract name, and one unnamed.
+    use std::os::linux::net::SocketAddrExt;
+    let name = std::os::unix::net::SocketAddr::from_abstract_name(b"netsql-test-dgram").unwrap();
+    let abs = UnixDatagram::bind_addr(&name).unwrap();
+    let unnamed = UnixDatagram::unbound().unwrap();
+    m.keys.push(unix_key(
+        "dgram",
+        "CLOSE",
+        ino(&abs),
+        Some("@netsql-test-dgram"),
+        None,
+    ));
+    m.keys
+        .push(unix_key("dgram", "CLOSE", ino(&unnamed), None, None));
+    m.fds.extend([abs.into(), unnamed.into()]);
+
+    // A socketpair and a seqpacket listener.
+    let (a, b) = UnixStream::pair().unwrap();
+    m.keys.push(unix_key(
+        "stream",
+        "ESTABLISHED",
+        ino(&a),
+        None,
+        Some(ino(&b)),
+    ));
+    m.keys.push(unix_key(
+        "stream",
+        "ESTABLISHED",
+        ino(&b),
+        None,
+        Some(ino(&a)),
+    ));
+    m.fds.extend([a.into(), b.into()]);
+    let seq_path = dir.join("seq.sock");
+    let seq = Socket::new(Domain::UNIX, Type::SEQPACKET, None).unwrap();
+    seq.bind(&SockAddr::unix(&seq_path).unwrap()).unwrap();
+    seq.listen(3).unwrap();
+    let k = unix_key("seqpacket", "LISTEN", ino(&seq), seq_path.to_str(), None);
+    m.queues.push((k.clone(), 0, 3));
+    m.keys.push(k);
+    m.fds.push(seq.into());
+    m
+}
+
+type Row = Map<String, Value>;
+
+fn text(row: &Row, column: &str) -> Option<String> {
+    match row.get(column) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(Value::Null) | None => None,
+        Some(other) => panic!("{column}: unexpected {other}"),
+    }
+}
+
+fn number(row: &Row, column: &str) -> Option<u64> {
+    row.get(column).and_then(Value::as_u64)
+}
+
+fn key_of(row: &Row) -> Key {
+    let endpoint = |a: &str, p: &str| match (text(row, a), text(row, p)) {
+        (Some(a), Some(p)) => format!("{a} {p}"),
+        _ => String::new(),
+    };
+    Key {
+        proto: text(row, "proto").unwrap(),
+        ty: text(row, "type").unwrap(),
+        state: text(row, "state").unwrap(),
+        local: endpoint("local_address", "local_port"),
+        remote: endpoint("remote_address", "remote_port"),
+        inode: number(row, "inode").unwrap(),
+        path: text(row, "path"),
+        peer: number(row, "peer_inode"),
+    }
+}
+
+fn query(ns: &Netns, source: &str) -> Vec<Row> {
+    let out = ns.netsql(&[
+        "--source",
+        source,
+        "--format",
+        "ndjson",
+        "-e",
+        "SELECT * FROM sockets",
+    ]);
+    assert!(
+        out.status.success(),
+        "netsql --source {source}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ndjson(&out.stdout)
+}
+
+fn sorted(mut keys: Vec<Key>) -> Vec<Key> {
+    keys.sort();
+    keys
+}
+
+/// One `ss -Htuanwxeo` line, reduced to what both tools show.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct SsRow {
+    netid: String,
+    state: String,
+    recv_q: u64,
+    send_q: u64,
+    local: String,
+    peer: String,
+    timer: Option<String>,
+}
+
+fn ss_rows(ns: &Netns) -> Vec<SsRow> {
+    let out = ns.exec_ok(&["ss", "-Htuanwxeo"]);
+    out.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let timer = line
+                .split_whitespace()
+                .find_map(|t| t.strip_prefix("timer:("))
+                .map(|t| t.split(',').next().unwrap().to_string());
+            SsRow {
+                netid: f[0].into(),
+                state: f[1].into(),
+                recv_q: f[2].parse().unwrap(),
+                send_q: f[3].parse().unwrap(),
+                // unix lines carry "path inode * peer"; inet lines "addr:port addr:port".
+                local: if f[0].starts_with("u_") {
+                    format!("{} {}", f[4], f[5])
+                } else {
+                    wildcard(f[4].into())
+                },
+                peer: if f[0].starts_with("u_") {
+                    format!("{} {}", f[6], f[7])
+                } else {
+                    wildcard(f[5].into())
+                },
+                timer,
+            }
+        })
+        .collect()
+}
+
+/// Our row as ss would print it.
+fn as_ss(row: &Row) -> SsRow {
+    let proto = text(row, "proto").unwrap();
+    let ty = text(row, "type").unwrap();
+    let netid = match (proto.as_str(), ty.as_str()) {
+        ("unix", "stream") => "u_str",
+        ("unix", "dgram") => "u_dgr",
+        ("unix", "seqpacket") => "u_seq",
+        (p, _) => p.trim_end_matches('6'),
+    };
+    let state = match text(row, "state").unwrap().as_str() {
+        "ESTABLISHED" => "ESTAB",
+        "CLOSE" => "UNCONN",
+        "SYN_SENT" => "SYN-SENT",
+        "SYN_RECV" => "SYN-RECV",
+        "FIN_WAIT1" => "FIN-WAIT-1",
+        "FIN_WAIT2" => "FIN-WAIT-2",
+        "TIME_WAIT" => "TIME-WAIT",
+        "CLOSE_WAIT" => "CLOSE-WAIT",
+        "LAST_ACK" => "LAST-ACK",
+        other => other,
+    }
+    .to_string();
+    let endpoint = |a: &str, p: &str| {
+        let addr = text(row, a).unwrap();
+        let port = number(row, p).unwrap();
+        let addr = if addr.contains(':') {
+            format!("[{addr}]")
+        } else {
+            addr
+        };
+        if port == 0 {
+            format!("{addr}:*")
+        } else {
+            format!("{addr}:{port}")
+        }
+    };
+    let (local, peer) = if proto == "unix" {
+        let inode = number(row, "inode").unwrap();
+        let path = text(row, "path").unwrap_or_else(|| "*".into());
+        let peer = number(row, "peer_inode").unwrap_or(0);
+        (format!("{path} {inode}"), format!("* {peer}"))
+    } else {
+        (
+            endpoint("local_address", "local_port"),
+            endpoint("remote_address", "remote_port"),
+        )
+    };
+    let timer = text(row, "timer").filter(|t| t != "off").map(|t| {
+        if t == "probe" {
+            "persist".into()
+        } else {
+            t
+        }
+    });
+    SsRow {
+        netid: netid.into(),
+        state,
+        recv_q: number(row, "recv_q").unwrap(),
+        send_q: number(row, "send_q").unwrap(),
+        local: wildcard(local),
+        peer: wildcard(peer),
+        timer,
+    }
+}
+
+/// ss prints an IPv6 wildcard as `*` for dual-stack sockets and `[::]` for v6-only ones;
+/// the table has no v6only column, so both compare as `*`.
+fn wildcard(endpoint: String) -> String {
+    match endpoint.strip_prefix("[::]:") {
+        Some(port) => format!("*:{port}"),
+        None => endpoint,
+    }
+}
+
+#[test]
+fn every_socket_the_namespace_holds() {
+    let Some(ns) = Netns::create("sockets", &["iptables", "ss"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let made = {
+        let name = ns.name.clone();
+        let dir = dir.path().to_path_buf();
+        ns.within(move || build(name, dir))
+    };
+    settle();
+
+    let netlink = query(&ns, "netlink");
+    let proc = query(&ns, "proc");
+    let ss = ss_rows(&ns);
+
+    // 1. Row for row, the sockets we made, from sock_diag.
+    let by_key: BTreeMap<Key, &Row> = netlink.iter().map(|r| (key_of(r), r)).collect();
+    assert_eq!(
+        sorted(netlink.iter().map(key_of).collect()),
+        sorted(made.keys.clone()),
+        "sock_diag rows differ from the sockets made"
+    );
+    for (key, recv_q, send_q) in &made.queues {
+        let row = by_key[key];
+        assert_eq!(
+            (number(row, "recv_q"), number(row, "send_q")),
+            (Some(*recv_q), Some(*send_q)),
+            "{key:?}"
+        );
+    }
+    for (key, timer) in &made.timers {
+        assert_eq!(
+            text(by_key[key], "timer").as_deref(),
+            Some(*timer),
+            "{key:?}"
+        );
+    }
+    let udp = netlink
+        .iter()
+        .find(|r| number(r, "local_port") == Some(7020))
+        .unwrap();
+    assert!(
+        number(udp, "recv_q").unwrap() > 0,
+        "queued datagram: {udp:?}"
+    );
+    for row in &netlink {
+        let unix = text(row, "proto").as_deref() == Some("unix");
+        assert_eq!(row.get("uid"), Some(&Value::from(0)), "{row:?}");
+        assert_eq!(text(row, "timer").is_none(), unix, "{row:?}");
+        assert!(number(row, "netns").unwrap() > 0);
+    }
+
+    // 2. The same as ss sees it, queues and timers included.
+    let mut ours: Vec<SsRow> = netlink.iter().map(as_ss).collect();
+    let mut theirs = ss;
+    ours.sort();
+    theirs.sort();
+    assert_eq!(ours, theirs, "netsql --source netlink vs ss -tuanwxeo");
+
+    // 3. /proc gives the same sockets; it lacks unix peers, unix queues and owners, and
+    // a listener's backlog limit (all NULL there).
+    let strip_peer = |mut k: Key| {
+        k.peer = None;
+        k
+    };
+    assert_eq!(
+        sorted(proc.iter().map(key_of).collect()),
+        sorted(made.keys.iter().cloned().map(strip_peer).collect()),
+        "/proc rows differ from the sockets made"
+    );
+    let proc_by_key: BTreeMap<Key, &Row> = proc.iter().map(|r| (key_of(r), r)).collect();
+    for row in &netlink {
+        let key = strip_peer(key_of(row));
+        let other = proc_by_key[&key];
+        if key.proto == "unix" {
+            for column in ["recv_q", "send_q", "uid", "peer_inode", "timer"] {
+                assert_eq!(other.get(column), Some(&Value::Null), "{column} of {key:?}");
+            }
+            continue;
+        }
+        assert_eq!(text(other, "timer"), text(row, "timer"), "{key:?}");
+        assert_eq!(text(other, "uid"), text(row, "uid"), "{key:?}");
+        assert_eq!(number(other, "recv_q"), number(row, "recv_q"), "{key:?}");
+        if key.state == "LISTEN" {
+            assert_eq!(other.get("send_q"), Some(&Value::Null), "{key:?}");
+        } else {
+            assert_eq!(number(other, "send_q"), number(row, "send_q"), "{key:?}");
+        }
+    }
+    drop(made.fds);
+}
