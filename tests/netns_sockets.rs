@@ -36,6 +36,8 @@ struct Made {
     /// (key, recv_q, send_q from sock_diag)
     queues: Vec<(Key, u64, u64)>,
     timers: Vec<(Key, &'static str)>,
+    /// Sockets owned by someone other than root.
+    uids: Vec<(Key, u64)>,
     fds: Vec<OwnedFd>,
 }
 
@@ -429,6 +431,39 @@ fn build(ns: String, dir: std::path::PathBuf) -> Made {
     m.keys.push(k);
     m.fds.push(raw.into());
 
+    // UDP-Lite, which ss does not list but sock_diag and /proc/net/udplite do.
+    let lite = Socket::new(
+        Domain::IPV4,
+        Type::DGRAM,
+        Some(socket2::Protocol::from(libc::IPPROTO_UDPLITE)),
+    )
+    .unwrap();
+    lite.bind(&"127.0.0.1:7030".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    m.keys.push(tcp_key(
+        "udplite",
+        "CLOSE",
+        local(&lite),
+        "0.0.0.0 0",
+        ino(&lite),
+    ));
+    m.fds.push(lite.into());
+
+    // Sockets of another user. A socket's owner is the fsuid of the thread that made it,
+    // and setfsuid (the raw syscall, not glibc's process-wide wrapper) is per thread.
+    // SAFETY: setfsuid only changes this thread's filesystem uid.
+    let previous = unsafe { libc::syscall(libc::SYS_setfsuid, 4242) };
+    let theirs = listener("127.0.0.1:7013", 4);
+    let their_unix = UnixDatagram::unbound().unwrap();
+    unsafe { libc::syscall(libc::SYS_setfsuid, previous) };
+    let k = tcp_key("tcp", "LISTEN", local(&theirs), "0.0.0.0 0", ino(&theirs));
+    m.uids.push((k.clone(), 4242));
+    m.keys.push(k);
+    let k = unix_key("dgram", "CLOSE", ino(&their_unix), None, None);
+    m.uids.push((k.clone(), 4242));
+    m.keys.push(k);
+    m.fds.extend([theirs.into(), their_unix.into()]);
+
     // unix: a stream listener with a path, a connection to it with 5 unread bytes.
     let path = dir.join("stream.sock");
     let path_text = path.to_str().unwrap().to_string();
@@ -552,11 +587,6 @@ fn query(ns: &Netns, source: &str) -> Vec<Row> {
     ndjson(&out.stdout)
 }
 
-fn sorted(mut keys: Vec<Key>) -> Vec<Key> {
-    keys.sort();
-    keys
-}
-
 /// One `ss -Htuanwxeo` line, reduced to what both tools show.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct SsRow {
@@ -567,6 +597,8 @@ struct SsRow {
     local: String,
     peer: String,
     timer: Option<String>,
+    /// ss -e prints no owner for unix sockets.
+    uid: Option<u64>,
 }
 
 fn ss_rows(ns: &Netns) -> Vec<SsRow> {
@@ -596,6 +628,12 @@ fn ss_rows(ns: &Netns) -> Vec<SsRow> {
                     wildcard(f[5].into())
                 },
                 timer,
+                // ss -e prints uid only when it is not 0, and never for unix.
+                uid: (!f[0].starts_with("u_")).then(|| {
+                    line.split_whitespace()
+                        .find_map(|t| t.strip_prefix("uid:"))
+                        .map_or(0, |u| u.parse().unwrap())
+                }),
             }
         })
         .collect()
@@ -664,6 +702,7 @@ fn as_ss(row: &Row) -> SsRow {
         local: wildcard(local),
         peer: wildcard(peer),
         timer,
+        uid: number(row, "uid").filter(|_| proto != "unix"),
     }
 }
 
@@ -674,6 +713,20 @@ fn wildcard(endpoint: String) -> String {
         Some(port) => format!("*:{port}"),
         None => endpoint,
     }
+}
+
+/// Asserts two multisets are equal, naming only the rows that differ.
+fn assert_same<T: Ord + Clone + std::fmt::Debug>(ours: &[T], theirs: &[T], what: &str) {
+    let mut a = ours.to_vec();
+    let mut b = theirs.to_vec();
+    a.sort();
+    b.sort();
+    let only_ours: Vec<&T> = a.iter().filter(|x| !b.contains(x)).collect();
+    let only_theirs: Vec<&T> = b.iter().filter(|x| !a.contains(x)).collect();
+    assert!(
+        a == b,
+        "{what}:\nonly in the first: {only_ours:#?}\nonly in the second: {only_theirs:#?}"
+    );
 }
 
 #[test]
@@ -695,11 +748,8 @@ fn every_socket_the_namespace_holds() {
 
     // 1. Row for row, the sockets we made, from sock_diag.
     let by_key: BTreeMap<Key, &Row> = netlink.iter().map(|r| (key_of(r), r)).collect();
-    assert_eq!(
-        sorted(netlink.iter().map(key_of).collect()),
-        sorted(made.keys.clone()),
-        "sock_diag rows differ from the sockets made"
-    );
+    let keys: Vec<Key> = netlink.iter().map(key_of).collect();
+    assert_same(&keys, &made.keys, "sock_diag rows vs the sockets made");
     for (key, recv_q, send_q) in &made.queues {
         let row = by_key[key];
         assert_eq!(
@@ -723,19 +773,22 @@ fn every_socket_the_namespace_holds() {
         number(udp, "recv_q").unwrap() > 0,
         "queued datagram: {udp:?}"
     );
+    let uids: BTreeMap<Key, u64> = made.uids.iter().cloned().collect();
     for row in &netlink {
         let unix = text(row, "proto").as_deref() == Some("unix");
-        assert_eq!(row.get("uid"), Some(&Value::from(0)), "{row:?}");
+        let uid = uids.get(&key_of(row)).copied().unwrap_or(0);
+        assert_eq!(number(row, "uid"), Some(uid), "{row:?}");
         assert_eq!(text(row, "timer").is_none(), unix, "{row:?}");
         assert!(number(row, "netns").unwrap() > 0);
     }
 
     // 2. The same as ss sees it, queues and timers included.
-    let mut ours: Vec<SsRow> = netlink.iter().map(as_ss).collect();
-    let mut theirs = ss;
-    ours.sort();
-    theirs.sort();
-    assert_eq!(ours, theirs, "netsql --source netlink vs ss -tuanwxeo");
+    let ours: Vec<SsRow> = netlink
+        .iter()
+        .filter(|r| text(r, "proto").as_deref() != Some("udplite"))
+        .map(as_ss)
+        .collect();
+    assert_same(&ours, &ss, "netsql --source netlink vs ss -tuanwxeo");
 
     // 3. /proc gives the same sockets; it lacks unix peers, unix queues and owners, and
     // a listener's backlog limit (all NULL there).
@@ -743,11 +796,9 @@ fn every_socket_the_namespace_holds() {
         k.peer = None;
         k
     };
-    assert_eq!(
-        sorted(proc.iter().map(key_of).collect()),
-        sorted(made.keys.iter().cloned().map(strip_peer).collect()),
-        "/proc rows differ from the sockets made"
-    );
+    let proc_keys: Vec<Key> = proc.iter().map(key_of).collect();
+    let made_keys: Vec<Key> = made.keys.iter().cloned().map(strip_peer).collect();
+    assert_same(&proc_keys, &made_keys, "/proc rows vs the sockets made");
     let proc_by_key: BTreeMap<Key, &Row> = proc.iter().map(|r| (key_of(r), r)).collect();
     for row in &netlink {
         let key = strip_peer(key_of(row));
