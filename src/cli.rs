@@ -157,7 +157,7 @@ fn run(config: &Config, out: &mut dyn Write) -> Result<(), Error> {
         let ctx = exec::context(&config.tables)?;
         for input in &config.inputs {
             let sql = read_input(input)?;
-            exec::run(&ctx, &sql, config.format, out).await?;
+            exec::run(&ctx, &config.tables.root, &sql, config.format, out).await?;
         }
         Ok(())
     })

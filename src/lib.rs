@@ -8,5 +8,6 @@ pub mod cli;
 pub mod collect;
 pub mod error;
 pub mod exec;
+pub mod functions;
 pub mod output;
 pub mod tables;

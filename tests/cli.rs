@@ -320,3 +320,14 @@ fn a_closed_pipe_exits_quietly() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn the_state_summary_query_counts_the_fixture() {
+    // fixtures/proc/ss.txt: two tcp listeners (one IPv6) and one connection's two ends.
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/queries/tcp_state_summary.sql");
+    let csv = stdout(&fixture(&["--format", "csv", "-f", file]));
+    assert_eq!(
+        csv,
+        "state,ipv4,ipv6,total\nESTABLISHED,2,0,2\nLISTEN,1,1,2\n"
+    );
+}

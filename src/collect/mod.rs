@@ -3,17 +3,24 @@
 //! Parsers take bytes or `impl BufRead`; a thin `read` function opens the real file under
 //! an injectable [`Root`], so tests feed captured text instead of the live host's.
 
+pub mod hosts;
 pub mod netns;
+pub mod owners;
+pub mod passwd;
 pub mod proc_inet;
 pub mod proc_unix;
+pub mod processes;
+pub mod services;
 pub mod sockdiag;
 pub mod socket;
 pub mod sockets;
 
+use std::fs::File;
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 /// Where the OS files live: `/proc` and `/etc` on a real host, a fixture tree in tests.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Root {
     pub proc: PathBuf,
     pub etc: PathBuf,
@@ -64,5 +71,32 @@ impl CollectError {
             path: path.to_path_buf(),
             source,
         }
+    }
+}
+
+/// Why a parser stopped: its reader failed, or a line was malformed.
+#[derive(Debug)]
+pub enum ParseFail {
+    Io(std::io::Error),
+    Line(CollectError),
+}
+
+impl ParseFail {
+    /// The error to report, naming `path` for a read failure.
+    pub fn at(self, path: &Path) -> CollectError {
+        match self {
+            ParseFail::Io(source) => CollectError::io(path, source),
+            ParseFail::Line(err) => err,
+        }
+    }
+}
+
+/// Opens a kernel file that may legitimately be absent (a protocol this kernel was built
+/// without, IPv6 disabled): `None` then, which callers read as "no rows".
+pub fn open_optional(path: &Path) -> Result<Option<BufReader<File>>, CollectError> {
+    match File::open(path) {
+        Ok(file) => Ok(Some(BufReader::with_capacity(64 * 1024, file))),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(CollectError::io(path, err)),
     }
 }

@@ -10,7 +10,7 @@ use std::io::BufRead;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::socket::{Family, Protocol, SockType, SocketRow, State, Timer, TimerInfo};
-use super::{CollectError, Root};
+use super::{open_optional, CollectError, ParseFail, Root};
 
 /// The files of one protocol and family, in the order netstat reads them.
 pub const FILES: [(&str, Protocol, Family); 8] = [
@@ -34,12 +34,9 @@ pub fn read(
     clk_tck: u64,
 ) -> Result<Vec<SocketRow>, CollectError> {
     let path = root.proc_path(rel);
-    let file = match std::fs::File::open(&path) {
-        Ok(file) => file,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(err) => return Err(CollectError::io(&path, err)),
+    let Some(reader) = open_optional(&path)? else {
+        return Ok(Vec::new());
     };
-    let reader = std::io::BufReader::with_capacity(64 * 1024, file);
     parse(
         reader,
         &path.display().to_string(),
@@ -47,17 +44,7 @@ pub fn read(
         family,
         clk_tck,
     )
-    .map_err(|err| match err {
-        ParseFail::Io(source) => CollectError::io(&path, source),
-        ParseFail::Line(err) => err,
-    })
-}
-
-/// Why parsing stopped: the reader failed, or a line was malformed.
-#[derive(Debug)]
-pub enum ParseFail {
-    Io(std::io::Error),
-    Line(CollectError),
+    .map_err(|err| err.at(&path))
 }
 
 /// Parses a whole file (header line first). `clk_tck` converts `tm->when`, which the

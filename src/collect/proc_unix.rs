@@ -6,7 +6,7 @@
 use std::io::BufRead;
 
 use super::socket::{Family, Protocol, SockType, SocketRow, State};
-use super::{CollectError, Root};
+use super::{open_optional, CollectError, ParseFail, Root};
 
 /// `__SO_ACCEPTCON` in include/linux/net.h: the socket is listening.
 pub const SO_ACCEPTCON: u32 = 1 << 16;
@@ -21,51 +21,27 @@ pub struct UnixEntry {
 
 pub fn read(root: &Root) -> Result<Vec<UnixEntry>, CollectError> {
     let path = root.proc_path("net/unix");
-    let file = match std::fs::File::open(&path) {
-        Ok(file) => file,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(err) => return Err(CollectError::io(&path, err)),
+    let Some(reader) = open_optional(&path)? else {
+        return Ok(Vec::new());
     };
-    let mut reader = std::io::BufReader::with_capacity(64 * 1024, file);
-    let mut entries = Vec::new();
-    let mut line = Vec::new();
-    let mut number = 0;
-    loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| CollectError::io(&path, e))?;
-        if n == 0 {
-            return Ok(entries);
-        }
-        number += 1;
-        if number == 1 {
-            continue; // the column header
-        }
-        if let Some(entry) = parse_line(&line).map_err(|(field, reason)| CollectError::Parse {
-            file: path.display().to_string(),
-            line: number,
-            field,
-            reason,
-        })? {
-            entries.push(entry);
-        }
-    }
+    parse(reader, &path.display().to_string()).map_err(|err| err.at(&path))
 }
 
-/// Parses a whole file's text (header line first); for tests and fuzzing.
-pub fn parse(reader: impl BufRead) -> Result<Vec<UnixEntry>, CollectError> {
+/// Parses a whole file (header line first); `file` names it in errors.
+pub fn parse(reader: impl BufRead, file: &str) -> Result<Vec<UnixEntry>, ParseFail> {
     let mut entries = Vec::new();
     for (index, line) in reader.split(b'\n').enumerate() {
-        let line = line.map_err(|e| CollectError::io(std::path::Path::new("net/unix"), e))?;
+        let line = line.map_err(ParseFail::Io)?;
         if index == 0 {
-            continue;
+            continue; // the column header
         }
-        let parsed = parse_line(&line).map_err(|(field, reason)| CollectError::Parse {
-            file: "net/unix".into(),
-            line: index + 1,
-            field,
-            reason,
+        let parsed = parse_line(&line).map_err(|(field, reason)| {
+            ParseFail::Line(CollectError::Parse {
+                file: file.to_string(),
+                line: index + 1,
+                field,
+                reason,
+            })
         })?;
         entries.extend(parsed);
     }
@@ -172,7 +148,7 @@ mod tests {
 
     #[test]
     fn parses_every_kind() {
-        let entries = parse(UNIX.as_bytes()).unwrap();
+        let entries = parse(UNIX.as_bytes(), "net/unix").unwrap();
         assert_eq!(entries.len(), 4);
         let listener = &entries[0];
         assert_eq!(listener.row.state, State::Listen);

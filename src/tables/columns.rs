@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, Int32Array, Int64Array, StringBuilder, UInt32Array, UInt64Array,
+    ArrayRef, Int32Array, Int64Array, ListBuilder, StringBuilder, TimestampMicrosecondArray,
+    UInt32Array, UInt64Array,
 };
 
-pub fn utf8<R>(rows: &[R], value: impl Fn(&R) -> Option<&str>) -> ArrayRef {
+pub fn utf8<'a, R>(rows: &'a [R], value: impl Fn(&'a R) -> Option<&'a str>) -> ArrayRef {
     let mut builder = StringBuilder::with_capacity(rows.len(), rows.len() * 8);
     for row in rows {
         builder.append_option(value(row));
@@ -36,4 +37,30 @@ pub fn uint32<R>(rows: &[R], value: impl Fn(&R) -> Option<u32>) -> ArrayRef {
 
 pub fn uint64<R>(rows: &[R], value: impl Fn(&R) -> Option<u64>) -> ArrayRef {
     Arc::new(rows.iter().map(value).collect::<UInt64Array>())
+}
+
+pub fn utf8_list<'a, R>(rows: &'a [R], values: impl Fn(&'a R) -> Option<&'a [String]>) -> ArrayRef {
+    let mut builder = ListBuilder::new(StringBuilder::new());
+    for row in rows {
+        match values(row) {
+            Some(items) => {
+                for item in items {
+                    builder.values().append_value(item);
+                }
+                builder.append(true);
+            }
+            None => builder.append(false),
+        }
+    }
+    Arc::new(builder.finish())
+}
+
+/// Microseconds since the epoch, as a UTC timestamp.
+pub fn timestamp_us<R>(rows: &[R], value: impl Fn(&R) -> Option<i64>) -> ArrayRef {
+    Arc::new(
+        rows.iter()
+            .map(value)
+            .collect::<TimestampMicrosecondArray>()
+            .with_timezone("UTC"),
+    )
 }

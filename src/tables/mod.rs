@@ -2,16 +2,21 @@
 //! output into Arrow columns. Only projected columns are ever built.
 
 pub mod columns;
+pub mod processes;
+pub mod services;
+pub mod socket_owners;
 pub mod sockets;
+pub mod users;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::error::ArrowError;
+use datafusion::error::DataFusionError;
 
-use crate::catalog::LiveTable;
+use crate::catalog::{LiveTable, Scan};
 use crate::collect::sockets::Source;
 use crate::collect::Root;
 
@@ -23,6 +28,10 @@ pub enum Kind {
     Int64,
     UInt32,
     UInt64,
+    /// A list of strings (`services.aliases`).
+    Utf8List,
+    /// Microseconds since the epoch, UTC.
+    Timestamp,
 }
 
 impl Kind {
@@ -33,6 +42,8 @@ impl Kind {
             Kind::Int64 => DataType::Int64,
             Kind::UInt32 => DataType::UInt32,
             Kind::UInt64 => DataType::UInt64,
+            Kind::Utf8List => DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
+            Kind::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
         }
     }
 }
@@ -102,6 +113,66 @@ impl<S: Snapshot> TableSpec<S> {
     }
 }
 
+/// A live table made from a spec and a collector: every table is one of these.
+pub struct SpecTable<S: 'static> {
+    spec: &'static TableSpec<S>,
+    config: TablesConfig,
+    schema: SchemaRef,
+    collect: fn(&TablesConfig, &Scan) -> Result<S, DataFusionError>,
+}
+
+impl<S: Snapshot> SpecTable<S> {
+    pub fn new(
+        spec: &'static TableSpec<S>,
+        config: &TablesConfig,
+        collect: fn(&TablesConfig, &Scan) -> Result<S, DataFusionError>,
+    ) -> Self {
+        SpecTable {
+            spec,
+            config: config.clone(),
+            schema: spec.schema(),
+            collect,
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for SpecTable<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpecTable")
+            .field("name", &self.spec.name)
+            .finish()
+    }
+}
+
+impl<S: Snapshot + 'static> LiveTable for SpecTable<S>
+where
+    TableSpec<S>: Sync,
+{
+    fn name(&self) -> &'static str {
+        self.spec.name
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn collect(&self, scan: &Scan) -> Result<RecordBatch, DataFusionError> {
+        let snapshot = (self.collect)(&self.config, scan)?;
+        Ok(self
+            .spec
+            .batch(scan.schema.clone(), &scan.projection, &snapshot)?)
+    }
+}
+
+impl<S> TableSpec<S> {
+    /// Whether `scan` projects the column called `name`.
+    pub fn wants(&self, scan: &Scan, name: &str) -> bool {
+        scan.projection
+            .iter()
+            .any(|&i| self.columns[i].name == name)
+    }
+}
+
 /// A spec without its builders: what docs and the REPL need.
 #[derive(Debug, Clone)]
 pub struct TableInfo {
@@ -119,15 +190,47 @@ pub struct TablesConfig {
 
 /// Every table netsql registers.
 pub fn all(config: &TablesConfig) -> Vec<Arc<dyn LiveTable>> {
-    vec![Arc::new(sockets::SocketsTable::new(
-        config.root.clone(),
-        config.source,
-    ))]
+    vec![
+        Arc::new(SpecTable::new(&sockets::SPEC, config, sockets::collect)),
+        Arc::new(SpecTable::new(
+            &socket_owners::SPEC,
+            config,
+            socket_owners::collect,
+        )),
+        Arc::new(SpecTable::new(&processes::SPEC, config, processes::collect)),
+        Arc::new(SpecTable::new(&services::SPEC, config, services::collect)),
+        Arc::new(SpecTable::new(&users::SPEC, config, users::collect)),
+    ]
 }
 
 /// Docs of every table, in registration order (README reference, `\d`).
 pub fn infos() -> Vec<TableInfo> {
-    vec![sockets::SPEC.info()]
+    vec![
+        sockets::SPEC.info(),
+        socket_owners::SPEC.info(),
+        processes::SPEC.info(),
+        services::SPEC.info(),
+        users::SPEC.info(),
+    ]
+}
+
+/// A collector error as DataFusion carries it.
+pub fn external(err: crate::collect::CollectError) -> DataFusionError {
+    DataFusionError::External(Box::new(err))
+}
+
+/// netstat's note when some processes' descriptors could not be read: once per run, and
+/// only for a non-root user (even root may not read PID 1's in some sandboxes, as here).
+pub fn warn_unidentified(denied: usize) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: geteuid has no preconditions.
+    if denied > 0 && unsafe { libc::geteuid() } != 0 {
+        ONCE.call_once(|| {
+            eprintln!(
+                "netsql: (Not all processes could be identified, non-owned process info will not be shown, you would have to be root to see it all.)"
+            )
+        });
+    }
 }
 
 /// The README's table reference, generated from the specs (a test keeps them in step).

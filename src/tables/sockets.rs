@@ -1,20 +1,35 @@
 //! `sockets`: one row per socket in the current network namespace.
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
+use std::collections::{HashMap, HashSet};
+
 use datafusion::error::DataFusionError;
 
 use super::columns::{int32, int64, uint32, uint64, utf8, utf8_owned};
-use super::{Column, Kind, Snapshot, TableSpec};
-use crate::catalog::{LiveTable, Scan};
+use super::socket_owners::programs;
+use super::{external, Column, Kind, Snapshot, TableSpec, TablesConfig};
+use crate::catalog::Scan;
+use crate::collect::owners::{self, Want};
 use crate::collect::socket::SocketRow;
-use crate::collect::sockets::{self, SocketFilter, Source};
-use crate::collect::{netns, Root};
+use crate::collect::sockets::{self, SocketFilter};
+use crate::collect::{netns, passwd};
 
 /// One scan of the socket table.
+#[derive(Default)]
 pub struct Sockets {
     pub rows: Vec<SocketRow>,
     pub netns: Option<u64>,
+    /// inode -> (pid, fd) of the lowest-pid holder, when an owner column is projected.
+    pub owners: HashMap<u64, (i32, i32)>,
+    /// pid -> comm of those owners.
+    pub programs: HashMap<i32, String>,
+    /// uid -> user name, when `user` is projected.
+    pub users: HashMap<u32, String>,
+}
+
+impl Sockets {
+    fn owner(&self, row: &SocketRow) -> Option<(i32, i32)> {
+        self.owners.get(&row.inode).copied()
+    }
 }
 
 impl Snapshot for Sockets {
@@ -101,7 +116,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "user",
             kind: Kind::Utf8,
             doc: "Owning user's name from /etc/passwd; NULL if none",
-            build: |s| utf8(&s.rows, |_| None),
+            build: |s| utf8(&s.rows, |r| r.uid.and_then(|uid| s.users.get(&uid)).map(String::as_str)),
         },
         Column {
             name: "inode",
@@ -112,20 +127,20 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
         Column {
             name: "pid",
             kind: Kind::Int32,
-            doc: "Lowest pid of a process holding the socket; NULL when unknown",
-            build: |s| int32(&s.rows, |_| None),
+            doc: "Lowest pid of a process holding the socket; NULL when none or not visible to us",
+            build: |s| int32(&s.rows, |r| s.owner(r).map(|(pid, _)| pid)),
         },
         Column {
             name: "program",
             kind: Kind::Utf8,
             doc: "Command name (comm) of that process; NULL when unknown",
-            build: |s| utf8(&s.rows, |_| None),
+            build: |s| utf8(&s.rows, |r| s.owner(r).and_then(|(pid, _)| s.programs.get(&pid)).map(String::as_str)),
         },
         Column {
             name: "fd",
             kind: Kind::Int32,
-            doc: "File descriptor number in that process; NULL when unknown",
-            build: |s| int32(&s.rows, |_| None),
+            doc: "File descriptor number in that process (its lowest for this socket); NULL when unknown",
+            build: |s| int32(&s.rows, |r| s.owner(r).map(|(_, fd)| fd)),
         },
         Column {
             name: "path",
@@ -166,46 +181,36 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
     ],
 };
 
-#[derive(Debug)]
-pub struct SocketsTable {
-    root: Root,
-    source: Source,
-    schema: SchemaRef,
-}
-
-impl SocketsTable {
-    pub fn new(root: Root, source: Source) -> Self {
-        SocketsTable {
-            root,
-            source,
-            schema: SPEC.schema(),
-        }
-    }
-}
-
-impl LiveTable for SocketsTable {
-    fn name(&self) -> &'static str {
-        SPEC.name
-    }
-
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn collect(&self, scan: &Scan) -> Result<RecordBatch, DataFusionError> {
-        let filter = SocketFilter::default();
-        let rows = sockets::collect(&self.root, self.source, &filter)
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let wants_netns = scan
-            .projection
-            .iter()
-            .any(|&i| SPEC.columns[i].name == "netns");
-        let netns = if wants_netns {
-            netns::current(&self.root).ok()
+/// Dumps the sockets; owners, user names and the namespace only when projected.
+pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Sockets, DataFusionError> {
+    let wants = |name: &str| SPEC.wants(scan, name);
+    let root = &config.root;
+    let rows = sockets::collect(root, config.source, &SocketFilter::default()).map_err(external)?;
+    let mut snapshot = Sockets {
+        netns: if wants("netns") {
+            netns::current(root).ok()
         } else {
             None
-        };
-        let snapshot = Sockets { rows, netns };
-        Ok(SPEC.batch(scan.schema.clone(), &scan.projection, &snapshot)?)
+        },
+        ..Sockets::default()
+    };
+    if wants("pid") || wants("program") || wants("fd") {
+        // TIME_WAIT and request sockets (inode 0) have no file, so no owner.
+        let inodes: HashSet<u64> = rows.iter().map(|r| r.inode).filter(|&i| i != 0).collect();
+        let walk = owners::walk(root, &Want::Lowest(inodes));
+        super::warn_unidentified(walk.denied);
+        snapshot.owners = walk
+            .owners
+            .iter()
+            .map(|o| (o.inode, (o.pid, o.fd)))
+            .collect();
+        if wants("program") {
+            snapshot.programs = programs(root, walk.owners.iter().map(|o| o.pid));
+        }
     }
+    if wants("user") {
+        snapshot.users = passwd::names(&passwd::read(root).map_err(external)?);
+    }
+    snapshot.rows = rows;
+    Ok(snapshot)
 }

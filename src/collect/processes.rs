@@ -1,0 +1,193 @@
+//! Processes from `/proc/<pid>`, read with the procfs crate; only the files the caller
+//! asks for are read.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use procfs::ProcError;
+
+use super::{netns, CollectError, Root};
+
+/// Which per-process files a scan needs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// `/proc/<pid>/stat`: comm, state, ppid, tty, times, nice, threads, memory.
+    pub stat: bool,
+    /// The owner of `/proc/<pid>` (its effective uid and gid): one `stat(2)`.
+    pub owner: bool,
+    pub cmdline: bool,
+    pub exe: bool,
+    pub cgroup: bool,
+    pub netns: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProcessRow {
+    pub pid: i32,
+    pub stat: Option<procfs::process::Stat>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub cmdline: Option<String>,
+    pub exe: Option<String>,
+    pub cgroup: Option<String>,
+    pub netns: Option<u64>,
+}
+
+/// Every process, with the files `needs` asks for. A process that is gone before its
+/// `stat` is read is left out; any other file that cannot be read leaves a NULL.
+pub fn scan(root: &Root, needs: Needs) -> Result<Vec<ProcessRow>, CollectError> {
+    let iter =
+        procfs::process::all_processes_with_root(&root.proc).map_err(|e| proc_error(root, e))?;
+    let mut rows = Vec::new();
+    for process in iter {
+        // An entry that vanished between readdir and open.
+        let Ok(process) = process else { continue };
+        let mut row = ProcessRow {
+            pid: process.pid(),
+            ..ProcessRow::default()
+        };
+        if needs.stat {
+            match process.stat() {
+                Ok(stat) => row.stat = Some(stat),
+                Err(_) => continue,
+            }
+        }
+        if needs.owner {
+            if let Ok(meta) = std::fs::metadata(root.proc.join(row.pid.to_string())) {
+                row.uid = Some(meta.uid());
+                row.gid = Some(meta.gid());
+            } else {
+                continue;
+            }
+        }
+        let dir = root.proc.join(row.pid.to_string());
+        let mut failed = false;
+        if needs.cmdline {
+            row.cmdline = process.cmdline().ok().map(|args| args.join(" "));
+            failed |= row.cmdline.is_none();
+        }
+        if needs.exe {
+            // A kernel thread or zombie has no exe; another user's is EACCES: both NULL.
+            row.exe = process.exe().ok().map(|p| p.to_string_lossy().into_owned());
+            failed |= row.exe.is_none();
+        }
+        if needs.cgroup {
+            row.cgroup = std::fs::read(dir.join("cgroup"))
+                .ok()
+                .and_then(|text| parse_cgroup(&text));
+            failed |= row.cgroup.is_none();
+        }
+        if needs.netns {
+            row.netns = netns::inode_of_link(&dir.join("ns/net")).ok();
+            failed |= row.netns.is_none();
+        }
+        // Did a read fail because the process exited mid-scan? Then leave it out.
+        if failed && !dir.exists() {
+            continue;
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+fn proc_error(root: &Root, err: ProcError) -> CollectError {
+    CollectError::io(&root.proc, std::io::Error::other(err.to_string()))
+}
+
+/// The process's cgroup path: the unified (v2) hierarchy's `0::/path` line, else the
+/// first hierarchy listed.
+pub fn parse_cgroup(text: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(text);
+    let paths: Vec<(&str, &str)> = text
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.splitn(3, ':');
+            let id = parts.next()?;
+            let _controllers = parts.next()?;
+            Some((id, parts.next()?))
+        })
+        .collect();
+    paths
+        .iter()
+        .find(|(id, _)| *id == "0")
+        .or(paths.first())
+        .map(|(_, path)| path.to_string())
+}
+
+/// The terminal a `tty_nr` names, as ps prints it; `None` for no terminal.
+/// Device numbers from Documentation/admin-guide/devices.txt.
+pub fn tty_name(tty_nr: i32) -> Option<String> {
+    if tty_nr == 0 {
+        return None;
+    }
+    let tty_nr = tty_nr as u32;
+    let major = (tty_nr >> 8) & 0xfff;
+    let minor = (tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00);
+    Some(match major {
+        4 if minor < 64 => format!("tty{minor}"),
+        4 => format!("ttyS{}", minor - 64),
+        136..=143 => format!("pts/{}", (major - 136) * 256 + minor),
+        _ => format!("{major}:{minor}"),
+    })
+}
+
+/// Boot time (seconds since the epoch) from `/proc/stat`'s `btime` line.
+pub fn boot_time(root: &Root) -> Result<u64, CollectError> {
+    let path: PathBuf = root.proc_path("stat");
+    let text = std::fs::read_to_string(&path).map_err(|e| CollectError::io(&path, e))?;
+    parse_btime(&text).ok_or_else(|| CollectError::Parse {
+        file: path.display().to_string(),
+        line: 0,
+        field: "btime",
+        reason: "no btime line".into(),
+    })
+}
+
+pub fn parse_btime(text: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("btime ")?.trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use procfs::FromRead;
+
+    #[test]
+    fn stat_with_spaces_and_parentheses_in_the_name() {
+        // comm may hold anything, ") (" included: the crate splits at the last ')'.
+        let line = "4242 (my (odd) name) S 1 4242 4242 34816 4242 4194560 100 0 0 0 7 3 0 0 20 0 2 0 12345 10485760 300 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
+        let stat = procfs::process::Stat::from_read(line.as_bytes()).unwrap();
+        assert_eq!(stat.pid, 4242);
+        assert_eq!(stat.comm, "my (odd) name");
+        assert_eq!(stat.state, 'S');
+        assert_eq!(stat.ppid, 1);
+        assert_eq!((stat.utime, stat.stime), (7, 3));
+        assert_eq!(stat.num_threads, 2);
+        assert_eq!(stat.starttime, 12345);
+        assert_eq!(stat.rss, 300);
+        assert_eq!(tty_name(stat.tty_nr).as_deref(), Some("pts/0"));
+    }
+
+    #[test]
+    fn cgroups_ttys_and_btime() {
+        assert_eq!(
+            parse_cgroup(b"0::/system.slice/ssh.service\n").as_deref(),
+            Some("/system.slice/ssh.service")
+        );
+        assert_eq!(
+            parse_cgroup(b"12:cpu,cpuacct:/a\n0::/b\n").as_deref(),
+            Some("/b")
+        );
+        assert_eq!(parse_cgroup(b"12:cpu:/a\n").as_deref(), Some("/a"));
+        assert_eq!(parse_cgroup(b"garbage"), None);
+        assert_eq!(tty_name(0), None);
+        assert_eq!(tty_name(0x0401).as_deref(), Some("tty1"));
+        assert_eq!(tty_name((136 << 8) | 5).as_deref(), Some("pts/5"));
+        assert_eq!(
+            parse_btime("cpu 1 2\nbtime 1700000000\nprocesses 5\n"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(parse_btime("cpu 1 2\n"), None);
+    }
+}

@@ -1,0 +1,230 @@
+//! Scalar functions: `service_name(port, proto)`, `user_name(uid)`, `host_name(address)`.
+//!
+//! Each reads its file (or asks the resolver) only when a query calls it. A fresh set is
+//! registered for every statement, so caches live exactly as long as one query.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::prelude::SessionContext;
+
+use crate::collect::{hosts, passwd, services, Root};
+
+/// How long one reverse lookup may take before its answer is NULL.
+pub const LOOKUP_TIMEOUT: Duration = Duration::from_millis(200);
+/// Lookups run at once, at most.
+const LOOKUP_THREADS: usize = 64;
+
+/// Registers every function, with fresh caches, on `ctx`.
+pub fn register(ctx: &SessionContext, root: &Root) {
+    for kind in [Kind::Service, Kind::User, Kind::Host] {
+        ctx.register_udf(ScalarUDF::new_from_impl(Lookup::new(kind, root.clone())));
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Service,
+    User,
+    Host,
+}
+
+/// One of the lookup functions.
+#[derive(Debug)]
+struct Lookup {
+    kind: Kind,
+    root: Root,
+    signature: Signature,
+    /// host_name's answers for this query (`None`: no name, or no answer in time).
+    hosts: Mutex<HashMap<IpAddr, Option<String>>>,
+}
+
+impl Lookup {
+    fn new(kind: Kind, root: Root) -> Self {
+        let arity = if kind == Kind::Service { 2 } else { 1 };
+        Lookup {
+            kind,
+            root,
+            signature: Signature::any(arity, Volatility::Volatile),
+            hosts: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl PartialEq for Lookup {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.root == other.root
+    }
+}
+
+impl Eq for Lookup {}
+
+impl Hash for Lookup {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.kind.hash(state);
+        self.root.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for Lookup {
+    fn name(&self) -> &str {
+        match self.kind {
+            Kind::Service => "service_name",
+            Kind::User => "user_name",
+            Kind::Host => "host_name",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let names = match self.kind {
+            Kind::Service => self.service_names(&arrays[0], &arrays[1])?,
+            Kind::User => self.user_names(&arrays[0])?,
+            Kind::Host => self.host_names(&arrays[0])?,
+        };
+        let array: ArrayRef = Arc::new(names);
+        // All-scalar arguments give a scalar back.
+        if args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)))
+        {
+            return Ok(ColumnarValue::Scalar(
+                datafusion::scalar::ScalarValue::try_from_array(&array, 0)?,
+            ));
+        }
+        Ok(ColumnarValue::Array(array))
+    }
+}
+
+fn external(err: crate::collect::CollectError) -> DataFusionError {
+    DataFusionError::External(Box::new(err))
+}
+
+impl Lookup {
+    /// The service for a port and protocol; `tcp6`, `udp6` look up `tcp`, `udp`.
+    fn service_names(&self, ports: &ArrayRef, protos: &ArrayRef) -> Result<StringArray> {
+        let ports = cast(ports, &DataType::Int64)?;
+        let protos = cast(protos, &DataType::Utf8)?;
+        let (ports, protos) = (ports.as_primitive::<Int64Type>(), protos.as_string::<i32>());
+        let table = services::read(&self.root).map_err(external)?;
+        let mut by_port: HashMap<(i64, &str), &str> = HashMap::new();
+        for s in &table.entries {
+            by_port
+                .entry((i64::from(s.port), s.protocol.as_str()))
+                .or_insert(&s.name);
+        }
+        Ok((0..ports.len())
+            .map(|i| {
+                if ports.is_null(i) || protos.is_null(i) {
+                    return None;
+                }
+                let proto = protos.value(i).trim_end_matches('6');
+                by_port.get(&(ports.value(i), proto)).copied()
+            })
+            .collect())
+    }
+
+    fn user_names(&self, uids: &ArrayRef) -> Result<StringArray> {
+        let uids = cast(uids, &DataType::Int64)?;
+        let uids = uids.as_primitive::<Int64Type>();
+        let names = passwd::names(&passwd::read(&self.root).map_err(external)?);
+        Ok((0..uids.len())
+            .map(|i| {
+                let uid = u32::try_from(uids.value(i))
+                    .ok()
+                    .filter(|_| !uids.is_null(i))?;
+                names.get(&uid).map(String::as_str)
+            })
+            .collect())
+    }
+
+    /// /etc/hosts first, then the system resolver, each address at most once per query.
+    fn host_names(&self, addresses: &ArrayRef) -> Result<StringArray> {
+        let addresses = cast(addresses, &DataType::Utf8)?;
+        let addresses = addresses.as_string::<i32>();
+        let parsed: Vec<Option<IpAddr>> = (0..addresses.len())
+            .map(|i| {
+                addresses
+                    .is_valid(i)
+                    .then(|| addresses.value(i).parse().ok())
+                    .flatten()
+            })
+            .collect();
+        let mut cache = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        let mut missing: Vec<IpAddr> = parsed
+            .iter()
+            .flatten()
+            .filter(|a| !cache.contains_key(a))
+            .copied()
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if !missing.is_empty() {
+            let from_file = hosts::read(&self.root).map_err(external)?;
+            let mut ask = Vec::new();
+            for address in missing {
+                match from_file.get(&address) {
+                    Some(name) => {
+                        cache.insert(address, Some(name.clone()));
+                    }
+                    None => ask.push(address),
+                }
+            }
+            cache.extend(resolve(&ask));
+        }
+        Ok(parsed
+            .iter()
+            .map(|a| a.and_then(|a| cache.get(&a).cloned().flatten()))
+            .collect::<Vec<Option<String>>>()
+            .into())
+    }
+}
+
+/// Reverse-resolves `addresses`, [`LOOKUP_THREADS`] at a time; an address without an
+/// answer within [`LOOKUP_TIMEOUT`] of its round's start gets `None`. Threads still
+/// waiting on the resolver are left to finish on their own.
+fn resolve(addresses: &[IpAddr]) -> Vec<(IpAddr, Option<String>)> {
+    let mut answers = Vec::with_capacity(addresses.len());
+    for round in addresses.chunks(LOOKUP_THREADS) {
+        let (tx, rx) = mpsc::channel();
+        for &address in round {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send((address, dns_lookup::lookup_addr(&address).ok()));
+            });
+        }
+        drop(tx);
+        let deadline = Instant::now() + LOOKUP_TIMEOUT;
+        let mut got: HashMap<IpAddr, Option<String>> = HashMap::new();
+        while got.len() < round.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok((address, name)) => {
+                    got.insert(address, name);
+                }
+                Err(_) => break,
+            }
+        }
+        answers.extend(round.iter().map(|a| (*a, got.remove(a).flatten())));
+    }
+    answers
+}

@@ -1,0 +1,201 @@
+//! `processes`: one row per process, from /proc/<pid>.
+
+use std::collections::HashMap;
+
+use datafusion::error::DataFusionError;
+
+use super::columns::{int32, int64, timestamp_us, uint32, uint64, utf8, utf8_owned};
+use super::{external, Column, Kind, Snapshot, TableSpec, TablesConfig};
+use crate::catalog::Scan;
+use crate::collect::passwd;
+use crate::collect::processes::{self, Needs, ProcessRow};
+
+#[derive(Default)]
+pub struct Processes {
+    pub rows: Vec<ProcessRow>,
+    pub users: HashMap<u32, String>,
+    /// Clock ticks per second: the unit of utime, stime and starttime.
+    pub ticks: u64,
+    pub page_size: u64,
+    /// Boot time in microseconds since the epoch, for start_time.
+    pub boot_us: Option<i64>,
+}
+
+impl Snapshot for Processes {
+    fn num_rows(&self) -> usize {
+        self.rows.len()
+    }
+}
+
+impl Processes {
+    fn ticks_to_ms(&self, ticks: u64) -> i64 {
+        (ticks.saturating_mul(1000) / self.ticks.max(1)) as i64
+    }
+}
+
+pub static SPEC: TableSpec<Processes> = TableSpec {
+    name: "processes",
+    doc: "One row per process (/proc/<pid>); files another user's process hides from us are NULL",
+    columns: &[
+        Column {
+            name: "pid",
+            kind: Kind::Int32,
+            doc: "Process id",
+            build: |s| int32(&s.rows, |r| Some(r.pid)),
+        },
+        Column {
+            name: "ppid",
+            kind: Kind::Int32,
+            doc: "Parent process id",
+            build: |s| int32(&s.rows, |r| r.stat.as_ref().map(|st| st.ppid)),
+        },
+        Column {
+            name: "name",
+            kind: Kind::Utf8,
+            doc: "Command name (comm, at most 15 bytes)",
+            build: |s| utf8(&s.rows, |r| r.stat.as_ref().map(|st| st.comm.as_str())),
+        },
+        Column {
+            name: "cmdline",
+            kind: Kind::Utf8,
+            doc: "Command line, arguments joined by spaces; empty for kernel threads",
+            build: |s| utf8(&s.rows, |r| r.cmdline.as_deref()),
+        },
+        Column {
+            name: "exe",
+            kind: Kind::Utf8,
+            doc: "Executable path (' (deleted)' when replaced); NULL for kernel threads or when not ours to read",
+            build: |s| utf8(&s.rows, |r| r.exe.as_deref()),
+        },
+        Column {
+            name: "state",
+            kind: Kind::Utf8,
+            doc: "State letter as ps shows it: R running, S sleeping, D disk sleep, Z zombie, T stopped, I idle",
+            build: |s| utf8_owned(&s.rows, |r| r.stat.as_ref().map(|st| st.state.to_string())),
+        },
+        Column {
+            name: "uid",
+            kind: Kind::UInt32,
+            doc: "Effective user id (owner of /proc/<pid>)",
+            build: |s| uint32(&s.rows, |r| r.uid),
+        },
+        Column {
+            name: "user",
+            kind: Kind::Utf8,
+            doc: "User name of uid from /etc/passwd; NULL if none",
+            build: |s| utf8(&s.rows, |r| r.uid.and_then(|u| s.users.get(&u)).map(String::as_str)),
+        },
+        Column {
+            name: "gid",
+            kind: Kind::UInt32,
+            doc: "Effective group id",
+            build: |s| uint32(&s.rows, |r| r.gid),
+        },
+        Column {
+            name: "threads",
+            kind: Kind::Int32,
+            doc: "Number of threads",
+            build: |s| int32(&s.rows, |r| r.stat.as_ref().map(|st| st.num_threads as i32)),
+        },
+        Column {
+            name: "nice",
+            kind: Kind::Int32,
+            doc: "Nice value, -20 (favoured) to 19",
+            build: |s| int32(&s.rows, |r| r.stat.as_ref().map(|st| st.nice as i32)),
+        },
+        Column {
+            name: "rss_bytes",
+            kind: Kind::UInt64,
+            doc: "Resident memory in bytes",
+            build: |s| uint64(&s.rows, |r| r.stat.as_ref().map(|st| st.rss * s.page_size)),
+        },
+        Column {
+            name: "vsize_bytes",
+            kind: Kind::UInt64,
+            doc: "Virtual memory size in bytes",
+            build: |s| uint64(&s.rows, |r| r.stat.as_ref().map(|st| st.vsize)),
+        },
+        Column {
+            name: "utime",
+            kind: Kind::Int64,
+            doc: "CPU time spent in user mode, milliseconds",
+            build: |s| int64(&s.rows, |r| r.stat.as_ref().map(|st| s.ticks_to_ms(st.utime))),
+        },
+        Column {
+            name: "stime",
+            kind: Kind::Int64,
+            doc: "CPU time spent in the kernel, milliseconds",
+            build: |s| int64(&s.rows, |r| r.stat.as_ref().map(|st| s.ticks_to_ms(st.stime))),
+        },
+        Column {
+            name: "start_time",
+            kind: Kind::Timestamp,
+            doc: "When the process started (UTC)",
+            build: |s| {
+                timestamp_us(&s.rows, |r| {
+                    let ms = s.ticks_to_ms(r.stat.as_ref()?.starttime);
+                    Some(s.boot_us? + ms * 1000)
+                })
+            },
+        },
+        Column {
+            name: "tty",
+            kind: Kind::Utf8,
+            doc: "Controlling terminal (pts/0, tty1); NULL if none",
+            build: |s| utf8_owned(&s.rows, |r| processes::tty_name(r.stat.as_ref()?.tty_nr)),
+        },
+        Column {
+            name: "cgroup",
+            kind: Kind::Utf8,
+            doc: "cgroup path (the v2 hierarchy's when there is one)",
+            build: |s| utf8(&s.rows, |r| r.cgroup.as_deref()),
+        },
+        Column {
+            name: "netns",
+            kind: Kind::UInt64,
+            doc: "Inode of the process's network namespace (joins sockets.netns); NULL when not ours to read",
+            build: |s| uint64(&s.rows, |r| r.netns),
+        },
+    ],
+};
+
+/// Reads only the /proc files the projected columns need.
+pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Processes, DataFusionError> {
+    let wants = |name: &str| SPEC.wants(scan, name);
+    let from_stat = [
+        "ppid",
+        "name",
+        "state",
+        "threads",
+        "nice",
+        "rss_bytes",
+        "vsize_bytes",
+        "utime",
+        "stime",
+        "start_time",
+        "tty",
+    ];
+    let needs = Needs {
+        stat: from_stat.iter().any(|c| wants(c)),
+        owner: wants("uid") || wants("gid") || wants("user"),
+        cmdline: wants("cmdline"),
+        exe: wants("exe"),
+        cgroup: wants("cgroup"),
+        netns: wants("netns"),
+    };
+    let root = &config.root;
+    let mut snapshot = Processes {
+        rows: processes::scan(root, needs).map_err(external)?,
+        ticks: procfs::ticks_per_second(),
+        page_size: procfs::page_size(),
+        ..Processes::default()
+    };
+    if wants("user") {
+        snapshot.users = passwd::names(&passwd::read(root).map_err(external)?);
+    }
+    if wants("start_time") {
+        let boot = processes::boot_time(root).map_err(external)?;
+        snapshot.boot_us = Some(boot as i64 * 1_000_000);
+    }
+    Ok(snapshot)
+}

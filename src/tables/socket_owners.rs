@@ -1,0 +1,76 @@
+//! `socket_owners`: every process holding every socket (after fork a socket has several).
+
+use datafusion::error::DataFusionError;
+use std::collections::{HashMap, HashSet};
+
+use super::columns::{int32, uint64, utf8};
+use super::{Column, Kind, Snapshot, TableSpec, TablesConfig};
+use crate::catalog::Scan;
+use crate::collect::owners::{self, Owner, Want};
+use crate::collect::Root;
+
+#[derive(Default)]
+pub struct Owners {
+    pub owners: Vec<Owner>,
+    pub programs: HashMap<i32, String>,
+}
+
+impl Snapshot for Owners {
+    fn num_rows(&self) -> usize {
+        self.owners.len()
+    }
+}
+
+pub static SPEC: TableSpec<Owners> = TableSpec {
+    name: "socket_owners",
+    doc: "Every (socket, process, descriptor) triple: who holds which socket, from /proc/<pid>/fd",
+    columns: &[
+        Column {
+            name: "inode",
+            kind: Kind::UInt64,
+            doc: "Socket inode (joins sockets.inode)",
+            build: |s| uint64(&s.owners, |o| Some(o.inode)),
+        },
+        Column {
+            name: "pid",
+            kind: Kind::Int32,
+            doc: "Process holding the socket",
+            build: |s| int32(&s.owners, |o| Some(o.pid)),
+        },
+        Column {
+            name: "fd",
+            kind: Kind::Int32,
+            doc: "Descriptor number in that process",
+            build: |s| int32(&s.owners, |o| Some(o.fd)),
+        },
+        Column {
+            name: "program",
+            kind: Kind::Utf8,
+            doc: "Command name (comm) of that process; NULL if it has exited since",
+            build: |s| utf8(&s.owners, |o| s.programs.get(&o.pid).map(String::as_str)),
+        },
+    ],
+};
+
+/// Walks every process's descriptors; programs only when projected.
+pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Owners, DataFusionError> {
+    let walk = owners::walk(&config.root, &Want::All);
+    super::warn_unidentified(walk.denied);
+    let programs = if SPEC.wants(scan, "program") {
+        programs(&config.root, walk.owners.iter().map(|o| o.pid))
+    } else {
+        HashMap::new()
+    };
+    Ok(Owners {
+        owners: walk.owners,
+        programs,
+    })
+}
+
+/// comm of each distinct pid; a process gone since the walk has none.
+pub fn programs(root: &Root, pids: impl Iterator<Item = i32>) -> HashMap<i32, String> {
+    let pids: HashSet<i32> = pids.collect();
+    pids.into_iter()
+        .filter_map(|pid| Some((pid, owners::comm(root, pid)?)))
+        .collect()
+}
