@@ -39,11 +39,15 @@ query="SELECT state, recv_q, send_q, local_address, local_port, remote_address, 
 ip netns exec "$ns" hyperfine --warmup 2 --runs 15 -N --export-json /tmp/netsql-bench.json \
     -n "netsql" "$netsql --format csv -e \"$query\"" \
     -n "ss -tan" "ss -tan" \
-    -n "netstat -tan" "netstat -tan" >/dev/null
+    -n "netstat -tan" "netstat -tan" \
+    -n "netsql +owners" "$netsql --format csv -e \"${query/SELECT /SELECT pid, program, }\"" \
+    -n "ss -tanp" "ss -tanp" \
+    -n "netstat -tanp" "netstat -tanp" >/dev/null
 python3 - <<'PY'
 import json
 results = {r["command"]: r["median"] for r in json.load(open("/tmp/netsql-bench.json"))["results"]}
-base = results["netsql"]
-for name, median in results.items():
-    print(f"{name:14} median {median * 1000:8.1f} ms   netsql/{name} = {base / median:.2f}x")
+for ours, theirs in [("netsql", "ss -tan"), ("netsql", "netstat -tan"),
+                     ("netsql +owners", "ss -tanp"), ("netsql +owners", "netstat -tanp")]:
+    a, b = results[ours], results[theirs]
+    print(f"{ours:15} {a * 1000:8.1f} ms  vs  {theirs:14} {b * 1000:8.1f} ms   ratio {a / b:.2f}x")
 PY

@@ -1,23 +1,38 @@
 //! The command line: clap parses [`Args`], which are checked into a [`Config`]; nothing
 //! past this module sees clap.
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
+use datafusion::prelude::SessionContext;
 
+use crate::audit;
 use crate::collect::sockets::Source;
 use crate::collect::Root;
 use crate::error::{Error, Exit};
-use crate::exec;
+use crate::exec::{self, Runner};
+use crate::output::atomic::{self, AtomicFile};
 use crate::output::Format;
 use crate::tables::TablesConfig;
 
 /// Ask your host's sockets, processes and services questions in SQL.
 #[derive(Debug, Parser)]
-#[command(name = "netsql", version, about, max_term_width = 100)]
+#[command(
+    name = "netsql",
+    version,
+    about,
+    max_term_width = 100,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+
     /// Run SQL (several statements separated by `;` allowed); repeatable
     #[arg(short = 'e', long = "execute", value_name = "SQL")]
     execute: Vec<String>,
@@ -26,14 +41,23 @@ pub struct Args {
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     file: Vec<PathBuf>,
 
-    /// Output format
-    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
-    format: FormatArg,
+    /// Refuse statements that write or read files (COPY, CREATE, INSERT, SET, ...)
+    #[arg(long)]
+    read_only: bool,
+
+    /// Output format [default: from -o's extension, else table]
+    #[arg(long, value_enum, global = true)]
+    format: Option<FormatArg>,
+
+    /// Write the result to FILE, all or nothing (the format follows the extension:
+    /// .csv .tsv .json .ndjson .jsonl .parquet .arrow .feather)
+    #[arg(short = 'o', long = "output", value_name = "FILE", global = true)]
+    output: Option<PathBuf>,
 
     /// Where socket rows come from: sock_diag netlink (protocols the kernel has no
     /// sock_diag module for, such as raw without CONFIG_INET_RAW_DIAG, from /proc as ss
     /// does), /proc/net, or auto: netlink, falling back to /proc when the kernel refuses
-    #[arg(long, value_enum, default_value_t = SourceArg::Auto)]
+    #[arg(long, value_enum, default_value_t = SourceArg::Auto, global = true)]
     source: SourceArg,
 
     /// Read /proc from DIR (for tests)
@@ -41,13 +65,35 @@ pub struct Args {
         long = "proc",
         value_name = "DIR",
         default_value = "/proc",
-        hide = true
+        hide = true,
+        global = true
     )]
     proc_root: PathBuf,
 
-    /// Read /etc files (services, passwd) from DIR
-    #[arg(long = "etc", value_name = "DIR", default_value = "/etc")]
+    /// Read /etc files (services, passwd, hosts) from DIR
+    #[arg(
+        long = "etc",
+        value_name = "DIR",
+        default_value = "/etc",
+        global = true
+    )]
     etc_root: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run audit queries (a .sql file, or every .sql in a folder; the built-in audits when
+    /// no path is given). Exit 0 when all pass, 1 when any finds rows, 2 on an error.
+    Audit {
+        /// Audit files or folders
+        paths: Vec<PathBuf>,
+        /// Override an audit parameter
+        #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// Also write JUnit XML, one test case per audit, to FILE
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -57,6 +103,8 @@ enum FormatArg {
     Tsv,
     Json,
     Ndjson,
+    Parquet,
+    Arrow,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -74,33 +122,86 @@ pub enum Input {
     Stdin,
 }
 
+/// What to do.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    Query {
+        inputs: Vec<Input>,
+        read_only: bool,
+    },
+    Audit {
+        paths: Vec<PathBuf>,
+        params: BTreeMap<String, String>,
+        junit: Option<PathBuf>,
+    },
+}
+
 /// A validated invocation.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub inputs: Vec<Input>,
+    pub mode: Mode,
     pub format: Format,
+    pub output: Option<PathBuf>,
     pub tables: TablesConfig,
 }
 
 impl Args {
-    /// Checks the arguments; `stdin_is_terminal` decides what no query means.
-    pub fn into_config(self, stdin_is_terminal: bool) -> Result<Config, Error> {
-        let mut inputs: Vec<Input> = self.execute.into_iter().map(Input::Sql).collect();
-        inputs.extend(self.file.into_iter().map(Input::File));
-        if inputs.is_empty() {
-            if stdin_is_terminal {
-                return Err(Error::Usage(
-                    "no query given: use -e SQL, -f FILE, or pipe SQL on stdin (try --help)".into(),
-                ));
-            }
-            inputs.push(Input::Stdin);
+    /// Checks the arguments; the terminal flags decide what no query means and whether a
+    /// binary format may go to stdout.
+    pub fn into_config(
+        self,
+        stdin_is_terminal: bool,
+        stdout_is_terminal: bool,
+    ) -> Result<Config, Error> {
+        let format = match (self.format, &self.output) {
+            (Some(format), _) => format.into(),
+            (None, Some(path)) => Format::from_extension(path).ok_or_else(|| {
+                Error::Usage(format!(
+                    "cannot tell the format of {} from its extension: use --format",
+                    path.display()
+                ))
+            })?,
+            (None, None) => Format::Table,
+        };
+        if format.is_binary() && self.output.is_none() && stdout_is_terminal {
+            return Err(Error::Usage(
+                format!(
+                    "{format:?} is binary: not writing it to a terminal (use -o FILE or a pipe)"
+                )
+                .to_lowercase(),
+            ));
         }
-        let format = match self.format {
-            FormatArg::Table => Format::Table,
-            FormatArg::Csv => Format::Csv,
-            FormatArg::Tsv => Format::Tsv,
-            FormatArg::Json => Format::Json,
-            FormatArg::Ndjson => Format::Ndjson,
+        let mode = match self.command {
+            Some(Command::Audit {
+                paths,
+                params,
+                junit,
+            }) => {
+                if !matches!(format, Format::Table | Format::Json) {
+                    return Err(Error::Usage("audit writes --format table or json".into()));
+                }
+                Mode::Audit {
+                    paths,
+                    params: parse_params(&params)?,
+                    junit,
+                }
+            }
+            None => {
+                let mut inputs: Vec<Input> = self.execute.into_iter().map(Input::Sql).collect();
+                inputs.extend(self.file.into_iter().map(Input::File));
+                if inputs.is_empty() {
+                    if stdin_is_terminal {
+                        return Err(Error::Usage(
+                            "no query given: use -e SQL, -f FILE, or pipe SQL on stdin (try --help)".into(),
+                        ));
+                    }
+                    inputs.push(Input::Stdin);
+                }
+                Mode::Query {
+                    inputs,
+                    read_only: self.read_only,
+                }
+            }
         };
         let source = match self.source {
             SourceArg::Auto => Source::Auto,
@@ -108,8 +209,9 @@ impl Args {
             SourceArg::Proc => Source::Proc,
         };
         Ok(Config {
-            inputs,
+            mode,
             format,
+            output: self.output,
             tables: TablesConfig {
                 root: Root {
                     proc: self.proc_root,
@@ -121,6 +223,33 @@ impl Args {
     }
 }
 
+impl From<FormatArg> for Format {
+    fn from(format: FormatArg) -> Format {
+        match format {
+            FormatArg::Table => Format::Table,
+            FormatArg::Csv => Format::Csv,
+            FormatArg::Tsv => Format::Tsv,
+            FormatArg::Json => Format::Json,
+            FormatArg::Ndjson => Format::Ndjson,
+            FormatArg::Parquet => Format::Parquet,
+            FormatArg::Arrow => Format::Arrow,
+        }
+    }
+}
+
+/// `-p name=value` pairs.
+fn parse_params(pairs: &[String]) -> Result<BTreeMap<String, String>, Error> {
+    pairs
+        .iter()
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value)) if !name.trim().is_empty() => {
+                Ok((name.trim().to_string(), value.to_string()))
+            }
+            _ => Err(Error::Usage(format!("-p {pair:?}: expected NAME=VALUE"))),
+        })
+        .collect()
+}
+
 /// The whole program: parse arguments, run, map the outcome to an exit code.
 pub fn main() -> ExitCode {
     let args = match Args::try_parse() {
@@ -130,14 +259,17 @@ pub fn main() -> ExitCode {
     };
     let mut stdout = PipeGuard::new(std::io::BufWriter::with_capacity(
         64 * 1024,
-        std::io::stdout().lock(),
+        std::io::stdout(),
     ));
     let result = args
-        .into_config(std::io::stdin().is_terminal())
+        .into_config(
+            std::io::stdin().is_terminal(),
+            std::io::stdout().is_terminal(),
+        )
         .and_then(|config| run(&config, &mut stdout))
-        .and_then(|()| stdout.flush().map_err(Error::Io));
+        .and_then(|exit| stdout.flush().map(|()| exit).map_err(Error::Io));
     match result {
-        Ok(()) => Exit::Success.into(),
+        Ok(exit) => exit.into(),
         // A broken pipe means the reader (`| head`) has all it wanted.
         Err(_) if stdout.broken => Exit::Success.into(),
         Err(err) => {
@@ -148,19 +280,123 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(config: &Config, out: &mut dyn Write) -> Result<(), Error> {
+fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(Error::Io)?;
     runtime.block_on(async {
         let ctx = exec::context(&config.tables)?;
-        for input in &config.inputs {
-            let sql = read_input(input)?;
-            exec::run(&ctx, &config.tables.root, &sql, config.format, out).await?;
+        let work = async {
+            match &config.output {
+                None => execute(config, &ctx, stdout).await,
+                Some(path) => {
+                    let mut file = AtomicFile::create(path).map_err(|source| Error::Output {
+                        path: path.clone(),
+                        // Name the target, not the temporary file the error speaks of.
+                        source: source
+                            .raw_os_error()
+                            .map_or(source, std::io::Error::from_raw_os_error),
+                    })?;
+                    let exit = {
+                        let mut writer = file.writer();
+                        let exit = execute(config, &ctx, &mut writer).await?;
+                        writer.flush()?;
+                        exit
+                    };
+                    file.commit().map_err(|source| Error::Output {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    Ok(exit)
+                }
+            }
+        };
+        // Ctrl-C drops the work, and with it any half-written file.
+        tokio::select! {
+            result = work => result,
+            () = interrupted() => Err(Error::Usage("interrupted".into())),
         }
-        Ok(())
     })
+}
+
+/// Resolves when SIGINT arrives. A flag polled by a timer rather than tokio's signal
+/// driver, which opens a unix socket pair: netsql would list its own socket.
+async fn interrupted() {
+    let flag = Arc::new(AtomicBool::new(false));
+    if signal_hook::flag::register(signal_hook::consts::SIGINT, flag.clone()).is_err() {
+        return std::future::pending().await;
+    }
+    while !flag.load(Ordering::Relaxed) {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn execute(
+    config: &Config,
+    ctx: &SessionContext,
+    out: &mut (dyn Write + Send),
+) -> Result<Exit, Error> {
+    let root = &config.tables.root;
+    match &config.mode {
+        Mode::Query { inputs, read_only } => {
+            let runner = Runner {
+                ctx,
+                root,
+                read_only: *read_only,
+            };
+            let texts: Vec<String> = inputs.iter().map(read_input).collect::<Result<_, _>>()?;
+            if config.format.is_binary() {
+                let count: usize = texts
+                    .iter()
+                    .map(|t| runner.statements(t).map(|s| s.len()))
+                    .sum::<Result<_, _>>()?;
+                if count != 1 {
+                    return Err(Error::Usage(
+                        format!(
+                            "{:?} output holds one result: give one query, not {count}",
+                            config.format
+                        )
+                        .to_lowercase(),
+                    ));
+                }
+            }
+            for sql in &texts {
+                runner.run(sql, config.format, out).await?;
+            }
+            Ok(Exit::Success)
+        }
+        Mode::Audit {
+            paths,
+            params,
+            junit,
+        } => {
+            let runner = Runner {
+                ctx,
+                root,
+                read_only: true,
+            };
+            let outcomes = audit::run(&runner, audit::load(paths)?, params).await?;
+            match config.format {
+                Format::Json => audit::write_json(&outcomes, out)?,
+                _ => audit::write_summary(&outcomes, out)?,
+            }
+            if let Some(path) = junit {
+                atomic::write(path, audit::junit(&outcomes)?.as_bytes()).map_err(|source| {
+                    Error::Output {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
+            }
+            let failed = outcomes.iter().any(|o| !o.passed());
+            Ok(if failed {
+                Exit::Findings
+            } else {
+                Exit::Success
+            })
+        }
+    }
 }
 
 fn read_input(input: &Input) -> Result<String, Error> {
@@ -216,5 +452,54 @@ impl<W: Write> Write for PipeGuard<W> {
     fn flush(&mut self) -> std::io::Result<()> {
         let result = self.inner.flush();
         self.check(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str], stdout_is_terminal: bool) -> Result<Config, Error> {
+        let mut argv = vec!["netsql"];
+        argv.extend_from_slice(args);
+        Args::try_parse_from(argv)
+            .unwrap()
+            .into_config(false, stdout_is_terminal)
+    }
+
+    #[test]
+    fn binary_formats_never_go_to_a_terminal() {
+        let err = config(&["--format", "parquet", "-e", "SELECT 1"], true).unwrap_err();
+        assert!(
+            err.to_string().contains("not writing it to a terminal"),
+            "{err}"
+        );
+        assert!(config(&["--format", "parquet", "-e", "SELECT 1"], false).is_ok());
+        assert!(config(&["-o", "x.parquet", "-e", "SELECT 1"], true).is_ok());
+        assert!(config(&["--format", "csv", "-e", "SELECT 1"], true).is_ok());
+    }
+
+    #[test]
+    fn the_extension_picks_the_format() {
+        assert_eq!(
+            config(&["-o", "a.feather", "-e", "SELECT 1"], false)
+                .unwrap()
+                .format,
+            Format::Arrow
+        );
+        assert_eq!(
+            config(&["-o", "a.jsonl", "-e", "SELECT 1"], false)
+                .unwrap()
+                .format,
+            Format::Ndjson
+        );
+        assert_eq!(
+            config(&["--format", "tsv", "-o", "a.csv", "-e", "SELECT 1"], false)
+                .unwrap()
+                .format,
+            Format::Tsv
+        );
+        assert!(config(&["audit", "--format", "csv"], false).is_err());
+        assert!(config(&["audit", "-p", "novalue"], false).is_err());
     }
 }

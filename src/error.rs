@@ -30,6 +30,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot write {path}: {source}")]
+    Output {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{}", one_line_datafusion(.0))]
     DataFusion(#[from] DataFusionError),
     #[error("{}", one_line(&.0.to_string()))]

@@ -1,15 +1,18 @@
 //! The one path every mode takes: SQL text -> statements -> plans -> batch stream -> sink.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::logical_expr::LogicalPlan;
 
 use datafusion::error::Result as DfResult;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion::sql::parser::DFParser;
+use datafusion::scalar::ScalarValue;
+use datafusion::sql::parser::{DFParser, Statement};
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use futures::StreamExt;
 
 use crate::catalog::{self, BATCH_ROWS};
@@ -29,36 +32,132 @@ pub fn context(config: &TablesConfig) -> DfResult<SessionContext> {
     Ok(ctx)
 }
 
-/// Runs every statement in `sql`, in order, writing each result to `out` in `format`.
-pub async fn run(
-    ctx: &SessionContext,
-    root: &Root,
-    sql: &str,
-    format: Format,
-    out: &mut dyn Write,
-) -> Result<(), Error> {
-    // DataFusion's default (generic) dialect; one call may hold several statements.
-    let statements = DFParser::parse_sql(sql)?;
-    for statement in statements {
+/// Runs statements against one session; every mode goes through here.
+pub struct Runner<'a> {
+    pub ctx: &'a SessionContext,
+    pub root: &'a Root,
+    /// Refuse anything but queries (audits and saved queries always; `--read-only`).
+    pub read_only: bool,
+}
+
+impl Runner<'_> {
+    /// Parses `sql` (DataFusion's generic dialect; several statements allowed).
+    pub fn statements(&self, sql: &str) -> Result<Vec<Statement>, Error> {
+        let statements: Vec<Statement> = DFParser::parse_sql(sql)?.into_iter().collect();
+        if self.read_only {
+            for statement in &statements {
+                check_read_only(statement)?;
+            }
+        }
+        Ok(statements)
+    }
+
+    /// Plans one statement, binding `$name` placeholders to `params` (each value cast to
+    /// the type the query gives its placeholder).
+    pub async fn plan(
+        &self,
+        statement: Statement,
+        params: &BTreeMap<String, String>,
+    ) -> Result<LogicalPlan, Error> {
         // Fresh functions per statement: their caches last one query.
-        functions::register(ctx, root);
-        let plan = ctx.state().statement_to_plan(statement).await?;
+        functions::register(self.ctx, self.root);
+        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        if params.is_empty() {
+            return Ok(plan);
+        }
+        let types = plan.get_parameter_types()?;
+        let mut values = Vec::new();
+        for (name, value) in params {
+            let key = format!("${name}");
+            let Some(wanted) = types.get(&key).or_else(|| types.get(name)) else {
+                continue; // declared but unused
+            };
+            let scalar = match wanted {
+                Some(data_type) => ScalarValue::try_from_string(value.clone(), data_type)?,
+                None => ScalarValue::Utf8(Some(value.clone())),
+            };
+            values.push((name.clone(), scalar));
+        }
+        Ok(plan.with_param_values(values)?)
+    }
+
+    /// Runs a plan, streaming its batches to `out` in `format`.
+    pub async fn write(
+        &self,
+        plan: LogicalPlan,
+        format: Format,
+        out: &mut (dyn Write + Send),
+    ) -> Result<(), Error> {
         if let LogicalPlan::DescribeTable(describe) = &plan {
             let batch = describe_with_docs(&describe.schema)?;
-            let mut sink = output::sink(format, batch.schema(), out);
+            let mut sink = output::sink(format, batch.schema(), out)?;
             sink.write(&batch)?;
-            sink.finish()?;
-            continue;
+            return Ok(sink.finish()?);
         }
-        let frame = ctx.execute_logical_plan(plan).await?;
+        let frame = self.ctx.execute_logical_plan(plan).await?;
         let mut stream = frame.execute_stream().await?;
-        let mut sink = output::sink(format, stream.schema(), out);
+        let mut sink = output::sink(format, stream.schema(), out)?;
         while let Some(batch) = stream.next().await {
             sink.write(&batch?)?;
         }
-        sink.finish()?;
+        Ok(sink.finish()?)
     }
-    Ok(())
+
+    /// Runs a plan and keeps its result.
+    pub async fn collect(&self, plan: LogicalPlan) -> Result<(SchemaRef, Vec<RecordBatch>), Error> {
+        let frame = self.ctx.execute_logical_plan(plan).await?;
+        let schema = Arc::new(frame.schema().as_arrow().clone());
+        Ok((schema, frame.collect().await?))
+    }
+
+    /// Runs every statement in `sql`, in order, writing each result to `out`.
+    pub async fn run(
+        &self,
+        sql: &str,
+        format: Format,
+        out: &mut (dyn Write + Send),
+    ) -> Result<(), Error> {
+        for statement in self.statements(sql)? {
+            let plan = self.plan(statement, &BTreeMap::new()).await?;
+            self.write(plan, format, out).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Only statements that read: SELECT/WITH, EXPLAIN, SHOW, DESCRIBE.
+fn check_read_only(statement: &Statement) -> Result<(), Error> {
+    let refused = |what: &str| {
+        Err(Error::Usage(format!(
+            "read-only: {what} is not allowed here (only SELECT, WITH, EXPLAIN, SHOW, DESCRIBE)"
+        )))
+    };
+    match statement {
+        Statement::Statement(inner) => match inner.as_ref() {
+            SqlStatement::Query(_)
+            | SqlStatement::ExplainTable { .. }
+            | SqlStatement::ShowTables { .. }
+            | SqlStatement::ShowColumns { .. }
+            | SqlStatement::ShowVariable { .. }
+            | SqlStatement::ShowFunctions { .. } => Ok(()),
+            SqlStatement::Explain { statement, .. } => {
+                check_read_only(&Statement::Statement(statement.clone()))
+            }
+            other => {
+                let text = other.to_string();
+                let keyword = text
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("statement")
+                    .to_uppercase();
+                refused(&keyword)
+            }
+        },
+        Statement::Explain(explain) => check_read_only(&explain.statement),
+        Statement::CopyTo(_) => refused("COPY"),
+        Statement::CreateExternalTable(_) => refused("CREATE EXTERNAL TABLE"),
+        Statement::Reset(_) => refused("RESET"),
+    }
 }
 
 /// `DESCRIBE table` as DataFusion answers it, plus each column's one-line doc from the

@@ -1,4 +1,5 @@
-//! Scalar functions: `service_name(port, proto)`, `user_name(uid)`, `host_name(address)`.
+//! Scalar functions: `service_name(port, proto)`, `user_name(uid)`, `host_name(address)`,
+//! and `hostname()`, which stamps rows gathered from many hosts.
 //!
 //! Each reads its file (or asks the resolver) only when a query calls it. A fresh set is
 //! registered for every statement, so caches live exactly as long as one query.
@@ -27,7 +28,7 @@ const LOOKUP_THREADS: usize = 64;
 
 /// Registers every function, with fresh caches, on `ctx`.
 pub fn register(ctx: &SessionContext, root: &Root) {
-    for kind in [Kind::Service, Kind::User, Kind::Host] {
+    for kind in [Kind::Service, Kind::User, Kind::Host, Kind::ThisHost] {
         ctx.register_udf(ScalarUDF::new_from_impl(Lookup::new(kind, root.clone())));
     }
 }
@@ -37,6 +38,8 @@ enum Kind {
     Service,
     User,
     Host,
+    /// `hostname()`: this machine's name.
+    ThisHost,
 }
 
 /// One of the lookup functions.
@@ -51,11 +54,15 @@ struct Lookup {
 
 impl Lookup {
     fn new(kind: Kind, root: Root) -> Self {
-        let arity = if kind == Kind::Service { 2 } else { 1 };
+        let signature = match kind {
+            Kind::Service => Signature::any(2, Volatility::Volatile),
+            Kind::ThisHost => Signature::nullary(Volatility::Stable),
+            _ => Signature::any(1, Volatility::Volatile),
+        };
         Lookup {
             kind,
             root,
-            signature: Signature::any(arity, Volatility::Volatile),
+            signature,
             hosts: Mutex::new(HashMap::new()),
         }
     }
@@ -82,6 +89,7 @@ impl ScalarUDFImpl for Lookup {
             Kind::Service => "service_name",
             Kind::User => "user_name",
             Kind::Host => "host_name",
+            Kind::ThisHost => "hostname",
         }
     }
 
@@ -94,11 +102,19 @@ impl ScalarUDFImpl for Lookup {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if self.kind == Kind::ThisHost {
+            let name = dns_lookup::get_hostname()
+                .map_err(|e| DataFusionError::Execution(format!("hostname(): {e}")))?;
+            return Ok(ColumnarValue::Scalar(
+                datafusion::scalar::ScalarValue::Utf8(Some(name)),
+            ));
+        }
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let names = match self.kind {
             Kind::Service => self.service_names(&arrays[0], &arrays[1])?,
             Kind::User => self.user_names(&arrays[0])?,
             Kind::Host => self.host_names(&arrays[0])?,
+            Kind::ThisHost => unreachable!("answered above"),
         };
         let array: ArrayRef = Arc::new(names);
         // All-scalar arguments give a scalar back.

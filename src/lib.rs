@@ -3,6 +3,7 @@
 //! Layers, data flowing one way: [`collect`] reads the OS, [`tables`] turns its rows into
 //! Arrow, [`catalog`] serves them to DataFusion, [`exec`] runs SQL, [`output`] writes results.
 
+pub mod audit;
 pub mod catalog;
 pub mod cli;
 pub mod collect;
@@ -10,4 +11,5 @@ pub mod error;
 pub mod exec;
 pub mod functions;
 pub mod output;
+pub mod queries;
 pub mod tables;

@@ -9,18 +9,11 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 
-use common::{ndjson, Netns};
+use common::{ino, ndjson, Netns};
 use serde_json::Value;
 use socket2::{Domain, SockAddr, Socket, Type};
 
 const ETC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/etc");
-
-fn ino(fd: &impl AsRawFd) -> u64 {
-    // SAFETY: fstat on an open descriptor into a zeroed stat buffer.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    assert_eq!(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) }, 0);
-    st.st_ino
-}
 
 /// A listener children will inherit (no close-on-exec).
 fn inheritable_listener(addr: &str) -> Socket {

@@ -8,11 +8,11 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::time::Duration;
 
-use common::{ndjson, Netns};
+use common::{ino, ndjson, Netns};
 use serde_json::{Map, Value};
 use socket2::{Domain, SockAddr, Socket, Type};
 
@@ -39,13 +39,6 @@ struct Made {
     /// Sockets owned by someone other than root.
     uids: Vec<(Key, u64)>,
     fds: Vec<OwnedFd>,
-}
-
-fn ino(fd: &impl AsRawFd) -> u64 {
-    // SAFETY: fstat on an open descriptor into a zeroed stat buffer.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    assert_eq!(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) }, 0);
-    st.st_ino
 }
 
 fn tcp_key(proto: &str, state: &str, local: SocketAddr, remote: &str, inode: u64) -> Key {

@@ -4,16 +4,15 @@ use std::collections::HashMap;
 use std::io::BufRead;
 use std::net::IpAddr;
 
-use super::{CollectError, Root};
+use super::{open_optional, CollectError, Root};
 
 /// address -> its first (canonical) name; the first line naming an address wins, as in
 /// glibc's files backend.
 pub fn read(root: &Root) -> Result<HashMap<IpAddr, String>, CollectError> {
     let path = root.etc.join("hosts");
-    match std::fs::File::open(&path) {
-        Ok(file) => parse(std::io::BufReader::new(file)).map_err(|e| CollectError::io(&path, e)),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(HashMap::new()),
-        Err(err) => Err(CollectError::io(&path, err)),
+    match open_optional(&path)? {
+        Some(reader) => parse(reader).map_err(|e| CollectError::io(&path, e)),
+        None => Ok(HashMap::new()),
     }
 }
 

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::io::BufRead;
 
-use super::{CollectError, Root};
+use super::{open_optional, CollectError, Root};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -18,10 +18,9 @@ pub struct User {
 /// Reads `<etc>/passwd`; a missing file is an empty table.
 pub fn read(root: &Root) -> Result<Vec<User>, CollectError> {
     let path = root.etc.join("passwd");
-    match std::fs::File::open(&path) {
-        Ok(file) => parse(std::io::BufReader::new(file)).map_err(|e| CollectError::io(&path, e)),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(err) => Err(CollectError::io(&path, err)),
+    match open_optional(&path)? {
+        Some(reader) => parse(reader).map_err(|e| CollectError::io(&path, e)),
+        None => Ok(Vec::new()),
     }
 }
 

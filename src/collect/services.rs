@@ -2,7 +2,7 @@
 
 use std::io::BufRead;
 
-use super::{CollectError, Root};
+use super::{open_optional, CollectError, Root};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Service {
@@ -23,10 +23,9 @@ pub struct Services {
 /// Reads `<etc>/services`; a missing file is an empty table.
 pub fn read(root: &Root) -> Result<Services, CollectError> {
     let path = root.etc.join("services");
-    match std::fs::File::open(&path) {
-        Ok(file) => parse(std::io::BufReader::new(file)).map_err(|e| CollectError::io(&path, e)),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Services::default()),
-        Err(err) => Err(CollectError::io(&path, err)),
+    match open_optional(&path)? {
+        Some(reader) => parse(reader).map_err(|e| CollectError::io(&path, e)),
+        None => Ok(Services::default()),
     }
 }
 

@@ -71,14 +71,24 @@ pub fn collect(
             };
             match result {
                 Ok(()) => continue,
-                Err(CollectError::NetlinkRefused { errno, .. })
-                    if source == Source::Auto || errno.raw_os_error() == Some(libc::ENOENT) => {}
+                Err(err) if may_fall_back(source, &err) => {}
                 Err(err) => return Err(err),
             }
         }
         read_proc(root, protocol, family, filter.states, &mut rows)?;
     }
     Ok(rows)
+}
+
+/// Whether a failed dump may be read from /proc/net instead: any refusal under `auto`;
+/// under `netlink` only a protocol the kernel has no sock_diag handler for (ENOENT).
+fn may_fall_back(source: Source, err: &CollectError) -> bool {
+    match err {
+        CollectError::NetlinkRefused { errno, .. } => {
+            source == Source::Auto || errno.raw_os_error() == Some(libc::ENOENT)
+        }
+        _ => false,
+    }
 }
 
 fn read_proc(
@@ -115,5 +125,43 @@ fn clock_ticks() -> u64 {
         ticks as u64
     } else {
         100
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(errno: i32) -> CollectError {
+        CollectError::NetlinkRefused {
+            what: "raw".into(),
+            errno: std::io::Error::from_raw_os_error(errno),
+        }
+    }
+
+    #[test]
+    fn which_failures_fall_back_to_proc() {
+        assert!(may_fall_back(Source::Auto, &refused(libc::EPERM)));
+        assert!(may_fall_back(Source::Auto, &refused(libc::ENOENT)));
+        assert!(may_fall_back(Source::Netlink, &refused(libc::ENOENT)));
+        assert!(!may_fall_back(Source::Netlink, &refused(libc::EPERM)));
+        let broken = CollectError::Netlink("bad reply".into());
+        assert!(!may_fall_back(Source::Auto, &broken));
+    }
+
+    #[test]
+    fn proc_source_reads_the_fixture_tree() {
+        let root = Root {
+            proc: concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/proc").into(),
+            etc: "/nonexistent".into(),
+        };
+        let rows = collect(&root, Source::Proc, &SocketFilter::default()).unwrap();
+        assert_eq!(rows.len(), 7, "fixtures/proc/ss.txt lists 7 sockets");
+        let listeners = SocketFilter {
+            states: 1 << 10,
+            ..SocketFilter::default()
+        };
+        let rows = collect(&root, Source::Proc, &listeners).unwrap();
+        assert_eq!(rows.len(), 3, "two tcp listeners and a unix one");
     }
 }

@@ -1,16 +1,23 @@
 //! Sinks: where a statement's batches go, in the format the user asked for.
 
+pub mod atomic;
 mod table;
 
 use std::io::Write;
 
-use datafusion::arrow::array::RecordBatch;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions, StringArray};
 use datafusion::arrow::csv;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::ipc::writer::FileWriter;
 use datafusion::arrow::json::{self, writer::JsonArray, writer::LineDelimited};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::parquet::arrow::ArrowWriter;
 
-/// An output format (`--format`).
+/// An output format (`--format`, or `-o FILE`'s extension).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
     #[default]
@@ -19,22 +26,30 @@ pub enum Format {
     Tsv,
     Json,
     Ndjson,
+    Parquet,
+    /// The Arrow IPC file format (Feather v2).
+    Arrow,
 }
 
 impl Format {
-    pub const ALL: [(&'static str, Format); 5] = [
-        ("table", Format::Table),
-        ("csv", Format::Csv),
-        ("tsv", Format::Tsv),
-        ("json", Format::Json),
-        ("ndjson", Format::Ndjson),
-    ];
+    /// The format a file name's extension implies.
+    pub fn from_extension(path: &std::path::Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "csv" => Format::Csv,
+            "tsv" => Format::Tsv,
+            "json" => Format::Json,
+            "ndjson" | "jsonl" => Format::Ndjson,
+            "parquet" => Format::Parquet,
+            "arrow" | "feather" => Format::Arrow,
+            "txt" => Format::Table,
+            _ => return None,
+        })
+    }
 
-    pub fn parse(name: &str) -> Option<Format> {
-        Format::ALL
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, f)| *f)
+    /// Binary formats hold one result and are never written to a terminal.
+    pub fn is_binary(self) -> bool {
+        matches!(self, Format::Parquet | Format::Arrow)
     }
 }
 
@@ -45,8 +60,12 @@ pub trait Sink {
 }
 
 /// A sink writing one statement's result in `format` to `out`.
-pub fn sink<'a>(format: Format, schema: SchemaRef, out: &'a mut dyn Write) -> Box<dyn Sink + 'a> {
-    match format {
+pub fn sink<'a>(
+    format: Format,
+    schema: SchemaRef,
+    out: &'a mut (dyn Write + Send),
+) -> Result<Box<dyn Sink + 'a>, ArrowError> {
+    Ok(match format {
         Format::Table => Box::new(table::TableSink::new(schema, out)),
         Format::Csv | Format::Tsv => {
             let delimiter = if format == Format::Tsv { b'\t' } else { b',' };
@@ -70,6 +89,48 @@ pub fn sink<'a>(format: Format, schema: SchemaRef, out: &'a mut dyn Write) -> Bo
                 .with_explicit_nulls(true)
                 .build::<_, LineDelimited>(out),
         }),
+        Format::Parquet => Box::new(ParquetSink {
+            writer: ArrowWriter::try_new(out, schema, None)
+                .map_err(|e| ArrowError::ExternalError(Box::new(e)))?,
+        }),
+        Format::Arrow => Box::new(IpcSink {
+            writer: FileWriter::try_new(out, &schema)?,
+        }),
+    })
+}
+
+struct ParquetSink<W: Write + Send> {
+    writer: ArrowWriter<W>,
+}
+
+impl<W: Write + Send> Sink for ParquetSink<W> {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
+        self.writer
+            .write(batch)
+            .map_err(|e| ArrowError::ExternalError(Box::new(e)))
+    }
+
+    fn finish(self: Box<Self>) -> Result<(), ArrowError> {
+        let mut out = self
+            .writer
+            .into_inner()
+            .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
+        out.flush().map_err(ArrowError::from)
+    }
+}
+
+struct IpcSink<W: Write> {
+    writer: FileWriter<W>,
+}
+
+impl<W: Write> Sink for IpcSink<W> {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
+        self.writer.write(batch)
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<(), ArrowError> {
+        self.writer.finish()?;
+        self.writer.get_mut().flush().map_err(ArrowError::from)
     }
 }
 
@@ -82,17 +143,48 @@ struct CsvSink<W: Write> {
 impl<W: Write> Sink for CsvSink<W> {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
         self.wrote = true;
-        self.writer.write(batch)
+        self.writer.write(&nested_as_text(batch)?)
     }
 
     fn finish(mut self: Box<Self>) -> Result<(), ArrowError> {
         if !self.wrote {
             // An empty result still gets its header line.
-            self.writer
-                .write(&RecordBatch::new_empty(self.schema.clone()))?;
+            let empty = RecordBatch::new_empty(self.schema.clone());
+            self.writer.write(&nested_as_text(&empty)?)?;
         }
         self.writer.into_inner().flush().map_err(ArrowError::from)
     }
+}
+
+/// CSV has no lists or structs: such columns are written as their display text
+/// (`[www, www-http]`), everything else as it is.
+fn nested_as_text(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| f.data_type().is_nested())
+    {
+        return Ok(batch.clone());
+    }
+    let options = FormatOptions::default();
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if !field.data_type().is_nested() {
+            fields.push(field.as_ref().clone());
+            columns.push(column.clone());
+            continue;
+        }
+        let formatter = ArrayFormatter::try_new(column.as_ref(), &options)?;
+        let text: StringArray = (0..column.len())
+            .map(|i| column.is_valid(i).then(|| formatter.value(i).to_string()))
+            .collect();
+        fields.push(Field::new(field.name(), DataType::Utf8, true));
+        columns.push(Arc::new(text));
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)
 }
 
 struct JsonSink<W: Write, F: json::writer::JsonFormat> {

@@ -12,11 +12,11 @@ use super::Sink;
 pub struct TableSink<'a> {
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
-    out: &'a mut dyn Write,
+    out: &'a mut (dyn Write + Send),
 }
 
 impl<'a> TableSink<'a> {
-    pub fn new(schema: SchemaRef, out: &'a mut dyn Write) -> Self {
+    pub fn new(schema: SchemaRef, out: &'a mut (dyn Write + Send)) -> Self {
         TableSink {
             schema,
             batches: Vec::new(),

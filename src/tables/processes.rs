@@ -159,9 +159,8 @@ pub static SPEC: TableSpec<Processes> = TableSpec {
     ],
 };
 
-/// Reads only the /proc files the projected columns need.
-pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Processes, DataFusionError> {
-    let wants = |name: &str| SPEC.wants(scan, name);
+/// Which /proc files the projected columns need.
+pub fn needs(wants: impl Fn(&str) -> bool) -> Needs {
     let from_stat = [
         "ppid",
         "name",
@@ -175,17 +174,22 @@ pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Processes, DataFusi
         "start_time",
         "tty",
     ];
-    let needs = Needs {
+    Needs {
         stat: from_stat.iter().any(|c| wants(c)),
         owner: wants("uid") || wants("gid") || wants("user"),
         cmdline: wants("cmdline"),
         exe: wants("exe"),
         cgroup: wants("cgroup"),
         netns: wants("netns"),
-    };
+    }
+}
+
+/// Reads only the /proc files the projected columns need.
+pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Processes, DataFusionError> {
+    let wants = |name: &str| SPEC.wants(scan, name);
     let root = &config.root;
     let mut snapshot = Processes {
-        rows: processes::scan(root, needs).map_err(external)?,
+        rows: processes::scan(root, needs(wants)).map_err(external)?,
         ticks: procfs::ticks_per_second(),
         page_size: procfs::page_size(),
         ..Processes::default()
@@ -198,4 +202,44 @@ pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Processes, DataFusi
         snapshot.boot_us = Some(boot as i64 * 1_000_000);
     }
     Ok(snapshot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pid_and_name_need_stat_alone() {
+        let only = |names: &'static [&'static str]| needs(move |c| names.contains(&c));
+        assert_eq!(
+            only(&["pid", "name"]),
+            Needs {
+                stat: true,
+                ..Needs::default()
+            }
+        );
+        assert_eq!(only(&["pid"]), Needs::default());
+        assert_eq!(
+            only(&["cmdline"]),
+            Needs {
+                cmdline: true,
+                ..Needs::default()
+            }
+        );
+        assert_eq!(
+            only(&["user"]),
+            Needs {
+                owner: true,
+                ..Needs::default()
+            }
+        );
+        // Every column is covered: each needs something, except pid.
+        for column in SPEC.columns.iter().map(|c| c.name).filter(|c| *c != "pid") {
+            assert_ne!(
+                needs(|c| c == column),
+                Needs::default(),
+                "{column} reads nothing"
+            );
+        }
+    }
 }

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -126,4 +127,12 @@ pub fn ndjson(stdout: &[u8]) -> Vec<serde_json::Map<String, serde_json::Value>> 
             other => panic!("not a JSON object: {l}: {other:?}"),
         })
         .collect()
+}
+
+/// The inode of an open descriptor: for a socket, the inode ss and /proc/net show.
+pub fn ino(fd: &impl AsRawFd) -> u64 {
+    // SAFETY: fstat on an open descriptor into a zeroed stat buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) }, 0);
+    st.st_ino
 }

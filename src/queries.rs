@@ -1,0 +1,211 @@
+//! Query files: saved queries and audits. A file starts with a comment header
+//! (`-- key: value` lines) naming it and its parameters; the rest is SQL.
+//! Built-in files under `queries/` are compiled into the binary.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+include!(concat!(env!("OUT_DIR"), "/builtin_queries.rs"));
+
+/// A parsed query file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryFile {
+    /// Where it came from: `builtin:audits/x.sql` or a path.
+    pub origin: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub severity: Option<String>,
+    pub remediation: Option<String>,
+    /// Parameters and their defaults, in the order declared.
+    pub params: Vec<(String, String)>,
+    pub sql: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("{origin}: {reason}")]
+    Header { origin: String, reason: String },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Parses a query file. Header lines are the leading `--` comments of the form
+/// `-- key: value`; `-- param: name = default` declares a parameter used as `$name`.
+/// A file without `-- name:` takes its file name.
+pub fn parse(origin: &str, text: &str) -> Result<QueryFile, QueryError> {
+    let fail = |reason: String| QueryError::Header {
+        origin: origin.to_string(),
+        reason,
+    };
+    let stem = Path::new(origin.trim_start_matches("builtin:"))
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut file = QueryFile {
+        origin: origin.to_string(),
+        name: stem,
+        description: None,
+        severity: None,
+        remediation: None,
+        params: Vec::new(),
+        sql: text.to_string(),
+    };
+    for line in text.lines() {
+        let Some(comment) = line.trim_start().strip_prefix("--") else {
+            if line.trim().is_empty() {
+                continue;
+            }
+            break; // the header ends at the first line of SQL
+        };
+        let Some((key, value)) = comment.split_once(':') else {
+            continue; // a plain comment
+        };
+        let (key, value) = (key.trim().to_ascii_lowercase(), value.trim().to_string());
+        match key.as_str() {
+            "name" if value.is_empty() => return Err(fail("empty name".into())),
+            "name" => file.name = value,
+            "description" => file.description = Some(value),
+            "severity" => file.severity = Some(value),
+            "remediation" => file.remediation = Some(value),
+            "param" => {
+                let (name, default) = value
+                    .split_once('=')
+                    .ok_or_else(|| fail(format!("param {value:?} is not `name = default`")))?;
+                let name = name.trim();
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err(fail(format!("param name {name:?} is not a word")));
+                }
+                file.params
+                    .push((name.to_string(), unquote(default.trim())));
+            }
+            _ => {} // other keys are free comments
+        }
+    }
+    Ok(file)
+}
+
+fn unquote(value: &str) -> String {
+    value
+        .strip_prefix('\'')
+        .and_then(|v| v.strip_suffix('\''))
+        .map_or_else(|| value.to_string(), |v| v.replace("''", "'"))
+}
+
+/// The built-in files under `queries/<folder>/`, parsed.
+pub fn builtin(folder: &str) -> Result<Vec<QueryFile>, QueryError> {
+    let prefix = format!("{folder}/");
+    BUILTIN
+        .iter()
+        .filter(|(path, _)| path.starts_with(&prefix))
+        .map(|(path, text)| parse(&format!("builtin:{path}"), text))
+        .collect()
+}
+
+/// A `.sql` file, or every `.sql` file in a folder (sorted by name).
+pub fn load(path: &Path) -> Result<Vec<QueryFile>, QueryError> {
+    let read = |path: &Path| {
+        let text = std::fs::read_to_string(path).map_err(|source| QueryError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        parse(&path.display().to_string(), &text)
+    };
+    if !path.is_dir() {
+        return Ok(vec![read(path)?]);
+    }
+    let entries = std::fs::read_dir(path).map_err(|source| QueryError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    files.sort();
+    files.iter().map(|p| read(p)).collect()
+}
+
+/// The values for a file's parameters: its defaults, overridden by `-p name=value`.
+/// An override naming no declared parameter is an error.
+pub fn bind(
+    file: &QueryFile,
+    overrides: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, QueryError> {
+    let mut values: BTreeMap<String, String> = file.params.iter().cloned().collect();
+    for (name, value) in overrides {
+        if !values.contains_key(name) {
+            let known: Vec<&str> = file.params.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(QueryError::Header {
+                origin: file.origin.clone(),
+                reason: format!(
+                    "unknown parameter {name:?} (it takes: {})",
+                    known.join(", ")
+                ),
+            });
+        }
+        values.insert(name.clone(), value.clone());
+    }
+    Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_give_name_params_and_severity() {
+        let text = "-- name: wide_listeners\n\
+                    -- severity: high\n\
+                    -- description: Listeners on every interface\n\
+                    -- a free comment\n\
+                    -- param: allow = 'sshd'\n\
+                    -- param: limit = 10\n\
+                    \n\
+                    SELECT 1 -- name: not a header\n";
+        let file = parse("x.sql", text).unwrap();
+        assert_eq!(file.name, "wide_listeners");
+        assert_eq!(file.severity.as_deref(), Some("high"));
+        assert_eq!(
+            file.description.as_deref(),
+            Some("Listeners on every interface")
+        );
+        assert_eq!(
+            file.params,
+            vec![
+                ("allow".into(), "sshd".into()),
+                ("limit".into(), "10".into())
+            ]
+        );
+        assert_eq!(parse("dir/other.sql", "SELECT 1").unwrap().name, "other");
+    }
+
+    #[test]
+    fn bad_headers_and_unknown_params_are_errors() {
+        assert!(parse("x.sql", "-- param: nodefault\nSELECT 1").is_err());
+        assert!(parse("x.sql", "-- param: bad name = 1\nSELECT 1").is_err());
+        assert!(parse("x.sql", "-- name:\nSELECT 1").is_err());
+        let file = parse("x.sql", "-- param: n = 1\nSELECT $n").unwrap();
+        let overrides = BTreeMap::from([("m".to_string(), "2".to_string())]);
+        let err = bind(&file, &overrides).unwrap_err().to_string();
+        assert!(
+            err.contains("unknown parameter \"m\"") && err.contains("takes: n"),
+            "{err}"
+        );
+        let overrides = BTreeMap::from([("n".to_string(), "5".to_string())]);
+        assert_eq!(bind(&file, &overrides).unwrap()["n"], "5");
+    }
+
+    #[test]
+    fn every_builtin_query_parses() {
+        assert!(!BUILTIN.is_empty());
+        for (path, text) in BUILTIN {
+            let file = parse(path, text).unwrap();
+            assert!(file.description.is_some(), "{path} has no description");
+        }
+    }
+}

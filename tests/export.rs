@@ -1,0 +1,263 @@
+//! `-o FILE` in every format, read back by independent readers; writes all or nothing;
+//! COPY on the live tables; the read-only guard.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::netsql;
+
+const PROC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/proc");
+const ETC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/etc");
+
+fn fixture(args: &[&str]) -> Output {
+    netsql()
+        .args(["--proc", PROC, "--etc", ETC, "--source", "proc"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Integers, unsigned queues, a nullable string, a list and a UTC timestamp.
+const QUERY: &str = "SELECT s.proto, s.local_port, s.recv_q, s.inode, s.path, sv.aliases, \
+                     to_timestamp_micros(1700000000000000 + s.inode) AT TIME ZONE 'UTC' AS stamp \
+                     FROM sockets s LEFT JOIN services sv ON sv.port = s.local_port AND sv.protocol = 'tcp' \
+                     ORDER BY s.inode";
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn python_readers() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import pyarrow, duckdb"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        if common::require_netns() {
+            panic!("CI must install pyarrow and duckdb (pip install pyarrow duckdb)");
+        }
+        eprintln!("skipped: pyarrow and duckdb are not installed");
+    }
+    ok
+}
+
+#[test]
+fn every_format_reads_back_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    for ext in ["csv", "tsv", "json", "ndjson", "parquet", "arrow"] {
+        let path = dir.path().join(format!("out.{ext}"));
+        let out = fixture(&["-o", path.to_str().unwrap(), "-e", QUERY]);
+        assert!(
+            out.status.success(),
+            "{ext}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout.is_empty(), "{ext}: -o writes nothing to stdout");
+    }
+    // The Parquet magic at both ends, the Arrow file magic at the start.
+    let parquet = std::fs::read(dir.path().join("out.parquet")).unwrap();
+    assert!(parquet.starts_with(b"PAR1") && parquet.ends_with(b"PAR1"));
+    assert!(std::fs::read(dir.path().join("out.arrow"))
+        .unwrap()
+        .starts_with(b"ARROW1"));
+    if !python_readers() {
+        return;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/readback.py");
+    let out = Command::new("python3")
+        .args([script, dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK");
+}
+
+#[test]
+fn a_failed_write_leaves_nothing_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("out.csv");
+    std::fs::write(&target, "old\n").unwrap();
+    for sql in ["SELECT * FROM nope", "SELECT 1 / 0 AS boom", "SELEC 1"] {
+        let out = fixture(&["-o", target.to_str().unwrap(), "-e", sql]);
+        assert_eq!(out.status.code(), Some(2), "{sql}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "old\n", "{sql}");
+        assert_eq!(
+            files_in(dir.path()),
+            ["out.csv"],
+            "{sql}: no temporary file left"
+        );
+    }
+    // A folder that cannot hold the file (a regular file stands in its path).
+    let blocked = dir.path().join("out.csv").join("x.parquet");
+    let out = fixture(&["-o", blocked.to_str().unwrap(), "-e", "SELECT 1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("netsql: cannot write") && err.contains("x.parquet"),
+        "{err}"
+    );
+    assert_eq!(files_in(dir.path()), ["out.csv"]);
+}
+
+#[test]
+fn interrupting_an_export_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("big.csv");
+    let child = netsql()
+        .args([
+            "-o",
+            target.to_str().unwrap(),
+            "-e",
+            "SELECT * FROM generate_series(1, 1000000000)",
+        ])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the temporary file is there and growing, then press Ctrl-C.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while files_in(dir.path()).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "netsql: interrupted"
+    );
+    assert!(
+        files_in(dir.path()).is_empty(),
+        "left: {:?}",
+        files_in(dir.path())
+    );
+}
+
+#[test]
+fn format_comes_from_the_extension_unless_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("x.json");
+    assert!(
+        fixture(&["-o", json.to_str().unwrap(), "-e", "SELECT 1 AS n"])
+            .status
+            .success()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&json).unwrap().trim(),
+        "[{\"n\":1}]"
+    );
+    let forced = dir.path().join("x.json");
+    assert!(fixture(&[
+        "--format",
+        "csv",
+        "-o",
+        forced.to_str().unwrap(),
+        "-e",
+        "SELECT 1 AS n"
+    ])
+    .status
+    .success());
+    assert_eq!(std::fs::read_to_string(&forced).unwrap(), "n\n1\n");
+    let unknown = dir.path().join("x.unknown");
+    let out = fixture(&["-o", unknown.to_str().unwrap(), "-e", "SELECT 1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--format"));
+    // A binary format holds one result.
+    let two = dir.path().join("two.parquet");
+    let out = fixture(&["-o", two.to_str().unwrap(), "-e", "SELECT 1; SELECT 2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!two.exists());
+    // To a pipe, binary formats are fine.
+    let out = fixture(&["--format", "arrow", "-e", "SELECT 1 AS n"]);
+    assert!(out.status.success() && out.stdout.starts_with(b"ARROW1"));
+}
+
+#[test]
+fn copy_works_on_live_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("copy.csv");
+    let sql = format!(
+        "COPY (SELECT proto, local_port FROM sockets WHERE state = 'LISTEN' AND proto LIKE 'tcp%' ORDER BY local_port) TO '{}' STORED AS CSV",
+        target.display()
+    );
+    let out = fixture(&["--format", "csv", "-e", &sql]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "proto,local_port\ntcp6,443\ntcp,8080\n"
+    );
+}
+
+#[test]
+fn read_only_refuses_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("x.csv");
+    let statements = [
+        format!("COPY (SELECT 1) TO '{}'", target.display()),
+        format!(
+            "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '{}'",
+            target.display()
+        ),
+        "CREATE TABLE t AS SELECT 1".to_string(),
+        "CREATE VIEW v AS SELECT 1".to_string(),
+        "INSERT INTO t VALUES (1)".to_string(),
+        "DROP TABLE sockets".to_string(),
+        "SET datafusion.execution.batch_size = 1".to_string(),
+        format!("EXPLAIN COPY (SELECT 1) TO '{}'", target.display()),
+    ];
+    for sql in &statements {
+        let out = fixture(&["--read-only", "-e", sql]);
+        assert_eq!(out.status.code(), Some(2), "{sql}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("netsql: read-only:"), "{sql}: {err}");
+    }
+    assert!(!target.exists());
+    for sql in [
+        "SELECT 1",
+        "WITH x AS (SELECT 1) SELECT * FROM x",
+        "EXPLAIN SELECT 1",
+        "SHOW TABLES",
+        "DESCRIBE sockets",
+    ] {
+        let out = fixture(&["--read-only", "-e", sql]);
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn hostname_and_now_stamp_rows() {
+    let out = fixture(&[
+        "--format",
+        "csv",
+        "-e",
+        "SELECT hostname() AS h, now() IS NOT NULL AS t",
+    ]);
+    let expected = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("h,t\n{},true\n", expected.trim())
+    );
+}

@@ -1,0 +1,325 @@
+//! The built-in audits against a namespace built to trip every one of them, and an empty
+//! one where all pass; exit codes, JSON and JUnit output.
+
+mod common;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+
+use common::Netns;
+use serde_json::Value;
+use socket2::{Domain, Socket, Type};
+
+const ETC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/etc");
+
+fn inheritable(socket: Socket) -> Socket {
+    socket.set_cloexec(false).unwrap();
+    socket
+}
+
+fn listener(addr: &str) -> Socket {
+    let addr: SocketAddr = addr.parse().unwrap();
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.set_reuse_address(true).unwrap();
+    socket.bind(&addr.into()).unwrap();
+    socket.listen(8).unwrap();
+    socket
+}
+
+/// Children holding sockets, killed on drop.
+struct Tripped {
+    children: Vec<Child>,
+    _held: Vec<OwnedFd>,
+    deleted_pid: u32,
+    raw_pid: u32,
+}
+
+impl Drop for Tripped {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn spawn(program: &std::path::Path, uid: Option<u32>) -> Child {
+    let mut command = Command::new(program);
+    command.arg("300").stdin(Stdio::null());
+    if let Some(uid) = uid {
+        command.uid(uid).gid(uid);
+    }
+    command.spawn().unwrap()
+}
+
+/// Runs inside the namespace: one socket (or process) for each audit to find.
+fn trip(ns: String, dir: std::path::PathBuf) -> Tripped {
+    let sleep = std::path::Path::new("/bin/sleep");
+    // wildcard_listeners, root_high_port_listeners, unnamed_listeners: a root `sleep`
+    // on 0.0.0.0:7200, a port /etc/services does not name.
+    let wide = inheritable(listener("0.0.0.0:7200"));
+    // well_known_port_impostors: `sleep` on the http port.
+    let http = inheritable(listener("127.0.0.1:80"));
+    let mut children = vec![spawn(sleep, None)];
+    drop((wide, http));
+
+    // deleted_executables: a copy of sleep, removed once it runs, holding a socket.
+    let copy = dir.join("vanishing");
+    std::fs::copy(sleep, &copy).unwrap();
+    let held = inheritable(listener("127.0.0.1:7201"));
+    let deleted = spawn(&copy, None);
+    let deleted_pid = deleted.id();
+    children.push(deleted);
+    drop(held);
+    std::fs::remove_file(&copy).unwrap();
+
+    // raw_sockets_non_root: a raw ICMP socket passed to a process running as nobody.
+    let raw =
+        inheritable(Socket::new(Domain::IPV4, Type::RAW, Some(socket2::Protocol::ICMPV4)).unwrap());
+    let nobody = spawn(sleep, Some(65534));
+    let raw_pid = nobody.id();
+    children.push(nobody);
+    drop(raw);
+
+    // close_wait_leaks (with max = 1): two connections whose peers closed, held here.
+    let lst = TcpListener::bind("127.0.0.1:7202").unwrap();
+    let mut held: Vec<OwnedFd> = Vec::new();
+    for _ in 0..2 {
+        let client = TcpStream::connect("127.0.0.1:7202").unwrap();
+        let (server, _) = lst.accept().unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        held.extend([client.into(), server.into()]);
+    }
+
+    // stuck_send_queues (with max_bytes = 100): 1000 bytes the peer never acknowledges.
+    let lst2 = TcpListener::bind("127.0.0.1:7203").unwrap();
+    let mut client = TcpStream::connect("127.0.0.1:7203").unwrap();
+    let (server, _) = lst2.accept().unwrap();
+    common::run_ok(
+        "ip",
+        &[
+            "netns", "exec", &ns, "iptables", "-w", "-A", "INPUT", "-p", "tcp", "--dport", "7203",
+            "-j", "DROP",
+        ],
+    );
+    client.write_all(&[0u8; 1000]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    held.extend([lst.into(), lst2.into(), client.into(), server.into()]);
+    let _ = held.iter().map(AsRawFd::as_raw_fd).count();
+    Tripped {
+        children,
+        _held: held,
+        deleted_pid,
+        raw_pid,
+    }
+}
+
+fn audit(ns: &Netns, extra: &[&str]) -> (Option<i32>, Vec<Value>, String) {
+    let mut args = vec![
+        "audit",
+        "--etc",
+        ETC,
+        "--format",
+        "json",
+        "-p",
+        "max=1",
+        "-p",
+        "max_bytes=100",
+    ];
+    args.extend_from_slice(extra);
+    let out = ns.netsql(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let json: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    (out.status.code(), json.as_array().unwrap().clone(), stderr)
+}
+
+fn by_name<'a>(audits: &'a [Value], name: &str) -> &'a Value {
+    audits
+        .iter()
+        .find(|a| a["name"] == name)
+        .unwrap_or_else(|| panic!("no audit {name}"))
+}
+
+fn findings<'a>(audits: &'a [Value], name: &str) -> &'a Vec<Value> {
+    by_name(audits, name)["findings"].as_array().unwrap()
+}
+
+#[test]
+fn built_in_audits_trip_and_pass() {
+    let Some(clean) = Netns::create("audit-clean", &["iptables", "python3"]) else {
+        return;
+    };
+    // An empty namespace: every audit passes, exit 0.
+    let (code, audits, stderr) = audit(&clean, &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(audits.len(), 8);
+    for a in &audits {
+        assert_eq!(a["status"], "pass", "{a}");
+    }
+    drop(clean);
+
+    let ns = Netns::create("audit-trip", &["iptables"]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let tripped = {
+        let (name, dir) = (ns.name.clone(), dir.path().to_path_buf());
+        ns.within(move || trip(name, dir))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let junit = dir.path().join("audit.xml");
+    let (code, audits, stderr) = audit(&ns, &["--junit", junit.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{stderr}");
+    for a in &audits {
+        assert_eq!(a["status"], "fail", "every audit finds something: {a}");
+    }
+    let ports = |name: &str| -> Vec<i64> {
+        findings(&audits, name)
+            .iter()
+            .filter_map(|f| f["local_port"].as_i64())
+            .collect()
+    };
+    assert!(ports("wildcard_listeners").contains(&7200));
+    assert!(
+        !ports("wildcard_listeners").contains(&80),
+        "80 is on 127.0.0.1"
+    );
+    assert!(ports("root_high_port_listeners").contains(&7200));
+    assert!(ports("unnamed_listeners").contains(&7200));
+    assert!(!ports("unnamed_listeners").contains(&80), "80 is http");
+    let impostor = &findings(&audits, "well_known_port_impostors")[0];
+    assert_eq!(
+        (
+            impostor["local_port"].as_i64(),
+            impostor["service"].as_str()
+        ),
+        (Some(80), Some("http"))
+    );
+    let leak = &findings(&audits, "close_wait_leaks")[0];
+    assert_eq!(leak["pid"].as_i64(), Some(i64::from(std::process::id())));
+    assert_eq!(leak["close_wait"].as_i64(), Some(2));
+    let stuck = &findings(&audits, "stuck_send_queues")[0];
+    assert_eq!(
+        (stuck["remote_port"].as_i64(), stuck["send_q"].as_i64()),
+        (Some(7203), Some(1000))
+    );
+    let deleted = &findings(&audits, "deleted_executables")[0];
+    assert_eq!(
+        deleted["pid"].as_i64(),
+        Some(i64::from(tripped.deleted_pid))
+    );
+    assert!(
+        deleted["exe"]
+            .as_str()
+            .unwrap()
+            .ends_with("/vanishing (deleted)"),
+        "{deleted}"
+    );
+    let raw = &findings(&audits, "raw_sockets_non_root")[0];
+    assert_eq!(
+        (
+            raw["pid"].as_i64(),
+            raw["uid"].as_i64(),
+            raw["ip_protocol"].as_i64()
+        ),
+        (Some(i64::from(tripped.raw_pid)), Some(65534), Some(1))
+    );
+
+    // JUnit XML, read by a real XML parser: 8 cases, 8 failures.
+    let script = "import sys, xml.etree.ElementTree as E; s = E.parse(sys.argv[1]).getroot(); \
+                  print(s.get('tests'), s.get('failures'), len(s.findall('testcase')), len(s.findall('testcase/failure')))";
+    let out = Command::new("python3")
+        .args(["-c", script, junit.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "8 8 8 8",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Parameters: an allowlist that names sleep clears the wildcard finding.
+    let (_, allowed, _) = audit(&ns, &["-p", "allow=sleep,sshd"]);
+    let wide = findings(&allowed, "wildcard_listeners");
+    assert!(
+        wide.iter().all(|f| f["local_port"].as_i64() != Some(7200)),
+        "{wide:?}"
+    );
+    drop(tripped);
+}
+
+#[test]
+fn audit_errors_name_the_file_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.sql");
+    std::fs::write(&bad, "-- name: bad\nSELECT nope FROM sockets").unwrap();
+    let out = common::netsql()
+        .args(["audit", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("netsql: ") && err.contains("bad.sql") && err.contains("nope"),
+        "{err}"
+    );
+
+    let writes = dir.path().join("writes.sql");
+    std::fs::write(&writes, "COPY (SELECT 1) TO '/tmp/netsql-never.csv'").unwrap();
+    let out = common::netsql()
+        .args(["audit", writes.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("writes.sql") && err.contains("read-only"),
+        "{err}"
+    );
+
+    // A folder of audits runs each; one with rows fails the run (exit 1), in the summary.
+    let folder = dir.path().join("mine");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(
+        folder.join("a.sql"),
+        "-- name: always\n-- severity: low\n-- description: finds one row\nSELECT 1 AS one",
+    )
+    .unwrap();
+    std::fs::write(
+        folder.join("b.sql"),
+        "-- name: never\n-- description: finds nothing\n-- param: n = 5\nSELECT 1 WHERE 1 > $n",
+    )
+    .unwrap();
+    let out = common::netsql()
+        .args(["audit", folder.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("FAIL  low      always: finds one row"),
+        "{text}"
+    );
+    assert!(
+        text.contains("PASS  -        never: finds nothing"),
+        "{text}"
+    );
+    assert!(
+        text.trim_end().ends_with("2 audits: 1 passed, 1 failed"),
+        "{text}"
+    );
+    // -p overrides the default: 1 > 0 finds a row.
+    let out = common::netsql()
+        .args(["audit", folder.join("b.sql").to_str().unwrap(), "-p", "n=0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
