@@ -2,11 +2,11 @@
 //! past this module sees clap.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use datafusion::prelude::SessionContext;
@@ -120,6 +120,8 @@ pub enum Input {
     Sql(String),
     File(PathBuf),
     Stdin,
+    /// No query and a terminal on stdin: the interactive REPL.
+    Repl,
 }
 
 /// What to do.
@@ -190,12 +192,11 @@ impl Args {
                 let mut inputs: Vec<Input> = self.execute.into_iter().map(Input::Sql).collect();
                 inputs.extend(self.file.into_iter().map(Input::File));
                 if inputs.is_empty() {
-                    if stdin_is_terminal {
-                        return Err(Error::Usage(
-                            "no query given: use -e SQL, -f FILE, or pipe SQL on stdin (try --help)".into(),
-                        ));
-                    }
-                    inputs.push(Input::Stdin);
+                    inputs.push(if stdin_is_terminal {
+                        Input::Repl
+                    } else {
+                        Input::Stdin
+                    });
                 }
                 Mode::Query {
                     inputs,
@@ -281,6 +282,12 @@ pub fn main() -> ExitCode {
 }
 
 fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> {
+    if let Mode::Query { inputs, .. } = &config.mode {
+        if inputs.as_slice() == [Input::Repl] {
+            crate::repl::run(&config.tables)?;
+            return Ok(Exit::Success);
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -406,6 +413,7 @@ fn read_input(input: &Input) -> Result<String, Error> {
             path: path.clone(),
             source,
         }),
+        Input::Repl => Err(Error::Usage("the REPL takes no other input".into())),
         Input::Stdin => {
             let mut sql = String::new();
             std::io::stdin()

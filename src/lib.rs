@@ -12,4 +12,5 @@ pub mod exec;
 pub mod functions;
 pub mod output;
 pub mod queries;
+pub mod repl;
 pub mod tables;

@@ -1,7 +1,7 @@
 //! Sinks: where a statement's batches go, in the format the user asked for.
 
 pub mod atomic;
-mod table;
+pub mod table;
 
 use std::io::Write;
 

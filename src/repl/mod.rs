@@ -1,0 +1,397 @@
+//! The interactive REPL: rustyline editing and history, completion, meta-commands.
+//! SQL runs through the same [`Runner`] as every other mode.
+
+pub mod command;
+pub mod complete;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rustyline::error::ReadlineError;
+use rustyline::history::FileHistory;
+use rustyline::{CompletionType, Config as EditorConfig, Editor};
+
+use crate::error::Error;
+use crate::exec::{self, Runner};
+use crate::output::{table, Format};
+use crate::queries;
+use crate::tables::{self, TablesConfig};
+use command::{Command, HELP};
+use complete::{Names, SqlHelper};
+
+const PROMPT: &str = "netsql> ";
+const CONTINUE: &str = "   ...> ";
+
+/// What the meta-commands change.
+struct Settings {
+    format: Format,
+    expanded: bool,
+    timing: bool,
+    max_rows: usize,
+    output: Option<std::fs::File>,
+    last: Option<String>,
+}
+
+/// `$XDG_DATA_HOME/netsql/history`, by default under `~/.local/share`.
+fn history_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
+    Some(base.join("netsql").join("history"))
+}
+
+/// Whether `text` ends a statement: its last character outside quotes and comments is `;`.
+pub fn statement_complete(text: &str) -> bool {
+    let mut last = None;
+    let mut chars = text.chars().peekable();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => {
+                quote = Some(c);
+                last = Some(c);
+            }
+            None if c == '-' && chars.peek() == Some(&'-') => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+            }
+            None if !c.is_whitespace() => last = Some(c),
+            None => {}
+        }
+    }
+    quote.is_none() && last == Some(';')
+}
+
+/// Built-in saved queries (`queries/*.sql` outside audits/).
+fn saved_queries() -> Vec<queries::QueryFile> {
+    queries::BUILTIN
+        .iter()
+        .filter(|(path, _)| !path.contains('/'))
+        .filter_map(|(path, text)| queries::parse(&format!("builtin:{path}"), text).ok())
+        .collect()
+}
+
+pub fn run(config: &TablesConfig) -> Result<(), Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let ctx = exec::context(config)?;
+    let root = config.root.clone();
+    let runner = Runner {
+        ctx: &ctx,
+        root: &root,
+        read_only: false,
+    };
+    // SIGINT sets a flag instead of ending netsql; a running query polls it.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGINT, interrupted.clone())?;
+
+    let pending = Arc::new(Mutex::new(String::new()));
+    let editor_config = EditorConfig::builder()
+        .completion_type(CompletionType::List)
+        .auto_add_history(false)
+        .build();
+    let mut editor: Editor<SqlHelper, FileHistory> =
+        Editor::with_config(editor_config).map_err(|e| Error::Usage(format!("terminal: {e}")))?;
+    let saved = saved_queries();
+    editor.set_helper(Some(SqlHelper {
+        names: Names::gather(&ctx, saved.iter().map(|q| q.name.clone()).collect()),
+        pending: pending.clone(),
+    }));
+    let history = history_path();
+    if let Some(path) = &history {
+        let _ = editor.load_history(path);
+    }
+    let mut settings = Settings {
+        format: Format::Table,
+        expanded: false,
+        timing: false,
+        max_rows: 40,
+        output: None,
+        last: None,
+    };
+    println!(
+        "netsql {}: SQL over this host's sockets. \\? for help, \\q to quit.",
+        env!("CARGO_PKG_VERSION")
+    );
+    let mut buffer = String::new();
+    loop {
+        let prompt = if buffer.is_empty() { PROMPT } else { CONTINUE };
+        let line = match editor.readline(prompt) {
+            Ok(line) => line,
+            // Ctrl-C at the prompt clears what was typed.
+            Err(ReadlineError::Interrupted) => {
+                buffer.clear();
+                *pending.lock().unwrap_or_else(|e| e.into_inner()) = String::new();
+                continue;
+            }
+            Err(ReadlineError::Eof) if buffer.is_empty() => break,
+            Err(ReadlineError::Eof) => {
+                buffer.clear();
+                continue;
+            }
+            Err(err) => return Err(Error::Usage(format!("terminal: {err}"))),
+        };
+        if buffer.is_empty() && command::is_command(&line) {
+            let _ = editor.add_history_entry(line.trim());
+            save_history(&mut editor, &history);
+            match line.parse::<Command>() {
+                Ok(Command::Quit) => break,
+                Ok(command) => {
+                    if let Err(err) = meta(
+                        command,
+                        &runtime,
+                        &runner,
+                        &mut settings,
+                        &saved,
+                        &interrupted,
+                    ) {
+                        eprintln!("netsql: {err}");
+                    }
+                }
+                Err(err) => eprintln!("netsql: {err}"),
+            }
+            continue;
+        }
+        buffer.push_str(&line);
+        buffer.push('\n');
+        if !statement_complete(&buffer) {
+            *pending.lock().unwrap_or_else(|e| e.into_inner()) = buffer.clone();
+            continue;
+        }
+        let sql = std::mem::take(&mut buffer);
+        *pending.lock().unwrap_or_else(|e| e.into_inner()) = String::new();
+        // A statement typed over several lines is one history entry.
+        let _ = editor.add_history_entry(sql.trim().replace('\n', " "));
+        save_history(&mut editor, &history);
+        settings.last = Some(sql.clone());
+        if let Err(err) = run_sql(&runtime, &runner, &mut settings, &sql, &interrupted) {
+            eprintln!("netsql: {err}");
+        }
+    }
+    Ok(())
+}
+
+fn save_history(editor: &mut Editor<SqlHelper, FileHistory>, path: &Option<PathBuf>) {
+    if let Some(path) = path {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let _ = editor.save_history(path);
+    }
+}
+
+/// Runs `sql` until it ends or Ctrl-C cancels it, showing a spinner on a terminal's stderr
+/// after a second.
+fn run_sql(
+    runtime: &tokio::runtime::Runtime,
+    runner: &Runner<'_>,
+    settings: &mut Settings,
+    sql: &str,
+    interrupted: &Arc<AtomicBool>,
+) -> Result<(), Error> {
+    interrupted.store(false, Ordering::Relaxed);
+    let started = Instant::now();
+    let work = async {
+        let mut text = Vec::new();
+        for statement in runner.statements(sql)? {
+            let plan = runner.plan(statement, &Default::default()).await?;
+            if settings.format == Format::Table {
+                let (schema, batches) = runner.collect(plan).await?;
+                text.extend(
+                    table::render(schema, &batches, settings.max_rows, settings.expanded)?
+                        .into_bytes(),
+                );
+            } else {
+                runner.write(plan, settings.format, &mut text).await?;
+            }
+        }
+        Ok::<Vec<u8>, Error>(text)
+    };
+    let flag = interrupted.clone();
+    let result = runtime.block_on(async {
+        let spinner = tokio::spawn(spin(started));
+        let result = tokio::select! {
+            result = work => Some(result),
+            () = wait_for(flag) => None,
+        };
+        spinner.abort();
+        let _ = spinner.await;
+        result
+    });
+    let text = match result {
+        None => return Err(Error::Usage("query cancelled".into())),
+        Some(text) => text?,
+    };
+    match settings.output.as_mut() {
+        Some(file) => file.write_all(&text)?,
+        None => std::io::stdout().write_all(&text)?,
+    }
+    if settings.timing {
+        println!("Time: {:.3} ms", started.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(())
+}
+
+async fn wait_for(flag: Arc<AtomicBool>) {
+    while !flag.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A spinner on stderr for queries that run past a second, only on a terminal.
+async fn spin(started: Instant) {
+    if !std::io::stderr().is_terminal() {
+        return;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut frames = ['|', '/', '-', '\\'].iter().cycle();
+    struct Clear;
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            eprint!("\r\x1b[K");
+        }
+    }
+    let _clear = Clear;
+    loop {
+        eprint!(
+            "\r{} {:.0}s",
+            frames.next().unwrap_or(&'|'),
+            started.elapsed().as_secs_f64()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn meta(
+    command: Command,
+    runtime: &tokio::runtime::Runtime,
+    runner: &Runner<'_>,
+    settings: &mut Settings,
+    saved: &[queries::QueryFile],
+    interrupted: &Arc<AtomicBool>,
+) -> Result<(), Error> {
+    match command {
+        Command::Quit => {}
+        Command::Help => {
+            for (usage, help) in HELP {
+                println!("{usage:<18} {help}");
+            }
+        }
+        Command::Describe(None) => {
+            for info in tables::infos() {
+                println!("{:<16} {}", info.name, info.doc);
+            }
+        }
+        Command::Describe(Some(name)) => run_sql(
+            runtime,
+            runner,
+            settings,
+            &format!("DESCRIBE {name};"),
+            interrupted,
+        )?,
+        Command::Format(name) => {
+            settings.format = match name.as_str() {
+                "table" => Format::Table,
+                "csv" => Format::Csv,
+                "tsv" => Format::Tsv,
+                "json" => Format::Json,
+                "ndjson" => Format::Ndjson,
+                other => {
+                    return Err(Error::Usage(format!(
+                        "\\format takes table, csv, tsv, json or ndjson, not {other}"
+                    )))
+                }
+            };
+        }
+        Command::Expanded => {
+            settings.expanded = !settings.expanded;
+            println!(
+                "Expanded display is {}.",
+                if settings.expanded { "on" } else { "off" }
+            );
+        }
+        Command::Timing(on) => {
+            settings.timing = on.unwrap_or(!settings.timing);
+            println!("Timing is {}.", if settings.timing { "on" } else { "off" });
+        }
+        Command::MaxRows(n) => settings.max_rows = n,
+        Command::Include(file) => {
+            let sql = std::fs::read_to_string(&file).map_err(|source| Error::Input {
+                path: file.into(),
+                source,
+            })?;
+            run_sql(runtime, runner, settings, &sql, interrupted)?;
+        }
+        Command::Output(None) => settings.output = None,
+        Command::Output(Some(file)) => {
+            settings.output =
+                Some(
+                    std::fs::File::create(&file).map_err(|source| Error::Output {
+                        path: file.into(),
+                        source,
+                    })?,
+                )
+        }
+        Command::Saved => {
+            for query in saved {
+                println!(
+                    "{:<24} {}",
+                    query.name,
+                    query.description.as_deref().unwrap_or("")
+                );
+            }
+        }
+        Command::Run(name) => {
+            let query = saved
+                .iter()
+                .find(|q| q.name == name)
+                .ok_or_else(|| Error::Usage(format!("no saved query {name:?}: see \\saved")))?;
+            run_sql(runtime, runner, settings, &query.sql, interrupted)?;
+        }
+        Command::Watch(seconds) => {
+            let Some(sql) = settings.last.clone() else {
+                return Err(Error::Usage(
+                    "\\watch repeats the last statement: run one first".into(),
+                ));
+            };
+            loop {
+                run_sql(runtime, runner, settings, &sql, interrupted)?;
+                let until = Instant::now() + Duration::from_secs(seconds);
+                while Instant::now() < until {
+                    if interrupted.load(Ordering::Relaxed) {
+                        return Ok(());
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statement_complete;
+
+    #[test]
+    fn statements_end_at_a_semicolon_outside_quotes_and_comments() {
+        assert!(statement_complete("SELECT 1;"));
+        assert!(statement_complete("SELECT 1;  \n"));
+        assert!(statement_complete("SELECT 1; -- done\n"));
+        assert!(!statement_complete("SELECT 1"));
+        assert!(!statement_complete("SELECT ';"));
+        assert!(statement_complete("SELECT ';';"));
+        assert!(!statement_complete("SELECT 1 -- ;\n"));
+        assert!(statement_complete("SELECT 1;\nSELECT 2;"));
+    }
+}

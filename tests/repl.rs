@@ -1,0 +1,154 @@
+//! The REPL in a real pseudo-terminal: multi-line statements, completion, meta-commands,
+//! history across runs, Ctrl-C and Ctrl-D.
+
+use std::process::Command;
+use std::time::Duration;
+
+use expectrl::session::OsSession as Session;
+use expectrl::{Eof, Expect};
+
+const PROC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/proc");
+
+/// netsql on a terminal, its history under `data` (XDG_DATA_HOME).
+fn repl(data: &std::path::Path) -> Session {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_netsql"));
+    command
+        .args(["--proc", PROC, "--source", "proc"])
+        .env("XDG_DATA_HOME", data)
+        .env("TERM", "xterm-256color");
+    let mut session = Session::spawn(command).expect("spawn netsql in a pty");
+    session.set_expect_timeout(Some(Duration::from_secs(20)));
+    session.expect("netsql> ").unwrap();
+    session
+}
+
+/// Types `line` once netsql shows `prompt`: input typed before the prompt may be flushed
+/// when the line editor switches the terminal to raw mode, as with a person typing ahead.
+fn at(session: &mut Session, prompt: &str, line: &str) {
+    session.expect(prompt).unwrap();
+    session.send(line).unwrap();
+}
+
+fn quit(mut session: Session) {
+    at(&mut session, "netsql> ", "\\q\r");
+    session.expect(Eof).unwrap();
+}
+
+#[test]
+fn multi_line_statements_and_several_on_a_line() {
+    let data = tempfile::tempdir().unwrap();
+    let mut s = repl(data.path());
+    s.send("SELECT 40 +\r").unwrap();
+    s.expect("   ...> ").unwrap();
+    s.send("2 AS answer;\r").unwrap();
+    s.expect("| 42     |").unwrap();
+    s.expect("(1 row)").unwrap();
+    at(
+        &mut s,
+        "netsql> ",
+        "SELECT 'first' AS a; SELECT 'second' AS b;\r",
+    );
+    s.expect("| first |").unwrap();
+    s.expect("| second |").unwrap();
+    // An error is one line and the REPL goes on.
+    at(&mut s, "netsql> ", "SELECT nope;\r");
+    s.expect("netsql: ").unwrap();
+    at(&mut s, "netsql> ", "SELECT 1 AS still_here;\r");
+    s.expect("still_here").unwrap();
+    quit(s);
+}
+
+#[test]
+fn tab_completes_columns_and_tables() {
+    let data = tempfile::tempdir().unwrap();
+    let mut s = repl(data.path());
+    s.send("SELECT local_p\t FROM sockets ORDER BY 1 LIMIT 1;\r")
+        .unwrap();
+    s.expect("| local_port |").unwrap();
+    s.expect("| 53         |").unwrap();
+    at(&mut s, "netsql> ", "SELECT * FROM socket_ow\t LIMIT 0;\r");
+    s.expect("| inode | pid | fd | program |").unwrap();
+    quit(s);
+}
+
+#[test]
+fn meta_commands_describe_and_format() {
+    let data = tempfile::tempdir().unwrap();
+    let mut s = repl(data.path());
+    s.send("\\d sockets\r").unwrap();
+    s.expect("Lowest pid of a process holding the socket")
+        .unwrap();
+    at(&mut s, "netsql> ", "\\d\r");
+    s.expect("socket_owners").unwrap();
+    at(&mut s, "netsql> ", "\\?\r");
+    s.expect("\\watch N").unwrap();
+    at(&mut s, "netsql> ", "\\format csv\r");
+    at(
+        &mut s,
+        "netsql> ",
+        "SELECT state, count(*) AS n FROM sockets GROUP BY state ORDER BY state;\r",
+    );
+    s.expect("CLOSE,2").unwrap();
+    at(&mut s, "netsql> ", "\\format table\r");
+    at(&mut s, "netsql> ", "\\maxrows 2\r");
+    at(&mut s, "netsql> ", "SELECT inode FROM sockets;\r");
+    s.expect("7 rows (2 shown)").unwrap();
+    at(&mut s, "netsql> ", "\\x\r");
+    at(&mut s, "netsql> ", "SELECT 'v' AS k;\r");
+    s.expect("-[ RECORD 1 ]").unwrap();
+    at(&mut s, "netsql> ", ".quit\r");
+    s.expect(Eof).unwrap();
+}
+
+#[test]
+fn history_survives_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let mut s = repl(data.path());
+    s.send("SELECT 'remember'\r").unwrap();
+    at(&mut s, "   ...> ", "|| ' me' AS h;\r");
+    s.expect("| remember me |").unwrap();
+    quit(s);
+    let history = std::fs::read_to_string(data.path().join("netsql/history")).unwrap();
+    assert!(
+        history.contains("SELECT 'remember' || ' me' AS h;"),
+        "one entry: {history}"
+    );
+
+    let mut s = repl(data.path());
+    // Up twice: past "\q" to the statement. (repl() has consumed the first prompt.)
+    s.send("\x1b[A\x1b[A\r").unwrap();
+    s.expect("| remember me |").unwrap();
+    quit(s);
+}
+
+#[test]
+fn ctrl_c_cancels_the_query_not_the_repl() {
+    let data = tempfile::tempdir().unwrap();
+    let mut s = repl(data.path());
+    s.send("SELECT count(*) FROM generate_series(1, 100000000000);\r")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    s.send("\x03").unwrap();
+    s.expect("query cancelled").unwrap();
+    at(&mut s, "netsql> ", "SELECT 6 * 7 AS v;\r");
+    s.expect("| 42 |").unwrap();
+    // At the prompt, Ctrl-C clears the line; Ctrl-D on an empty line exits.
+    at(&mut s, "netsql> ", "SELECT this is not run\x03");
+    at(&mut s, "netsql> ", "\x04");
+    s.expect(Eof).unwrap();
+}
+
+#[test]
+fn watch_repeats_until_ctrl_c() {
+    let data = tempfile::tempdir().unwrap();
+    let mut s = repl(data.path());
+    s.send("SELECT 'tick' AS t;\r").unwrap();
+    s.expect("| tick |").unwrap();
+    at(&mut s, "netsql> ", "\\watch 1\r");
+    s.expect("| tick |").unwrap();
+    s.expect("| tick |").unwrap();
+    s.send("\x03").unwrap();
+    at(&mut s, "netsql> ", "SELECT 'after' AS a;\r");
+    s.expect("| after |").unwrap();
+    quit(s);
+}
