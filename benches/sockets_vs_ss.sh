@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# netsql against ss and netstat on the same N established loopback TCP connections, in a
-# namespace of its own, timed by hyperfine in one interleaved run. Prints the medians and
-# the ratios. Usage: benches/sockets_vs_ss.sh [CONNECTIONS] (default 10000). Needs root,
-# iproute2, net-tools, hyperfine and python3.
+# netsql against ss and netstat on the same N established loopback TCP connections (2N
+# sockets: both ends), in a namespace of its own, timed by hyperfine. Prints the medians
+# and the ratios. Usage: benches/sockets_vs_ss.sh [CONNECTIONS] (default 10000). Needs
+# root, iproute2, net-tools, hyperfine and python3.
 set -euo pipefail
 n=${1:-10000}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -42,12 +42,16 @@ ip netns exec "$ns" hyperfine --warmup 2 --runs 15 -N --export-json /tmp/netsql-
     -n "netstat -tan" "netstat -tan" \
     -n "netsql +owners" "$netsql --format csv -e \"${query/SELECT /SELECT pid, program, }\"" \
     -n "ss -tanp" "ss -tanp" \
-    -n "netstat -tanp" "netstat -tanp" >/dev/null
+    -n "netstat -tanp" "netstat -tanp" \
+    -n "netsql LISTEN" "$netsql --format csv -e \"$query AND state = 'LISTEN'\"" \
+    -n "ss -tln" "ss -tln" \
+    -n "netsql count" "$netsql --format csv -e \"SELECT state, count(*) FROM sockets GROUP BY state\"" >/dev/null
 python3 - <<'PY'
 import json
 results = {r["command"]: r["median"] for r in json.load(open("/tmp/netsql-bench.json"))["results"]}
 for ours, theirs in [("netsql", "ss -tan"), ("netsql", "netstat -tan"),
-                     ("netsql +owners", "ss -tanp"), ("netsql +owners", "netstat -tanp")]:
+                     ("netsql +owners", "ss -tanp"), ("netsql +owners", "netstat -tanp"),
+                     ("netsql LISTEN", "ss -tln"), ("netsql LISTEN", "netsql"), ("netsql count", "ss -tan")]:
     a, b = results[ours], results[theirs]
     print(f"{ours:15} {a * 1000:8.1f} ms  vs  {theirs:14} {b * 1000:8.1f} ms   ratio {a / b:.2f}x")
 PY

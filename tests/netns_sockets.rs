@@ -811,5 +811,47 @@ fn every_socket_the_namespace_holds() {
             assert_eq!(number(other, "send_q"), number(row, "send_q"), "{key:?}");
         }
     }
+
+    // 4. Filters the kernel applies give exactly the rows a filter over everything gives.
+    for source in ["netlink", "proc"] {
+        let all = if source == "netlink" { &netlink } else { &proc };
+        for (filter, keep) in [
+            (
+                "state = 'LISTEN'",
+                &(|r: &Row| text(r, "state").as_deref() == Some("LISTEN")) as &dyn Fn(&Row) -> bool,
+            ),
+            ("proto IN ('udp', 'udp6')", &|r: &Row| {
+                matches!(text(r, "proto").as_deref(), Some("udp" | "udp6"))
+            }),
+            ("family = 'unix' AND state = 'ESTABLISHED'", &|r: &Row| {
+                text(r, "family").as_deref() == Some("unix")
+                    && text(r, "state").as_deref() == Some("ESTABLISHED")
+            }),
+            ("state = 'SYN_RECV' OR state = 'TIME_WAIT'", &|r: &Row| {
+                matches!(text(r, "state").as_deref(), Some("SYN_RECV" | "TIME_WAIT"))
+            }),
+        ] {
+            let sql = format!("SELECT * FROM sockets WHERE {filter}");
+            let out = ns.netsql(&["--source", source, "--format", "ndjson", "-e", &sql]);
+            assert!(
+                out.status.success(),
+                "{sql}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let got: Vec<Key> = ndjson(&out.stdout).iter().map(key_of).collect();
+            let want: Vec<Key> = all.iter().filter(|r| keep(r)).map(key_of).collect();
+            assert!(!want.is_empty(), "{filter} selects something");
+            assert_same(&got, &want, &format!("--source {source} WHERE {filter}"));
+        }
+        let out = ns.netsql(&[
+            "--source",
+            source,
+            "--format",
+            "ndjson",
+            "-e",
+            "SELECT * FROM sockets WHERE state = 'LISTEN' LIMIT 2",
+        ]);
+        assert_eq!(ndjson(&out.stdout).len(), 2);
+    }
     drop(made.fds);
 }

@@ -6,6 +6,7 @@ pub mod processes;
 pub mod services;
 pub mod socket_owners;
 pub mod sockets;
+pub mod sockets_filter;
 pub mod users;
 
 use std::collections::HashMap;
@@ -15,6 +16,7 @@ use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::error::ArrowError;
 use datafusion::error::DataFusionError;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 
 use crate::catalog::{LiveTable, Scan};
 use crate::collect::sockets::Source;
@@ -119,6 +121,13 @@ pub struct SpecTable<S: 'static> {
     config: TablesConfig,
     schema: SchemaRef,
     collect: fn(&TablesConfig, &Scan) -> Result<S, DataFusionError>,
+    /// Which filters the collector applies itself (`Exact`) or uses as hints.
+    pushdown: fn(&Expr) -> TableProviderFilterPushDown,
+}
+
+/// For tables that take no filters.
+fn no_pushdown(_: &Expr) -> TableProviderFilterPushDown {
+    TableProviderFilterPushDown::Unsupported
 }
 
 impl<S: Snapshot> SpecTable<S> {
@@ -132,7 +141,14 @@ impl<S: Snapshot> SpecTable<S> {
             config: config.clone(),
             schema: spec.schema(),
             collect,
+            pushdown: no_pushdown,
         }
+    }
+
+    /// Lets the collector take filters: `pushdown` says which it applies exactly.
+    pub fn with_pushdown(mut self, pushdown: fn(&Expr) -> TableProviderFilterPushDown) -> Self {
+        self.pushdown = pushdown;
+        self
     }
 }
 
@@ -154,6 +170,10 @@ where
 
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
+    }
+
+    fn filter_pushdown(&self, filter: &Expr) -> TableProviderFilterPushDown {
+        (self.pushdown)(filter)
     }
 
     fn collect(&self, scan: &Scan) -> Result<RecordBatch, DataFusionError> {
@@ -191,7 +211,10 @@ pub struct TablesConfig {
 /// Every table netsql registers.
 pub fn all(config: &TablesConfig) -> Vec<Arc<dyn LiveTable>> {
     vec![
-        Arc::new(SpecTable::new(&sockets::SPEC, config, sockets::collect)),
+        Arc::new(
+            SpecTable::new(&sockets::SPEC, config, sockets::collect)
+                .with_pushdown(sockets::pushdown),
+        ),
         Arc::new(SpecTable::new(
             &socket_owners::SPEC,
             config,

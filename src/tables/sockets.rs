@@ -10,7 +10,7 @@ use super::{external, Column, Kind, Snapshot, TableSpec, TablesConfig};
 use crate::catalog::Scan;
 use crate::collect::owners::{self, Want};
 use crate::collect::socket::SocketRow;
-use crate::collect::sockets::{self, SocketFilter};
+use crate::collect::sockets;
 use crate::collect::{netns, passwd};
 
 /// One scan of the socket table.
@@ -181,11 +181,15 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
     ],
 };
 
+pub use super::sockets_filter::pushdown;
+
 /// Dumps the sockets; owners, user names and the namespace only when projected.
 pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Sockets, DataFusionError> {
     let wants = |name: &str| SPEC.wants(scan, name);
     let root = &config.root;
-    let rows = sockets::collect(root, config.source, &SocketFilter::default()).map_err(external)?;
+    // Filters DataFusion pushed down narrow the kernel request itself.
+    let filter = super::sockets_filter::socket_filter(&scan.filters);
+    let rows = sockets::collect(root, config.source, &filter).map_err(external)?;
     let mut snapshot = Sockets {
         netns: if wants("netns") {
             netns::current(root).ok()
