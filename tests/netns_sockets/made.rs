@@ -1,44 +1,38 @@
-//! The `sockets` table against a socket table we built ourselves, inside a fresh network
-//! namespace: every TCP state held with iptables, UDP, raw and unix sockets of each kind.
-//! Rows are checked against what the test made, against `ss` in the same namespace, and
-//! between `--source netlink` and `--source proc`.
+//! The sockets the namespace test makes, and what it knows of each.
 
-mod common;
-
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::time::Duration;
 
-use common::{ino, ndjson, Netns};
-use serde_json::{Map, Value};
 use socket2::{Domain, SockAddr, Socket, Type};
+
+use crate::common::ino;
 
 /// The identity of a socket: what must match exactly, row for row.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Key {
-    proto: String,
-    ty: String,
-    state: String,
-    local: String,
-    remote: String,
-    inode: u64,
-    path: Option<String>,
-    peer: Option<u64>,
+pub struct Key {
+    pub proto: String,
+    pub ty: String,
+    pub state: String,
+    pub local: String,
+    pub remote: String,
+    pub inode: u64,
+    pub path: Option<String>,
+    pub peer: Option<u64>,
 }
 
 /// What the test made: each socket's key, plus queue and timer facts where they are known.
 #[derive(Default)]
-struct Made {
-    keys: Vec<Key>,
+pub struct Made {
+    pub keys: Vec<Key>,
     /// (key, recv_q, send_q from sock_diag)
-    queues: Vec<(Key, u64, u64)>,
-    timers: Vec<(Key, &'static str)>,
+    pub queues: Vec<(Key, u64, u64)>,
+    pub timers: Vec<(Key, &'static str)>,
     /// Sockets owned by someone other than root.
-    uids: Vec<(Key, u64)>,
-    fds: Vec<OwnedFd>,
+    pub uids: Vec<(Key, u64)>,
+    pub fds: Vec<OwnedFd>,
 }
 
 fn tcp_key(proto: &str, state: &str, local: SocketAddr, remote: &str, inode: u64) -> Key {
@@ -93,10 +87,10 @@ fn listener(addr: &str, backlog: i32) -> Socket {
 fn iptables(ns: &str, rule: &str) {
     let mut argv = vec!["netns", "exec", ns, "iptables", "-w"];
     argv.extend(rule.split_whitespace());
-    common::run_ok("ip", &argv);
+    crate::common::run_ok("ip", &argv);
 }
 
-fn settle() {
+pub fn settle() {
     std::thread::sleep(Duration::from_millis(300));
 }
 
@@ -112,7 +106,7 @@ fn connect(lst: &Socket) -> (TcpStream, TcpStream) {
 }
 
 /// Builds every socket; runs on a thread inside the namespace.
-fn build(ns: String, dir: std::path::PathBuf) -> Made {
+pub fn build(ns: String, dir: std::path::PathBuf) -> Made {
     let mut m = Made::default();
     let lo = "127.0.0.1";
 
@@ -529,329 +523,4 @@ fn build(ns: String, dir: std::path::PathBuf) -> Made {
     m.keys.push(k);
     m.fds.push(seq.into());
     m
-}
-
-type Row = Map<String, Value>;
-
-fn text(row: &Row, column: &str) -> Option<String> {
-    match row.get(column) {
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        Some(Value::Null) | None => None,
-        Some(other) => panic!("{column}: unexpected {other}"),
-    }
-}
-
-fn number(row: &Row, column: &str) -> Option<u64> {
-    row.get(column).and_then(Value::as_u64)
-}
-
-fn key_of(row: &Row) -> Key {
-    let endpoint = |a: &str, p: &str| match (text(row, a), text(row, p)) {
-        (Some(a), Some(p)) => format!("{a} {p}"),
-        _ => String::new(),
-    };
-    Key {
-        proto: text(row, "proto").unwrap(),
-        ty: text(row, "type").unwrap(),
-        state: text(row, "state").unwrap(),
-        local: endpoint("local_address", "local_port"),
-        remote: endpoint("remote_address", "remote_port"),
-        inode: number(row, "inode").unwrap(),
-        path: text(row, "path"),
-        peer: number(row, "peer_inode"),
-    }
-}
-
-fn query(ns: &Netns, source: &str) -> Vec<Row> {
-    let out = ns.netsql(&[
-        "--source",
-        source,
-        "--format",
-        "ndjson",
-        "-e",
-        "SELECT * FROM sockets",
-    ]);
-    assert!(
-        out.status.success(),
-        "netsql --source {source}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    ndjson(&out.stdout)
-}
-
-/// One `ss -Htuanwxeo` line, reduced to what both tools show.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct SsRow {
-    netid: String,
-    state: String,
-    recv_q: u64,
-    send_q: u64,
-    local: String,
-    peer: String,
-    timer: Option<String>,
-    /// ss -e prints no owner for unix sockets.
-    uid: Option<u64>,
-}
-
-fn ss_rows(ns: &Netns) -> Vec<SsRow> {
-    let out = ns.exec_ok(&["ss", "-Htuanwxeo"]);
-    out.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let timer = line
-                .split_whitespace()
-                .find_map(|t| t.strip_prefix("timer:("))
-                .map(|t| t.split(',').next().unwrap().to_string());
-            SsRow {
-                netid: f[0].into(),
-                state: f[1].into(),
-                recv_q: f[2].parse().unwrap(),
-                send_q: f[3].parse().unwrap(),
-                // unix lines carry "path inode * peer"; inet lines "addr:port addr:port".
-                local: if f[0].starts_with("u_") {
-                    format!("{} {}", f[4], f[5])
-                } else {
-                    wildcard(f[4].into())
-                },
-                peer: if f[0].starts_with("u_") {
-                    format!("{} {}", f[6], f[7])
-                } else {
-                    wildcard(f[5].into())
-                },
-                timer,
-                // ss -e prints uid only when it is not 0, and never for unix.
-                uid: (!f[0].starts_with("u_")).then(|| {
-                    line.split_whitespace()
-                        .find_map(|t| t.strip_prefix("uid:"))
-                        .map_or(0, |u| u.parse().unwrap())
-                }),
-            }
-        })
-        .collect()
-}
-
-/// Our row as ss would print it.
-fn as_ss(row: &Row) -> SsRow {
-    let proto = text(row, "proto").unwrap();
-    let ty = text(row, "type").unwrap();
-    let netid = match (proto.as_str(), ty.as_str()) {
-        ("unix", "stream") => "u_str",
-        ("unix", "dgram") => "u_dgr",
-        ("unix", "seqpacket") => "u_seq",
-        (p, _) => p.trim_end_matches('6'),
-    };
-    let state = match text(row, "state").unwrap().as_str() {
-        "ESTABLISHED" => "ESTAB",
-        "CLOSE" => "UNCONN",
-        "SYN_SENT" => "SYN-SENT",
-        "SYN_RECV" => "SYN-RECV",
-        "FIN_WAIT1" => "FIN-WAIT-1",
-        "FIN_WAIT2" => "FIN-WAIT-2",
-        "TIME_WAIT" => "TIME-WAIT",
-        "CLOSE_WAIT" => "CLOSE-WAIT",
-        "LAST_ACK" => "LAST-ACK",
-        other => other,
-    }
-    .to_string();
-    let endpoint = |a: &str, p: &str| {
-        let addr = text(row, a).unwrap();
-        let port = number(row, p).unwrap();
-        let addr = if addr.contains(':') {
-            format!("[{addr}]")
-        } else {
-            addr
-        };
-        if port == 0 {
-            format!("{addr}:*")
-        } else {
-            format!("{addr}:{port}")
-        }
-    };
-    let (local, peer) = if proto == "unix" {
-        let inode = number(row, "inode").unwrap();
-        let path = text(row, "path").unwrap_or_else(|| "*".into());
-        let peer = number(row, "peer_inode").unwrap_or(0);
-        (format!("{path} {inode}"), format!("* {peer}"))
-    } else {
-        (
-            endpoint("local_address", "local_port"),
-            endpoint("remote_address", "remote_port"),
-        )
-    };
-    let timer = text(row, "timer").filter(|t| t != "off").map(|t| {
-        if t == "probe" {
-            "persist".into()
-        } else {
-            t
-        }
-    });
-    SsRow {
-        netid: netid.into(),
-        state,
-        recv_q: number(row, "recv_q").unwrap(),
-        send_q: number(row, "send_q").unwrap(),
-        local: wildcard(local),
-        peer: wildcard(peer),
-        timer,
-        uid: number(row, "uid").filter(|_| proto != "unix"),
-    }
-}
-
-/// ss prints an IPv6 wildcard as `*` for dual-stack sockets and `[::]` for v6-only ones;
-/// the table has no v6only column, so both compare as `*`.
-fn wildcard(endpoint: String) -> String {
-    match endpoint.strip_prefix("[::]:") {
-        Some(port) => format!("*:{port}"),
-        None => endpoint,
-    }
-}
-
-/// Asserts two multisets are equal, naming only the rows that differ.
-fn assert_same<T: Ord + Clone + std::fmt::Debug>(ours: &[T], theirs: &[T], what: &str) {
-    let mut a = ours.to_vec();
-    let mut b = theirs.to_vec();
-    a.sort();
-    b.sort();
-    let only_ours: Vec<&T> = a.iter().filter(|x| !b.contains(x)).collect();
-    let only_theirs: Vec<&T> = b.iter().filter(|x| !a.contains(x)).collect();
-    assert!(
-        a == b,
-        "{what}:\nonly in the first: {only_ours:#?}\nonly in the second: {only_theirs:#?}"
-    );
-}
-
-#[test]
-fn every_socket_the_namespace_holds() {
-    let Some(ns) = Netns::create("sockets", &["iptables", "ss"]) else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let made = {
-        let name = ns.name.clone();
-        let dir = dir.path().to_path_buf();
-        ns.within(move || build(name, dir))
-    };
-    settle();
-
-    let netlink = query(&ns, "netlink");
-    let proc = query(&ns, "proc");
-    let ss = ss_rows(&ns);
-
-    // 1. Row for row, the sockets we made, from sock_diag.
-    let by_key: BTreeMap<Key, &Row> = netlink.iter().map(|r| (key_of(r), r)).collect();
-    let keys: Vec<Key> = netlink.iter().map(key_of).collect();
-    assert_same(&keys, &made.keys, "sock_diag rows vs the sockets made");
-    for (key, recv_q, send_q) in &made.queues {
-        let row = by_key[key];
-        assert_eq!(
-            (number(row, "recv_q"), number(row, "send_q")),
-            (Some(*recv_q), Some(*send_q)),
-            "{key:?}"
-        );
-    }
-    for (key, timer) in &made.timers {
-        assert_eq!(
-            text(by_key[key], "timer").as_deref(),
-            Some(*timer),
-            "{key:?}"
-        );
-    }
-    let udp = netlink
-        .iter()
-        .find(|r| number(r, "local_port") == Some(7020))
-        .unwrap();
-    assert!(
-        number(udp, "recv_q").unwrap() > 0,
-        "queued datagram: {udp:?}"
-    );
-    let uids: BTreeMap<Key, u64> = made.uids.iter().cloned().collect();
-    for row in &netlink {
-        let unix = text(row, "proto").as_deref() == Some("unix");
-        let uid = uids.get(&key_of(row)).copied().unwrap_or(0);
-        assert_eq!(number(row, "uid"), Some(uid), "{row:?}");
-        assert_eq!(text(row, "timer").is_none(), unix, "{row:?}");
-        assert!(number(row, "netns").unwrap() > 0);
-    }
-
-    // 2. The same as ss sees it, queues and timers included.
-    let ours: Vec<SsRow> = netlink
-        .iter()
-        .filter(|r| text(r, "proto").as_deref() != Some("udplite"))
-        .map(as_ss)
-        .collect();
-    assert_same(&ours, &ss, "netsql --source netlink vs ss -tuanwxeo");
-
-    // 3. /proc gives the same sockets; it lacks unix peers, unix queues and owners, and
-    // a listener's backlog limit (all NULL there).
-    let strip_peer = |mut k: Key| {
-        k.peer = None;
-        k
-    };
-    let proc_keys: Vec<Key> = proc.iter().map(key_of).collect();
-    let made_keys: Vec<Key> = made.keys.iter().cloned().map(strip_peer).collect();
-    assert_same(&proc_keys, &made_keys, "/proc rows vs the sockets made");
-    let proc_by_key: BTreeMap<Key, &Row> = proc.iter().map(|r| (key_of(r), r)).collect();
-    for row in &netlink {
-        let key = strip_peer(key_of(row));
-        let other = proc_by_key[&key];
-        if key.proto == "unix" {
-            for column in ["recv_q", "send_q", "uid", "peer_inode", "timer"] {
-                assert_eq!(other.get(column), Some(&Value::Null), "{column} of {key:?}");
-            }
-            continue;
-        }
-        assert_eq!(text(other, "timer"), text(row, "timer"), "{key:?}");
-        assert_eq!(text(other, "uid"), text(row, "uid"), "{key:?}");
-        assert_eq!(number(other, "recv_q"), number(row, "recv_q"), "{key:?}");
-        if key.state == "LISTEN" {
-            assert_eq!(other.get("send_q"), Some(&Value::Null), "{key:?}");
-        } else {
-            assert_eq!(number(other, "send_q"), number(row, "send_q"), "{key:?}");
-        }
-    }
-
-    // 4. Filters the kernel applies give exactly the rows a filter over everything gives.
-    for source in ["netlink", "proc"] {
-        let all = if source == "netlink" { &netlink } else { &proc };
-        for (filter, keep) in [
-            (
-                "state = 'LISTEN'",
-                &(|r: &Row| text(r, "state").as_deref() == Some("LISTEN")) as &dyn Fn(&Row) -> bool,
-            ),
-            ("proto IN ('udp', 'udp6')", &|r: &Row| {
-                matches!(text(r, "proto").as_deref(), Some("udp" | "udp6"))
-            }),
-            ("family = 'unix' AND state = 'ESTABLISHED'", &|r: &Row| {
-                text(r, "family").as_deref() == Some("unix")
-                    && text(r, "state").as_deref() == Some("ESTABLISHED")
-            }),
-            ("state = 'SYN_RECV' OR state = 'TIME_WAIT'", &|r: &Row| {
-                matches!(text(r, "state").as_deref(), Some("SYN_RECV" | "TIME_WAIT"))
-            }),
-        ] {
-            let sql = format!("SELECT * FROM sockets WHERE {filter}");
-            let out = ns.netsql(&["--source", source, "--format", "ndjson", "-e", &sql]);
-            assert!(
-                out.status.success(),
-                "{sql}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let got: Vec<Key> = ndjson(&out.stdout).iter().map(key_of).collect();
-            let want: Vec<Key> = all.iter().filter(|r| keep(r)).map(key_of).collect();
-            assert!(!want.is_empty(), "{filter} selects something");
-            assert_same(&got, &want, &format!("--source {source} WHERE {filter}"));
-        }
-        let out = ns.netsql(&[
-            "--source",
-            source,
-            "--format",
-            "ndjson",
-            "-e",
-            "SELECT * FROM sockets WHERE state = 'LISTEN' LIMIT 2",
-        ]);
-        assert_eq!(ndjson(&out.stdout).len(), 2);
-    }
-    drop(made.fds);
 }
