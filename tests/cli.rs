@@ -285,7 +285,13 @@ fn explain_reads_nothing() {
         "-e",
         "EXPLAIN SELECT * FROM sockets WHERE state = 'LISTEN'",
     ]);
-    assert!(stdout(&out).contains("StreamingTableExec"));
+    let plan = stdout(&out);
+    assert!(plan.contains("StreamingTableExec"), "{plan}");
+    // The state filter went to the kernel request: applied exactly by the scan.
+    assert!(
+        plan.contains(r#"full_filters=[sockets.state = Utf8("LISTEN")]"#),
+        "{plan}"
+    );
 }
 
 #[test]
