@@ -35,6 +35,27 @@ pub struct Made {
     pub fds: Vec<OwnedFd>,
 }
 
+impl Made {
+    /// A loopback listener on `port` (backlog 4), its LISTEN row noted.
+    fn listen(&mut self, port: u16) -> Socket {
+        let lst = listener(&format!("127.0.0.1:{port}"), 4);
+        self.keys.push(tcp_key(
+            "tcp",
+            "LISTEN",
+            local(&lst),
+            "0.0.0.0 0",
+            ino(&lst),
+        ));
+        lst
+    }
+
+    /// Notes a socket's row and the timer it must show.
+    fn note(&mut self, key: Key, timer: &'static str) {
+        self.timers.push((key.clone(), timer));
+        self.keys.push(key);
+    }
+}
+
 fn tcp_key(proto: &str, state: &str, local: SocketAddr, remote: &str, inode: u64) -> Key {
     Key {
         proto: proto.into(),
@@ -134,14 +155,7 @@ pub fn build(ns: String, dir: std::path::PathBuf) -> Made {
     m.fds.push(lst.into());
 
     // ESTABLISHED with 100 unread bytes.
-    let lst = listener("127.0.0.1:7001", 4);
-    m.keys.push(tcp_key(
-        "tcp",
-        "LISTEN",
-        local(&lst),
-        "0.0.0.0 0",
-        ino(&lst),
-    ));
+    let lst = m.listen(7001);
     let (mut client, server) = connect(&lst);
     client.write_all(&[7u8; 100]).unwrap();
     let c = client.local_addr().unwrap();
@@ -170,9 +184,10 @@ pub fn build(ns: String, dir: std::path::PathBuf) -> Made {
     s.set_nonblocking(true).unwrap();
     let _ = s.connect(&"127.0.0.1:7002".parse::<SocketAddr>().unwrap().into());
     settle();
-    let k = tcp_key("tcp", "SYN_SENT", local(&s), &format!("{lo} 7002"), ino(&s));
-    m.timers.push((k.clone(), "on"));
-    m.keys.push(k);
+    m.note(
+        tcp_key("tcp", "SYN_SENT", local(&s), &format!("{lo} 7002"), ino(&s)),
+        "on",
+    );
     m.fds.push(s.into());
 
     // SYN_RECV: the client's final ACK to 7003 is dropped; the client thinks it is
@@ -181,14 +196,7 @@ pub fn build(ns: String, dir: std::path::PathBuf) -> Made {
         &ns,
         "-A INPUT -p tcp --dport 7003 --tcp-flags SYN,ACK,FIN,RST ACK -j DROP",
     );
-    let lst = listener("127.0.0.1:7003", 4);
-    m.keys.push(tcp_key(
-        "tcp",
-        "LISTEN",
-        local(&lst),
-        "0.0.0.0 0",
-        ino(&lst),
-    ));
+    let lst = m.listen(7003);
     let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
     s.set_nonblocking(true).unwrap();
     let _ = s.connect(&local(&lst).into());
@@ -201,28 +209,23 @@ pub fn build(ns: String, dir: std::path::PathBuf) -> Made {
         &format!("{lo} 7003"),
         ino(&s),
     ));
-    let k = tcp_key("tcp", "SYN_RECV", local(&lst), &addr_text(c), 0);
-    m.timers.push((k.clone(), "on"));
-    m.keys.push(k);
+    m.note(
+        tcp_key("tcp", "SYN_RECV", local(&lst), &addr_text(c), 0),
+        "on",
+    );
     m.fds.extend([lst.into(), s.into()]);
 
     // FIN_WAIT1 and CLOSE_WAIT: the server's ACK of the client's FIN is dropped.
-    let lst = listener("127.0.0.1:7004", 4);
-    m.keys.push(tcp_key(
-        "tcp",
-        "LISTEN",
-        local(&lst),
-        "0.0.0.0 0",
-        ino(&lst),
-    ));
+    let lst = m.listen(7004);
     let (client, server) = connect(&lst);
     iptables(&ns, "-A INPUT -p tcp --sport 7004 -j DROP");
     client.shutdown(std::net::Shutdown::Write).unwrap();
     settle();
     let c = client.local_addr().unwrap();
-    let k = tcp_key("tcp", "FIN_WAIT1", c, &format!("{lo} 7004"), ino(&client));
-    m.timers.push((k.clone(), "on"));
-    m.keys.push(k);
+    m.note(
+        tcp_key("tcp", "FIN_WAIT1", c, &format!("{lo} 7004"), ino(&client)),
+        "on",
+    );
     m.keys.push(tcp_key(
         "tcp",
         "CLOSE_WAIT",
@@ -233,14 +236,7 @@ pub fn build(ns: String, dir: std::path::PathBuf) -> Made {
     m.fds.extend([lst.into(), client.into(), server.into()]);
 
     // FIN_WAIT2 and CLOSE_WAIT: a half-close, nothing dropped.
-    let lst = listener("127.0.0.1:7005", 4);
-    m.keys.push(tcp_key(
-        "tcp",
-        "LISTEN",
-        local(&lst),
-        "0.0.0.0 0",
-        ino(&lst),
-    ));
+    let lst = m.listen(7005);
     let (client, server) = connect(&lst);
     client.shutdown(std::net::Shutdown::Write).unwrap();
     settle();
@@ -252,27 +248,21 @@ pub fn build(ns: String, dir: std::path::PathBuf) -> Made {
         &format!("{lo} 7005"),
         ino(&client),
     ));
-    let k = tcp_key(
-        "tcp",
-        "CLOSE_WAIT",
-        local(&lst),
-        &addr_text(c),
-        ino(&server),
+    m.note(
+        tcp_key(
+            "tcp",
+            "CLOSE_WAIT",
+            local(&lst),
+            &addr_text(c),
+            ino(&server),
+        ),
+        "off",
     );
-    m.timers.push((k.clone(), "off"));
-    m.keys.push(k);
     m.fds.extend([lst.into(), client.into(), server.into()]);
 
     // LAST_ACK: after the client's FIN, the client's ACK of the server's FIN is dropped.
     // The client, having seen the server's FIN, is in TIME_WAIT.
-    let lst = listener("127.0.0.1:7006", 4);
-    m.keys.push(tcp_key(
-        "tcp",
-        "LISTEN",
-        local(&lst),
-        "0.0.0.0 0",
-        ino(&lst),
-    ));
+    let lst = m.listen(7006);
     let (client, server) = connect(&lst);
     client.shutdown(std::net::Shutdown::Write).unwrap();
     settle();
@@ -280,25 +270,20 @@ pub fn build(ns: String, dir: std::path::PathBuf) -> Made {
     server.shutdown(std::net::Shutdown::Write).unwrap();
     settle();
     let c = client.local_addr().unwrap();
-    let k = tcp_key("tcp", "LAST_ACK", local(&lst), &addr_text(c), ino(&server));
-    m.timers.push((k.clone(), "on"));
-    m.keys.push(k);
-    let k = tcp_key("tcp", "TIME_WAIT", c, &format!("{lo} 7006"), 0);
-    m.timers.push((k.clone(), "timewait"));
-    m.keys.push(k);
+    m.note(
+        tcp_key("tcp", "LAST_ACK", local(&lst), &addr_text(c), ino(&server)),
+        "on",
+    );
+    m.note(
+        tcp_key("tcp", "TIME_WAIT", c, &format!("{lo} 7006"), 0),
+        "timewait",
+    );
     m.fds.extend([lst.into(), client.into(), server.into()]);
 
     // CLOSING: both sides send FIN; everything from client to server is dropped, so the
     // client sees the server's FIN before any ACK of its own (simultaneous close) while
     // the server waits in FIN_WAIT1.
-    let lst = listener("127.0.0.1:7007", 4);
-    m.keys.push(tcp_key(
-        "tcp",
-        "LISTEN",
-        local(&lst),
-        "0.0.0.0 0",
-        ino(&lst),
-    ));
+    let lst = m.listen(7007);
     let (client, server) = connect(&lst);
     iptables(&ns, "-A INPUT -p tcp --dport 7007 -j DROP");
     client.shutdown(std::net::Shutdown::Write).unwrap();
@@ -306,9 +291,10 @@ pub fn build(ns: String, dir: std::path::PathBuf) -> Made {
     server.shutdown(std::net::Shutdown::Write).unwrap();
     settle();
     let c = client.local_addr().unwrap();
-    let k = tcp_key("tcp", "CLOSING", c, &format!("{lo} 7007"), ino(&client));
-    m.timers.push((k.clone(), "on"));
-    m.keys.push(k);
+    m.note(
+        tcp_key("tcp", "CLOSING", c, &format!("{lo} 7007"), ino(&client)),
+        "on",
+    );
     m.keys.push(tcp_key(
         "tcp",
         "FIN_WAIT1",
@@ -319,14 +305,7 @@ pub fn build(ns: String, dir: std::path::PathBuf) -> Made {
     m.fds.extend([lst.into(), client.into(), server.into()]);
 
     // TIME_WAIT: an ordinary close, client first.
-    let lst = listener("127.0.0.1:7008", 4);
-    m.keys.push(tcp_key(
-        "tcp",
-        "LISTEN",
-        local(&lst),
-        "0.0.0.0 0",
-        ino(&lst),
-    ));
+    let lst = m.listen(7008);
     let (client, server) = connect(&lst);
     let c = client.local_addr().unwrap();
     drop(client);
@@ -338,14 +317,7 @@ pub fn build(ns: String, dir: std::path::PathBuf) -> Made {
     m.fds.push(lst.into());
 
     // 1000 bytes the server never acknowledges.
-    let lst = listener("127.0.0.1:7009", 4);
-    m.keys.push(tcp_key(
-        "tcp",
-        "LISTEN",
-        local(&lst),
-        "0.0.0.0 0",
-        ino(&lst),
-    ));
+    let lst = m.listen(7009);
     let (mut client, server) = connect(&lst);
     iptables(&ns, "-A INPUT -p tcp --dport 7009 -j DROP");
     client.write_all(&[1u8; 1000]).unwrap();
