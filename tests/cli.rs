@@ -337,3 +337,17 @@ fn the_state_summary_query_counts_the_fixture() {
         "state,ipv4,ipv6,total\nESTABLISHED,2,0,2\nLISTEN,1,1,2\n"
     );
 }
+
+#[test]
+fn control_characters_reach_a_table_escaped_and_csv_exact() {
+    // What a process named "\x1b[2J" (clear screen) would put in a column.
+    let sql = "SELECT chr(27) || '[2J' || chr(10) || 'x' AS name";
+    let table = stdout(&run(&["-e", sql]));
+    assert!(
+        !table.contains('\u{1b}') && !table.contains("[2J\n"),
+        "{table:?}"
+    );
+    assert!(table.contains(r"\x1b[2J\nx"), "{table}");
+    let csv = stdout(&run(&["--format", "csv", "-e", sql]));
+    assert_eq!(csv, "name\n\"\u{1b}[2J\nx\"\n");
+}

@@ -2,8 +2,12 @@
 
 use std::io::Write;
 
-use datafusion::arrow::array::RecordBatch;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::util::pretty::pretty_format_batches_with_schema;
 
@@ -28,7 +32,7 @@ impl<'a> TableSink<'a> {
 impl Sink for TableSink<'_> {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
         // Column widths depend on every row, so the table is laid out at the end.
-        self.batches.push(batch.clone());
+        self.batches.push(escape_controls(batch)?);
         Ok(())
     }
 
@@ -63,7 +67,7 @@ pub fn render(
             break;
         }
         let take = batch.num_rows().min(left);
-        shown.push(batch.slice(0, take));
+        shown.push(escape_controls(&batch.slice(0, take))?);
         left -= take;
     }
     let shown_rows = total.min(max_rows);
@@ -98,4 +102,73 @@ pub fn render(
         text.push_str(&format!("({total} {noun})\n"));
     }
     Ok(text)
+}
+
+/// Text for a terminal: control characters (C0, DEL, C1) as visible escapes. Any process
+/// can name itself `\x1b[2J` or bind such a unix path; on a terminal that must show, not
+/// act. CSV and JSON keep the exact bytes.
+pub fn escape_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control()) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() && (c as u32) < 0x100 => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The batch with every string column passed through [`escape_text`].
+fn escape_controls(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    let schema = batch.schema();
+    let is_text =
+        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    if !schema.fields().iter().any(|f| is_text(f.data_type())) {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        if !is_text(field.data_type()) {
+            fields.push(field.as_ref().clone());
+            columns.push(column.clone());
+            continue;
+        }
+        let text = cast(column, &DataType::Utf8)?;
+        let text = text
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("cast to Utf8");
+        let escaped: StringArray = text.iter().map(|v| v.map(escape_text)).collect();
+        fields.push(Field::new(
+            field.name(),
+            DataType::Utf8,
+            field.is_nullable(),
+        ));
+        columns.push(Arc::new(escaped));
+    }
+    let options =
+        datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_text;
+
+    #[test]
+    fn control_characters_are_shown_not_sent() {
+        assert_eq!(escape_text("plain"), "plain");
+        assert_eq!(escape_text("\x1b[2Jgone"), "\\x1b[2Jgone");
+        assert_eq!(escape_text("a\nb\tc\u{7f}\u{9b}"), "a\\nb\\tc\\x7f\\x9b");
+    }
 }
