@@ -5,8 +5,6 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use datafusion::prelude::SessionContext;
@@ -320,23 +318,12 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
             }
         };
         // Ctrl-C drops the work, and with it any half-written file.
+        let interrupted = crate::interrupt::flag()?;
         tokio::select! {
             result = work => result,
-            () = interrupted() => Err(Error::Usage("interrupted".into())),
+            () = crate::interrupt::raised(interrupted) => Err(Error::Usage("interrupted".into())),
         }
     })
-}
-
-/// Resolves when SIGINT arrives. A flag polled by a timer rather than tokio's signal
-/// driver, which opens a unix socket pair: netsql would list its own socket.
-async fn interrupted() {
-    let flag = Arc::new(AtomicBool::new(false));
-    if signal_hook::flag::register(signal_hook::consts::SIGINT, flag.clone()).is_err() {
-        return std::future::pending().await;
-    }
-    while !flag.load(Ordering::Relaxed) {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
 }
 
 async fn execute(
@@ -353,24 +340,30 @@ async fn execute(
                 read_only: *read_only,
             };
             let texts: Vec<String> = inputs.iter().map(read_input).collect::<Result<_, _>>()?;
-            if config.format.is_binary() {
-                let count: usize = texts
-                    .iter()
-                    .map(|t| runner.statements(t).map(|s| s.len()))
-                    .sum::<Result<_, _>>()?;
-                if count != 1 {
-                    return Err(Error::Usage(
-                        format!(
-                            "{:?} output holds one result: give one query, not {count}",
-                            config.format
-                        )
-                        .to_lowercase(),
-                    ));
+            if !config.format.is_binary() {
+                for sql in &texts {
+                    runner.run(sql, config.format, out).await?;
                 }
+                return Ok(Exit::Success);
             }
+            // A binary file holds one result: count the statements, then run them.
+            let mut statements = Vec::new();
             for sql in &texts {
-                runner.run(sql, config.format, out).await?;
+                statements.extend(runner.statements(sql)?);
             }
+            if statements.len() != 1 {
+                return Err(Error::Usage(
+                    format!(
+                        "{:?} output holds one result: give one query, not {}",
+                        config.format,
+                        statements.len()
+                    )
+                    .to_lowercase(),
+                ));
+            }
+            runner
+                .run_statements(statements, config.format, out)
+                .await?;
             Ok(Exit::Success)
         }
         Mode::Audit {

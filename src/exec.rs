@@ -88,10 +88,12 @@ impl Runner<'_> {
         format: Format,
         out: &mut (dyn Write + Send),
     ) -> Result<(), Error> {
-        if let LogicalPlan::DescribeTable(describe) = &plan {
-            let batch = describe_with_docs(&describe.schema)?;
-            let mut sink = output::sink(format, batch.schema(), out)?;
-            sink.write(&batch)?;
+        if let LogicalPlan::DescribeTable(_) = &plan {
+            let (schema, batches) = self.collect(plan).await?;
+            let mut sink = output::sink(format, schema, out)?;
+            for batch in &batches {
+                sink.write(batch)?;
+            }
             return Ok(sink.finish()?);
         }
         let frame = self.ctx.execute_logical_plan(plan).await?;
@@ -121,7 +123,18 @@ impl Runner<'_> {
         format: Format,
         out: &mut (dyn Write + Send),
     ) -> Result<(), Error> {
-        for statement in self.statements(sql)? {
+        self.run_statements(self.statements(sql)?, format, out)
+            .await
+    }
+
+    /// Runs statements already parsed, in order.
+    pub async fn run_statements(
+        &self,
+        statements: Vec<Statement>,
+        format: Format,
+        out: &mut (dyn Write + Send),
+    ) -> Result<(), Error> {
+        for statement in statements {
             let plan = self.plan(statement, &BTreeMap::new()).await?;
             self.write(plan, format, out).await?;
         }

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
@@ -50,6 +50,20 @@ struct Lookup {
     signature: Signature,
     /// host_name's answers for this query (`None`: no name, or no answer in time).
     hosts: Mutex<HashMap<IpAddr, Option<String>>>,
+    /// The /etc files, each read at most once per query (not once per batch).
+    /// protocol -> port -> service name
+    services: OnceLock<HashMap<String, HashMap<i64, String>>>,
+    users: OnceLock<HashMap<u32, String>>,
+    hosts_file: OnceLock<HashMap<IpAddr, String>>,
+}
+
+/// The value in `slot`, loading it on first use; a failed load is not kept.
+fn cached<T>(slot: &OnceLock<T>, load: impl FnOnce() -> Result<T>) -> Result<&T> {
+    if let Some(value) = slot.get() {
+        return Ok(value);
+    }
+    let value = load()?;
+    Ok(slot.get_or_init(|| value))
 }
 
 impl Lookup {
@@ -64,6 +78,9 @@ impl Lookup {
             root,
             signature,
             hosts: Mutex::new(HashMap::new()),
+            services: OnceLock::new(),
+            users: OnceLock::new(),
+            hosts_file: OnceLock::new(),
         }
     }
 }
@@ -141,20 +158,25 @@ impl Lookup {
         let ports = cast(ports, &DataType::Int64)?;
         let protos = cast(protos, &DataType::Utf8)?;
         let (ports, protos) = (ports.as_primitive::<Int64Type>(), protos.as_string::<i32>());
-        let table = services::read(&self.root).map_err(external)?;
-        let mut by_port: HashMap<(i64, &str), &str> = HashMap::new();
-        for s in &table.entries {
-            by_port
-                .entry((i64::from(s.port), s.protocol.as_str()))
-                .or_insert(&s.name);
-        }
+        let by_port = cached(&self.services, || {
+            let table = services::read(&self.root).map_err(external)?;
+            let mut by_port: HashMap<String, HashMap<i64, String>> = HashMap::new();
+            for s in table.entries {
+                by_port
+                    .entry(s.protocol)
+                    .or_default()
+                    .entry(i64::from(s.port))
+                    .or_insert(s.name);
+            }
+            Ok(by_port)
+        })?;
         Ok((0..ports.len())
             .map(|i| {
                 if ports.is_null(i) || protos.is_null(i) {
                     return None;
                 }
                 let proto = protos.value(i).trim_end_matches('6');
-                by_port.get(&(ports.value(i), proto)).copied()
+                by_port.get(proto)?.get(&ports.value(i)).map(String::as_str)
             })
             .collect())
     }
@@ -162,7 +184,9 @@ impl Lookup {
     fn user_names(&self, uids: &ArrayRef) -> Result<StringArray> {
         let uids = cast(uids, &DataType::Int64)?;
         let uids = uids.as_primitive::<Int64Type>();
-        let names = passwd::names(&passwd::read(&self.root).map_err(external)?);
+        let names = cached(&self.users, || {
+            passwd::read_names(&self.root).map_err(external)
+        })?;
         Ok((0..uids.len())
             .map(|i| {
                 let uid = u32::try_from(uids.value(i))
@@ -195,7 +219,9 @@ impl Lookup {
         missing.sort_unstable();
         missing.dedup();
         if !missing.is_empty() {
-            let from_file = hosts::read(&self.root).map_err(external)?;
+            let from_file = cached(&self.hosts_file, || {
+                hosts::read(&self.root).map_err(external)
+            })?;
             let mut ask = Vec::new();
             for address in missing {
                 match from_file.get(&address) {

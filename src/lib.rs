@@ -10,6 +10,7 @@ pub mod collect;
 pub mod error;
 pub mod exec;
 pub mod functions;
+pub mod interrupt;
 pub mod output;
 pub mod queries;
 pub mod repl;

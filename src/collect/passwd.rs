@@ -54,6 +54,11 @@ pub fn parse(reader: impl BufRead) -> std::io::Result<Vec<User>> {
     Ok(users)
 }
 
+/// Reads `<etc>/passwd` into uid -> name.
+pub fn read_names(root: &Root) -> Result<HashMap<u32, String>, CollectError> {
+    Ok(names(&read(root)?))
+}
+
 /// uid -> name; the first entry wins when two names share a uid, as getpwuid does.
 pub fn names(users: &[User]) -> HashMap<u32, String> {
     let mut names = HashMap::new();

@@ -112,20 +112,9 @@ fn read_proc(
         .iter()
         .find(|(_, p, f)| *p == protocol && *f == family)
         .expect("every inet kind has a /proc/net file");
-    let parsed = proc_inet::read(root, rel, protocol, family, clock_ticks())?;
+    let parsed = proc_inet::read(root, rel, protocol, family, procfs::ticks_per_second())?;
     rows.extend(parsed.into_iter().filter(wanted));
     Ok(())
-}
-
-/// `sysconf(_SC_CLK_TCK)`: the unit of `tm->when` in /proc/net/tcp.
-fn clock_ticks() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if ticks > 0 {
-        ticks as u64
-    } else {
-        100
-    }
 }
 
 #[cfg(test)]

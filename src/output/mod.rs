@@ -159,29 +159,36 @@ impl<W: Write> Sink for CsvSink<W> {
 /// CSV has no lists or structs: such columns are written as their display text
 /// (`[www, www-http]`), everything else as it is.
 fn nested_as_text(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
-    if !batch
-        .schema()
-        .fields()
-        .iter()
-        .any(|f| f.data_type().is_nested())
-    {
+    let options = FormatOptions::default();
+    text_columns(batch, DataType::is_nested, |column| {
+        let formatter = ArrayFormatter::try_new(column.as_ref(), &options)?;
+        Ok((0..column.len())
+            .map(|i| column.is_valid(i).then(|| formatter.value(i).to_string()))
+            .collect())
+    })
+}
+
+/// `batch` with each column whose type `pick` selects replaced by the text `to_text`
+/// makes of it; a batch with no such column is returned as it is.
+pub(crate) fn text_columns(
+    batch: &RecordBatch,
+    pick: impl Fn(&DataType) -> bool,
+    to_text: impl Fn(&ArrayRef) -> Result<StringArray, ArrowError>,
+) -> Result<RecordBatch, ArrowError> {
+    let schema = batch.schema();
+    if !schema.fields().iter().any(|f| pick(f.data_type())) {
         return Ok(batch.clone());
     }
-    let options = FormatOptions::default();
     let mut fields = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
-    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-        if !field.data_type().is_nested() {
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        if pick(field.data_type()) {
+            fields.push(Field::new(field.name(), DataType::Utf8, true));
+            columns.push(Arc::new(to_text(column)?));
+        } else {
             fields.push(field.as_ref().clone());
             columns.push(column.clone());
-            continue;
         }
-        let formatter = ArrayFormatter::try_new(column.as_ref(), &options)?;
-        let text: StringArray = (0..column.len())
-            .map(|i| column.is_valid(i).then(|| formatter.value(i).to_string()))
-            .collect();
-        fields.push(Field::new(field.name(), DataType::Utf8, true));
-        columns.push(Arc::new(text));
     }
     let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
     RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)

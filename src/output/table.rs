@@ -2,12 +2,10 @@
 
 use std::io::Write;
 
-use std::sync::Arc;
-
-use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::util::pretty::pretty_format_batches_with_schema;
 
@@ -129,36 +127,16 @@ pub fn escape_text(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// The batch with every string column passed through [`escape_text`].
 fn escape_controls(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
-    let schema = batch.schema();
     let is_text =
         |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
-    if !schema.fields().iter().any(|f| is_text(f.data_type())) {
-        return Ok(batch.clone());
-    }
-    let mut fields = Vec::new();
-    let mut columns: Vec<ArrayRef> = Vec::new();
-    for (field, column) in schema.fields().iter().zip(batch.columns()) {
-        if !is_text(field.data_type()) {
-            fields.push(field.as_ref().clone());
-            columns.push(column.clone());
-            continue;
-        }
+    super::text_columns(batch, is_text, |column| {
         let text = cast(column, &DataType::Utf8)?;
-        let text = text
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .expect("cast to Utf8");
-        let escaped: StringArray = text.iter().map(|v| v.map(escape_text)).collect();
-        fields.push(Field::new(
-            field.name(),
-            DataType::Utf8,
-            field.is_nullable(),
-        ));
-        columns.push(Arc::new(escaped));
-    }
-    let options =
-        datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)
+        Ok(text
+            .as_string::<i32>()
+            .iter()
+            .map(|v| v.map(escape_text))
+            .collect())
+    })
 }
 
 #[cfg(test)]

@@ -92,8 +92,7 @@ pub fn run(config: &TablesConfig) -> Result<(), Error> {
         read_only: false,
     };
     // SIGINT sets a flag instead of ending netsql; a running query polls it.
-    let interrupted = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGINT, interrupted.clone())?;
+    let interrupted = crate::interrupt::flag()?;
 
     let pending = Arc::new(Mutex::new(String::new()));
     let editor_config = EditorConfig::builder()
@@ -222,7 +221,7 @@ fn run_sql(
         let spinner = tokio::spawn(spin(started));
         let result = tokio::select! {
             result = work => Some(result),
-            () = wait_for(flag) => None,
+            () = crate::interrupt::raised(flag) => None,
         };
         spinner.abort();
         let _ = spinner.await;
@@ -240,12 +239,6 @@ fn run_sql(
         println!("Time: {:.3} ms", started.elapsed().as_secs_f64() * 1000.0);
     }
     Ok(())
-}
-
-async fn wait_for(flag: Arc<AtomicBool>) {
-    while !flag.load(Ordering::Relaxed) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// A spinner on stderr for queries that run past a second, only on a terminal.

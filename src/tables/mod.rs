@@ -208,33 +208,53 @@ pub struct TablesConfig {
     pub source: Source,
 }
 
+/// Every table, with its docs: the one list a new table is added to.
+fn registry(config: &TablesConfig) -> Vec<(TableInfo, Arc<dyn LiveTable>)> {
+    vec![
+        (
+            sockets::SPEC.info(),
+            Arc::new(
+                SpecTable::new(&sockets::SPEC, config, sockets::collect)
+                    .with_pushdown(sockets::pushdown),
+            ),
+        ),
+        (
+            socket_owners::SPEC.info(),
+            Arc::new(SpecTable::new(
+                &socket_owners::SPEC,
+                config,
+                socket_owners::collect,
+            )),
+        ),
+        (
+            processes::SPEC.info(),
+            Arc::new(SpecTable::new(&processes::SPEC, config, processes::collect)),
+        ),
+        (
+            services::SPEC.info(),
+            Arc::new(SpecTable::new(&services::SPEC, config, services::collect)),
+        ),
+        (
+            users::SPEC.info(),
+            Arc::new(SpecTable::new(&users::SPEC, config, users::collect)),
+        ),
+    ]
+}
+
 /// Every table netsql registers.
 pub fn all(config: &TablesConfig) -> Vec<Arc<dyn LiveTable>> {
-    vec![
-        Arc::new(
-            SpecTable::new(&sockets::SPEC, config, sockets::collect)
-                .with_pushdown(sockets::pushdown),
-        ),
-        Arc::new(SpecTable::new(
-            &socket_owners::SPEC,
-            config,
-            socket_owners::collect,
-        )),
-        Arc::new(SpecTable::new(&processes::SPEC, config, processes::collect)),
-        Arc::new(SpecTable::new(&services::SPEC, config, services::collect)),
-        Arc::new(SpecTable::new(&users::SPEC, config, users::collect)),
-    ]
+    registry(config)
+        .into_iter()
+        .map(|(_, table)| table)
+        .collect()
 }
 
 /// Docs of every table, in registration order (README reference, `\d`).
 pub fn infos() -> Vec<TableInfo> {
-    vec![
-        sockets::SPEC.info(),
-        socket_owners::SPEC.info(),
-        processes::SPEC.info(),
-        services::SPEC.info(),
-        users::SPEC.info(),
-    ]
+    registry(&TablesConfig::default())
+        .into_iter()
+        .map(|(info, _)| info)
+        .collect()
 }
 
 /// A collector error as DataFusion carries it.

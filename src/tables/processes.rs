@@ -195,7 +195,7 @@ pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Processes, DataFusi
         ..Processes::default()
     };
     if wants("user") {
-        snapshot.users = passwd::names(&passwd::read(root).map_err(external)?);
+        snapshot.users = passwd::read_names(root).map_err(external)?;
     }
     if wants("start_time") {
         let boot = processes::boot_time(root).map_err(external)?;

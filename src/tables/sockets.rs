@@ -213,7 +213,7 @@ pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Sockets, DataFusion
         }
     }
     if wants("user") {
-        snapshot.users = passwd::names(&passwd::read(root).map_err(external)?);
+        snapshot.users = passwd::read_names(root).map_err(external)?;
     }
     snapshot.rows = rows;
     Ok(snapshot)

@@ -47,18 +47,12 @@ fn key_of(row: &Row) -> Key {
     }
 }
 
-fn query(ns: &Netns, source: &str) -> Vec<Row> {
-    let out = ns.netsql(&[
-        "--source",
-        source,
-        "--format",
-        "ndjson",
-        "-e",
-        "SELECT * FROM sockets",
-    ]);
+/// Runs `sql` with `--source source` in the namespace; its rows.
+fn query(ns: &Netns, source: &str, sql: &str) -> Vec<Row> {
+    let out = ns.netsql(&["--source", source, "--format", "ndjson", "-e", sql]);
     assert!(
         out.status.success(),
-        "netsql --source {source}: {}",
+        "netsql --source {source} -e {sql:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     ndjson(&out.stdout)
@@ -91,8 +85,8 @@ fn every_socket_the_namespace_holds() {
     };
     settle();
 
-    let netlink = query(&ns, "netlink");
-    let proc = query(&ns, "proc");
+    let netlink = query(&ns, "netlink", "SELECT * FROM sockets");
+    let proc = query(&ns, "proc", "SELECT * FROM sockets");
     let ss = ss_rows(&ns);
 
     // 1. Row for row, the sockets we made, from sock_diag.
@@ -188,26 +182,17 @@ fn every_socket_the_namespace_holds() {
             }),
         ] {
             let sql = format!("SELECT * FROM sockets WHERE {filter}");
-            let out = ns.netsql(&["--source", source, "--format", "ndjson", "-e", &sql]);
-            assert!(
-                out.status.success(),
-                "{sql}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let got: Vec<Key> = ndjson(&out.stdout).iter().map(key_of).collect();
+            let got: Vec<Key> = query(&ns, source, &sql).iter().map(key_of).collect();
             let want: Vec<Key> = all.iter().filter(|r| keep(r)).map(key_of).collect();
             assert!(!want.is_empty(), "{filter} selects something");
             assert_same(&got, &want, &format!("--source {source} WHERE {filter}"));
         }
-        let out = ns.netsql(&[
-            "--source",
+        let limited = query(
+            &ns,
             source,
-            "--format",
-            "ndjson",
-            "-e",
             "SELECT * FROM sockets WHERE state = 'LISTEN' LIMIT 2",
-        ]);
-        assert_eq!(ndjson(&out.stdout).len(), 2);
+        );
+        assert_eq!(limited.len(), 2);
     }
     drop(made.fds);
 }
