@@ -65,13 +65,15 @@ pub fn collect(
     };
     for &(protocol, family) in &filter.kinds {
         if let Some(dumper) = dumper.as_mut() {
+            let before = rows.len();
             let result = match protocol {
                 Protocol::Unix => dumper.unix(filter.states, &mut rows),
                 _ => dumper.inet(protocol, family, filter.states, &mut rows),
             };
             match result {
                 Ok(()) => continue,
-                Err(err) if may_fall_back(source, &err) => {}
+                // Rows of a dump that failed part way would come again from /proc.
+                Err(err) if may_fall_back(source, &err) => rows.truncate(before),
                 Err(err) => return Err(err),
             }
         }
