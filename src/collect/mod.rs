@@ -4,13 +4,17 @@
 //! an injectable [`Root`], so tests feed captured text instead of the live host's.
 
 pub mod hosts;
+pub mod igmp;
+pub mod netdev;
 pub mod netns;
 pub mod owners;
 pub mod passwd;
 pub mod proc_inet;
 pub mod proc_unix;
 pub mod processes;
+pub mod routes;
 pub mod services;
+pub mod snmp;
 pub mod sockdiag;
 pub mod socket;
 pub mod sockets;

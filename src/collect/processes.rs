@@ -27,7 +27,8 @@ pub struct ProcessRow {
     pub stat: Option<procfs::process::Stat>,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
-    pub cmdline: Option<String>,
+    /// argv, as /proc/<pid>/cmdline splits it at NULs.
+    pub args: Option<Vec<String>>,
     pub exe: Option<String>,
     pub cgroup: Option<String>,
     pub netns: Option<u64>,
@@ -63,8 +64,8 @@ pub fn scan(root: &Root, needs: Needs) -> Result<Vec<ProcessRow>, CollectError> 
         let dir = root.proc.join(row.pid.to_string());
         let mut failed = false;
         if needs.cmdline {
-            row.cmdline = process.cmdline().ok().map(|args| args.join(" "));
-            failed |= row.cmdline.is_none();
+            row.args = process.cmdline().ok();
+            failed |= row.args.is_none();
         }
         if needs.exe {
             // A kernel thread or zombie has no exe; another user's is EACCES: both NULL.

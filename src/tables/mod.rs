@@ -2,7 +2,11 @@
 //! output into Arrow columns. Only projected columns are ever built.
 
 pub mod columns;
+pub mod interfaces;
+pub mod multicast_groups;
 pub mod processes;
+pub mod protocol_stats;
+pub mod routes;
 pub mod services;
 pub mod socket_owners;
 pub mod sockets;
@@ -237,6 +241,34 @@ fn registry(config: &TablesConfig) -> Vec<(TableInfo, Arc<dyn LiveTable>)> {
         (
             users::SPEC.info(),
             Arc::new(SpecTable::new(&users::SPEC, config, users::collect)),
+        ),
+        (
+            interfaces::SPEC.info(),
+            Arc::new(SpecTable::new(
+                &interfaces::SPEC,
+                config,
+                interfaces::collect,
+            )),
+        ),
+        (
+            routes::SPEC.info(),
+            Arc::new(SpecTable::new(&routes::SPEC, config, routes::collect)),
+        ),
+        (
+            protocol_stats::SPEC.info(),
+            Arc::new(SpecTable::new(
+                &protocol_stats::SPEC,
+                config,
+                protocol_stats::collect,
+            )),
+        ),
+        (
+            multicast_groups::SPEC.info(),
+            Arc::new(SpecTable::new(
+                &multicast_groups::SPEC,
+                config,
+                multicast_groups::collect,
+            )),
         ),
     ]
 }

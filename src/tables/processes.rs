@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use datafusion::error::DataFusionError;
 
-use super::columns::{int32, int64, timestamp_us, uint32, uint64, utf8, utf8_owned};
+use super::columns::{int32, int64, timestamp_us, uint32, uint64, utf8, utf8_list, utf8_owned};
 use super::{external, Column, Kind, Snapshot, TableSpec, TablesConfig};
 use crate::catalog::Scan;
 use crate::collect::passwd;
@@ -59,7 +59,13 @@ pub static SPEC: TableSpec<Processes> = TableSpec {
             name: "cmdline",
             kind: Kind::Utf8,
             doc: "Command line, arguments joined by spaces; empty for kernel threads",
-            build: |s| utf8(&s.rows, |r| r.cmdline.as_deref()),
+            build: |s| utf8_owned(&s.rows, |r| r.args.as_ref().map(|a| a.join(" "))),
+        },
+        Column {
+            name: "args",
+            kind: Kind::Utf8List,
+            doc: "Command line as a list (argv; args[1] is argv[0], as netstat -p shows it); empty for kernel threads",
+            build: |s| utf8_list(&s.rows, |r| r.args.as_deref()),
         },
         Column {
             name: "exe",
@@ -177,7 +183,7 @@ pub fn needs(wants: impl Fn(&str) -> bool) -> Needs {
     Needs {
         stat: from_stat.iter().any(|c| wants(c)),
         owner: wants("uid") || wants("gid") || wants("user"),
-        cmdline: wants("cmdline"),
+        cmdline: wants("cmdline") || wants("args"),
         exe: wants("exe"),
         cgroup: wants("cgroup"),
         netns: wants("netns"),

@@ -9,7 +9,8 @@ use super::socket_owners::programs;
 use super::{external, Column, Kind, Snapshot, TableSpec, TablesConfig};
 use crate::catalog::Scan;
 use crate::collect::owners::{self, Want};
-use crate::collect::socket::SocketRow;
+use crate::collect::proc_unix;
+use crate::collect::socket::{Family, SocketRow};
 use crate::collect::sockets;
 use crate::collect::{netns, passwd};
 
@@ -24,6 +25,8 @@ pub struct Sockets {
     pub programs: HashMap<i32, String>,
     /// uid -> user name, when `user` is projected.
     pub users: HashMap<u32, String>,
+    /// Unix inode -> (RefCount, Flags) from /proc/net/unix, when either is projected.
+    pub unix: HashMap<u64, (u32, u32)>,
 }
 
 impl Sockets {
@@ -155,6 +158,18 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             build: |s| uint64(&s.rows, |r| r.peer_inode),
         },
         Column {
+            name: "unix_refcnt",
+            kind: Kind::UInt32,
+            doc: "Unix only: reference count as /proc/net/unix shows it (netstat -x RefCnt); NULL if gone from there",
+            build: |s| uint32(&s.rows, |r| s.unix.get(&r.inode).filter(|_| r.family == Family::Unix).map(|u| u.0)),
+        },
+        Column {
+            name: "unix_flags",
+            kind: Kind::UInt32,
+            doc: "Unix only: socket flags from /proc/net/unix (0x10000 __SO_ACCEPTCON: listening; netstat's [ ACC ])",
+            build: |s| uint32(&s.rows, |r| s.unix.get(&r.inode).filter(|_| r.family == Family::Unix).map(|u| u.1)),
+        },
+        Column {
             name: "timer",
             kind: Kind::Utf8,
             doc: "Pending timer as netstat -o names it: off, on (retransmit), keepalive, timewait, probe; NULL for unix",
@@ -211,6 +226,13 @@ pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Sockets, DataFusion
         if wants("program") {
             snapshot.programs = programs(root, walk.owners.iter().map(|o| o.pid));
         }
+    }
+    if wants("unix_refcnt") || wants("unix_flags") {
+        snapshot.unix = proc_unix::read(root)
+            .map_err(external)?
+            .into_iter()
+            .map(|e| (e.row.inode, (e.ref_count, e.flags)))
+            .collect();
     }
     if wants("user") {
         snapshot.users = passwd::read_names(root).map_err(external)?;

@@ -1,0 +1,138 @@
+//! Network interfaces: counters from `/proc/net/dev`, flags and MTU from the
+//! `SIOCGIFFLAGS`/`SIOCGIFMTU` ioctls (what `netstat -i` and `ifconfig` show).
+//!
+//! The ioctls are two libc calls; a netlink RTM_GETLINK dump would need a second netlink
+//! crate family for the same two numbers, so they are done by hand here.
+
+use std::io::BufRead;
+
+use super::{open_optional, CollectError, ParseFail, Root};
+
+/// One interface's line of `/proc/net/dev`, plus its flags and MTU when the kernel
+/// answered the ioctls (an interface can vanish between the two reads).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Interface {
+    pub name: String,
+    pub mtu: Option<u32>,
+    /// `IFF_*` bits as `SIOCGIFFLAGS` reports them (including IFF_RUNNING).
+    pub flags: Option<u32>,
+    /// receive: bytes packets errs drop fifo frame compressed multicast
+    pub rx: [u64; 8],
+    /// transmit: bytes packets errs drop fifo colls carrier compressed
+    pub tx: [u64; 8],
+}
+
+/// Reads every interface of the current network namespace.
+pub fn read(root: &Root) -> Result<Vec<Interface>, CollectError> {
+    let path = root.proc_path("net/dev");
+    let Some(reader) = open_optional(&path)? else {
+        return Ok(Vec::new());
+    };
+    let mut interfaces = parse(reader).map_err(|e| e.at(&path))?;
+    // The ioctls describe the live host: only ask them about the real /proc.
+    if root.proc == std::path::Path::new("/proc") {
+        if let Some(sock) = IoctlSocket::open() {
+            for interface in &mut interfaces {
+                interface.flags = sock.flags(&interface.name);
+                interface.mtu = sock.mtu(&interface.name);
+            }
+        }
+    }
+    Ok(interfaces)
+}
+
+/// `/proc/net/dev`: two header lines, then `name: 16 counters`.
+pub fn parse(reader: impl BufRead) -> Result<Vec<Interface>, ParseFail> {
+    let mut interfaces = Vec::new();
+    for (index, line) in reader.lines().enumerate() {
+        let line = line.map_err(ParseFail::Io)?;
+        if index < 2 || line.trim().is_empty() {
+            continue;
+        }
+        let bad = |field: &'static str, reason: String| {
+            ParseFail::Line(CollectError::Parse {
+                file: "/proc/net/dev".into(),
+                line: index + 1,
+                field,
+                reason,
+            })
+        };
+        let (name, counters) = line
+            .rsplit_once(':')
+            .ok_or_else(|| bad("interface", "no ':' after the name".into()))?;
+        let values: Vec<u64> = counters
+            .split_whitespace()
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .map_err(|e| bad("counters", format!("{e}")))?;
+        if values.len() < 16 {
+            return Err(bad("counters", format!("{} of 16", values.len())));
+        }
+        let mut interface = Interface {
+            name: name.trim().to_string(),
+            ..Interface::default()
+        };
+        interface.rx.copy_from_slice(&values[..8]);
+        interface.tx.copy_from_slice(&values[8..16]);
+        interfaces.push(interface);
+    }
+    Ok(interfaces)
+}
+
+/// A datagram socket to ask interface ioctls on.
+struct IoctlSocket(std::os::fd::OwnedFd);
+
+impl IoctlSocket {
+    fn open() -> Option<Self> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: socket(2) with constant arguments; the fd is owned from here on.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        (fd >= 0).then(|| IoctlSocket(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }))
+    }
+
+    fn request(&self, name: &str, request: libc::c_ulong) -> Option<libc::ifreq> {
+        use std::os::fd::AsRawFd;
+        let bytes = name.as_bytes();
+        if bytes.len() >= libc::IFNAMSIZ {
+            return None;
+        }
+        // SAFETY: ifreq is plain data; zeroed is a valid value.
+        let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+        for (slot, byte) in req.ifr_name.iter_mut().zip(bytes) {
+            *slot = *byte as libc::c_char;
+        }
+        // SAFETY: the request reads ifr_name and writes the union of `req`, which we own.
+        let rc = unsafe { libc::ioctl(self.0.as_raw_fd(), request as _, &mut req) };
+        (rc == 0).then_some(req)
+    }
+
+    fn flags(&self, name: &str) -> Option<u32> {
+        let req = self.request(name, libc::SIOCGIFFLAGS)?;
+        // SAFETY: SIOCGIFFLAGS filled ifru_flags.
+        Some(u32::from(unsafe { req.ifr_ifru.ifru_flags } as u16))
+    }
+
+    fn mtu(&self, name: &str) -> Option<u32> {
+        let req = self.request(name, libc::SIOCGIFMTU)?;
+        // SAFETY: SIOCGIFMTU filled ifru_mtu.
+        u32::try_from(unsafe { req.ifr_ifru.ifru_mtu }).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counters_by_position() {
+        let text = "Inter-|   Receive                                                |  Transmit\n \
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    \
+lo:    6386      58    0    0    0     0          0         0     6386      58    0    0    0     0       0          0\n  \
+eth0: 276434211   11841    1    2    3     4          5         6   753268    7772    7    8    9    10       11          12\n";
+        let found = super::parse(text.as_bytes()).unwrap();
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[1].name, "eth0");
+        assert_eq!(found[1].rx, [276434211, 11841, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(found[1].tx, [753268, 7772, 7, 8, 9, 10, 11, 12]);
+        assert!(super::parse("h\nh\neth0: 1 2 3\n".as_bytes()).is_err());
+        assert!(super::parse("h\nh\neth0 1 2\n".as_bytes()).is_err());
+    }
+}

@@ -1,0 +1,112 @@
+//! `interfaces`: network interfaces with their counters (`netstat -i`, `ip -s link`).
+
+use datafusion::error::DataFusionError;
+
+use super::columns::{uint32, uint64, utf8, utf8_list};
+use super::{external, Column, Kind, Snapshot, TableSpec, TablesConfig};
+use crate::catalog::Scan;
+use crate::collect::netdev::{self, Interface};
+
+pub struct Interfaces {
+    rows: Vec<Interface>,
+    flag_names: Vec<Option<Vec<String>>>,
+}
+
+impl Snapshot for Interfaces {
+    fn num_rows(&self) -> usize {
+        self.rows.len()
+    }
+}
+
+/// `IFF_*` bits by the names `ip link` prints.
+const FLAG_NAMES: [(u32, &str); 13] = [
+    (0x1, "UP"),
+    (0x2, "BROADCAST"),
+    (0x4, "DEBUG"),
+    (0x8, "LOOPBACK"),
+    (0x10, "POINTOPOINT"),
+    (0x20, "NOTRAILERS"),
+    (0x40, "RUNNING"),
+    (0x80, "NOARP"),
+    (0x100, "PROMISC"),
+    (0x200, "ALLMULTI"),
+    (0x400, "MASTER"),
+    (0x800, "SLAVE"),
+    (0x1000, "MULTICAST"),
+];
+
+macro_rules! counter {
+    ($name:literal, $doc:literal, $side:ident, $i:literal) => {
+        Column {
+            name: $name,
+            kind: Kind::UInt64,
+            doc: $doc,
+            build: |s| uint64(&s.rows, |r| Some(r.$side[$i])),
+        }
+    };
+}
+
+pub static SPEC: TableSpec<Interfaces> = TableSpec {
+    name: "interfaces",
+    doc:
+        "Network interfaces of the current namespace with their counters (/proc/net/dev) and flags",
+    columns: &[
+        Column {
+            name: "name",
+            kind: Kind::Utf8,
+            doc: "Interface name",
+            build: |s| utf8(&s.rows, |r| Some(&r.name)),
+        },
+        Column {
+            name: "mtu",
+            kind: Kind::UInt32,
+            doc: "MTU in bytes; NULL if the interface vanished while being read",
+            build: |s| uint32(&s.rows, |r| r.mtu),
+        },
+        Column {
+            name: "flags",
+            kind: Kind::UInt32,
+            doc: "IFF_* flag bits as SIOCGIFFLAGS reports them (0x1 UP, 0x40 RUNNING, ...)",
+            build: |s| uint32(&s.rows, |r| r.flags),
+        },
+        Column {
+            name: "flag_names",
+            kind: Kind::Utf8List,
+            doc: "Those flags by name: UP, BROADCAST, LOOPBACK, RUNNING, MULTICAST, ...",
+            build: |s| utf8_list(&s.flag_names, |f| f.as_deref()),
+        },
+        counter!("rx_bytes", "Bytes received", rx, 0),
+        counter!("rx_packets", "Packets received (netstat's RX-OK)", rx, 1),
+        counter!("rx_errors", "Receive errors (RX-ERR)", rx, 2),
+        counter!("rx_dropped", "Received packets dropped (RX-DRP)", rx, 3),
+        counter!("rx_fifo", "Receive FIFO overruns (RX-OVR)", rx, 4),
+        counter!("rx_frame", "Receive framing errors", rx, 5),
+        counter!("rx_compressed", "Compressed packets received", rx, 6),
+        counter!("rx_multicast", "Multicast packets received", rx, 7),
+        counter!("tx_bytes", "Bytes sent", tx, 0),
+        counter!("tx_packets", "Packets sent (TX-OK)", tx, 1),
+        counter!("tx_errors", "Transmit errors (TX-ERR)", tx, 2),
+        counter!("tx_dropped", "Packets dropped on transmit (TX-DRP)", tx, 3),
+        counter!("tx_fifo", "Transmit FIFO overruns (TX-OVR)", tx, 4),
+        counter!("tx_collisions", "Collisions", tx, 5),
+        counter!("tx_carrier", "Carrier losses", tx, 6),
+        counter!("tx_compressed", "Compressed packets sent", tx, 7),
+    ],
+};
+
+pub fn collect(config: &TablesConfig, _scan: &Scan) -> Result<Interfaces, DataFusionError> {
+    let rows = netdev::read(&config.root).map_err(external)?;
+    let flag_names = rows
+        .iter()
+        .map(|r| {
+            r.flags.map(|flags| {
+                FLAG_NAMES
+                    .iter()
+                    .filter(|(bit, _)| flags & bit != 0)
+                    .map(|(_, name)| name.to_string())
+                    .collect()
+            })
+        })
+        .collect();
+    Ok(Interfaces { rows, flag_names })
+}

@@ -1,0 +1,115 @@
+//! `routes`: the IPv4 and IPv6 routing tables (`netstat -r`, `ip route`).
+
+use datafusion::error::DataFusionError;
+
+use super::columns::{int64, uint32, uint64, utf8, utf8_owned};
+use super::{external, Column, Kind, Snapshot, TableSpec, TablesConfig};
+use crate::catalog::Scan;
+use crate::collect::routes::{self, Route};
+
+pub struct Routes(Vec<Route>);
+
+impl Snapshot for Routes {
+    fn num_rows(&self) -> usize {
+        self.0.len()
+    }
+}
+
+pub static SPEC: TableSpec<Routes> = TableSpec {
+    name: "routes",
+    doc:
+        "Routes of the main IPv4 table (/proc/net/route) and the IPv6 table (/proc/net/ipv6_route)",
+    columns: &[
+        Column {
+            name: "family",
+            kind: Kind::Utf8,
+            doc: "inet or inet6",
+            build: |s| utf8(&s.0, |r| Some(r.family)),
+        },
+        Column {
+            name: "destination",
+            kind: Kind::Utf8,
+            doc: "Destination network (0.0.0.0 or :: for the default route)",
+            build: |s| utf8_owned(&s.0, |r| Some(r.destination.to_string())),
+        },
+        Column {
+            name: "prefix_len",
+            kind: Kind::UInt32,
+            doc: "Destination prefix length (from the IPv4 netmask)",
+            build: |s| uint32(&s.0, |r| Some(u32::from(r.prefix_len))),
+        },
+        Column {
+            name: "netmask",
+            kind: Kind::Utf8,
+            doc: "IPv4 netmask (netstat's Genmask); NULL for IPv6",
+            build: |s| {
+                utf8_owned(&s.0, |r| {
+                    (r.family == "inet").then(|| {
+                        let bits = u32::MAX
+                            .checked_shl(32 - u32::from(r.prefix_len))
+                            .unwrap_or(0);
+                        std::net::Ipv4Addr::from(bits).to_string()
+                    })
+                })
+            },
+        },
+        Column {
+            name: "gateway",
+            kind: Kind::Utf8,
+            doc: "Next hop (0.0.0.0 or :: when directly connected)",
+            build: |s| utf8_owned(&s.0, |r| Some(r.gateway.to_string())),
+        },
+        Column {
+            name: "interface",
+            kind: Kind::Utf8,
+            doc: "Outgoing interface",
+            build: |s| utf8(&s.0, |r| Some(&r.interface)),
+        },
+        Column {
+            name: "flags",
+            kind: Kind::UInt32,
+            doc: "RTF_* bits: 0x1 U(p), 0x2 G(ateway), 0x4 H(ost), 0x200 reject, ...",
+            build: |s| uint32(&s.0, |r| Some(r.flags)),
+        },
+        Column {
+            name: "metric",
+            kind: Kind::UInt32,
+            doc: "Route metric",
+            build: |s| uint32(&s.0, |r| Some(r.metric)),
+        },
+        Column {
+            name: "ref_count",
+            kind: Kind::Int64,
+            doc: "References to the route",
+            build: |s| int64(&s.0, |r| Some(r.ref_count)),
+        },
+        Column {
+            name: "use_count",
+            kind: Kind::UInt64,
+            doc: "Lookups of the route",
+            build: |s| uint64(&s.0, |r| Some(r.use_count)),
+        },
+        Column {
+            name: "mtu",
+            kind: Kind::UInt32,
+            doc: "IPv4: MTU for TCP over this route (netstat's MSS); NULL for IPv6",
+            build: |s| uint32(&s.0, |r| r.mtu),
+        },
+        Column {
+            name: "window",
+            kind: Kind::UInt32,
+            doc: "IPv4: TCP window clamp; NULL for IPv6",
+            build: |s| uint32(&s.0, |r| r.window),
+        },
+        Column {
+            name: "irtt",
+            kind: Kind::UInt32,
+            doc: "IPv4: initial round trip time; NULL for IPv6",
+            build: |s| uint32(&s.0, |r| r.irtt),
+        },
+    ],
+};
+
+pub fn collect(config: &TablesConfig, _scan: &Scan) -> Result<Routes, DataFusionError> {
+    Ok(Routes(routes::read(&config.root).map_err(external)?))
+}
