@@ -16,6 +16,7 @@ use crate::error::{Error, Exit};
 use crate::exec::{self, Runner};
 use crate::output::atomic::{self, AtomicFile};
 use crate::output::Format;
+use crate::queries;
 use crate::tables::TablesConfig;
 
 /// Ask your host's sockets, processes and services questions in SQL.
@@ -25,7 +26,8 @@ use crate::tables::TablesConfig;
     version,
     about,
     max_term_width = 100,
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    after_help = "Also: netsql netstat [FLAGS]   the classic netstat views, computed by saved queries (netsql netstat -h)"
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -38,6 +40,27 @@ pub struct Args {
     /// Run the SQL in FILE; repeatable, after every -e
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     file: Vec<PathBuf>,
+
+    /// Run the saved query NAME (read-only; see --list)
+    #[arg(short = 'q', long = "query", value_name = "NAME", conflicts_with_all = ["execute", "file"])]
+    query: Option<String>,
+
+    /// List the saved queries: built-in, in $XDG_CONFIG_HOME/netsql/queries, in --queries
+    #[arg(long, conflicts_with_all = ["execute", "file", "query"])]
+    list: bool,
+
+    /// Set a saved query's parameter (repeatable)
+    #[arg(
+        short = 'p',
+        long = "param",
+        value_name = "NAME=VALUE",
+        requires = "query"
+    )]
+    params: Vec<String>,
+
+    /// Also look for saved queries (.sql files) in DIR; repeatable, later ones win
+    #[arg(long = "queries", value_name = "DIR", global = true)]
+    queries: Vec<PathBuf>,
 
     /// Refuse statements that write or read files (COPY, CREATE, INSERT, SET, ...)
     #[arg(long)]
@@ -129,6 +152,15 @@ pub enum Mode {
         inputs: Vec<Input>,
         read_only: bool,
     },
+    /// `-q NAME`: a saved query with its parameters.
+    Saved {
+        name: String,
+        params: BTreeMap<String, String>,
+    },
+    /// `--list`: the saved queries.
+    List,
+    /// `netsql netstat FLAGS`.
+    Netstat(Box<crate::netstat::Flags>),
     Audit {
         paths: Vec<PathBuf>,
         params: BTreeMap<String, String>,
@@ -143,6 +175,8 @@ pub struct Config {
     pub format: Format,
     pub output: Option<PathBuf>,
     pub tables: TablesConfig,
+    /// User query folders (`--queries`), after the XDG one.
+    pub queries: Vec<PathBuf>,
 }
 
 impl Args {
@@ -186,6 +220,11 @@ impl Args {
                     junit,
                 }
             }
+            None if self.list => Mode::List,
+            None if self.query.is_some() => Mode::Saved {
+                name: self.query.unwrap_or_default(),
+                params: parse_params(&self.params)?,
+            },
             None => {
                 let mut inputs: Vec<Input> = self.execute.into_iter().map(Input::Sql).collect();
                 inputs.extend(self.file.into_iter().map(Input::File));
@@ -218,6 +257,7 @@ impl Args {
                 },
                 source,
             },
+            queries: self.queries,
         })
     }
 }
@@ -250,11 +290,65 @@ fn parse_params(pairs: &[String]) -> Result<BTreeMap<String, String>, Error> {
 }
 
 /// The whole program: parse arguments, run, map the outcome to an exit code.
+/// Options of ours that take a value: the word after one is that value, not `netstat`.
+const TAKES_VALUE: &[&str] = &[
+    "-e",
+    "--execute",
+    "-f",
+    "--file",
+    "-q",
+    "--query",
+    "-p",
+    "--param",
+    "-o",
+    "--output",
+    "--format",
+    "--source",
+    "--proc",
+    "--etc",
+    "--queries",
+];
+
+/// Splits `netsql [OPTIONS] netstat FLAGS...`: netstat's flags (its own `-o`, `-p`, `-e`,
+/// `-h`) are not ours, so they never reach clap. `None` when there is no `netstat` word.
+pub fn split_netstat(argv: &[String]) -> Option<(Vec<String>, Vec<String>)> {
+    let mut i = 1;
+    while i < argv.len() {
+        let arg = argv[i].as_str();
+        if arg == "netstat" {
+            return Some((argv[..i].to_vec(), argv[i + 1..].to_vec()));
+        }
+        if arg == "--" || !arg.starts_with('-') {
+            return None;
+        }
+        if TAKES_VALUE.contains(&arg) {
+            i += 1;
+        }
+        i += 1;
+    }
+    None
+}
+
 pub fn main() -> ExitCode {
-    let args = match Args::try_parse() {
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let (ours, netstat) = match split_netstat(&argv) {
+        Some((ours, theirs)) => (ours, Some(theirs)),
+        None => (argv, None),
+    };
+    let args = match Args::try_parse_from(&ours) {
         Ok(args) => args,
         // clap prints usage errors (exit 2) and --help/--version (exit 0) itself.
         Err(err) => err.exit(),
+    };
+    let netstat = match netstat.map(|flags| crate::netstat::Flags::parse(&flags)) {
+        None => None,
+        Some(Ok(flags)) => Some(flags),
+        Some(Err(err)) => {
+            eprintln!("netsql netstat: {err}\n{}", crate::netstat::flags::USAGE);
+            return Exit::Error.into();
+        }
     };
     let mut stdout = PipeGuard::new(std::io::BufWriter::with_capacity(
         64 * 1024,
@@ -265,6 +359,12 @@ pub fn main() -> ExitCode {
             std::io::stdin().is_terminal(),
             std::io::stdout().is_terminal(),
         )
+        .map(|mut config| {
+            if let Some(flags) = netstat {
+                config.mode = Mode::Netstat(Box::new(flags));
+            }
+            config
+        })
         .and_then(|config| run(&config, &mut stdout))
         .and_then(|exit| stdout.flush().map(|()| exit).map_err(Error::Io));
     match result {
@@ -365,6 +465,46 @@ async fn execute(
                 .run_statements(statements, config.format, out)
                 .await?;
             Ok(Exit::Success)
+        }
+        Mode::Saved { name, params } => {
+            let runner = Runner {
+                ctx,
+                root,
+                read_only: true,
+            };
+            let files = queries::saved(&queries::user_dirs(&config.queries))?;
+            let file = queries::find(&files, name)?;
+            let values = queries::bind(file, params)?;
+            let statements = runner.statements(&file.sql)?;
+            if config.format.is_binary() && statements.len() != 1 {
+                return Err(Error::Usage(format!(
+                    "{} holds {} statements: a binary format takes one",
+                    file.origin,
+                    statements.len()
+                )));
+            }
+            for statement in statements {
+                let plan = runner.plan(statement, &values).await?;
+                runner.write(plan, config.format, out).await?;
+            }
+            Ok(Exit::Success)
+        }
+        Mode::List => {
+            let files = queries::saved(&queries::user_dirs(&config.queries))?;
+            let batch = queries::listing(&files)?;
+            let mut sink = crate::output::sink(config.format, batch.schema(), out)?;
+            sink.write(&batch)?;
+            sink.finish()?;
+            Ok(Exit::Success)
+        }
+        Mode::Netstat(flags) => {
+            let runner = Runner {
+                ctx,
+                root,
+                read_only: true,
+            };
+            let files = queries::saved(&queries::user_dirs(&config.queries))?;
+            crate::netstat::run(flags, &runner, &files, out).await
         }
         Mode::Audit {
             paths,

@@ -44,6 +44,18 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
+impl From<crate::queries::QueryError> for Error {
+    fn from(err: crate::queries::QueryError) -> Self {
+        Error::Usage(one_line(&err.to_string()))
+    }
+}
+
+impl From<crate::collect::CollectError> for Error {
+    fn from(err: crate::collect::CollectError) -> Self {
+        Error::Usage(one_line(&err.to_string()))
+    }
+}
+
 /// DataFusion wraps our collector errors as `External`; show the collector's own message.
 fn one_line_datafusion(err: &DataFusionError) -> String {
     let text = match err.find_root() {

@@ -66,6 +66,14 @@ impl Runner<'_> {
             return Ok(plan);
         }
         let types = plan.get_parameter_types()?;
+        if let Some(missing) = types
+            .keys()
+            .find(|key| !params.contains_key(key.trim_start_matches('$')))
+        {
+            return Err(Error::Usage(format!(
+                "the query uses {missing}, which no `-- param:` line declares and no -p sets"
+            )));
+        }
         let mut values = Vec::new();
         for (name, value) in params {
             let key = format!("${name}");
@@ -74,7 +82,11 @@ impl Runner<'_> {
             };
             let scalar = match wanted {
                 Some(data_type) => ScalarValue::try_from_string(value.clone(), data_type)?,
-                None => ScalarValue::Utf8(Some(value.clone())),
+                // The query gives no type (LIMIT $n): a number if it reads as one.
+                None => match value.parse::<i64>() {
+                    Ok(n) => ScalarValue::Int64(Some(n)),
+                    Err(_) => ScalarValue::Utf8(Some(value.clone())),
+                },
             };
             values.push((name.clone(), scalar));
         }

@@ -244,7 +244,7 @@ impl Lookup {
 /// Reverse-resolves `addresses`, [`LOOKUP_THREADS`] at a time; an address without an
 /// answer within [`LOOKUP_TIMEOUT`] of its round's start gets `None`. Threads still
 /// waiting on the resolver are left to finish on their own.
-fn resolve(addresses: &[IpAddr]) -> Vec<(IpAddr, Option<String>)> {
+pub(crate) fn resolve(addresses: &[IpAddr]) -> Vec<(IpAddr, Option<String>)> {
     let mut answers = Vec::with_capacity(addresses.len());
     for round in addresses.chunks(LOOKUP_THREADS) {
         let (tx, rx) = mpsc::channel();

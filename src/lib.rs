@@ -11,6 +11,7 @@ pub mod error;
 pub mod exec;
 pub mod functions;
 pub mod interrupt;
+pub mod netstat;
 pub mod output;
 pub mod queries;
 pub mod repl;

@@ -105,6 +105,98 @@ pub fn builtin(folder: &str) -> Result<Vec<QueryFile>, QueryError> {
         .collect()
 }
 
+/// Where user queries live: `$XDG_CONFIG_HOME/netsql/queries` (`~/.config/...` when
+/// unset) if it exists, then each `--queries DIR`, which must.
+pub fn user_dirs(extra: &[PathBuf]) -> Vec<PathBuf> {
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")));
+    let mut dirs: Vec<PathBuf> = config
+        .map(|c| c.join("netsql").join("queries"))
+        .filter(|d| d.is_dir())
+        .into_iter()
+        .collect();
+    dirs.extend(extra.iter().cloned());
+    dirs
+}
+
+/// Every saved query: the built-ins (all of `queries/` but `audits/`), then each user
+/// folder; a later query of the same name replaces an earlier one. Sorted by name.
+pub fn saved(dirs: &[PathBuf]) -> Result<Vec<QueryFile>, QueryError> {
+    let mut by_name: BTreeMap<String, QueryFile> = BTreeMap::new();
+    for (path, text) in BUILTIN.iter().filter(|(p, _)| !p.starts_with("audits/")) {
+        let file = parse(&format!("builtin:{path}"), text)?;
+        by_name.insert(file.name.clone(), file);
+    }
+    for dir in dirs {
+        if !dir.is_dir() {
+            return Err(QueryError::Read {
+                path: dir.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a folder"),
+            });
+        }
+        for file in load(dir)? {
+            by_name.insert(file.name.clone(), file);
+        }
+    }
+    Ok(by_name.into_values().collect())
+}
+
+/// `--list` as a table: name, description, parameters (with defaults), origin.
+pub fn listing(
+    files: &[QueryFile],
+) -> Result<datafusion::arrow::array::RecordBatch, datafusion::arrow::error::ArrowError> {
+    use datafusion::arrow::array::{ArrayRef, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let column = |value: &dyn Fn(&QueryFile) -> Option<String>| -> ArrayRef {
+        std::sync::Arc::new(files.iter().map(value).collect::<StringArray>())
+    };
+    let schema = Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("description", DataType::Utf8, true),
+        Field::new("parameters", DataType::Utf8, true),
+        Field::new("origin", DataType::Utf8, false),
+    ]);
+    datafusion::arrow::array::RecordBatch::try_new(
+        std::sync::Arc::new(schema),
+        vec![
+            column(&|f| Some(f.name.clone())),
+            column(&|f| f.description.clone()),
+            column(&|f| {
+                (!f.params.is_empty()).then(|| {
+                    f.params
+                        .iter()
+                        .map(|(n, d)| format!("{n} = {d}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+            }),
+            column(&|f| Some(f.origin.clone())),
+        ],
+    )
+}
+
+/// The saved query called `name`.
+pub fn find<'a>(files: &'a [QueryFile], name: &str) -> Result<&'a QueryFile, QueryError> {
+    files.iter().find(|f| f.name == name).ok_or_else(|| {
+        let near: Vec<&str> = files
+            .iter()
+            .map(|f| f.name.as_str())
+            .filter(|n| n.contains(name) || name.contains(n))
+            .collect();
+        let hint = if near.is_empty() {
+            "netsql --list shows them".to_string()
+        } else {
+            format!("did you mean {}?", near.join(", "))
+        };
+        QueryError::Header {
+            origin: name.to_string(),
+            reason: format!("no saved query of that name ({hint})"),
+        }
+    })
+}
+
 /// A `.sql` file, or every `.sql` file in a folder (sorted by name).
 pub fn load(path: &Path) -> Result<Vec<QueryFile>, QueryError> {
     let read = |path: &Path| {
@@ -198,6 +290,33 @@ mod tests {
         );
         let overrides = BTreeMap::from([("n".to_string(), "5".to_string())]);
         assert_eq!(bind(&file, &overrides).unwrap()["n"], "5");
+    }
+
+    #[test]
+    fn user_queries_override_builtins_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("mine.sql"),
+            "-- name: tcp_state_summary\n-- description: mine\nSELECT 1",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("extra.sql"),
+            "-- description: extra\nSELECT 2",
+        )
+        .unwrap();
+        let files = saved(&[dir.path().to_path_buf()]).unwrap();
+        let summary = find(&files, "tcp_state_summary").unwrap();
+        assert_eq!(summary.description.as_deref(), Some("mine"));
+        assert!(find(&files, "extra").is_ok());
+        assert!(find(&files, "netstat_inet").is_ok());
+        assert!(files.iter().all(|f| !f.origin.contains("audits/")));
+        let err = find(&files, "netstat").unwrap_err().to_string();
+        assert!(
+            err.contains("did you mean") && err.contains("netstat_inet"),
+            "{err}"
+        );
+        assert!(saved(&[dir.path().join("missing")]).is_err());
     }
 
     #[test]

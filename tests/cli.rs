@@ -351,3 +351,92 @@ fn control_characters_reach_a_table_escaped_and_csv_exact() {
     let csv = stdout(&run(&["--format", "csv", "-e", sql]));
     assert_eq!(csv, "name\n\"\u{1b}[2J\nx\"\n");
 }
+
+/// Saved queries: `-q` with `-p`, a user folder overriding a built-in, `--list`, and the
+/// errors a user can make. The fixture's sockets give the expected rows.
+#[test]
+fn saved_queries_run_list_and_take_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("listen_on.sql"),
+        "-- name: listen_on\n-- description: listeners on one port\n-- param: port = 22\n\
+         SELECT proto, local_port FROM sockets WHERE state = 'LISTEN' AND local_port = $port ORDER BY proto;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("summary.sql"),
+        "-- name: tcp_state_summary\n-- description: overridden\nSELECT 'mine' AS who;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("needs.sql"),
+        "-- description: uses an undeclared parameter\nSELECT $nothing AS x;\n",
+    )
+    .unwrap();
+    let queries = dir.path().to_str().unwrap();
+    // The captured table listens on 127.0.0.1:8080 and *:443 (tcp6), per fixtures/proc/ss.txt.
+    let out = fixture(&[
+        "--queries",
+        queries,
+        "--format",
+        "csv",
+        "-q",
+        "listen_on",
+        "-p",
+        "port=443",
+    ]);
+    assert_eq!(stdout(&out), "proto,local_port\ntcp6,443\n");
+    let out = fixture(&[
+        "--queries",
+        queries,
+        "--format",
+        "csv",
+        "-q",
+        "listen_on",
+        "-p",
+        "port=8080",
+    ]);
+    assert_eq!(stdout(&out), "proto,local_port\ntcp,8080\n");
+    let out = fixture(&[
+        "--queries",
+        queries,
+        "--format",
+        "csv",
+        "-q",
+        "tcp_state_summary",
+    ]);
+    assert_eq!(stdout(&out), "who\nmine\n");
+    let out = fixture(&["--queries", queries, "--format", "csv", "--list"]);
+    let list = stdout(&out);
+    assert!(
+        list.starts_with("name,description,parameters,origin\n"),
+        "{list}"
+    );
+    assert!(
+        list.contains("listen_on,listeners on one port,port = 22,"),
+        "{list}"
+    );
+    assert!(list.contains("netstat_inet,"), "{list}");
+    assert!(
+        !list.contains("wildcard_listeners"),
+        "audits are not saved queries: {list}"
+    );
+
+    assert_error(
+        &fixture(&["--queries", queries, "-q", "listen_on", "-p", "prot=1"]),
+        "unknown parameter \"prot\"",
+    );
+    assert_error(&fixture(&["--queries", queries, "-q", "needs"]), "$nothing");
+    assert_error(&fixture(&["-q", "no_such_query"]), "no saved query");
+    assert_error(
+        &fixture(&["--queries", "/nonexistent", "--list"]),
+        "/nonexistent",
+    );
+    let copy = dir.path().join("copy.sql");
+    std::fs::write(
+        &copy,
+        "-- description: writes\nCOPY (SELECT 1) TO '/tmp/x.csv';\n",
+    )
+    .unwrap();
+    assert_error(&fixture(&["--queries", queries, "-q", "copy"]), "read-only");
+}

@@ -5,6 +5,7 @@
 
 pub mod hosts;
 pub mod igmp;
+pub mod netdb;
 pub mod netdev;
 pub mod netns;
 pub mod owners;

@@ -57,6 +57,16 @@ impl Netns {
         Some(ns)
     }
 
+    /// Files `ip netns exec` mounts over /etc inside this namespace (resolv.conf, hosts,
+    /// services, ...): every run inside sees them, netstat and netsql alike.
+    pub fn etc(&self, files: &[(&str, &str)]) {
+        let dir = Path::new("/etc/netns").join(&self.name);
+        std::fs::create_dir_all(&dir).expect("create /etc/netns/<name>");
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).expect("write /etc/netns file");
+        }
+    }
+
     /// Runs a command inside the namespace.
     pub fn exec(&self, argv: &[&str]) -> Output {
         Command::new("ip")
@@ -101,6 +111,7 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(&self.name));
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .output();

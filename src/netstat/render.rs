@@ -1,0 +1,482 @@
+//! The classic layout: net-tools netstat 2.10's columns, widths and conventions, line by
+//! line, from rows the saved queries return.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::{cast, concat_batches};
+use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
+
+use crate::collect::{hosts, netdb, passwd, services, CollectError, Root};
+use crate::output::table::escape_text;
+
+/// A query's result, its columns read by name.
+pub struct Rows {
+    batch: RecordBatch,
+}
+
+impl Rows {
+    pub fn new(
+        schema: SchemaRef,
+        batches: &[RecordBatch],
+    ) -> Result<Rows, datafusion::arrow::error::ArrowError> {
+        Ok(Rows {
+            batch: concat_batches(&schema, batches)?,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    fn column(&self, name: &str, to: &DataType) -> Option<std::sync::Arc<dyn Array>> {
+        let column = self.batch.column_by_name(name)?;
+        cast(column, to).ok()
+    }
+
+    /// A text column, `None` per NULL; all NULL when the query has no such column.
+    pub fn text(&self, name: &str) -> Vec<Option<String>> {
+        match self.column(name, &DataType::Utf8) {
+            Some(array) => array
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.map(str::to_string))
+                .collect(),
+            None => vec![None; self.len()],
+        }
+    }
+
+    /// An integer column as i64.
+    pub fn int(&self, name: &str) -> Vec<Option<i64>> {
+        match self.column(name, &DataType::Int64) {
+            Some(array) => array.as_primitive::<Int64Type>().iter().collect(),
+            None => vec![None; self.len()],
+        }
+    }
+}
+
+/// Names for numbers, as netstat finds them: /etc/hosts then the resolver for addresses,
+/// /etc/services (its last line for a port wins, as netstat keeps them in a prepended
+/// list), /etc/protocols for raw sockets, /etc/networks for routes, /etc/passwd for uids.
+#[derive(Default)]
+pub struct Names {
+    hosts: HashMap<IpAddr, Option<String>>,
+    services: HashMap<(String, u16), String>,
+    networks: HashMap<u32, String>,
+    users: HashMap<u32, String>,
+}
+
+impl Names {
+    pub fn load(
+        root: &Root,
+        hosts_wanted: &[IpAddr],
+        ports: bool,
+        users: bool,
+    ) -> Result<Names, CollectError> {
+        let mut names = Names::default();
+        if !hosts_wanted.is_empty() {
+            let file = hosts::read(root)?;
+            let mut ask: Vec<IpAddr> = Vec::new();
+            for address in hosts_wanted {
+                match file.get(address) {
+                    Some(name) => {
+                        names.hosts.insert(*address, Some(name.clone()));
+                    }
+                    None => ask.push(*address),
+                }
+            }
+            ask.sort_unstable();
+            ask.dedup();
+            names.hosts.extend(crate::functions::resolve(&ask));
+        }
+        if ports {
+            for service in services::read(root)?.entries {
+                names
+                    .services
+                    .insert((service.protocol, service.port), service.name);
+            }
+            for (number, name) in netdb::protocols(root)? {
+                names.services.insert(("raw".into(), number), name);
+            }
+        }
+        if users {
+            // The first line for a uid wins, as getpwuid(3) answers.
+            for user in passwd::read(root)? {
+                names.users.entry(user.uid).or_insert(user.name);
+            }
+        }
+        Ok(names)
+    }
+
+    pub fn load_networks(&mut self, root: &Root) -> Result<(), CollectError> {
+        for (number, name) in netdb::networks(root)? {
+            self.networks.entry(number).or_insert(name);
+        }
+        Ok(())
+    }
+
+    fn host(&self, address: IpAddr) -> Option<&str> {
+        self.hosts.get(&address).and_then(|n| n.as_deref())
+    }
+}
+
+/// An address as netstat prints a socket's: numeric, or its host name; `0.0.0.0` stays
+/// and `::` is `[::]` when resolving; an IPv4-mapped IPv6 address shows as IPv4.
+pub fn host_text(address: &str, numeric: bool, names: &Names) -> String {
+    let Ok(ip) = address.parse::<IpAddr>() else {
+        return address.to_string();
+    };
+    let text = match ip {
+        IpAddr::V4(v4) if numeric || v4.is_unspecified() => v4.to_string(),
+        IpAddr::V6(v6) if numeric => v6.to_string(),
+        IpAddr::V6(v6) if v6.is_unspecified() => "[::]".to_string(),
+        _ => names
+            .host(ip)
+            .map_or_else(|| ip.to_string(), str::to_string),
+    };
+    match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => unmap(&text),
+        _ => text,
+    }
+}
+
+/// netstat's fix for mapped addresses: from the last `:` before the first `.`.
+fn unmap(text: &str) -> String {
+    match text.find('.') {
+        Some(dot) => match text[..dot].rfind(':') {
+            Some(colon) => text[colon + 1..].to_string(),
+            None => text.to_string(),
+        },
+        None => text.to_string(),
+    }
+}
+
+/// A port: `*` for 0, else the service name for `proto` (tcp, udp, raw) unless numeric.
+pub fn port_text(port: i64, proto: &str, numeric: bool, names: &Names) -> String {
+    if port == 0 {
+        return "*".into();
+    }
+    if !numeric {
+        if let Some(name) = u16::try_from(port)
+            .ok()
+            .and_then(|p| names.services.get(&(proto.to_string(), p)))
+        {
+            return name.clone();
+        }
+    }
+    port.to_string()
+}
+
+/// At most `max` bytes of `text`, cut at a character boundary.
+pub fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// `address:port`, shortened to 23 characters without -W: the port keeps up to 18, the
+/// address gives way.
+pub fn endpoint(address: &str, port: &str, wide: bool) -> String {
+    const SHORT: usize = 22;
+    if !wide && address.len() + port.len() > SHORT {
+        let port = cut(port, SHORT - 4);
+        let address = cut(address, SHORT - port.len());
+        format!("{address}:{port}")
+    } else {
+        format!("{address}:{port}")
+    }
+}
+
+/// `PID/Program name`: `-` when no process is known, cut to 19 bytes, never raw control
+/// characters.
+pub fn program(pid: Option<i64>, command: Option<&str>) -> String {
+    match pid {
+        Some(pid) => {
+            let text = format!("{pid}/{}", command.unwrap_or(""));
+            escape_text(cut(&text, 19)).into_owned()
+        }
+        None => "-".into(),
+    }
+}
+
+/// The kernel state number netstat prints for raw sockets.
+pub fn state_number(state: &str) -> u8 {
+    match state {
+        "ESTABLISHED" => 1,
+        "SYN_SENT" => 2,
+        "SYN_RECV" => 3,
+        "FIN_WAIT1" => 4,
+        "FIN_WAIT2" => 5,
+        "TIME_WAIT" => 6,
+        "CLOSE" => 7,
+        "CLOSE_WAIT" => 8,
+        "LAST_ACK" => 9,
+        "LISTEN" => 10,
+        "CLOSING" => 11,
+        other => other
+            .strip_prefix("UNKNOWN(")
+            .and_then(|s| s.strip_suffix(')'))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
+    }
+}
+
+/// netstat -o's timer text: `off (0.00/0/0)`, `keepalive (7198.95/0/0)`. UDP and raw
+/// sockets print `on1`/`on2` for a running timer and never a retransmit count.
+pub fn timer_text(
+    proto: &str,
+    timer: Option<&str>,
+    expires_ms: Option<i64>,
+    retransmits: Option<i64>,
+) -> String {
+    let tcp = proto.starts_with("tcp");
+    let retr = if tcp { retransmits.unwrap_or(0) } else { 0 };
+    let seconds = expires_ms.unwrap_or(0) as f64 / 1000.0;
+    match timer.unwrap_or("off") {
+        "off" => format!("off (0.00/{retr}/0)"),
+        name if tcp => format!("{name} ({seconds:.2}/{retr}/0)"),
+        _ => format!("on1 ({seconds:.2}/{retr}/0)"),
+    }
+}
+
+/// `[ ACC ]`, `[ ]`: the unix flags netstat decodes.
+pub fn unix_flags(flags: Option<i64>, state: &str) -> String {
+    const ACCEPTCON: i64 = 1 << 16;
+    const WAITDATA: i64 = 1 << 17;
+    const NOSPACE: i64 = 1 << 18;
+    // Without /proc/net/unix's flags, a listener is the only one the kernel still sets.
+    let flags = flags.unwrap_or(if state == "LISTEN" { ACCEPTCON } else { 0 });
+    let mut text = String::from("[ ");
+    for (bit, letter) in [(ACCEPTCON, "ACC "), (WAITDATA, "W "), (NOSPACE, "N ")] {
+        if flags & bit != 0 {
+            text.push_str(letter);
+        }
+    }
+    text.push(']');
+    text
+}
+
+/// The unix State column: the socket layer's state by netstat's names.
+pub fn unix_state(state: &str) -> &'static str {
+    match state {
+        "LISTEN" => "LISTENING",
+        "ESTABLISHED" => "CONNECTED",
+        "CLOSE" => "",
+        "SYN_SENT" => "CONNECTING",
+        "CLOSING" => "DISCONNECTING",
+        _ => "UNKNOWN",
+    }
+}
+
+/// netstat -i's Flg letters from IFF_* bits.
+pub fn interface_flags(flags: i64) -> String {
+    if flags == 0 {
+        return "[NO FLAGS]".into();
+    }
+    let letters = [
+        (0x200, 'A'),  // ALLMULTI
+        (0x2, 'B'),    // BROADCAST
+        (0x4, 'D'),    // DEBUG
+        (0x8, 'L'),    // LOOPBACK
+        (0x1000, 'M'), // MULTICAST
+        (0x100, 'P'),  // PROMISC
+        (0x20, 'N'),   // NOTRAILERS
+        (0x80, 'O'),   // NOARP
+        (0x10, 'P'),   // POINTOPOINT
+        (0x800, 's'),  // SLAVE
+        (0x400, 'm'),  // MASTER
+        (0x40, 'R'),   // RUNNING
+        (0x1, 'U'),    // UP
+    ];
+    letters
+        .iter()
+        .filter(|(bit, _)| flags & bit != 0)
+        .map(|(_, letter)| *letter)
+        .collect()
+}
+
+/// netstat -r's Flags letters from RTF_* bits.
+pub fn route_flags(flags: i64) -> String {
+    let mut text = String::new();
+    if flags & 0x1 != 0 {
+        text.push('U');
+    }
+    if flags & 0x2 != 0 {
+        text.push('G');
+    }
+    if flags & 0x200 != 0 {
+        text = "!".into(); // RTF_REJECT replaces what came before
+    }
+    for (bit, letter) in [
+        (0x4, 'H'),        // HOST
+        (0x8, 'R'),        // REINSTATE
+        (0x10, 'D'),       // DYNAMIC
+        (0x20, 'M'),       // MODIFIED
+        (0x10000, 'd'),    // DEFAULT
+        (0x20000, 'a'),    // ALLONLINK
+        (0x40000, 'c'),    // ADDRCONF
+        (0x200000, 'o'),   // NONEXTHOP
+        (0x400000, 'e'),   // EXPIRES
+        (0x1000000, 'c'),  // CACHE
+        (0x2000000, 'f'),  // FLOW
+        (0x4000000, 'p'),  // POLICY
+        (0x80000000, 'l'), // LOCAL
+        (0x40, 'u'),       // MTU
+        (0x80, 'w'),       // WINDOW
+        (0x100, 'i'),      // IRTT
+        (0x400, 'n'),      // NOTCACHED
+    ] {
+        if flags & bit != 0 {
+            text.push(letter);
+        }
+    }
+    text
+}
+
+/// A route destination: `default` for 0.0.0.0/0, a host name when host bits are set or the
+/// route is a host route, else a name from /etc/networks; numeric with -n. Cut to 15.
+pub fn route_destination(
+    address: &str,
+    netmask: &str,
+    host_route: bool,
+    numeric: bool,
+    names: &Names,
+) -> String {
+    let (Ok(ip), Ok(mask)) = (address.parse::<Ipv4Addr>(), netmask.parse::<Ipv4Addr>()) else {
+        return cut(address, 15).to_string();
+    };
+    let text = if numeric {
+        ip.to_string()
+    } else if ip.is_unspecified() {
+        if mask.is_unspecified() {
+            "default".into()
+        } else {
+            "0.0.0.0".into()
+        }
+    } else if u32::from(ip) & !u32::from(mask) != 0 || host_route {
+        names
+            .host(IpAddr::V4(ip))
+            .map_or_else(|| ip.to_string(), str::to_string)
+    } else {
+        names
+            .networks
+            .get(&u32::from(ip))
+            .cloned()
+            .unwrap_or_else(|| ip.to_string())
+    };
+    cut(&text, 15).to_string()
+}
+
+/// A gateway: numeric with -n, `0.0.0.0` for none, else its host name. Cut to 15.
+pub fn route_gateway(address: &str, numeric: bool, names: &Names) -> String {
+    let text = match address.parse::<Ipv4Addr>() {
+        Ok(ip) if !numeric && !ip.is_unspecified() => names
+            .host(IpAddr::V4(ip))
+            .map_or_else(|| ip.to_string(), str::to_string),
+        _ => address.to_string(),
+    };
+    cut(&text, 15).to_string()
+}
+
+/// A user for -e: its name unless numeric or unknown.
+pub fn user_text(uid: Option<i64>, numeric: bool, names: &Names) -> String {
+    let Some(uid) = uid else {
+        return "-".into();
+    };
+    if !numeric {
+        if let Some(name) = u32::try_from(uid).ok().and_then(|u| names.users.get(&u)) {
+            return name.clone();
+        }
+    }
+    uid.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_shorten_like_netstat() {
+        assert_eq!(endpoint("127.0.0.1", "8080", false), "127.0.0.1:8080");
+        // 39 + 5 > 22: the address keeps 22 - 5 = 17 bytes.
+        let v6 = "2001:db8:1234:5678:9abc:def0:1234:5678";
+        assert_eq!(endpoint(v6, "55555", false), "2001:db8:1234:567:55555");
+        assert_eq!(endpoint(v6, "55555", true), format!("{v6}:55555"));
+        assert_eq!(
+            endpoint("a", "a-very-long-service-name-indeed", false),
+            "a:a-very-long-servic"
+        );
+    }
+
+    #[test]
+    fn names_for_numbers() {
+        let mut names = Names::default();
+        names
+            .hosts
+            .insert("127.0.0.1".parse().unwrap(), Some("localhost".into()));
+        names.services.insert(("tcp".into(), 80), "http".into());
+        assert_eq!(host_text("127.0.0.1", false, &names), "localhost");
+        assert_eq!(host_text("127.0.0.1", true, &names), "127.0.0.1");
+        assert_eq!(host_text("0.0.0.0", false, &names), "0.0.0.0");
+        assert_eq!(host_text("::", false, &names), "[::]");
+        assert_eq!(host_text("::", true, &names), "::");
+        assert_eq!(host_text("::ffff:10.0.0.1", true, &names), "10.0.0.1");
+        assert_eq!(port_text(80, "tcp", false, &names), "http");
+        assert_eq!(port_text(80, "tcp", true, &names), "80");
+        assert_eq!(port_text(80, "udp", false, &names), "80");
+        assert_eq!(port_text(0, "tcp", false, &names), "*");
+    }
+
+    #[test]
+    fn owners_flags_and_timers() {
+        assert_eq!(program(None, None), "-");
+        assert_eq!(
+            program(Some(12345), Some("a-rather-long-program")),
+            "12345/a-rather-long"
+        );
+        assert_eq!(program(Some(7), Some("\x1b[2J")), "7/\\x1b[2J");
+        assert_eq!(unix_flags(Some(1 << 16), "LISTEN"), "[ ACC ]");
+        assert_eq!(unix_flags(Some(0), "ESTABLISHED"), "[ ]");
+        assert_eq!(
+            timer_text("tcp", Some("keepalive"), Some(7198950), Some(0)),
+            "keepalive (7198.95/0/0)"
+        );
+        assert_eq!(
+            timer_text("udp", Some("off"), None, Some(3)),
+            "off (0.00/0/0)"
+        );
+        assert_eq!(interface_flags(0x1043), "BMRU");
+        assert_eq!(interface_flags(0x49), "LRU");
+        assert_eq!(route_flags(0x3), "UG");
+        assert_eq!(state_number("CLOSE"), 7);
+    }
+
+    #[test]
+    fn route_names() {
+        let mut names = Names::default();
+        names.networks.insert(0xa9fe_0000, "link-local".into());
+        assert_eq!(
+            route_destination("0.0.0.0", "0.0.0.0", false, false, &names),
+            "default"
+        );
+        assert_eq!(
+            route_destination("0.0.0.0", "0.0.0.0", false, true, &names),
+            "0.0.0.0"
+        );
+        assert_eq!(
+            route_destination("169.254.0.0", "255.255.0.0", false, false, &names),
+            "link-local"
+        );
+        assert_eq!(
+            route_destination("192.0.2.0", "255.255.255.0", false, false, &names),
+            "192.0.2.0"
+        );
+        assert_eq!(route_gateway("0.0.0.0", false, &names), "0.0.0.0");
+    }
+}

@@ -1,0 +1,226 @@
+//! `netsql netstat FLAGS` against net-tools `netstat FLAGS`, run on the same sockets in a
+//! namespace of our own: every TCP state, UDP, UDP-Lite, raw and unix sockets, held by
+//! this process and by a child whose argv[0] is a path. Lines are compared as multisets
+//! (netstat prints in hash order), trailing blanks aside; timers are masked for -o and
+//! counters for -i and -s, which move between the two runs.
+
+#[path = "common/mod.rs"]
+mod common;
+#[path = "netns_sockets/made.rs"]
+mod made;
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command};
+
+use common::Netns;
+
+/// Lines without trailing blanks, masked, counted.
+fn lines(text: &str, mask: fn(&str) -> String) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for line in text.lines() {
+        *counts.entry(mask(line.trim_end())).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn keep(line: &str) -> String {
+    line.to_string()
+}
+
+/// `off (0.00/0/0)` -> `off (#)`: the time left moves between runs.
+fn mask_timer(line: &str) -> String {
+    match (line.rfind(" ("), line.ends_with(')')) {
+        (Some(at), true) => format!("{} (#)", &line[..at]),
+        _ => line.to_string(),
+    }
+}
+
+/// Every run of digits -> `#`.
+fn mask_digits(line: &str) -> String {
+    let mut out = String::new();
+    let mut in_number = false;
+    for c in line.chars() {
+        if c.is_ascii_digit() {
+            if !in_number {
+                out.push('#');
+            }
+            in_number = true;
+        } else {
+            out.push(c);
+            in_number = false;
+        }
+    }
+    out
+}
+
+/// Runs both and compares; on a difference the two outputs are shown whole.
+fn compare(ns: &Netns, flags: &str, mask: fn(&str) -> String) -> Result<(), String> {
+    let argv: Vec<&str> = flags.split_whitespace().collect();
+    let mut theirs = vec!["netstat"];
+    theirs.extend(&argv);
+    let netstat = ns.exec(&theirs);
+    let mut ours = vec!["netstat"];
+    ours.extend(&argv);
+    let netsql = ns.netsql(&ours);
+    assert!(
+        netsql.status.success(),
+        "netsql netstat {flags}: {}",
+        String::from_utf8_lossy(&netsql.stderr)
+    );
+    let (a, b) = (
+        String::from_utf8_lossy(&netstat.stdout).into_owned(),
+        String::from_utf8_lossy(&netsql.stdout).into_owned(),
+    );
+    if lines(&a, mask) == lines(&b, mask) {
+        return Ok(());
+    }
+    Err(format!(
+        "netstat {flags} differs\n--- netstat\n{a}--- netsql netstat\n{b}"
+    ))
+}
+
+/// Compares, allowing one more try: a socket can change state between the two runs
+/// (a retransmitted SYN, an expiring TIME_WAIT). A real difference shows twice.
+fn check(ns: &Netns, flags: &str, mask: fn(&str) -> String) {
+    if compare(ns, flags, mask).is_err() {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        if let Err(diff) = compare(ns, flags, mask) {
+            panic!("{diff}");
+        }
+    }
+}
+
+/// A child holding a listener, run by its full path so netstat -p shows its basename.
+fn sleeper(ns: &Netns) -> Child {
+    Command::new("ip")
+        .args(["netns", "exec", &ns.name, "python3", "-c"])
+        .arg(
+            "import socket, time\n\
+             s = socket.socket(socket.AF_INET6)\n\
+             s.bind(('::', 7300)); s.listen(1)\n\
+             u = socket.socket(socket.AF_UNIX)\n\
+             u.bind('\\0netsql-sleeper'); u.listen(1)\n\
+             print('ready', flush=True)\n\
+             time.sleep(120)\n",
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3")
+}
+
+#[test]
+fn netstat_views_match_net_tools() {
+    let Some(ns) = Netns::create("netstat", &["iptables", "netstat", "python3"]) else {
+        return;
+    };
+    // Names this test controls: a resolver that answers at once (nothing listens on
+    // port 53), hosts for both loopbacks, and a port named twice (netstat shows the last).
+    ns.etc(&[
+        (
+            "resolv.conf",
+            "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+        ),
+        (
+            "hosts",
+            "127.0.0.1 localhost\n::1 ip6-localhost ip6-loopback\n",
+        ),
+        (
+            "services",
+            "first-name 7000/tcp\nlast-name 7000/tcp\nudp-name 7020/udp\nhttp 80/tcp\n",
+        ),
+    ]);
+    let mut child = sleeper(&ns);
+    {
+        use std::io::BufRead;
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let made = {
+        let name = ns.name.clone();
+        let dir = dir.path().to_path_buf();
+        ns.within(move || made::build(name, dir))
+    };
+    made::settle();
+
+    for flags in [
+        "-tan", "-tln", "-uan", "-wan", "-xa", "-tanp", "-tlnp", "-tanpe", "-ta", "-ua", "-an",
+        "-lnp", "-x", "-tn", "-4an", "-6an", "-tanW", "-uanp", "-xap", "-tane", "-lntu",
+    ] {
+        check(&ns, flags, keep);
+    }
+    check(&ns, "-tano", mask_timer);
+    check(&ns, "-uano", mask_timer);
+    check(&ns, "-g", keep);
+    check(&ns, "-gn", keep);
+    drop(made);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// -r, -i and -s in a quiet namespace (nothing retransmits there) with routes of several
+/// kinds on loopback.
+#[test]
+fn netstat_tables_match_net_tools() {
+    let Some(ns) = Netns::create("netstat-quiet", &["netstat"]) else {
+        return;
+    };
+    ns.etc(&[
+        (
+            "resolv.conf",
+            "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+        ),
+        ("hosts", "127.0.0.1 localhost\n10.9.0.254 gw.test\n"),
+    ]);
+    ns.exec_ok(&["ip", "addr", "add", "10.9.0.1/24", "dev", "lo"]);
+    ns.exec_ok(&[
+        "ip",
+        "route",
+        "add",
+        "default",
+        "via",
+        "10.9.0.254",
+        "dev",
+        "lo",
+    ]);
+    ns.exec_ok(&[
+        "ip",
+        "route",
+        "add",
+        "169.254.0.0/16",
+        "dev",
+        "lo",
+        "metric",
+        "7",
+    ]);
+    ns.exec_ok(&["ip", "route", "add", "10.10.0.5", "dev", "lo"]);
+    ns.exec_ok(&[
+        "ip",
+        "route",
+        "add",
+        "127.0.0.2/32",
+        "via",
+        "10.9.0.254",
+        "dev",
+        "lo",
+    ]);
+    // Some traffic, so that counters are not all zero: a TCP connection and a datagram.
+    ns.exec_ok(&[
+        "python3",
+        "-c",
+        "import socket\n\
+         l = socket.create_server(('127.0.0.1', 7400)); c = socket.create_connection(('127.0.0.1', 7400))\n\
+         a, _ = l.accept(); c.sendall(b'x' * 100); a.recv(100); c.close(); a.close()\n\
+         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.sendto(b'y', ('127.0.0.1', 7401))\n",
+    ]);
+
+    for flags in ["-rn", "-r", "-rne", "-re", "-rnee"] {
+        check(&ns, flags, keep);
+    }
+    for flags in ["-i", "-ia", "-s", "-st", "-su", "-sw", "-s6"] {
+        check(&ns, flags, mask_digits);
+    }
+}
