@@ -440,3 +440,44 @@ fn saved_queries_run_list_and_take_parameters() {
     .unwrap();
     assert_error(&fixture(&["--queries", queries, "-q", "copy"]), "read-only");
 }
+
+/// `netsql netstat -c` prints the view again every second until stopped; a bad flag is
+/// netstat's one-line complaint plus the usage, exit 2.
+#[test]
+fn netstat_repeats_with_c_and_refuses_bad_flags() {
+    let mut child = netsql()
+        .args(["--proc", FIXTURE, "--source", "proc", "netstat", "-tnc"])
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let started = std::time::Instant::now();
+    let mut titles = 0;
+    let mut line = String::new();
+    while titles < 3 && reader.read_line(&mut line).unwrap() > 0 {
+        if line.starts_with("Active Internet connections (w/o servers)") {
+            titles += 1;
+        }
+        line.clear();
+    }
+    let took = started.elapsed();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(titles, 3);
+    assert!(
+        took >= std::time::Duration::from_millis(1900),
+        "three listings in {took:?}"
+    );
+
+    let out = run(&["netstat", "-tq"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.starts_with("netsql netstat: invalid option -- 'q'\n"),
+        "{err}"
+    );
+    assert!(err.contains("usage: netsql netstat"), "{err}");
+    let help = stdout(&run(&["netstat", "-h"]));
+    assert!(help.starts_with("usage: netsql netstat"), "{help}");
+}
