@@ -780,6 +780,39 @@ impl Printer<'_> {
     }
 }
 
+/// Which table a section's counters are looked up in, and whether it is shown.
+type Tables = fn(&str, Sections) -> Option<(&'static [Entry], bool)>;
+
+impl Printer<'_> {
+    /// Prints `counters`, a new section wherever the file or protocol changes. snmp6 keys
+    /// its tables by the full name (`Ip6InReceives`), the others by the name alone.
+    fn counters<'c>(
+        &mut self,
+        counters: impl Iterator<Item = &'c Counter>,
+        sections: Sections,
+        tables: Tables,
+    ) -> std::io::Result<()> {
+        let mut current: Option<(&str, &str)> = None;
+        let mut table = (None, false);
+        for counter in counters {
+            let section = (counter.file.as_str(), counter.protocol.as_str());
+            if current != Some(section) {
+                current = Some(section);
+                table = self.section(&counter.protocol, tables(&counter.protocol, sections))?;
+            }
+            if table.1 {
+                let key = if counter.file == "snmp6" {
+                    format!("{}{}", counter.protocol, counter.name)
+                } else {
+                    counter.name.clone()
+                };
+                self.value(table.0, &key, counter.value as u64)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `netstat -s` for IPv4: /proc/net/snmp then /proc/net/netstat, section by section.
 pub fn print_v4(
     counters: &[Counter],
@@ -790,22 +823,10 @@ pub fn print_v4(
         out,
         place: Place::Plain,
     };
-    let mut current: Option<(&str, &str)> = None;
-    let mut table = (None, false);
-    for counter in counters
+    let v4 = counters
         .iter()
-        .filter(|c| c.file == "snmp" || c.file == "netstat")
-    {
-        let section = (counter.file.as_str(), counter.protocol.as_str());
-        if current != Some(section) {
-            current = Some(section);
-            table = printer.section(&counter.protocol, table_v4(&counter.protocol, sections))?;
-        }
-        if table.1 {
-            printer.value(table.0, &counter.name, counter.value as u64)?;
-        }
-    }
-    Ok(())
+        .filter(|c| c.file == "snmp" || c.file == "netstat");
+    printer.counters(v4, sections, table_v4)
 }
 
 /// `netstat -s -6`: /proc/net/snmp6, then the Tcp section of /proc/net/snmp.
@@ -818,34 +839,12 @@ pub fn print_v6(
         out,
         place: Place::Plain,
     };
-    let mut current: Option<&str> = None;
-    let mut table = (None, false);
-    for counter in counters.iter().filter(|c| c.file == "snmp6") {
-        if current != Some(counter.protocol.as_str()) {
-            current = Some(&counter.protocol);
-            table = printer.section(&counter.protocol, table_v6(&counter.protocol, sections))?;
-        }
-        if table.1 {
-            let key = format!("{}{}", counter.protocol, counter.name);
-            printer.value(table.0, &key, counter.value as u64)?;
-        }
-    }
-    let tcp: Vec<Counter> = counters
+    let v6 = counters.iter().filter(|c| c.file == "snmp6");
+    printer.counters(v6, sections, table_v6)?;
+    let tcp = counters
         .iter()
-        .filter(|c| c.file == "snmp" && c.protocol.starts_with("Tcp"))
-        .cloned()
-        .collect();
-    let mut current = None;
-    for counter in &tcp {
-        if current != Some(counter.protocol.as_str()) {
-            current = Some(&counter.protocol);
-            table = printer.section(&counter.protocol, table_v4(&counter.protocol, sections))?;
-        }
-        if table.1 {
-            printer.value(table.0, &counter.name, counter.value as u64)?;
-        }
-    }
-    Ok(())
+        .filter(|c| c.file == "snmp" && c.protocol.starts_with("Tcp"));
+    printer.counters(tcp, sections, table_v4)
 }
 
 #[cfg(test)]
