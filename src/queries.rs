@@ -144,6 +144,7 @@ pub fn saved(dirs: &[PathBuf]) -> Result<Vec<QueryFile>, QueryError> {
 }
 
 /// `--list` as a table: name, description, parameters (with defaults), origin.
+#[cfg(feature = "sql")]
 pub fn listing(
     files: &[QueryFile],
 ) -> Result<datafusion::arrow::array::RecordBatch, datafusion::arrow::error::ArrowError> {

@@ -1,0 +1,13 @@
+-- name: sockets_per_process
+-- description: Sockets each process holds, by protocol, most first
+SELECT
+    o.pid,
+    o.program,
+    count(*) AS sockets,
+    count(*) FILTER (WHERE s.proto IN ('tcp', 'tcp6')) AS tcp,
+    count(*) FILTER (WHERE s.proto IN ('udp', 'udp6')) AS udp,
+    count(*) FILTER (WHERE s.proto = 'unix') AS unix
+FROM socket_owners o
+JOIN sockets s ON s.inode = o.inode
+GROUP BY o.pid, o.program
+ORDER BY sockets DESC, o.pid;

@@ -1,0 +1,587 @@
+//! The views themselves: each runs its saved query and prints the rows.
+
+use std::io::Write;
+use std::net::IpAddr;
+
+use super::flags::{self, Flags};
+use super::render::{Names, Rows};
+use super::{render, stats};
+
+use crate::error::{Error, Exit};
+use crate::exec::Runner;
+use crate::queries::{self, QueryFile};
+
+/// One saved query as a subquery: its SQL without the final `;`.
+fn view(saved: &[QueryFile], name: &str) -> Result<String, Error> {
+    let file = queries::find(saved, name)?;
+    let sql = file.sql.trim().trim_end_matches(';');
+    Ok(format!("(\n{sql}\n)"))
+}
+
+async fn rows(runner: &Runner<'_>, sql: &str) -> Result<Rows, Error> {
+    let mut statements = runner.statements(sql)?;
+    if statements.len() != 1 {
+        return Err(Error::Usage("a netstat view must be one query".into()));
+    }
+    let plan = runner
+        .plan(statements.remove(0), &Default::default())
+        .await?;
+    let (schema, batches) = runner.collect(plan).await?;
+    Ok(Rows::new(schema, &batches)?)
+}
+
+/// Runs the view `flags` ask for, again every second with -c.
+pub async fn run(
+    flags: &Flags,
+    runner: &Runner<'_>,
+    saved: &[QueryFile],
+    out: &mut (dyn Write + Send),
+) -> Result<Exit, Error> {
+    if flags.help {
+        out.write_all(flags::USAGE.as_bytes())?;
+        return Ok(Exit::Success);
+    }
+    loop {
+        if flags.statistics {
+            statistics(flags, runner, saved, out).await?;
+            return Ok(Exit::Success);
+        } else if flags.route {
+            routes(flags, runner, saved, out).await?;
+        } else if flags.interfaces {
+            interfaces(flags, runner, saved, out).await?;
+        } else {
+            if flags.lists_inet() {
+                inet(flags, runner, saved, out).await?;
+            }
+            if flags.groups {
+                groups(flags, runner, saved, out).await?;
+            }
+            if flags.lists_unix() {
+                unix(flags, runner, saved, out).await?;
+            }
+        }
+        if !flags.continuous {
+            return Ok(Exit::Success);
+        }
+        out.flush()?;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+fn servers(flags: &Flags) -> &'static str {
+    if flags.all {
+        "(servers and established)"
+    } else if flags.listening {
+        "(only servers)"
+    } else {
+        "(w/o servers)"
+    }
+}
+
+/// The owner join: `netstat_programs` names each pid as netstat -p does.
+fn owner_join(flags: &Flags, saved: &[QueryFile]) -> Result<(String, String), Error> {
+    if flags.programs {
+        Ok((
+            ", v.pid, o.program AS command".into(),
+            format!(
+                " LEFT JOIN {} o ON o.pid = v.pid",
+                view(saved, "netstat_programs")?
+            ),
+        ))
+    } else {
+        Ok((String::new(), String::new()))
+    }
+}
+
+/// Internet sockets: `-t -u -U -w`, `-4 -6`, `-a -l`, `-e -p -o`.
+async fn inet(
+    flags: &Flags,
+    runner: &Runner<'_>,
+    saved: &[QueryFile],
+    out: &mut (dyn Write + Send),
+) -> Result<(), Error> {
+    write!(out, "Active Internet connections {}\nProto Recv-Q Send-Q Local Address           Foreign Address         State      ", servers(flags))?;
+    if flags.extend > 0 {
+        write!(out, " User       Inode     ")?;
+    }
+    if flags.programs {
+        write!(out, " {:<20}", "PID/Program name")?;
+    }
+    if flags.timers {
+        write!(out, " Timer")?;
+    }
+    writeln!(out)?;
+
+    let mut protos = Vec::new();
+    for (wanted, v4, v6) in [
+        (flags.tcp, "tcp", "tcp6"),
+        (flags.udp, "udp", "udp6"),
+        (flags.udplite, "udplite", "udplite6"),
+        (flags.raw, "raw", "raw6"),
+    ] {
+        if flags.lists(wanted) {
+            if !flags.named || flags.inet {
+                protos.push(format!("'{v4}'"));
+            }
+            if !flags.named || flags.inet6 {
+                protos.push(format!("'{v6}'"));
+            }
+        }
+    }
+    if protos.is_empty() {
+        return Ok(());
+    }
+    let mut columns = String::from(
+        "v.proto, v.recv_q, v.send_q, v.local_address, v.local_port, v.remote_address, v.remote_port, v.state",
+    );
+    if flags.extend > 0 {
+        columns.push_str(", v.uid, v.inode");
+    }
+    let (owner_columns, join) = owner_join(flags, saved)?;
+    columns.push_str(&owner_columns);
+    if flags.timers {
+        columns.push_str(", v.timer, v.timer_expires_ms, v.retransmits");
+    }
+    // netstat's test for a server: TCP with no remote port, others with no remote address.
+    let server = "(CASE WHEN v.proto IN ('tcp', 'tcp6') THEN v.remote_port = 0 \
+                  ELSE v.remote_address IN ('0.0.0.0', '::') END)";
+    let listen = match (flags.all, flags.listening) {
+        (true, _) => String::new(),
+        (false, true) => format!(" AND {server}"),
+        (false, false) => format!(" AND NOT {server}"),
+    };
+    let sql = format!(
+        "SELECT {columns} FROM {inet} v{join} WHERE v.proto IN ({protos}){listen} \
+         ORDER BY CASE v.proto WHEN 'tcp' THEN 0 WHEN 'tcp6' THEN 1 WHEN 'udp' THEN 2 \
+         WHEN 'udp6' THEN 3 WHEN 'udplite' THEN 4 WHEN 'udplite6' THEN 5 WHEN 'raw' THEN 6 ELSE 7 END",
+        inet = view(saved, "netstat_inet")?,
+        protos = protos.join(", "),
+    );
+    let rows = rows(runner, &sql).await?;
+
+    let proto = rows.text("proto");
+    let recv_q = rows.int("recv_q");
+    let send_q = rows.int("send_q");
+    let local_address = rows.text("local_address");
+    let local_port = rows.int("local_port");
+    let remote_address = rows.text("remote_address");
+    let remote_port = rows.int("remote_port");
+    let state = rows.text("state");
+    let uid = rows.int("uid");
+    let inode = rows.int("inode");
+    let pid = rows.int("pid");
+    let command = rows.text("command");
+    let timer = rows.text("timer");
+    let expires = rows.int("timer_expires_ms");
+    let retransmits = rows.int("retransmits");
+
+    let hosts: Vec<IpAddr> = if flags.numeric_hosts {
+        Vec::new()
+    } else {
+        local_address
+            .iter()
+            .chain(&remote_address)
+            .flatten()
+            .filter_map(|a| a.parse::<IpAddr>().ok())
+            .filter(|a| !a.is_unspecified())
+            .collect()
+    };
+    let names = Names::load(
+        &runner.root.clone(),
+        &hosts,
+        !flags.numeric_ports,
+        flags.extend > 0 && !flags.numeric_users,
+    )?;
+
+    for i in 0..rows.len() {
+        let proto = proto[i].as_deref().unwrap_or("");
+        let family_proto = proto.trim_end_matches('6');
+        let service_proto = match family_proto {
+            "tcp" => "tcp",
+            "raw" => "raw",
+            _ => "udp",
+        };
+        let shown_proto = match proto {
+            "udplite" => "udpl",
+            "udplite6" => "udpl6",
+            other => other,
+        };
+        let end = |address: &Option<String>, port: Option<i64>| {
+            render::endpoint(
+                &render::host_text(
+                    address.as_deref().unwrap_or(""),
+                    flags.numeric_hosts,
+                    &names,
+                ),
+                &render::port_text(
+                    port.unwrap_or(0),
+                    service_proto,
+                    flags.numeric_ports,
+                    &names,
+                ),
+                flags.wide,
+            )
+        };
+        let local = end(&local_address[i], local_port[i]);
+        let remote = end(&remote_address[i], remote_port[i]);
+        let (rq, sq) = (recv_q[i].unwrap_or(0), send_q[i].unwrap_or(0));
+        let state = state[i].as_deref().unwrap_or("");
+        match family_proto {
+            "tcp" => write!(
+                out,
+                "{shown_proto:<4}  {rq:>6} {sq:>6} {local:<23} {remote:<23} {state:<11}"
+            )?,
+            "raw" => write!(
+                out,
+                "{shown_proto:<4}  {rq:>6} {sq:>6} {local:<23} {remote:<23} {:<11}",
+                render::state_number(state)
+            )?,
+            _ => {
+                let state = match state {
+                    "ESTABLISHED" => "ESTABLISHED",
+                    "CLOSE" => "",
+                    _ => "UNKNOWN",
+                };
+                write!(
+                    out,
+                    "{shown_proto:<5} {rq:>6} {sq:>6} {local:<23} {remote:<23} {state:<11}"
+                )?
+            }
+        }
+        if flags.extend > 0 {
+            let user = render::user_text(uid[i], flags.numeric_users, &names);
+            write!(out, " {user:<10} {:<10}", inode[i].unwrap_or(0))?;
+        }
+        if flags.programs {
+            write!(
+                out,
+                " {:<20}",
+                render::program(pid[i], command[i].as_deref())
+            )?;
+        }
+        if flags.timers {
+            write!(
+                out,
+                " {}",
+                render::timer_text(proto, timer[i].as_deref(), expires[i], retransmits[i])
+            )?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// Unix sockets: `-x`, with `-a -l -p`.
+async fn unix(
+    flags: &Flags,
+    runner: &Runner<'_>,
+    saved: &[QueryFile],
+    out: &mut (dyn Write + Send),
+) -> Result<(), Error> {
+    write!(
+        out,
+        "Active UNIX domain sockets {}\nProto RefCnt Flags       Type       State         I-Node  ",
+        servers(flags)
+    )?;
+    if flags.programs {
+        write!(out, " {:<20}", "PID/Program name")?;
+    }
+    writeln!(out, " Path")?;
+    let (owner_columns, join) = owner_join(flags, saved)?;
+    let filter = match (flags.all, flags.listening) {
+        (true, _) => "",
+        (false, true) => " WHERE v.state = 'LISTEN'",
+        (false, false) => " WHERE v.state <> 'LISTEN'",
+    };
+    let sql = format!(
+        "SELECT v.unix_refcnt, v.unix_flags, v.type, v.state, v.inode, v.path{owner_columns} \
+         FROM {unix} v{join}{filter}",
+        unix = view(saved, "netstat_unix")?,
+    );
+    let rows = rows(runner, &sql).await?;
+    let refcnt = rows.int("unix_refcnt");
+    let unix_flags = rows.int("unix_flags");
+    let kind = rows.text("type");
+    let state = rows.text("state");
+    let inode = rows.int("inode");
+    let path = rows.text("path");
+    let pid = rows.int("pid");
+    let command = rows.text("command");
+    for i in 0..rows.len() {
+        let state_name = state[i].as_deref().unwrap_or("");
+        let kind = kind[i].as_deref().unwrap_or("").to_uppercase();
+        write!(
+            out,
+            "unix  {:<6} {:<11} {:<10} {:<13} {:<8}",
+            refcnt[i].unwrap_or(0),
+            render::unix_flags(unix_flags[i], state_name),
+            kind,
+            render::unix_state(state_name),
+            inode[i].unwrap_or(0)
+        )?;
+        if flags.programs {
+            write!(
+                out,
+                " {:<20}",
+                render::program(pid[i], command[i].as_deref())
+            )?;
+        }
+        // netstat reads the path with scanf's %s: it ends at the first blank.
+        let path = path[i].as_deref().unwrap_or("");
+        let path = path.split([' ', '\t']).next().unwrap_or("");
+        writeln!(out, " {}", crate::output::table::escape_text(path))?;
+    }
+    Ok(())
+}
+
+/// `-g`: multicast group memberships.
+async fn groups(
+    flags: &Flags,
+    runner: &Runner<'_>,
+    saved: &[QueryFile],
+    out: &mut (dyn Write + Send),
+) -> Result<(), Error> {
+    write!(
+        out,
+        "IPv6/IPv4 Group Memberships\nInterface       RefCnt Group\n--------------- ------ ---------------------\n"
+    )?;
+    let mut families = Vec::new();
+    if flags.inet {
+        families.push("'inet'");
+    }
+    if flags.inet6 {
+        families.push("'inet6'");
+    }
+    let sql = format!(
+        "SELECT v.interface, v.users, v.group_address FROM {groups} v WHERE v.family IN ({families}) \
+         ORDER BY CASE v.family WHEN 'inet' THEN 0 ELSE 1 END",
+        groups = view(saved, "netstat_groups")?,
+        families = families.join(", "),
+    );
+    let rows = rows(runner, &sql).await?;
+    let interface = rows.text("interface");
+    let users = rows.int("users");
+    let group = rows.text("group_address");
+    let hosts: Vec<IpAddr> = if flags.numeric_hosts {
+        Vec::new()
+    } else {
+        group
+            .iter()
+            .flatten()
+            .filter_map(|a| a.parse().ok())
+            .collect()
+    };
+    let names = Names::load(runner.root, &hosts, false, false)?;
+    for i in 0..rows.len() {
+        let group = render::host_text(
+            group[i].as_deref().unwrap_or(""),
+            flags.numeric_hosts,
+            &names,
+        );
+        writeln!(
+            out,
+            "{:<15} {:<6} {group}",
+            interface[i].as_deref().unwrap_or(""),
+            users[i].unwrap_or(0)
+        )?;
+    }
+    Ok(())
+}
+
+/// `-i`: the interface table (the short form; `-ie` is ifconfig's and not reproduced).
+async fn interfaces(
+    flags: &Flags,
+    runner: &Runner<'_>,
+    saved: &[QueryFile],
+    out: &mut (dyn Write + Send),
+) -> Result<(), Error> {
+    if flags.extend > 0 {
+        return Err(Error::Usage(
+            "netstat -ie (ifconfig's long form) is not reproduced: SELECT * FROM interfaces".into(),
+        ));
+    }
+    let filter = if flags.all {
+        ""
+    } else {
+        " WHERE v.flags & 1 = 1"
+    };
+    let sql = format!(
+        "SELECT v.name, v.mtu, v.flags, v.rx_packets, v.rx_errors, v.rx_dropped, v.rx_fifo, \
+         v.tx_packets, v.tx_errors, v.tx_dropped, v.tx_fifo FROM {interfaces} v{filter} ORDER BY v.name",
+        interfaces = view(saved, "netstat_interfaces")?,
+    );
+    let rows = rows(runner, &sql).await?;
+    writeln!(out, "Kernel Interface table")?;
+    writeln!(
+        out,
+        "Iface             MTU    RX-OK RX-ERR RX-DRP RX-OVR    TX-OK TX-ERR TX-DRP TX-OVR Flg"
+    )?;
+    let name = rows.text("name");
+    let mtu = rows.int("mtu");
+    let if_flags = rows.int("flags");
+    let counters: Vec<Vec<Option<i64>>> = [
+        "rx_packets",
+        "rx_errors",
+        "rx_dropped",
+        "rx_fifo",
+        "tx_packets",
+        "tx_errors",
+        "tx_dropped",
+        "tx_fifo",
+    ]
+    .iter()
+    .map(|c| rows.int(c))
+    .collect();
+    for i in 0..rows.len() {
+        let c = |k: usize| counters[k][i].unwrap_or(0);
+        let name = crate::output::table::escape_text(name[i].as_deref().unwrap_or(""));
+        writeln!(
+            out,
+            "{:<15.15} {:>5} {:>8} {:>6} {:>6} {:<6} {:>8} {:>6} {:>6} {:>6} {}",
+            name,
+            mtu[i].unwrap_or(0),
+            c(0),
+            c(1),
+            c(2),
+            c(3),
+            c(4),
+            c(5),
+            c(6),
+            c(7),
+            render::interface_flags(if_flags[i].unwrap_or(0))
+        )?;
+    }
+    Ok(())
+}
+
+/// `-r`: the IPv4 routing table (`-e` for Metric/Ref/Use, `-ee` for both).
+async fn routes(
+    flags: &Flags,
+    runner: &Runner<'_>,
+    saved: &[QueryFile],
+    out: &mut (dyn Write + Send),
+) -> Result<(), Error> {
+    if flags.last_family == Some("inet6") {
+        return Err(Error::Usage(
+            "netstat -r -6 is not reproduced: SELECT * FROM routes WHERE family = 'inet6'".into(),
+        ));
+    }
+    let sql = format!(
+        "SELECT v.destination, v.netmask, v.gateway, v.flags, v.metric, v.ref_count, v.use_count, \
+         v.mtu, v.window, v.irtt, v.interface FROM {routes} v WHERE v.family = 'inet' AND v.flags & 1 = 1",
+        routes = view(saved, "netstat_routes")?,
+    );
+    let rows = rows(runner, &sql).await?;
+    let numeric = flags.numeric_hosts || flags.symbolic;
+    let destination = rows.text("destination");
+    let netmask = rows.text("netmask");
+    let gateway = rows.text("gateway");
+    let route_flags = rows.int("flags");
+    let int = |c: &str| rows.int(c);
+    let (metric, refs, uses, mtu, window, irtt) = (
+        int("metric"),
+        int("ref_count"),
+        int("use_count"),
+        int("mtu"),
+        int("window"),
+        int("irtt"),
+    );
+    let interface = rows.text("interface");
+    let mut names = Names::default();
+    if !numeric {
+        let hosts: Vec<IpAddr> = destination
+            .iter()
+            .chain(&gateway)
+            .flatten()
+            .filter_map(|a| a.parse::<IpAddr>().ok())
+            .filter(|a| !a.is_unspecified())
+            .collect();
+        names = Names::load(runner.root, &hosts, false, false)?;
+        names.load_networks(runner.root)?;
+    }
+    let ext = match flags.extend {
+        0 => 2,
+        1 => 1,
+        _ => 3,
+    };
+    writeln!(out, "Kernel IP routing table")?;
+    writeln!(
+        out,
+        "{}",
+        match ext {
+            1 => "Destination     Gateway         Genmask         Flags Metric Ref    Use Iface",
+            2 => "Destination     Gateway         Genmask         Flags   MSS Window  irtt Iface",
+            _ => "Destination     Gateway         Genmask         Flags Metric Ref    Use Iface    MSS   Window irtt",
+        }
+    )?;
+    for i in 0..rows.len() {
+        let bits = route_flags[i].unwrap_or(0);
+        let mask = netmask[i].as_deref().unwrap_or("0.0.0.0");
+        let net = render::route_destination(
+            destination[i].as_deref().unwrap_or(""),
+            mask,
+            bits & 0x4 != 0,
+            numeric,
+            &names,
+        );
+        let gate = render::route_gateway(gateway[i].as_deref().unwrap_or(""), numeric, &names);
+        let mask = render::cut(mask, 15);
+        let fl = render::route_flags(bits);
+        let reject = bits & 0x200 != 0;
+        let v = |c: &Vec<Option<i64>>| c[i].unwrap_or(0);
+        let iface = interface[i].as_deref().unwrap_or("");
+        match (ext, reject) {
+            (1, true) => writeln!(out, "{net:<15} -               {mask:<15} {fl:<5} {:<6} -  {:>7} -", v(&metric), v(&uses))?,
+            (1, false) => writeln!(out, "{net:<15} {gate:<15} {mask:<15} {fl:<5} {:<6} {:<2} {:>7} {iface}", v(&metric), v(&refs), v(&uses))?,
+            (2, true) => writeln!(out, "{net:<15} -               {mask:<15} {fl:<5}     - -          - -")?,
+            (2, false) => writeln!(out, "{net:<15} {gate:<15} {mask:<15} {fl:<5} {:>5} {:<5} {:>6} {iface}", v(&mtu), v(&window), v(&irtt))?,
+            (_, true) => writeln!(out, "{net:<15} -               {mask:<15} {fl:<5} {:<6} -  {:>7} -        -     -      -", v(&metric), v(&uses))?,
+            (_, false) => writeln!(
+                out,
+                "{net:<15} {gate:<15} {mask:<15} {fl:<5} {:<6} {:<3} {:>6} {:<6.6}   {:<5} {:<6} {}",
+                v(&metric), v(&refs), v(&uses), iface, v(&mtu), v(&window), v(&irtt)
+            )?,
+        }
+    }
+    Ok(())
+}
+
+/// `-s`: protocol statistics, IPv4 (or IPv6 with -6).
+async fn statistics(
+    flags: &Flags,
+    runner: &Runner<'_>,
+    saved: &[QueryFile],
+    out: &mut (dyn Write + Send),
+) -> Result<(), Error> {
+    let sql = format!(
+        "SELECT v.file, v.protocol, v.name, v.value FROM {stats} v",
+        stats = view(saved, "netstat_statistics")?,
+    );
+    let rows = rows(runner, &sql).await?;
+    let (file, protocol, name, value) = (
+        rows.text("file"),
+        rows.text("protocol"),
+        rows.text("name"),
+        rows.int("value"),
+    );
+    let counters: Vec<stats::Counter> = (0..rows.len())
+        .map(|i| stats::Counter {
+            file: file[i].clone().unwrap_or_default(),
+            protocol: protocol[i].clone().unwrap_or_default(),
+            name: name[i].clone().unwrap_or_default(),
+            value: value[i].unwrap_or(0),
+        })
+        .collect();
+    let sections = stats::Sections {
+        raw: flags.raw,
+        tcp: flags.tcp,
+        udp: flags.udp,
+        sctp: flags.sctp,
+    };
+    if flags.last_family == Some("inet6") {
+        stats::print_v6(&counters, sections, out)?;
+    } else {
+        stats::print_v4(&counters, sections, out)?;
+    }
+    Ok(())
+}
