@@ -91,6 +91,11 @@ pub struct Args {
     )]
     proc_root: PathBuf,
 
+    /// Cap the memory queries may use for sorts, joins and aggregates (e.g. 512M, 2G);
+    /// a query that needs more fails with a clear error
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, global = true)]
+    memory_limit: Option<usize>,
+
     /// Read /etc files (services, passwd, hosts) from DIR
     #[arg(
         long = "etc",
@@ -256,6 +261,7 @@ impl Args {
                     etc: self.etc_root,
                 },
                 source,
+                memory_limit: self.memory_limit,
             },
             queries: self.queries,
         })
@@ -274,6 +280,28 @@ impl From<FormatArg> for Format {
             FormatArg::Arrow => Format::Arrow,
         }
     }
+}
+
+/// `32M`, `1G`, `512K`, `4096`: bytes, with an optional binary suffix.
+fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => text.split_at(at),
+        None => (text, ""),
+    };
+    let scale: usize = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        _ => return Err(format!("{text:?}: expected a size such as 512M or 2G")),
+    };
+    number
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{text:?}: expected a size such as 512M or 2G"))
 }
 
 /// `-p name=value` pairs.
@@ -307,6 +335,7 @@ const TAKES_VALUE: &[&str] = &[
     "--proc",
     "--etc",
     "--queries",
+    "--memory-limit",
 ];
 
 /// Splits `netsql [OPTIONS] netstat FLAGS...`: netstat's flags (its own `-o`, `-p`, `-e`,
@@ -440,18 +469,18 @@ async fn execute(
                 read_only: *read_only,
             };
             let texts: Vec<String> = inputs.iter().map(read_input).collect::<Result<_, _>>()?;
-            if !config.format.is_binary() {
-                for sql in &texts {
-                    runner.run(sql, config.format, out).await?;
-                }
-                return Ok(Exit::Success);
-            }
-            // A binary file holds one result: count the statements, then run them.
+            // Every statement parses before any runs: a typo in the last -e prints nothing.
             let mut statements = Vec::new();
             for sql in &texts {
                 statements.extend(runner.statements(sql)?);
             }
-            if statements.len() != 1 {
+            if statements.is_empty() {
+                return Err(Error::Usage(
+                    "no SQL statement to run (the input is empty or only comments)".into(),
+                ));
+            }
+            // A binary file holds one result.
+            if config.format.is_binary() && statements.len() != 1 {
                 return Err(Error::Usage(
                     format!(
                         "{:?} output holds one result: give one query, not {}",
@@ -606,6 +635,18 @@ mod tests {
         Args::try_parse_from(argv)
             .unwrap()
             .into_config(false, stdout_is_terminal)
+    }
+
+    #[test]
+    fn sizes_take_binary_suffixes() {
+        assert_eq!(parse_size("32M"), Ok(32 << 20));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert_eq!(parse_size("512KiB"), Ok(512 << 10));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("12X").is_err());
+        assert!(parse_size("M").is_err());
+        assert!(parse_size("99999999999999999999G").is_err());
     }
 
     #[test]

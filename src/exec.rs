@@ -9,6 +9,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::logical_expr::LogicalPlan;
 
 use datafusion::error::Result as DfResult;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 use datafusion::sql::parser::{DFParser, Statement};
@@ -27,7 +28,11 @@ pub fn context(config: &TablesConfig) -> DfResult<SessionContext> {
     let session = SessionConfig::new()
         .with_information_schema(true)
         .with_batch_size(BATCH_ROWS);
-    let ctx = SessionContext::new_with_config(session);
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(limit) = config.memory_limit {
+        runtime = runtime.with_memory_limit(limit, 1.0);
+    }
+    let ctx = SessionContext::new_with_config_rt(session, runtime.build_arc()?);
     catalog::register(&ctx, tables::all(config))?;
     Ok(ctx)
 }

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use super::Root;
+use super::{CollectError, Root};
 
 /// One process holding one socket through one descriptor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -41,20 +41,21 @@ pub fn parse_socket_link(link: &[u8]) -> Option<u64> {
 }
 
 /// Every numeric entry of the proc root, in ascending order.
-pub fn pids(root: &Root) -> Vec<i32> {
-    let mut pids: Vec<i32> = std::fs::read_dir(&root.proc)
-        .into_iter()
-        .flatten()
+pub fn pids(root: &Root) -> Result<Vec<i32>, CollectError> {
+    let entries = std::fs::read_dir(&root.proc).map_err(|e| CollectError::io(&root.proc, e))?;
+    let mut pids: Vec<i32> = entries
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
         .collect();
     pids.sort_unstable();
-    pids
+    Ok(pids)
 }
 
 enum FdList {
     Sockets(Vec<(u64, i32)>),
     Denied,
     Gone,
+    /// Neither gone nor forbidden (out of descriptors, say): the walk cannot be complete.
+    Failed(CollectError),
 }
 
 fn sockets_of(root: &Root, pid: i32) -> FdList {
@@ -62,7 +63,14 @@ fn sockets_of(root: &Root, pid: i32) -> FdList {
     let entries = match std::fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => return FdList::Denied,
-        Err(_) => return FdList::Gone,
+        // ENOENT: the process exited since /proc was listed; ESRCH: it is exiting.
+        Err(err)
+            if err.kind() == std::io::ErrorKind::NotFound
+                || err.raw_os_error() == Some(libc::ESRCH) =>
+        {
+            return FdList::Gone
+        }
+        Err(err) => return FdList::Failed(CollectError::io(&dir, err)),
     };
     let mut sockets = Vec::new();
     for entry in entries.flatten() {
@@ -86,8 +94,11 @@ fn sockets_of(root: &Root, pid: i32) -> FdList {
 
 /// Walks every process's descriptors on all cores. Pids are claimed in ascending order,
 /// so when `Lowest` stops early every process below the last one claimed has been seen.
-pub fn walk(root: &Root, want: &Want) -> Walk {
-    let pids = pids(root);
+/// A process that exits mid-walk is skipped; one whose descriptors cannot be listed for
+/// another reason (EMFILE, EIO) fails the walk rather than leave its sockets ownerless.
+pub fn walk(root: &Root, want: &Want) -> Result<Walk, CollectError> {
+    let pids = pids(root)?;
+    let failure: Mutex<Option<CollectError>> = Mutex::new(None);
     let next = AtomicUsize::new(0);
     let done = AtomicBool::new(false);
     let denied = AtomicUsize::new(0);
@@ -95,7 +106,7 @@ pub fn walk(root: &Root, want: &Want) -> Walk {
     let all: Mutex<Vec<Owner>> = Mutex::new(Vec::new());
     if let Want::Lowest(inodes) = want {
         if inodes.is_empty() {
-            return Walk::default();
+            return Ok(Walk::default());
         }
     }
     let threads = std::thread::available_parallelism()
@@ -115,6 +126,14 @@ pub fn walk(root: &Root, want: &Want) -> Walk {
                             continue;
                         }
                         FdList::Gone => continue,
+                        FdList::Failed(err) => {
+                            failure
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .get_or_insert(err);
+                            done.store(true, Ordering::Relaxed);
+                            break;
+                        }
                     };
                     match want {
                         Want::All => mine.extend(sockets.into_iter().map(|(inode, fd)| Owner {
@@ -154,11 +173,14 @@ pub fn walk(root: &Root, want: &Want) -> Walk {
             .map(|(inode, (pid, fd))| Owner { inode, pid, fd })
             .collect(),
     };
+    if let Some(err) = failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(err);
+    }
     owners.sort_unstable();
-    Walk {
+    Ok(Walk {
         owners,
         denied: denied.into_inner(),
-    }
+    })
 }
 
 /// A process's command name (`/proc/<pid>/comm`), `None` if it has gone.
@@ -192,10 +214,10 @@ mod tests {
             .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
             .unwrap();
         let me = std::process::id() as i32;
-        let walk = walk(&Root::default(), &Want::Lowest(HashSet::from([inode])));
+        let walk = walk(&Root::default(), &Want::Lowest(HashSet::from([inode]))).unwrap();
         let fd = listener.as_raw_fd().min(copy.as_raw_fd());
         assert_eq!(walk.owners, vec![Owner { inode, pid: me, fd }]);
-        let all = super::walk(&Root::default(), &Want::All);
+        let all = super::walk(&Root::default(), &Want::All).unwrap();
         let ours: Vec<_> = all.owners.iter().filter(|o| o.inode == inode).collect();
         assert_eq!(ours.len(), 2, "both descriptors: {ours:?}");
         let comm = comm(&Root::default(), me).unwrap();

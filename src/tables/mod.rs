@@ -210,6 +210,8 @@ pub struct TableInfo {
 pub struct TablesConfig {
     pub root: Root,
     pub source: Source,
+    /// `--memory-limit`: the most DataFusion's operators (sorts, joins, aggregates) may hold.
+    pub memory_limit: Option<usize>,
 }
 
 /// Every table, with its docs: the one list a new table is added to.

@@ -4,7 +4,7 @@ use datafusion::error::DataFusionError;
 use std::collections::{HashMap, HashSet};
 
 use super::columns::{int32, uint64, utf8};
-use super::{Column, Kind, Snapshot, TableSpec, TablesConfig};
+use super::{external, Column, Kind, Snapshot, TableSpec, TablesConfig};
 use crate::catalog::Scan;
 use crate::collect::owners::{self, Owner, Want};
 use crate::collect::Root;
@@ -54,7 +54,7 @@ pub static SPEC: TableSpec<Owners> = TableSpec {
 
 /// Walks every process's descriptors; programs only when projected.
 pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Owners, DataFusionError> {
-    let walk = owners::walk(&config.root, &Want::All);
+    let walk = owners::walk(&config.root, &Want::All).map_err(external)?;
     super::warn_unidentified(walk.denied);
     let programs = if SPEC.wants(scan, "program") {
         programs(&config.root, walk.owners.iter().map(|o| o.pid))

@@ -216,7 +216,7 @@ pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Sockets, DataFusion
     if wants("pid") || wants("program") || wants("fd") {
         // TIME_WAIT and request sockets (inode 0) have no file, so no owner.
         let inodes: HashSet<u64> = rows.iter().map(|r| r.inode).filter(|&i| i != 0).collect();
-        let walk = owners::walk(root, &Want::Lowest(inodes));
+        let walk = owners::walk(root, &Want::Lowest(inodes)).map_err(external)?;
         super::warn_unidentified(walk.denied);
         snapshot.owners = walk
             .owners
