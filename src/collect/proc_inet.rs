@@ -169,6 +169,10 @@ fn parse_endpoint(text: &str, family: Family) -> Result<SocketAddr, String> {
         .split_once(':')
         .ok_or_else(|| format!("{text:?} has no ':'"))?;
     let port = u16::from_str_radix(port, 16).map_err(|e| format!("port {port:?}: {e}"))?;
+    // Checked first so that slicing the IPv6 words below is always at char boundaries.
+    if !addr.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("{addr:?} is not hex"));
+    }
     let ip = match (family, addr.len()) {
         (Family::Inet, 8) => {
             let word = u32::from_str_radix(addr, 16).map_err(|e| format!("{addr:?}: {e}"))?;
@@ -196,6 +200,17 @@ fn parse_endpoint(text: &str, family: Family) -> Result<SocketAddr, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by `cargo fuzz run proc_net_sockets`: a 32-byte IPv6 address holding a
+    /// two-byte UTF-8 character was sliced inside it, and panicked.
+    #[test]
+    fn fuzz_crash_multibyte_address_is_an_error() {
+        let line = "   0: 0000000\u{410}00000+0000000000p000000:01B8 00r0000e";
+        let err = parse_line(line, Protocol::Tcp, Family::Inet6, 100).unwrap_err();
+        assert_eq!(err.0, "local_address");
+        let file = b"000:01 e\n   0: 0000000\xd0\x9000000+0000000000p000000:01B8 \t 00r0000e";
+        assert!(parse(&file[..], "fuzz", Protocol::Tcp, Family::Inet6, 100).is_err());
+    }
 
     // Two lines in get_tcp4_sock's layout: a listener on 127.0.0.1:7000 with one connection
     // in its accept queue, then an ESTABLISHED socket of uid 1000 with 1000 unacknowledged
