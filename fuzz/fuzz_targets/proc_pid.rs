@@ -1,4 +1,4 @@
-//! /proc/<pid>/stat and status (parsed by procfs, as netsql reads them), cgroup, and
+//! /proc/<pid>/stat (through netsql's guard) and status (procfs), cgroup, and
 //! /proc/stat's btime.
 #![no_main]
 
@@ -7,7 +7,8 @@ use netsql::collect::processes;
 use procfs::FromRead;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(stat) = procfs::process::Stat::from_read(data) {
+    // netsql's own guard around procfs's stat parser, as the processes table uses it.
+    if let Some(stat) = processes::parse_stat(data) {
         let _ = processes::tty_name(stat.tty_nr);
     }
     let _ = procfs::process::Status::from_read(data);

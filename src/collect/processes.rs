@@ -48,9 +48,13 @@ pub fn scan(root: &Root, needs: Needs) -> Result<Vec<ProcessRow>, CollectError> 
             ..ProcessRow::default()
         };
         if needs.stat {
-            match process.stat() {
-                Ok(stat) => row.stat = Some(stat),
-                Err(_) => continue,
+            let path = root.proc.join(row.pid.to_string()).join("stat");
+            match std::fs::read(&path)
+                .ok()
+                .and_then(|bytes| parse_stat(&bytes))
+            {
+                Some(stat) => row.stat = Some(stat),
+                None => continue,
             }
         }
         if needs.owner {
@@ -149,10 +153,47 @@ pub fn parse_btime(text: &str) -> Option<u64> {
         .find_map(|l| l.strip_prefix("btime ")?.trim().parse().ok())
 }
 
+/// `/proc/<pid>/stat`, parsed by procfs once its shape is checked: procfs slices the text
+/// right after the last `)` and right before the first `(` and panics when that is not a
+/// character boundary (found by `cargo fuzz run proc_pid`). The kernel always writes
+/// `pid (comm) S ...`; anything else is not a stat line.
+pub fn parse_stat(bytes: &[u8]) -> Option<procfs::process::Stat> {
+    use procfs::FromRead;
+    let text = std::str::from_utf8(bytes).ok()?.trim();
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let pid = &text[..open];
+    let rest = &text[close + 1..];
+    if open < 2
+        || close < open
+        || !pid.ends_with(' ')
+        || !pid.trim_end().bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    if !rest.starts_with(' ') || !rest.is_ascii() {
+        return None;
+    }
+    procfs::process::Stat::from_read(text.as_bytes()).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use procfs::FromRead;
+
+    /// Inputs cargo fuzz found to panic inside procfs: NULL now.
+    #[test]
+    fn fuzz_crash_stat_shapes_are_refused() {
+        // A multi-byte character right after the last ')'.
+        assert!(parse_stat(b"3836 (cp)\xda\x52 3813 3813 22507 0 -1 4194304").is_none());
+        assert!(parse_stat("3836 (cp)\u{e9} 3813".as_bytes()).is_none());
+        // '(' first: procfs would slice at -1.
+        assert!(parse_stat(b"(cp) S 1 2 3").is_none());
+        assert!(parse_stat(b"12 cp S 1").is_none());
+        let line = "7 (ok) S 1 7 7 0 7 4194560 1 0 0 0 1 1 0 0 20 0 1 0 5 100 3 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
+        assert_eq!(parse_stat(line.as_bytes()).map(|s| s.pid), Some(7));
+    }
 
     #[test]
     fn stat_with_spaces_and_parentheses_in_the_name() {
