@@ -1,5 +1,6 @@
 //! Every socket of the current network namespace, from sock_diag or from /proc/net.
 
+use super::sockdiag::bytecode::{self, Clause};
 use super::sockdiag::{wire::ALL_STATES, Dumper};
 use super::socket::{Family, Protocol, SocketRow};
 use super::{proc_inet, proc_unix, CollectError, Root};
@@ -30,12 +31,15 @@ pub const KINDS: [(Protocol, Family); 9] = [
     (Protocol::Unix, Family::Unix),
 ];
 
-/// What a scan needs: which kinds of socket, and which states (bit `1 << sk_state`).
-/// Narrowing it lets the kernel skip sockets instead of us filtering them afterwards.
+/// What a scan needs: which kinds of socket, which states (bit `1 << sk_state`), and
+/// port and address tests every row must pass. Narrowing it lets the kernel skip sockets
+/// instead of us filtering them afterwards.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SocketFilter {
     pub kinds: Vec<(Protocol, Family)>,
     pub states: u32,
+    /// ANDed; sent to the kernel as INET_DIAG bytecode and applied to the rows again.
+    pub clauses: Vec<Clause>,
 }
 
 impl Default for SocketFilter {
@@ -43,6 +47,7 @@ impl Default for SocketFilter {
         SocketFilter {
             kinds: KINDS.to_vec(),
             states: ALL_STATES,
+            clauses: Vec::new(),
         }
     }
 }
@@ -63,12 +68,23 @@ pub fn collect(
             Err(other) => return Err(other),
         },
     };
+    let program = bytecode::compile(&filter.clauses);
     for &(protocol, family) in &filter.kinds {
+        // A port or address test never holds for a unix socket (it has neither).
+        if protocol == Protocol::Unix && !filter.clauses.is_empty() {
+            continue;
+        }
         if let Some(dumper) = dumper.as_mut() {
             let before = rows.len();
             let result = match protocol {
                 Protocol::Unix => dumper.unix(filter.states, &mut rows),
-                _ => dumper.inet(protocol, family, filter.states, &mut rows),
+                _ => dumper.inet(
+                    protocol,
+                    family,
+                    filter.states,
+                    program.as_deref(),
+                    &mut rows,
+                ),
             };
             match result {
                 Ok(()) => continue,
@@ -78,6 +94,10 @@ pub fn collect(
             }
         }
         read_proc(root, protocol, family, filter.states, &mut rows)?;
+    }
+    // The definition of the tests: what the kernel let through (or /proc gave) is checked.
+    if !filter.clauses.is_empty() {
+        rows.retain(|row| filter.clauses.iter().all(|c| c.holds(row)));
     }
     Ok(rows)
 }

@@ -1,11 +1,14 @@
 //! Filters on `sockets` that the kernel applies: `state` into sock_diag's state bitmask,
-//! `proto` and `family` into which dumps are requested at all. Each is applied exactly
-//! (by the kernel, or by the /proc reader the same way), so DataFusion need not re-check
-//! it and can push LIMIT down too.
+//! `proto` and `family` into which dumps are requested at all, comparisons of
+//! `local_port`/`remote_port` with numbers and of `local_address`/`remote_address` with
+//! addresses into INET_DIAG bytecode. Each is applied exactly (by the kernel, by the /proc
+//! reader the same way, or, for ports and addresses, by the collector again on every
+//! row), so DataFusion need not re-check it and can push LIMIT down too.
 
 use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
 use datafusion::scalar::ScalarValue;
 
+use crate::collect::sockdiag::bytecode::{Clause, Cmp, Side, Test};
 use crate::collect::socket::State;
 use crate::collect::sockets::{SocketFilter, KINDS};
 
@@ -14,6 +17,119 @@ use crate::collect::sockets::{SocketFilter, KINDS};
 enum Allows {
     States(u32),
     Kinds(Vec<usize>),
+    /// Port and address tests, ANDed clauses of ORed tests.
+    Clauses(Vec<Clause>),
+}
+
+/// The pseudo-column all port and address tests share, so ORs across them combine.
+const ENDPOINT: &str = "local_port/remote_port/local_address/remote_address";
+
+fn int_literal(expr: &Expr) -> Option<i64> {
+    match expr {
+        Expr::Literal(value, _) => match value {
+            ScalarValue::Int8(Some(v)) => Some(i64::from(*v)),
+            ScalarValue::Int16(Some(v)) => Some(i64::from(*v)),
+            ScalarValue::Int32(Some(v)) => Some(i64::from(*v)),
+            ScalarValue::Int64(Some(v)) => Some(*v),
+            ScalarValue::UInt8(Some(v)) => Some(i64::from(*v)),
+            ScalarValue::UInt16(Some(v)) => Some(i64::from(*v)),
+            ScalarValue::UInt32(Some(v)) => Some(i64::from(*v)),
+            ScalarValue::UInt64(Some(v)) => i64::try_from(*v).ok(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `local_port` or `remote_port`, also when widened by a cast to compare with a literal.
+fn port_side(expr: &Expr) -> Option<Side> {
+    match expr {
+        Expr::Column(c) if c.name == "local_port" => Some(Side::Local),
+        Expr::Column(c) if c.name == "remote_port" => Some(Side::Remote),
+        Expr::Cast(cast) if cast.field.data_type().is_integer() => port_side(&cast.expr),
+        _ => None,
+    }
+}
+
+fn address_side(expr: &Expr) -> Option<Side> {
+    match expr {
+        Expr::Column(c) if c.name == "local_address" => Some(Side::Local),
+        Expr::Column(c) if c.name == "remote_address" => Some(Side::Remote),
+        _ => None,
+    }
+}
+
+/// An address literal, only when it is written exactly as the column writes addresses:
+/// the test compares addresses, SQL compares text, and they must agree.
+fn address_literal(expr: &Expr) -> Option<std::net::IpAddr> {
+    let text = literal(expr)?;
+    let address: std::net::IpAddr = text.parse().ok()?;
+    (address.to_string() == text).then_some(address)
+}
+
+/// One comparison of a port or address column with a constant.
+fn endpoint_test(op: Operator, left: &Expr, right: &Expr) -> Option<Test> {
+    let cmp = |op: Operator| match op {
+        Operator::Eq => Some(Cmp::Eq),
+        Operator::NotEq => Some(Cmp::Ne),
+        Operator::Lt => Some(Cmp::Lt),
+        Operator::LtEq => Some(Cmp::Le),
+        Operator::Gt => Some(Cmp::Gt),
+        Operator::GtEq => Some(Cmp::Ge),
+        _ => None,
+    };
+    if let (Some(side), Some(value)) = (port_side(left), int_literal(right)) {
+        return Some(Test::Port {
+            side,
+            cmp: cmp(op)?,
+            value,
+        });
+    }
+    if let (Some(value), Some(side)) = (int_literal(left), port_side(right)) {
+        return Some(Test::Port {
+            side,
+            cmp: cmp(op.swap()?)?,
+            value,
+        });
+    }
+    let (side, address) = match (address_side(left), address_side(right)) {
+        (Some(side), None) => (side, address_literal(right)?),
+        (None, Some(side)) => (side, address_literal(left)?),
+        _ => return None,
+    };
+    let equal = match op {
+        Operator::Eq => true,
+        Operator::NotEq => false,
+        _ => return None,
+    };
+    Some(Test::Address {
+        side,
+        address,
+        equal,
+    })
+}
+
+/// `col IN (...)` on a port or address column: one clause of `=`, or (NOT IN) a clause
+/// of `!=` per value.
+fn endpoint_list(list: &datafusion::logical_expr::expr::InList) -> Option<Vec<Clause>> {
+    let op = if list.negated {
+        Operator::NotEq
+    } else {
+        Operator::Eq
+    };
+    let tests: Vec<Test> = list
+        .list
+        .iter()
+        .map(|value| endpoint_test(op, &list.expr, value))
+        .collect::<Option<_>>()?;
+    if tests.is_empty() {
+        return None;
+    }
+    Some(if list.negated {
+        tests.into_iter().map(|t| Clause(vec![t])).collect()
+    } else {
+        vec![Clause(tests)]
+    })
 }
 
 /// The bit of a state name in sock_diag's mask; SYN_RECV also asks for request sockets
@@ -66,8 +182,36 @@ fn allows(column: &str, values: &[&str]) -> Option<Allows> {
     }
 }
 
+/// A port or address comparison, IN list or BETWEEN.
+fn endpoint(expr: &Expr) -> Option<Vec<Clause>> {
+    match expr {
+        Expr::BinaryExpr(b) => Some(vec![Clause(vec![endpoint_test(b.op, &b.left, &b.right)?])]),
+        Expr::InList(list) => endpoint_list(list),
+        Expr::Between(between) if !between.negated => {
+            let side = port_side(&between.expr)?;
+            let (low, high) = (int_literal(&between.low)?, int_literal(&between.high)?);
+            Some(vec![
+                Clause(vec![Test::Port {
+                    side,
+                    cmp: Cmp::Ge,
+                    value: low,
+                }]),
+                Clause(vec![Test::Port {
+                    side,
+                    cmp: Cmp::Le,
+                    value: high,
+                }]),
+            ])
+        }
+        _ => None,
+    }
+}
+
 /// `col = 'x'`, `'x' = col`, `col IN ('x', ...)` and ORs of those on one column.
 fn translate(expr: &Expr) -> Option<(String, Allows)> {
+    if let Some(clauses) = endpoint(expr) {
+        return Some((ENDPOINT.to_string(), Allows::Clauses(clauses)));
+    }
     match expr {
         Expr::BinaryExpr(b) if b.op == Operator::Eq => {
             let (column, value) = match (b.left.as_ref(), b.right.as_ref()) {
@@ -89,6 +233,11 @@ fn translate(expr: &Expr) -> Option<(String, Allows)> {
                     a.sort_unstable();
                     a.dedup();
                     Allows::Kinds(a)
+                }
+                // (a OR b): one clause each side, or it is no longer a clause.
+                (Allows::Clauses(mut a), Allows::Clauses(b)) if a.len() == 1 && b.len() == 1 => {
+                    a[0].0.extend(b.into_iter().flat_map(|c| c.0));
+                    Allows::Clauses(a)
                 }
                 _ => return None,
             };
@@ -124,6 +273,7 @@ pub fn socket_filter(filters: &[Expr]) -> SocketFilter {
                     .kinds
                     .retain(|k| kinds.iter().any(|&i| KINDS[i] == *k));
             }
+            Allows::Clauses(clauses) => filter.clauses.extend(clauses),
         }
     }
     filter
@@ -134,6 +284,53 @@ mod tests {
     use super::*;
     use crate::collect::socket::{Family, Protocol};
     use datafusion::prelude::{col, lit};
+
+    #[test]
+    fn port_and_address_comparisons_become_clauses() {
+        let exact = |e: Expr| pushdown(&e) == TableProviderFilterPushDown::Exact;
+        assert!(exact(col("local_port").eq(lit(80))));
+        assert!(exact(lit(80).lt(col("remote_port"))));
+        assert!(exact(col("local_address").eq(lit("::1"))));
+        assert!(exact(
+            col("local_port").in_list(vec![lit(22), lit(80)], true)
+        ));
+        assert!(exact(col("local_port").between(lit(1), lit(1023))));
+        assert!(exact(
+            col("local_port")
+                .eq(lit(22))
+                .or(col("remote_address").not_eq(lit("10.0.0.1")))
+        ));
+        // Text the column never holds, or no constant: DataFusion filters.
+        assert!(!exact(col("local_address").eq(lit("::FFFF:10.0.0.1"))));
+        assert!(!exact(col("local_port").eq(col("remote_port"))));
+        assert!(!exact(col("local_address").lt(lit("10.0.0.1"))));
+        let f = socket_filter(&[
+            lit(1024).gt_eq(col("local_port")),
+            col("remote_port").in_list(vec![lit(80), lit(443)], false),
+        ]);
+        assert_eq!(
+            f.clauses,
+            vec![
+                Clause(vec![Test::Port {
+                    side: Side::Local,
+                    cmp: Cmp::Le,
+                    value: 1024
+                }]),
+                Clause(vec![
+                    Test::Port {
+                        side: Side::Remote,
+                        cmp: Cmp::Eq,
+                        value: 80
+                    },
+                    Test::Port {
+                        side: Side::Remote,
+                        cmp: Cmp::Eq,
+                        value: 443
+                    },
+                ]),
+            ]
+        );
+    }
 
     #[test]
     fn state_and_proto_filters_become_a_kernel_request() {
@@ -177,7 +374,10 @@ mod tests {
         );
         for unsupported in [
             col("state").not_eq(lit("LISTEN")),
-            col("local_port").eq(lit(22)),
+            col("local_port").eq(col("remote_port")),
+            col("state")
+                .eq(lit("LISTEN"))
+                .or(col("local_port").eq(lit(22))),
             col("state").in_list(vec![lit("LISTEN")], true),
             col("state")
                 .eq(lit("LISTEN"))

@@ -180,6 +180,41 @@ fn every_socket_the_namespace_holds() {
             ("state = 'SYN_RECV' OR state = 'TIME_WAIT'", &|r: &Row| {
                 matches!(text(r, "state").as_deref(), Some("SYN_RECV" | "TIME_WAIT"))
             }),
+            // Ports and addresses go to the kernel as INET_DIAG bytecode.
+            ("local_port = 7000", &|r: &Row| {
+                number(r, "local_port") == Some(7000)
+            }),
+            ("remote_port = 7000 OR local_port = 7020", &|r: &Row| {
+                number(r, "remote_port") == Some(7000) || number(r, "local_port") == Some(7020)
+            }),
+            (
+                "local_port BETWEEN 7000 AND 7010 AND state <> 'LISTEN'",
+                &|r: &Row| {
+                    number(r, "local_port").is_some_and(|p| (7000..=7010).contains(&p))
+                        && text(r, "state").as_deref() != Some("LISTEN")
+                },
+            ),
+            (
+                "local_port NOT IN (7000, 7020) AND family = 'inet'",
+                &|r: &Row| {
+                    number(r, "local_port").is_some_and(|p| p != 7000 && p != 7020)
+                        && text(r, "family").as_deref() == Some("inet")
+                },
+            ),
+            (
+                "remote_address = '127.0.0.1' AND remote_port > 7000",
+                &|r: &Row| {
+                    text(r, "remote_address").as_deref() == Some("127.0.0.1")
+                        && number(r, "remote_port").is_some_and(|p| p > 7000)
+                },
+            ),
+            (
+                "local_address <> '127.0.0.1' AND 7000 >= local_port",
+                &|r: &Row| {
+                    text(r, "local_address").is_some_and(|a| a != "127.0.0.1")
+                        && number(r, "local_port").is_some_and(|p| p <= 7000)
+                },
+            ),
         ] {
             let sql = format!("SELECT * FROM sockets WHERE {filter}");
             let got: Vec<Key> = query(&ns, source, &sql).iter().map(key_of).collect();

@@ -1,5 +1,6 @@
 //! Socket dumps through NETLINK_SOCK_DIAG (inet_diag, unix_diag): what `ss` reads.
 
+pub mod bytecode;
 pub mod wire;
 
 use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr};
@@ -93,16 +94,18 @@ impl Dumper {
         self.seq
     }
 
-    /// Every socket of one inet protocol and family whose state bit is in `states`.
+    /// Every socket of one inet protocol and family whose state bit is in `states` (and
+    /// that `bytecode`, an INET_DIAG filter program, accepts).
     pub fn inet(
         &mut self,
         protocol: Protocol,
         family: Family,
         states: u32,
+        bytecode: Option<&[u8]>,
         rows: &mut Vec<SocketRow>,
     ) -> Result<(), CollectError> {
         let seq = self.next_seq();
-        let request = wire::inet_request(protocol, family, states, seq);
+        let request = wire::inet_request(protocol, family, states, bytecode, seq);
         let what = protocol.proto_name(family);
         self.dump(&request, what, |payload| {
             rows.push(wire::decode_inet(payload, protocol)?);

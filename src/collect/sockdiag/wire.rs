@@ -40,7 +40,14 @@ const UDIAG_SHOW_UID: u32 = 0x40;
 pub const ALL_STATES: u32 = (1 << 13) - 1;
 
 /// A dump request for one inet protocol and family, `states` a bitmask of `1 << sk_state`.
-pub fn inet_request(protocol: Protocol, family: Family, states: u32, seq: u32) -> Vec<u8> {
+/// `bytecode`, if any, travels as the INET_DIAG_REQ_BYTECODE attribute.
+pub fn inet_request(
+    protocol: Protocol,
+    family: Family,
+    states: u32,
+    bytecode: Option<&[u8]>,
+    seq: u32,
+) -> Vec<u8> {
     let (af, socket_id) = match family {
         Family::Inet6 => (libc::AF_INET6 as u8, SocketId::new_v6()),
         _ => (libc::AF_INET as u8, SocketId::new_v4()),
@@ -52,7 +59,19 @@ pub fn inet_request(protocol: Protocol, family: Family, states: u32, seq: u32) -
         states: StateFlags::from_bits_retain(states),
         socket_id,
     };
-    frame(SockDiagMessage::InetRequest(request), seq)
+    let mut buf = frame(SockDiagMessage::InetRequest(request), seq);
+    if let Some(code) = bytecode {
+        // struct nlattr { u16 nla_len; u16 nla_type = INET_DIAG_REQ_BYTECODE (1) }, then
+        // the program, padded to 4; nlmsg_len (the first u32) grows to match.
+        let nla_len = u16::try_from(4 + code.len()).unwrap_or(u16::MAX);
+        buf.extend_from_slice(&nla_len.to_ne_bytes());
+        buf.extend_from_slice(&1u16.to_ne_bytes());
+        buf.extend_from_slice(code);
+        buf.resize(buf.len().next_multiple_of(4), 0);
+        let total = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+        buf[..4].copy_from_slice(&total.to_ne_bytes());
+    }
+    buf
 }
 
 /// A dump request for every unix socket with its name, peer, queue lengths and owner.

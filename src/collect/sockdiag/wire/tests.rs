@@ -245,7 +245,7 @@ fn unix_paths_lose_their_nul_and_short_attributes_fail() {
 
 #[test]
 fn requests_have_the_kernel_layout() {
-    let req = inet_request(Protocol::Udp, Family::Inet6, ALL_STATES, 9);
+    let req = inet_request(Protocol::Udp, Family::Inet6, ALL_STATES, None, 9);
     // nlmsghdr (16) + struct inet_diag_req_v2 (56)
     assert_eq!(req.len(), 72);
     assert_eq!(u32::from_ne_bytes(req[0..4].try_into().unwrap()), 72); // nlmsg_len
