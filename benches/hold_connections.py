@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Holds N established loopback TCP connections for a benchmark, then waits for stdin EOF.
+"""Holds N established loopback TCP connections for a benchmark until it is killed.
 
 One process may hold at most 20000 descriptors on these machines and each connection
 costs two (client and accepted end), so the caller starts several holders, each with a
 listener of its own. Prints "ready" once every connection is accepted.
 """
+import signal
 import socket
 import sys
 
@@ -19,4 +20,4 @@ for _ in range(count):
     server, _ = listener.accept()
     held += [client, server]
 print("ready", flush=True)
-sys.stdin.read()
+signal.pause()

@@ -1,57 +1,85 @@
 #!/usr/bin/env bash
-# netsql against ss and netstat on the same N established loopback TCP connections (2N
-# sockets: both ends), in a namespace of its own, timed by hyperfine. Prints the medians
-# and the ratios. Usage: benches/sockets_vs_ss.sh [CONNECTIONS] (default 10000). Needs
-# root, iproute2, net-tools, hyperfine and python3.
+# netsql against ss on the same N established loopback TCP connections (2N sockets: both
+# ends), in a namespace of its own: every pair of the performance targets, interleaved
+# (A B A B ...), medians and ratios, then a Markdown table. Usage:
+#   benches/sockets_vs_ss.sh [CONNECTIONS] [RUNS]     (default 10000 and 11)
+# Needs root, iproute2 and python3. Cleans up its namespaces and holders on exit.
 set -euo pipefail
 n=${1:-10000}
+runs=${2:-11}
 here=$(cd "$(dirname "$0")" && pwd)
 netsql=${NETSQL:-${CARGO_TARGET_DIR:-$here/../target}/release/netsql}
 ns=netsql-bench-$$
+idle=netsql-idle-$$
 per=8000
+work=$(mktemp -d)
 
 ip netns add "$ns"
+ip netns add "$idle"
+pids=()
 cleanup() {
-    pkill -f "hold_connections.py" 2>/dev/null || true
-    pkill -P $$ sleep 2>/dev/null || true
+    [ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null || true
     ip netns del "$ns" 2>/dev/null || true
+    ip netns del "$idle" 2>/dev/null || true
+    rm -rf "$work"
 }
 trap cleanup EXIT
 ip netns exec "$ns" ip link set lo up
+ip netns exec "$idle" ip link set lo up
 
-# Each holder keeps its connections until it is killed on exit.
-fifo=$(mktemp -u); mkfifo "$fifo"
+# Each holder keeps its connections until it is killed on exit (at most 20000
+# descriptors per process here, two per connection).
 left=$n port=20000 holders=0
 while [ "$left" -gt 0 ]; do
     take=$(( left < per ? left : per ))
-    sleep infinity | ip netns exec "$ns" python3 "$here/hold_connections.py" "$take" "$port" > "$fifo.$holders" &
+    ip netns exec "$ns" python3 "$here/hold_connections.py" "$take" "$port" > "$work/holder.$holders" &
+    pids+=($!)
     left=$(( left - take )); port=$(( port + 1 )); holders=$(( holders + 1 ))
 done
+# A lone listener on port 9999: the port filter's target selects one socket of all.
+ip netns exec "$ns" python3 "$here/hold_connections.py" 0 9999 > "$work/holder.$holders" &
+pids+=($!)
+holders=$(( holders + 1 ))
 for i in $(seq 0 $(( holders - 1 ))); do
-    until grep -q ready "$fifo.$i" 2>/dev/null; do sleep 0.2; done
+    until grep -q ready "$work/holder.$i" 2>/dev/null; do sleep 0.2; done
 done
-rm -f "$fifo" "$fifo".*
-echo "holding $(ip netns exec "$ns" ss -Htn | wc -l) established TCP sockets in $holders processes"
+echo "holding $(ip netns exec "$ns" ss -Htn | wc -l) established TCP sockets in $(( holders - 1 )) processes" >&2
 
-query="SELECT state, recv_q, send_q, local_address, local_port, remote_address, remote_port FROM sockets WHERE proto IN ('tcp','tcp6')"
-# hyperfine runs inside the namespace, so no command pays for `ip netns exec`; it runs
-# each command in turn (not interleaved: benches for the performance issue do that).
-ip netns exec "$ns" hyperfine --warmup 2 --runs 15 -N --export-json /tmp/netsql-bench.json \
-    -n "netsql" "$netsql --format csv -e \"$query\"" \
-    -n "ss -tan" "ss -tan" \
-    -n "netstat -tan" "netstat -tan" \
-    -n "netsql +owners" "$netsql --format csv -e \"${query/SELECT /SELECT pid, program, }\"" \
-    -n "ss -tanp" "ss -tanp" \
-    -n "netstat -tanp" "netstat -tanp" \
-    -n "netsql LISTEN" "$netsql --format csv -e \"$query AND state = 'LISTEN'\"" \
-    -n "ss -tln" "ss -tln" \
-    -n "netsql count" "$netsql --format csv -e \"SELECT state, count(*) FROM sockets GROUP BY state\"" >/dev/null
-python3 - <<'PY'
-import json
-results = {r["command"]: r["median"] for r in json.load(open("/tmp/netsql-bench.json"))["results"]}
-for ours, theirs in [("netsql", "ss -tan"), ("netsql", "netstat -tan"),
-                     ("netsql +owners", "ss -tanp"), ("netsql +owners", "netstat -tanp"),
-                     ("netsql LISTEN", "ss -tln"), ("netsql LISTEN", "netsql"), ("netsql count", "ss -tan")]:
-    a, b = results[ours], results[theirs]
-    print(f"{ours:15} {a * 1000:8.1f} ms  vs  {theirs:14} {b * 1000:8.1f} ms   ratio {a / b:.2f}x")
+q="SELECT state, recv_q, send_q, local_address, local_port, remote_address, remote_port FROM sockets WHERE proto IN ('tcp','tcp6')"
+owners="${q/SELECT /SELECT pid, program, }"
+python3 - "$netsql" "$q" "$owners" > "$work/loaded.json" <<'PY'
+import json, sys
+netsql, q, owners = sys.argv[1:]
+sql = lambda s: [netsql, "--format", "csv", "-e", s]
+print(json.dumps([
+    {"name": "TCP sockets", "ours": sql(q), "theirs": ["ss", "-tan"], "target": 0.8},
+    {"name": "TCP sockets + pid, program", "ours": sql(owners), "theirs": ["ss", "-tanp"], "target": 0.5},
+    {"name": "AND state = 'LISTEN'", "ours": sql(q + " AND state = 'LISTEN'"), "theirs": ["ss", "-tln"], "target": 3.0},
+    {"name": "AND state = 'LISTEN' vs all", "ours": sql(q + " AND state = 'LISTEN'"), "theirs": sql(q), "target": None},
+    {"name": "AND local_port = 9999", "ours": sql(q + " AND local_port = 9999"), "theirs": ["ss", "-tan", "sport = :9999"], "target": 3.0},
+    {"name": "count(*) GROUP BY state", "ours": sql("SELECT state, count(*) FROM sockets GROUP BY state"), "theirs": ["ss", "-tan"], "target": 0.8},
+]))
+PY
+python3 - "$netsql" > "$work/idle.json" <<'PY'
+import json, sys
+print(json.dumps([{"name": "SELECT 1 (idle namespace)", "ours": [sys.argv[1], "--format", "csv", "-e", "SELECT 1"],
+                   "theirs": ["ss", "-tan"], "target": 2.5}]))
+PY
+ip netns exec "$ns" python3 "$here/interleave.py" "$runs" "$work/loaded.json" > "$work/loaded.out"
+ip netns exec "$idle" python3 "$here/interleave.py" "$runs" "$work/idle.json" > "$work/idle.out"
+
+python3 - "$work/loaded.out" "$work/idle.out" "$n" "$runs" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1])) + json.load(open(sys.argv[2]))
+n, runs = int(sys.argv[3]), int(sys.argv[4])
+cmd = lambda argv: " ".join(a if " " not in a else repr(a) for a in argv[1:]) if argv[0] != "ss" else " ".join(argv)
+print(f"\n{n} connections ({2 * n} sockets), {runs} interleaved runs per pair, medians:\n")
+print("| netsql | median | against | median | ratio | target |")
+print("|---|---|---|---|---|---|")
+for r in rows:
+    theirs = " ".join(r["theirs"]) if r["theirs"][0] == "ss" else "the full TCP query"
+    target = "" if r["target"] is None else (f"<= {r['target']}x " + ("met" if r["ratio"] <= r["target"] else "MISSED"))
+    print(f"| {r['name']} | {r['ours_median'] * 1000:.1f} ms | `{theirs}` | {r['theirs_median'] * 1000:.1f} ms | {r['ratio']:.2f}x | {target} |")
+peak = max(r["ours_peak_rss_kib"] for r in rows if "pid" in r["name"])
+print(f"\npeak RSS of the owners query: {peak / 1024:.1f} MiB (target <= 96 MiB)")
 PY

@@ -1,5 +1,7 @@
 //! The socket row every socket source produces, and the vocabularies shared by them.
 
+use std::borrow::Cow;
+
 use std::net::SocketAddr;
 
 /// Address family, as netstat groups sockets.
@@ -79,13 +81,13 @@ impl SockType {
         }
     }
 
-    pub fn name(self) -> String {
+    pub fn name(self) -> Cow<'static, str> {
         match self {
             SockType::Stream => "stream".into(),
             SockType::Dgram => "dgram".into(),
             SockType::SeqPacket => "seqpacket".into(),
             SockType::Raw => "raw".into(),
-            SockType::Other(n) => format!("type{n}"),
+            SockType::Other(n) => format!("type{n}").into(),
         }
     }
 }
@@ -161,10 +163,10 @@ impl State {
         "CLOSING",
     ];
 
-    pub fn name(self) -> String {
+    pub fn name(self) -> Cow<'static, str> {
         match self {
-            State::Unknown(n) => format!("UNKNOWN({n})"),
-            known => State::NAMES[usize::from(known.kernel_value()) - 1].to_string(),
+            State::Unknown(n) => format!("UNKNOWN({n})").into(),
+            known => State::NAMES[usize::from(known.kernel_value()) - 1].into(),
         }
     }
 }
@@ -193,14 +195,14 @@ impl Timer {
         }
     }
 
-    pub fn name(self) -> String {
+    pub fn name(self) -> Cow<'static, str> {
         match self {
             Timer::Off => "off".into(),
             Timer::On => "on".into(),
             Timer::KeepAlive => "keepalive".into(),
             Timer::TimeWait => "timewait".into(),
             Timer::Probe => "probe".into(),
-            Timer::Unknown(n) => format!("unkn-{n}"),
+            Timer::Unknown(n) => format!("unkn-{n}").into(),
         }
     }
 }

@@ -15,10 +15,20 @@ pub fn utf8<'a, R>(rows: &'a [R], value: impl Fn(&'a R) -> Option<&'a str>) -> A
     Arc::new(builder.finish())
 }
 
-pub fn utf8_owned<R>(rows: &[R], value: impl Fn(&R) -> Option<String>) -> ArrayRef {
+/// Text made per row (an address, a state name): formatted straight into the column's
+/// buffer, with no String per row.
+pub fn utf8_owned<R, T: std::fmt::Display>(rows: &[R], value: impl Fn(&R) -> Option<T>) -> ArrayRef {
+    use std::fmt::Write;
     let mut builder = StringBuilder::with_capacity(rows.len(), rows.len() * 8);
     for row in rows {
-        builder.append_option(value(row));
+        match value(row) {
+            Some(v) => {
+                // Writing fills the current value; appending "" ends it.
+                let _ = write!(builder, "{v}");
+                builder.append_value("");
+            }
+            None => builder.append_null(),
+        }
     }
     Arc::new(builder.finish())
 }

@@ -77,7 +77,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "local_address",
             kind: Kind::Utf8,
             doc: "Local IP address (0.0.0.0 or :: for a wildcard bind); NULL for unix",
-            build: |s| utf8_owned(&s.rows, |r| r.local.map(|a| a.ip().to_string())),
+            build: |s| utf8_owned(&s.rows, |r| r.local.map(|a| a.ip())),
         },
         Column {
             name: "local_port",
@@ -89,7 +89,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "remote_address",
             kind: Kind::Utf8,
             doc: "Remote IP address (0.0.0.0 or :: when unconnected); NULL for unix",
-            build: |s| utf8_owned(&s.rows, |r| r.remote.map(|a| a.ip().to_string())),
+            build: |s| utf8_owned(&s.rows, |r| r.remote.map(|a| a.ip())),
         },
         Column {
             name: "remote_port",

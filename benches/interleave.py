@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""Times pairs of commands interleaved (A B A B ...), so both meet the same machine load,
+and prints medians, ratios and the target each ratio is held to.
+
+Usage: interleave.py RUNS SPEC.json > result.json, where SPEC is a list of
+{"name", "ours", "theirs", "target"} (commands as argv lists; target a ratio or null).
+Each command's stdout goes to a pipe that is read and dropped, as a script would consume
+it. Also records each command's peak RSS (from wait4), in KiB.
+"""
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+
+def once(argv):
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    while proc.stdout.read(1 << 16):
+        pass
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if status != 0:
+        sys.exit(f"{argv!r} failed with status {status}")
+    return elapsed, usage.ru_maxrss
+
+
+def main():
+    runs = int(sys.argv[1])
+    spec = json.load(open(sys.argv[2]))
+    results = []
+    for pair in spec:
+        ours, theirs = [], []
+        rss = 0
+        once(pair["ours"])  # warm the page cache and the binary
+        once(pair["theirs"])
+        for _ in range(runs):
+            t, r = once(pair["ours"])
+            ours.append(t)
+            rss = max(rss, r)
+            theirs.append(once(pair["theirs"])[0])
+        a, b = statistics.median(ours), statistics.median(theirs)
+        results.append({**pair, "ours_median": a, "theirs_median": b, "ratio": a / b,
+                        "ours_peak_rss_kib": rss})
+        print(f"{pair['name']:28} {a * 1000:9.1f} ms vs {b * 1000:9.1f} ms  ratio {a / b:5.2f}x"
+              f"  peak RSS {rss / 1024:6.1f} MiB", file=sys.stderr, flush=True)
+    json.dump(results, sys.stdout, indent=1)
+
+
+main()
