@@ -139,14 +139,19 @@ fn arrow(c: &mut Criterion) {
     let projected = std::sync::Arc::new(schema.project(&projection).unwrap());
     group.bench_function("sockets_ss_tan_columns", |b| {
         b.iter(|| {
-            SPEC.batch(projected.clone(), &projection, black_box(&snapshot))
-                .unwrap()
+            SPEC.batch(
+                projected.clone(),
+                &projection,
+                black_box(&snapshot),
+                0..ROWS,
+            )
+            .unwrap()
         })
     });
     let all: Vec<usize> = (0..SPEC.columns.len()).collect();
     group.bench_function("sockets_every_column", |b| {
         b.iter(|| {
-            SPEC.batch(schema.clone(), &all, black_box(&snapshot))
+            SPEC.batch(schema.clone(), &all, black_box(&snapshot), 0..ROWS)
                 .unwrap()
         })
     });

@@ -2,10 +2,11 @@
 //!
 //! Nothing is collected at registration or planning (`scan` runs even for a plain
 //! `EXPLAIN`): collection happens when the plan's stream is first polled, on a blocking
-//! thread, and builds only the projected columns. Output is sliced into batches of at most
-//! [`BATCH_ROWS`] rows. This module knows DataFusion and nothing of the OS.
+//! thread, and builds only the projected columns, one batch of at most [`BATCH_ROWS`]
+//! rows at a time as the query pulls them. This module knows DataFusion and nothing of the OS.
 
 use std::fmt::Debug;
+use std::ops::Range;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -39,13 +40,31 @@ pub struct Scan {
     pub limit: Option<usize>,
 }
 
+/// Rows a scan collected, turned into Arrow a batch at a time as the query pulls them.
+pub trait Collected: Send {
+    fn num_rows(&self) -> usize;
+    /// The batch of rows `rows` (at most [`BATCH_ROWS`] of them).
+    fn batch(&self, rows: Range<usize>) -> Result<RecordBatch>;
+}
+
+/// A batch built all at once is served in zero-copy slices.
+impl Collected for RecordBatch {
+    fn num_rows(&self) -> usize {
+        RecordBatch::num_rows(self)
+    }
+
+    fn batch(&self, rows: Range<usize>) -> Result<RecordBatch> {
+        Ok(self.slice(rows.start, rows.len()))
+    }
+}
+
 /// A table whose rows are read from the live system each time it is scanned.
 pub trait LiveTable: Debug + Send + Sync + 'static {
     fn name(&self) -> &'static str;
     fn schema(&self) -> SchemaRef;
-    /// Collects the rows and builds the projected columns. Blocking I/O is fine: this runs
-    /// on a blocking thread at execution time.
-    fn collect(&self, scan: &Scan) -> Result<RecordBatch>;
+    /// Collects the rows (building the projected columns may wait for [`Collected::batch`]).
+    /// Blocking I/O is fine: this runs on a blocking thread at execution time.
+    fn collect(&self, scan: &Scan) -> Result<Box<dyn Collected>>;
     /// How far the table can apply `filter` itself.
     fn filter_pushdown(&self, _filter: &Expr) -> TableProviderFilterPushDown {
         TableProviderFilterPushDown::Unsupported
@@ -134,30 +153,26 @@ impl PartitionStream for LivePartition {
                 .await
                 .map_err(|e| DataFusionError::Execution(format!("{name}: collector failed: {e}")))?
         });
-        let batches = collected.flat_map(|result| {
-            let slices: Vec<Result<RecordBatch>> = match result {
-                Ok(batch) => slice(batch),
-                Err(err) => vec![Err(err)],
-            };
-            futures::stream::iter(slices)
+        // One batch per poll: a LIMIT that is satisfied stops the building too.
+        let batches = collected.flat_map(|result| match result {
+            Ok(collected) => {
+                let rows = collected.num_rows();
+                // Even no rows make one (empty) batch, so the output has its header.
+                let starts = (0..rows.max(1)).step_by(BATCH_ROWS);
+                let ranges: Vec<Range<usize>> = starts
+                    .map(|start| start..rows.min(start + BATCH_ROWS))
+                    .collect();
+                futures::stream::iter(ranges)
+                    .map(move |range| collected.batch(range))
+                    .boxed()
+            }
+            Err(err) => futures::stream::once(async { Err(err) }).boxed(),
         });
         Box::pin(RecordBatchStreamAdapter::new(
             self.scan.schema.clone(),
             batches,
         ))
     }
-}
-
-/// Zero-copy slices of at most [`BATCH_ROWS`] rows.
-fn slice(batch: RecordBatch) -> Vec<Result<RecordBatch>> {
-    let rows = batch.num_rows();
-    if rows <= BATCH_ROWS {
-        return vec![Ok(batch)];
-    }
-    (0..rows)
-        .step_by(BATCH_ROWS)
-        .map(|start| Ok(batch.slice(start, BATCH_ROWS.min(rows - start))))
-        .collect()
 }
 
 /// Registers every table on `ctx`.

@@ -36,7 +36,7 @@ impl LiveTable for Counting {
         ]))
     }
 
-    fn collect(&self, scan: &Scan) -> Result<RecordBatch> {
+    fn collect(&self, scan: &Scan) -> Result<Box<dyn Collected>> {
         self.collects.fetch_add(1, Ordering::SeqCst);
         self.projections
             .lock()
@@ -54,11 +54,11 @@ impl LiveTable for Counting {
             .collect();
         let options = datafusion::arrow::array::RecordBatchOptions::new()
             .with_row_count(Some(self.rows as usize));
-        Ok(RecordBatch::try_new_with_options(
+        Ok(Box::new(RecordBatch::try_new_with_options(
             scan.schema.clone(),
             columns,
             &options,
-        )?)
+        )?))
     }
 }
 

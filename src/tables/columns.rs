@@ -17,7 +17,10 @@ pub fn utf8<'a, R>(rows: &'a [R], value: impl Fn(&'a R) -> Option<&'a str>) -> A
 
 /// Text made per row (an address, a state name): formatted straight into the column's
 /// buffer, with no String per row.
-pub fn utf8_owned<R, T: std::fmt::Display>(rows: &[R], value: impl Fn(&R) -> Option<T>) -> ArrayRef {
+pub fn utf8_owned<R, T: std::fmt::Display>(
+    rows: &[R],
+    value: impl Fn(&R) -> Option<T>,
+) -> ArrayRef {
     use std::fmt::Write;
     let mut builder = StringBuilder::with_capacity(rows.len(), rows.len() * 8);
     for row in rows {

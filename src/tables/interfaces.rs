@@ -41,7 +41,7 @@ macro_rules! counter {
             name: $name,
             kind: Kind::UInt64,
             doc: $doc,
-            build: |s| uint64(&s.rows, |r| Some(r.$side[$i])),
+            build: |s, range| uint64(&s.rows[range.clone()], |r| Some(r.$side[$i])),
         }
     };
 }
@@ -55,25 +55,25 @@ pub static SPEC: TableSpec<Interfaces> = TableSpec {
             name: "name",
             kind: Kind::Utf8,
             doc: "Interface name",
-            build: |s| utf8(&s.rows, |r| Some(&r.name)),
+            build: |s, range| utf8(&s.rows[range.clone()], |r| Some(&r.name)),
         },
         Column {
             name: "mtu",
             kind: Kind::UInt32,
             doc: "MTU in bytes; NULL if the interface vanished while being read",
-            build: |s| uint32(&s.rows, |r| r.mtu),
+            build: |s, range| uint32(&s.rows[range.clone()], |r| r.mtu),
         },
         Column {
             name: "flags",
             kind: Kind::UInt32,
             doc: "IFF_* flag bits as SIOCGIFFLAGS reports them (0x1 UP, 0x40 RUNNING, ...)",
-            build: |s| uint32(&s.rows, |r| r.flags),
+            build: |s, range| uint32(&s.rows[range.clone()], |r| r.flags),
         },
         Column {
             name: "flag_names",
             kind: Kind::Utf8List,
             doc: "Those flags by name: UP, BROADCAST, LOOPBACK, RUNNING, MULTICAST, ...",
-            build: |s| utf8_list(&s.flag_names, |f| f.as_deref()),
+            build: |s, range| utf8_list(&s.flag_names[range.clone()], |f| f.as_deref()),
         },
         counter!("rx_bytes", "Bytes received", rx, 0),
         counter!("rx_packets", "Packets received (netstat's RX-OK)", rx, 1),

@@ -14,6 +14,7 @@ pub mod sockets_filter;
 pub mod users;
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
@@ -22,7 +23,7 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 
-use crate::catalog::{LiveTable, Scan};
+use crate::catalog::{Collected, LiveTable, Scan};
 use crate::collect::sockets::Source;
 use crate::collect::Root;
 
@@ -54,12 +55,13 @@ impl Kind {
     }
 }
 
-/// One column: its name, type, one-line doc, and how to build it from a snapshot `S`.
+/// One column: its name, type, one-line doc, and how to build it for a range of a
+/// snapshot `S`'s rows.
 pub struct Column<S> {
     pub name: &'static str,
     pub kind: Kind,
     pub doc: &'static str,
-    pub build: fn(&S) -> ArrayRef,
+    pub build: fn(&S, Range<usize>) -> ArrayRef,
 }
 
 /// What a table collects in one scan.
@@ -90,19 +92,20 @@ impl<S: Snapshot> TableSpec<S> {
         Arc::new(Schema::new(fields))
     }
 
-    /// Builds the projected columns of `snapshot`; an empty projection (`count(*)`) gives
-    /// a batch with a row count and no columns.
+    /// Builds the projected columns of `snapshot`'s rows in `rows`; an empty projection
+    /// (`count(*)`) gives a batch with a row count and no columns.
     pub fn batch(
         &self,
         schema: SchemaRef,
         projection: &[usize],
         snapshot: &S,
+        rows: Range<usize>,
     ) -> Result<RecordBatch, ArrowError> {
         let columns: Vec<ArrayRef> = projection
             .iter()
-            .map(|&i| (self.columns[i].build)(snapshot))
+            .map(|&i| (self.columns[i].build)(snapshot, rows.clone()))
             .collect();
-        let options = RecordBatchOptions::new().with_row_count(Some(snapshot.num_rows()));
+        let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
         RecordBatch::try_new_with_options(schema, columns, &options)
     }
 
@@ -164,7 +167,7 @@ impl<S> std::fmt::Debug for SpecTable<S> {
     }
 }
 
-impl<S: Snapshot + 'static> LiveTable for SpecTable<S>
+impl<S: Snapshot + Send + 'static> LiveTable for SpecTable<S>
 where
     TableSpec<S>: Sync,
 {
@@ -180,11 +183,34 @@ where
         (self.pushdown)(filter)
     }
 
-    fn collect(&self, scan: &Scan) -> Result<RecordBatch, DataFusionError> {
-        let snapshot = (self.collect)(&self.config, scan)?;
+    fn collect(&self, scan: &Scan) -> Result<Box<dyn Collected>, DataFusionError> {
+        Ok(Box::new(Built {
+            spec: self.spec,
+            schema: scan.schema.clone(),
+            projection: scan.projection.clone(),
+            snapshot: (self.collect)(&self.config, scan)?,
+        }))
+    }
+}
+
+/// A snapshot whose Arrow columns are built one batch at a time, as the query pulls
+/// them: the plain rows and one batch are in memory, never a second copy of every row.
+struct Built<S: 'static> {
+    spec: &'static TableSpec<S>,
+    schema: SchemaRef,
+    projection: Vec<usize>,
+    snapshot: S,
+}
+
+impl<S: Snapshot + Send> Collected for Built<S> {
+    fn num_rows(&self) -> usize {
+        self.snapshot.num_rows()
+    }
+
+    fn batch(&self, rows: Range<usize>) -> Result<RecordBatch, DataFusionError> {
         Ok(self
             .spec
-            .batch(scan.schema.clone(), &scan.projection, &snapshot)?)
+            .batch(self.schema.clone(), &self.projection, &self.snapshot, rows)?)
     }
 }
 

@@ -23,20 +23,20 @@ pub static SPEC: TableSpec<Groups> = TableSpec {
             name: "interface",
             kind: Kind::Utf8,
             doc: "Interface name",
-            build: |s| utf8(&s.0, |m| Some(&m.interface)),
+            build: |s, range| utf8(&s.0[range.clone()], |m| Some(&m.interface)),
         },
         Column {
             name: "interface_index",
             kind: Kind::UInt32,
             doc: "Interface index",
-            build: |s| uint32(&s.0, |m| Some(m.index)),
+            build: |s, range| uint32(&s.0[range.clone()], |m| Some(m.index)),
         },
         Column {
             name: "family",
             kind: Kind::Utf8,
             doc: "inet or inet6",
-            build: |s| {
-                utf8(&s.0, |m| {
+            build: |s, range| {
+                utf8(&s.0[range.clone()], |m| {
                     Some(if m.group.is_ipv4() { "inet" } else { "inet6" })
                 })
             },
@@ -45,13 +45,13 @@ pub static SPEC: TableSpec<Groups> = TableSpec {
             name: "group_address",
             kind: Kind::Utf8,
             doc: "Multicast group address",
-            build: |s| utf8_owned(&s.0, |m| Some(m.group.to_string())),
+            build: |s, range| utf8_owned(&s.0[range.clone()], |m| Some(m.group.to_string())),
         },
         Column {
             name: "users",
             kind: Kind::UInt32,
             doc: "Memberships of the group on this interface (netstat's RefCnt)",
-            build: |s| uint32(&s.0, |m| Some(m.users)),
+            build: |s, range| uint32(&s.0[range.clone()], |m| Some(m.users)),
         },
     ],
 };

@@ -24,26 +24,26 @@ pub static SPEC: TableSpec<Routes> = TableSpec {
             name: "family",
             kind: Kind::Utf8,
             doc: "inet or inet6",
-            build: |s| utf8(&s.0, |r| Some(r.family)),
+            build: |s, range| utf8(&s.0[range.clone()], |r| Some(r.family)),
         },
         Column {
             name: "destination",
             kind: Kind::Utf8,
             doc: "Destination network (0.0.0.0 or :: for the default route)",
-            build: |s| utf8_owned(&s.0, |r| Some(r.destination.to_string())),
+            build: |s, range| utf8_owned(&s.0[range.clone()], |r| Some(r.destination.to_string())),
         },
         Column {
             name: "prefix_len",
             kind: Kind::UInt32,
             doc: "Destination prefix length (from the IPv4 netmask)",
-            build: |s| uint32(&s.0, |r| Some(u32::from(r.prefix_len))),
+            build: |s, range| uint32(&s.0[range.clone()], |r| Some(u32::from(r.prefix_len))),
         },
         Column {
             name: "netmask",
             kind: Kind::Utf8,
             doc: "IPv4 netmask (netstat's Genmask); NULL for IPv6",
-            build: |s| {
-                utf8_owned(&s.0, |r| {
+            build: |s, range| {
+                utf8_owned(&s.0[range.clone()], |r| {
                     (r.family == "inet").then(|| {
                         let bits = u32::MAX
                             .checked_shl(32 - u32::from(r.prefix_len))
@@ -57,55 +57,55 @@ pub static SPEC: TableSpec<Routes> = TableSpec {
             name: "gateway",
             kind: Kind::Utf8,
             doc: "Next hop (0.0.0.0 or :: when directly connected)",
-            build: |s| utf8_owned(&s.0, |r| Some(r.gateway.to_string())),
+            build: |s, range| utf8_owned(&s.0[range.clone()], |r| Some(r.gateway.to_string())),
         },
         Column {
             name: "interface",
             kind: Kind::Utf8,
             doc: "Outgoing interface",
-            build: |s| utf8(&s.0, |r| Some(&r.interface)),
+            build: |s, range| utf8(&s.0[range.clone()], |r| Some(&r.interface)),
         },
         Column {
             name: "flags",
             kind: Kind::UInt32,
             doc: "RTF_* bits: 0x1 U(p), 0x2 G(ateway), 0x4 H(ost), 0x200 reject, ...",
-            build: |s| uint32(&s.0, |r| Some(r.flags)),
+            build: |s, range| uint32(&s.0[range.clone()], |r| Some(r.flags)),
         },
         Column {
             name: "metric",
             kind: Kind::UInt32,
             doc: "Route metric",
-            build: |s| uint32(&s.0, |r| Some(r.metric)),
+            build: |s, range| uint32(&s.0[range.clone()], |r| Some(r.metric)),
         },
         Column {
             name: "ref_count",
             kind: Kind::Int64,
             doc: "References to the route",
-            build: |s| int64(&s.0, |r| Some(r.ref_count)),
+            build: |s, range| int64(&s.0[range.clone()], |r| Some(r.ref_count)),
         },
         Column {
             name: "use_count",
             kind: Kind::UInt64,
             doc: "Lookups of the route",
-            build: |s| uint64(&s.0, |r| Some(r.use_count)),
+            build: |s, range| uint64(&s.0[range.clone()], |r| Some(r.use_count)),
         },
         Column {
             name: "mtu",
             kind: Kind::UInt32,
             doc: "IPv4: MTU for TCP over this route (netstat's MSS); NULL for IPv6",
-            build: |s| uint32(&s.0, |r| r.mtu),
+            build: |s, range| uint32(&s.0[range.clone()], |r| r.mtu),
         },
         Column {
             name: "window",
             kind: Kind::UInt32,
             doc: "IPv4: TCP window clamp; NULL for IPv6",
-            build: |s| uint32(&s.0, |r| r.window),
+            build: |s, range| uint32(&s.0[range.clone()], |r| r.window),
         },
         Column {
             name: "irtt",
             kind: Kind::UInt32,
             doc: "IPv4: initial round trip time; NULL for IPv6",
-            build: |s| uint32(&s.0, |r| r.irtt),
+            build: |s, range| uint32(&s.0[range.clone()], |r| r.irtt),
         },
     ],
 };

@@ -29,25 +29,29 @@ pub static SPEC: TableSpec<Owners> = TableSpec {
             name: "inode",
             kind: Kind::UInt64,
             doc: "Socket inode (joins sockets.inode)",
-            build: |s| uint64(&s.owners, |o| Some(o.inode)),
+            build: |s, range| uint64(&s.owners[range.clone()], |o| Some(o.inode)),
         },
         Column {
             name: "pid",
             kind: Kind::Int32,
             doc: "Process holding the socket",
-            build: |s| int32(&s.owners, |o| Some(o.pid)),
+            build: |s, range| int32(&s.owners[range.clone()], |o| Some(o.pid)),
         },
         Column {
             name: "fd",
             kind: Kind::Int32,
             doc: "Descriptor number in that process",
-            build: |s| int32(&s.owners, |o| Some(o.fd)),
+            build: |s, range| int32(&s.owners[range.clone()], |o| Some(o.fd)),
         },
         Column {
             name: "program",
             kind: Kind::Utf8,
             doc: "Command name (comm) of that process; NULL if it has exited since",
-            build: |s| utf8(&s.owners, |o| s.programs.get(&o.pid).map(String::as_str)),
+            build: |s, range| {
+                utf8(&s.owners[range.clone()], |o| {
+                    s.programs.get(&o.pid).map(String::as_str)
+                })
+            },
         },
     ],
 };
