@@ -272,3 +272,46 @@ fn an_unprivileged_user_gets_nulls_not_errors() {
         "{view}"
     );
 }
+
+/// `ulimit -n 64`: the sockets table, its owners and a netstat view still answer (or
+/// would say why in one line); no panic, no silent NULL owners.
+#[test]
+fn few_descriptors_still_answer() {
+    let netsql = env!("CARGO_BIN_EXE_netsql");
+    for sql in [
+        "SELECT count(*) AS n FROM sockets",
+        "SELECT count(pid) AS n FROM sockets",
+        "SELECT count(*) AS n FROM socket_owners",
+    ] {
+        let out = Command::new("sh")
+            .args([
+                "-c",
+                "ulimit -n 64 && exec \"$0\" --format csv -e \"$1\"",
+                netsql,
+                sql,
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{sql}: {err}");
+        if out.status.success() {
+            assert!(
+                String::from_utf8_lossy(&out.stdout).starts_with("n\n"),
+                "{sql}"
+            );
+        } else {
+            assert_error(&out, "");
+        }
+    }
+    let out = Command::new("sh")
+        .args(["-c", "ulimit -n 64 && exec \"$0\" netstat -tanp", netsql])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
