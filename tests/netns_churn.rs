@@ -12,21 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{ndjson, Netns};
+use netsql::collect::socket::State;
 use serde_json::Value;
 
-const STATES: &[&str] = &[
-    "ESTABLISHED",
-    "SYN_SENT",
-    "SYN_RECV",
-    "FIN_WAIT1",
-    "FIN_WAIT2",
-    "TIME_WAIT",
-    "CLOSE",
-    "CLOSE_WAIT",
-    "LAST_ACK",
-    "LISTEN",
-    "CLOSING",
-];
 const PROTOS: &[&str] = &[
     "tcp", "tcp6", "udp", "udp6", "udplite", "udplite6", "raw", "raw6", "unix",
 ];
@@ -92,7 +80,7 @@ fn check_row(row: &serde_json::Map<String, Value>) {
     let proto = row["proto"].as_str().unwrap_or_default();
     assert!(PROTOS.contains(&proto), "{row:?}");
     let state = row["state"].as_str().unwrap_or_default();
-    assert!(STATES.contains(&state), "{row:?}");
+    assert!(State::NAMES.contains(&state), "{row:?}");
     for port in ["local_port", "remote_port"] {
         match &row[port] {
             Value::Null => assert_eq!(proto, "unix", "{row:?}"),

@@ -187,7 +187,7 @@ async fn inet(
             .collect()
     };
     let names = Names::load(
-        &runner.root.clone(),
+        runner.root,
         &hosts,
         !flags.numeric_ports,
         flags.extend > 0 && !flags.numeric_users,
