@@ -4,7 +4,7 @@
 use std::io::BufRead;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::{open_optional, CollectError, ParseFail, Root};
+use super::{parse_optional, CollectError, ParseFail, Root};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Membership {
@@ -16,15 +16,8 @@ pub struct Membership {
 }
 
 pub fn read(root: &Root) -> Result<Vec<Membership>, CollectError> {
-    let mut groups = Vec::new();
-    let path = root.proc_path("net/igmp");
-    if let Some(reader) = open_optional(&path)? {
-        groups.extend(parse_igmp(reader).map_err(|e| e.at(&path))?);
-    }
-    let path = root.proc_path("net/igmp6");
-    if let Some(reader) = open_optional(&path)? {
-        groups.extend(parse_igmp6(reader).map_err(|e| e.at(&path))?);
-    }
+    let mut groups = parse_optional(root, "net/igmp", parse_igmp)?;
+    groups.extend(parse_optional(root, "net/igmp6", parse_igmp6)?);
     Ok(groups)
 }
 

@@ -105,3 +105,17 @@ pub fn open_optional(path: &Path) -> Result<Option<BufReader<File>>, CollectErro
         Err(err) => Err(CollectError::io(path, err)),
     }
 }
+
+/// Parses the kernel file `<proc>/<rel>` with `parse`; a file this kernel does not have is
+/// no rows, and a parse error names the file.
+pub fn parse_optional<T>(
+    root: &Root,
+    rel: &str,
+    parse: impl FnOnce(BufReader<File>) -> Result<Vec<T>, ParseFail>,
+) -> Result<Vec<T>, CollectError> {
+    let path = root.proc_path(rel);
+    match open_optional(&path)? {
+        Some(reader) => parse(reader).map_err(|e| e.at(&path)),
+        None => Ok(Vec::new()),
+    }
+}

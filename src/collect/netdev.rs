@@ -6,7 +6,7 @@
 
 use std::io::BufRead;
 
-use super::{open_optional, CollectError, ParseFail, Root};
+use super::{parse_optional, CollectError, ParseFail, Root};
 
 /// One interface's line of `/proc/net/dev`, plus its flags and MTU when the kernel
 /// answered the ioctls (an interface can vanish between the two reads).
@@ -24,11 +24,7 @@ pub struct Interface {
 
 /// Reads every interface of the current network namespace.
 pub fn read(root: &Root) -> Result<Vec<Interface>, CollectError> {
-    let path = root.proc_path("net/dev");
-    let Some(reader) = open_optional(&path)? else {
-        return Ok(Vec::new());
-    };
-    let mut interfaces = parse(reader).map_err(|e| e.at(&path))?;
+    let mut interfaces = parse_optional(root, "net/dev", parse)?;
     // The ioctls describe the live host: only ask them about the real /proc.
     if root.proc == std::path::Path::new("/proc") {
         if let Some(sock) = IoctlSocket::open() {

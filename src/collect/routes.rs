@@ -4,7 +4,7 @@
 use std::io::BufRead;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::{open_optional, CollectError, ParseFail, Root};
+use super::{parse_optional, CollectError, ParseFail, Root};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
@@ -26,15 +26,8 @@ pub struct Route {
 
 /// Both tables, IPv4 first; a missing file (no IPv6) is no rows.
 pub fn read(root: &Root) -> Result<Vec<Route>, CollectError> {
-    let mut routes = Vec::new();
-    let path = root.proc_path("net/route");
-    if let Some(reader) = open_optional(&path)? {
-        routes.extend(parse_v4(reader).map_err(|e| e.at(&path))?);
-    }
-    let path = root.proc_path("net/ipv6_route");
-    if let Some(reader) = open_optional(&path)? {
-        routes.extend(parse_v6(reader).map_err(|e| e.at(&path))?);
-    }
+    let mut routes = parse_optional(root, "net/route", parse_v4)?;
+    routes.extend(parse_optional(root, "net/ipv6_route", parse_v6)?);
     Ok(routes)
 }
 

@@ -4,7 +4,7 @@
 
 use std::io::BufRead;
 
-use super::{open_optional, CollectError, ParseFail, Root};
+use super::{parse_optional, CollectError, ParseFail, Root};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Counter {
@@ -25,15 +25,12 @@ pub const FILES: [&str; 3] = ["snmp", "netstat", "snmp6"];
 pub fn read(root: &Root) -> Result<Vec<Counter>, CollectError> {
     let mut counters = Vec::new();
     for file in FILES {
-        let path = root.proc_path(&format!("net/{file}"));
-        if let Some(reader) = open_optional(&path)? {
-            let parsed = if file == "snmp6" {
-                parse_snmp6(reader)
-            } else {
-                parse_pairs(file, reader)
-            };
-            counters.extend(parsed.map_err(|e| e.at(&path))?);
-        }
+        let rel = format!("net/{file}");
+        counters.extend(if file == "snmp6" {
+            parse_optional(root, &rel, parse_snmp6)?
+        } else {
+            parse_optional(root, &rel, |reader| parse_pairs(file, reader))?
+        });
     }
     Ok(counters)
 }
