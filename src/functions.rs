@@ -222,16 +222,7 @@ impl Lookup {
             let from_file = cached(&self.hosts_file, || {
                 hosts::read(&self.root).map_err(external)
             })?;
-            let mut ask = Vec::new();
-            for address in missing {
-                match from_file.get(&address) {
-                    Some(name) => {
-                        cache.insert(address, Some(name.clone()));
-                    }
-                    None => ask.push(address),
-                }
-            }
-            cache.extend(resolve(&ask));
+            cache.extend(names_of(from_file, missing));
         }
         Ok(parsed
             .iter()
@@ -241,10 +232,28 @@ impl Lookup {
     }
 }
 
+/// Names for distinct `addresses`: /etc/hosts (`from_file`) first, then the resolver
+/// (see [`resolve`]) for the rest. host_name() and the netstat views share it.
+pub(crate) fn names_of(
+    from_file: &HashMap<IpAddr, String>,
+    addresses: impl IntoIterator<Item = IpAddr>,
+) -> Vec<(IpAddr, Option<String>)> {
+    let mut answers = Vec::new();
+    let mut ask = Vec::new();
+    for address in addresses {
+        match from_file.get(&address) {
+            Some(name) => answers.push((address, Some(name.clone()))),
+            None => ask.push(address),
+        }
+    }
+    answers.extend(resolve(&ask));
+    answers
+}
+
 /// Reverse-resolves `addresses`, [`LOOKUP_THREADS`] at a time; an address without an
 /// answer within [`LOOKUP_TIMEOUT`] of its round's start gets `None`. Threads still
 /// waiting on the resolver are left to finish on their own.
-pub(crate) fn resolve(addresses: &[IpAddr]) -> Vec<(IpAddr, Option<String>)> {
+fn resolve(addresses: &[IpAddr]) -> Vec<(IpAddr, Option<String>)> {
     let mut answers = Vec::with_capacity(addresses.len());
     for round in addresses.chunks(LOOKUP_THREADS) {
         let (tx, rx) = mpsc::channel();

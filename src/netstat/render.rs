@@ -68,27 +68,28 @@ pub struct Names {
 }
 
 impl Names {
-    pub fn load(
+    /// Loads what the view needs: names for `addresses` (text, as the query gives them;
+    /// wildcards and unparsable ones need none), service and protocol names, user names.
+    pub fn load<'a>(
         root: &Root,
-        hosts_wanted: &[IpAddr],
+        addresses: impl IntoIterator<Item = &'a Option<String>>,
         ports: bool,
         users: bool,
     ) -> Result<Names, CollectError> {
         let mut names = Names::default();
-        if !hosts_wanted.is_empty() {
+        let mut wanted: Vec<IpAddr> = addresses
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.parse::<IpAddr>().ok())
+            .filter(|a| !a.is_unspecified())
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        if !wanted.is_empty() {
             let file = hosts::read(root)?;
-            let mut ask: Vec<IpAddr> = Vec::new();
-            for address in hosts_wanted {
-                match file.get(address) {
-                    Some(name) => {
-                        names.hosts.insert(*address, Some(name.clone()));
-                    }
-                    None => ask.push(*address),
-                }
-            }
-            ask.sort_unstable();
-            ask.dedup();
-            names.hosts.extend(crate::functions::resolve(&ask));
+            names
+                .hosts
+                .extend(crate::functions::names_of(&file, wanted));
         }
         if ports {
             for service in services::read(root)?.entries {
@@ -101,10 +102,7 @@ impl Names {
             }
         }
         if users {
-            // The first line for a uid wins, as getpwuid(3) answers.
-            for user in passwd::read(root)? {
-                names.users.entry(user.uid).or_insert(user.name);
-            }
+            names.users = passwd::read_names(root)?;
         }
         Ok(names)
     }

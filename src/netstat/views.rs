@@ -1,7 +1,6 @@
 //! The views themselves: each runs its saved query and prints the rows.
 
 use std::io::Write;
-use std::net::IpAddr;
 
 use super::flags::{self, Flags};
 use super::render::{Names, Rows};
@@ -175,20 +174,11 @@ async fn inet(
     let expires = rows.int("timer_expires_ms");
     let retransmits = rows.int("retransmits");
 
-    let hosts: Vec<IpAddr> = if flags.numeric_hosts {
-        Vec::new()
-    } else {
-        local_address
-            .iter()
-            .chain(&remote_address)
-            .flatten()
-            .filter_map(|a| a.parse::<IpAddr>().ok())
-            .filter(|a| !a.is_unspecified())
-            .collect()
-    };
+    // Names only for what -n leaves to be named.
+    let addresses = (local_address.iter().chain(&remote_address)).filter(|_| !flags.numeric_hosts);
     let names = Names::load(
         runner.root,
-        &hosts,
+        addresses,
         !flags.numeric_ports,
         flags.extend > 0 && !flags.numeric_users,
     )?;
@@ -362,16 +352,8 @@ async fn groups(
     let interface = rows.text("interface");
     let users = rows.int("users");
     let group = rows.text("group_address");
-    let hosts: Vec<IpAddr> = if flags.numeric_hosts {
-        Vec::new()
-    } else {
-        group
-            .iter()
-            .flatten()
-            .filter_map(|a| a.parse().ok())
-            .collect()
-    };
-    let names = Names::load(runner.root, &hosts, false, false)?;
+    let to_name = group.iter().filter(|_| !flags.numeric_hosts);
+    let names = Names::load(runner.root, to_name, false, false)?;
     for i in 0..rows.len() {
         let group = render::host_text(
             group[i].as_deref().unwrap_or(""),
@@ -489,14 +471,12 @@ async fn routes(
     let interface = rows.text("interface");
     let mut names = Names::default();
     if !numeric {
-        let hosts: Vec<IpAddr> = destination
-            .iter()
-            .chain(&gateway)
-            .flatten()
-            .filter_map(|a| a.parse::<IpAddr>().ok())
-            .filter(|a| !a.is_unspecified())
-            .collect();
-        names = Names::load(runner.root, &hosts, false, false)?;
+        names = Names::load(
+            runner.root,
+            destination.iter().chain(&gateway),
+            false,
+            false,
+        )?;
         names.load_networks(runner.root)?;
     }
     let ext = match flags.extend {
