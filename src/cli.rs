@@ -411,7 +411,7 @@ pub fn main() -> ExitCode {
 fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> {
     if let Mode::Query { inputs, .. } = &config.mode {
         if inputs.as_slice() == [Input::Repl] {
-            crate::repl::run(&config.tables)?;
+            crate::repl::run(&config.tables, &config.queries)?;
             return Ok(Exit::Success);
         }
     }

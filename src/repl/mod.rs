@@ -4,6 +4,7 @@
 pub mod command;
 pub mod complete;
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,16 +72,9 @@ pub fn statement_complete(text: &str) -> bool {
     quote.is_none() && last == Some(';')
 }
 
-/// Built-in saved queries (`queries/*.sql` outside audits/).
-fn saved_queries() -> Vec<queries::QueryFile> {
-    queries::BUILTIN
-        .iter()
-        .filter(|(path, _)| !path.contains('/'))
-        .filter_map(|(path, text)| queries::parse(&format!("builtin:{path}"), text).ok())
-        .collect()
-}
-
-pub fn run(config: &TablesConfig) -> Result<(), Error> {
+/// The REPL; `\\saved` and `\\run` see the same saved queries as `-q` (built-in, XDG,
+/// then `query_dirs`).
+pub fn run(config: &TablesConfig, query_dirs: &[std::path::PathBuf]) -> Result<(), Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -101,7 +95,7 @@ pub fn run(config: &TablesConfig) -> Result<(), Error> {
         .build();
     let mut editor: Editor<SqlHelper, FileHistory> =
         Editor::with_config(editor_config).map_err(|e| Error::Usage(format!("terminal: {e}")))?;
-    let saved = saved_queries();
+    let saved = queries::saved(&queries::user_dirs(query_dirs))?;
     editor.set_helper(Some(SqlHelper {
         names: Names::gather(&ctx, saved.iter().map(|q| q.name.clone()).collect()),
         pending: pending.clone(),
@@ -173,7 +167,14 @@ pub fn run(config: &TablesConfig) -> Result<(), Error> {
         let _ = editor.add_history_entry(sql.trim().replace('\n', " "));
         save_history(&mut editor, &history);
         settings.last = Some(sql.clone());
-        if let Err(err) = run_sql(&runtime, &runner, &mut settings, &sql, &interrupted) {
+        if let Err(err) = run_sql(
+            &runtime,
+            &runner,
+            &mut settings,
+            &sql,
+            &BTreeMap::new(),
+            &interrupted,
+        ) {
             eprintln!("netsql: {err}");
         }
     }
@@ -196,6 +197,7 @@ fn run_sql(
     runner: &Runner<'_>,
     settings: &mut Settings,
     sql: &str,
+    params: &BTreeMap<String, String>,
     interrupted: &Arc<AtomicBool>,
 ) -> Result<(), Error> {
     interrupted.store(false, Ordering::Relaxed);
@@ -203,7 +205,7 @@ fn run_sql(
     let work = async {
         let mut text = Vec::new();
         for statement in runner.statements(sql)? {
-            let plan = runner.plan(statement, &Default::default()).await?;
+            let plan = runner.plan(statement, params).await?;
             if settings.format == Format::Table {
                 let (schema, batches) = runner.collect(plan).await?;
                 text.extend(
@@ -290,6 +292,7 @@ fn meta(
             runner,
             settings,
             &format!("DESCRIBE {name};"),
+            &BTreeMap::new(),
             interrupted,
         )?,
         Command::Format(name) => {
@@ -323,7 +326,14 @@ fn meta(
                 path: file.into(),
                 source,
             })?;
-            run_sql(runtime, runner, settings, &sql, interrupted)?;
+            run_sql(
+                runtime,
+                runner,
+                settings,
+                &sql,
+                &BTreeMap::new(),
+                interrupted,
+            )?;
         }
         Command::Output(None) => settings.output = None,
         Command::Output(Some(file)) => {
@@ -345,11 +355,22 @@ fn meta(
             }
         }
         Command::Run(name) => {
-            let query = saved
-                .iter()
-                .find(|q| q.name == name)
-                .ok_or_else(|| Error::Usage(format!("no saved query {name:?}: see \\saved")))?;
-            run_sql(runtime, runner, settings, &query.sql, interrupted)?;
+            // As with -q: read-only, its parameters at their defaults.
+            let query = queries::find(saved, &name)?;
+            let params = queries::bind(query, &BTreeMap::new())?;
+            let read_only = Runner {
+                ctx: runner.ctx,
+                root: runner.root,
+                read_only: true,
+            };
+            run_sql(
+                runtime,
+                &read_only,
+                settings,
+                &query.sql,
+                &params,
+                interrupted,
+            )?;
         }
         Command::Watch(seconds) => {
             let Some(sql) = settings.last.clone() else {
@@ -358,7 +379,14 @@ fn meta(
                 ));
             };
             loop {
-                run_sql(runtime, runner, settings, &sql, interrupted)?;
+                run_sql(
+                    runtime,
+                    runner,
+                    settings,
+                    &sql,
+                    &BTreeMap::new(),
+                    interrupted,
+                )?;
                 let until = Instant::now() + Duration::from_secs(seconds);
                 while Instant::now() < until {
                     if interrupted.load(Ordering::Relaxed) {
