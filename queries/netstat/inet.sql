@@ -16,6 +16,7 @@ SELECT
     pid,
     timer,
     timer_expires_ms,
-    retransmits
+    retransmits,
+    probes
 FROM sockets
 WHERE family IN ('inet', 'inet6');

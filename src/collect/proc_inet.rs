@@ -109,7 +109,8 @@ pub fn parse_line(
         .min(i64::MAX as u64) as i64;
     let retransmits = hex_u64(next("retrnsmt")?).map_err(|e| ("retrnsmt", e))?;
     let uid = dec::<u32>(next("uid")?).map_err(|e| ("uid", e))?;
-    let _timeout = next("timeout")?;
+    // The kernel prints icsk_probes_out here, in decimal (net/ipv4/tcp_ipv4.c).
+    let probes = dec::<i32>(next("timeout")?).map_err(|e| ("timeout", e))?;
     let inode = dec::<u64>(next("inode")?).map_err(|e| ("inode", e))?;
 
     let state = State::from_kernel(state);
@@ -136,7 +137,8 @@ pub fn parse_line(
         timer: Some(TimerInfo {
             timer: Timer::from_kernel(timer),
             expires_ms: when.saturating_mul(1000) / clk_tck.max(1) as i64,
-            retransmits: retransmits.min(i32::MAX as u64) as i32,
+            retransmits: Some(retransmits.min(i32::MAX as u64) as i32),
+            probes: Some(probes),
         }),
     })
 }
@@ -247,7 +249,7 @@ mod tests {
         let timer = est.timer.unwrap();
         assert_eq!(timer.timer, Timer::On);
         assert_eq!(timer.expires_ms, 450); // 0x2d = 45 ticks at 100 Hz
-        assert_eq!(timer.retransmits, 3);
+        assert_eq!((timer.retransmits, timer.probes), (Some(3), Some(0)));
     }
 
     #[test]

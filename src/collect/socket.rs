@@ -207,12 +207,15 @@ impl Timer {
     }
 }
 
-/// Timer details of an inet socket (netstat -o).
+/// Timer details of an inet socket (netstat -o, ss -o). The two counters are the kernel's
+/// `icsk_retransmits` and `icsk_probes_out`, as /proc/net/tcp prints them (retrnsmt and
+/// timeout); `None` where the source did not say (see sockdiag::wire::decode_inet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimerInfo {
     pub timer: Timer,
     pub expires_ms: i64,
-    pub retransmits: i32,
+    pub retransmits: Option<i32>,
+    pub probes: Option<i32>,
 }
 
 /// One socket, as any source reports it. `None` means the source cannot know the value.

@@ -40,6 +40,9 @@ pub struct SocketFilter {
     pub states: u32,
     /// ANDed; sent to the kernel as INET_DIAG bytecode and applied to the rows again.
     pub clauses: Vec<Clause>,
+    /// Ask for `struct tcp_info` with each TCP socket (for counters the sock_diag header
+    /// carries only for some timers); the kernel then sends ~250 more bytes a socket.
+    pub tcp_info: bool,
 }
 
 impl Default for SocketFilter {
@@ -48,6 +51,7 @@ impl Default for SocketFilter {
             kinds: KINDS.to_vec(),
             states: ALL_STATES,
             clauses: Vec::new(),
+            tcp_info: false,
         }
     }
 }
@@ -83,6 +87,7 @@ pub fn collect(
                     family,
                     filter.states,
                     program.as_deref(),
+                    filter.tcp_info && protocol == Protocol::Tcp,
                     &mut rows,
                 ),
             };

@@ -232,14 +232,19 @@ pub fn timer_text(
     timer: Option<&str>,
     expires_ms: Option<i64>,
     retransmits: Option<i64>,
+    probes: Option<i64>,
 ) -> String {
     let tcp = proto.starts_with("tcp");
-    let retr = if tcp { retransmits.unwrap_or(0) } else { 0 };
+    let (retr, probes) = if tcp {
+        (retransmits.unwrap_or(0), probes.unwrap_or(0))
+    } else {
+        (0, 0)
+    };
     let seconds = expires_ms.unwrap_or(0) as f64 / 1000.0;
     match timer.unwrap_or("off") {
-        "off" => format!("off (0.00/{retr}/0)"),
-        name if tcp => format!("{name} ({seconds:.2}/{retr}/0)"),
-        _ => format!("on1 ({seconds:.2}/{retr}/0)"),
+        "off" => format!("off (0.00/{retr}/{probes})"),
+        name if tcp => format!("{name} ({seconds:.2}/{retr}/{probes})"),
+        _ => format!("on1 ({seconds:.2}/{retr}/{probes})"),
     }
 }
 
@@ -442,11 +447,15 @@ mod tests {
         assert_eq!(unix_flags(Some(1 << 16), "LISTEN"), "[ ACC ]");
         assert_eq!(unix_flags(Some(0), "ESTABLISHED"), "[ ]");
         assert_eq!(
-            timer_text("tcp", Some("keepalive"), Some(7198950), Some(0)),
-            "keepalive (7198.95/0/0)"
+            timer_text("tcp", Some("keepalive"), Some(7198950), Some(0), Some(2)),
+            "keepalive (7198.95/0/2)"
         );
         assert_eq!(
-            timer_text("udp", Some("off"), None, Some(3)),
+            timer_text("tcp", Some("on"), Some(1500), Some(3), None),
+            "on (1.50/3/0)"
+        );
+        assert_eq!(
+            timer_text("udp", Some("off"), None, Some(3), Some(1)),
             "off (0.00/0/0)"
         );
         assert_eq!(interface_flags(0x1043), "BMRU");

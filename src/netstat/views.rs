@@ -139,7 +139,7 @@ async fn inet(
     let (owner_columns, join) = owner_join(flags, saved)?;
     columns.push_str(&owner_columns);
     if flags.timers {
-        columns.push_str(", v.timer, v.timer_expires_ms, v.retransmits");
+        columns.push_str(", v.timer, v.timer_expires_ms, v.retransmits, v.probes");
     }
     // netstat's test for a server: TCP with no remote port, others with no remote address.
     let server = "(CASE WHEN v.proto IN ('tcp', 'tcp6') THEN v.remote_port = 0 \
@@ -173,6 +173,7 @@ async fn inet(
     let timer = rows.text("timer");
     let expires = rows.int("timer_expires_ms");
     let retransmits = rows.int("retransmits");
+    let probes = rows.int("probes");
 
     // Names only for what -n leaves to be named.
     let addresses = (local_address.iter().chain(&remote_address)).filter(|_| !flags.numeric_hosts);
@@ -253,7 +254,13 @@ async fn inet(
             write!(
                 out,
                 " {}",
-                render::timer_text(proto, timer[i].as_deref(), expires[i], retransmits[i])
+                render::timer_text(
+                    proto,
+                    timer[i].as_deref(),
+                    expires[i],
+                    retransmits[i],
+                    probes[i]
+                )
             )?;
         }
         writeln!(out)?;

@@ -189,8 +189,14 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
         Column {
             name: "retransmits",
             kind: Kind::Int32,
-            doc: "Retransmissions (keepalive/probe: probes sent) of the pending timer; NULL for unix",
-            build: |s, range| int32(&s.rows[range.clone()], |r| r.timer.map(|t| t.retransmits)),
+            doc: "Unanswered retransmissions in a row (icsk_retransmits: netstat -o's second number, ss -o's for the `on` timer); NULL for unix",
+            build: |s, range| int32(&s.rows[range.clone()], |r| r.timer.and_then(|t| t.retransmits)),
+        },
+        Column {
+            name: "probes",
+            kind: Kind::Int32,
+            doc: "Unanswered keepalive or zero-window probes (icsk_probes_out: netstat -o's third number, ss -o's for keepalive and persist); NULL for unix",
+            build: |s, range| int32(&s.rows[range.clone()], |r| r.timer.and_then(|t| t.probes)),
         },
         Column {
             name: "netns",
@@ -208,7 +214,9 @@ pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Sockets, DataFusion
     let wants = |name: &str| SPEC.wants(scan, name);
     let root = &config.root;
     // Filters DataFusion pushed down narrow the kernel request itself.
-    let filter = super::sockets_filter::socket_filter(&scan.filters);
+    let mut filter = super::sockets_filter::socket_filter(&scan.filters);
+    // sock_diag's header carries each counter only for some timers; tcp_info has both.
+    filter.tcp_info = wants("retransmits") || wants("probes");
     let rows = sockets::collect(root, config.source, &filter).map_err(external)?;
     let mut snapshot = Sockets {
         netns: if wants("netns") {

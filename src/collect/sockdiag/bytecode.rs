@@ -399,6 +399,7 @@ mod tests {
                     Family::Inet,
                     super::super::wire::ALL_STATES,
                     Some(&code),
+                    false,
                     &mut rows,
                 )
                 .unwrap();

@@ -102,10 +102,11 @@ impl Dumper {
         family: Family,
         states: u32,
         bytecode: Option<&[u8]>,
+        tcp_info: bool,
         rows: &mut Vec<SocketRow>,
     ) -> Result<(), CollectError> {
         let seq = self.next_seq();
-        let request = wire::inet_request(protocol, family, states, bytecode, seq);
+        let request = wire::inet_request(protocol, family, states, bytecode, tcp_info, seq);
         let what = protocol.proto_name(family);
         self.dump(&request, what, |payload| {
             rows.push(wire::decode_inet(payload, protocol)?);

@@ -28,6 +28,9 @@ pub const INET_DIAG_MSG_LEN: usize = 72;
 /// `sizeof(struct unix_diag_msg)`.
 pub const UNIX_DIAG_MSG_LEN: usize = 16;
 
+/// `INET_DIAG_INFO`: `struct tcp_info` for a full TCP socket.
+const INET_DIAG_INFO: u16 = 2;
+
 const UNIX_DIAG_NAME: u16 = 0;
 const UNIX_DIAG_PEER: u16 = 2;
 const UNIX_DIAG_RQLEN: u16 = 4;
@@ -40,12 +43,14 @@ const UDIAG_SHOW_UID: u32 = 0x40;
 pub const ALL_STATES: u32 = (1 << 13) - 1;
 
 /// A dump request for one inet protocol and family, `states` a bitmask of `1 << sk_state`.
-/// `bytecode`, if any, travels as the INET_DIAG_REQ_BYTECODE attribute.
+/// `bytecode`, if any, travels as the INET_DIAG_REQ_BYTECODE attribute; `tcp_info` asks
+/// for INET_DIAG_INFO (`struct tcp_info`) with each socket.
 pub fn inet_request(
     protocol: Protocol,
     family: Family,
     states: u32,
     bytecode: Option<&[u8]>,
+    tcp_info: bool,
     seq: u32,
 ) -> Vec<u8> {
     let (af, socket_id) = match family {
@@ -55,7 +60,11 @@ pub fn inet_request(
     let request = InetRequest {
         family: af,
         protocol: protocol.ipproto().unwrap_or(0),
-        extensions: ExtensionFlags::empty(),
+        extensions: if tcp_info {
+            ExtensionFlags::INFO
+        } else {
+            ExtensionFlags::empty()
+        },
         states: StateFlags::from_bits_retain(states),
         socket_id,
     };
@@ -155,7 +164,14 @@ fn u32_at(buf: &[u8], at: usize) -> u32 {
     u32::from_ne_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
 }
 
-/// Decodes one `struct inet_diag_msg` (and ignores its attributes).
+/// Decodes one `struct inet_diag_msg` and the INET_DIAG_INFO attribute, if present.
+///
+/// `idiag_retrans` means different counters for different timers (net/ipv4/inet_diag.c):
+/// `icsk_retransmits` for the retransmit timer, `icsk_probes_out` for keepalive and zero
+/// window probes, 0 otherwise. /proc/net/tcp and netstat give both counters, so each is
+/// taken from the header where it is that counter, and from `tcp_info` (tcpi_retransmits,
+/// tcpi_probes) when the request asked for it. Sockets without one (TIME_WAIT, request
+/// sockets, UDP, raw) have no other counter than the header's.
 pub fn decode_inet(payload: &[u8], protocol: Protocol) -> Result<SocketRow, String> {
     if payload.len() < INET_DIAG_MSG_LEN {
         return Err(format!(
@@ -181,6 +197,28 @@ pub fn decode_inet(payload: &[u8], protocol: Protocol) -> Result<SocketRow, Stri
     let wqueue = u32_at(payload, 60);
     let uid = u32_at(payload, 64);
     let inode = u32_at(payload, 68);
+    let header = i32::from(retransmits);
+    let (mut retransmits, mut probes) = match (protocol, timer, state) {
+        (Protocol::Tcp, Timer::On, State::SynRecv) => (Some(header), Some(0)),
+        (Protocol::Tcp, Timer::On, _) => (Some(header), None),
+        (Protocol::Tcp, Timer::KeepAlive | Timer::Probe, _) => (None, Some(header)),
+        (Protocol::Tcp, Timer::TimeWait, _) => (Some(0), Some(0)),
+        (Protocol::Tcp, _, _) => (None, None),
+        // No timers: the kernel keeps both at 0.
+        _ => (Some(0), Some(0)),
+    };
+    for nla in NlasIterator::new(&payload[INET_DIAG_MSG_LEN..]) {
+        let nla = nla.map_err(|e| format!("inet_diag attribute: {e}"))?;
+        // struct tcp_info starts: state, ca_state, retransmits, probes (all __u8).
+        if nla.kind() == INET_DIAG_INFO && protocol == Protocol::Tcp {
+            let info = nla.value();
+            if info.len() < 4 {
+                return Err(format!("INET_DIAG_INFO: {} bytes is too short", info.len()));
+            }
+            retransmits = Some(i32::from(info[2]));
+            probes = Some(i32::from(info[3]));
+        }
+    }
     Ok(SocketRow {
         protocol,
         family,
@@ -206,7 +244,8 @@ pub fn decode_inet(payload: &[u8], protocol: Protocol) -> Result<SocketRow, Stri
             } else {
                 i64::from(expires)
             },
-            retransmits: i32::from(retransmits),
+            retransmits,
+            probes,
         }),
     })
 }

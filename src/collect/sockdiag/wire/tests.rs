@@ -155,10 +155,75 @@ fn decodes_an_inet_dump() {
     assert_eq!(row.uid, Some(1000));
     assert_eq!(row.inode, 12345);
     let timer = row.timer.unwrap();
+    // The retransmit timer's header counter is icsk_retransmits; probes are unknown.
     assert_eq!(
-        (timer.timer, timer.expires_ms, timer.retransmits),
-        (Timer::On, 3000, 3)
+        (
+            timer.timer,
+            timer.expires_ms,
+            timer.retransmits,
+            timer.probes
+        ),
+        (Timer::On, 3000, Some(3), None)
     );
+}
+
+/// The captured FIN_WAIT1 socket with an INET_DIAG_INFO attribute appended: `info` as
+/// the attribute's value, padded to 4 bytes as the kernel pads it.
+fn with_tcp_info(info: &[u8]) -> Vec<u8> {
+    let Reply::Socket(payload) = replies(INET_REPLY).next().unwrap().unwrap() else {
+        panic!("expected a socket");
+    };
+    let mut message = payload[..INET_DIAG_MSG_LEN].to_vec();
+    message.extend_from_slice(&(4 + info.len() as u16).to_ne_bytes()); // rta_len
+    message.extend_from_slice(&2u16.to_ne_bytes()); // rta_type = INET_DIAG_INFO
+    message.extend_from_slice(info);
+    message.resize(message.len().next_multiple_of(4), 0);
+    message
+}
+
+#[test]
+fn tcp_info_gives_both_counters() {
+    // struct tcp_info: state 4 (FIN_WAIT1), ca_state 0, retransmits 3, probes 2, then
+    // the rest of a 232-byte struct (a newer kernel's length) as zeroes.
+    let mut info = vec![4, 0, 3, 2];
+    info.resize(232, 0);
+    let row = decode_inet(&with_tcp_info(&info), Protocol::Tcp).unwrap();
+    let timer = row.timer.unwrap();
+    assert_eq!((timer.retransmits, timer.probes), (Some(3), Some(2)));
+    // A kernel's shorter struct is fine as long as the two counters are in it.
+    let row = decode_inet(&with_tcp_info(&[1, 0, 0, 5]), Protocol::Tcp).unwrap();
+    let timer = row.timer.unwrap();
+    assert_eq!((timer.retransmits, timer.probes), (Some(0), Some(5)));
+    // Too short to hold them: an error naming the attribute, not a panic.
+    let err = decode_inet(&with_tcp_info(&[1, 0]), Protocol::Tcp).unwrap_err();
+    assert!(err.contains("INET_DIAG_INFO"), "{err}");
+    // An attribute whose length runs past the message: an error too.
+    let mut garbage = with_tcp_info(&[1, 0, 0, 5]);
+    garbage[INET_DIAG_MSG_LEN] = 200;
+    assert!(decode_inet(&garbage, Protocol::Tcp).is_err());
+}
+
+#[test]
+fn keepalive_and_probe_headers_count_probes() {
+    let Reply::Socket(payload) = replies(INET_REPLY).next().unwrap().unwrap() else {
+        panic!("expected a socket");
+    };
+    for (kernel_timer, timer) in [(2, Timer::KeepAlive), (4, Timer::Probe)] {
+        let mut message = payload[..INET_DIAG_MSG_LEN].to_vec();
+        message[2] = kernel_timer; // idiag_timer
+        message[3] = 6; // idiag_retrans: here icsk_probes_out
+        let decoded = decode_inet(&message, Protocol::Tcp).unwrap().timer.unwrap();
+        assert_eq!(
+            (decoded.timer, decoded.retransmits, decoded.probes),
+            (timer, None, Some(6))
+        );
+    }
+    // UDP has no timers: both counters are 0.
+    let decoded = decode_inet(&payload[..INET_DIAG_MSG_LEN], Protocol::Udp)
+        .unwrap()
+        .timer
+        .unwrap();
+    assert_eq!((decoded.retransmits, decoded.probes), (Some(0), Some(0)));
 }
 
 #[test]
@@ -245,7 +310,7 @@ fn unix_paths_lose_their_nul_and_short_attributes_fail() {
 
 #[test]
 fn requests_have_the_kernel_layout() {
-    let req = inet_request(Protocol::Udp, Family::Inet6, ALL_STATES, None, 9);
+    let req = inet_request(Protocol::Udp, Family::Inet6, ALL_STATES, None, false, 9);
     // nlmsghdr (16) + struct inet_diag_req_v2 (56)
     assert_eq!(req.len(), 72);
     assert_eq!(u32::from_ne_bytes(req[0..4].try_into().unwrap()), 72); // nlmsg_len
