@@ -5,15 +5,17 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Output, Stdio};
 
-use common::netsql;
+use std::time::Duration;
+
+use common::{netsql, Kid, Lines, RunExt};
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/proc");
 
 fn run(args: &[&str]) -> Output {
-    netsql().args(args).stdin(Stdio::null()).output().unwrap()
+    netsql().args(args).run()
 }
 
 fn stdout(out: &Output) -> String {
@@ -165,19 +167,19 @@ fn several_statements_files_and_stdin() {
     let out = stdout(&run(&["--format", "csv", "-f", file.to_str().unwrap()]));
     assert_eq!(out, "source\nfrom file\n");
 
-    let mut child = netsql()
-        .args(["--format", "csv"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Kid::spawn(
+        netsql()
+            .args(["--format", "csv"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped()),
+    );
     child
         .stdin
         .take()
         .unwrap()
         .write_all(b"SELECT 40 + 2 AS answer")
         .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = child.finish_within(Duration::from_secs(60));
     assert_eq!(stdout(&out), "answer\n42\n");
 }
 
@@ -296,24 +298,23 @@ fn explain_reads_nothing() {
 
 #[test]
 fn a_closed_pipe_exits_quietly() {
-    let mut child = netsql()
-        .args([
-            "--format",
-            "csv",
-            "-e",
-            "SELECT * FROM generate_series(1, 2000000)",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    reader.read_line(&mut first).unwrap();
-    assert_eq!(first, "value\n");
-    drop(reader);
-    let out = child.wait_with_output().unwrap();
+    let mut child = Kid::spawn(
+        netsql()
+            .args([
+                "--format",
+                "csv",
+                "-e",
+                "SELECT * FROM generate_series(1, 2000000)",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let lines = Lines::of(child.stdout.take().unwrap());
+    assert_eq!(lines.next_within(Duration::from_secs(30)), "value");
+    // The reader stops at its next line: the pipe closes under netsql.
+    drop(lines);
+    let out = child.finish_within(Duration::from_secs(60));
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -445,25 +446,23 @@ fn saved_queries_run_list_and_take_parameters() {
 /// netstat's one-line complaint plus the usage, exit 2.
 #[test]
 fn netstat_repeats_with_c_and_refuses_bad_flags() {
-    let mut child = netsql()
-        .args(["--proc", FIXTURE, "--source", "proc", "netstat", "-tnc"])
-        .stdout(Stdio::piped())
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut child = Kid::spawn(
+        netsql()
+            .args(["--proc", FIXTURE, "--source", "proc", "netstat", "-tnc"])
+            .stdout(Stdio::piped())
+            .stdin(Stdio::null()),
+    );
+    let lines = Lines::of(child.stdout.take().unwrap());
     let started = std::time::Instant::now();
     let mut titles = 0;
-    let mut line = String::new();
-    while titles < 3 && reader.read_line(&mut line).unwrap() > 0 {
+    while titles < 3 {
+        let line = lines.next_within(Duration::from_secs(10));
         if line.starts_with("Active Internet connections (w/o servers)") {
             titles += 1;
         }
-        line.clear();
     }
     let took = started.elapsed();
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     assert_eq!(titles, 3);
     assert!(
         took >= std::time::Duration::from_millis(1900),
@@ -480,4 +479,33 @@ fn netstat_repeats_with_c_and_refuses_bad_flags() {
     assert!(err.contains("usage: netsql netstat"), "{err}");
     let help = stdout(&run(&["netstat", "-h"]));
     assert!(help.starts_with("usage: netsql netstat"), "{help}");
+}
+
+/// A saved query in $XDG_CONFIG_HOME/netsql/queries replaces the built-in netstat view
+/// of the same name: here one that keeps only port 8080 (fixture: the 8080 listener and
+/// the accepted end of its connection from 44540).
+#[test]
+fn a_user_query_replaces_a_built_in_netstat_view() {
+    let config = tempfile::tempdir().unwrap();
+    let dir = config.path().join("netsql/queries");
+    std::fs::create_dir_all(&dir).unwrap();
+    let builtin = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/queries/netstat/inet.sql"
+    ))
+    .unwrap();
+    let mine = builtin.trim_end().trim_end_matches(';').to_string() + " AND local_port = 8080;\n";
+    assert_ne!(mine, builtin);
+    std::fs::write(dir.join("netstat_inet.sql"), mine).unwrap();
+    let out = netsql()
+        .env("XDG_CONFIG_HOME", config.path())
+        .args(["--proc", FIXTURE, "--source", "proc", "netstat", "-tan"])
+        .run();
+    assert_eq!(
+        stdout(&out),
+        "Active Internet connections (servers and established)\n\
+         Proto Recv-Q Send-Q Local Address           Foreign Address         State      \n\
+         tcp        0      0 127.0.0.1:8080          0.0.0.0:*               LISTEN     \n\
+         tcp       42      0 127.0.0.1:8080          127.0.0.1:44540         ESTABLISHED\n"
+    );
 }

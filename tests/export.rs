@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::netsql;
+use common::{netsql, RunExt};
 
 const PROC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/proc");
 const ETC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/etc");
@@ -15,9 +15,7 @@ fn fixture(args: &[&str]) -> Output {
     netsql()
         .args(["--proc", PROC, "--etc", ETC, "--source", "proc"])
         .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+        .run()
 }
 
 /// Integers, unsigned queues, a nullable string, a list and a UTC timestamp.
@@ -38,8 +36,9 @@ fn files_in(dir: &Path) -> Vec<String> {
 fn python_readers() -> bool {
     let ok = Command::new("python3")
         .args(["-c", "import pyarrow, duckdb"])
-        .output()
-        .is_ok_and(|o| o.status.success());
+        .run()
+        .status
+        .success();
     if !ok {
         if common::require_netns() {
             panic!("CI must install pyarrow and duckdb (pip install pyarrow duckdb)");
@@ -74,8 +73,7 @@ fn every_format_reads_back_the_same_rows() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/readback.py");
     let out = Command::new("python3")
         .args([script, dir.path().to_str().unwrap()])
-        .output()
-        .unwrap();
+        .run();
     assert!(
         out.status.success(),
         "{}{}",
@@ -112,40 +110,51 @@ fn a_failed_write_leaves_nothing_and_changes_nothing() {
     assert_eq!(files_in(dir.path()), ["out.csv"]);
 }
 
+/// Ctrl-C while `-o` is writing over an existing file: the old file stays as it was and
+/// no temporary file is left. `ulimit -f` bounds what a lost signal could write.
 #[test]
-fn interrupting_an_export_leaves_no_file() {
+fn interrupting_an_export_keeps_the_existing_file() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("big.csv");
-    let child = netsql()
+    std::fs::write(&target, "old,contents\n").unwrap();
+    let mut command = std::process::Command::new("sh");
+    command
         .args([
-            "-o",
+            "-c",
+            "ulimit -f 1000000 && exec \"$0\" -o \"$1\" -e \"$2\"",
+            env!("CARGO_BIN_EXE_netsql"),
             target.to_str().unwrap(),
-            "-e",
             "SELECT * FROM generate_series(1, 1000000000)",
         ])
         .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until the temporary file is there and growing, then press Ctrl-C.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while files_in(dir.path()).is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        .stderr(Stdio::piped());
+    let child = common::Kid::spawn(&mut command);
+    // Ready when the temporary file beside the target has bytes in it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let writing = || {
+        std::fs::read_dir(dir.path()).unwrap().any(|e| {
+            let e = e.unwrap();
+            e.file_name() != "big.csv" && e.metadata().is_ok_and(|m| m.len() > 0)
+        })
+    };
+    while !writing() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no temporary file grew within 30 s: {:?}",
+            files_in(dir.path())
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    std::thread::sleep(std::time::Duration::from_millis(200));
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let out = child.wait_with_output().unwrap();
+    let out = child.finish_within(std::time::Duration::from_secs(10));
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr).trim(),
         "netsql: interrupted"
     );
-    assert!(
-        files_in(dir.path()).is_empty(),
-        "left: {:?}",
-        files_in(dir.path())
-    );
+    assert_eq!(files_in(dir.path()), ["big.csv"]);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "old,contents\n");
 }
 
 #[test]
@@ -204,6 +213,46 @@ fn copy_works_on_live_tables() {
     assert_eq!(
         std::fs::read_to_string(&target).unwrap(),
         "proto,local_port\ntcp6,443\ntcp,8080\n"
+    );
+}
+
+/// COPY ... STORED AS PARQUET from a live table, read back by pyarrow and DuckDB: the
+/// fixture's two TCP listeners (ss.txt: *:443 and 127.0.0.1:8080) with their types.
+#[test]
+fn copy_stored_as_parquet_reads_back() {
+    if !python_readers() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("copy.parquet");
+    let sql = format!(
+        "COPY (SELECT proto, local_port, inode FROM sockets WHERE state = 'LISTEN' AND proto LIKE 'tcp%' ORDER BY local_port) TO '{}' STORED AS PARQUET",
+        target.display()
+    );
+    let out = fixture(&["--format", "csv", "-e", &sql]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let script = "import sys, duckdb, pyarrow.parquet as pq\n\
+                  t = pq.read_table(sys.argv[1])\n\
+                  print([f'{f.name}:{f.type}' for f in t.schema])\n\
+                  print(t.to_pylist())\n\
+                  print(duckdb.sql(f\"SELECT proto, local_port, inode FROM '{sys.argv[1]}' ORDER BY local_port\").fetchall())\n";
+    let out = Command::new("python3")
+        .args(["-c", script, target.to_str().unwrap()])
+        .run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "['proto:string', 'local_port:int32', 'inode:uint64']\n\
+         [{'proto': 'tcp6', 'local_port': 443, 'inode': 11608}, {'proto': 'tcp', 'local_port': 8080, 'inode': 11605}]\n\
+         [('tcp6', 443, 11608), ('tcp', 8080, 11605)]\n"
     );
 }
 

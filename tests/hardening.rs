@@ -5,14 +5,16 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::netsql;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+
+use common::{netsql, Kid, Netns, RunExt};
 
 fn run(args: &[&str]) -> Output {
-    netsql().args(args).stdin(Stdio::null()).output().unwrap()
+    netsql().args(args).run()
 }
 
 /// Exit 2 with one `netsql: ...` line naming `needle`, nothing on stdout, no panic.
@@ -67,32 +69,24 @@ fn a_memory_limit_ends_a_big_join_with_one_line() {
 
 #[test]
 fn ctrl_c_cancels_a_runaway_cross_join() {
-    let mut child = netsql()
+    let mut command = netsql();
+    command
         .args(["-e", "SELECT sum(a.value * b.value) FROM generate_series(1, 100000) a CROSS JOIN generate_series(1, 100000) b"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+        .stderr(Stdio::piped());
+    let mut child = Kid::spawn(&mut command);
+    // Ready: half a second of processor time, well into the join.
+    common::wait_for_cpu(child.id(), Duration::from_millis(500));
     assert!(
         child.try_wait().unwrap().is_none(),
-        "10^10 rows finished in 1.5 s?"
+        "10^10 rows finished in half a second?"
     );
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let sent = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        assert!(
-            sent.elapsed() < Duration::from_secs(5),
-            "still running 5 s after SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = child.finish_within(Duration::from_secs(5));
+    assert!(sent.elapsed() < Duration::from_secs(5));
     assert_error(&out, "interrupted");
 }
 
@@ -129,6 +123,8 @@ fn empty_huge_and_broken_input() {
     assert_error(&run(&["-f", "/nonexistent/q.sql"]), "/nonexistent/q.sql");
 }
 
+/// Missing /etc files: empty tables and NULL names. host_name() then asks the system
+/// resolver, so it must say what `getent hosts` says.
 #[test]
 fn missing_etc_files_give_empty_tables_and_nulls() {
     let empty = tempfile::tempdir().unwrap();
@@ -136,9 +132,18 @@ fn missing_etc_files_give_empty_tables_and_nulls() {
     let out = run(&[
         "--etc", etc, "--format", "csv", "-e",
         "SELECT (SELECT count(*) FROM services) AS services, (SELECT count(*) FROM users) AS users, \
-         service_name(80, 'tcp') AS s, user_name(0) AS u, host_name('127.0.0.1') IS NULL OR true AS h",
+         service_name(80, 'tcp') AS s, user_name(0) AS u, host_name('127.0.0.1') AS h",
     ]);
-    assert_eq!(ok(&out), "services,users,s,u,h\n0,0,,,true\n");
+    let getent = Command::new("getent").args(["hosts", "127.0.0.1"]).run();
+    let resolver = String::from_utf8_lossy(&getent.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("")
+        .to_string();
+    assert_eq!(
+        ok(&out),
+        format!("services,users,s,u,h\n0,0,,,{resolver}\n")
+    );
     let out = ok(&run(&["--etc", etc, "netstat", "-ta"]));
     assert!(out.starts_with("Active Internet connections"), "{out}");
 }
@@ -152,38 +157,32 @@ fn url_tables_are_not_tables() {
     );
 }
 
-/// A process named `ESC[2J...` holding a unix socket whose path holds ESC: a terminal
-/// must see the escape as text, CSV must keep the byte.
+/// A process named `ESC[2J...` holding a unix socket whose path holds ESC, in a namespace
+/// of our own: a terminal must see the escape as text, CSV must keep the byte.
 #[test]
 fn control_characters_in_names_and_paths() {
+    let Some(ns) = Netns::create("escape", &[]) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("netsql-esc-\x1b[2J");
-    let script = "import socket, sys, time\n\
-                  s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1)\n\
-                  print('ready', flush=True); time.sleep(60)\n";
-    let mut child = Command::new("bash")
-        .args([
-            "-c",
-            "exec -a $'\\e[2Jevil' /usr/bin/python3 -c \"$0\" \"$1\"",
-            script,
-        ])
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "ready");
+    let child = ns.within(move || {
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let mut command = Command::new("bash");
+        command
+            .args(["-c", "exec -a $'\\e[2Jevil' sleep 60"])
+            .stdin(Stdio::null());
+        common::inherit(&mut command, &[listener.as_raw_fd()]);
+        Kid::spawn(&mut command)
+        // The listener closes here: the child is its only holder.
+    });
+    common::wait_for_argv0(child.id(), "\x1b[2Jevil");
 
-    let view = ok(&run(&["netstat", "-xlp"]));
-    let table = ok(&run(&[
+    let view = ok(&ns.netsql(&["netstat", "-xlp"]));
+    let table = ok(&ns.netsql(&[
         "-e",
         "SELECT path FROM sockets WHERE path LIKE '%netsql-esc-%'",
     ]));
-    let _ = child.kill();
-    let _ = child.wait();
     assert!(
         !view.contains('\x1b'),
         "a raw ESC reached the terminal view"
@@ -214,32 +213,43 @@ fn control_characters_stay_exact_in_csv() {
     assert_eq!(out, "x\n\x1b[2J\n");
 }
 
-/// The key queries and views as `nobody`: NULL owners where the kernel hides them, at
-/// most the one warning, exit 0.
+/// A listener on 127.0.0.1:`port` held only by a `sleep` child running as `uid`,
+/// started on a thread inside the namespace.
+fn held_listener(ns: &Netns, port: u16, uid: u32) -> Kid {
+    ns.within(move || {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let mut command = Command::new("sleep");
+        command.arg("120").stdin(Stdio::null()).uid(uid).gid(uid);
+        common::inherit(&mut command, &[listener.as_raw_fd()]);
+        Kid::spawn(&mut command)
+    })
+}
+
+/// The key queries and views as `nobody`, in a namespace with one listener held by root
+/// and one by nobody: NULL owners where the kernel hides them, at most the one warning,
+/// exit 0, and nobody's own sockets still named.
 #[test]
 fn an_unprivileged_user_gets_nulls_not_errors() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 || Command::new("setpriv").arg("--version").output().is_err()
-    {
-        assert!(!common::require_netns(), "needs root and setpriv");
-        eprintln!("skipped: needs root and setpriv");
+    let Some(ns) = Netns::create("nobody", &["setpriv"]) else {
         return;
-    }
+    };
+    let root_child = held_listener(&ns, 7600, 0);
+    let nobody_child = held_listener(&ns, 7601, 65534);
+    common::wait_for_argv0(root_child.id(), "sleep");
+    common::wait_for_argv0(nobody_child.id(), "sleep");
     let netsql = env!("CARGO_BIN_EXE_netsql");
     let as_nobody = |args: &[&str]| {
-        Command::new("setpriv")
-            .args([
-                "--reuid",
-                "65534",
-                "--regid",
-                "65534",
-                "--clear-groups",
-                netsql,
-            ])
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        let mut argv = vec![
+            "setpriv",
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            netsql,
+        ];
+        argv.extend_from_slice(args);
+        ns.exec(&argv)
     };
     for args in [
         vec!["netstat", "-tanp"],
@@ -263,55 +273,94 @@ fn an_unprivileged_user_gets_nulls_not_errors() {
             "{args:?}: {err}"
         );
     }
-    // Root's listener (PID 1 here, or whoever) shows `-` as its owner.
+    // Root's listener shows `-` as its owner; nobody's shows nobody's sleep.
     let view = String::from_utf8_lossy(&as_nobody(&["netstat", "-tlnp"]).stdout).into_owned();
-    assert!(
+    let line = |port: u16| {
         view.lines()
-            .skip(2)
-            .all(|l| l.trim_end().ends_with('-') || l.contains('/')),
+            .find(|l| l.contains(&format!("127.0.0.1:{port} ")))
+            .unwrap_or_else(|| panic!("no :{port} line in {view}"))
+            .trim_end()
+            .to_string()
+    };
+    assert!(line(7600).ends_with(" -"), "{view}");
+    assert!(
+        line(7601).ends_with(&format!(" {}/sleep", nobody_child.id())),
         "{view}"
+    );
+    let csv = String::from_utf8_lossy(
+        &as_nobody(&[
+            "--format",
+            "csv",
+            "-e",
+            "SELECT local_port, pid, program FROM sockets WHERE proto = 'tcp' ORDER BY local_port",
+        ])
+        .stdout,
+    )
+    .into_owned();
+    assert_eq!(
+        csv,
+        format!(
+            "local_port,pid,program\n7600,,\n7601,{},sleep\n",
+            nobody_child.id()
+        )
     );
 }
 
-/// `ulimit -n 64`: the sockets table, its owners and a netstat view still answer (or
-/// would say why in one line); no panic, no silent NULL owners.
+/// Runs netsql with at most `limit` descriptors, inside `ns`.
+fn with_descriptors(ns: &Netns, limit: u32, args: &[&str]) -> Output {
+    let mut argv = vec!["sh", "-c", "ulimit -n \"$0\" && exec \"$@\""];
+    let limit = limit.to_string();
+    argv.push(&limit);
+    argv.push(env!("CARGO_BIN_EXE_netsql"));
+    argv.extend_from_slice(args);
+    ns.exec(&argv)
+}
+
+/// `ulimit -n 64`: the sockets table, its owners and a netstat view still answer, with
+/// every owner found (none silently NULL).
 #[test]
 fn few_descriptors_still_answer() {
-    let netsql = env!("CARGO_BIN_EXE_netsql");
-    for sql in [
-        "SELECT count(*) AS n FROM sockets",
-        "SELECT count(pid) AS n FROM sockets",
-        "SELECT count(*) AS n FROM socket_owners",
-    ] {
-        let out = Command::new("sh")
-            .args([
-                "-c",
-                "ulimit -n 64 && exec \"$0\" --format csv -e \"$1\"",
-                netsql,
-                sql,
-            ])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!err.contains("panicked"), "{sql}: {err}");
-        if out.status.success() {
-            assert!(
-                String::from_utf8_lossy(&out.stdout).starts_with("n\n"),
-                "{sql}"
-            );
-        } else {
-            assert_error(&out, "");
-        }
+    let Some(ns) = Netns::create("fewfds", &[]) else {
+        return;
+    };
+    let holders = [held_listener(&ns, 7610, 0), held_listener(&ns, 7611, 0)];
+    for holder in &holders {
+        common::wait_for_argv0(holder.id(), "sleep");
     }
-    let out = Command::new("sh")
-        .args(["-c", "ulimit -n 64 && exec \"$0\" netstat -tanp", netsql])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let expected = format!(
+        "local_port,pid\n7610,{}\n7611,{}\n",
+        holders[0].id(),
+        holders[1].id()
+    );
+    let out = with_descriptors(
+        &ns,
+        64,
+        &[
+            "--format",
+            "csv",
+            "-e",
+            "SELECT local_port, pid FROM sockets ORDER BY local_port",
+        ],
+    );
+    assert_eq!(ok(&out), expected);
     assert!(
-        out.status.success(),
+        out.stderr.is_empty(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let out = with_descriptors(
+        &ns,
+        64,
+        &[
+            "--format",
+            "csv",
+            "-e",
+            "SELECT count(*) AS n FROM socket_owners s JOIN sockets k ON s.inode = k.inode",
+        ],
+    );
+    assert_eq!(ok(&out), "n\n2\n");
+    let view = ok(&with_descriptors(&ns, 64, &["netstat", "-tlnp"]));
+    for holder in &holders {
+        assert!(view.contains(&format!(" {}/sleep", holder.id())), "{view}");
+    }
 }

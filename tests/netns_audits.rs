@@ -9,7 +9,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 
-use common::Netns;
+use common::{Netns, RunExt};
 use serde_json::Value;
 use socket2::{Domain, Socket, Type};
 
@@ -227,25 +227,115 @@ fn built_in_audits_trip_and_pass() {
         (Some(i64::from(tripped.raw_pid)), Some(65534), Some(1))
     );
 
-    // JUnit XML, read by a real XML parser: 8 cases, 8 failures.
-    let script = "import sys, xml.etree.ElementTree as E; s = E.parse(sys.argv[1]).getroot(); \
-                  print(s.get('tests'), s.get('failures'), len(s.findall('testcase')), len(s.findall('testcase/failure')))";
+    // JUnit XML, read by a real XML parser: one failing case per audit, named after it,
+    // its message counting the findings, its text the findings as CSV.
+    let script = "import sys, json, xml.etree.ElementTree as E; s = E.parse(sys.argv[1]).getroot(); \
+                  print(json.dumps({'tests': s.get('tests'), 'failures': s.get('failures'), 'cases': \
+                  [{'name': c.get('name'), 'message': f.get('message'), 'text': f.text} \
+                  for c in s.findall('testcase') for f in c.findall('failure')]}))";
     let out = Command::new("python3")
         .args(["-c", script, junit.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "8 8 8 8",
+        .run();
+    assert!(
+        out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let xml: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (xml["tests"].as_str(), xml["failures"].as_str()),
+        (Some("8"), Some("8"))
+    );
+    let cases = xml["cases"].as_array().unwrap();
+    let mut names: Vec<&str> = cases.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "close_wait_leaks",
+            "deleted_executables",
+            "raw_sockets_non_root",
+            "root_high_port_listeners",
+            "stuck_send_queues",
+            "unnamed_listeners",
+            "well_known_port_impostors",
+            "wildcard_listeners"
+        ]
+    );
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let n = findings(&audits, name).len();
+        let message = case["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("{n} finding(s), severity ")),
+            "{name}: {message}"
+        );
+        let description = by_name(&audits, name)["description"].as_str().unwrap();
+        assert!(message.ends_with(description), "{name}: {message}");
+        // A header line, then one line per finding.
+        let text = case["text"].as_str().unwrap();
+        assert_eq!(text.lines().count(), n + 1, "{name}: {text}");
+    }
+    let stuck_csv = cases
+        .iter()
+        .find(|c| c["name"] == "stuck_send_queues")
+        .unwrap()["text"]
+        .as_str()
+        .unwrap();
+    assert!(
+        stuck_csv.contains(",7203,") && stuck_csv.contains(",1000"),
+        "{stuck_csv}"
+    );
 
-    // Parameters: an allowlist that names sleep clears the wildcard finding.
-    let (_, allowed, _) = audit(&ns, &["-p", "allow=sleep,sshd"]);
+    // -o writes the same report to a file, all at once, and the exit code still says 1.
+    let report = dir.path().join("report.json");
+    let out = ns.netsql(&[
+        "audit",
+        "--etc",
+        ETC,
+        "-p",
+        "max=1",
+        "-p",
+        "max_bytes=100",
+        "-o",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    let written: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let statuses = |list: &[Value]| -> Vec<(String, String, usize)> {
+        let mut v: Vec<_> = list
+            .iter()
+            .map(|a| {
+                (
+                    a["name"].as_str().unwrap().to_string(),
+                    a["status"].as_str().unwrap().to_string(),
+                    a["findings"].as_array().unwrap().len(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(statuses(written.as_array().unwrap()), statuses(&audits));
+
+    // Parameters: an allowlist that names sleep clears the wildcard finding; the rest
+    // still fail, so the exit code stays 1.
+    let (code, allowed, stderr) = audit(&ns, &["-p", "allow=sleep,sshd"]);
+    assert_eq!(code, Some(1), "{stderr}");
     let wide = findings(&allowed, "wildcard_listeners");
     assert!(
         wide.iter().all(|f| f["local_port"].as_i64() != Some(7200)),
+        "{wide:?}"
+    );
+    assert_eq!(
+        by_name(&allowed, "wildcard_listeners")["status"],
+        "pass",
         "{wide:?}"
     );
     drop(tripped);
@@ -258,8 +348,7 @@ fn audit_errors_name_the_file_and_exit_2() {
     std::fs::write(&bad, "-- name: bad\nSELECT nope FROM sockets").unwrap();
     let out = common::netsql()
         .args(["audit", bad.to_str().unwrap()])
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -271,8 +360,7 @@ fn audit_errors_name_the_file_and_exit_2() {
     std::fs::write(&writes, "COPY (SELECT 1) TO '/tmp/netsql-never.csv'").unwrap();
     let out = common::netsql()
         .args(["audit", writes.to_str().unwrap()])
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -295,8 +383,7 @@ fn audit_errors_name_the_file_and_exit_2() {
     .unwrap();
     let out = common::netsql()
         .args(["audit", folder.to_str().unwrap()])
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -319,7 +406,6 @@ fn audit_errors_name_the_file_and_exit_2() {
     // -p overrides the default: 1 > 0 finds a row.
     let out = common::netsql()
         .args(["audit", folder.join("b.sql").to_str().unwrap(), "-p", "n=0"])
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(out.status.code(), Some(1));
 }

@@ -117,6 +117,7 @@ fn scans_stay_whole_while_sockets_and_processes_churn() {
     let before = connections.load(Ordering::Relaxed);
     let mut scans = 0;
     let mut rows = 0;
+    let mut time_waits = 0;
     for round in 0..10 {
         for (source, sql) in queries {
             let out = ns.netsql(&["--source", source, "--format", "ndjson", "-e", sql]);
@@ -125,9 +126,28 @@ fn scans_stay_whole_while_sockets_and_processes_churn() {
                 out.status.success() && err.is_empty(),
                 "round {round}, {source}: {err}"
             );
-            for row in ndjson(&out.stdout) {
-                check_row(&row);
-                rows += 1;
+            let got = ndjson(&out.stdout);
+            for row in &got {
+                check_row(row);
+                if source == "auto" {
+                    assert_eq!(row["state"], "TIME_WAIT", "the pushed filter held: {row:?}");
+                    time_waits += 1;
+                }
+            }
+            rows += got.len();
+            if source != "auto" {
+                // The one listener lives through all the churn: every whole scan has it,
+                // owned by this process.
+                let listener: Vec<_> = got
+                    .iter()
+                    .filter(|r| r["state"] == "LISTEN" && r["local_port"] == 7500)
+                    .collect();
+                assert_eq!(listener.len(), 1, "round {round}, {source}: {listener:?}");
+                assert_eq!(
+                    listener[0]["pid"].as_u64(),
+                    Some(u64::from(std::process::id())),
+                    "{source}"
+                );
             }
             scans += 1;
         }
@@ -161,7 +181,10 @@ fn scans_stay_whole_while_sockets_and_processes_churn() {
         "churn: {scans} scans ({rows} socket rows) in {elapsed:.1} s while {opened} connections ({rate:.0}/s) and {} processes came and went",
         processes.load(Ordering::Relaxed)
     );
-    assert!(rows > 0);
+    assert!(
+        time_waits > 0,
+        "connections closed, yet no scan saw TIME_WAIT"
+    );
     assert!(
         rate >= 1000.0,
         "the churn itself was too slow to test anything: {rate:.0} connections/s"

@@ -12,6 +12,7 @@ struct Counting {
     rows: u64,
     collects: AtomicUsize,
     projections: Mutex<Vec<Vec<usize>>>,
+    limits: Mutex<Vec<Option<usize>>>,
 }
 
 impl Counting {
@@ -20,6 +21,7 @@ impl Counting {
             rows,
             collects: AtomicUsize::new(0),
             projections: Mutex::new(Vec::new()),
+            limits: Mutex::new(Vec::new()),
         })
     }
 }
@@ -42,6 +44,7 @@ impl LiveTable for Counting {
             .lock()
             .unwrap()
             .push(scan.projection.clone());
+        self.limits.lock().unwrap().push(scan.limit);
         let columns = scan
             .projection
             .iter()
@@ -145,4 +148,14 @@ async fn limit_reaches_the_scan_and_stops_the_output() {
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     assert_eq!(rows, 7);
     assert_eq!(batches[0].column(0).len(), 7);
+    // The scan itself was told: it need not build more than 7 rows.
+    assert_eq!(table.limits.lock().unwrap().as_slice(), &[Some(7)]);
+    // A filter the table cannot apply exactly keeps the limit above the scan.
+    ctx.sql("SELECT n FROM numbers WHERE n > 3 LIMIT 7")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(table.limits.lock().unwrap().as_slice(), &[Some(7), None]);
 }

@@ -2,9 +2,160 @@
 
 #![allow(dead_code)]
 
-use std::os::fd::AsRawFd;
+use std::io::{BufRead, BufReader, Read};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+/// How long any one child of a test may run before it is killed and the test fails:
+/// far above what any of them needs, far below CI's limit.
+pub const DEADLINE: Duration = Duration::from_secs(120);
+
+/// Running a command as a test does: no terminal input, a deadline, output captured.
+pub trait RunExt {
+    /// Runs to completion within [`DEADLINE`]; past it the child is killed and the test
+    /// fails naming the command.
+    fn run(&mut self) -> Output;
+    fn run_within(&mut self, limit: Duration) -> Output;
+}
+
+impl RunExt for Command {
+    fn run(&mut self) -> Output {
+        self.run_within(DEADLINE)
+    }
+
+    fn run_within(&mut self, limit: Duration) -> Output {
+        let what = format!("{self:?}");
+        let mut child = Kid(self
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {what}: {e}")));
+        // Read both pipes while waiting: a child blocked on a full pipe never exits.
+        let drain = |pipe: Option<Box<dyn Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_end(&mut bytes);
+                }
+                bytes
+            })
+        };
+        let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+        let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{what} still running after {limit:?}: killed");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        Output {
+            status,
+            stdout: stdout.join().expect("stdout reader"),
+            stderr: stderr.join().expect("stderr reader"),
+        }
+    }
+}
+
+/// A child that is killed and reaped when dropped, so a failing test leaves nothing
+/// running behind it.
+pub struct Kid(pub Child);
+
+impl Kid {
+    pub fn spawn(command: &mut Command) -> Kid {
+        Kid(command
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {command:?}: {e}")))
+    }
+
+    /// Waits for the child to exit by itself within `limit` (killing it past that) and
+    /// collects what is left of its piped output.
+    pub fn finish_within(mut self, limit: Duration) -> Output {
+        let started = Instant::now();
+        while self.0.try_wait().expect("wait").is_none() {
+            assert!(
+                started.elapsed() < limit,
+                "child {} still running after {limit:?}",
+                self.0.id()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut out = Output {
+            status: self.0.wait().expect("wait"),
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        };
+        if let Some(mut pipe) = self.0.stdout.take() {
+            let _ = pipe.read_to_end(&mut out.stdout);
+        }
+        if let Some(mut pipe) = self.0.stderr.take() {
+            let _ = pipe.read_to_end(&mut out.stderr);
+        }
+        out
+    }
+}
+
+impl std::ops::Deref for Kid {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Kid {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Kid {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The lines a child prints, read on a thread so that waiting for one has a deadline.
+pub struct Lines(Receiver<String>);
+
+impl Lines {
+    pub fn of(stdout: ChildStdout) -> Lines {
+        let (send, receive) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Lines(receive)
+    }
+
+    /// The next line, or a failed test when none comes within `limit` (or the child
+    /// closed its output first).
+    pub fn next_within(&self, limit: Duration) -> String {
+        self.0
+            .recv_timeout(limit)
+            .unwrap_or_else(|e| panic!("no line from the child within {limit:?}: {e}"))
+    }
+
+    /// Waits for the child's readiness line.
+    pub fn expect(&self, wanted: &str) {
+        let line = self.next_within(Duration::from_secs(30));
+        assert_eq!(line.trim(), wanted, "the child's first line");
+    }
+}
 
 pub fn netsql() -> Command {
     Command::new(env!("CARGO_BIN_EXE_netsql"))
@@ -19,8 +170,9 @@ pub fn require_netns() -> bool {
 fn have(tool: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
+        .run()
+        .status
+        .success()
 }
 
 /// A network namespace of our own, deleted on drop.
@@ -50,11 +202,19 @@ impl Netns {
             return None;
         }
         let name = format!("netsql-{tag}-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        let _ = Command::new("ip").args(["netns", "del", &name]).run();
         run_ok("ip", &["netns", "add", &name]);
         let ns = Netns { name };
         ns.exec_ok(&["ip", "link", "set", "lo", "up"]);
         Some(ns)
+    }
+
+    /// The namespace's inode: what `netns` columns hold for it.
+    pub fn inode(&self) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(Path::new("/run/netns").join(&self.name))
+            .expect("stat /run/netns/<name>")
+            .ino()
     }
 
     /// Files `ip netns exec` mounts over /etc inside this namespace (resolv.conf, hosts,
@@ -69,11 +229,14 @@ impl Netns {
 
     /// Runs a command inside the namespace.
     pub fn exec(&self, argv: &[&str]) -> Output {
-        Command::new("ip")
-            .args(["netns", "exec", &self.name])
-            .args(argv)
-            .output()
-            .expect("run ip netns exec")
+        self.command(argv).run()
+    }
+
+    /// A command that will run inside the namespace.
+    pub fn command(&self, argv: &[&str]) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.name]).args(argv);
+        command
     }
 
     pub fn exec_ok(&self, argv: &[&str]) -> String {
@@ -112,14 +275,12 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(&self.name));
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .output();
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).run();
     }
 }
 
 pub fn run_ok(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).output().expect(program);
+    let out = Command::new(program).args(args).run();
     assert!(
         out.status.success(),
         "{program} {args:?}: {}",
@@ -146,4 +307,68 @@ pub fn ino(fd: &impl AsRawFd) -> u64 {
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     assert_eq!(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) }, 0);
     st.st_ino
+}
+
+/// Lets the child inherit `fds`: close-on-exec is cleared in the child only, so children
+/// that other tests start meanwhile do not inherit them too.
+pub fn inherit<'a>(command: &'a mut Command, fds: &[RawFd]) -> &'a mut Command {
+    let fds = fds.to_vec();
+    // SAFETY: fcntl is async-signal-safe; the closure allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            for &fd in &fds {
+                if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        })
+    };
+    command
+}
+
+/// Waits until process `pid` runs with `argv0` as its first argument (it has exec'd).
+pub fn wait_for_argv0(pid: u32, argv0: &str) {
+    let path = format!("/proc/{pid}/cmdline");
+    let started = Instant::now();
+    loop {
+        let cmdline = std::fs::read(&path).unwrap_or_default();
+        if cmdline.split(|&b| b == 0).next() == Some(argv0.as_bytes()) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{pid} never ran as {argv0:?}: {:?}",
+            String::from_utf8_lossy(&cmdline)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Waits until process `pid` has used `cpu` of processor time (user + system): past
+/// start-up and into its work, a readiness signal for a query that prints nothing.
+pub fn wait_for_cpu(pid: u32, cpu: Duration) {
+    // SAFETY: sysconf has no preconditions.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let wanted = cpu.as_millis() as u64 * ticks_per_second / 1000;
+    let started = Instant::now();
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the `(comm)`: state is the 3rd field, utime the 14th, stime the 15th.
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<u64> = after
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        if fields.iter().sum::<u64>() >= wanted {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{pid} used less than {cpu:?} of processor time in 60 s: {stat}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
