@@ -1,6 +1,8 @@
 //! The REPL in a real pseudo-terminal: multi-line statements, completion, meta-commands,
 //! history across runs, Ctrl-C and Ctrl-D.
 
+mod common;
+
 use std::process::Command;
 use std::time::Duration;
 
@@ -15,6 +17,7 @@ fn repl(data: &std::path::Path) -> Session {
     command
         .args(["--proc", PROC, "--source", "proc"])
         .env("XDG_DATA_HOME", data)
+        .env("XDG_CONFIG_HOME", data.join("config"))
         .env("TERM", "xterm-256color");
     let mut session = Session::spawn(command).expect("spawn netsql in a pty");
     session.set_expect_timeout(Some(Duration::from_secs(20)));
@@ -127,7 +130,11 @@ fn ctrl_c_cancels_the_query_not_the_repl() {
     let mut s = repl(data.path());
     s.send("SELECT count(*) FROM generate_series(1, 100000000000);\r")
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Ready: the query has had half a second of processor time.
+    common::wait_for_cpu(
+        s.get_process().pid().as_raw() as u32,
+        Duration::from_millis(500),
+    );
     s.send("\x03").unwrap();
     s.expect("query cancelled").unwrap();
     at(&mut s, "netsql> ", "SELECT 6 * 7 AS v;\r");
@@ -151,4 +158,57 @@ fn watch_repeats_until_ctrl_c() {
     at(&mut s, "netsql> ", "SELECT 'after' AS a;\r");
     s.expect("| after |").unwrap();
     quit(s);
+}
+
+/// Saved queries, files in and out, timing and `.tables`, on the fixture's sockets
+/// (fixtures/proc/ss.txt: two established connections 127.0.0.1:8080 <-> :44540, 42
+/// bytes unread on the 8080 end).
+#[test]
+fn saved_queries_files_and_timing() {
+    let data = tempfile::tempdir().unwrap();
+    let user = data.path().join("config/netsql/queries");
+    std::fs::create_dir_all(&user).unwrap();
+    std::fs::write(
+        user.join("writes.sql"),
+        "-- name: writes\n-- description: tries to write\nCOPY (SELECT 1) TO '/tmp/netsql-repl-never.csv';\n",
+    )
+    .unwrap();
+    let input = data.path().join("in.sql");
+    std::fs::write(&input, "SELECT 'from-file' AS f;\n").unwrap();
+    let output = data.path().join("out.txt");
+
+    let mut s = repl(data.path());
+    s.send("\\saved\r").unwrap();
+    s.expect("deepest_queues").unwrap();
+    s.expect("writes").unwrap();
+    // A parameter set on the command line, and one left at its default.
+    at(&mut s, "netsql> ", "\\run connections_per_remote limit=1\r");
+    s.expect("| 127.0.0.1      | 2           | 2            |")
+        .unwrap();
+    s.expect("(1 row)").unwrap();
+    at(&mut s, "netsql> ", "\\run deepest_queues\r");
+    s.expect("| tcp   | ESTABLISHED | 127.0.0.1     | 8080       | 127.0.0.1      | 44540       | 42     | 0      |").unwrap();
+    // Saved queries are read-only, whoever wrote them.
+    at(&mut s, "netsql> ", "\\run writes\r");
+    s.expect("read-only").unwrap();
+    at(&mut s, "netsql> ", "\\run deepest_queues limit\r");
+    s.expect("expected NAME=VALUE").unwrap();
+    at(&mut s, "netsql> ", &format!("\\i {}\r", input.display()));
+    s.expect("| from-file |").unwrap();
+    at(&mut s, "netsql> ", &format!("\\o {}\r", output.display()));
+    at(&mut s, "netsql> ", "SELECT 'to-file' AS t;\r");
+    at(&mut s, "netsql> ", "\\o\r");
+    at(&mut s, "netsql> ", "\\timing on\r");
+    s.expect("Timing is on.").unwrap();
+    at(&mut s, "netsql> ", "SELECT 'timed' AS t;\r");
+    s.expect("| timed |").unwrap();
+    s.expect(expectrl::Regex("Time: [0-9]+\\.[0-9]{3} ms"))
+        .unwrap();
+    at(&mut s, "netsql> ", ".tables\r");
+    s.expect("socket_owners").unwrap();
+    quit(s);
+    let written = std::fs::read_to_string(&output).unwrap();
+    assert!(written.contains("| to-file |"), "{written}");
+    assert!(!written.contains("from-file"), "{written}");
+    assert!(!std::path::Path::new("/tmp/netsql-repl-never.csv").exists());
 }

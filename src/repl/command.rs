@@ -1,5 +1,6 @@
 //! The REPL's meta-commands: data, with their help text beside them (`\?` lists them).
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,7 +16,11 @@ pub enum Command {
     Include(String),
     Output(Option<String>),
     Saved,
-    Run(String),
+    /// `\run NAME [param=value ...]`: a saved query, read-only, as `-q NAME -p ...`.
+    Run {
+        name: String,
+        params: BTreeMap<String, String>,
+    },
     Watch(u64),
 }
 
@@ -43,7 +48,10 @@ pub const HELP: &[(&str, &str)] = &[
         "send results to FILE; alone, back to the terminal",
     ),
     ("\\saved", "list saved queries"),
-    ("\\run NAME", "run a saved query"),
+    (
+        "\\run NAME [P=V ...]",
+        "run a saved query (read-only), setting its parameters",
+    ),
     (
         "\\watch N",
         "run the last statement every N seconds until Ctrl-C",
@@ -112,7 +120,21 @@ impl FromStr for Command {
             "\\i" => Command::Include(need("a file")?),
             "\\o" => Command::Output(arg),
             "\\saved" => Command::Saved,
-            "\\run" => Command::Run(need("a saved query's name")?),
+            "\\run" => {
+                let mut words = need("a saved query's name")?
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+                    .into_iter();
+                let name = words.next().unwrap_or_default();
+                let params = words
+                    .map(|pair| match pair.split_once('=') {
+                        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+                        _ => Err(format!("\\run {name}: expected NAME=VALUE, not {pair:?}")),
+                    })
+                    .collect::<Result<_, _>>()?;
+                Command::Run { name, params }
+            }
             "\\watch" => {
                 let seconds: u64 = need("seconds")?
                     .parse()
@@ -144,6 +166,14 @@ mod tests {
         assert_eq!("\\maxrows 5".parse(), Ok(Command::MaxRows(5)));
         assert_eq!("\\watch 2".parse(), Ok(Command::Watch(2)));
         assert_eq!("\\o".parse(), Ok(Command::Output(None)));
+        assert_eq!(
+            "\\run deepest_queues limit=3".parse(),
+            Ok(Command::Run {
+                name: "deepest_queues".into(),
+                params: [("limit".to_string(), "3".to_string())].into(),
+            })
+        );
+        assert!("\\run deepest_queues 3".parse::<Command>().is_err());
         assert!("\\watch 0".parse::<Command>().is_err());
         assert!("\\maxrows x".parse::<Command>().is_err());
         assert!("\\nope".parse::<Command>().is_err());

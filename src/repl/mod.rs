@@ -354,10 +354,10 @@ fn meta(
                 );
             }
         }
-        Command::Run(name) => {
-            // As with -q: read-only, its parameters at their defaults.
+        Command::Run { name, params } => {
+            // As with -q: read-only, parameters at their defaults unless set.
             let query = queries::find(saved, &name)?;
-            let params = queries::bind(query, &BTreeMap::new())?;
+            let params = queries::bind(query, &params)?;
             let read_only = Runner {
                 ctx: runner.ctx,
                 root: runner.root,
