@@ -1,0 +1,278 @@
+//! Where rows come from, end to end: `--source auto` reading /proc when the kernel
+//! refuses sock_diag (a seccomp filter refuses it here, as a locked-down container
+//! would), and the owner walk happening only for queries that need owners.
+
+mod common;
+
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixListener;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Output, Stdio};
+
+use common::{ndjson, Kid, Netns, RunExt};
+
+/// A syscall a seccomp filter fails with `errno` when every `(argument, mask, value)`
+/// holds: `args[argument] & mask == value` (the low 32 bits).
+struct Deny {
+    syscall: i64,
+    args: &'static [(u32, u32, u32)],
+    errno: i32,
+}
+
+/// `socket(AF_NETLINK, _, NETLINK_SOCK_DIAG)` -> EPERM, as a locked-down container has it.
+const NO_SOCK_DIAG: Deny = Deny {
+    syscall: libc::SYS_socket,
+    args: &[
+        (0, u32::MAX, libc::AF_NETLINK as u32),
+        (2, u32::MAX, 4), // NETLINK_SOCK_DIAG
+    ],
+    errno: libc::EPERM,
+};
+
+/// Opening any directory -> EMFILE, as when a process runs out of descriptors.
+const NO_DIRECTORIES: Deny = Deny {
+    syscall: libc::SYS_openat,
+    args: &[(2, libc::O_DIRECTORY as u32, libc::O_DIRECTORY as u32)],
+    errno: libc::EMFILE,
+};
+
+/// Installs a seccomp filter in the child before it execs: `deny` fails, everything else
+/// is allowed.
+fn seccomp(command: &mut Command, deny: Deny) -> &mut Command {
+    #[cfg(target_arch = "x86_64")]
+    const ARCH: u32 = 0xC000_003E; // AUDIT_ARCH_X86_64
+    #[cfg(target_arch = "aarch64")]
+    const ARCH: u32 = 0xC000_00B7; // AUDIT_ARCH_AARCH64
+    let op = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    let load = |offset: u32| op(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0, 0, offset);
+    let jeq = |k: u32, jf: u8| op(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, 0, jf, k);
+    // struct seccomp_data: nr at 0, arch at 4, args[i] at 16 + 8i (low half first on
+    // these little-endian machines). Each test that fails jumps to the final ALLOW.
+    let tests = 2 + 3 * deny.args.len() as u8; // instructions after the arch check
+    let mut filter = vec![load(4), jeq(ARCH, tests + 1), load(0)];
+    filter.push(jeq(deny.syscall as u32, tests - 1));
+    for (i, &(arg, mask, value)) in deny.args.iter().enumerate() {
+        let left = 3 * (deny.args.len() - i) as u8; // this test's three and the rest
+        filter.push(load(16 + 8 * arg));
+        filter.push(op(libc::BPF_ALU | libc::BPF_AND | libc::BPF_K, 0, 0, mask));
+        filter.push(jeq(value, left - 2));
+    }
+    filter.push(op(
+        libc::BPF_RET | libc::BPF_K,
+        0,
+        0,
+        libc::SECCOMP_RET_ERRNO | deny.errno as u32,
+    ));
+    filter.push(op(
+        libc::BPF_RET | libc::BPF_K,
+        0,
+        0,
+        libc::SECCOMP_RET_ALLOW,
+    ));
+    // SAFETY: prctl with a program that lives until exec (the closure owns it); no
+    // allocation happens in the child.
+    unsafe {
+        command.pre_exec(move || {
+            let program = libc::sock_fprog {
+                len: filter.len() as u16,
+                filter: filter.as_ptr() as *mut libc::sock_filter,
+            };
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::prctl(
+                    libc::PR_SET_SECCOMP,
+                    libc::SECCOMP_MODE_FILTER,
+                    &program as *const libc::sock_fprog,
+                ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
+}
+
+fn rows(out: &Output) -> Vec<String> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut rows: Vec<String> = ndjson(&out.stdout)
+        .iter()
+        .map(|r| serde_json::Value::Object(r.clone()).to_string())
+        .collect();
+    rows.sort();
+    rows
+}
+
+const SQL: &str = "SELECT proto, state, local_address, local_port, remote_address, remote_port, \
+                   inode, path FROM sockets";
+
+#[test]
+fn auto_reads_proc_when_sock_diag_is_refused() {
+    let Some(ns) = Netns::create("seccomp", &[]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("netsql-sources.sock");
+    let _held = ns.within(move || {
+        let tcp = TcpListener::bind("127.0.0.1:7900").unwrap();
+        let unix = UnixListener::bind(&path).unwrap();
+        (tcp, unix)
+    });
+    let args = ["--format", "ndjson", "-e", SQL];
+    let netsql = |source: &str, refused: bool| {
+        let source = source.to_string();
+        ns.within(move || {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_netsql"));
+            command.args(["--source", &source]).args(args);
+            if refused {
+                seccomp(&mut command, NO_SOCK_DIAG);
+            }
+            command.run()
+        })
+    };
+    // The filter works: --source netlink is refused, in one line.
+    let out = netsql("netlink", true);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with("netsql: ")
+            && err.contains("sock_diag request refused")
+            && err.contains("Operation not permitted")
+            && err.lines().count() == 1,
+        "{err}"
+    );
+    // auto falls back quietly and gives the rows /proc gives, which are the rows
+    // sock_diag gives when it is allowed.
+    let fallback = netsql("auto", true);
+    assert!(
+        fallback.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&fallback.stderr)
+    );
+    let fallback = rows(&fallback);
+    assert_eq!(fallback, rows(&netsql("proc", false)));
+    assert_eq!(fallback, rows(&netsql("netlink", false)));
+    assert_eq!(fallback.len(), 2, "{fallback:?}");
+    assert!(fallback.iter().any(|r| r.contains("\"local_port\":7900")));
+    assert!(fallback.iter().any(|r| r.contains("netsql-sources.sock")));
+}
+
+/// The owner walk lists `<proc>/<pid>/fd` of every process. With `--proc` pointing at a
+/// tree where one such `fd` is a file, not a folder, a walk cannot finish: so a query
+/// that succeeds there did not walk, and one that needs owners fails naming the file.
+#[test]
+fn owners_are_walked_only_when_a_query_needs_them() {
+    let Some(ns) = Netns::create("nowalk", &[]) else {
+        return;
+    };
+    let held = ns.within(|| {
+        let tcp = TcpListener::bind("127.0.0.1:7901").unwrap();
+        let mut command = Command::new("sleep");
+        command.arg("120").stdin(Stdio::null());
+        common::inherit(&mut command, &[tcp.as_raw_fd()]);
+        Kid::spawn(&mut command)
+    });
+    common::wait_for_argv0(held.id(), "sleep");
+    let proc = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(proc.path().join("4242")).unwrap();
+    std::fs::write(proc.path().join("4242/fd"), "not a folder").unwrap();
+    let root = proc.path().to_str().unwrap();
+    let query = |sql: &str| {
+        ns.netsql(&[
+            "--proc", root, "--source", "netlink", "--format", "csv", "-e", sql,
+        ])
+    };
+    for sql in [
+        "SELECT local_port FROM sockets WHERE proto = 'tcp'",
+        "SELECT count(*) AS n FROM sockets WHERE proto = 'tcp'",
+        "SELECT proto, state, local_address, local_port, remote_address, remote_port, recv_q, \
+         send_q, uid, inode, timer FROM sockets WHERE proto = 'tcp'",
+    ] {
+        let out = query(sql);
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).lines().count(),
+            2,
+            "{sql}"
+        );
+    }
+    for sql in [
+        "SELECT local_port, pid FROM sockets WHERE proto = 'tcp'",
+        "SELECT program FROM sockets",
+        "SELECT count(fd) FROM sockets",
+    ] {
+        let out = query(sql);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{sql}: {err}");
+        assert!(
+            err.contains("4242/fd") && err.lines().count() == 1,
+            "{sql}: {err}"
+        );
+    }
+    // And with the real /proc the same owner query finds the sleep.
+    let out = ns.netsql(&[
+        "--format",
+        "csv",
+        "-e",
+        "SELECT local_port, pid FROM sockets WHERE proto = 'tcp'",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("local_port,pid\n7901,{}\n", held.id())
+    );
+}
+
+/// Out of descriptors in the middle of the owner walk (every directory open fails with
+/// EMFILE): a query that needs owners fails with one line, never silently NULL owners;
+/// one that does not still answers.
+#[test]
+fn running_out_of_descriptors_fails_an_owner_query() {
+    let Some(ns) = Netns::create("emfile", &[]) else {
+        return;
+    };
+    let _held = ns.within(|| TcpListener::bind("127.0.0.1:7902").unwrap());
+    // Started from a thread inside the namespace: `ip netns exec` itself lists folders.
+    let run = |sql: &str| {
+        let sql = sql.to_string();
+        ns.within(move || {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_netsql"));
+            command.args(["--format", "csv", "-e", &sql]);
+            seccomp(&mut command, NO_DIRECTORIES);
+            command.run()
+        })
+    };
+    let out = run("SELECT local_port FROM sockets");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "local_port\n7902\n");
+    for sql in [
+        "SELECT local_port, pid FROM sockets",
+        "SELECT * FROM socket_owners",
+    ] {
+        let out = run(sql);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{sql}: {err}");
+        assert!(
+            err.starts_with("netsql: ")
+                && err.contains("Too many open files")
+                && err.lines().count() == 1,
+            "{sql}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{sql}");
+    }
+}
