@@ -1,18 +1,17 @@
 //! `netsql netstat FLAGS` against net-tools `netstat FLAGS`, run on the same sockets in a
 //! namespace of our own: every TCP state, UDP, UDP-Lite, raw and unix sockets, held by
 //! this process and by a child whose argv[0] is a path. Lines are compared as multisets
-//! (netstat prints in hash order), trailing blanks aside; timers are masked for -o and
-//! counters for -i and -s, which move between the two runs.
+//! (netstat prints in hash order), trailing blanks aside; timers are masked for -o (their
+//! values are compared in netns_timers.rs). Every /etc file either tool reads is the
+//! test's own, overlaid by `ip netns exec`.
 
 #[path = "common/mod.rs"]
 mod common;
 #[path = "netns_sockets/made.rs"]
 mod made;
 
+use common::{Kid, Lines, Netns};
 use std::collections::BTreeMap;
-use std::process::{Child, Command};
-
-use common::Netns;
 
 /// Lines without trailing blanks, masked, counted.
 fn lines(text: &str, mask: fn(&str) -> String) -> BTreeMap<String, usize> {
@@ -35,37 +34,25 @@ fn mask_timer(line: &str) -> String {
     }
 }
 
-/// Every run of digits -> `#`.
-fn mask_digits(line: &str) -> String {
-    let mut out = String::new();
-    let mut in_number = false;
-    for c in line.chars() {
-        if c.is_ascii_digit() {
-            if !in_number {
-                out.push('#');
-            }
-            in_number = true;
-        } else {
-            out.push(c);
-            in_number = false;
-        }
-    }
-    out
-}
-
 /// Runs both and compares; on a difference the two outputs are shown whole.
 fn compare(ns: &Netns, flags: &str, mask: fn(&str) -> String) -> Result<(), String> {
     let argv: Vec<&str> = flags.split_whitespace().collect();
     let mut theirs = vec!["netstat"];
     theirs.extend(&argv);
     let netstat = ns.exec(&theirs);
+    assert!(
+        netstat.status.success(),
+        "netstat {flags}: {}",
+        String::from_utf8_lossy(&netstat.stderr)
+    );
     let mut ours = vec!["netstat"];
     ours.extend(&argv);
     let netsql = ns.netsql(&ours);
     assert!(
-        netsql.status.success(),
-        "netsql netstat {flags}: {}",
-        String::from_utf8_lossy(&netsql.stderr)
+        netsql.status.success() && netsql.stderr == netstat.stderr,
+        "netsql netstat {flags}: {}\nnetstat said: {}",
+        String::from_utf8_lossy(&netsql.stderr),
+        String::from_utf8_lossy(&netstat.stderr)
     );
     let (a, b) = (
         String::from_utf8_lossy(&netstat.stdout).into_owned(),
@@ -91,22 +78,63 @@ fn check(ns: &Netns, flags: &str, mask: fn(&str) -> String) {
 }
 
 /// A child holding a listener, run by its full path so netstat -p shows its basename.
-fn sleeper(ns: &Netns) -> Child {
-    Command::new("ip")
-        .args(["netns", "exec", &ns.name, "python3", "-c"])
+/// Also a listener on an address longer than netstat's 22-character column.
+fn sleeper(ns: &Netns) -> Kid {
+    let mut command = ns.command(&["python3", "-c"]);
+    command
         .arg(
             "import socket, time\n\
              s = socket.socket(socket.AF_INET6)\n\
              s.bind(('::', 7300)); s.listen(1)\n\
+             w = socket.socket(socket.AF_INET6)\n\
+             w.bind((LONG, 7301)); w.listen(1)\n\
              u = socket.socket(socket.AF_UNIX)\n\
              u.bind('\\0netsql-sleeper'); u.listen(1)\n\
              print('ready', flush=True)\n\
-             time.sleep(120)\n",
+             time.sleep(120)\n"
+                .replace("LONG", &format!("'{LONG_ADDRESS}'")),
         )
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped());
+    Kid::spawn(&mut command)
 }
+
+/// 31 characters: cut to 22 without -W.
+const LONG_ADDRESS: &str = "fd00:1234:5678:9abc:def0::4321";
+
+/// Every file the name lookups of either tool read, so that nothing of the host's
+/// /etc decides a name. nsswitch.conf keeps both to files (and DNS for hosts, which
+/// the resolv.conf sends to a port where nothing listens).
+const ETC: &[(&str, &str)] = &[
+    (
+        "nsswitch.conf",
+        "passwd: files\ngroup: files\nhosts: files dns\nnetworks: files\n\
+         protocols: files\nservices: files\n",
+    ),
+    (
+        "resolv.conf",
+        "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+    ),
+    (
+        "hosts",
+        "127.0.0.1 localhost\n::1 ip6-localhost ip6-loopback\n\
+         fd00:1234:5678:9abc:def0::4321 long-six.test\n10.9.0.254 gw.test\n",
+    ),
+    (
+        "services",
+        "first-name 7000/tcp\nlast-name 7000/tcp\nudp-name 7020/udp\nhttp 80/tcp\n",
+    ),
+    (
+        "protocols",
+        "ip 0 IP\nicmp 1 ICMP\ntcp 6 TCP\nudp 17 UDP\nicmp-six 58 IPv6-ICMP\nlite-proto 136 UDPLite\n",
+    ),
+    ("networks", "loopnet 127.0.0.0\nlinklocal 169.254.0.0\n"),
+    (
+        "passwd",
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n\
+         netsql-test:x:4242:4242::/:/bin/false\n",
+    ),
+];
 
 #[test]
 fn netstat_views_match_net_tools() {
@@ -115,29 +143,18 @@ fn netstat_views_match_net_tools() {
     };
     // Names this test controls: a resolver that answers at once (nothing listens on
     // port 53), hosts for both loopbacks, and a port named twice (netstat shows the last).
-    ns.etc(&[
-        (
-            "resolv.conf",
-            "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
-        ),
-        (
-            "hosts",
-            "127.0.0.1 localhost\n::1 ip6-localhost ip6-loopback\n",
-        ),
-        (
-            "services",
-            "first-name 7000/tcp\nlast-name 7000/tcp\nudp-name 7020/udp\nhttp 80/tcp\n",
-        ),
+    ns.etc(ETC);
+    ns.exec_ok(&[
+        "ip",
+        "addr",
+        "add",
+        &format!("{LONG_ADDRESS}/64"),
+        "dev",
+        "lo",
+        "nodad",
     ]);
     let mut child = sleeper(&ns);
-    {
-        use std::io::BufRead;
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready");
-    }
+    Lines::of(child.stdout.take().unwrap()).expect("ready");
     let dir = tempfile::tempdir().unwrap();
     let made = {
         let name = ns.name.clone();
@@ -147,18 +164,67 @@ fn netstat_views_match_net_tools() {
     made::settle();
 
     for flags in [
-        "-tan", "-tln", "-uan", "-wan", "-xa", "-tanp", "-tlnp", "-tanpe", "-ta", "-ua", "-an",
-        "-lnp", "-x", "-tn", "-4an", "-6an", "-tanW", "-uanp", "-xap", "-tane", "-lntu",
+        "-tan",
+        "-tln",
+        "-uan",
+        "-wan",
+        "-xa",
+        "-tanp",
+        "-tlnp",
+        "-tanpe",
+        "-ta",
+        "-ua",
+        "-an",
+        "-lnp",
+        "-x",
+        "-tn",
+        "-4an",
+        "-6an",
+        "-tanW",
+        "-uanp",
+        "-xap",
+        "-tane",
+        "-lntu",
+        // Names: users (-e without -n), protocols for raw sockets, UDP-Lite, the long
+        // forms of -n, families by name.
+        "-tae",
+        "-uae",
+        "-wa",
+        "-Uan",
+        "-Ua",
+        "-ta --numeric-hosts",
+        "-ta --numeric-ports",
+        "-tae --numeric-users",
+        "-tae --numeric-hosts --numeric-ports",
+        "--inet -an",
+        "--inet6 -an",
+        "--unix -a",
+        "-A inet -an",
+        "-A inet6 -a",
+        "-A unix -ap",
+        "-A inet,unix -an",
+        "-tlW",
+        "-tl",
     ] {
         check(&ns, flags, keep);
     }
+    // The long address is there: without -W cut so that address, colon and port fill
+    // the 23-character column (net-tools' netstat.c), whole with -W.
+    let cut = ns.netsql(&["netstat", "-tln"]);
+    let cut = String::from_utf8_lossy(&cut.stdout);
+    assert!(
+        cut.contains(&format!(" {}:7301 ", &LONG_ADDRESS[..22 - "7301".len()])),
+        "{cut}"
+    );
+    let wide = ns.netsql(&["netstat", "-tlnW"]);
+    let wide = String::from_utf8_lossy(&wide.stdout);
+    assert!(wide.contains(&format!(" {LONG_ADDRESS}:7301 ")), "{wide}");
     check(&ns, "-tano", mask_timer);
     check(&ns, "-uano", mask_timer);
     check(&ns, "-g", keep);
     check(&ns, "-gn", keep);
     drop(made);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
 }
 
 /// -r, -i and -s in a quiet namespace (nothing retransmits there) with routes of several
@@ -168,13 +234,7 @@ fn netstat_tables_match_net_tools() {
     let Some(ns) = Netns::create("netstat-quiet", &["netstat"]) else {
         return;
     };
-    ns.etc(&[
-        (
-            "resolv.conf",
-            "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
-        ),
-        ("hosts", "127.0.0.1 localhost\n10.9.0.254 gw.test\n"),
-    ]);
+    ns.etc(ETC);
     ns.exec_ok(&["ip", "addr", "add", "10.9.0.1/24", "dev", "lo"]);
     ns.exec_ok(&[
         "ip",
@@ -220,7 +280,10 @@ fn netstat_tables_match_net_tools() {
     for flags in ["-rn", "-r", "-rne", "-re", "-rnee"] {
         check(&ns, flags, keep);
     }
-    for flags in ["-i", "-ia", "-s", "-st", "-su", "-sw", "-s6"] {
-        check(&ns, flags, mask_digits);
+    // Nothing moves in this namespace between the two runs: the counters must agree.
+    for flags in [
+        "-i", "-ia", "-s", "-st", "-su", "-sw", "-s6", "-s -6", "-su -6",
+    ] {
+        check(&ns, flags, keep);
     }
 }
