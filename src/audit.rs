@@ -8,7 +8,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::json::{writer::JsonArray, WriterBuilder};
 
 use crate::error::Error;
-use crate::exec::Runner;
+use crate::exec::{Capture, Runner};
 use crate::output::{self, Format};
 use crate::queries::{self, QueryFile};
 
@@ -57,22 +57,23 @@ pub async fn run(
             .map(|(n, v)| (n.clone(), v.clone()))
             .collect();
         let values = queries::bind(&file, &own).map_err(|e| Error::Usage(e.to_string()))?;
-        let mut statements = runner.statements(&file.sql).map_err(named)?;
+        let statements = runner.statements(&file.sql).map_err(named)?;
         if statements.len() != 1 {
             return Err(named(Error::Usage(format!(
                 "an audit is one query, found {}",
                 statements.len()
             ))));
         }
-        let plan = runner
-            .plan(statements.remove(0), &values)
+        let mut capture = Capture::default();
+        runner
+            .run_statements(statements, &values, &mut capture)
             .await
             .map_err(named)?;
-        let (schema, findings) = runner.collect(plan).await.map_err(named)?;
+        let result = capture.into_one()?;
         outcomes.push(Outcome {
             file,
-            schema,
-            findings,
+            schema: result.schema,
+            findings: result.batches,
         });
     }
     Ok(outcomes)

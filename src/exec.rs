@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::error::ArrowError;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::SendableRecordBatchStream;
 
 use datafusion::error::Result as DfResult;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -20,7 +23,7 @@ use crate::catalog::{self, BATCH_ROWS};
 use crate::collect::Root;
 use crate::error::Error;
 use crate::functions;
-use crate::output::{self, Format};
+use crate::output::{self, Format, Sink};
 use crate::tables::{self, TablesConfig};
 
 /// A session with every live table registered. Nothing is collected until a query runs.
@@ -38,6 +41,7 @@ pub fn context(config: &TablesConfig) -> DfResult<SessionContext> {
 }
 
 /// Runs statements against one session; every mode goes through here.
+#[derive(Clone, Copy)]
 pub struct Runner<'a> {
     pub ctx: &'a SessionContext,
     pub root: &'a Root,
@@ -45,7 +49,15 @@ pub struct Runner<'a> {
     pub read_only: bool,
 }
 
-impl Runner<'_> {
+impl<'a> Runner<'a> {
+    /// The same session, refusing anything but queries: saved queries, audits, netstat.
+    pub fn read_only(&self) -> Runner<'a> {
+        Runner {
+            read_only: true,
+            ..*self
+        }
+    }
+
     /// Parses `sql` (DataFusion's generic dialect; several statements allowed).
     pub fn statements(&self, sql: &str) -> Result<Vec<Statement>, Error> {
         let statements: Vec<Statement> = DFParser::parse_sql(sql)?.into_iter().collect();
@@ -98,63 +110,122 @@ impl Runner<'_> {
         Ok(plan.with_param_values(values)?)
     }
 
-    /// Runs a plan, streaming its batches to `out` in `format`.
-    pub async fn write(
-        &self,
-        plan: LogicalPlan,
-        format: Format,
-        out: &mut (dyn Write + Send),
-    ) -> Result<(), Error> {
-        if let LogicalPlan::DescribeTable(_) = &plan {
-            let (schema, batches) = self.collect(plan).await?;
-            let mut sink = output::sink(format, schema, out)?;
-            for batch in &batches {
-                sink.write(batch)?;
-            }
-            return Ok(sink.finish()?);
+    /// A plan's result as a stream of batches; DESCRIBE is answered here, with docs.
+    pub async fn stream(&self, plan: LogicalPlan) -> Result<SendableRecordBatchStream, Error> {
+        if let LogicalPlan::DescribeTable(describe) = &plan {
+            let batch = describe_with_docs(&describe.schema)?;
+            let schema = batch.schema();
+            return Ok(Box::pin(RecordBatchStreamAdapter::new(
+                schema,
+                futures::stream::iter([Ok(batch)]),
+            )));
         }
         let frame = self.ctx.execute_logical_plan(plan).await?;
-        let mut stream = frame.execute_stream().await?;
-        let mut sink = output::sink(format, stream.schema(), out)?;
+        Ok(frame.execute_stream().await?)
+    }
+
+    /// Runs a plan, its batches going to a sink `to` opens for its schema.
+    pub async fn send(&self, plan: LogicalPlan, to: &mut dyn Destination) -> Result<(), Error> {
+        let mut stream = self.stream(plan).await?;
+        let mut sink = to.open(stream.schema())?;
         while let Some(batch) = stream.next().await {
             sink.write(&batch?)?;
         }
         Ok(sink.finish()?)
     }
 
-    /// Runs a plan and keeps its result.
-    pub async fn collect(&self, plan: LogicalPlan) -> Result<(SchemaRef, Vec<RecordBatch>), Error> {
-        if let LogicalPlan::DescribeTable(describe) = &plan {
-            let batch = describe_with_docs(&describe.schema)?;
-            return Ok((batch.schema(), vec![batch]));
-        }
-        let frame = self.ctx.execute_logical_plan(plan).await?;
-        let schema = Arc::new(frame.schema().as_arrow().clone());
-        Ok((schema, frame.collect().await?))
-    }
-
-    /// Runs every statement in `sql`, in order, writing each result to `out`.
+    /// Runs every statement in `sql`, in order, binding `params` in each.
     pub async fn run(
         &self,
         sql: &str,
-        format: Format,
-        out: &mut (dyn Write + Send),
+        params: &BTreeMap<String, String>,
+        to: &mut dyn Destination,
     ) -> Result<(), Error> {
-        self.run_statements(self.statements(sql)?, format, out)
-            .await
+        self.run_statements(self.statements(sql)?, params, to).await
     }
 
     /// Runs statements already parsed, in order.
     pub async fn run_statements(
         &self,
         statements: Vec<Statement>,
-        format: Format,
-        out: &mut (dyn Write + Send),
+        params: &BTreeMap<String, String>,
+        to: &mut dyn Destination,
     ) -> Result<(), Error> {
         for statement in statements {
-            let plan = self.plan(statement, &BTreeMap::new()).await?;
-            self.write(plan, format, out).await?;
+            let plan = self.plan(statement, params).await?;
+            self.send(plan, to).await?;
         }
+        Ok(())
+    }
+}
+
+/// Where each statement's result goes: a sink per statement, opened with its schema.
+pub trait Destination: Send {
+    fn open(&mut self, schema: SchemaRef) -> Result<Box<dyn Sink + '_>, Error>;
+}
+
+/// Each result written in `format` to `out`.
+pub struct Formatted<'a> {
+    pub format: Format,
+    pub out: &'a mut (dyn Write + Send),
+}
+
+impl Destination for Formatted<'_> {
+    fn open(&mut self, schema: SchemaRef) -> Result<Box<dyn Sink + '_>, Error> {
+        Ok(output::sink(self.format, schema, &mut *self.out)?)
+    }
+}
+
+/// One statement's whole result.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+impl Captured {
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+/// Keeps every result whole, for callers that read them (audits, netstat's renderer,
+/// the REPL's table).
+#[derive(Debug, Default)]
+pub struct Capture {
+    pub results: Vec<Captured>,
+}
+
+impl Capture {
+    /// The one result of a single statement.
+    pub fn into_one(mut self) -> Result<Captured, Error> {
+        match self.results.len() {
+            1 => Ok(self.results.remove(0)),
+            n => Err(Error::Usage(format!("expected one query, found {n}"))),
+        }
+    }
+}
+
+impl Destination for Capture {
+    fn open(&mut self, schema: SchemaRef) -> Result<Box<dyn Sink + '_>, Error> {
+        self.results.push(Captured {
+            schema,
+            batches: Vec::new(),
+        });
+        let last = self.results.last_mut().expect("just pushed");
+        Ok(Box::new(CaptureSink(&mut last.batches)))
+    }
+}
+
+struct CaptureSink<'a>(&'a mut Vec<RecordBatch>);
+
+impl Sink for CaptureSink<'_> {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
+        self.0.push(batch.clone());
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> Result<(), ArrowError> {
         Ok(())
     }
 }

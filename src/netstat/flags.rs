@@ -38,6 +38,30 @@ pub struct Flags {
     pub last_family: Option<&'static str>,
 }
 
+/// One of netstat's tables, each computed by its saved query `netstat_<name>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Inet,
+    Unix,
+    Groups,
+    Interfaces,
+    Routes,
+    Statistics,
+}
+
+impl View {
+    pub fn name(self) -> &'static str {
+        match self {
+            View::Inet => "inet",
+            View::Unix => "unix",
+            View::Groups => "groups",
+            View::Interfaces => "interfaces",
+            View::Routes => "routes",
+            View::Statistics => "statistics",
+        }
+    }
+}
+
 /// (long name, short equivalent or a private code, takes an argument)
 const LONG: &[(&str, char, bool)] = &[
     ("route", 'r', false),
@@ -233,6 +257,31 @@ impl Flags {
 
     pub fn lists_unix(&self) -> bool {
         !self.named || self.unix
+    }
+
+    /// The views these flags print, in order: one of statistics, routes, interfaces, or
+    /// internet sockets, groups and unix sockets as asked.
+    pub fn views(&self) -> Vec<View> {
+        if self.statistics {
+            return vec![View::Statistics];
+        }
+        if self.route {
+            return vec![View::Routes];
+        }
+        if self.interfaces {
+            return vec![View::Interfaces];
+        }
+        let mut views = Vec::new();
+        if self.lists_inet() {
+            views.push(View::Inet);
+        }
+        if self.groups {
+            views.push(View::Groups);
+        }
+        if self.lists_unix() {
+            views.push(View::Unix);
+        }
+        views
     }
 }
 

@@ -13,4 +13,4 @@ mod views;
 
 pub use flags::Flags;
 #[cfg(feature = "sql")]
-pub use views::run;
+pub use views::{run, Out};

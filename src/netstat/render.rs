@@ -30,29 +30,59 @@ impl Rows {
         self.batch.num_rows()
     }
 
-    fn column(&self, name: &str, to: &DataType) -> Option<std::sync::Arc<dyn Array>> {
-        let column = self.batch.column_by_name(name)?;
-        cast(column, to).ok()
+    /// The column `name`, cast to `to` from a type of the same family. A view without
+    /// the column, or with one of another type, is an error: never a column of NULLs.
+    fn column(
+        &self,
+        name: &str,
+        to: &DataType,
+        family: fn(&DataType) -> bool,
+    ) -> Result<std::sync::Arc<dyn Array>, ViewError> {
+        let column = self
+            .batch
+            .column_by_name(name)
+            .ok_or_else(|| ViewError(format!("the view has no column {name}")))?;
+        if !family(column.data_type()) {
+            return Err(ViewError(format!(
+                "the view's column {name} is {}, not {to}",
+                column.data_type()
+            )));
+        }
+        cast(column, to).map_err(|e| ViewError(format!("column {name}: {e}")))
     }
 
-    /// A text column, `None` per NULL; all NULL when the query has no such column.
-    pub fn text(&self, name: &str) -> Vec<Option<String>> {
-        match self.column(name, &DataType::Utf8) {
-            Some(array) => array
-                .as_string::<i32>()
-                .iter()
-                .map(|v| v.map(str::to_string))
-                .collect(),
-            None => vec![None; self.len()],
-        }
+    /// A text column, `None` per NULL.
+    pub fn text(&self, name: &str) -> Result<Vec<Option<String>>, ViewError> {
+        let is_text = |t: &DataType| {
+            matches!(
+                t,
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
+            )
+        };
+        let array = self.column(name, &DataType::Utf8, is_text)?;
+        Ok(array
+            .as_string::<i32>()
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect())
     }
 
     /// An integer column as i64.
-    pub fn int(&self, name: &str) -> Vec<Option<i64>> {
-        match self.column(name, &DataType::Int64) {
-            Some(array) => array.as_primitive::<Int64Type>().iter().collect(),
-            None => vec![None; self.len()],
-        }
+    pub fn int(&self, name: &str) -> Result<Vec<Option<i64>>, ViewError> {
+        let is_int = |t: &DataType| t.is_integer() || *t == DataType::Null;
+        let array = self.column(name, &DataType::Int64, is_int)?;
+        Ok(array.as_primitive::<Int64Type>().iter().collect())
+    }
+}
+
+/// A netstat view that does not return the columns its renderer reads.
+#[derive(Debug, thiserror::Error)]
+#[error("netstat view: {0}")]
+pub struct ViewError(String);
+
+impl From<ViewError> for crate::error::Error {
+    fn from(err: ViewError) -> Self {
+        crate::error::Error::Usage(err.to_string())
     }
 }
 

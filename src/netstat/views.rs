@@ -2,12 +2,12 @@
 
 use std::io::Write;
 
-use super::flags::{self, Flags};
+use super::flags::{self, Flags, View};
 use super::render::{Names, Rows};
 use super::{render, stats};
 
 use crate::error::{Error, Exit};
-use crate::exec::Runner;
+use crate::exec::{Capture, Destination, Runner};
 use crate::queries::{self, QueryFile};
 
 /// One saved query as a subquery: its SQL without the final `;`.
@@ -17,16 +17,43 @@ fn view(saved: &[QueryFile], name: &str) -> Result<String, Error> {
     Ok(format!("(\n{sql}\n)"))
 }
 
-async fn rows(runner: &Runner<'_>, sql: &str) -> Result<Rows, Error> {
-    let mut statements = runner.statements(sql)?;
+/// The view's rows and the writer to render them to; `None` when they went to `out` as
+/// typed rows instead.
+async fn rows<'o>(
+    runner: &Runner<'_>,
+    sql: &str,
+    out: &'o mut Out<'_>,
+) -> Result<Option<(Rows, &'o mut (dyn Write + Send))>, Error> {
+    let statements = runner.statements(sql)?;
     if statements.len() != 1 {
         return Err(Error::Usage("a netstat view must be one query".into()));
     }
-    let plan = runner
-        .plan(statements.remove(0), &Default::default())
-        .await?;
-    let (schema, batches) = runner.collect(plan).await?;
-    Ok(Rows::new(schema, &batches)?)
+    let params = Default::default();
+    match out {
+        Out::Rows(to) => {
+            runner
+                .run_statements(statements, &params, &mut **to)
+                .await?;
+            Ok(None)
+        }
+        Out::Text(text) => {
+            let mut capture = Capture::default();
+            runner
+                .run_statements(statements, &params, &mut capture)
+                .await?;
+            let result = capture.into_one()?;
+            Ok(Some((
+                Rows::new(result.schema, &result.batches)?,
+                &mut **text,
+            )))
+        }
+    }
+}
+
+/// Where a view goes: netstat's text, or its typed rows to a sink (`--format`, `-o`).
+pub enum Out<'a> {
+    Text(&'a mut (dyn Write + Send)),
+    Rows(&'a mut dyn Destination),
 }
 
 /// Runs the view `flags` ask for, again every second with -c.
@@ -34,35 +61,38 @@ pub async fn run(
     flags: &Flags,
     runner: &Runner<'_>,
     saved: &[QueryFile],
-    out: &mut (dyn Write + Send),
+    out: &mut Out<'_>,
 ) -> Result<Exit, Error> {
     if flags.help {
-        out.write_all(flags::USAGE.as_bytes())?;
+        let Out::Text(text) = out else {
+            return Err(Error::Usage(
+                "netstat -h prints text: drop --format and -o".into(),
+            ));
+        };
+        text.write_all(flags::USAGE.as_bytes())?;
         return Ok(Exit::Success);
     }
     loop {
+        for view in flags.views() {
+            match view {
+                View::Statistics => statistics(flags, runner, saved, out).await?,
+                View::Routes => routes(flags, runner, saved, out).await?,
+                View::Interfaces => interfaces(flags, runner, saved, out).await?,
+                View::Inet => inet(flags, runner, saved, out).await?,
+                View::Groups => groups(flags, runner, saved, out).await?,
+                View::Unix => unix(flags, runner, saved, out).await?,
+            }
+        }
+        // netstat -s prints once, -c or not.
         if flags.statistics {
-            statistics(flags, runner, saved, out).await?;
             return Ok(Exit::Success);
-        } else if flags.route {
-            routes(flags, runner, saved, out).await?;
-        } else if flags.interfaces {
-            interfaces(flags, runner, saved, out).await?;
-        } else {
-            if flags.lists_inet() {
-                inet(flags, runner, saved, out).await?;
-            }
-            if flags.groups {
-                groups(flags, runner, saved, out).await?;
-            }
-            if flags.lists_unix() {
-                unix(flags, runner, saved, out).await?;
-            }
         }
         if !flags.continuous {
             return Ok(Exit::Success);
         }
-        out.flush()?;
+        if let Out::Text(text) = out {
+            text.flush()?;
+        }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
@@ -97,20 +127,8 @@ async fn inet(
     flags: &Flags,
     runner: &Runner<'_>,
     saved: &[QueryFile],
-    out: &mut (dyn Write + Send),
+    out: &mut Out<'_>,
 ) -> Result<(), Error> {
-    write!(out, "Active Internet connections {}\nProto Recv-Q Send-Q Local Address           Foreign Address         State      ", servers(flags))?;
-    if flags.extend > 0 {
-        write!(out, " User       Inode     ")?;
-    }
-    if flags.programs {
-        write!(out, " {:<20}", "PID/Program name")?;
-    }
-    if flags.timers {
-        write!(out, " Timer")?;
-    }
-    writeln!(out)?;
-
     let mut protos = Vec::new();
     for (wanted, v4, v6) in [
         (flags.tcp, "tcp", "tcp6"),
@@ -128,7 +146,8 @@ async fn inet(
         }
     }
     if protos.is_empty() {
-        return Ok(());
+        // Only the heading: no kind of socket asked for is an internet one.
+        protos.push("NULL".into());
     }
     let mut columns = String::from(
         "v.proto, v.recv_q, v.send_q, v.local_address, v.local_port, v.remote_address, v.remote_port, v.state",
@@ -156,24 +175,48 @@ async fn inet(
         inet = view(saved, "netstat_inet")?,
         protos = protos.join(", "),
     );
-    let rows = rows(runner, &sql).await?;
+    let Some((rows, out)) = rows(runner, &sql, out).await? else {
+        return Ok(());
+    };
+    write!(out, "Active Internet connections {}\nProto Recv-Q Send-Q Local Address           Foreign Address         State      ", servers(flags))?;
+    if flags.extend > 0 {
+        write!(out, " User       Inode     ")?;
+    }
+    if flags.programs {
+        write!(out, " {:<20}", "PID/Program name")?;
+    }
+    if flags.timers {
+        write!(out, " Timer")?;
+    }
+    writeln!(out)?;
 
-    let proto = rows.text("proto");
-    let recv_q = rows.int("recv_q");
-    let send_q = rows.int("send_q");
-    let local_address = rows.text("local_address");
-    let local_port = rows.int("local_port");
-    let remote_address = rows.text("remote_address");
-    let remote_port = rows.int("remote_port");
-    let state = rows.text("state");
-    let uid = rows.int("uid");
-    let inode = rows.int("inode");
-    let pid = rows.int("pid");
-    let command = rows.text("command");
-    let timer = rows.text("timer");
-    let expires = rows.int("timer_expires_ms");
-    let retransmits = rows.int("retransmits");
-    let probes = rows.int("probes");
+    let proto = rows.text("proto")?;
+    let recv_q = rows.int("recv_q")?;
+    let send_q = rows.int("send_q")?;
+    let local_address = rows.text("local_address")?;
+    let local_port = rows.int("local_port")?;
+    let remote_address = rows.text("remote_address")?;
+    let remote_port = rows.int("remote_port")?;
+    let state = rows.text("state")?;
+    // Columns the flags did not ask for are not in the query: read as NULL.
+    let n = rows.len();
+    let (uid, inode) = match flags.extend > 0 {
+        true => (rows.int("uid")?, rows.int("inode")?),
+        false => (vec![None; n], vec![None; n]),
+    };
+    let (pid, command) = match flags.programs {
+        true => (rows.int("pid")?, rows.text("command")?),
+        false => (vec![None; n], vec![None; n]),
+    };
+    let (timer, expires, retransmits, probes) = match flags.timers {
+        true => (
+            rows.text("timer")?,
+            rows.int("timer_expires_ms")?,
+            rows.int("retransmits")?,
+            rows.int("probes")?,
+        ),
+        false => (vec![None; n], vec![None; n], vec![None; n], vec![None; n]),
+    };
 
     // Names only for what -n leaves to be named.
     let addresses = (local_address.iter().chain(&remote_address)).filter(|_| !flags.numeric_hosts);
@@ -273,17 +316,8 @@ async fn unix(
     flags: &Flags,
     runner: &Runner<'_>,
     saved: &[QueryFile],
-    out: &mut (dyn Write + Send),
+    out: &mut Out<'_>,
 ) -> Result<(), Error> {
-    write!(
-        out,
-        "Active UNIX domain sockets {}\nProto RefCnt Flags       Type       State         I-Node  ",
-        servers(flags)
-    )?;
-    if flags.programs {
-        write!(out, " {:<20}", "PID/Program name")?;
-    }
-    writeln!(out, " Path")?;
     let (owner_columns, join) = owner_join(flags, saved)?;
     let filter = match (flags.all, flags.listening) {
         (true, _) => "",
@@ -295,15 +329,28 @@ async fn unix(
          FROM {unix} v{join}{filter}",
         unix = view(saved, "netstat_unix")?,
     );
-    let rows = rows(runner, &sql).await?;
-    let refcnt = rows.int("unix_refcnt");
-    let unix_flags = rows.int("unix_flags");
-    let kind = rows.text("type");
-    let state = rows.text("state");
-    let inode = rows.int("inode");
-    let path = rows.text("path");
-    let pid = rows.int("pid");
-    let command = rows.text("command");
+    let Some((rows, out)) = rows(runner, &sql, out).await? else {
+        return Ok(());
+    };
+    write!(
+        out,
+        "Active UNIX domain sockets {}\nProto RefCnt Flags       Type       State         I-Node  ",
+        servers(flags)
+    )?;
+    if flags.programs {
+        write!(out, " {:<20}", "PID/Program name")?;
+    }
+    writeln!(out, " Path")?;
+    let refcnt = rows.int("unix_refcnt")?;
+    let unix_flags = rows.int("unix_flags")?;
+    let kind = rows.text("type")?;
+    let state = rows.text("state")?;
+    let inode = rows.int("inode")?;
+    let path = rows.text("path")?;
+    let (pid, command) = match flags.programs {
+        true => (rows.int("pid")?, rows.text("command")?),
+        false => (vec![None; rows.len()], vec![None; rows.len()]),
+    };
     for i in 0..rows.len() {
         let state_name = state[i].as_deref().unwrap_or("");
         let kind = kind[i].as_deref().unwrap_or("").to_uppercase();
@@ -336,12 +383,8 @@ async fn groups(
     flags: &Flags,
     runner: &Runner<'_>,
     saved: &[QueryFile],
-    out: &mut (dyn Write + Send),
+    out: &mut Out<'_>,
 ) -> Result<(), Error> {
-    write!(
-        out,
-        "IPv6/IPv4 Group Memberships\nInterface       RefCnt Group\n--------------- ------ ---------------------\n"
-    )?;
     let mut families = Vec::new();
     if flags.inet {
         families.push("'inet'");
@@ -355,10 +398,16 @@ async fn groups(
         groups = view(saved, "netstat_groups")?,
         families = families.join(", "),
     );
-    let rows = rows(runner, &sql).await?;
-    let interface = rows.text("interface");
-    let users = rows.int("users");
-    let group = rows.text("group_address");
+    let Some((rows, out)) = rows(runner, &sql, out).await? else {
+        return Ok(());
+    };
+    write!(
+        out,
+        "IPv6/IPv4 Group Memberships\nInterface       RefCnt Group\n--------------- ------ ---------------------\n"
+    )?;
+    let interface = rows.text("interface")?;
+    let users = rows.int("users")?;
+    let group = rows.text("group_address")?;
     let to_name = group.iter().filter(|_| !flags.numeric_hosts);
     let names = Names::load(runner.root, to_name, false, false)?;
     for i in 0..rows.len() {
@@ -382,7 +431,7 @@ async fn interfaces(
     flags: &Flags,
     runner: &Runner<'_>,
     saved: &[QueryFile],
-    out: &mut (dyn Write + Send),
+    out: &mut Out<'_>,
 ) -> Result<(), Error> {
     if flags.extend > 0 {
         return Err(Error::Usage(
@@ -399,15 +448,17 @@ async fn interfaces(
          v.tx_packets, v.tx_errors, v.tx_dropped, v.tx_fifo FROM {interfaces} v{filter} ORDER BY v.name",
         interfaces = view(saved, "netstat_interfaces")?,
     );
-    let rows = rows(runner, &sql).await?;
+    let Some((rows, out)) = rows(runner, &sql, out).await? else {
+        return Ok(());
+    };
     writeln!(out, "Kernel Interface table")?;
     writeln!(
         out,
         "Iface             MTU    RX-OK RX-ERR RX-DRP RX-OVR    TX-OK TX-ERR TX-DRP TX-OVR Flg"
     )?;
-    let name = rows.text("name");
-    let mtu = rows.int("mtu");
-    let if_flags = rows.int("flags");
+    let name = rows.text("name")?;
+    let mtu = rows.int("mtu")?;
+    let if_flags = rows.int("flags")?;
     let counters: Vec<Vec<Option<i64>>> = [
         "rx_packets",
         "rx_errors",
@@ -420,7 +471,7 @@ async fn interfaces(
     ]
     .iter()
     .map(|c| rows.int(c))
-    .collect();
+    .collect::<Result<_, _>>()?;
     for i in 0..rows.len() {
         let c = |k: usize| counters[k][i].unwrap_or(0);
         let name = crate::output::table::escape_text(name[i].as_deref().unwrap_or(""));
@@ -448,7 +499,7 @@ async fn routes(
     flags: &Flags,
     runner: &Runner<'_>,
     saved: &[QueryFile],
-    out: &mut (dyn Write + Send),
+    out: &mut Out<'_>,
 ) -> Result<(), Error> {
     if flags.last_family == Some("inet6") {
         return Err(Error::Usage(
@@ -460,22 +511,24 @@ async fn routes(
          v.mtu, v.window, v.irtt, v.interface FROM {routes} v WHERE v.family = 'inet' AND v.flags & 1 = 1",
         routes = view(saved, "netstat_routes")?,
     );
-    let rows = rows(runner, &sql).await?;
+    let Some((rows, out)) = rows(runner, &sql, out).await? else {
+        return Ok(());
+    };
     let numeric = flags.numeric_hosts || flags.symbolic;
-    let destination = rows.text("destination");
-    let netmask = rows.text("netmask");
-    let gateway = rows.text("gateway");
-    let route_flags = rows.int("flags");
+    let destination = rows.text("destination")?;
+    let netmask = rows.text("netmask")?;
+    let gateway = rows.text("gateway")?;
+    let route_flags = rows.int("flags")?;
     let int = |c: &str| rows.int(c);
     let (metric, refs, uses, mtu, window, irtt) = (
-        int("metric"),
-        int("ref_count"),
-        int("use_count"),
-        int("mtu"),
-        int("window"),
-        int("irtt"),
+        int("metric")?,
+        int("ref_count")?,
+        int("use_count")?,
+        int("mtu")?,
+        int("window")?,
+        int("irtt")?,
     );
-    let interface = rows.text("interface");
+    let interface = rows.text("interface")?;
     let mut names = Names::default();
     if !numeric {
         names = Names::load(
@@ -538,18 +591,20 @@ async fn statistics(
     flags: &Flags,
     runner: &Runner<'_>,
     saved: &[QueryFile],
-    out: &mut (dyn Write + Send),
+    out: &mut Out<'_>,
 ) -> Result<(), Error> {
     let sql = format!(
         "SELECT v.file, v.protocol, v.name, v.value FROM {stats} v",
         stats = view(saved, "netstat_statistics")?,
     );
-    let rows = rows(runner, &sql).await?;
+    let Some((rows, out)) = rows(runner, &sql, out).await? else {
+        return Ok(());
+    };
     let (file, protocol, name, value) = (
-        rows.text("file"),
-        rows.text("protocol"),
-        rows.text("name"),
-        rows.int("value"),
+        rows.text("file")?,
+        rows.text("protocol")?,
+        rows.text("name")?,
+        rows.int("value")?,
     );
     let counters: Vec<stats::Counter> = (0..rows.len())
         .map(|i| stats::Counter {

@@ -15,6 +15,8 @@ pub struct TableSink<'a> {
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
     out: &'a mut (dyn Write + Send),
+    max_rows: usize,
+    expanded: bool,
 }
 
 impl<'a> TableSink<'a> {
@@ -23,26 +25,33 @@ impl<'a> TableSink<'a> {
             schema,
             batches: Vec::new(),
             out,
+            max_rows: usize::MAX,
+            expanded: false,
         }
+    }
+
+    /// As the REPL shows results: at most `max_rows`, or one column per line.
+    pub fn layout(mut self, max_rows: usize, expanded: bool) -> Self {
+        self.max_rows = max_rows;
+        self.expanded = expanded;
+        self
     }
 }
 
 impl Sink for TableSink<'_> {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
         // Column widths depend on every row, so the table is laid out at the end.
-        self.batches.push(escape_controls(batch)?);
+        self.batches.push(batch.clone());
         Ok(())
     }
 
     fn finish(self: Box<Self>) -> Result<(), ArrowError> {
-        let rows: usize = self.batches.iter().map(|b| b.num_rows()).sum();
         if self.schema.fields().is_empty() {
             // DDL and SET return no columns: nothing to show.
             return Ok(());
         }
-        let table = pretty_format_batches_with_schema(self.schema.clone(), &self.batches)?;
-        let noun = if rows == 1 { "row" } else { "rows" };
-        writeln!(self.out, "{table}\n({rows} {noun})")?;
+        let text = render(self.schema, &self.batches, self.max_rows, self.expanded)?;
+        self.out.write_all(text.as_bytes())?;
         self.out.flush()?;
         Ok(())
     }

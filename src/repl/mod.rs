@@ -16,8 +16,10 @@ use rustyline::history::FileHistory;
 use rustyline::{CompletionType, Config as EditorConfig, Editor};
 
 use crate::error::Error;
-use crate::exec::{self, Runner};
-use crate::output::{table, Format};
+use datafusion::arrow::datatypes::SchemaRef;
+
+use crate::exec::{self, Destination, Runner};
+use crate::output::{table, Format, Sink};
 use crate::queries;
 use crate::tables::{self, TablesConfig};
 use command::{Command, HELP};
@@ -74,7 +76,11 @@ pub fn statement_complete(text: &str) -> bool {
 
 /// The REPL; `\\saved` and `\\run` see the same saved queries as `-q` (built-in, XDG,
 /// then `query_dirs`).
-pub fn run(config: &TablesConfig, query_dirs: &[std::path::PathBuf]) -> Result<(), Error> {
+pub fn run(
+    config: &TablesConfig,
+    query_dirs: &[std::path::PathBuf],
+    read_only: bool,
+) -> Result<(), Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -83,7 +89,7 @@ pub fn run(config: &TablesConfig, query_dirs: &[std::path::PathBuf]) -> Result<(
     let runner = Runner {
         ctx: &ctx,
         root: &root,
-        read_only: false,
+        read_only,
     };
     // SIGINT sets a flag instead of ending netsql; a running query polls it.
     let interrupted = crate::interrupt::flag()?;
@@ -203,20 +209,12 @@ fn run_sql(
     interrupted.store(false, Ordering::Relaxed);
     let started = Instant::now();
     let work = async {
-        let mut text = Vec::new();
-        for statement in runner.statements(sql)? {
-            let plan = runner.plan(statement, params).await?;
-            if settings.format == Format::Table {
-                let (schema, batches) = runner.collect(plan).await?;
-                text.extend(
-                    table::render(schema, &batches, settings.max_rows, settings.expanded)?
-                        .into_bytes(),
-                );
-            } else {
-                runner.write(plan, settings.format, &mut text).await?;
-            }
-        }
-        Ok::<Vec<u8>, Error>(text)
+        let mut shown = Shown {
+            settings,
+            text: Vec::new(),
+        };
+        runner.run(sql, params, &mut shown).await?;
+        Ok::<Vec<u8>, Error>(shown.text)
     };
     let flag = interrupted.clone();
     let result = runtime.block_on(async {
@@ -241,6 +239,26 @@ fn run_sql(
         println!("Time: {:.3} ms", started.elapsed().as_secs_f64() * 1000.0);
     }
     Ok(())
+}
+
+/// Results as the REPL shows them, gathered to go to the terminal or `\o`'s file once the
+/// statement is done (or dropped when Ctrl-C cancels it).
+struct Shown<'a> {
+    settings: &'a Settings,
+    text: Vec<u8>,
+}
+
+impl Destination for Shown<'_> {
+    fn open(&mut self, schema: SchemaRef) -> Result<Box<dyn Sink + '_>, Error> {
+        let settings = self.settings;
+        Ok(match settings.format {
+            Format::Table => Box::new(
+                table::TableSink::new(schema, &mut self.text)
+                    .layout(settings.max_rows, settings.expanded),
+            ),
+            format => crate::output::sink(format, schema, &mut self.text)?,
+        })
+    }
 }
 
 /// A spinner on stderr for queries that run past a second, only on a terminal.
@@ -358,11 +376,7 @@ fn meta(
             // As with -q: read-only, parameters at their defaults unless set.
             let query = queries::find(saved, &name)?;
             let params = queries::bind(query, &params)?;
-            let read_only = Runner {
-                ctx: runner.ctx,
-                root: runner.root,
-                read_only: true,
-            };
+            let read_only = runner.read_only();
             run_sql(
                 runtime,
                 &read_only,

@@ -1,22 +1,15 @@
-//! The command line: clap parses [`Args`], which are checked into a [`Config`]; nothing
-//! past this module sees clap.
+//! Arguments: clap's [`Args`], checked into the [`Config`] the rest of netsql runs.
+//! Nothing past this module sees clap.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use datafusion::prelude::SessionContext;
 
-use crate::audit;
 use crate::collect::sockets::Source;
 use crate::collect::Root;
-use crate::error::{Error, Exit};
-use crate::exec::{self, Runner};
-use crate::output::atomic::{self, AtomicFile};
+use crate::error::Error;
 use crate::output::Format;
-use crate::queries;
 use crate::tables::TablesConfig;
 
 /// Ask your host's sockets, processes and services questions in SQL.
@@ -173,6 +166,17 @@ pub enum Mode {
     },
 }
 
+impl Mode {
+    /// Whether the session refuses anything but queries: saved queries, netstat views
+    /// and audits always, SQL of one's own with `--read-only`.
+    pub fn read_only(&self) -> bool {
+        match self {
+            Mode::Query { read_only, .. } => *read_only,
+            Mode::Saved { .. } | Mode::List | Mode::Netstat(_) | Mode::Audit { .. } => true,
+        }
+    }
+}
+
 /// A validated invocation.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -189,6 +193,7 @@ impl Args {
     /// binary format may go to stdout.
     pub fn into_config(
         self,
+        netstat: Option<crate::netstat::Flags>,
         stdin_is_terminal: bool,
         stdout_is_terminal: bool,
     ) -> Result<Config, Error> {
@@ -210,12 +215,19 @@ impl Args {
                 .to_lowercase(),
             ));
         }
-        let mode = match self.command {
-            Some(Command::Audit {
-                paths,
-                params,
-                junit,
-            }) => {
+        let mode = match (netstat, self.command) {
+            (Some(flags), _) => {
+                check_netstat_format(&flags, format)?;
+                Mode::Netstat(Box::new(flags))
+            }
+            (
+                None,
+                Some(Command::Audit {
+                    paths,
+                    params,
+                    junit,
+                }),
+            ) => {
                 if !matches!(format, Format::Table | Format::Json) {
                     return Err(Error::Usage("audit writes --format table or json".into()));
                 }
@@ -225,12 +237,12 @@ impl Args {
                     junit,
                 }
             }
-            None if self.list => Mode::List,
-            None if self.query.is_some() => Mode::Saved {
+            (None, None) if self.list => Mode::List,
+            (None, None) if self.query.is_some() => Mode::Saved {
                 name: self.query.unwrap_or_default(),
                 params: parse_params(&self.params)?,
             },
-            None => {
+            (None, None) => {
                 let mut inputs: Vec<Input> = self.execute.into_iter().map(Input::Sql).collect();
                 inputs.extend(self.file.into_iter().map(Input::File));
                 if inputs.is_empty() {
@@ -282,6 +294,34 @@ impl From<FormatArg> for Format {
     }
 }
 
+/// netstat's views in another format than its text: each view is one result, so a
+/// binary file can hold only a single view, printed once.
+fn check_netstat_format(flags: &crate::netstat::Flags, format: Format) -> Result<(), Error> {
+    if !format.is_binary() || flags.help {
+        return Ok(());
+    }
+    let views = flags.views();
+    if views.len() != 1 {
+        return Err(Error::Usage(format!(
+            "{} holds one result, and this netstat shows {} ({}): pick one with -t/-u/-w/-x/-g",
+            format!("{format:?}").to_lowercase(),
+            views.len(),
+            views
+                .iter()
+                .map(|v| v.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    if flags.continuous {
+        return Err(Error::Usage(format!(
+            "{} holds one result: netstat -c repeats it",
+            format!("{format:?}").to_lowercase()
+        )));
+    }
+    Ok(())
+}
+
 /// `32M`, `1G`, `512K`, `4096`: bytes, with an optional binary suffix.
 fn parse_size(text: &str) -> Result<usize, String> {
     let text = text.trim();
@@ -317,312 +357,52 @@ fn parse_params(pairs: &[String]) -> Result<BTreeMap<String, String>, Error> {
         .collect()
 }
 
-/// The whole program: parse arguments, run, map the outcome to an exit code.
-/// Options of ours that take a value: the word after one is that value, not `netstat`.
-const TAKES_VALUE: &[&str] = &[
-    "-e",
-    "--execute",
-    "-f",
-    "--file",
-    "-q",
-    "--query",
-    "-p",
-    "--param",
-    "-o",
-    "--output",
-    "--format",
-    "--source",
-    "--proc",
-    "--etc",
-    "--queries",
-    "--memory-limit",
-];
-
 /// Splits `netsql [OPTIONS] netstat FLAGS...`: netstat's flags (its own `-o`, `-p`, `-e`,
-/// `-h`) are not ours, so they never reach clap. `None` when there is no `netstat` word.
+/// `-h`) are not ours, so they never reach clap. After the `netstat` word only our long
+/// `--format` and `--output` are ours (netstat has neither). `None` when there is no
+/// `netstat` word.
 pub fn split_netstat(argv: &[String]) -> Option<(Vec<String>, Vec<String>)> {
+    use clap::CommandFactory;
+    // Our options that take a value: the word after one is that value, not `netstat`.
+    let command = Args::command();
+    let takes_value: Vec<String> = command
+        .get_arguments()
+        .filter(|arg| arg.get_action().takes_values())
+        .flat_map(|arg| {
+            let short = arg.get_short().map(|c| format!("-{c}"));
+            let long = arg.get_long().map(|l| format!("--{l}"));
+            short.into_iter().chain(long)
+        })
+        .collect();
     let mut i = 1;
     while i < argv.len() {
         let arg = argv[i].as_str();
         if arg == "netstat" {
-            return Some((argv[..i].to_vec(), argv[i + 1..].to_vec()));
+            let mut ours = argv[..i].to_vec();
+            let mut theirs = Vec::new();
+            let mut rest = argv[i + 1..].iter();
+            while let Some(arg) = rest.next() {
+                let option = arg.split('=').next().unwrap_or("");
+                if option == "--format" || option == "--output" {
+                    ours.push(arg.clone());
+                    if !arg.contains('=') {
+                        ours.extend(rest.next().cloned());
+                    }
+                } else {
+                    theirs.push(arg.clone());
+                }
+            }
+            return Some((ours, theirs));
         }
         if arg == "--" || !arg.starts_with('-') {
             return None;
         }
-        if TAKES_VALUE.contains(&arg) {
+        if takes_value.iter().any(|t| t == arg) {
             i += 1;
         }
         i += 1;
     }
     None
-}
-
-pub fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args_os()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let (ours, netstat) = match split_netstat(&argv) {
-        Some((ours, theirs)) => (ours, Some(theirs)),
-        None => (argv, None),
-    };
-    let args = match Args::try_parse_from(&ours) {
-        Ok(args) => args,
-        // clap prints usage errors (exit 2) and --help/--version (exit 0) itself.
-        Err(err) => err.exit(),
-    };
-    let netstat = match netstat.map(|flags| crate::netstat::Flags::parse(&flags)) {
-        None => None,
-        Some(Ok(flags)) => Some(flags),
-        Some(Err(err)) => {
-            eprintln!("netsql netstat: {err}\n{}", crate::netstat::flags::USAGE);
-            return Exit::Error.into();
-        }
-    };
-    let mut stdout = PipeGuard::new(std::io::BufWriter::with_capacity(
-        64 * 1024,
-        std::io::stdout(),
-    ));
-    let result = args
-        .into_config(
-            std::io::stdin().is_terminal(),
-            std::io::stdout().is_terminal(),
-        )
-        .map(|mut config| {
-            if let Some(flags) = netstat {
-                config.mode = Mode::Netstat(Box::new(flags));
-            }
-            config
-        })
-        .and_then(|config| run(&config, &mut stdout))
-        .and_then(|exit| stdout.flush().map(|()| exit).map_err(Error::Io));
-    match result {
-        Ok(exit) => exit.into(),
-        // A broken pipe means the reader (`| head`) has all it wanted.
-        Err(_) if stdout.broken => Exit::Success.into(),
-        Err(err) => {
-            let _ = stdout.flush();
-            eprintln!("netsql: {err}");
-            Exit::Error.into()
-        }
-    }
-}
-
-fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> {
-    if let Mode::Query { inputs, .. } = &config.mode {
-        if inputs.as_slice() == [Input::Repl] {
-            crate::repl::run(&config.tables, &config.queries)?;
-            return Ok(Exit::Success);
-        }
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(Error::Io)?;
-    runtime.block_on(async {
-        let ctx = exec::context(&config.tables)?;
-        let work = async {
-            match &config.output {
-                None => execute(config, &ctx, stdout).await,
-                Some(path) => {
-                    let mut file = AtomicFile::create(path).map_err(|source| Error::Output {
-                        path: path.clone(),
-                        // Name the target, not the temporary file the error speaks of.
-                        source: source
-                            .raw_os_error()
-                            .map_or(source, std::io::Error::from_raw_os_error),
-                    })?;
-                    let exit = {
-                        let mut writer = file.writer();
-                        let exit = execute(config, &ctx, &mut writer).await?;
-                        writer.flush()?;
-                        exit
-                    };
-                    file.commit().map_err(|source| Error::Output {
-                        path: path.clone(),
-                        source,
-                    })?;
-                    Ok(exit)
-                }
-            }
-        };
-        // Ctrl-C drops the work, and with it any half-written file.
-        let interrupted = crate::interrupt::flag()?;
-        tokio::select! {
-            result = work => result,
-            () = crate::interrupt::raised(interrupted) => Err(Error::Usage("interrupted".into())),
-        }
-    })
-}
-
-async fn execute(
-    config: &Config,
-    ctx: &SessionContext,
-    out: &mut (dyn Write + Send),
-) -> Result<Exit, Error> {
-    let root = &config.tables.root;
-    match &config.mode {
-        Mode::Query { inputs, read_only } => {
-            let runner = Runner {
-                ctx,
-                root,
-                read_only: *read_only,
-            };
-            let texts: Vec<String> = inputs.iter().map(read_input).collect::<Result<_, _>>()?;
-            // Every statement parses before any runs: a typo in the last -e prints nothing.
-            let mut statements = Vec::new();
-            for sql in &texts {
-                statements.extend(runner.statements(sql)?);
-            }
-            if statements.is_empty() {
-                return Err(Error::Usage(
-                    "no SQL statement to run (the input is empty or only comments)".into(),
-                ));
-            }
-            // A binary file holds one result.
-            if config.format.is_binary() && statements.len() != 1 {
-                return Err(Error::Usage(
-                    format!(
-                        "{:?} output holds one result: give one query, not {}",
-                        config.format,
-                        statements.len()
-                    )
-                    .to_lowercase(),
-                ));
-            }
-            runner
-                .run_statements(statements, config.format, out)
-                .await?;
-            Ok(Exit::Success)
-        }
-        Mode::Saved { name, params } => {
-            let runner = Runner {
-                ctx,
-                root,
-                read_only: true,
-            };
-            let files = queries::saved(&queries::user_dirs(&config.queries))?;
-            let file = queries::find(&files, name)?;
-            let values = queries::bind(file, params)?;
-            let statements = runner.statements(&file.sql)?;
-            if config.format.is_binary() && statements.len() != 1 {
-                return Err(Error::Usage(format!(
-                    "{} holds {} statements: a binary format takes one",
-                    file.origin,
-                    statements.len()
-                )));
-            }
-            for statement in statements {
-                let plan = runner.plan(statement, &values).await?;
-                runner.write(plan, config.format, out).await?;
-            }
-            Ok(Exit::Success)
-        }
-        Mode::List => {
-            let files = queries::saved(&queries::user_dirs(&config.queries))?;
-            let batch = queries::listing(&files)?;
-            let mut sink = crate::output::sink(config.format, batch.schema(), out)?;
-            sink.write(&batch)?;
-            sink.finish()?;
-            Ok(Exit::Success)
-        }
-        Mode::Netstat(flags) => {
-            let runner = Runner {
-                ctx,
-                root,
-                read_only: true,
-            };
-            let files = queries::saved(&queries::user_dirs(&config.queries))?;
-            crate::netstat::run(flags, &runner, &files, out).await
-        }
-        Mode::Audit {
-            paths,
-            params,
-            junit,
-        } => {
-            let runner = Runner {
-                ctx,
-                root,
-                read_only: true,
-            };
-            let outcomes = audit::run(&runner, audit::load(paths)?, params).await?;
-            match config.format {
-                Format::Json => audit::write_json(&outcomes, out)?,
-                _ => audit::write_summary(&outcomes, out)?,
-            }
-            if let Some(path) = junit {
-                atomic::write(path, audit::junit(&outcomes)?.as_bytes()).map_err(|source| {
-                    Error::Output {
-                        path: path.clone(),
-                        source,
-                    }
-                })?;
-            }
-            let failed = outcomes.iter().any(|o| !o.passed());
-            Ok(if failed {
-                Exit::Findings
-            } else {
-                Exit::Success
-            })
-        }
-    }
-}
-
-fn read_input(input: &Input) -> Result<String, Error> {
-    match input {
-        Input::Sql(sql) => Ok(sql.clone()),
-        Input::File(path) => std::fs::read_to_string(path).map_err(|source| Error::Input {
-            path: path.clone(),
-            source,
-        }),
-        Input::Repl => Err(Error::Usage("the REPL takes no other input".into())),
-        Input::Stdin => {
-            let mut sql = String::new();
-            std::io::stdin()
-                .read_to_string(&mut sql)
-                .map_err(|source| Error::Input {
-                    path: PathBuf::from("<stdin>"),
-                    source,
-                })?;
-            Ok(sql)
-        }
-    }
-}
-
-/// Remembers whether a write failed with EPIPE, however the error was wrapped later.
-struct PipeGuard<W: Write> {
-    inner: W,
-    broken: bool,
-}
-
-impl<W: Write> PipeGuard<W> {
-    fn new(inner: W) -> Self {
-        PipeGuard {
-            inner,
-            broken: false,
-        }
-    }
-
-    fn check<T>(&mut self, result: std::io::Result<T>) -> std::io::Result<T> {
-        if let Err(err) = &result {
-            if err.kind() == std::io::ErrorKind::BrokenPipe {
-                self.broken = true;
-            }
-        }
-        result
-    }
-}
-
-impl<W: Write> Write for PipeGuard<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let result = self.inner.write(buf);
-        self.check(result)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        let result = self.inner.flush();
-        self.check(result)
-    }
 }
 
 #[cfg(test)]
@@ -634,7 +414,7 @@ mod tests {
         argv.extend_from_slice(args);
         Args::try_parse_from(argv)
             .unwrap()
-            .into_config(false, stdout_is_terminal)
+            .into_config(None, false, stdout_is_terminal)
     }
 
     #[test]

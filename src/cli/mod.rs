@@ -1,0 +1,273 @@
+//! The command line: clap parses [`Args`], which are checked into a [`Config`] (in
+//! `args`); this half runs a `Config`: one session, one path (`exec`), one sink per mode.
+
+mod args;
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::audit;
+use crate::error::{Error, Exit};
+use crate::exec::{self, Formatted, Runner};
+use crate::output::atomic::{self, AtomicFile};
+use crate::output::Format;
+use crate::queries;
+
+pub use args::{split_netstat, Args, Config, Input, Mode};
+
+/// The whole program: parse arguments, run, map the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let (ours, netstat) = match split_netstat(&argv) {
+        Some((ours, theirs)) => (ours, Some(theirs)),
+        None => (argv, None),
+    };
+    let args = match Args::try_parse_from(&ours) {
+        Ok(args) => args,
+        // clap prints usage errors (exit 2) and --help/--version (exit 0) itself.
+        Err(err) => err.exit(),
+    };
+    let netstat = match netstat.map(|flags| crate::netstat::Flags::parse(&flags)) {
+        None => None,
+        Some(Ok(flags)) => Some(flags),
+        Some(Err(err)) => {
+            eprintln!("netsql netstat: {err}\n{}", crate::netstat::flags::USAGE);
+            return Exit::Error.into();
+        }
+    };
+    let mut stdout = PipeGuard::new(std::io::BufWriter::with_capacity(
+        64 * 1024,
+        std::io::stdout(),
+    ));
+    let result = args
+        .into_config(
+            netstat,
+            std::io::stdin().is_terminal(),
+            std::io::stdout().is_terminal(),
+        )
+        .and_then(|config| run(&config, &mut stdout))
+        .and_then(|exit| stdout.flush().map(|()| exit).map_err(Error::Io));
+    match result {
+        Ok(exit) => exit.into(),
+        // A broken pipe means the reader (`| head`) has all it wanted.
+        Err(_) if stdout.broken => Exit::Success.into(),
+        Err(err) => {
+            let _ = stdout.flush();
+            eprintln!("netsql: {err}");
+            Exit::Error.into()
+        }
+    }
+}
+
+fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> {
+    if let Mode::Query { inputs, .. } = &config.mode {
+        if inputs.as_slice() == [Input::Repl] {
+            crate::repl::run(&config.tables, &config.queries, config.mode.read_only())?;
+            return Ok(Exit::Success);
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Io)?;
+    runtime.block_on(async {
+        let ctx = exec::context(&config.tables)?;
+        // The one session every mode runs on; read-only as the mode requires.
+        let runner = Runner {
+            ctx: &ctx,
+            root: &config.tables.root,
+            read_only: config.mode.read_only(),
+        };
+        let work = async {
+            match &config.output {
+                None => execute(config, &runner, stdout).await,
+                Some(path) => {
+                    let mut file = AtomicFile::create(path).map_err(|source| Error::Output {
+                        path: path.clone(),
+                        // Name the target, not the temporary file the error speaks of.
+                        source: source
+                            .raw_os_error()
+                            .map_or(source, std::io::Error::from_raw_os_error),
+                    })?;
+                    let exit = {
+                        let mut writer = file.writer();
+                        let exit = execute(config, &runner, &mut writer).await?;
+                        writer.flush()?;
+                        exit
+                    };
+                    file.commit().map_err(|source| Error::Output {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    Ok(exit)
+                }
+            }
+        };
+        // Ctrl-C drops the work, and with it any half-written file.
+        let interrupted = crate::interrupt::flag()?;
+        tokio::select! {
+            result = work => result,
+            () = crate::interrupt::raised(interrupted) => Err(Error::Usage("interrupted".into())),
+        }
+    })
+}
+
+async fn execute(
+    config: &Config,
+    runner: &Runner<'_>,
+    out: &mut (dyn Write + Send),
+) -> Result<Exit, Error> {
+    let format = config.format;
+    match &config.mode {
+        Mode::Query { inputs, .. } => {
+            let texts: Vec<String> = inputs.iter().map(read_input).collect::<Result<_, _>>()?;
+            // Every statement parses before any runs: a typo in the last -e prints nothing.
+            let mut statements = Vec::new();
+            for sql in &texts {
+                statements.extend(runner.statements(sql)?);
+            }
+            if statements.is_empty() {
+                return Err(Error::Usage(
+                    "no SQL statement to run (the input is empty or only comments)".into(),
+                ));
+            }
+            // A binary file holds one result.
+            if format.is_binary() && statements.len() != 1 {
+                return Err(Error::Usage(
+                    format!(
+                        "{format:?} output holds one result: give one query, not {}",
+                        statements.len()
+                    )
+                    .to_lowercase(),
+                ));
+            }
+            let mut to = Formatted { format, out };
+            runner
+                .run_statements(statements, &BTreeMap::new(), &mut to)
+                .await?;
+            Ok(Exit::Success)
+        }
+        Mode::Saved { name, params } => {
+            let files = queries::saved(&queries::user_dirs(&config.queries))?;
+            let file = queries::find(&files, name)?;
+            let values = queries::bind(file, params)?;
+            let statements = runner.statements(&file.sql)?;
+            if format.is_binary() && statements.len() != 1 {
+                return Err(Error::Usage(format!(
+                    "{} holds {} statements: a binary format takes one",
+                    file.origin,
+                    statements.len()
+                )));
+            }
+            let mut to = Formatted { format, out };
+            runner.run_statements(statements, &values, &mut to).await?;
+            Ok(Exit::Success)
+        }
+        Mode::List => {
+            let files = queries::saved(&queries::user_dirs(&config.queries))?;
+            let batch = queries::listing(&files)?;
+            let mut sink = crate::output::sink(format, batch.schema(), out)?;
+            sink.write(&batch)?;
+            sink.finish()?;
+            Ok(Exit::Success)
+        }
+        Mode::Netstat(flags) => {
+            let files = queries::saved(&queries::user_dirs(&config.queries))?;
+            // netstat's text by default; any other format gets the views' typed rows.
+            let mut rows = Formatted { format, out };
+            let mut to = match format {
+                Format::Table => crate::netstat::Out::Text(&mut *rows.out),
+                _ => crate::netstat::Out::Rows(&mut rows),
+            };
+            crate::netstat::run(flags, runner, &files, &mut to).await
+        }
+        Mode::Audit {
+            paths,
+            params,
+            junit,
+        } => {
+            let outcomes = audit::run(runner, audit::load(paths)?, params).await?;
+            match format {
+                Format::Json => audit::write_json(&outcomes, out)?,
+                _ => audit::write_summary(&outcomes, out)?,
+            }
+            if let Some(path) = junit {
+                atomic::write(path, audit::junit(&outcomes)?.as_bytes()).map_err(|source| {
+                    Error::Output {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
+            }
+            let failed = outcomes.iter().any(|o| !o.passed());
+            Ok(if failed {
+                Exit::Findings
+            } else {
+                Exit::Success
+            })
+        }
+    }
+}
+
+fn read_input(input: &Input) -> Result<String, Error> {
+    match input {
+        Input::Sql(sql) => Ok(sql.clone()),
+        Input::File(path) => std::fs::read_to_string(path).map_err(|source| Error::Input {
+            path: path.clone(),
+            source,
+        }),
+        Input::Repl => Err(Error::Usage("the REPL takes no other input".into())),
+        Input::Stdin => {
+            let mut sql = String::new();
+            std::io::stdin()
+                .read_to_string(&mut sql)
+                .map_err(|source| Error::Input {
+                    path: PathBuf::from("<stdin>"),
+                    source,
+                })?;
+            Ok(sql)
+        }
+    }
+}
+
+/// Remembers whether a write failed with EPIPE, however the error was wrapped later.
+struct PipeGuard<W: Write> {
+    inner: W,
+    broken: bool,
+}
+
+impl<W: Write> PipeGuard<W> {
+    fn new(inner: W) -> Self {
+        PipeGuard {
+            inner,
+            broken: false,
+        }
+    }
+
+    fn check<T>(&mut self, result: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(err) = &result {
+            if err.kind() == std::io::ErrorKind::BrokenPipe {
+                self.broken = true;
+            }
+        }
+        result
+    }
+}
+
+impl<W: Write> Write for PipeGuard<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let result = self.inner.write(buf);
+        self.check(result)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let result = self.inner.flush();
+        self.check(result)
+    }
+}
