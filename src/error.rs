@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use datafusion::error::DataFusionError;
+use datafusion::sql::sqlparser::parser::ParserError;
 
 /// netsql's exit statuses (DESIGN.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +43,9 @@ pub enum Error {
     Arrow(#[from] datafusion::arrow::error::ArrowError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// A collector could not read what it reads (the error names the file or request).
+    #[error("{}", one_line(&.0.to_string()))]
+    Collect(#[from] crate::collect::CollectError),
 }
 
 impl From<crate::queries::QueryError> for Error {
@@ -50,20 +54,74 @@ impl From<crate::queries::QueryError> for Error {
     }
 }
 
-impl From<crate::collect::CollectError> for Error {
-    fn from(err: crate::collect::CollectError) -> Self {
-        Error::Usage(one_line(&err.to_string()))
-    }
-}
-
 /// DataFusion wraps our collector errors as `External`; show the collector's own message.
+/// Parser errors and unknown tables are said the way a person reads them.
 fn one_line_datafusion(err: &DataFusionError) -> String {
     let text = match err.find_root() {
         DataFusionError::External(inner) => inner.to_string(),
         DataFusionError::Context(_, inner) => inner.to_string(),
+        DataFusionError::SQL(parser, _) => syntax(parser),
+        DataFusionError::Plan(message) => match missing_table(message) {
+            Some(name) => no_table(name),
+            None => err.find_root().to_string(),
+        },
         root => root.to_string(),
     };
     one_line(&text)
+}
+
+/// `Expected: an SQL statement, found: SELEC at Line: 1, Column: 1` ->
+/// `syntax error at line 1, column 1: expected an SQL statement, found SELEC`.
+fn syntax(err: &ParserError) -> String {
+    let message = match err {
+        ParserError::ParserError(message) | ParserError::TokenizerError(message) => message,
+        ParserError::RecursionLimitExceeded => {
+            return "syntax error: the query nests too deeply (RecursionLimitExceeded)".into()
+        }
+    };
+    let (what, at) = match message.rsplit_once(" at Line: ") {
+        Some((what, at)) => match at.split_once(", Column: ") {
+            Some((line, column)) => (what, format!(" at line {line}, column {column}")),
+            None => (message.as_str(), String::new()),
+        },
+        None => (message.as_str(), String::new()),
+    };
+    let what = match what
+        .strip_prefix("Expected: ")
+        .and_then(|w| w.split_once(", found: "))
+    {
+        Some((expected, found)) => format!("expected {expected}, found {found}"),
+        None => {
+            let mut chars = what.chars();
+            chars.next().map_or(String::new(), |first| {
+                first.to_lowercase().chain(chars).collect()
+            })
+        }
+    };
+    format!("syntax error{at}: {what}")
+}
+
+/// The table named in DataFusion's `table 'datafusion.public.sockts' not found`.
+fn missing_table(message: &str) -> Option<&str> {
+    let name = message
+        .strip_prefix("table '")?
+        .strip_suffix("' not found")?;
+    Some(name.strip_prefix("datafusion.public.").unwrap_or(name))
+}
+
+/// `no table sockts (did you mean sockets?)`: the closest table name, if one is close.
+fn no_table(name: &str) -> String {
+    let wanted = name.to_ascii_lowercase();
+    let closest = crate::tables::infos()
+        .into_iter()
+        .map(|info| (strsim::levenshtein(&wanted, info.name), info.name))
+        .min();
+    match closest {
+        Some((distance, table)) if distance <= (wanted.len() / 3).max(2) => {
+            format!("no table {name} (did you mean {table}?)")
+        }
+        _ => format!("table {name} not found (SHOW TABLES lists the tables)"),
+    }
 }
 
 /// Errors are one line on stderr: fold any newlines the message carries.
@@ -82,6 +140,30 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "Error during planning: table 'x' not found"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_and_unknown_tables_read_plainly() {
+        let err = Error::from(DataFusionError::from(ParserError::ParserError(
+            "Expected: an SQL statement, found: SELEC at Line: 1, Column: 1".into(),
+        )));
+        assert_eq!(
+            err.to_string(),
+            "syntax error at line 1, column 1: expected an SQL statement, found SELEC"
+        );
+        let plan = |m: &str| Error::from(DataFusionError::Plan(m.into())).to_string();
+        assert_eq!(
+            plan("table 'datafusion.public.sockts' not found"),
+            "no table sockts (did you mean sockets?)"
+        );
+        assert_eq!(
+            plan("table 'datafusion.public.prcesses' not found"),
+            "no table prcesses (did you mean processes?)"
+        );
+        assert_eq!(
+            plan("table 'datafusion.public.nope' not found"),
+            "table nope not found (SHOW TABLES lists the tables)"
         );
     }
 }
