@@ -213,7 +213,14 @@ fn information_schema_describes_the_tables() {
 
 #[test]
 fn sql_errors_are_one_line_with_status_2() {
-    assert_error(&run(&["-e", "SELEC 1"]), "SQL error");
+    assert_error(
+        &run(&["-e", "SELEC 1"]),
+        "syntax error at line 1, column 1: expected an SQL statement, found SELEC",
+    );
+    assert_error(
+        &run(&["-e", "SELECT * FROM sockts"]),
+        "no table sockts (did you mean sockets?)",
+    );
     assert_error(&run(&["-e", "SELECT * FROM nope"]), "nope");
     assert_error(&run(&["-e", "SELECT nope FROM sockets"]), "nope");
     assert_error(
@@ -494,7 +501,9 @@ fn a_user_query_replaces_a_built_in_netstat_view() {
         "/queries/netstat/inet.sql"
     ))
     .unwrap();
-    let mine = builtin.trim_end().trim_end_matches(';').to_string() + " AND local_port = 8080;\n";
+    let filter = "WHERE family IN ('inet', 'inet6')";
+    assert!(builtin.contains(filter));
+    let mine = builtin.replace(filter, &format!("{filter} AND local_port = 8080"));
     assert_ne!(mine, builtin);
     std::fs::write(dir.join("netstat_inet.sql"), mine).unwrap();
     let out = netsql()
@@ -508,4 +517,39 @@ fn a_user_query_replaces_a_built_in_netstat_view() {
          tcp        0      0 127.0.0.1:8080          0.0.0.0:*               LISTEN     \n\
          tcp       42      0 127.0.0.1:8080          127.0.0.1:44540         ESTABLISHED\n"
     );
+}
+
+/// A netstat view whose columns are not what the renderer reads fails in one line naming
+/// the column: misspelt (the query does not plan) or of another type (the renderer checks),
+/// never a column of NULLs.
+#[test]
+fn a_netstat_view_with_a_wrong_column_fails() {
+    let builtin = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/queries/netstat/inet.sql"
+    ))
+    .unwrap();
+    for (from, to, needle) in [
+        (
+            "    local_address,",
+            "    local_address AS locl_address,",
+            "local_address",
+        ),
+        (
+            "    local_port,",
+            "    CAST(local_port AS VARCHAR) AS local_port,",
+            "the view's column local_port is",
+        ),
+    ] {
+        let config = tempfile::tempdir().unwrap();
+        let dir = config.path().join("netsql/queries");
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(builtin.contains(from));
+        std::fs::write(dir.join("netstat_inet.sql"), builtin.replacen(from, to, 1)).unwrap();
+        let out = netsql()
+            .env("XDG_CONFIG_HOME", config.path())
+            .args(["--proc", FIXTURE, "--source", "proc", "netstat", "-tan"])
+            .run();
+        assert_error(&out, needle);
+    }
 }

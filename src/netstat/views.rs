@@ -1,5 +1,6 @@
 //! The views themselves: each runs its saved query and prints the rows.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use super::flags::{self, Flags, View};
@@ -10,11 +11,35 @@ use crate::error::{Error, Exit};
 use crate::exec::{Capture, Destination, Runner};
 use crate::queries::{self, QueryFile};
 
-/// One saved query as a subquery: its SQL without the final `;`.
-fn view(saved: &[QueryFile], name: &str) -> Result<String, Error> {
+/// One saved view as a subquery (its SQL without the final `;`) and the values of its
+/// parameters: the defaults its header declares, with `set` in their place. Which rows a
+/// view returns, and in what order, is the view's own SQL: `netsql -q netstat_inet -p
+/// protocols=tcp,tcp6` gives the rows `netsql netstat -tan` prints.
+fn view(
+    saved: &[QueryFile],
+    name: &str,
+    set: &[(&str, String)],
+) -> Result<(String, Params), Error> {
     let file = queries::find(saved, name)?;
+    let overrides = set
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let params = queries::bind(file, &overrides)?;
     let sql = file.sql.trim().trim_end_matches(';');
-    Ok(format!("(\n{sql}\n)"))
+    Ok((format!("(\n{sql}\n)"), params))
+}
+
+type Params = BTreeMap<String, String>;
+
+/// `servers` of the socket views: every socket (-a), only servers (-l), or the others.
+fn servers_param(flags: &Flags) -> (&'static str, String) {
+    let value = match (flags.all, flags.listening) {
+        (true, _) => "all",
+        (false, true) => "only",
+        (false, false) => "none",
+    };
+    ("servers", value.to_string())
 }
 
 /// The view's rows and the writer to render them to; `None` when they went to `out` as
@@ -22,24 +47,22 @@ fn view(saved: &[QueryFile], name: &str) -> Result<String, Error> {
 async fn rows<'o>(
     runner: &Runner<'_>,
     sql: &str,
+    params: &Params,
     out: &'o mut Out<'_>,
 ) -> Result<Option<(Rows, &'o mut (dyn Write + Send))>, Error> {
     let statements = runner.statements(sql)?;
     if statements.len() != 1 {
         return Err(Error::Usage("a netstat view must be one query".into()));
     }
-    let params = Default::default();
     match out {
         Out::Rows(to) => {
-            runner
-                .run_statements(statements, &params, &mut **to)
-                .await?;
+            runner.run_statements(statements, params, &mut **to).await?;
             Ok(None)
         }
         Out::Text(text) => {
             let mut capture = Capture::default();
             runner
-                .run_statements(statements, &params, &mut capture)
+                .run_statements(statements, params, &mut capture)
                 .await?;
             let result = capture.into_one()?;
             Ok(Some((
@@ -114,7 +137,7 @@ fn owner_join(flags: &Flags, saved: &[QueryFile]) -> Result<(String, String), Er
             ", v.pid, o.program AS command".into(),
             format!(
                 " LEFT JOIN {} o ON o.pid = v.pid",
-                view(saved, "netstat_programs")?
+                view(saved, "netstat_programs", &[])?.0
             ),
         ))
     } else {
@@ -129,7 +152,7 @@ async fn inet(
     saved: &[QueryFile],
     out: &mut Out<'_>,
 ) -> Result<(), Error> {
-    let mut protos = Vec::new();
+    let mut protocols = Vec::new();
     for (wanted, v4, v6) in [
         (flags.tcp, "tcp", "tcp6"),
         (flags.udp, "udp", "udp6"),
@@ -138,16 +161,12 @@ async fn inet(
     ] {
         if flags.lists(wanted) {
             if !flags.named || flags.inet {
-                protos.push(format!("'{v4}'"));
+                protocols.push(v4);
             }
             if !flags.named || flags.inet6 {
-                protos.push(format!("'{v6}'"));
+                protocols.push(v6);
             }
         }
-    }
-    if protos.is_empty() {
-        // Only the heading: no kind of socket asked for is an internet one.
-        protos.push("NULL".into());
     }
     let mut columns = String::from(
         "v.proto, v.recv_q, v.send_q, v.local_address, v.local_port, v.remote_address, v.remote_port, v.state",
@@ -160,36 +179,20 @@ async fn inet(
     if flags.timers {
         columns.push_str(", v.timer, v.timer_expires_ms, v.retransmits, v.probes");
     }
-    // netstat's test for a server: TCP with no remote port, others with no remote address.
-    let server = "(CASE WHEN v.proto IN ('tcp', 'tcp6') THEN v.remote_port = 0 \
-                  ELSE v.remote_address IN ('0.0.0.0', '::') END)";
-    let listen = match (flags.all, flags.listening) {
-        (true, _) => String::new(),
-        (false, true) => format!(" AND {server}"),
-        (false, false) => format!(" AND NOT {server}"),
-    };
+    let (inet, params) = view(
+        saved,
+        "netstat_inet",
+        &[("protocols", protocols.join(",")), servers_param(flags)],
+    )?;
+    // DataFusion keeps no order of a subquery: the view's is said again, by the same
+    // parameter.
     let sql = format!(
-        "SELECT {columns} FROM {inet} v{join} WHERE v.proto IN ({protos}){listen} \
-         ORDER BY CASE v.proto WHEN 'tcp' THEN 0 WHEN 'tcp6' THEN 1 WHEN 'udp' THEN 2 \
-         WHEN 'udp6' THEN 3 WHEN 'udplite' THEN 4 WHEN 'udplite6' THEN 5 WHEN 'raw' THEN 6 ELSE 7 END",
-        inet = view(saved, "netstat_inet")?,
-        protos = protos.join(", "),
+        "SELECT {columns} FROM {inet} v{join} \
+         ORDER BY array_position(string_to_array($protocols, ','), v.proto)"
     );
-    let Some((rows, out)) = rows(runner, &sql, out).await? else {
+    let Some((rows, out)) = rows(runner, &sql, &params, out).await? else {
         return Ok(());
     };
-    write!(out, "Active Internet connections {}\nProto Recv-Q Send-Q Local Address           Foreign Address         State      ", servers(flags))?;
-    if flags.extend > 0 {
-        write!(out, " User       Inode     ")?;
-    }
-    if flags.programs {
-        write!(out, " {:<20}", "PID/Program name")?;
-    }
-    if flags.timers {
-        write!(out, " Timer")?;
-    }
-    writeln!(out)?;
-
     let proto = rows.text("proto")?;
     let recv_q = rows.int("recv_q")?;
     let send_q = rows.int("send_q")?;
@@ -217,6 +220,18 @@ async fn inet(
         ),
         false => (vec![None; n], vec![None; n], vec![None; n], vec![None; n]),
     };
+
+    write!(out, "Active Internet connections {}\nProto Recv-Q Send-Q Local Address           Foreign Address         State      ", servers(flags))?;
+    if flags.extend > 0 {
+        write!(out, " User       Inode     ")?;
+    }
+    if flags.programs {
+        write!(out, " {:<20}", "PID/Program name")?;
+    }
+    if flags.timers {
+        write!(out, " Timer")?;
+    }
+    writeln!(out)?;
 
     // Names only for what -n leaves to be named.
     let addresses = (local_address.iter().chain(&remote_address)).filter(|_| !flags.numeric_hosts);
@@ -319,28 +334,14 @@ async fn unix(
     out: &mut Out<'_>,
 ) -> Result<(), Error> {
     let (owner_columns, join) = owner_join(flags, saved)?;
-    let filter = match (flags.all, flags.listening) {
-        (true, _) => "",
-        (false, true) => " WHERE v.state = 'LISTEN'",
-        (false, false) => " WHERE v.state <> 'LISTEN'",
-    };
+    let (unix, params) = view(saved, "netstat_unix", &[servers_param(flags)])?;
     let sql = format!(
         "SELECT v.unix_refcnt, v.unix_flags, v.type, v.state, v.inode, v.path{owner_columns} \
-         FROM {unix} v{join}{filter}",
-        unix = view(saved, "netstat_unix")?,
+         FROM {unix} v{join}"
     );
-    let Some((rows, out)) = rows(runner, &sql, out).await? else {
+    let Some((rows, out)) = rows(runner, &sql, &params, out).await? else {
         return Ok(());
     };
-    write!(
-        out,
-        "Active UNIX domain sockets {}\nProto RefCnt Flags       Type       State         I-Node  ",
-        servers(flags)
-    )?;
-    if flags.programs {
-        write!(out, " {:<20}", "PID/Program name")?;
-    }
-    writeln!(out, " Path")?;
     let refcnt = rows.int("unix_refcnt")?;
     let unix_flags = rows.int("unix_flags")?;
     let kind = rows.text("type")?;
@@ -351,6 +352,15 @@ async fn unix(
         true => (rows.int("pid")?, rows.text("command")?),
         false => (vec![None; rows.len()], vec![None; rows.len()]),
     };
+    write!(
+        out,
+        "Active UNIX domain sockets {}\nProto RefCnt Flags       Type       State         I-Node  ",
+        servers(flags)
+    )?;
+    if flags.programs {
+        write!(out, " {:<20}", "PID/Program name")?;
+    }
+    writeln!(out, " Path")?;
     for i in 0..rows.len() {
         let state_name = state[i].as_deref().unwrap_or("");
         let kind = kind[i].as_deref().unwrap_or("").to_uppercase();
@@ -387,29 +397,28 @@ async fn groups(
 ) -> Result<(), Error> {
     let mut families = Vec::new();
     if flags.inet {
-        families.push("'inet'");
+        families.push("inet");
     }
     if flags.inet6 {
-        families.push("'inet6'");
+        families.push("inet6");
     }
+    let (groups, params) = view(saved, "netstat_groups", &[("families", families.join(","))])?;
     let sql = format!(
-        "SELECT v.interface, v.users, v.group_address FROM {groups} v WHERE v.family IN ({families}) \
-         ORDER BY CASE v.family WHEN 'inet' THEN 0 ELSE 1 END",
-        groups = view(saved, "netstat_groups")?,
-        families = families.join(", "),
+        "SELECT v.interface, v.users, v.group_address FROM {groups} v \
+         ORDER BY array_position(string_to_array($families, ','), v.family)"
     );
-    let Some((rows, out)) = rows(runner, &sql, out).await? else {
+    let Some((rows, out)) = rows(runner, &sql, &params, out).await? else {
         return Ok(());
     };
-    write!(
-        out,
-        "IPv6/IPv4 Group Memberships\nInterface       RefCnt Group\n--------------- ------ ---------------------\n"
-    )?;
     let interface = rows.text("interface")?;
     let users = rows.int("users")?;
     let group = rows.text("group_address")?;
     let to_name = group.iter().filter(|_| !flags.numeric_hosts);
     let names = Names::load(runner.root, to_name, false, false)?;
+    write!(
+        out,
+        "IPv6/IPv4 Group Memberships\nInterface       RefCnt Group\n--------------- ------ ---------------------\n"
+    )?;
     for i in 0..rows.len() {
         let group = render::host_text(
             group[i].as_deref().unwrap_or(""),
@@ -438,17 +447,16 @@ async fn interfaces(
             "netstat -ie (ifconfig's long form) is not reproduced: SELECT * FROM interfaces".into(),
         ));
     }
-    let filter = if flags.all {
-        ""
-    } else {
-        " WHERE v.flags & 1 = 1"
-    };
+    let (interfaces, params) = view(
+        saved,
+        "netstat_interfaces",
+        &[("all", flags.all.to_string())],
+    )?;
     let sql = format!(
         "SELECT v.name, v.mtu, v.flags, v.rx_packets, v.rx_errors, v.rx_dropped, v.rx_fifo, \
-         v.tx_packets, v.tx_errors, v.tx_dropped, v.tx_fifo FROM {interfaces} v{filter} ORDER BY v.name",
-        interfaces = view(saved, "netstat_interfaces")?,
+         v.tx_packets, v.tx_errors, v.tx_dropped, v.tx_fifo FROM {interfaces} v ORDER BY v.name"
     );
-    let Some((rows, out)) = rows(runner, &sql, out).await? else {
+    let Some((rows, out)) = rows(runner, &sql, &params, out).await? else {
         return Ok(());
     };
     writeln!(out, "Kernel Interface table")?;
@@ -506,12 +514,12 @@ async fn routes(
             "netstat -r -6 is not reproduced: SELECT * FROM routes WHERE family = 'inet6'".into(),
         ));
     }
+    let (routes, params) = view(saved, "netstat_routes", &[("family", "inet".into())])?;
     let sql = format!(
         "SELECT v.destination, v.netmask, v.gateway, v.flags, v.metric, v.ref_count, v.use_count, \
-         v.mtu, v.window, v.irtt, v.interface FROM {routes} v WHERE v.family = 'inet' AND v.flags & 1 = 1",
-        routes = view(saved, "netstat_routes")?,
+         v.mtu, v.window, v.irtt, v.interface FROM {routes} v"
     );
-    let Some((rows, out)) = rows(runner, &sql, out).await? else {
+    let Some((rows, out)) = rows(runner, &sql, &params, out).await? else {
         return Ok(());
     };
     let numeric = flags.numeric_hosts || flags.symbolic;
@@ -593,11 +601,9 @@ async fn statistics(
     saved: &[QueryFile],
     out: &mut Out<'_>,
 ) -> Result<(), Error> {
-    let sql = format!(
-        "SELECT v.file, v.protocol, v.name, v.value FROM {stats} v",
-        stats = view(saved, "netstat_statistics")?,
-    );
-    let Some((rows, out)) = rows(runner, &sql, out).await? else {
+    let (stats, params) = view(saved, "netstat_statistics", &[])?;
+    let sql = format!("SELECT v.file, v.protocol, v.name, v.value FROM {stats} v");
+    let Some((rows, out)) = rows(runner, &sql, &params, out).await? else {
         return Ok(());
     };
     let (file, protocol, name, value) = (
