@@ -71,9 +71,7 @@ fn rows() -> Vec<SocketRow> {
             send_q: Some(0),
             uid: Some(0),
             inode: 100_000 + i as u64,
-            path: None,
-            peer_inode: None,
-            timer: None,
+            ..SocketRow::default()
         })
         .collect()
 }

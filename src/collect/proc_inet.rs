@@ -132,14 +132,13 @@ pub fn parse_line(
         send_q: if is_listener { None } else { Some(tx_queue) },
         uid: Some(uid),
         inode,
-        path: None,
-        peer_inode: None,
         timer: Some(TimerInfo {
             timer: Timer::from_kernel(timer),
             expires_ms: when.saturating_mul(1000) / clk_tck.max(1) as i64,
             retransmits: Some(retransmits.min(i32::MAX as u64) as i32),
             probes: Some(probes),
         }),
+        ..SocketRow::default()
     })
 }
 

@@ -98,15 +98,9 @@ pub fn parse_line(line: &[u8]) -> Result<Option<UnixEntry>, (&'static str, Strin
             family: Family::Unix,
             sock_type: SockType::from_raw(sock_type),
             state: state_of(flags, st),
-            local: None,
-            remote: None,
-            recv_q: None,
-            send_q: None,
-            uid: None,
             inode,
             path,
-            peer_inode: None,
-            timer: None,
+            ..SocketRow::default()
         },
     }))
 }

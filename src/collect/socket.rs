@@ -5,8 +5,9 @@ use std::borrow::Cow;
 use std::net::SocketAddr;
 
 /// Address family, as netstat groups sockets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Family {
+    #[default]
     Inet,
     Inet6,
     Unix,
@@ -23,8 +24,9 @@ impl Family {
 }
 
 /// Transport protocol; with the family it gives netstat's `Proto` (`tcp6`, `udplite`, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Protocol {
+    #[default]
     Tcp,
     Udp,
     UdpLite,
@@ -61,8 +63,9 @@ impl Protocol {
 }
 
 /// Socket type (`SOCK_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum SockType {
+    #[default]
     Stream,
     Dgram,
     SeqPacket,
@@ -94,7 +97,7 @@ impl SockType {
 
 /// The kernel's `sk_state` (include/net/tcp_states.h), used for every family: UDP, raw and
 /// unix sockets reuse the TCP values (CLOSE when unconnected, ESTABLISHED when connected).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum State {
     Established,
     SynSent,
@@ -102,6 +105,7 @@ pub enum State {
     FinWait1,
     FinWait2,
     TimeWait,
+    #[default]
     Close,
     CloseWait,
     LastAck,
@@ -219,7 +223,9 @@ pub struct TimerInfo {
 }
 
 /// One socket, as any source reports it. `None` means the source cannot know the value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Readers fill what their source gives and leave the rest to `Default`, so a new field
+/// touches only the reader that fills it (and the table spec).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SocketRow {
     pub protocol: Protocol,
     pub family: Family,

@@ -307,13 +307,8 @@ mod tests {
             state: State::Established,
             local: Some(local.parse().unwrap()),
             remote: Some(remote.parse().unwrap()),
-            recv_q: None,
-            send_q: None,
-            uid: None,
             inode: 1,
-            path: None,
-            peer_inode: None,
-            timer: None,
+            ..SocketRow::default()
         }
     }
 

@@ -234,8 +234,6 @@ pub fn decode_inet(payload: &[u8], protocol: Protocol) -> Result<SocketRow, Stri
         send_q: Some(u64::from(wqueue)),
         uid: Some(uid),
         inode: u64::from(inode),
-        path: None,
-        peer_inode: None,
         timer: Some(TimerInfo {
             timer,
             // inet_diag reports expiry only while a timer is pending.
@@ -247,6 +245,7 @@ pub fn decode_inet(payload: &[u8], protocol: Protocol) -> Result<SocketRow, Stri
             retransmits,
             probes,
         }),
+        ..SocketRow::default()
     })
 }
 
@@ -280,15 +279,8 @@ pub fn decode_unix(payload: &[u8]) -> Result<SocketRow, String> {
         family: Family::Unix,
         sock_type: SockType::from_raw(u16::from(payload[1])),
         state: State::from_kernel(payload[2]),
-        local: None,
-        remote: None,
-        recv_q: None,
-        send_q: None,
-        uid: None,
         inode: u64::from(u32_at(payload, 4)),
-        path: None,
-        peer_inode: None,
-        timer: None,
+        ..SocketRow::default()
     };
     for nla in NlasIterator::new(&payload[UNIX_DIAG_MSG_LEN..]) {
         let nla = nla.map_err(|e| format!("unix_diag attribute: {e}"))?;
