@@ -28,13 +28,18 @@ const LOOKUP_THREADS: usize = 64;
 
 /// Registers every function, with fresh caches, on `ctx`.
 pub fn register(ctx: &SessionContext, root: &Root) {
-    for kind in [Kind::Service, Kind::User, Kind::Host, Kind::ThisHost] {
+    for kind in [
+        Function::Service,
+        Function::User,
+        Function::Host,
+        Function::ThisHost,
+    ] {
         ctx.register_udf(ScalarUDF::new_from_impl(Lookup::new(kind, root.clone())));
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Kind {
+enum Function {
     Service,
     User,
     Host,
@@ -45,7 +50,7 @@ enum Kind {
 /// One of the lookup functions.
 #[derive(Debug)]
 struct Lookup {
-    kind: Kind,
+    kind: Function,
     root: Root,
     signature: Signature,
     /// host_name's answers for this query (`None`: no name, or no answer in time).
@@ -67,10 +72,10 @@ fn cached<T>(slot: &OnceLock<T>, load: impl FnOnce() -> Result<T>) -> Result<&T>
 }
 
 impl Lookup {
-    fn new(kind: Kind, root: Root) -> Self {
+    fn new(kind: Function, root: Root) -> Self {
         let signature = match kind {
-            Kind::Service => Signature::any(2, Volatility::Volatile),
-            Kind::ThisHost => Signature::nullary(Volatility::Stable),
+            Function::Service => Signature::any(2, Volatility::Volatile),
+            Function::ThisHost => Signature::nullary(Volatility::Stable),
             _ => Signature::any(1, Volatility::Volatile),
         };
         Lookup {
@@ -103,10 +108,10 @@ impl Hash for Lookup {
 impl ScalarUDFImpl for Lookup {
     fn name(&self) -> &str {
         match self.kind {
-            Kind::Service => "service_name",
-            Kind::User => "user_name",
-            Kind::Host => "host_name",
-            Kind::ThisHost => "hostname",
+            Function::Service => "service_name",
+            Function::User => "user_name",
+            Function::Host => "host_name",
+            Function::ThisHost => "hostname",
         }
     }
 
@@ -119,7 +124,7 @@ impl ScalarUDFImpl for Lookup {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        if self.kind == Kind::ThisHost {
+        if self.kind == Function::ThisHost {
             let name = dns_lookup::get_hostname()
                 .map_err(|e| DataFusionError::Execution(format!("hostname(): {e}")))?;
             return Ok(ColumnarValue::Scalar(
@@ -128,10 +133,10 @@ impl ScalarUDFImpl for Lookup {
         }
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let names = match self.kind {
-            Kind::Service => self.service_names(&arrays[0], &arrays[1])?,
-            Kind::User => self.user_names(&arrays[0])?,
-            Kind::Host => self.host_names(&arrays[0])?,
-            Kind::ThisHost => unreachable!("answered above"),
+            Function::Service => self.service_names(&arrays[0], &arrays[1])?,
+            Function::User => self.user_names(&arrays[0])?,
+            Function::Host => self.host_names(&arrays[0])?,
+            Function::ThisHost => unreachable!("answered above"),
         };
         let array: ArrayRef = Arc::new(names);
         // All-scalar arguments give a scalar back.

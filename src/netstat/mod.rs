@@ -7,6 +7,7 @@
 pub mod flags;
 #[cfg(feature = "sql")]
 mod render;
+mod sentences;
 pub mod stats;
 #[cfg(feature = "sql")]
 mod views;

@@ -90,14 +90,14 @@ impl From<ViewError> for crate::error::Error {
 /// /etc/services (its last line for a port wins, as netstat keeps them in a prepended
 /// list), /etc/protocols for raw sockets, /etc/networks for routes, /etc/passwd for uids.
 #[derive(Default)]
-pub struct Names {
+pub struct NameTables {
     hosts: HashMap<IpAddr, Option<String>>,
     services: HashMap<(String, u16), String>,
     networks: HashMap<u32, String>,
     users: HashMap<u32, String>,
 }
 
-impl Names {
+impl NameTables {
     /// Loads what the view needs: names for `addresses` (text, as the query gives them;
     /// wildcards and unparsable ones need none), service and protocol names, user names.
     pub fn load<'a>(
@@ -105,8 +105,8 @@ impl Names {
         addresses: impl IntoIterator<Item = &'a Option<String>>,
         ports: bool,
         users: bool,
-    ) -> Result<Names, CollectError> {
-        let mut names = Names::default();
+    ) -> Result<NameTables, CollectError> {
+        let mut names = NameTables::default();
         let mut wanted: Vec<IpAddr> = addresses
             .into_iter()
             .flatten()
@@ -151,7 +151,7 @@ impl Names {
 
 /// An address as netstat prints a socket's: numeric, or its host name; `0.0.0.0` stays
 /// and `::` is `[::]` when resolving; an IPv4-mapped IPv6 address shows as IPv4.
-pub fn host_text(address: &str, numeric: bool, names: &Names) -> String {
+pub fn host_text(address: &str, numeric: bool, names: &NameTables) -> String {
     let Ok(ip) = address.parse::<IpAddr>() else {
         return address.to_string();
     };
@@ -181,7 +181,7 @@ fn unmap(text: &str) -> String {
 }
 
 /// A port: `*` for 0, else the service name for `proto` (tcp, udp, raw) unless numeric.
-pub fn port_text(port: i64, proto: &str, numeric: bool, names: &Names) -> String {
+pub fn port_text(port: i64, proto: &str, numeric: bool, names: &NameTables) -> String {
     if port == 0 {
         return "*".into();
     }
@@ -379,7 +379,7 @@ pub fn route_destination(
     netmask: &str,
     host_route: bool,
     numeric: bool,
-    names: &Names,
+    names: &NameTables,
 ) -> String {
     let (Ok(ip), Ok(mask)) = (address.parse::<Ipv4Addr>(), netmask.parse::<Ipv4Addr>()) else {
         return cut(address, 15).to_string();
@@ -407,7 +407,7 @@ pub fn route_destination(
 }
 
 /// A gateway: numeric with -n, `0.0.0.0` for none, else its host name. Cut to 15.
-pub fn route_gateway(address: &str, numeric: bool, names: &Names) -> String {
+pub fn route_gateway(address: &str, numeric: bool, names: &NameTables) -> String {
     let text = match address.parse::<Ipv4Addr>() {
         Ok(ip) if !numeric && !ip.is_unspecified() => names
             .host(IpAddr::V4(ip))
@@ -418,7 +418,7 @@ pub fn route_gateway(address: &str, numeric: bool, names: &Names) -> String {
 }
 
 /// A user for -e: its name unless numeric or unknown.
-pub fn user_text(uid: Option<i64>, numeric: bool, names: &Names) -> String {
+pub fn user_text(uid: Option<i64>, numeric: bool, names: &NameTables) -> String {
     let Some(uid) = uid else {
         return "-".into();
     };
@@ -449,7 +449,7 @@ mod tests {
 
     #[test]
     fn names_for_numbers() {
-        let mut names = Names::default();
+        let mut names = NameTables::default();
         names
             .hosts
             .insert("127.0.0.1".parse().unwrap(), Some("localhost".into()));
@@ -496,7 +496,7 @@ mod tests {
 
     #[test]
     fn route_names() {
-        let mut names = Names::default();
+        let mut names = NameTables::default();
         names.networks.insert(0xa9fe_0000, "link-local".into());
         assert_eq!(
             route_destination("0.0.0.0", "0.0.0.0", false, false, &names),

@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use super::flags::{self, Flags, View};
-use super::render::{Names, Rows};
+use super::render::{NameTables, Rows};
 use super::{render, stats};
 
+use crate::collect::snmp;
 use crate::error::{Error, Exit};
 use crate::exec::{Capture, Destination, Runner};
 use crate::queries::{self, QueryFile};
@@ -233,9 +234,9 @@ async fn inet(
     }
     writeln!(out)?;
 
-    // Names only for what -n leaves to be named.
+    // NameTables only for what -n leaves to be named.
     let addresses = (local_address.iter().chain(&remote_address)).filter(|_| !flags.numeric_hosts);
-    let names = Names::load(
+    let names = NameTables::load(
         runner.root,
         addresses,
         !flags.numeric_ports,
@@ -414,7 +415,7 @@ async fn groups(
     let users = rows.int("users")?;
     let group = rows.text("group_address")?;
     let to_name = group.iter().filter(|_| !flags.numeric_hosts);
-    let names = Names::load(runner.root, to_name, false, false)?;
+    let names = NameTables::load(runner.root, to_name, false, false)?;
     write!(
         out,
         "IPv6/IPv4 Group Memberships\nInterface       RefCnt Group\n--------------- ------ ---------------------\n"
@@ -537,9 +538,9 @@ async fn routes(
         int("irtt")?,
     );
     let interface = rows.text("interface")?;
-    let mut names = Names::default();
+    let mut names = NameTables::default();
     if !numeric {
-        names = Names::load(
+        names = NameTables::load(
             runner.root,
             destination.iter().chain(&gateway),
             false,
@@ -612,9 +613,13 @@ async fn statistics(
         rows.text("name")?,
         rows.int("value")?,
     );
-    let counters: Vec<stats::Counter> = (0..rows.len())
-        .map(|i| stats::Counter {
-            file: file[i].clone().unwrap_or_default(),
+    let counters: Vec<snmp::Counter> = (0..rows.len())
+        .map(|i| snmp::Counter {
+            // The view's file names are the collector's own.
+            file: snmp::FILES
+                .into_iter()
+                .find(|f| file[i].as_deref() == Some(*f))
+                .unwrap_or_default(),
             protocol: protocol[i].clone().unwrap_or_default(),
             name: name[i].clone().unwrap_or_default(),
             value: value[i].unwrap_or(0),

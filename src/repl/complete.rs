@@ -14,15 +14,15 @@ use super::command;
 
 /// Names the completer offers, gathered once when the REPL starts.
 #[derive(Debug, Default, Clone)]
-pub struct Names {
+pub struct Words {
     /// table -> its columns
     pub tables: BTreeMap<String, Vec<String>>,
     pub functions: Vec<String>,
     pub saved: Vec<String>,
 }
 
-impl Names {
-    pub fn gather(ctx: &SessionContext, saved: Vec<String>) -> Names {
+impl Words {
+    pub fn gather(ctx: &SessionContext, saved: Vec<String>) -> Words {
         let mut tables = BTreeMap::new();
         if let Some(schema) = ctx.catalog("datafusion").and_then(|c| c.schema("public")) {
             for name in schema.table_names() {
@@ -51,7 +51,7 @@ impl Names {
             .collect();
         functions.sort();
         functions.dedup();
-        Names {
+        Words {
             tables,
             functions,
             saved,
@@ -62,7 +62,7 @@ impl Names {
 /// rustyline's helper: our completer, no hints, highlighting or validation.
 #[derive(Helper, Hinter, Highlighter, Validator)]
 pub struct SqlHelper {
-    pub names: Names,
+    pub names: Words,
     /// The statement typed so far on earlier lines, so `FROM t` there picks columns here.
     pub pending: Arc<Mutex<String>>,
 }
@@ -195,7 +195,7 @@ mod tests {
             ],
         );
         SqlHelper {
-            names: Names {
+            names: Words {
                 tables,
                 functions: vec!["service_name".into(), "count".into()],
                 saved: vec!["tcp_state_summary".into()],

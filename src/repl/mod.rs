@@ -23,7 +23,7 @@ use crate::output::{table, Format, Sink};
 use crate::queries;
 use crate::tables::{self, TablesConfig};
 use command::{Command, HELP};
-use complete::{Names, SqlHelper};
+use complete::{SqlHelper, Words};
 
 const PROMPT: &str = "netsql> ";
 const CONTINUE: &str = "   ...> ";
@@ -103,7 +103,7 @@ pub fn run(
         Editor::with_config(editor_config).map_err(|e| Error::Usage(format!("terminal: {e}")))?;
     let saved = queries::saved(&queries::user_dirs(query_dirs))?;
     editor.set_helper(Some(SqlHelper {
-        names: Names::gather(&ctx, saved.iter().map(|q| q.name.clone()).collect()),
+        names: Words::gather(&ctx, saved.iter().map(|q| q.name.clone()).collect()),
         pending: pending.clone(),
     }));
     let history = history_path();
