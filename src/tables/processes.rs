@@ -33,108 +33,132 @@ impl Processes {
     }
 }
 
+/// The column names, declared once: the spec and the projection tests use these.
+pub mod col {
+    pub const PID: &str = "pid";
+    pub const PPID: &str = "ppid";
+    pub const NAME: &str = "name";
+    pub const CMDLINE: &str = "cmdline";
+    pub const ARGS: &str = "args";
+    pub const EXE: &str = "exe";
+    pub const STATE: &str = "state";
+    pub const UID: &str = "uid";
+    pub const USER: &str = "user";
+    pub const GID: &str = "gid";
+    pub const THREADS: &str = "threads";
+    pub const NICE: &str = "nice";
+    pub const RSS_BYTES: &str = "rss_bytes";
+    pub const VSIZE_BYTES: &str = "vsize_bytes";
+    pub const UTIME: &str = "utime";
+    pub const STIME: &str = "stime";
+    pub const START_TIME: &str = "start_time";
+    pub const TTY: &str = "tty";
+    pub const CGROUP: &str = "cgroup";
+    pub const NETNS: &str = "netns";
+}
+
 pub static SPEC: TableSpec<Processes> = TableSpec {
     name: "processes",
     doc: "One row per process (/proc/<pid>); files another user's process hides from us are NULL",
     columns: &[
         Column {
-            name: "pid",
+            name: col::PID,
             kind: Kind::Int32,
             doc: "Process id",
             build: |s, range| int32(&s.rows[range.clone()], |r| Some(r.pid)),
         },
         Column {
-            name: "ppid",
+            name: col::PPID,
             kind: Kind::Int32,
             doc: "Parent process id",
             build: |s, range| int32(&s.rows[range.clone()], |r| r.stat.as_ref().map(|st| st.ppid)),
         },
         Column {
-            name: "name",
+            name: col::NAME,
             kind: Kind::Utf8,
             doc: "Command name (comm, at most 15 bytes)",
             build: |s, range| utf8(&s.rows[range.clone()], |r| r.stat.as_ref().map(|st| st.comm.as_str())),
         },
         Column {
-            name: "cmdline",
+            name: col::CMDLINE,
             kind: Kind::Utf8,
             doc: "Command line, arguments joined by spaces; empty for kernel threads",
             build: |s, range| utf8_owned(&s.rows[range.clone()], |r| r.args.as_ref().map(|a| a.join(" "))),
         },
         Column {
-            name: "args",
+            name: col::ARGS,
             kind: Kind::Utf8List,
             doc: "Command line as a list (argv; args[1] is argv[0], as netstat -p shows it); empty for kernel threads",
             build: |s, range| utf8_list(&s.rows[range.clone()], |r| r.args.as_deref()),
         },
         Column {
-            name: "exe",
+            name: col::EXE,
             kind: Kind::Utf8,
             doc: "Executable path (' (deleted)' when replaced); NULL for kernel threads or when not ours to read",
             build: |s, range| utf8(&s.rows[range.clone()], |r| r.exe.as_deref()),
         },
         Column {
-            name: "state",
+            name: col::STATE,
             kind: Kind::Utf8,
             doc: "State letter as ps shows it: R running, S sleeping, D disk sleep, Z zombie, T stopped, I idle",
             build: |s, range| utf8_owned(&s.rows[range.clone()], |r| r.stat.as_ref().map(|st| st.state.to_string())),
         },
         Column {
-            name: "uid",
+            name: col::UID,
             kind: Kind::UInt32,
             doc: "Effective user id (owner of /proc/<pid>)",
             build: |s, range| uint32(&s.rows[range.clone()], |r| r.uid),
         },
         Column {
-            name: "user",
+            name: col::USER,
             kind: Kind::Utf8,
             doc: "User name of uid from /etc/passwd; NULL if none",
             build: |s, range| utf8(&s.rows[range.clone()], |r| r.uid.and_then(|u| s.users.get(&u)).map(String::as_str)),
         },
         Column {
-            name: "gid",
+            name: col::GID,
             kind: Kind::UInt32,
             doc: "Effective group id",
             build: |s, range| uint32(&s.rows[range.clone()], |r| r.gid),
         },
         Column {
-            name: "threads",
+            name: col::THREADS,
             kind: Kind::Int32,
             doc: "Number of threads",
             build: |s, range| int32(&s.rows[range.clone()], |r| r.stat.as_ref().map(|st| st.num_threads as i32)),
         },
         Column {
-            name: "nice",
+            name: col::NICE,
             kind: Kind::Int32,
             doc: "Nice value, -20 (favoured) to 19",
             build: |s, range| int32(&s.rows[range.clone()], |r| r.stat.as_ref().map(|st| st.nice as i32)),
         },
         Column {
-            name: "rss_bytes",
+            name: col::RSS_BYTES,
             kind: Kind::UInt64,
             doc: "Resident memory in bytes",
             build: |s, range| uint64(&s.rows[range.clone()], |r| r.stat.as_ref().map(|st| st.rss * s.page_size)),
         },
         Column {
-            name: "vsize_bytes",
+            name: col::VSIZE_BYTES,
             kind: Kind::UInt64,
             doc: "Virtual memory size in bytes",
             build: |s, range| uint64(&s.rows[range.clone()], |r| r.stat.as_ref().map(|st| st.vsize)),
         },
         Column {
-            name: "utime",
+            name: col::UTIME,
             kind: Kind::Int64,
             doc: "CPU time spent in user mode, milliseconds",
             build: |s, range| int64(&s.rows[range.clone()], |r| r.stat.as_ref().map(|st| s.ticks_to_ms(st.utime))),
         },
         Column {
-            name: "stime",
+            name: col::STIME,
             kind: Kind::Int64,
             doc: "CPU time spent in the kernel, milliseconds",
             build: |s, range| int64(&s.rows[range.clone()], |r| r.stat.as_ref().map(|st| s.ticks_to_ms(st.stime))),
         },
         Column {
-            name: "start_time",
+            name: col::START_TIME,
             kind: Kind::Timestamp,
             doc: "When the process started (UTC)",
             build: |s, range| {
@@ -145,19 +169,19 @@ pub static SPEC: TableSpec<Processes> = TableSpec {
             },
         },
         Column {
-            name: "tty",
+            name: col::TTY,
             kind: Kind::Utf8,
             doc: "Controlling terminal (pts/0, tty1); NULL if none",
             build: |s, range| utf8_owned(&s.rows[range.clone()], |r| processes::tty_name(r.stat.as_ref()?.tty_nr)),
         },
         Column {
-            name: "cgroup",
+            name: col::CGROUP,
             kind: Kind::Utf8,
             doc: "cgroup path (the v2 hierarchy's when there is one)",
             build: |s, range| utf8(&s.rows[range.clone()], |r| r.cgroup.as_deref()),
         },
         Column {
-            name: "netns",
+            name: col::NETNS,
             kind: Kind::UInt64,
             doc: "Inode of the process's network namespace (joins sockets.netns); NULL when not ours to read",
             build: |s, range| uint64(&s.rows[range.clone()], |r| r.netns),
@@ -168,25 +192,25 @@ pub static SPEC: TableSpec<Processes> = TableSpec {
 /// Which /proc files the projected columns need.
 pub fn needs(wants: impl Fn(&str) -> bool) -> Needs {
     let from_stat = [
-        "ppid",
-        "name",
-        "state",
-        "threads",
-        "nice",
-        "rss_bytes",
-        "vsize_bytes",
-        "utime",
-        "stime",
-        "start_time",
-        "tty",
+        col::PPID,
+        col::NAME,
+        col::STATE,
+        col::THREADS,
+        col::NICE,
+        col::RSS_BYTES,
+        col::VSIZE_BYTES,
+        col::UTIME,
+        col::STIME,
+        col::START_TIME,
+        col::TTY,
     ];
     Needs {
         stat: from_stat.iter().any(|c| wants(c)),
-        owner: wants("uid") || wants("gid") || wants("user"),
-        cmdline: wants("cmdline") || wants("args"),
-        exe: wants("exe"),
-        cgroup: wants("cgroup"),
-        netns: wants("netns"),
+        owner: wants(col::UID) || wants(col::GID) || wants(col::USER),
+        cmdline: wants(col::CMDLINE) || wants(col::ARGS),
+        exe: wants(col::EXE),
+        cgroup: wants(col::CGROUP),
+        netns: wants(col::NETNS),
     }
 }
 
@@ -200,10 +224,10 @@ pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Processes, DataFusi
         page_size: procfs::page_size(),
         ..Processes::default()
     };
-    if wants("user") {
+    if wants(col::USER) {
         snapshot.users = passwd::read_names(root).map_err(external)?;
     }
-    if wants("start_time") {
+    if wants(col::START_TIME) {
         let boot = processes::boot_time(root).map_err(external)?;
         snapshot.boot_us = Some(boot as i64 * 1_000_000);
     }

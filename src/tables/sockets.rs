@@ -50,156 +50,186 @@ fn port(addr: Option<std::net::SocketAddr>) -> Option<i32> {
     addr.map(|a| i32::from(a.port()))
 }
 
+/// The column names, declared once: the spec below and every projection or filter test
+/// that names a column use these, so a misspelling does not compile.
+pub mod col {
+    pub const PROTO: &str = "proto";
+    pub const FAMILY: &str = "family";
+    pub const TYPE: &str = "type";
+    pub const STATE: &str = "state";
+    pub const LOCAL_ADDRESS: &str = "local_address";
+    pub const LOCAL_PORT: &str = "local_port";
+    pub const REMOTE_ADDRESS: &str = "remote_address";
+    pub const REMOTE_PORT: &str = "remote_port";
+    pub const RECV_Q: &str = "recv_q";
+    pub const SEND_Q: &str = "send_q";
+    pub const UID: &str = "uid";
+    pub const USER: &str = "user";
+    pub const INODE: &str = "inode";
+    pub const PID: &str = "pid";
+    pub const PROGRAM: &str = "program";
+    pub const FD: &str = "fd";
+    pub const PATH: &str = "path";
+    pub const PEER_INODE: &str = "peer_inode";
+    pub const UNIX_REFCNT: &str = "unix_refcnt";
+    pub const UNIX_FLAGS: &str = "unix_flags";
+    pub const TIMER: &str = "timer";
+    pub const TIMER_EXPIRES_MS: &str = "timer_expires_ms";
+    pub const RETRANSMITS: &str = "retransmits";
+    pub const PROBES: &str = "probes";
+    pub const NETNS: &str = "netns";
+}
+
 pub static SPEC: TableSpec<Sockets> = TableSpec {
     name: "sockets",
     doc: "One row per socket (TCP, UDP, UDP-Lite, raw, unix) in the current network namespace",
     columns: &[
         Column {
-            name: "proto",
+            name: col::PROTO,
             kind: Kind::Utf8,
             doc: "netstat's Proto: tcp, tcp6, udp, udp6, udplite, udplite6, raw, raw6, unix",
             build: |s, range| utf8(&s.rows[range.clone()], |r| Some(r.protocol.proto_name(r.family))),
         },
         Column {
-            name: "family",
+            name: col::FAMILY,
             kind: Kind::Utf8,
             doc: "Address family: inet, inet6, unix",
             build: |s, range| utf8(&s.rows[range.clone()], |r| Some(r.family.name())),
         },
         Column {
-            name: "type",
+            name: col::TYPE,
             kind: Kind::Utf8,
             doc: "Socket type: stream, dgram, seqpacket, raw",
             build: |s, range| utf8_owned(&s.rows[range.clone()], |r| Some(r.sock_type.name())),
         },
         Column {
-            name: "state",
+            name: col::STATE,
             kind: Kind::Utf8,
             doc: "Kernel socket state: LISTEN, ESTABLISHED, SYN_SENT, ..., CLOSE for unconnected UDP/raw/unix",
             build: |s, range| utf8_owned(&s.rows[range.clone()], |r| Some(r.state.name())),
         },
         Column {
-            name: "local_address",
+            name: col::LOCAL_ADDRESS,
             kind: Kind::Utf8,
             doc: "Local IP address (0.0.0.0 or :: for a wildcard bind); NULL for unix",
             build: |s, range| utf8_owned(&s.rows[range.clone()], |r| r.local.map(|a| a.ip())),
         },
         Column {
-            name: "local_port",
+            name: col::LOCAL_PORT,
             kind: Kind::Int32,
             doc: "Local port, 0 when unbound; for raw sockets the IP protocol number; NULL for unix",
             build: |s, range| int32(&s.rows[range.clone()], |r| port(r.local)),
         },
         Column {
-            name: "remote_address",
+            name: col::REMOTE_ADDRESS,
             kind: Kind::Utf8,
             doc: "Remote IP address (0.0.0.0 or :: when unconnected); NULL for unix",
             build: |s, range| utf8_owned(&s.rows[range.clone()], |r| r.remote.map(|a| a.ip())),
         },
         Column {
-            name: "remote_port",
+            name: col::REMOTE_PORT,
             kind: Kind::Int32,
             doc: "Remote port, 0 when unconnected; NULL for unix",
             build: |s, range| int32(&s.rows[range.clone()], |r| port(r.remote)),
         },
         Column {
-            name: "recv_q",
+            name: col::RECV_Q,
             kind: Kind::UInt64,
             doc: "Receive queue in bytes (UDP: memory charged); LISTEN: connections waiting to be accepted. NULL for unix from /proc",
             build: |s, range| uint64(&s.rows[range.clone()], |r| r.recv_q),
         },
         Column {
-            name: "send_q",
+            name: col::SEND_Q,
             kind: Kind::UInt64,
             doc: "Send queue in bytes (TCP: not yet acknowledged); LISTEN: backlog limit, NULL from /proc (not there); NULL for unix from /proc",
             build: |s, range| uint64(&s.rows[range.clone()], |r| r.send_q),
         },
         Column {
-            name: "uid",
+            name: col::UID,
             kind: Kind::UInt32,
             doc: "Owning user id; NULL for unix sockets from /proc (not there)",
             build: |s, range| uint32(&s.rows[range.clone()], |r| r.uid),
         },
         Column {
-            name: "user",
+            name: col::USER,
             kind: Kind::Utf8,
             doc: "Owning user's name from /etc/passwd; NULL if none",
             build: |s, range| utf8(&s.rows[range.clone()], |r| r.uid.and_then(|uid| s.users.get(&uid)).map(String::as_str)),
         },
         Column {
-            name: "inode",
+            name: col::INODE,
             kind: Kind::UInt64,
             doc: "Socket inode; 0 for TIME_WAIT, request and not-yet-accepted sockets",
             build: |s, range| uint64(&s.rows[range.clone()], |r| Some(r.inode)),
         },
         Column {
-            name: "pid",
+            name: col::PID,
             kind: Kind::Int32,
             doc: "Lowest pid of a process holding the socket; NULL when none or not visible to us",
             build: |s, range| int32(&s.rows[range.clone()], |r| s.owner(r).map(|(pid, _)| pid)),
         },
         Column {
-            name: "program",
+            name: col::PROGRAM,
             kind: Kind::Utf8,
             doc: "Command name (comm) of that process; NULL when unknown",
             build: |s, range| utf8(&s.rows[range.clone()], |r| s.owner(r).and_then(|(pid, _)| s.programs.get(&pid)).map(String::as_str)),
         },
         Column {
-            name: "fd",
+            name: col::FD,
             kind: Kind::Int32,
             doc: "File descriptor number in that process (its lowest for this socket); NULL when unknown",
             build: |s, range| int32(&s.rows[range.clone()], |r| s.owner(r).map(|(_, fd)| fd)),
         },
         Column {
-            name: "path",
+            name: col::PATH,
             kind: Kind::Utf8,
             doc: "Unix only: bound path, @name for the abstract namespace, NULL when unnamed",
             build: |s, range| utf8(&s.rows[range.clone()], |r| r.path.as_deref()),
         },
         Column {
-            name: "peer_inode",
+            name: col::PEER_INODE,
             kind: Kind::UInt64,
             doc: "Unix only: inode of the connected peer; NULL when unconnected or from /proc (not there)",
             build: |s, range| uint64(&s.rows[range.clone()], |r| r.peer_inode),
         },
         Column {
-            name: "unix_refcnt",
+            name: col::UNIX_REFCNT,
             kind: Kind::UInt32,
             doc: "Unix only: reference count as /proc/net/unix shows it (netstat -x RefCnt); NULL if gone from there",
             build: |s, range| uint32(&s.rows[range.clone()], |r| s.unix.get(&r.inode).filter(|_| r.family == Family::Unix).map(|u| u.0)),
         },
         Column {
-            name: "unix_flags",
+            name: col::UNIX_FLAGS,
             kind: Kind::UInt32,
             doc: "Unix only: socket flags from /proc/net/unix (0x10000 __SO_ACCEPTCON: listening; netstat's [ ACC ])",
             build: |s, range| uint32(&s.rows[range.clone()], |r| s.unix.get(&r.inode).filter(|_| r.family == Family::Unix).map(|u| u.1)),
         },
         Column {
-            name: "timer",
+            name: col::TIMER,
             kind: Kind::Utf8,
             doc: "Pending timer as netstat -o names it: off, on (retransmit), keepalive, timewait, probe; NULL for unix",
             build: |s, range| utf8_owned(&s.rows[range.clone()], |r| r.timer.map(|t| t.timer.name())),
         },
         Column {
-            name: "timer_expires_ms",
+            name: col::TIMER_EXPIRES_MS,
             kind: Kind::Int64,
             doc: "Milliseconds until the timer fires (10 ms steps from /proc); NULL for unix",
             build: |s, range| int64(&s.rows[range.clone()], |r| r.timer.map(|t| t.expires_ms)),
         },
         Column {
-            name: "retransmits",
+            name: col::RETRANSMITS,
             kind: Kind::Int32,
             doc: "Unanswered retransmissions in a row (icsk_retransmits: netstat -o's second number, ss -o's for the `on` timer); NULL for unix",
             build: |s, range| int32(&s.rows[range.clone()], |r| r.timer.and_then(|t| t.retransmits)),
         },
         Column {
-            name: "probes",
+            name: col::PROBES,
             kind: Kind::Int32,
             doc: "Unanswered keepalive or zero-window probes (icsk_probes_out: netstat -o's third number, ss -o's for keepalive and persist); NULL for unix",
             build: |s, range| int32(&s.rows[range.clone()], |r| r.timer.and_then(|t| t.probes)),
         },
         Column {
-            name: "netns",
+            name: col::NETNS,
             kind: Kind::UInt64,
             doc: "Inode of the socket's network namespace (as in /proc/<pid>/ns/net)",
             build: |s, range| uint64(&s.rows[range.clone()], |_| s.netns),
@@ -216,35 +246,35 @@ pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Sockets, DataFusion
     // Filters DataFusion pushed down narrow the kernel request itself.
     let mut filter = super::sockets_filter::socket_filter(&scan.filters);
     // sock_diag's header carries each counter only for some timers; tcp_info has both.
-    filter.tcp_info = wants("retransmits") || wants("probes");
+    filter.tcp_info = wants(col::RETRANSMITS) || wants(col::PROBES);
     let rows = sockets::collect(root, config.source, &filter).map_err(external)?;
     let mut snapshot = Sockets {
-        netns: if wants("netns") {
+        netns: if wants(col::NETNS) {
             netns::current(root).ok()
         } else {
             None
         },
         ..Sockets::default()
     };
-    if wants("pid") || wants("program") || wants("fd") {
+    if wants(col::PID) || wants(col::PROGRAM) || wants(col::FD) {
         // TIME_WAIT and request sockets (inode 0) have no file, so no owner.
         let inodes: HashSet<u64> = rows.iter().map(|r| r.inode).filter(|&i| i != 0).collect();
         let walk = owners::walk(root, &Want::Lowest(inodes)).map_err(external)?;
         super::warn_unidentified(walk.denied);
-        if wants("program") {
+        if wants(col::PROGRAM) {
             snapshot.programs = programs(root, walk.owners.iter().map(|o| o.pid));
         }
         // The walk sorts its owners, inode first.
         snapshot.owners = walk.owners;
     }
-    if wants("unix_refcnt") || wants("unix_flags") {
+    if wants(col::UNIX_REFCNT) || wants(col::UNIX_FLAGS) {
         snapshot.unix = proc_unix::read(root)
             .map_err(external)?
             .into_iter()
             .map(|e| (e.row.inode, (e.ref_count, e.flags)))
             .collect();
     }
-    if wants("user") {
+    if wants(col::USER) {
         snapshot.users = passwd::read_names(root).map_err(external)?;
     }
     snapshot.rows = rows;

@@ -12,6 +12,8 @@ use crate::collect::sockdiag::bytecode::{Clause, Cmp, Side, Test};
 use crate::collect::socket::State;
 use crate::collect::sockets::{SocketFilter, KINDS};
 
+use super::sockets::col;
+
 /// What one supported filter allows: a set of states, or a set of socket kinds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Allows {
@@ -44,8 +46,8 @@ fn int_literal(expr: &Expr) -> Option<i64> {
 /// `local_port` or `remote_port`, also when widened by a cast to compare with a literal.
 fn port_side(expr: &Expr) -> Option<Side> {
     match expr {
-        Expr::Column(c) if c.name == "local_port" => Some(Side::Local),
-        Expr::Column(c) if c.name == "remote_port" => Some(Side::Remote),
+        Expr::Column(c) if c.name == col::LOCAL_PORT => Some(Side::Local),
+        Expr::Column(c) if c.name == col::REMOTE_PORT => Some(Side::Remote),
         Expr::Cast(cast) if cast.field.data_type().is_integer() => port_side(&cast.expr),
         _ => None,
     }
@@ -53,8 +55,8 @@ fn port_side(expr: &Expr) -> Option<Side> {
 
 fn address_side(expr: &Expr) -> Option<Side> {
     match expr {
-        Expr::Column(c) if c.name == "local_address" => Some(Side::Local),
-        Expr::Column(c) if c.name == "remote_address" => Some(Side::Remote),
+        Expr::Column(c) if c.name == col::LOCAL_ADDRESS => Some(Side::Local),
+        Expr::Column(c) if c.name == col::REMOTE_ADDRESS => Some(Side::Remote),
         _ => None,
     }
 }
@@ -148,7 +150,7 @@ fn kinds(column: &str, value: &str) -> Vec<usize> {
         .iter()
         .enumerate()
         .filter(|(_, (protocol, family))| match column {
-            "proto" => protocol.proto_name(*family) == value,
+            col::PROTO => protocol.proto_name(*family) == value,
             _ => family.name() == value,
         })
         .map(|(i, _)| i)
@@ -169,10 +171,10 @@ fn literal(expr: &Expr) -> Option<&str> {
 
 fn allows(column: &str, values: &[&str]) -> Option<Allows> {
     match column {
-        "state" => Some(Allows::States(
+        col::STATE => Some(Allows::States(
             values.iter().fold(0, |m, v| m | state_bits(v)),
         )),
-        "proto" | "family" => {
+        col::PROTO | col::FAMILY => {
             let mut selected: Vec<usize> = values.iter().flat_map(|v| kinds(column, v)).collect();
             selected.sort_unstable();
             selected.dedup();
