@@ -183,14 +183,7 @@ pub struct Captured {
     pub batches: Vec<RecordBatch>,
 }
 
-impl Captured {
-    pub fn num_rows(&self) -> usize {
-        self.batches.iter().map(RecordBatch::num_rows).sum()
-    }
-}
-
-/// Keeps every result whole, for callers that read them (audits, netstat's renderer,
-/// the REPL's table).
+/// Keeps every result whole, for callers that read them (audits, netstat's renderer).
 #[derive(Debug, Default)]
 pub struct Capture {
     pub results: Vec<Captured>,
