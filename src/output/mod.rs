@@ -1,6 +1,7 @@
 //! Sinks: where a statement's batches go, in the format the user asked for.
 
 pub mod atomic;
+pub mod netstat;
 pub mod table;
 
 use std::io::Write;
