@@ -1,12 +1,14 @@
 //! Scalar functions: `service_name(port, proto)`, `user_name(uid)`, `host_name(address)`,
-//! and `hostname()`, which stamps rows gathered from many hosts.
+//! `protocol_name(number)`, `network_name(address)`, and `hostname()`, which stamps rows
+//! gathered from many hosts. netstat's views name numbers with these too, so one rule
+//! holds everywhere.
 //!
 //! Each reads its file (or asks the resolver) only when a query calls it. A fresh set is
 //! registered for every statement, so caches live exactly as long as one query.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -19,7 +21,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
-use crate::collect::{hosts, passwd, services, Root};
+use crate::collect::{hosts, netdb, passwd, services, Root};
 
 /// How long one reverse lookup may take before its answer is NULL.
 pub const LOOKUP_TIMEOUT: Duration = Duration::from_millis(200);
@@ -32,6 +34,8 @@ pub fn register(ctx: &SessionContext, root: &Root) {
         Function::Service,
         Function::User,
         Function::Host,
+        Function::Protocol,
+        Function::Network,
         Function::ThisHost,
     ] {
         ctx.register_udf(ScalarUDF::new_from_impl(Lookup::new(kind, root.clone())));
@@ -43,6 +47,10 @@ enum Function {
     Service,
     User,
     Host,
+    /// `protocol_name(n)`: /etc/protocols.
+    Protocol,
+    /// `network_name(address)`: /etc/networks.
+    Network,
     /// `hostname()`: this machine's name.
     ThisHost,
 }
@@ -60,6 +68,8 @@ struct Lookup {
     services: OnceLock<HashMap<String, HashMap<i64, String>>>,
     users: OnceLock<HashMap<u32, String>>,
     hosts_file: OnceLock<HashMap<IpAddr, String>>,
+    protocols: OnceLock<HashMap<i64, String>>,
+    networks: OnceLock<HashMap<u32, String>>,
 }
 
 /// The value in `slot`, loading it on first use; a failed load is not kept.
@@ -86,6 +96,8 @@ impl Lookup {
             services: OnceLock::new(),
             users: OnceLock::new(),
             hosts_file: OnceLock::new(),
+            protocols: OnceLock::new(),
+            networks: OnceLock::new(),
         }
     }
 }
@@ -111,6 +123,8 @@ impl ScalarUDFImpl for Lookup {
             Function::Service => "service_name",
             Function::User => "user_name",
             Function::Host => "host_name",
+            Function::Protocol => "protocol_name",
+            Function::Network => "network_name",
             Function::ThisHost => "hostname",
         }
     }
@@ -136,6 +150,8 @@ impl ScalarUDFImpl for Lookup {
             Function::Service => self.service_names(&arrays[0], &arrays[1])?,
             Function::User => self.user_names(&arrays[0])?,
             Function::Host => self.host_names(&arrays[0])?,
+            Function::Protocol => self.protocol_names(&arrays[0])?,
+            Function::Network => self.network_names(&arrays[0])?,
             Function::ThisHost => unreachable!("answered above"),
         };
         let array: ArrayRef = Arc::new(names);
@@ -166,12 +182,14 @@ impl Lookup {
         let by_port = cached(&self.services, || {
             let table = services::read(&self.root).map_err(external)?;
             let mut by_port: HashMap<String, HashMap<i64, String>> = HashMap::new();
+            // The last line naming a port wins, as netstat has it (it prepends each
+            // line to its list). getservbyport takes the first; the two differ only for
+            // a file that names one port twice, which stock /etc/services never does.
             for s in table.entries {
                 by_port
                     .entry(s.protocol)
                     .or_default()
-                    .entry(i64::from(s.port))
-                    .or_insert(s.name);
+                    .insert(i64::from(s.port), s.name);
             }
             Ok(by_port)
         })?;
@@ -202,7 +220,49 @@ impl Lookup {
             .collect())
     }
 
+    /// /etc/protocols: the last line for a number wins, as in netstat.
+    fn protocol_names(&self, numbers: &ArrayRef) -> Result<StringArray> {
+        let numbers = cast(numbers, &DataType::Int64)?;
+        let numbers = numbers.as_primitive::<Int64Type>();
+        let names = cached(&self.protocols, || {
+            let pairs = netdb::protocols(&self.root).map_err(external)?;
+            Ok(pairs
+                .into_iter()
+                .map(|(n, name)| (i64::from(n), name))
+                .collect())
+        })?;
+        Ok((0..numbers.len())
+            .map(|i| {
+                (!numbers.is_null(i))
+                    .then(|| names.get(&numbers.value(i)).map(String::as_str))
+                    .flatten()
+            })
+            .collect())
+    }
+
+    /// /etc/networks, for an IPv4 network address: the first line for a number wins, as
+    /// getnetbyaddr(3) reads the file.
+    fn network_names(&self, addresses: &ArrayRef) -> Result<StringArray> {
+        let addresses = cast(addresses, &DataType::Utf8)?;
+        let addresses = addresses.as_string::<i32>();
+        let names = cached(&self.networks, || {
+            let mut names = HashMap::new();
+            for (number, name) in netdb::networks(&self.root).map_err(external)? {
+                names.entry(number).or_insert(name);
+            }
+            Ok(names)
+        })?;
+        Ok(addresses
+            .iter()
+            .map(|a| {
+                let ip: Ipv4Addr = a?.parse().ok()?;
+                names.get(&u32::from(ip)).map(String::as_str)
+            })
+            .collect())
+    }
+
     /// /etc/hosts first, then the system resolver, each address at most once per query.
+    /// A wildcard address (0.0.0.0, ::) names no host: NULL, without asking.
     fn host_names(&self, addresses: &ArrayRef) -> Result<StringArray> {
         let addresses = cast(addresses, &DataType::Utf8)?;
         let addresses = addresses.as_string::<i32>();
@@ -210,8 +270,9 @@ impl Lookup {
             .map(|i| {
                 addresses
                     .is_valid(i)
-                    .then(|| addresses.value(i).parse().ok())
+                    .then(|| addresses.value(i).parse::<IpAddr>().ok())
                     .flatten()
+                    .filter(|a| !a.is_unspecified())
             })
             .collect();
         let mut cache = self.hosts.lock().unwrap_or_else(|e| e.into_inner());

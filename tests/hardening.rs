@@ -148,6 +148,52 @@ fn missing_etc_files_give_empty_tables_and_nulls() {
     assert!(out.starts_with("Active Internet connections"), "{out}");
 }
 
+/// The lookup functions against /etc files the test writes: a port named twice (the
+/// last line wins, as netstat has it), protocols, networks, and no name for a wildcard.
+#[test]
+fn lookup_functions_read_the_etc_files() {
+    let etc = tempfile::tempdir().unwrap();
+    std::fs::write(
+        etc.path().join("services"),
+        "first 7000/tcp\nlast 7000/tcp # comment\nother 7000/udp\n",
+    )
+    .unwrap();
+    std::fs::write(
+        etc.path().join("protocols"),
+        "tcp 6 TCP\nipv6-icmp 58 IPv6-ICMP\n",
+    )
+    .unwrap();
+    std::fs::write(
+        etc.path().join("networks"),
+        "loopnet 127.0.0.0\nshort 10.1\nloopnet-again 127.0.0.0\n",
+    )
+    .unwrap();
+    let out = run(&[
+        "--etc",
+        etc.path().to_str().unwrap(),
+        "--format",
+        "csv",
+        "-e",
+        "SELECT service_name(7000, 'tcp6') AS s, service_name(7000, 'udp') AS u, \
+         protocol_name(6) AS p, protocol_name(58) AS p6, protocol_name(999) AS none, \
+         network_name('127.0.0.0') AS n, network_name('0.0.10.1') AS short, \
+         network_name('nonsense') AS bad, host_name('0.0.0.0') AS any4, host_name('::') AS any6",
+    ]);
+    assert_eq!(
+        ok(&out),
+        "s,u,p,p6,none,n,short,bad,any4,any6\nlast,other,tcp,ipv6-icmp,,loopnet,short,,,\n"
+    );
+    // With the machine's own files, what getent says.
+    let getent = Command::new("getent").args(["protocols", "6"]).run();
+    let tcp = String::from_utf8_lossy(&getent.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let out = run(&["--format", "csv", "-e", "SELECT protocol_name(6) AS p"]);
+    assert_eq!(ok(&out), format!("p\n{tcp}\n"));
+}
+
 #[test]
 fn url_tables_are_not_tables() {
     assert_error(&run(&["-e", "SELECT * FROM '/etc/passwd'"]), "not found");

@@ -171,6 +171,29 @@ async fn inet(
     if flags.timers {
         columns.push_str(", v.timer, v.timer_expires_ms, v.retransmits, v.probes");
     }
+    // Names, unless -n: the lookup functions, with netstat's choices of what to look up
+    // (a raw socket's "port" is its protocol; UDP-Lite ports are named as UDP's).
+    if !flags.numeric_hosts {
+        columns.push_str(
+            ", host_name(v.local_address) AS local_host, host_name(v.remote_address) AS remote_host",
+        );
+    }
+    if !flags.numeric_ports {
+        let name = |port: &str| {
+            format!(
+                "CASE WHEN v.proto IN ('raw', 'raw6') THEN protocol_name(v.{port}) \
+                 ELSE service_name(v.{port}, CASE WHEN v.proto IN ('tcp', 'tcp6') THEN 'tcp' ELSE 'udp' END) END"
+            )
+        };
+        columns.push_str(&format!(
+            ", {} AS local_service, {} AS remote_service",
+            name("local_port"),
+            name("remote_port")
+        ));
+    }
+    if flags.extend > 0 && !flags.numeric_users {
+        columns.push_str(", user_name(v.uid) AS user_name");
+    }
     let (inet, params) = view(
         saved,
         "netstat_inet",
@@ -185,7 +208,7 @@ async fn inet(
     let Some((rows, out)) = rows(runner, &sql, &params, out).await? else {
         return Ok(());
     };
-    output::netstat::inet(flags, &rows, runner.root, out)
+    output::netstat::inet(flags, &rows, out)
 }
 
 /// Unix sockets: `-x`, with `-a -l -p`.
@@ -222,14 +245,19 @@ async fn groups(
         families.push("inet6");
     }
     let (groups, params) = view(saved, "netstat_groups", &[("families", families.join(","))])?;
+    let host = if flags.numeric_hosts {
+        ""
+    } else {
+        ", host_name(v.group_address) AS group_host"
+    };
     let sql = format!(
-        "SELECT v.interface, v.users, v.group_address FROM {groups} v \
+        "SELECT v.interface, v.users, v.group_address{host} FROM {groups} v \
          ORDER BY array_position(string_to_array($families, ','), v.family)"
     );
     let Some((rows, out)) = rows(runner, &sql, &params, out).await? else {
         return Ok(());
     };
-    output::netstat::groups(flags, &rows, runner.root, out)
+    output::netstat::groups(flags, &rows, out)
 }
 
 /// `-i`: the interface table (the short form; `-ie` is ifconfig's and not reproduced).
@@ -272,14 +300,20 @@ async fn routes(
         ));
     }
     let (routes, params) = view(saved, "netstat_routes", &[("family", "inet".into())])?;
+    let names = if flags.numeric_hosts || flags.symbolic {
+        ""
+    } else {
+        ", host_name(v.destination) AS destination_host, \
+         network_name(v.destination) AS destination_network, host_name(v.gateway) AS gateway_host"
+    };
     let sql = format!(
         "SELECT v.destination, v.netmask, v.gateway, v.flags, v.metric, v.ref_count, v.use_count, \
-         v.mtu, v.window, v.irtt, v.interface FROM {routes} v"
+         v.mtu, v.window, v.irtt, v.interface{names} FROM {routes} v"
     );
     let Some((rows, out)) = rows(runner, &sql, &params, out).await? else {
         return Ok(());
     };
-    output::netstat::routes(flags, &rows, runner.root, out)
+    output::netstat::routes(flags, &rows, out)
 }
 
 /// `-s`: protocol statistics, IPv4 (or IPv6 with -6).

@@ -1,14 +1,14 @@
 //! netstat 2.10's text: the titles, headers, column widths and conventions of each view,
-//! line by line, from the rows its saved query returned. Names (hosts, services, users,
-//! networks) come from the /etc files under the root, read once per view.
+//! line by line, from the rows its saved query returned. Names (hosts, services,
+//! protocols, users, networks) are columns the query computed with the lookup functions.
 
 mod text;
 
 use std::io::Write;
 
-use crate::collect::{snmp, Root};
+use crate::collect::snmp;
 use crate::error::Error;
-use crate::netstat::rows::{NameTables, Rows};
+use crate::netstat::rows::Rows;
 use crate::netstat::{stats, Flags};
 
 pub use text::*;
@@ -25,12 +25,7 @@ pub fn servers(flags: &Flags) -> &'static str {
 }
 
 /// Internet sockets: `-t -u -U -w`, `-4 -6`, `-a -l`, `-e -p -o`.
-pub fn inet(
-    flags: &Flags,
-    rows: &Rows,
-    root: &Root,
-    out: &mut (dyn Write + Send),
-) -> Result<(), Error> {
+pub fn inet(flags: &Flags, rows: &Rows, out: &mut (dyn Write + Send)) -> Result<(), Error> {
     let proto = rows.text("proto")?;
     let recv_q = rows.int("recv_q")?;
     let send_q = rows.int("send_q")?;
@@ -58,6 +53,19 @@ pub fn inet(
         ),
         false => (vec![None; n], vec![None; n], vec![None; n], vec![None; n]),
     };
+    // Names the view gave (host_name, service_name, protocol_name, user_name) unless -n.
+    let (local_host, remote_host) = match flags.numeric_hosts {
+        false => (rows.text("local_host")?, rows.text("remote_host")?),
+        true => (vec![None; n], vec![None; n]),
+    };
+    let (local_service, remote_service) = match flags.numeric_ports {
+        false => (rows.text("local_service")?, rows.text("remote_service")?),
+        true => (vec![None; n], vec![None; n]),
+    };
+    let user = match flags.extend > 0 && !flags.numeric_users {
+        true => rows.text("user_name")?,
+        false => vec![None; n],
+    };
 
     write!(out, "Active Internet connections {}\nProto Recv-Q Send-Q Local Address           Foreign Address         State      ", servers(flags))?;
     if flags.extend > 0 {
@@ -71,46 +79,40 @@ pub fn inet(
     }
     writeln!(out)?;
 
-    // NameTables only for what -n leaves to be named.
-    let addresses = (local_address.iter().chain(&remote_address)).filter(|_| !flags.numeric_hosts);
-    let names = NameTables::load(
-        root,
-        addresses,
-        !flags.numeric_ports,
-        flags.extend > 0 && !flags.numeric_users,
-    )?;
-
     for i in 0..rows.len() {
         let proto = proto[i].as_deref().unwrap_or("");
         let family_proto = proto.trim_end_matches('6');
-        let service_proto = match family_proto {
-            "tcp" => "tcp",
-            "raw" => "raw",
-            _ => "udp",
-        };
         let shown_proto = match proto {
             "udplite" => "udpl",
             "udplite6" => "udpl6",
             other => other,
         };
-        let end = |address: &Option<String>, port: Option<i64>| {
+        let end = |address: &Option<String>,
+                   host: &Option<String>,
+                   port: Option<i64>,
+                   service: &Option<String>| {
             endpoint(
                 &host_text(
                     address.as_deref().unwrap_or(""),
                     flags.numeric_hosts,
-                    &names,
+                    host.as_deref(),
                 ),
-                &port_text(
-                    port.unwrap_or(0),
-                    service_proto,
-                    flags.numeric_ports,
-                    &names,
-                ),
+                &port_text(port.unwrap_or(0), service.as_deref()),
                 flags.wide,
             )
         };
-        let local = end(&local_address[i], local_port[i]);
-        let remote = end(&remote_address[i], remote_port[i]);
+        let local = end(
+            &local_address[i],
+            &local_host[i],
+            local_port[i],
+            &local_service[i],
+        );
+        let remote = end(
+            &remote_address[i],
+            &remote_host[i],
+            remote_port[i],
+            &remote_service[i],
+        );
         let (rq, sq) = (recv_q[i].unwrap_or(0), send_q[i].unwrap_or(0));
         let state = state[i].as_deref().unwrap_or("");
         match family_proto {
@@ -136,7 +138,7 @@ pub fn inet(
             }
         }
         if flags.extend > 0 {
-            let user = user_text(uid[i], flags.numeric_users, &names);
+            let user = user_text(uid[i], user[i].as_deref());
             write!(out, " {user:<10} {:<10}", inode[i].unwrap_or(0))?;
         }
         if flags.programs {
@@ -205,17 +207,14 @@ pub fn unix(flags: &Flags, rows: &Rows, out: &mut (dyn Write + Send)) -> Result<
 }
 
 /// `-g`: multicast group memberships.
-pub fn groups(
-    flags: &Flags,
-    rows: &Rows,
-    root: &Root,
-    out: &mut (dyn Write + Send),
-) -> Result<(), Error> {
+pub fn groups(flags: &Flags, rows: &Rows, out: &mut (dyn Write + Send)) -> Result<(), Error> {
     let interface = rows.text("interface")?;
     let users = rows.int("users")?;
     let group = rows.text("group_address")?;
-    let to_name = group.iter().filter(|_| !flags.numeric_hosts);
-    let names = NameTables::load(root, to_name, false, false)?;
+    let host = match flags.numeric_hosts {
+        false => rows.text("group_host")?,
+        true => vec![None; rows.len()],
+    };
     write!(
         out,
         "IPv6/IPv4 Group Memberships\nInterface       RefCnt Group\n--------------- ------ ---------------------\n"
@@ -224,7 +223,7 @@ pub fn groups(
         let group = host_text(
             group[i].as_deref().unwrap_or(""),
             flags.numeric_hosts,
-            &names,
+            host[i].as_deref(),
         );
         writeln!(
             out,
@@ -282,12 +281,7 @@ pub fn interfaces(rows: &Rows, out: &mut (dyn Write + Send)) -> Result<(), Error
 }
 
 /// `-r`: the IPv4 routing table (`-e` for Metric/Ref/Use, `-ee` for both).
-pub fn routes(
-    flags: &Flags,
-    rows: &Rows,
-    root: &Root,
-    out: &mut (dyn Write + Send),
-) -> Result<(), Error> {
+pub fn routes(flags: &Flags, rows: &Rows, out: &mut (dyn Write + Send)) -> Result<(), Error> {
     let numeric = flags.numeric_hosts || flags.symbolic;
     let destination = rows.text("destination")?;
     let netmask = rows.text("netmask")?;
@@ -303,11 +297,15 @@ pub fn routes(
         int("irtt")?,
     );
     let interface = rows.text("interface")?;
-    let mut names = NameTables::default();
-    if !numeric {
-        names = NameTables::load(root, destination.iter().chain(&gateway), false, false)?;
-        names.load_networks(root)?;
-    }
+    let none = || vec![None; rows.len()];
+    let (destination_host, destination_network, gateway_host) = match numeric {
+        false => (
+            rows.text("destination_host")?,
+            rows.text("destination_network")?,
+            rows.text("gateway_host")?,
+        ),
+        true => (none(), none(), none()),
+    };
     let ext = match flags.extend {
         0 => 2,
         1 => 1,
@@ -331,9 +329,15 @@ pub fn routes(
             mask,
             bits & 0x4 != 0,
             numeric,
-            &names,
+            (
+                destination_host[i].as_deref(),
+                destination_network[i].as_deref(),
+            ),
         );
-        let gate = route_gateway(gateway[i].as_deref().unwrap_or(""), numeric, &names);
+        let gate = route_gateway(
+            gateway[i].as_deref().unwrap_or(""),
+            gateway_host[i].as_deref(),
+        );
         let mask = cut(mask, 15);
         let fl = text::route_flags(bits);
         let reject = bits & 0x200 != 0;

@@ -3,12 +3,12 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::netstat::rows::NameTables;
 use crate::output::table::escape_text;
 
 /// An address as netstat prints a socket's: numeric, or its host name; `0.0.0.0` stays
 /// and `::` is `[::]` when resolving; an IPv4-mapped IPv6 address shows as IPv4.
-pub fn host_text(address: &str, numeric: bool, names: &NameTables) -> String {
+/// `name` is host_name()'s answer (none with -n).
+pub fn host_text(address: &str, numeric: bool, name: Option<&str>) -> String {
     let Ok(ip) = address.parse::<IpAddr>() else {
         return address.to_string();
     };
@@ -16,9 +16,7 @@ pub fn host_text(address: &str, numeric: bool, names: &NameTables) -> String {
         IpAddr::V4(v4) if numeric || v4.is_unspecified() => v4.to_string(),
         IpAddr::V6(v6) if numeric => v6.to_string(),
         IpAddr::V6(v6) if v6.is_unspecified() => "[::]".to_string(),
-        _ => names
-            .host(ip)
-            .map_or_else(|| ip.to_string(), str::to_string),
+        _ => name.map_or_else(|| ip.to_string(), str::to_string),
     };
     match ip {
         IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => unmap(&text),
@@ -38,19 +36,14 @@ fn unmap(text: &str) -> String {
 }
 
 /// A port: `*` for 0, else the service name for `proto` (tcp, udp, raw) unless numeric.
-pub fn port_text(port: i64, proto: &str, numeric: bool, names: &NameTables) -> String {
-    if port == 0 {
-        return "*".into();
+/// `name` is service_name()'s (or for raw sockets protocol_name()'s) answer, none
+/// with -n.
+pub fn port_text(port: i64, name: Option<&str>) -> String {
+    match (port, name) {
+        (0, _) => "*".into(),
+        (_, Some(name)) => name.to_string(),
+        (port, None) => port.to_string(),
     }
-    if !numeric {
-        if let Some(name) = u16::try_from(port)
-            .ok()
-            .and_then(|p| names.services.get(&(proto.to_string(), p)))
-        {
-            return name.clone();
-        }
-    }
-    port.to_string()
 }
 
 /// At most `max` bytes of `text`, cut at a character boundary.
@@ -236,7 +229,7 @@ pub fn route_destination(
     netmask: &str,
     host_route: bool,
     numeric: bool,
-    names: &NameTables,
+    (host, network): (Option<&str>, Option<&str>),
 ) -> String {
     let (Ok(ip), Ok(mask)) = (address.parse::<Ipv4Addr>(), netmask.parse::<Ipv4Addr>()) else {
         return cut(address, 15).to_string();
@@ -250,41 +243,27 @@ pub fn route_destination(
             "0.0.0.0".into()
         }
     } else if u32::from(ip) & !u32::from(mask) != 0 || host_route {
-        names
-            .host(IpAddr::V4(ip))
-            .map_or_else(|| ip.to_string(), str::to_string)
+        host.map_or_else(|| ip.to_string(), str::to_string)
     } else {
-        names
-            .networks
-            .get(&u32::from(ip))
-            .cloned()
-            .unwrap_or_else(|| ip.to_string())
+        network.map_or_else(|| ip.to_string(), str::to_string)
     };
     cut(&text, 15).to_string()
 }
 
 /// A gateway: numeric with -n, `0.0.0.0` for none, else its host name. Cut to 15.
-pub fn route_gateway(address: &str, numeric: bool, names: &NameTables) -> String {
-    let text = match address.parse::<Ipv4Addr>() {
-        Ok(ip) if !numeric && !ip.is_unspecified() => names
-            .host(IpAddr::V4(ip))
-            .map_or_else(|| ip.to_string(), str::to_string),
-        _ => address.to_string(),
-    };
-    cut(&text, 15).to_string()
+/// `host` is host_name()'s answer (none with -n, none for 0.0.0.0).
+pub fn route_gateway(address: &str, host: Option<&str>) -> String {
+    cut(host.unwrap_or(address), 15).to_string()
 }
 
 /// A user for -e: its name unless numeric or unknown.
-pub fn user_text(uid: Option<i64>, numeric: bool, names: &NameTables) -> String {
-    let Some(uid) = uid else {
-        return "-".into();
-    };
-    if !numeric {
-        if let Some(name) = u32::try_from(uid).ok().and_then(|u| names.users.get(&u)) {
-            return name.clone();
-        }
+/// `name` is user_name()'s answer, none with -n.
+pub fn user_text(uid: Option<i64>, name: Option<&str>) -> String {
+    match (uid, name) {
+        (None, _) => "-".into(),
+        (_, Some(name)) => name.to_string(),
+        (Some(uid), None) => uid.to_string(),
     }
-    uid.to_string()
 }
 
 #[cfg(test)]
@@ -306,21 +285,40 @@ mod tests {
 
     #[test]
     fn names_for_numbers() {
-        let mut names = NameTables::default();
-        names
-            .hosts
-            .insert("127.0.0.1".parse().unwrap(), Some("localhost".into()));
-        names.services.insert(("tcp".into(), 80), "http".into());
-        assert_eq!(host_text("127.0.0.1", false, &names), "localhost");
-        assert_eq!(host_text("127.0.0.1", true, &names), "127.0.0.1");
-        assert_eq!(host_text("0.0.0.0", false, &names), "0.0.0.0");
-        assert_eq!(host_text("::", false, &names), "[::]");
-        assert_eq!(host_text("::", true, &names), "::");
-        assert_eq!(host_text("::ffff:10.0.0.1", true, &names), "10.0.0.1");
-        assert_eq!(port_text(80, "tcp", false, &names), "http");
-        assert_eq!(port_text(80, "tcp", true, &names), "80");
-        assert_eq!(port_text(80, "udp", false, &names), "80");
-        assert_eq!(port_text(0, "tcp", false, &names), "*");
+        let localhost = Some("localhost");
+        assert_eq!(host_text("127.0.0.1", false, localhost), "localhost");
+        assert_eq!(host_text("127.0.0.1", false, None), "127.0.0.1");
+        assert_eq!(host_text("127.0.0.1", true, None), "127.0.0.1");
+        assert_eq!(host_text("0.0.0.0", false, None), "0.0.0.0");
+        assert_eq!(host_text("::", false, None), "[::]");
+        assert_eq!(host_text("::", true, None), "::");
+        assert_eq!(host_text("::ffff:10.0.0.1", true, None), "10.0.0.1");
+        assert_eq!(port_text(80, Some("http")), "http");
+        assert_eq!(port_text(80, None), "80");
+        assert_eq!(port_text(0, Some("reserved")), "*");
+        assert_eq!(user_text(Some(0), Some("root")), "root");
+        assert_eq!(user_text(Some(4242), None), "4242");
+        assert_eq!(user_text(None, None), "-");
+        let mask = "255.255.255.0";
+        let names = (Some("a-host"), Some("loopnet"));
+        assert_eq!(
+            route_destination("127.0.0.0", mask, false, false, names),
+            "loopnet"
+        );
+        assert_eq!(
+            route_destination("127.0.0.5", mask, false, false, names),
+            "a-host"
+        );
+        assert_eq!(
+            route_destination("0.0.0.0", "0.0.0.0", false, false, names),
+            "default"
+        );
+        assert_eq!(
+            route_destination("127.0.0.0", mask, false, true, (None, None)),
+            "127.0.0.0"
+        );
+        assert_eq!(route_gateway("10.9.0.254", Some("gw.test")), "gw.test");
+        assert_eq!(route_gateway("0.0.0.0", None), "0.0.0.0");
     }
 
     #[test]
@@ -353,24 +351,24 @@ mod tests {
 
     #[test]
     fn route_names() {
-        let mut names = NameTables::default();
-        names.networks.insert(0xa9fe_0000, "link-local".into());
+        let none = (None, None);
+        let link_local = (None, Some("link-local"));
         assert_eq!(
-            route_destination("0.0.0.0", "0.0.0.0", false, false, &names),
+            route_destination("0.0.0.0", "0.0.0.0", false, false, none),
             "default"
         );
         assert_eq!(
-            route_destination("0.0.0.0", "0.0.0.0", false, true, &names),
+            route_destination("0.0.0.0", "0.0.0.0", false, true, none),
             "0.0.0.0"
         );
         assert_eq!(
-            route_destination("169.254.0.0", "255.255.0.0", false, false, &names),
+            route_destination("169.254.0.0", "255.255.0.0", false, false, link_local),
             "link-local"
         );
         assert_eq!(
-            route_destination("192.0.2.0", "255.255.255.0", false, false, &names),
+            route_destination("192.0.2.0", "255.255.255.0", false, false, none),
             "192.0.2.0"
         );
-        assert_eq!(route_gateway("0.0.0.0", false, &names), "0.0.0.0");
+        assert_eq!(route_gateway("0.0.0.0", None), "0.0.0.0");
     }
 }
