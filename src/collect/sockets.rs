@@ -2,6 +2,9 @@
 
 use super::sockdiag::bytecode::{self, Clause};
 use super::sockdiag::{wire::ALL_STATES, Dumper};
+use std::collections::{HashMap, HashSet};
+
+use super::owners::{self, Owner, Want};
 use super::socket::{Family, Protocol, SocketRow};
 use super::{proc_inet, proc_unix, CollectError, Root};
 
@@ -40,9 +43,58 @@ pub struct SocketFilter {
     pub states: u32,
     /// ANDed; sent to the kernel as INET_DIAG bytecode and applied to the rows again.
     pub clauses: Vec<Clause>,
-    /// Ask for `struct tcp_info` with each TCP socket (for counters the sock_diag header
-    /// carries only for some timers); the kernel then sends ~250 more bytes a socket.
+}
+
+/// What a scan needs besides the rows the filter selects; each costs a request
+/// extension or a walk, so only what a query projects is asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// `struct tcp_info` with each TCP socket (for counters the sock_diag header carries
+    /// only for some timers); the kernel then sends ~250 more bytes a socket.
     pub tcp_info: bool,
+    /// The lowest-pid process holding each socket: a walk of every /proc/<pid>/fd.
+    pub owners: bool,
+    /// /proc/net/unix's RefCount and Flags of unix sockets (sock_diag has neither).
+    pub unix_extras: bool,
+}
+
+/// One scan: the rows, and what [`Needs`] asked for besides.
+#[derive(Debug, Default)]
+pub struct Scanned {
+    pub rows: Vec<SocketRow>,
+    /// The lowest-pid holder of each socket that has one, sorted by inode.
+    pub owners: Vec<Owner>,
+    /// Processes whose descriptors could not be read (another user's, without root).
+    pub denied: usize,
+    /// Unix inode -> (RefCount, Flags).
+    pub unix: HashMap<u64, (u32, u32)>,
+}
+
+/// Scans the sockets `filter` selects from `source`, with what `needs` asks for.
+pub fn scan(
+    root: &Root,
+    source: Source,
+    filter: &SocketFilter,
+    needs: Needs,
+) -> Result<Scanned, CollectError> {
+    let rows = collect(root, source, filter, needs.tcp_info)?;
+    let mut scanned = Scanned::default();
+    if needs.owners {
+        // TIME_WAIT and request sockets (inode 0) have no file, so no owner.
+        let inodes: HashSet<u64> = rows.iter().map(|r| r.inode).filter(|&i| i != 0).collect();
+        let walk = owners::walk(root, &Want::Lowest(inodes))?;
+        // The walk sorts its owners, inode first.
+        scanned.owners = walk.owners;
+        scanned.denied = walk.denied;
+    }
+    if needs.unix_extras {
+        scanned.unix = proc_unix::read(root)?
+            .into_iter()
+            .map(|e| (e.row.inode, (e.ref_count, e.flags)))
+            .collect();
+    }
+    scanned.rows = rows;
+    Ok(scanned)
 }
 
 impl Default for SocketFilter {
@@ -51,16 +103,17 @@ impl Default for SocketFilter {
             kinds: KINDS.to_vec(),
             states: ALL_STATES,
             clauses: Vec::new(),
-            tcp_info: false,
         }
     }
 }
 
-/// Collects the sockets `filter` asks for from `source`.
+/// Collects the sockets `filter` asks for from `source`, with `tcp_info` for TCP ones if
+/// asked.
 pub fn collect(
     root: &Root,
     source: Source,
     filter: &SocketFilter,
+    tcp_info: bool,
 ) -> Result<Vec<SocketRow>, CollectError> {
     let mut rows = Vec::new();
     let mut dumper = match source {
@@ -87,7 +140,7 @@ pub fn collect(
                     family,
                     filter.states,
                     program.as_deref(),
-                    filter.tcp_info && protocol == Protocol::Tcp,
+                    tcp_info && protocol == Protocol::Tcp,
                     &mut rows,
                 ),
             };
@@ -171,13 +224,13 @@ mod tests {
             proc: concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/proc").into(),
             etc: "/nonexistent".into(),
         };
-        let rows = collect(&root, Source::Proc, &SocketFilter::default()).unwrap();
+        let rows = collect(&root, Source::Proc, &SocketFilter::default(), false).unwrap();
         assert_eq!(rows.len(), 7, "fixtures/proc/ss.txt lists 7 sockets");
         let listeners = SocketFilter {
             states: 1 << 10,
             ..SocketFilter::default()
         };
-        let rows = collect(&root, Source::Proc, &listeners).unwrap();
+        let rows = collect(&root, Source::Proc, &listeners, false).unwrap();
         assert_eq!(rows.len(), 3, "two tcp listeners and a unix one");
     }
 }

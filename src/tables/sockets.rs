@@ -1,6 +1,6 @@
 //! `sockets`: one row per socket in the current network namespace.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use datafusion::error::DataFusionError;
 
@@ -8,8 +8,7 @@ use super::columns::{int32, int64, uint32, uint64, utf8, utf8_owned};
 use super::socket_owners::programs;
 use super::{external, Column, Kind, Snapshot, TableSpec, TablesConfig};
 use crate::catalog::Scan;
-use crate::collect::owners::{self, Owner, Want};
-use crate::collect::proc_unix;
+use crate::collect::owners::Owner;
 use crate::collect::socket::{Family, SocketRow};
 use crate::collect::sockets;
 use crate::collect::{netns, passwd};
@@ -244,39 +243,35 @@ pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Sockets, DataFusion
     let wants = |name: &str| SPEC.wants(scan, name);
     let root = &config.root;
     // Filters DataFusion pushed down narrow the kernel request itself.
-    let mut filter = super::sockets_filter::socket_filter(&scan.filters);
-    // sock_diag's header carries each counter only for some timers; tcp_info has both.
-    filter.tcp_info = wants(col::RETRANSMITS) || wants(col::PROBES);
-    let rows = sockets::collect(root, config.source, &filter).map_err(external)?;
-    let mut snapshot = Sockets {
+    let filter = super::sockets_filter::socket_filter(&scan.filters);
+    let needs = sockets::Needs {
+        // sock_diag's header carries each counter only for some timers; tcp_info has both.
+        tcp_info: wants(col::RETRANSMITS) || wants(col::PROBES),
+        owners: wants(col::PID) || wants(col::PROGRAM) || wants(col::FD),
+        unix_extras: wants(col::UNIX_REFCNT) || wants(col::UNIX_FLAGS),
+    };
+    let scanned = sockets::scan(root, config.source, &filter, needs).map_err(external)?;
+    if needs.owners {
+        super::warn_unidentified(scanned.denied);
+    }
+    Ok(Sockets {
         netns: if wants(col::NETNS) {
             netns::current(root).ok()
         } else {
             None
         },
-        ..Sockets::default()
-    };
-    if wants(col::PID) || wants(col::PROGRAM) || wants(col::FD) {
-        // TIME_WAIT and request sockets (inode 0) have no file, so no owner.
-        let inodes: HashSet<u64> = rows.iter().map(|r| r.inode).filter(|&i| i != 0).collect();
-        let walk = owners::walk(root, &Want::Lowest(inodes)).map_err(external)?;
-        super::warn_unidentified(walk.denied);
-        if wants(col::PROGRAM) {
-            snapshot.programs = programs(root, walk.owners.iter().map(|o| o.pid));
-        }
-        // The walk sorts its owners, inode first.
-        snapshot.owners = walk.owners;
-    }
-    if wants(col::UNIX_REFCNT) || wants(col::UNIX_FLAGS) {
-        snapshot.unix = proc_unix::read(root)
-            .map_err(external)?
-            .into_iter()
-            .map(|e| (e.row.inode, (e.ref_count, e.flags)))
-            .collect();
-    }
-    if wants(col::USER) {
-        snapshot.users = passwd::read_names(root).map_err(external)?;
-    }
-    snapshot.rows = rows;
-    Ok(snapshot)
+        programs: if wants(col::PROGRAM) {
+            programs(root, scanned.owners.iter().map(|o| o.pid))
+        } else {
+            HashMap::new()
+        },
+        users: if wants(col::USER) {
+            passwd::read_names(root).map_err(external)?
+        } else {
+            HashMap::new()
+        },
+        rows: scanned.rows,
+        owners: scanned.owners,
+        unix: scanned.unix,
+    })
 }
