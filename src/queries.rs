@@ -223,6 +223,22 @@ pub fn load(path: &Path) -> Result<Vec<QueryFile>, QueryError> {
     files.iter().map(|p| read(p)).collect()
 }
 
+/// `name=value` pairs as `-p` and the REPL's `\run` take them; the first bad one is
+/// returned as the error.
+pub fn parse_assignments<'a>(
+    pairs: impl IntoIterator<Item = &'a str>,
+) -> Result<BTreeMap<String, String>, &'a str> {
+    pairs
+        .into_iter()
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value)) if !name.trim().is_empty() => {
+                Ok((name.trim().to_string(), value.to_string()))
+            }
+            _ => Err(pair),
+        })
+        .collect()
+}
+
 /// The values for a file's parameters: its defaults, overridden by `-p name=value`.
 /// An override naming no declared parameter is an error.
 pub fn bind(

@@ -346,15 +346,8 @@ fn parse_size(text: &str) -> Result<usize, String> {
 
 /// `-p name=value` pairs.
 fn parse_params(pairs: &[String]) -> Result<BTreeMap<String, String>, Error> {
-    pairs
-        .iter()
-        .map(|pair| match pair.split_once('=') {
-            Some((name, value)) if !name.trim().is_empty() => {
-                Ok((name.trim().to_string(), value.to_string()))
-            }
-            _ => Err(Error::Usage(format!("-p {pair:?}: expected NAME=VALUE"))),
-        })
-        .collect()
+    crate::queries::parse_assignments(pairs.iter().map(String::as_str))
+        .map_err(|pair| Error::Usage(format!("-p {pair:?}: expected NAME=VALUE")))
 }
 
 /// Splits `netsql [OPTIONS] netstat FLAGS...`: netstat's flags (its own `-o`, `-p`, `-e`,

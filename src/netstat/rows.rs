@@ -70,6 +70,23 @@ impl Rows {
         let array = self.column(name, &DataType::Int64, is_int)?;
         Ok(array.as_primitive::<Int64Type>().iter().collect())
     }
+
+    /// [`Rows::text`] when the flags asked the query for the column; otherwise the query
+    /// has no such column and every row reads NULL.
+    pub fn text_if(&self, asked: bool, name: &str) -> Result<Vec<Option<String>>, ViewError> {
+        match asked {
+            true => self.text(name),
+            false => Ok(vec![None; self.len()]),
+        }
+    }
+
+    /// [`Rows::int`] when the flags asked the query for the column, else NULLs.
+    pub fn int_if(&self, asked: bool, name: &str) -> Result<Vec<Option<i64>>, ViewError> {
+        match asked {
+            true => self.int(name),
+            false => Ok(vec![None; self.len()]),
+        }
+    }
 }
 
 /// A netstat view that does not return the columns its renderer reads.

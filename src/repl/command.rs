@@ -121,18 +121,11 @@ impl FromStr for Command {
             "\\o" => Command::Output(arg),
             "\\saved" => Command::Saved,
             "\\run" => {
-                let mut words = need("a saved query's name")?
-                    .split_whitespace()
-                    .map(str::to_string)
-                    .collect::<Vec<_>>()
-                    .into_iter();
-                let name = words.next().unwrap_or_default();
-                let params = words
-                    .map(|pair| match pair.split_once('=') {
-                        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-                        _ => Err(format!("\\run {name}: expected NAME=VALUE, not {pair:?}")),
-                    })
-                    .collect::<Result<_, _>>()?;
+                let arg = need("a saved query's name")?;
+                let mut words = arg.split_whitespace();
+                let name = words.next().unwrap_or_default().to_string();
+                let params = crate::queries::parse_assignments(words)
+                    .map_err(|pair| format!("\\run {name}: expected NAME=VALUE, not {pair:?}"))?;
                 Command::Run { name, params }
             }
             "\\watch" => {

@@ -35,37 +35,21 @@ pub fn inet(flags: &Flags, rows: &Rows, out: &mut (dyn Write + Send)) -> Result<
     let remote_port = rows.int("remote_port")?;
     let state = rows.text("state")?;
     // Columns the flags did not ask for are not in the query: read as NULL.
-    let n = rows.len();
-    let (uid, inode) = match flags.extend > 0 {
-        true => (rows.int("uid")?, rows.int("inode")?),
-        false => (vec![None; n], vec![None; n]),
-    };
-    let (pid, command) = match flags.programs {
-        true => (rows.int("pid")?, rows.text("command")?),
-        false => (vec![None; n], vec![None; n]),
-    };
-    let (timer, expires, retransmits, probes) = match flags.timers {
-        true => (
-            rows.text("timer")?,
-            rows.int("timer_expires_ms")?,
-            rows.int("retransmits")?,
-            rows.int("probes")?,
-        ),
-        false => (vec![None; n], vec![None; n], vec![None; n], vec![None; n]),
-    };
+    let extended = flags.extend > 0;
+    let uid = rows.int_if(extended, "uid")?;
+    let inode = rows.int_if(extended, "inode")?;
+    let pid = rows.int_if(flags.programs, "pid")?;
+    let command = rows.text_if(flags.programs, "command")?;
+    let timer = rows.text_if(flags.timers, "timer")?;
+    let expires = rows.int_if(flags.timers, "timer_expires_ms")?;
+    let retransmits = rows.int_if(flags.timers, "retransmits")?;
+    let probes = rows.int_if(flags.timers, "probes")?;
     // Names the view gave (host_name, service_name, protocol_name, user_name) unless -n.
-    let (local_host, remote_host) = match flags.numeric_hosts {
-        false => (rows.text("local_host")?, rows.text("remote_host")?),
-        true => (vec![None; n], vec![None; n]),
-    };
-    let (local_service, remote_service) = match flags.numeric_ports {
-        false => (rows.text("local_service")?, rows.text("remote_service")?),
-        true => (vec![None; n], vec![None; n]),
-    };
-    let user = match flags.extend > 0 && !flags.numeric_users {
-        true => rows.text("user_name")?,
-        false => vec![None; n],
-    };
+    let local_host = rows.text_if(!flags.numeric_hosts, "local_host")?;
+    let remote_host = rows.text_if(!flags.numeric_hosts, "remote_host")?;
+    let local_service = rows.text_if(!flags.numeric_ports, "local_service")?;
+    let remote_service = rows.text_if(!flags.numeric_ports, "remote_service")?;
+    let user = rows.text_if(extended && !flags.numeric_users, "user_name")?;
 
     write!(out, "Active Internet connections {}\nProto Recv-Q Send-Q Local Address           Foreign Address         State      ", servers(flags))?;
     if flags.extend > 0 {
@@ -170,10 +154,8 @@ pub fn unix(flags: &Flags, rows: &Rows, out: &mut (dyn Write + Send)) -> Result<
     let state = rows.text("state")?;
     let inode = rows.int("inode")?;
     let path = rows.text("path")?;
-    let (pid, command) = match flags.programs {
-        true => (rows.int("pid")?, rows.text("command")?),
-        false => (vec![None; rows.len()], vec![None; rows.len()]),
-    };
+    let pid = rows.int_if(flags.programs, "pid")?;
+    let command = rows.text_if(flags.programs, "command")?;
     write!(
         out,
         "Active UNIX domain sockets {}\nProto RefCnt Flags       Type       State         I-Node  ",
@@ -211,10 +193,7 @@ pub fn groups(flags: &Flags, rows: &Rows, out: &mut (dyn Write + Send)) -> Resul
     let interface = rows.text("interface")?;
     let users = rows.int("users")?;
     let group = rows.text("group_address")?;
-    let host = match flags.numeric_hosts {
-        false => rows.text("group_host")?,
-        true => vec![None; rows.len()],
-    };
+    let host = rows.text_if(!flags.numeric_hosts, "group_host")?;
     write!(
         out,
         "IPv6/IPv4 Group Memberships\nInterface       RefCnt Group\n--------------- ------ ---------------------\n"
@@ -297,15 +276,9 @@ pub fn routes(flags: &Flags, rows: &Rows, out: &mut (dyn Write + Send)) -> Resul
         int("irtt")?,
     );
     let interface = rows.text("interface")?;
-    let none = || vec![None; rows.len()];
-    let (destination_host, destination_network, gateway_host) = match numeric {
-        false => (
-            rows.text("destination_host")?,
-            rows.text("destination_network")?,
-            rows.text("gateway_host")?,
-        ),
-        true => (none(), none(), none()),
-    };
+    let destination_host = rows.text_if(!numeric, "destination_host")?;
+    let destination_network = rows.text_if(!numeric, "destination_network")?;
+    let gateway_host = rows.text_if(!numeric, "gateway_host")?;
     let ext = match flags.extend {
         0 => 2,
         1 => 1,

@@ -167,15 +167,20 @@ fn decodes_an_inet_dump() {
     );
 }
 
-/// The captured FIN_WAIT1 socket with an INET_DIAG_INFO attribute appended: `info` as
-/// the attribute's value, padded to 4 bytes as the kernel pads it.
-fn with_tcp_info(info: &[u8]) -> Vec<u8> {
+/// The captured FIN_WAIT1 socket's `struct inet_diag_msg`, without attributes.
+fn captured_header() -> Vec<u8> {
     let Reply::Socket(payload) = replies(INET_REPLY).next().unwrap().unwrap() else {
         panic!("expected a socket");
     };
-    let mut message = payload[..INET_DIAG_MSG_LEN].to_vec();
+    payload[..INET_DIAG_MSG_LEN].to_vec()
+}
+
+/// The captured socket with an INET_DIAG_INFO attribute appended: `info` as the
+/// attribute's value, padded to 4 bytes as the kernel pads it.
+fn with_tcp_info(info: &[u8]) -> Vec<u8> {
+    let mut message = captured_header();
     message.extend_from_slice(&(4 + info.len() as u16).to_ne_bytes()); // rta_len
-    message.extend_from_slice(&2u16.to_ne_bytes()); // rta_type = INET_DIAG_INFO
+    message.extend_from_slice(&INET_DIAG_INFO.to_ne_bytes()); // rta_type
     message.extend_from_slice(info);
     message.resize(message.len().next_multiple_of(4), 0);
     message
@@ -205,11 +210,8 @@ fn tcp_info_gives_both_counters() {
 
 #[test]
 fn keepalive_and_probe_headers_count_probes() {
-    let Reply::Socket(payload) = replies(INET_REPLY).next().unwrap().unwrap() else {
-        panic!("expected a socket");
-    };
     for (kernel_timer, timer) in [(2, Timer::KeepAlive), (4, Timer::Probe)] {
-        let mut message = payload[..INET_DIAG_MSG_LEN].to_vec();
+        let mut message = captured_header();
         message[2] = kernel_timer; // idiag_timer
         message[3] = 6; // idiag_retrans: here icsk_probes_out
         let decoded = decode_inet(&message, Protocol::Tcp).unwrap().timer.unwrap();
@@ -219,7 +221,7 @@ fn keepalive_and_probe_headers_count_probes() {
         );
     }
     // UDP has no timers: both counters are 0.
-    let decoded = decode_inet(&payload[..INET_DIAG_MSG_LEN], Protocol::Udp)
+    let decoded = decode_inet(&captured_header(), Protocol::Udp)
         .unwrap()
         .timer
         .unwrap();
