@@ -30,7 +30,10 @@ use crate::tables::{self, TablesConfig};
 pub fn context(config: &TablesConfig) -> DfResult<SessionContext> {
     let session = SessionConfig::new()
         .with_information_schema(true)
-        .with_batch_size(BATCH_ROWS);
+        .with_batch_size(BATCH_ROWS)
+        .with_option_extension(catalog::Settings::new(&config.netns, |text| {
+            text.parse::<crate::collect::netns::Scope>().map(|_| ())
+        }));
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = config.memory_limit {
         runtime = runtime.with_memory_limit(limit, 1.0);
@@ -38,6 +41,32 @@ pub fn context(config: &TablesConfig) -> DfResult<SessionContext> {
     let ctx = SessionContext::new_with_config_rt(session, runtime.build_arc()?);
     catalog::register(&ctx, tables::all(config))?;
     Ok(ctx)
+}
+
+/// The session's `netsql.netns`.
+pub fn netns_setting(ctx: &SessionContext) -> String {
+    ctx.state_ref()
+        .read()
+        .config()
+        .options()
+        .extensions
+        .get::<catalog::Settings>()
+        .map(|s| s.netns.clone())
+        .unwrap_or_default()
+}
+
+/// Sets `netsql.netns` for the statements that follow (a value already checked).
+pub fn set_netns_setting(ctx: &SessionContext, value: &str) {
+    let state = ctx.state_ref();
+    let mut state = state.write();
+    if let Some(settings) = state
+        .config_mut()
+        .options_mut()
+        .extensions
+        .get_mut::<catalog::Settings>()
+    {
+        settings.netns = value.to_string();
+    }
 }
 
 /// Runs statements against one session; every mode goes through here.

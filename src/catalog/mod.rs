@@ -38,6 +38,70 @@ pub struct Scan {
     pub filters: Vec<Expr>,
     /// At most this many rows are needed (only set when every filter is `Exact`).
     pub limit: Option<usize>,
+    /// Which network namespaces per-namespace tables read: the session's `netsql.netns`.
+    pub netns: String,
+}
+
+/// netsql's own session settings, `SET netsql.<name> = ...` (and `SHOW`, which needs the
+/// prefixed key: DataFusion's `extensions_options!` would list the bare name).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Network namespaces the per-namespace tables read: '' (the current one), 'all',
+    /// or a comma list of `ip netns` names, /run/netns paths, pids, inodes.
+    pub netns: String,
+    /// Checks a `netns` value when it is set, so a typo fails at the SET.
+    check_netns: fn(&str) -> std::result::Result<(), String>,
+}
+
+const NETNS_KEY: &str = "netns";
+
+impl Settings {
+    pub fn new(netns: &str, check_netns: fn(&str) -> std::result::Result<(), String>) -> Self {
+        Settings {
+            netns: netns.to_string(),
+            check_netns,
+        }
+    }
+}
+
+impl datafusion::common::config::ConfigExtension for Settings {
+    const PREFIX: &'static str = "netsql";
+}
+
+impl datafusion::common::config::ExtensionOptions for Settings {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
+    fn cloned(&self) -> Box<dyn datafusion::common::config::ExtensionOptions> {
+        Box::new(self.clone())
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        match key {
+            NETNS_KEY => {
+                (self.check_netns)(value)
+                    .map_err(|e| DataFusionError::Configuration(format!("netsql.netns: {e}")))?;
+                self.netns = value.to_string();
+                Ok(())
+            }
+            _ => Err(DataFusionError::Configuration(format!(
+                "no setting netsql.{key} (there is netsql.{NETNS_KEY})"
+            ))),
+        }
+    }
+
+    fn entries(&self) -> Vec<datafusion::common::config::ConfigEntry> {
+        vec![datafusion::common::config::ConfigEntry {
+            key: format!("netsql.{NETNS_KEY}"),
+            value: Some(self.netns.clone()),
+            description: "Network namespaces per-namespace tables read: '' (current), 'all', or a list of names, paths, pids, inodes",
+        }]
+    }
 }
 
 /// Rows a scan collected, turned into Arrow a batch at a time as the query pulls them.
@@ -105,7 +169,7 @@ impl TableProvider for LiveProvider {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
@@ -123,6 +187,12 @@ impl TableProvider for LiveProvider {
                 schema: schema.clone(),
                 filters: filters.to_vec(),
                 limit,
+                netns: state
+                    .config_options()
+                    .extensions
+                    .get::<Settings>()
+                    .map(|s| s.netns.clone())
+                    .unwrap_or_default(),
             }),
         };
         // The partition already projects, so the exec gets no projection of its own.

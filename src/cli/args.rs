@@ -89,6 +89,11 @@ pub struct Args {
     #[arg(long, value_name = "SIZE", value_parser = parse_size, global = true)]
     memory_limit: Option<usize>,
 
+    /// Network namespaces to read: all, or a comma list of `ip netns` names, /run/netns
+    /// paths, pids and namespace inodes (default: the current one)
+    #[arg(long, value_name = "all|LIST", value_parser = parse_netns, global = true)]
+    netns: Option<String>,
+
     /// Read /etc files (services, passwd, hosts) from DIR
     #[arg(
         long = "etc",
@@ -113,6 +118,12 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
     },
+}
+
+/// `--netns`: checked here, resolved against the host's namespaces when a table is read.
+fn parse_netns(text: &str) -> Result<String, String> {
+    text.parse::<crate::collect::netns::Scope>()?;
+    Ok(text.to_string())
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -271,9 +282,11 @@ impl Args {
                 root: Root {
                     proc: self.proc_root,
                     etc: self.etc_root,
+                    ..Root::default()
                 },
                 source,
                 memory_limit: self.memory_limit,
+                netns: self.netns.unwrap_or_default(),
             },
             queries: self.queries,
         })
@@ -376,7 +389,7 @@ pub fn split_netstat(argv: &[String]) -> Option<(Vec<String>, Vec<String>)> {
             let mut rest = argv[i + 1..].iter();
             while let Some(arg) = rest.next() {
                 let option = arg.split('=').next().unwrap_or("");
-                if option == "--format" || option == "--output" {
+                if ["--format", "--output", "--netns"].contains(&option) {
                     ours.push(arg.clone());
                     if !arg.contains('=') {
                         ours.extend(rest.next().cloned());

@@ -3,6 +3,7 @@
 //! Parsers take bytes or `impl BufRead`; a thin `read` function opens the real file under
 //! an injectable [`Root`], so tests feed captured text instead of the live host's.
 
+pub mod containers;
 pub mod hosts;
 pub mod igmp;
 pub mod netdb;
@@ -24,11 +25,14 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-/// Where the OS files live: `/proc` and `/etc` on a real host, a fixture tree in tests.
+/// Where the OS files live: `/proc`, `/etc` and `/run` on a real host, a fixture tree in
+/// tests.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Root {
     pub proc: PathBuf,
     pub etc: PathBuf,
+    /// Where namespaces are bind-mounted (`netns/` by `ip netns`, `docker/netns/`).
+    pub run: PathBuf,
 }
 
 impl Default for Root {
@@ -36,6 +40,7 @@ impl Default for Root {
         Root {
             proc: PathBuf::from("/proc"),
             etc: PathBuf::from("/etc"),
+            run: PathBuf::from("/run"),
         }
     }
 }
@@ -64,6 +69,8 @@ pub enum CollectError {
     },
     #[error("sock_diag: {0}")]
     Netlink(String),
+    #[error("{0}")]
+    Netns(String),
     /// The kernel refused the sock_diag request (no permission, no module, seccomp):
     /// `--source auto` falls back to /proc on this error only.
     #[error("sock_diag request refused for {what}: {errno}")]

@@ -22,11 +22,11 @@ pub struct Interface {
     pub tx: [u64; 8],
 }
 
-/// Reads every interface of the current network namespace.
-pub fn read(root: &Root) -> Result<Vec<Interface>, CollectError> {
+/// Reads every interface `root` shows; `ioctls`: ask flags and MTU of the namespace this
+/// thread is in (only when `root` is that namespace's live /proc).
+pub fn read(root: &Root, ioctls: bool) -> Result<Vec<Interface>, CollectError> {
     let mut interfaces = parse_optional(root, "net/dev", parse)?;
-    // The ioctls describe the live host: only ask them about the real /proc.
-    if root.proc == std::path::Path::new("/proc") {
+    if ioctls {
         if let Some(sock) = IoctlSocket::open() {
             for interface in &mut interfaces {
                 interface.flags = sock.flags(&interface.name);

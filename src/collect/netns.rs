@@ -1,8 +1,30 @@
-//! The network namespace a process lives in, named by the inode of `/proc/<pid>/ns/net`.
+//! Network namespaces: which exist on the host, which a query reads, and how to read one
+//! that is not ours.
+//!
+//! A namespace is named by the inode of its nsfs file (`/proc/<pid>/ns/net`, or a bind
+//! mount such as `/run/netns/NAME` that `ip netns add` makes). Another namespace's
+//! sockets and interfaces are read on a helper thread that entered it with setns(2): a
+//! netlink or ioctl socket belongs to the namespace its creating thread is in, and
+//! `/proc/thread-self/net` shows that thread's namespace. The calling thread never
+//! moves. Without CAP_SYS_ADMIN, `/proc/<pid>/net` of a process inside is the fallback.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
-use super::{CollectError, Root};
+use super::{owners, CollectError, Root};
+
+/// Where `ip netns` binds named namespaces, and where Docker binds its containers'.
+const NAMED_DIR: &str = "netns";
+const DOCKER_DIR: &str = "docker/netns";
+
+/// The highest pid Linux can hand out (PID_MAX_LIMIT on 64-bit): a bigger number in a
+/// `--netns` list is a namespace inode (those start near 4026531840).
+const PID_MAX_LIMIT: u64 = 4_194_304;
 
 /// The inode of our own network namespace: every socket this process can list lives there.
 pub fn current(root: &Root) -> Result<u64, CollectError> {
@@ -25,12 +47,520 @@ pub fn parse_link(text: &str) -> Option<u64> {
     text.strip_prefix("net:[")?.strip_suffix(']')?.parse().ok()
 }
 
+/// One network namespace on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespace {
+    pub inode: u64,
+    /// The `ip netns` name, when one is bound under /run/netns.
+    pub name: Option<String>,
+    /// A bind mount that keeps it alive (/run/netns/NAME, /run/docker/netns/ID).
+    pub path: Option<PathBuf>,
+    /// Processes in it that we could see, ascending.
+    pub pids: Vec<i32>,
+    pub is_current: bool,
+}
+
+impl Namespace {
+    fn new(inode: u64, current: u64) -> Self {
+        Namespace {
+            inode,
+            name: None,
+            path: None,
+            pids: Vec::new(),
+            is_current: inode == current,
+        }
+    }
+
+    /// The file to open to enter it: its bind mount, else its lowest process's link.
+    fn handle(&self, root: &Root) -> Option<PathBuf> {
+        self.path.clone().or_else(|| {
+            let pid = self.pids.first()?;
+            Some(root.proc.join(pid.to_string()).join("ns/net"))
+        })
+    }
+}
+
+/// The device nsfs files live on, to tell a bind-mounted namespace from a stale file.
+fn nsfs_device(root: &Root) -> Option<u64> {
+    std::fs::metadata(root.proc_path("self/ns/net"))
+        .ok()
+        .map(|m| m.dev())
+}
+
+/// Namespaces bound under /run/netns (named) and /run/docker/netns.
+fn bind_mounts(root: &Root, current: u64, found: &mut BTreeMap<u64, Namespace>) {
+    let Some(nsfs) = nsfs_device(root) else {
+        return;
+    };
+    for (dir, named) in [(NAMED_DIR, true), (DOCKER_DIR, false)] {
+        let Ok(entries) = std::fs::read_dir(root.run.join(dir)) else {
+            continue;
+        };
+        let mut entries: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        entries.sort();
+        for path in entries {
+            // An unmounted leftover is a plain file on tmpfs, not nsfs.
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            if meta.dev() != nsfs {
+                continue;
+            }
+            let ns = found
+                .entry(meta.ino())
+                .or_insert_with(|| Namespace::new(meta.ino(), current));
+            if named && ns.name.is_none() {
+                ns.name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+                ns.path = Some(path);
+            } else if ns.path.is_none() {
+                ns.path = Some(path);
+            }
+        }
+    }
+}
+
+/// Every namespace we can see: those of every process whose link we may read, and every
+/// bind mount. Processes that exit meanwhile, or are not ours to look at, are left out.
+pub fn discover(root: &Root) -> Result<Vec<Namespace>, CollectError> {
+    let current = current(root)?;
+    let mut found = BTreeMap::new();
+    found.insert(current, Namespace::new(current, current));
+    bind_mounts(root, current, &mut found);
+    let mut link = PathBuf::new();
+    for pid in owners::pids(root)? {
+        link.clone_from(&root.proc);
+        link.push(pid.to_string());
+        link.push("ns/net");
+        if let Ok(inode) = inode_of_link(&link) {
+            found
+                .entry(inode)
+                .or_insert_with(|| Namespace::new(inode, current))
+                .pids
+                .push(pid);
+        }
+    }
+    Ok(found.into_values().collect())
+}
+
+/// Only the current namespace, with its `ip netns` name if it has one: no process walk.
+/// Where `self/ns/net` cannot be read (a fixture tree, a sandbox) its inode is 0, which
+/// no namespace has: the rows are still ours, their namespace unknown.
+pub fn current_only(root: &Root) -> Result<Namespace, CollectError> {
+    let Ok(current) = current(root) else {
+        return Ok(Namespace::new(0, 0));
+    };
+    let mut found = BTreeMap::new();
+    bind_mounts(root, current, &mut found);
+    Ok(found
+        .remove(&current)
+        .unwrap_or_else(|| Namespace::new(current, current)))
+}
+
+/// One item of a `--netns` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selector {
+    Name(String),
+    Path(PathBuf),
+    Pid(i32),
+    Inode(u64),
+}
+
+/// Which namespaces the per-namespace tables read (`--netns`, `SET netsql.netns`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Scope {
+    #[default]
+    Current,
+    All,
+    Some(Vec<Selector>),
+}
+
+impl std::str::FromStr for Scope {
+    type Err = String;
+
+    /// `''`/`current`, `all`, or a comma list of names, paths, pids and inodes.
+    fn from_str(text: &str) -> Result<Scope, String> {
+        let text = text.trim();
+        match text {
+            "" | "current" => return Ok(Scope::Current),
+            "all" => return Ok(Scope::All),
+            _ => {}
+        }
+        let mut selectors = Vec::new();
+        for item in text.split(',').map(str::trim) {
+            let selector = if item.is_empty() {
+                return Err(format!("{text:?}: an empty item in the namespace list"));
+            } else if item.contains('/') {
+                Selector::Path(item.into())
+            } else if let Ok(n) = item.parse::<u64>() {
+                match i32::try_from(n) {
+                    Ok(pid) if n <= PID_MAX_LIMIT => Selector::Pid(pid),
+                    _ => Selector::Inode(n),
+                }
+            } else {
+                Selector::Name(item.to_string())
+            };
+            selectors.push(selector);
+        }
+        Ok(Scope::Some(selectors))
+    }
+}
+
+/// What a namespace must be to pass pushed-down filters on `netns`/`netns_name`:
+/// each test holds (they are ANDed), each one a set of allowed values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wanted {
+    Inodes(Vec<u64>),
+    Names(Vec<String>),
+}
+
+impl Wanted {
+    fn holds(&self, ns: &Namespace) -> bool {
+        match self {
+            Wanted::Inodes(inodes) => inodes.contains(&ns.inode),
+            Wanted::Names(names) => ns.name.as_ref().is_some_and(|n| names.contains(n)),
+        }
+    }
+}
+
+/// The namespaces to read: those the filters select if there are any (whatever the
+/// scope), else those of the scope.
+pub fn select(
+    root: &Root,
+    scope: &Scope,
+    wanted: &[Wanted],
+) -> Result<Vec<Namespace>, CollectError> {
+    if !wanted.is_empty() {
+        let mut all = discover(root)?;
+        all.retain(|ns| wanted.iter().all(|w| w.holds(ns)));
+        return Ok(all);
+    }
+    let selectors = match scope {
+        Scope::Current => return Ok(vec![current_only(root)?]),
+        Scope::All => return discover(root),
+        Scope::Some(selectors) => selectors,
+    };
+    let all = discover(root)?;
+    let mut chosen: Vec<Namespace> = Vec::new();
+    for selector in selectors {
+        let inode = resolve(root, selector, &all)?;
+        if chosen.iter().any(|ns| ns.inode == inode) {
+            continue;
+        }
+        let ns = all.iter().find(|ns| ns.inode == inode).cloned();
+        chosen.push(ns.unwrap_or_else(|| {
+            // A bind mount outside the places we look: it is its own handle.
+            let mut ns = Namespace::new(inode, current(root).unwrap_or(0));
+            if let Selector::Path(path) = selector {
+                ns.path = Some(path.clone());
+            }
+            ns
+        }));
+    }
+    Ok(chosen)
+}
+
+fn not_found(selector: &Selector, why: &str) -> CollectError {
+    CollectError::Netns(format!("no network namespace {selector}: {why}"))
+}
+
+impl std::fmt::Display for Selector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Selector::Name(name) => write!(f, "named {name:?} (see `ip netns list`)"),
+            Selector::Path(path) => write!(f, "at {}", path.display()),
+            Selector::Pid(pid) => write!(f, "of pid {pid}"),
+            Selector::Inode(inode) => write!(f, "with inode {inode}"),
+        }
+    }
+}
+
+/// The inode a selector names.
+fn resolve(root: &Root, selector: &Selector, all: &[Namespace]) -> Result<u64, CollectError> {
+    let nsfs = nsfs_device(root);
+    let bound = |path: &Path| -> Result<u64, CollectError> {
+        let meta = std::fs::metadata(path).map_err(|e| not_found(selector, &e.to_string()))?;
+        if Some(meta.dev()) != nsfs {
+            return Err(not_found(selector, "not a namespace file"));
+        }
+        Ok(meta.ino())
+    };
+    match selector {
+        Selector::Name(name) => {
+            if name == "." || name == ".." {
+                return Err(not_found(selector, "not a name"));
+            }
+            bound(&root.run.join(NAMED_DIR).join(name))
+        }
+        Selector::Path(path) => bound(path),
+        Selector::Pid(pid) => inode_of_link(&root.proc.join(pid.to_string()).join("ns/net"))
+            .map_err(|e| not_found(selector, &e.to_string())),
+        Selector::Inode(inode) => all
+            .iter()
+            .any(|ns| ns.inode == *inode)
+            .then_some(*inode)
+            .ok_or_else(|| not_found(selector, "no process or bind mount we can see holds it")),
+    }
+}
+
+/// How a visited namespace was reached, which decides what may be read in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Our own: everything, on the calling thread.
+    Current,
+    /// Entered with setns on a helper thread: sock_diag, ioctls and its /proc/net.
+    Entered,
+    /// Not enterable, read through `/proc/<pid>/net` of a process inside: files only.
+    Files,
+}
+
+/// What visiting a list of namespaces gave.
+#[derive(Debug)]
+pub struct Visited<T> {
+    /// Each namespace read, with its result, in the order given.
+    pub read: Vec<(Namespace, T)>,
+    /// Namespaces we could neither enter nor read through a process, with why.
+    pub invisible: Vec<(Namespace, String)>,
+}
+
+enum Outcome<T> {
+    Read(T),
+    Invisible(String),
+    Vanished,
+}
+
+/// Each namespace's outcome, by position, filled in by whichever worker read it.
+type Outcomes<T> = Mutex<Vec<Option<Result<Outcome<T>, CollectError>>>>;
+
+/// Calls `read` once per namespace with a root whose `proc` shows that namespace's
+/// `net/` and how it was reached, several namespaces at a time (at most one per core).
+/// A namespace that disappears meanwhile is left out, as if it had not been there.
+pub fn visit<T: Send>(
+    root: &Root,
+    namespaces: Vec<Namespace>,
+    read: impl Fn(&Root, Access) -> Result<T, CollectError> + Sync,
+) -> Result<Visited<T>, CollectError> {
+    // The common case, our own namespace alone, costs no thread.
+    if let [only] = namespaces.as_slice() {
+        if only.is_current {
+            let result = read(root, Access::Current)?;
+            return Ok(Visited {
+                read: vec![(namespaces.into_iter().next().expect("one"), result)],
+                invisible: Vec::new(),
+            });
+        }
+    }
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(namespaces.len());
+    let next = AtomicUsize::new(0);
+    let outcomes: Outcomes<T> = Mutex::new((0..namespaces.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                // Each worker comes home after every foreign namespace; one that cannot
+                // must not read anything else.
+                let home = File::open(root.proc_path("thread-self/ns/net")).ok();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(ns) = namespaces.get(i) else { break };
+                    let (outcome, lost) = visit_one(root, ns, home.as_ref(), &read);
+                    outcomes.lock().expect("no worker panics holding it")[i] = Some(outcome);
+                    if lost {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let mut visited = Visited {
+        read: Vec::new(),
+        invisible: Vec::new(),
+    };
+    let outcomes = outcomes.into_inner().expect("no worker panicked");
+    for (ns, outcome) in namespaces.into_iter().zip(outcomes) {
+        match outcome {
+            Some(Ok(Outcome::Read(value))) => visited.read.push((ns, value)),
+            Some(Ok(Outcome::Invisible(why))) => visited.invisible.push((ns, why)),
+            Some(Ok(Outcome::Vanished)) => {}
+            Some(Err(err)) => return Err(err),
+            None => {
+                return Err(CollectError::Netns(
+                    "a namespace reader could not return to its own namespace".into(),
+                ))
+            }
+        }
+    }
+    Ok(visited)
+}
+
+/// Whether an errno means the namespace or its process went away.
+fn gone(err: &std::io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::ENOENT | libc::ESRCH | libc::EINVAL)
+    )
+}
+
+fn collect_error_gone(err: &CollectError) -> bool {
+    match err {
+        CollectError::Io { source, .. } => gone(source),
+        _ => false,
+    }
+}
+
+/// Reads one namespace; the flag says the thread could not go home afterwards.
+fn visit_one<T>(
+    root: &Root,
+    ns: &Namespace,
+    home: Option<&File>,
+    read: &(impl Fn(&Root, Access) -> Result<T, CollectError> + Sync),
+) -> (Result<Outcome<T>, CollectError>, bool) {
+    if ns.is_current {
+        return (read(root, Access::Current).map(Outcome::Read), false);
+    }
+    let Some(handle) = ns.handle(root) else {
+        return (Ok(Outcome::Vanished), false);
+    };
+    let file = match File::open(&handle) {
+        Ok(file) => file,
+        Err(err) if gone(&err) => return (Ok(Outcome::Vanished), false),
+        Err(err) => return (Ok(fallback(root, ns, read, &err)), false),
+    };
+    // The handle may now name another namespace (a pid reused, a bind mount replaced).
+    match file.metadata() {
+        Ok(meta) if meta.ino() == ns.inode => {}
+        _ => return (Ok(Outcome::Vanished), false),
+    }
+    let Some(home) = home else {
+        return (
+            Ok(fallback(
+                root,
+                ns,
+                read,
+                &std::io::Error::other("no way back"),
+            )),
+            false,
+        );
+    };
+    if let Err(err) = enter(&file) {
+        if gone(&err) {
+            return (Ok(Outcome::Vanished), false);
+        }
+        return (Ok(fallback(root, ns, read, &err)), false);
+    }
+    let ns_root = Root {
+        proc: root.proc_path("thread-self"),
+        ..root.clone()
+    };
+    let result = read(&ns_root, Access::Entered).map(Outcome::Read);
+    let lost = enter(home).is_err();
+    (result, lost)
+}
+
+/// setns(2) into the network namespace `file` refers to, for this thread only.
+fn enter(file: &File) -> std::io::Result<()> {
+    // SAFETY: setns takes an open descriptor and a flag; it changes only this thread.
+    if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// A namespace we may not enter, read through a process inside it if one is readable.
+fn fallback<T>(
+    root: &Root,
+    ns: &Namespace,
+    read: &impl Fn(&Root, Access) -> Result<T, CollectError>,
+    why: &std::io::Error,
+) -> Outcome<T> {
+    let reason = format!("cannot enter: {why}");
+    let Some(&pid) = ns.pids.first() else {
+        return Outcome::Invisible(format!("{reason}, and no process of ours is in it"));
+    };
+    let dir = root.proc.join(pid.to_string());
+    let still_there = || inode_of_link(&dir.join("ns/net")).ok() == Some(ns.inode);
+    if !still_there() {
+        return Outcome::Vanished;
+    }
+    let ns_root = Root {
+        proc: dir.clone(),
+        ..root.clone()
+    };
+    match read(&ns_root, Access::Files) {
+        // The process may have moved or exited during the read: then the rows are not
+        // known to be this namespace's.
+        Ok(value) if still_there() => Outcome::Read(value),
+        Ok(_) => Outcome::Vanished,
+        Err(err) if collect_error_gone(&err) || !still_there() => Outcome::Vanished,
+        Err(err) => Outcome::Invisible(format!("{reason}; {err}")),
+    }
+}
+
+/// One stderr line for namespaces a query could not see, once per process.
+pub fn warn_invisible(invisible: &[(Namespace, String)]) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if let Some((_, why)) = invisible.first() {
+        ONCE.call_once(|| {
+            eprintln!(
+                "netsql: {} network namespace{} not visible ({why}); run as root to see every one",
+                invisible.len(),
+                if invisible.len() == 1 { "" } else { "s" },
+            )
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn parses_namespace_links() {
-        assert_eq!(super::parse_link("net:[4026531840]"), Some(4026531840));
-        assert_eq!(super::parse_link("mnt:[4026531840]"), None);
-        assert_eq!(super::parse_link("net:[x]"), None);
+        assert_eq!(parse_link("net:[4026531840]"), Some(4026531840));
+        assert_eq!(parse_link("mnt:[4026531840]"), None);
+        assert_eq!(parse_link("net:[x]"), None);
+    }
+
+    #[test]
+    fn scope_lists_mix_names_paths_pids_and_inodes() {
+        assert_eq!("".parse(), Ok(Scope::Current));
+        assert_eq!(" all ".parse(), Ok(Scope::All));
+        assert_eq!(
+            "blue, /run/netns/red,1234,4026532001".parse(),
+            Ok(Scope::Some(vec![
+                Selector::Name("blue".into()),
+                Selector::Path("/run/netns/red".into()),
+                Selector::Pid(1234),
+                Selector::Inode(4026532001),
+            ]))
+        );
+        assert_eq!(
+            "4194304,4194305".parse(),
+            Ok(Scope::Some(vec![
+                Selector::Pid(4194304),
+                Selector::Inode(4194305)
+            ]))
+        );
+        assert!("blue,,red".parse::<Scope>().is_err());
+    }
+
+    #[test]
+    fn filters_select_by_inode_and_by_name() {
+        let ns = |inode, name: Option<&str>| Namespace {
+            inode,
+            name: name.map(String::from),
+            path: None,
+            pids: vec![],
+            is_current: false,
+        };
+        let names = Wanted::Names(vec!["blue".into()]);
+        assert!(names.holds(&ns(1, Some("blue"))));
+        assert!(!names.holds(&ns(1, Some("red"))));
+        assert!(
+            !names.holds(&ns(1, None)),
+            "an unnamed namespace has a NULL name"
+        );
+        assert!(Wanted::Inodes(vec![1, 2]).holds(&ns(2, None)));
     }
 }

@@ -80,12 +80,7 @@ pub fn scan(
     let rows = collect(root, source, filter, needs.tcp_info)?;
     let mut scanned = Scanned::default();
     if needs.owners {
-        // TIME_WAIT and request sockets (inode 0) have no file, so no owner.
-        let inodes: HashSet<u64> = rows.iter().map(|r| r.inode).filter(|&i| i != 0).collect();
-        let walk = owners::walk(root, &Want::Lowest(inodes))?;
-        // The walk sorts its owners, inode first.
-        scanned.owners = walk.owners;
-        scanned.denied = walk.denied;
+        (scanned.owners, scanned.denied) = lowest_owners(root, &rows)?;
     }
     if needs.unix_extras {
         scanned.unix = proc_unix::read(root)?
@@ -95,6 +90,17 @@ pub fn scan(
     }
     scanned.rows = rows;
     Ok(scanned)
+}
+
+/// The lowest-pid holder of each of `rows` that has one, sorted by inode, and how many
+/// processes could not be looked at. Socket inodes are host-wide, so one walk serves
+/// rows from every namespace.
+pub fn lowest_owners(root: &Root, rows: &[SocketRow]) -> Result<(Vec<Owner>, usize), CollectError> {
+    // TIME_WAIT and request sockets (inode 0) have no file, so no owner.
+    let inodes: HashSet<u64> = rows.iter().map(|r| r.inode).filter(|&i| i != 0).collect();
+    let walk = owners::walk(root, &Want::Lowest(inodes))?;
+    // The walk sorts its owners, inode first.
+    Ok((walk.owners, walk.denied))
 }
 
 impl Default for SocketFilter {
@@ -223,6 +229,7 @@ mod tests {
         let root = Root {
             proc: concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/proc").into(),
             etc: "/nonexistent".into(),
+            run: "/nonexistent".into(),
         };
         let rows = collect(&root, Source::Proc, &SocketFilter::default(), false).unwrap();
         assert_eq!(rows.len(), 7, "fixtures/proc/ss.txt lists 7 sockets");

@@ -8,6 +8,7 @@ use std::io::Write;
 use super::flags::{self, Flags, View};
 use super::rows::Rows;
 
+use crate::collect::netns::{self, Scope};
 use crate::error::{Error, Exit};
 use crate::exec::{Capture, Destination, Runner};
 use crate::output;
@@ -97,15 +98,31 @@ pub async fn run(
         text.write_all(flags::USAGE.as_bytes())?;
         return Ok(Exit::Success);
     }
+    // With --netns other than the current one: a block per namespace, under a line
+    // naming it, each read by setting the session's scope to that namespace alone.
+    let setting = crate::exec::netns_setting(runner.ctx);
+    let blocks = match setting.parse::<Scope>() {
+        Ok(Scope::Current) | Err(_) => None,
+        Ok(scope) => {
+            let namespaces = netns::select(runner.root, &scope, &[]).map_err(Error::Collect)?;
+            // One chosen namespace reads as `ip netns exec NAME netstat` would: untitled.
+            let titled = scope == Scope::All || namespaces.len() > 1;
+            Some((namespaces, titled))
+        }
+    };
     loop {
-        for view in flags.views() {
-            match view {
-                View::Statistics => statistics(flags, runner, saved, out).await?,
-                View::Routes => routes(flags, runner, saved, out).await?,
-                View::Interfaces => interfaces(flags, runner, saved, out).await?,
-                View::Inet => inet(flags, runner, saved, out).await?,
-                View::Groups => groups(flags, runner, saved, out).await?,
-                View::Unix => unix(flags, runner, saved, out).await?,
+        match &blocks {
+            None => views(flags, runner, saved, out).await?,
+            Some((namespaces, titled)) => {
+                for ns in namespaces {
+                    if let (Out::Text(text), true) = (&mut *out, *titled) {
+                        writeln!(text, "{}", block_title(runner.root, ns))?;
+                    }
+                    crate::exec::set_netns_setting(runner.ctx, &ns.inode.to_string());
+                    let result = views(flags, runner, saved, out).await;
+                    crate::exec::set_netns_setting(runner.ctx, &setting);
+                    result?;
+                }
             }
         }
         // netstat -s prints once, -c or not.
@@ -120,6 +137,47 @@ pub async fn run(
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
+}
+
+/// The line above a namespace's block: its inode, name and container, as far as known.
+fn block_title(root: &crate::collect::Root, ns: &netns::Namespace) -> String {
+    let mut title = format!("Network namespace {}", ns.inode);
+    if let Some(name) = &ns.name {
+        title.push_str(&format!(" ({name})"));
+    }
+    if ns.is_current {
+        title.push_str(" (current)");
+    }
+    let container = ns.pids.first().and_then(|pid| {
+        let text = std::fs::read(root.proc.join(pid.to_string()).join("cgroup")).ok()?;
+        crate::collect::containers::of_cgroup(&crate::collect::processes::parse_cgroup(&text)?)
+    });
+    if let Some(c) = container {
+        title.push_str(&format!(" container {} {}", c.runtime, c.id));
+    }
+    title
+}
+
+/// Every view `flags` ask for, once.
+async fn views(
+    flags: &Flags,
+    runner: &Runner<'_>,
+    saved: &[QueryFile],
+    out: &mut Out<'_>,
+) -> Result<(), Error> {
+    {
+        for view in flags.views() {
+            match view {
+                View::Statistics => statistics(flags, runner, saved, out).await?,
+                View::Routes => routes(flags, runner, saved, out).await?,
+                View::Interfaces => interfaces(flags, runner, saved, out).await?,
+                View::Inet => inet(flags, runner, saved, out).await?,
+                View::Groups => groups(flags, runner, saved, out).await?,
+                View::Unix => unix(flags, runner, saved, out).await?,
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The owner join: `netstat_programs` names each pid as netstat -p does.

@@ -3,13 +3,21 @@
 use datafusion::error::DataFusionError;
 
 use super::columns::{uint32, uint64, utf8, utf8_list};
-use super::{external, Column, Kind, Snapshot, TableSpec, TablesConfig};
+use super::{Column, Kind, Snapshot, TableSpec, TablesConfig};
 use crate::catalog::Scan;
 use crate::collect::netdev::{self, Interface};
+use crate::collect::netns::Access;
 
 pub struct Interfaces {
     rows: Vec<Interface>,
     flag_names: Vec<Option<Vec<String>>>,
+    spans: super::netns::Spans,
+}
+
+impl super::netns::HasSpans for Interfaces {
+    fn spans(&self) -> &super::netns::Spans {
+        &self.spans
+    }
 }
 
 impl Snapshot for Interfaces {
@@ -49,7 +57,7 @@ macro_rules! counter {
 pub static SPEC: TableSpec<Interfaces> = TableSpec {
     name: "interfaces",
     doc:
-        "Network interfaces of the current namespace with their counters (/proc/net/dev) and flags",
+        "Network interfaces of the scanned namespaces with their counters (/proc/net/dev) and flags",
     columns: &[
         Column {
             name: "name",
@@ -91,11 +99,28 @@ pub static SPEC: TableSpec<Interfaces> = TableSpec {
         counter!("tx_collisions", "Collisions", tx, 5),
         counter!("tx_carrier", "Carrier losses", tx, 6),
         counter!("tx_compressed", "Compressed packets sent", tx, 7),
+        Column {
+            name: super::netns::NETNS,
+            kind: Kind::UInt64,
+            doc: super::netns::NETNS_DOC,
+            build: super::netns::inode_column::<Interfaces>,
+        },
+        Column {
+            name: super::netns::NETNS_NAME,
+            kind: Kind::Utf8,
+            doc: super::netns::NETNS_NAME_DOC,
+            build: super::netns::name_column::<Interfaces>,
+        },
     ],
 };
 
-pub fn collect(config: &TablesConfig, _scan: &Scan) -> Result<Interfaces, DataFusionError> {
-    let rows = netdev::read(&config.root).map_err(external)?;
+pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Interfaces, DataFusionError> {
+    // The ioctls describe the live host, and only the namespace this thread is in.
+    let live = config.root.proc == std::path::Path::new("/proc");
+    let super::netns::PerNs { rows, spans } =
+        super::netns::per_namespace(config, scan, |root, access| {
+            netdev::read(root, live && access != Access::Files)
+        })?;
     let flag_names = rows
         .iter()
         .map(|r| {
@@ -108,5 +133,9 @@ pub fn collect(config: &TablesConfig, _scan: &Scan) -> Result<Interfaces, DataFu
             })
         })
         .collect();
-    Ok(Interfaces { rows, flag_names })
+    Ok(Interfaces {
+        rows,
+        flag_names,
+        spans,
+    })
 }

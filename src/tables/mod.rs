@@ -4,6 +4,7 @@
 pub mod columns;
 pub mod interfaces;
 pub mod multicast_groups;
+pub mod netns;
 pub mod processes;
 pub mod protocol_stats;
 pub mod routes;
@@ -238,6 +239,8 @@ pub struct TablesConfig {
     pub source: Source,
     /// `--memory-limit`: the most DataFusion's operators (sorts, joins, aggregates) may hold.
     pub memory_limit: Option<usize>,
+    /// `--netns`: the namespaces per-namespace tables read until `SET netsql.netns`.
+    pub netns: String,
 }
 
 /// Every table, with its docs: the one list a new table is added to.
@@ -272,31 +275,35 @@ fn registry(config: &TablesConfig) -> Vec<(TableInfo, Arc<dyn LiveTable>)> {
         ),
         (
             interfaces::SPEC.info(),
-            Arc::new(SpecTable::new(
-                &interfaces::SPEC,
-                config,
-                interfaces::collect,
-            )),
+            Arc::new(
+                SpecTable::new(&interfaces::SPEC, config, interfaces::collect)
+                    .with_pushdown(netns::pushdown),
+            ),
         ),
         (
             routes::SPEC.info(),
-            Arc::new(SpecTable::new(&routes::SPEC, config, routes::collect)),
+            Arc::new(
+                SpecTable::new(&routes::SPEC, config, routes::collect)
+                    .with_pushdown(netns::pushdown),
+            ),
         ),
         (
             protocol_stats::SPEC.info(),
-            Arc::new(SpecTable::new(
-                &protocol_stats::SPEC,
-                config,
-                protocol_stats::collect,
-            )),
+            Arc::new(
+                SpecTable::new(&protocol_stats::SPEC, config, protocol_stats::collect)
+                    .with_pushdown(netns::pushdown),
+            ),
         ),
         (
             multicast_groups::SPEC.info(),
-            Arc::new(SpecTable::new(
-                &multicast_groups::SPEC,
-                config,
-                multicast_groups::collect,
-            )),
+            Arc::new(
+                SpecTable::new(&multicast_groups::SPEC, config, multicast_groups::collect)
+                    .with_pushdown(netns::pushdown),
+            ),
+        ),
+        (
+            netns::SPEC.info(),
+            Arc::new(SpecTable::new(&netns::SPEC, config, netns::collect)),
         ),
     ]
 }

@@ -3,17 +3,11 @@
 use datafusion::error::DataFusionError;
 
 use super::columns::{uint32, utf8, utf8_owned};
-use super::{external, Column, Kind, Snapshot, TableSpec, TablesConfig};
+use super::{Column, Kind, TableSpec, TablesConfig};
 use crate::catalog::Scan;
 use crate::collect::igmp::{self, Membership};
 
-pub struct Groups(Vec<Membership>);
-
-impl Snapshot for Groups {
-    fn num_rows(&self) -> usize {
-        self.0.len()
-    }
-}
+pub type Groups = super::netns::PerNs<Membership>;
 
 pub static SPEC: TableSpec<Groups> = TableSpec {
     name: "multicast_groups",
@@ -23,20 +17,20 @@ pub static SPEC: TableSpec<Groups> = TableSpec {
             name: "interface",
             kind: Kind::Utf8,
             doc: "Interface name",
-            build: |s, range| utf8(&s.0[range.clone()], |m| Some(&m.interface)),
+            build: |s, range| utf8(&s.rows[range.clone()], |m| Some(&m.interface)),
         },
         Column {
             name: "interface_index",
             kind: Kind::UInt32,
             doc: "Interface index",
-            build: |s, range| uint32(&s.0[range.clone()], |m| Some(m.index)),
+            build: |s, range| uint32(&s.rows[range.clone()], |m| Some(m.index)),
         },
         Column {
             name: "family",
             kind: Kind::Utf8,
             doc: "inet or inet6",
             build: |s, range| {
-                utf8(&s.0[range.clone()], |m| {
+                utf8(&s.rows[range.clone()], |m| {
                     Some(if m.group.is_ipv4() { "inet" } else { "inet6" })
                 })
             },
@@ -45,17 +39,29 @@ pub static SPEC: TableSpec<Groups> = TableSpec {
             name: "group_address",
             kind: Kind::Utf8,
             doc: "Multicast group address",
-            build: |s, range| utf8_owned(&s.0[range.clone()], |m| Some(m.group.to_string())),
+            build: |s, range| utf8_owned(&s.rows[range.clone()], |m| Some(m.group.to_string())),
         },
         Column {
             name: "users",
             kind: Kind::UInt32,
             doc: "Memberships of the group on this interface (netstat's RefCnt)",
-            build: |s, range| uint32(&s.0[range.clone()], |m| Some(m.users)),
+            build: |s, range| uint32(&s.rows[range.clone()], |m| Some(m.users)),
+        },
+        Column {
+            name: super::netns::NETNS,
+            kind: Kind::UInt64,
+            doc: super::netns::NETNS_DOC,
+            build: super::netns::inode_column::<Groups>,
+        },
+        Column {
+            name: super::netns::NETNS_NAME,
+            kind: Kind::Utf8,
+            doc: super::netns::NETNS_NAME_DOC,
+            build: super::netns::name_column::<Groups>,
         },
     ],
 };
 
-pub fn collect(config: &TablesConfig, _scan: &Scan) -> Result<Groups, DataFusionError> {
-    Ok(Groups(igmp::read(&config.root).map_err(external)?))
+pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Groups, DataFusionError> {
+    super::netns::per_namespace(config, scan, |root, _| igmp::read(root))
 }

@@ -7,6 +7,7 @@ use datafusion::error::DataFusionError;
 use super::columns::{int32, int64, timestamp_us, uint32, uint64, utf8, utf8_list, utf8_owned};
 use super::{external, Column, Kind, Snapshot, TableSpec, TablesConfig};
 use crate::catalog::Scan;
+use crate::collect::containers::of_cgroup;
 use crate::collect::passwd;
 use crate::collect::processes::{self, Needs, ProcessRow};
 
@@ -54,6 +55,8 @@ pub mod col {
     pub const START_TIME: &str = "start_time";
     pub const TTY: &str = "tty";
     pub const CGROUP: &str = "cgroup";
+    pub const CONTAINER_ID: &str = "container_id";
+    pub const RUNTIME: &str = "runtime";
     pub const NETNS: &str = "netns";
 }
 
@@ -181,6 +184,18 @@ pub static SPEC: TableSpec<Processes> = TableSpec {
             build: |s, range| utf8(&s.rows[range.clone()], |r| r.cgroup.as_deref()),
         },
         Column {
+            name: col::CONTAINER_ID,
+            kind: Kind::Utf8,
+            doc: "Container id from the cgroup path (as net_namespaces.container_id); NULL when not a container's",
+            build: |s, range| utf8_owned(&s.rows[range.clone()], |r| Some(of_cgroup(r.cgroup.as_deref()?)?.id)),
+        },
+        Column {
+            name: col::RUNTIME,
+            kind: Kind::Utf8,
+            doc: "Container runtime: docker, containerd, cri-o, podman, kubernetes, systemd-nspawn, lxc; NULL when not a container's",
+            build: |s, range| utf8(&s.rows[range.clone()], |r| Some(of_cgroup(r.cgroup.as_deref()?)?.runtime)),
+        },
+        Column {
             name: col::NETNS,
             kind: Kind::UInt64,
             doc: "Inode of the process's network namespace (joins sockets.netns); NULL when not ours to read",
@@ -209,7 +224,7 @@ pub fn needs(wants: impl Fn(&str) -> bool) -> Needs {
         owner: wants(col::UID) || wants(col::GID) || wants(col::USER),
         cmdline: wants(col::CMDLINE) || wants(col::ARGS),
         exe: wants(col::EXE),
-        cgroup: wants(col::CGROUP),
+        cgroup: wants(col::CGROUP) || wants(col::CONTAINER_ID) || wants(col::RUNTIME),
         netns: wants(col::NETNS),
     }
 }

@@ -3,17 +3,11 @@
 use datafusion::error::DataFusionError;
 
 use super::columns::{int64, uint32, uint64, utf8, utf8_owned};
-use super::{external, Column, Kind, Snapshot, TableSpec, TablesConfig};
+use super::{Column, Kind, TableSpec, TablesConfig};
 use crate::catalog::Scan;
 use crate::collect::routes::{self, Route};
 
-pub struct Routes(Vec<Route>);
-
-impl Snapshot for Routes {
-    fn num_rows(&self) -> usize {
-        self.0.len()
-    }
-}
+pub type Routes = super::netns::PerNs<Route>;
 
 pub static SPEC: TableSpec<Routes> = TableSpec {
     name: "routes",
@@ -24,26 +18,28 @@ pub static SPEC: TableSpec<Routes> = TableSpec {
             name: "family",
             kind: Kind::Utf8,
             doc: "inet or inet6",
-            build: |s, range| utf8(&s.0[range.clone()], |r| Some(r.family)),
+            build: |s, range| utf8(&s.rows[range.clone()], |r| Some(r.family)),
         },
         Column {
             name: "destination",
             kind: Kind::Utf8,
             doc: "Destination network (0.0.0.0 or :: for the default route)",
-            build: |s, range| utf8_owned(&s.0[range.clone()], |r| Some(r.destination.to_string())),
+            build: |s, range| {
+                utf8_owned(&s.rows[range.clone()], |r| Some(r.destination.to_string()))
+            },
         },
         Column {
             name: "prefix_len",
             kind: Kind::UInt32,
             doc: "Destination prefix length (from the IPv4 netmask)",
-            build: |s, range| uint32(&s.0[range.clone()], |r| Some(u32::from(r.prefix_len))),
+            build: |s, range| uint32(&s.rows[range.clone()], |r| Some(u32::from(r.prefix_len))),
         },
         Column {
             name: "netmask",
             kind: Kind::Utf8,
             doc: "IPv4 netmask (netstat's Genmask); NULL for IPv6",
             build: |s, range| {
-                utf8_owned(&s.0[range.clone()], |r| {
+                utf8_owned(&s.rows[range.clone()], |r| {
                     (r.family == "inet").then(|| {
                         let bits = u32::MAX
                             .checked_shl(32 - u32::from(r.prefix_len))
@@ -57,59 +53,71 @@ pub static SPEC: TableSpec<Routes> = TableSpec {
             name: "gateway",
             kind: Kind::Utf8,
             doc: "Next hop (0.0.0.0 or :: when directly connected)",
-            build: |s, range| utf8_owned(&s.0[range.clone()], |r| Some(r.gateway.to_string())),
+            build: |s, range| utf8_owned(&s.rows[range.clone()], |r| Some(r.gateway.to_string())),
         },
         Column {
             name: "interface",
             kind: Kind::Utf8,
             doc: "Outgoing interface",
-            build: |s, range| utf8(&s.0[range.clone()], |r| Some(&r.interface)),
+            build: |s, range| utf8(&s.rows[range.clone()], |r| Some(&r.interface)),
         },
         Column {
             name: "flags",
             kind: Kind::UInt32,
             doc: "RTF_* bits: 0x1 U(p), 0x2 G(ateway), 0x4 H(ost), 0x200 reject, ...",
-            build: |s, range| uint32(&s.0[range.clone()], |r| Some(r.flags)),
+            build: |s, range| uint32(&s.rows[range.clone()], |r| Some(r.flags)),
         },
         Column {
             name: "metric",
             kind: Kind::UInt32,
             doc: "Route metric",
-            build: |s, range| uint32(&s.0[range.clone()], |r| Some(r.metric)),
+            build: |s, range| uint32(&s.rows[range.clone()], |r| Some(r.metric)),
         },
         Column {
             name: "ref_count",
             kind: Kind::Int64,
             doc: "References to the route",
-            build: |s, range| int64(&s.0[range.clone()], |r| Some(r.ref_count)),
+            build: |s, range| int64(&s.rows[range.clone()], |r| Some(r.ref_count)),
         },
         Column {
             name: "use_count",
             kind: Kind::UInt64,
             doc: "Lookups of the route",
-            build: |s, range| uint64(&s.0[range.clone()], |r| Some(r.use_count)),
+            build: |s, range| uint64(&s.rows[range.clone()], |r| Some(r.use_count)),
         },
         Column {
             name: "mtu",
             kind: Kind::UInt32,
             doc: "IPv4: MTU for TCP over this route (netstat's MSS); NULL for IPv6",
-            build: |s, range| uint32(&s.0[range.clone()], |r| r.mtu),
+            build: |s, range| uint32(&s.rows[range.clone()], |r| r.mtu),
         },
         Column {
             name: "window",
             kind: Kind::UInt32,
             doc: "IPv4: TCP window clamp; NULL for IPv6",
-            build: |s, range| uint32(&s.0[range.clone()], |r| r.window),
+            build: |s, range| uint32(&s.rows[range.clone()], |r| r.window),
         },
         Column {
             name: "irtt",
             kind: Kind::UInt32,
             doc: "IPv4: initial round trip time; NULL for IPv6",
-            build: |s, range| uint32(&s.0[range.clone()], |r| r.irtt),
+            build: |s, range| uint32(&s.rows[range.clone()], |r| r.irtt),
+        },
+        Column {
+            name: super::netns::NETNS,
+            kind: Kind::UInt64,
+            doc: super::netns::NETNS_DOC,
+            build: super::netns::inode_column::<Routes>,
+        },
+        Column {
+            name: super::netns::NETNS_NAME,
+            kind: Kind::Utf8,
+            doc: super::netns::NETNS_NAME_DOC,
+            build: super::netns::name_column::<Routes>,
         },
     ],
 };
 
-pub fn collect(config: &TablesConfig, _scan: &Scan) -> Result<Routes, DataFusionError> {
-    Ok(Routes(routes::read(&config.root).map_err(external)?))
+pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Routes, DataFusionError> {
+    super::netns::per_namespace(config, scan, |root, _| routes::read(root))
 }

@@ -5,19 +5,22 @@ use std::collections::HashMap;
 use datafusion::error::DataFusionError;
 
 use super::columns::{int32, int64, uint32, uint64, utf8, utf8_owned};
+use super::netns::{HasSpans, Spans};
 use super::socket_owners::programs;
 use super::{external, Column, Kind, Snapshot, TableSpec, TablesConfig};
 use crate::catalog::Scan;
+use crate::collect::netns::{self, Access};
 use crate::collect::owners::Owner;
+use crate::collect::passwd;
 use crate::collect::socket::{Family, SocketRow};
-use crate::collect::sockets;
-use crate::collect::{netns, passwd};
+use crate::collect::sockets::{self, Source};
 
 /// One scan of the socket table.
 #[derive(Default)]
 pub struct Sockets {
     pub rows: Vec<SocketRow>,
-    pub netns: Option<u64>,
+    /// Which namespace each run of rows is from.
+    pub spans: Spans,
     /// The lowest-pid holder of each socket, sorted by inode (one per inode), when an
     /// owner column is projected. A sorted list, not a map: half the memory at 100k.
     pub owners: Vec<Owner>,
@@ -36,6 +39,12 @@ impl Sockets {
             .binary_search_by_key(&row.inode, |o| o.inode)
             .ok()?;
         Some((self.owners[at].pid, self.owners[at].fd))
+    }
+}
+
+impl HasSpans for Sockets {
+    fn spans(&self) -> &Spans {
+        &self.spans
     }
 }
 
@@ -76,12 +85,13 @@ pub mod col {
     pub const TIMER_EXPIRES_MS: &str = "timer_expires_ms";
     pub const RETRANSMITS: &str = "retransmits";
     pub const PROBES: &str = "probes";
-    pub const NETNS: &str = "netns";
+    pub const NETNS: &str = super::super::netns::NETNS;
+    pub const NETNS_NAME: &str = super::super::netns::NETNS_NAME;
 }
 
 pub static SPEC: TableSpec<Sockets> = TableSpec {
     name: "sockets",
-    doc: "One row per socket (TCP, UDP, UDP-Lite, raw, unix) in the current network namespace",
+    doc: "One row per socket (TCP, UDP, UDP-Lite, raw, unix) in the current network namespace, or those `netsql.netns` or a netns filter selects",
     columns: &[
         Column {
             name: col::PROTO,
@@ -230,15 +240,22 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
         Column {
             name: col::NETNS,
             kind: Kind::UInt64,
-            doc: "Inode of the socket's network namespace (as in /proc/<pid>/ns/net)",
-            build: |s, range| uint64(&s.rows[range.clone()], |_| s.netns),
+            doc: super::netns::NETNS_DOC,
+            build: super::netns::inode_column::<Sockets>,
+        },
+        Column {
+            name: col::NETNS_NAME,
+            kind: Kind::Utf8,
+            doc: super::netns::NETNS_NAME_DOC,
+            build: super::netns::name_column::<Sockets>,
         },
     ],
 };
 
 pub use super::sockets_filter::pushdown;
 
-/// Dumps the sockets; owners, user names and the namespace only when projected.
+/// Dumps the sockets of each namespace the scan selects; owners, user names and unix
+/// extras only when projected.
 pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Sockets, DataFusionError> {
     let wants = |name: &str| SPEC.wants(scan, name);
     let root = &config.root;
@@ -247,31 +264,41 @@ pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Sockets, DataFusion
     let needs = sockets::Needs {
         // sock_diag's header carries each counter only for some timers; tcp_info has both.
         tcp_info: wants(col::RETRANSMITS) || wants(col::PROBES),
-        owners: wants(col::PID) || wants(col::PROGRAM) || wants(col::FD),
+        // Socket inodes are host-wide: one walk below serves every namespace.
+        owners: false,
         unix_extras: wants(col::UNIX_REFCNT) || wants(col::UNIX_FLAGS),
     };
-    let scanned = sockets::scan(root, config.source, &filter, needs).map_err(external)?;
-    if needs.owners {
-        super::warn_unidentified(scanned.denied);
-    }
-    Ok(Sockets {
-        netns: if wants(col::NETNS) {
-            netns::current(root).ok()
-        } else {
-            None
-        },
-        programs: if wants(col::PROGRAM) {
-            programs(root, scanned.owners.iter().map(|o| o.pid))
-        } else {
-            HashMap::new()
-        },
-        users: if wants(col::USER) {
-            passwd::read_names(root).map_err(external)?
-        } else {
-            HashMap::new()
-        },
-        rows: scanned.rows,
-        owners: scanned.owners,
-        unix: scanned.unix,
+    let namespaces = super::netns::namespaces(config, scan)?;
+    let visited = netns::visit(root, namespaces, |ns_root, access| {
+        // Outside a namespace we could not enter, sock_diag would answer for ours.
+        let source = match access {
+            Access::Files => Source::Proc,
+            Access::Current | Access::Entered => config.source,
+        };
+        sockets::scan(ns_root, source, &filter, needs)
     })
+    .map_err(external)?;
+    netns::warn_invisible(&visited.invisible);
+    let mut all = Sockets::default();
+    for (ns, scanned) in visited.read {
+        if all.rows.is_empty() {
+            all.rows = scanned.rows;
+        } else {
+            all.rows.extend(scanned.rows);
+        }
+        all.unix.extend(scanned.unix);
+        all.spans.push(all.rows.len(), &ns);
+    }
+    if wants(col::PID) || wants(col::PROGRAM) || wants(col::FD) {
+        let (owners, denied) = sockets::lowest_owners(root, &all.rows).map_err(external)?;
+        super::warn_unidentified(denied);
+        all.owners = owners;
+    }
+    if wants(col::PROGRAM) {
+        all.programs = programs(root, all.owners.iter().map(|o| o.pid));
+    }
+    if wants(col::USER) {
+        all.users = passwd::read_names(root).map_err(external)?;
+    }
+    Ok(all)
 }

@@ -258,6 +258,10 @@ fn translate(expr: &Expr) -> Option<(String, Allows)> {
 
 /// DataFusion asks which filters the sockets table applies itself.
 pub fn pushdown(expr: &Expr) -> TableProviderFilterPushDown {
+    // Namespace filters choose which namespaces are read at all (tables::netns).
+    if super::netns::translate(expr).is_some() {
+        return TableProviderFilterPushDown::Exact;
+    }
     match translate(expr) {
         Some(_) => TableProviderFilterPushDown::Exact,
         None => TableProviderFilterPushDown::Unsupported,

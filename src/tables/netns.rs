@@ -1,0 +1,368 @@
+//! What every per-namespace table shares: which namespaces a scan reads (the session's
+//! `netsql.netns`, or filters on `netns`/`netns_name`, which choose by themselves), the
+//! two columns saying which namespace a row is from, and the `net_namespaces` table.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, StringArray, UInt64Array};
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
+use datafusion::scalar::ScalarValue;
+
+use super::columns::{int32, uint64, utf8};
+use super::{external, Column, Kind, Snapshot, TableSpec, TablesConfig};
+use crate::catalog::Scan;
+use crate::collect::containers::{self, Container};
+use crate::collect::netns::{self, Access, Namespace, Scope, Wanted};
+use crate::collect::processes::parse_cgroup;
+use crate::collect::{CollectError, Root};
+
+pub const NETNS: &str = "netns";
+pub const NETNS_NAME: &str = "netns_name";
+pub const NETNS_DOC: &str =
+    "Inode of the row's network namespace (as in /proc/<pid>/ns/net; joins net_namespaces.inode)";
+pub const NETNS_NAME_DOC: &str =
+    "`ip netns` name of that namespace when one is bound under /run/netns; NULL otherwise";
+
+/// Which namespace each run of rows came from: rows are appended one namespace after
+/// another, so a namespace is a range, not a column stored per row.
+#[derive(Debug, Default)]
+pub struct Spans {
+    /// (end of the namespace's rows, inode, name), ascending by end.
+    parts: Vec<(usize, u64, Option<String>)>,
+}
+
+impl Spans {
+    /// The rows up to `end` belong to `ns`.
+    pub fn push(&mut self, end: usize, ns: &Namespace) {
+        self.parts.push((end, ns.inode, ns.name.clone()));
+    }
+
+    fn at(&self, row: usize) -> &(usize, u64, Option<String>) {
+        let i = self.parts.partition_point(|(end, _, _)| *end <= row);
+        &self.parts[i]
+    }
+}
+
+/// A snapshot whose rows came from one or more namespaces.
+pub trait HasSpans {
+    fn spans(&self) -> &Spans;
+}
+
+pub fn inode_column<S: HasSpans>(s: &S, range: Range<usize>) -> ArrayRef {
+    let spans = s.spans();
+    // Inode 0: our own namespace, whose link could not be read.
+    Arc::new(
+        range
+            .map(|i| Some(spans.at(i).1).filter(|&inode| inode != 0))
+            .collect::<UInt64Array>(),
+    )
+}
+
+pub fn name_column<S: HasSpans>(s: &S, range: Range<usize>) -> ArrayRef {
+    let spans = s.spans();
+    Arc::new(
+        range
+            .map(|i| spans.at(i).2.as_deref())
+            .collect::<StringArray>(),
+    )
+}
+
+/// A table's rows from every namespace it read.
+pub struct PerNs<R> {
+    pub rows: Vec<R>,
+    pub spans: Spans,
+}
+
+impl<R> Snapshot for PerNs<R> {
+    fn num_rows(&self) -> usize {
+        self.rows.len()
+    }
+}
+
+impl<R> HasSpans for PerNs<R> {
+    fn spans(&self) -> &Spans {
+        &self.spans
+    }
+}
+
+fn int_literal(expr: &Expr) -> Option<u64> {
+    match expr {
+        Expr::Literal(value, _) => match value {
+            ScalarValue::Int64(Some(v)) => u64::try_from(*v).ok(),
+            ScalarValue::Int32(Some(v)) => u64::try_from(*v).ok(),
+            ScalarValue::UInt64(Some(v)) => Some(*v),
+            ScalarValue::UInt32(Some(v)) => Some(u64::from(*v)),
+            _ => None,
+        },
+        Expr::Cast(cast) => int_literal(&cast.expr),
+        _ => None,
+    }
+}
+
+fn text_literal(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Literal(
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::Utf8View(Some(s))
+            | ScalarValue::LargeUtf8(Some(s)),
+            _,
+        ) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn column_name(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Column(c) => Some(&c.name),
+        Expr::Cast(cast) => column_name(&cast.expr),
+        _ => None,
+    }
+}
+
+/// The namespaces one value of `netns` or `netns_name` selects.
+fn one(column: &str, value: &Expr) -> Option<Wanted> {
+    match column {
+        NETNS => Some(Wanted::Inodes(vec![int_literal(value)?])),
+        NETNS_NAME => Some(Wanted::Names(vec![text_literal(value)?])),
+        _ => None,
+    }
+}
+
+/// `netns = N`, `netns_name = 'x'`, `IN` lists and ORs of those on one column.
+pub fn translate(expr: &Expr) -> Option<Wanted> {
+    match expr {
+        Expr::BinaryExpr(b) if b.op == Operator::Eq => {
+            match (column_name(&b.left), column_name(&b.right)) {
+                (Some(c), None) => one(c, &b.right),
+                (None, Some(c)) => one(c, &b.left),
+                _ => None,
+            }
+        }
+        Expr::BinaryExpr(b) if b.op == Operator::Or => {
+            match (translate(&b.left)?, translate(&b.right)?) {
+                (Wanted::Inodes(mut a), Wanted::Inodes(b)) => {
+                    a.extend(b);
+                    Some(Wanted::Inodes(a))
+                }
+                (Wanted::Names(mut a), Wanted::Names(b)) => {
+                    a.extend(b);
+                    Some(Wanted::Names(a))
+                }
+                _ => None,
+            }
+        }
+        Expr::InList(list) if !list.negated => {
+            let column = column_name(&list.expr)?;
+            let mut all: Option<Wanted> = None;
+            for value in &list.list {
+                all = Some(match (all, one(column, value)?) {
+                    (None, w) => w,
+                    (Some(Wanted::Inodes(mut a)), Wanted::Inodes(b)) => {
+                        a.extend(b);
+                        Wanted::Inodes(a)
+                    }
+                    (Some(Wanted::Names(mut a)), Wanted::Names(b)) => {
+                        a.extend(b);
+                        Wanted::Names(a)
+                    }
+                    _ => return None,
+                });
+            }
+            all
+        }
+        _ => None,
+    }
+}
+
+/// Pushdown for tables whose only filters are on the namespace columns.
+pub fn pushdown(expr: &Expr) -> TableProviderFilterPushDown {
+    match translate(expr) {
+        Some(_) => TableProviderFilterPushDown::Exact,
+        None => TableProviderFilterPushDown::Unsupported,
+    }
+}
+
+/// The session's scope, as `SET netsql.netns` or `--netns` left it.
+pub fn scope(scan: &Scan) -> Result<Scope, DataFusionError> {
+    scan.netns
+        .parse()
+        .map_err(|e| DataFusionError::Plan(format!("netsql.netns: {e}")))
+}
+
+/// The namespaces a scan reads.
+pub fn namespaces(config: &TablesConfig, scan: &Scan) -> Result<Vec<Namespace>, DataFusionError> {
+    let wanted: Vec<Wanted> = scan.filters.iter().filter_map(translate).collect();
+    netns::select(&config.root, &scope(scan)?, &wanted).map_err(external)
+}
+
+/// Reads `read` in each namespace the scan selects and appends the rows in order.
+pub fn per_namespace<R: Send>(
+    config: &TablesConfig,
+    scan: &Scan,
+    read: impl Fn(&Root, Access) -> Result<Vec<R>, CollectError> + Sync,
+) -> Result<PerNs<R>, DataFusionError> {
+    let visited = netns::visit(&config.root, namespaces(config, scan)?, read).map_err(external)?;
+    netns::warn_invisible(&visited.invisible);
+    let mut all = PerNs {
+        rows: Vec::new(),
+        spans: Spans::default(),
+    };
+    for (ns, rows) in visited.read {
+        all.rows.extend(rows);
+        all.spans.push(all.rows.len(), &ns);
+    }
+    Ok(all)
+}
+
+/// One row of `net_namespaces`.
+pub struct NsRow {
+    ns: Namespace,
+    cgroup: Option<String>,
+    container: Option<Container>,
+}
+
+pub struct NetNamespaces(Vec<NsRow>);
+
+impl Snapshot for NetNamespaces {
+    fn num_rows(&self) -> usize {
+        self.0.len()
+    }
+}
+
+pub static SPEC: TableSpec<NetNamespaces> = TableSpec {
+    name: "net_namespaces",
+    doc: "One row per network namespace on the host: from every /proc/<pid>/ns/net we may read and every bind mount under /run/netns and /run/docker/netns",
+    columns: &[
+        Column {
+            name: "inode",
+            kind: Kind::UInt64,
+            doc: "Namespace inode (joins the netns column of sockets, interfaces, routes, ...)",
+            build: |s, range| uint64(&s.0[range.clone()], |r| Some(r.ns.inode)),
+        },
+        Column {
+            name: "name",
+            kind: Kind::Utf8,
+            doc: "`ip netns` name (bound under /run/netns); NULL if none",
+            build: |s, range| utf8(&s.0[range.clone()], |r| r.ns.name.as_deref()),
+        },
+        Column {
+            name: "path",
+            kind: Kind::Utf8,
+            doc: "Bind mount that keeps it alive (/run/netns/NAME, /run/docker/netns/ID); NULL if none",
+            build: |s, range| utf8(&s.0[range.clone()], |r| r.ns.path.as_deref().and_then(|p| p.to_str())),
+        },
+        Column {
+            name: "processes",
+            kind: Kind::UInt64,
+            doc: "Processes in it (those whose /proc/<pid>/ns/net we may read)",
+            build: |s, range| uint64(&s.0[range.clone()], |r| Some(r.ns.pids.len() as u64)),
+        },
+        Column {
+            name: "pid",
+            kind: Kind::Int32,
+            doc: "Lowest of those pids; NULL when no visible process is in it",
+            build: |s, range| int32(&s.0[range.clone()], |r| r.ns.pids.first().copied()),
+        },
+        Column {
+            name: "cgroup",
+            kind: Kind::Utf8,
+            doc: "cgroup path of that process (the v2 hierarchy's when there is one)",
+            build: |s, range| utf8(&s.0[range.clone()], |r| r.cgroup.as_deref()),
+        },
+        Column {
+            name: "container_id",
+            kind: Kind::Utf8,
+            doc: "Container id from that cgroup (docker, containerd, cri-o, podman: 64 hex; kubernetes: pod uid; nspawn, lxc: machine name)",
+            build: |s, range| utf8(&s.0[range.clone()], |r| r.container.as_ref().map(|c| c.id.as_str())),
+        },
+        Column {
+            name: "runtime",
+            kind: Kind::Utf8,
+            doc: "docker, containerd, cri-o, podman, kubernetes, systemd-nspawn or lxc; NULL when not a container's",
+            build: |s, range| utf8(&s.0[range.clone()], |r| r.container.as_ref().map(|c| c.runtime)),
+        },
+        Column {
+            name: "is_current",
+            kind: Kind::Utf8,
+            doc: "'yes' for the namespace netsql runs in, else 'no'",
+            build: |s, range| utf8(&s.0[range.clone()], |r| Some(if r.ns.is_current { "yes" } else { "no" })),
+        },
+    ],
+};
+
+pub fn collect(config: &TablesConfig, _scan: &Scan) -> Result<NetNamespaces, DataFusionError> {
+    let root = &config.root;
+    let rows = netns::discover(root)
+        .map_err(external)?
+        .into_iter()
+        .map(|ns| {
+            let cgroup = ns.pids.first().and_then(|pid| {
+                let text = std::fs::read(root.proc.join(pid.to_string()).join("cgroup")).ok()?;
+                parse_cgroup(&text)
+            });
+            let container = cgroup.as_deref().and_then(containers::of_cgroup);
+            NsRow {
+                ns,
+                cgroup,
+                container,
+            }
+        })
+        .collect();
+    Ok(NetNamespaces(rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::prelude::{col, lit};
+
+    #[test]
+    fn namespace_filters_translate() {
+        assert_eq!(
+            translate(&col(NETNS_NAME).eq(lit("blue"))),
+            Some(Wanted::Names(vec!["blue".into()]))
+        );
+        assert_eq!(
+            translate(
+                &col(NETNS)
+                    .eq(lit(4026532001_i64))
+                    .or(lit(7_i64).eq(col(NETNS)))
+            ),
+            Some(Wanted::Inodes(vec![4026532001, 7]))
+        );
+        assert_eq!(
+            translate(&col(NETNS_NAME).in_list(vec![lit("a"), lit("b")], false)),
+            Some(Wanted::Names(vec!["a".into(), "b".into()]))
+        );
+        for unsupported in [
+            col(NETNS_NAME).not_eq(lit("blue")),
+            col(NETNS_NAME)
+                .eq(lit("blue"))
+                .or(col(NETNS).eq(lit(1_i64))),
+            col(NETNS_NAME).in_list(vec![lit("a")], true),
+            col(NETNS_NAME).like(lit("b%")),
+            col(NETNS).gt(lit(1_i64)),
+        ] {
+            assert_eq!(translate(&unsupported), None, "{unsupported}");
+        }
+    }
+
+    #[test]
+    fn spans_name_each_row() {
+        let ns = |inode, name: Option<&str>| Namespace {
+            inode,
+            name: name.map(String::from),
+            path: None,
+            pids: vec![],
+            is_current: false,
+        };
+        let mut spans = Spans::default();
+        spans.push(2, &ns(10, None));
+        spans.push(2, &ns(11, Some("empty")));
+        spans.push(5, &ns(12, Some("blue")));
+        let got: Vec<u64> = (0..5).map(|i| spans.at(i).1).collect();
+        assert_eq!(got, [10, 10, 12, 12, 12]);
+    }
+}
