@@ -156,7 +156,7 @@ fn built_in_audits_trip_and_pass() {
     // An empty namespace: every audit passes, exit 0.
     let (code, audits, stderr) = audit(&clean, &[]);
     assert_eq!(code, Some(0), "{stderr}");
-    assert_eq!(audits.len(), 8);
+    assert_eq!(audits.len(), 9);
     for a in &audits {
         assert_eq!(a["status"], "pass", "{a}");
     }
@@ -173,7 +173,13 @@ fn built_in_audits_trip_and_pass() {
     let (code, audits, stderr) = audit(&ns, &["--junit", junit.to_str().unwrap()]);
     assert_eq!(code, Some(1), "{stderr}");
     for a in &audits {
-        assert_eq!(a["status"], "fail", "every audit finds something: {a}");
+        // No container here: netns_all trips that one in a fake container.
+        let want = if a["name"] == "container_wildcard_listeners" {
+            "pass"
+        } else {
+            "fail"
+        };
+        assert_eq!(a["status"], want, "every other audit finds something: {a}");
     }
     let ports = |name: &str| -> Vec<i64> {
         findings(&audits, name)
@@ -244,7 +250,7 @@ fn built_in_audits_trip_and_pass() {
     let xml: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         (xml["tests"].as_str(), xml["failures"].as_str()),
-        (Some("8"), Some("8"))
+        (Some("9"), Some("8"))
     );
     let cases = xml["cases"].as_array().unwrap();
     let mut names: Vec<&str> = cases.iter().map(|c| c["name"].as_str().unwrap()).collect();

@@ -211,11 +211,15 @@ impl std::str::FromStr for Scope {
 pub enum Wanted {
     Inodes(Vec<u64>),
     Names(Vec<String>),
+    /// `netns IS NOT NULL`: every namespace, whatever the scope (what a saved query
+    /// about the whole host says).
+    Every,
 }
 
 impl Wanted {
     fn holds(&self, ns: &Namespace) -> bool {
         match self {
+            Wanted::Every => true,
             Wanted::Inodes(inodes) => inodes.contains(&ns.inode),
             Wanted::Names(names) => ns.name.as_ref().is_some_and(|n| names.contains(n)),
         }

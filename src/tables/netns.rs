@@ -130,9 +130,11 @@ fn one(column: &str, value: &Expr) -> Option<Wanted> {
     }
 }
 
-/// `netns = N`, `netns_name = 'x'`, `IN` lists and ORs of those on one column.
+/// `netns = N`, `netns_name = 'x'`, `IN` lists and ORs of those on one column;
+/// `netns IS NOT NULL` for every namespace.
 pub fn translate(expr: &Expr) -> Option<Wanted> {
     match expr {
+        Expr::IsNotNull(inner) if column_name(inner) == Some(NETNS) => Some(Wanted::Every),
         Expr::BinaryExpr(b) if b.op == Operator::Eq => {
             match (column_name(&b.left), column_name(&b.right)) {
                 (Some(c), None) => one(c, &b.right),
@@ -336,7 +338,9 @@ mod tests {
             translate(&col(NETNS_NAME).in_list(vec![lit("a"), lit("b")], false)),
             Some(Wanted::Names(vec!["a".into(), "b".into()]))
         );
+        assert_eq!(translate(&col(NETNS).is_not_null()), Some(Wanted::Every));
         for unsupported in [
+            col(NETNS_NAME).is_not_null(),
             col(NETNS_NAME).not_eq(lit("blue")),
             col(NETNS_NAME)
                 .eq(lit("blue"))

@@ -289,6 +289,24 @@ pub fn run_ok(program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// One row of NDJSON output.
+pub type Row = serde_json::Map<String, serde_json::Value>;
+
+/// A column's value as text (numbers too); `None` for NULL or absent.
+pub fn text(row: &Row, column: &str) -> Option<String> {
+    use serde_json::Value;
+    match row.get(column) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(Value::Null) | None => None,
+        Some(other) => panic!("{column}: unexpected {other}"),
+    }
+}
+
+pub fn number(row: &Row, column: &str) -> Option<u64> {
+    row.get(column).and_then(serde_json::Value::as_u64)
+}
+
 /// Parses NDJSON output into objects.
 pub fn ndjson(stdout: &[u8]) -> Vec<serde_json::Map<String, serde_json::Value>> {
     String::from_utf8_lossy(stdout)

@@ -10,25 +10,10 @@ mod ss;
 
 use std::collections::BTreeMap;
 
-use common::{ndjson, Netns};
+use common::{ndjson, number, text, Netns, Row};
 use made::{build, settle, Key};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use ss::{as_ss, ss_rows, SsRow};
-
-pub type Row = Map<String, Value>;
-
-pub fn text(row: &Row, column: &str) -> Option<String> {
-    match row.get(column) {
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        Some(Value::Null) | None => None,
-        Some(other) => panic!("{column}: unexpected {other}"),
-    }
-}
-
-pub fn number(row: &Row, column: &str) -> Option<u64> {
-    row.get(column).and_then(Value::as_u64)
-}
 
 fn key_of(row: &Row) -> Key {
     let endpoint = |a: &str, p: &str| match (text(row, a), text(row, p)) {

@@ -1,7 +1,6 @@
 //! `ss -Htuanwxeo` in the namespace, and our rows as ss would print them.
 
-use crate::common::Netns;
-use crate::{number, text, Row};
+use crate::common::{number, text, Netns, Row};
 
 /// One `ss -Htuanwxeo` line, reduced to what both tools show.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -17,8 +16,13 @@ pub struct SsRow {
     pub uid: Option<u64>,
 }
 
+#[allow(dead_code)] // netns_all reads ss itself, with -p
 pub fn ss_rows(ns: &Netns) -> Vec<SsRow> {
-    let out = ns.exec_ok(&["ss", "-Htuanwxeo"]);
+    parse(&ns.exec_ok(&["ss", "-Htuanwxeo"]))
+}
+
+/// `ss -Htuanwxeo` output (`-p` may be added: its `users:` field is not read here).
+pub fn parse(out: &str) -> Vec<SsRow> {
     out.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {

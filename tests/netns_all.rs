@@ -1,0 +1,746 @@
+//! Many namespaces in one query: three `ip netns` namespaces and one unnamed (a process
+//! started with `unshare -n`, moved into a cgroup shaped like a Docker container's), each
+//! holding listeners, an established pair, UDP and unix sockets. `--netns all` must give
+//! every row `ss` gives inside each, owners included, with the right namespace columns;
+//! `net_namespaces` must list them; filters must read only the namespaces they name.
+
+mod common;
+#[path = "netns_sockets/ss.rs"]
+mod ss;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{ndjson, netsql, number, run_ok, text, Kid, Lines, Netns, Row, RunExt};
+
+const HOLDER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/holder.py");
+
+/// A namespace of the test host: how to run a command inside, and what it should show.
+struct Place {
+    inode: u64,
+    name: Option<String>,
+    holder: Kid,
+    /// `ip netns exec NAME` or `nsenter -t PID -n`.
+    prefix: Vec<String>,
+}
+
+impl Place {
+    fn run(&self, argv: &[&str]) -> String {
+        let mut all: Vec<&str> = self.prefix.iter().map(String::as_str).collect();
+        all.extend_from_slice(argv);
+        run_ok(all[0], &all[1..])
+    }
+
+    fn pid(&self) -> u32 {
+        self.holder.id()
+    }
+}
+
+/// Starts the holder on `port` with `command` (which runs it in some namespace).
+fn hold(mut command: Command) -> (Kid, Lines) {
+    let mut kid = Kid::spawn(
+        command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit()),
+    );
+    let lines = Lines::of(kid.stdout.take().expect("piped"));
+    lines.expect("ready");
+    (kid, lines)
+}
+
+fn named(ns: &Netns, port: u16) -> Place {
+    let (holder, _) = hold(ns.command(&["python3", HOLDER, &port.to_string()]));
+    Place {
+        inode: ns.inode(),
+        name: Some(ns.name.clone()),
+        holder,
+        prefix: ["ip", "netns", "exec", &ns.name].map(String::from).to_vec(),
+    }
+}
+
+fn unnamed(port: u16) -> Place {
+    let mut command = Command::new("unshare");
+    command.args([
+        "-n",
+        "sh",
+        "-c",
+        &format!("ip link set lo up && exec python3 {HOLDER} {port}"),
+    ]);
+    let (holder, _) = hold(command);
+    let pid = holder.id();
+    let inode = std::fs::metadata(format!("/proc/{pid}/ns/net"))
+        .expect("stat the holder's namespace")
+        .ino();
+    Place {
+        inode,
+        name: None,
+        holder,
+        prefix: vec!["nsenter".into(), "-t".into(), pid.to_string(), "-n".into()],
+    }
+}
+
+/// A cgroup v2 directory shaped like a Docker container's scope, removed on drop.
+struct FakeContainer {
+    mount: PathBuf,
+    parent: PathBuf,
+    id: String,
+}
+
+impl FakeContainer {
+    /// Moves `pid` into `<cgroup2>/netsql-test-<pid>/docker-<id>.scope`, or says why not.
+    fn hold(pid: u32) -> Result<FakeContainer, String> {
+        let mounts = std::fs::read_to_string("/proc/mounts").map_err(|e| e.to_string())?;
+        let mount = mounts
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|f| f.get(2) == Some(&"cgroup2"))
+            .map(|f| PathBuf::from(f[1]))
+            .ok_or("no cgroup2 mount")?;
+        let id = format!("{:016x}", std::process::id() as u64 * 0x9e37_79b9).repeat(4);
+        let parent = mount.join(format!("netsql-test-{}", std::process::id()));
+        let scope = parent.join(format!("docker-{id}.scope"));
+        std::fs::create_dir_all(&scope).map_err(|e| format!("mkdir {}: {e}", scope.display()))?;
+        let container = FakeContainer { mount, parent, id };
+        std::fs::write(scope.join("cgroup.procs"), pid.to_string())
+            .map_err(|e| format!("move pid {pid} into {}: {e}", scope.display()))?;
+        Ok(container)
+    }
+}
+
+impl Drop for FakeContainer {
+    fn drop(&mut self) {
+        // A process still inside goes back to the root cgroup; then the empty ones go.
+        let scope = self.parent.join(format!("docker-{}.scope", self.id));
+        let procs = std::fs::read_to_string(scope.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.lines() {
+            let _ = std::fs::write(self.mount.join("cgroup.procs"), pid);
+        }
+        let _ = std::fs::remove_dir(&scope);
+        let _ = std::fs::remove_dir(&self.parent);
+    }
+}
+
+/// Every namespace inode a root process can see, read independently of netsql: stat of
+/// each /proc/<pid>/ns/net and of each bind mount under /run/netns and /run/docker/netns.
+fn host_namespaces() -> BTreeSet<u64> {
+    let nsfs = std::fs::metadata("/proc/self/ns/net").unwrap().dev();
+    let mut found = BTreeSet::new();
+    for dir in ["/proc"] {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            if entry.file_name().to_string_lossy().parse::<u32>().is_ok() {
+                if let Ok(meta) = std::fs::metadata(entry.path().join("ns/net")) {
+                    found.insert(meta.ino());
+                }
+            }
+        }
+    }
+    for dir in ["/run/netns", "/run/docker/netns"] {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if let Ok(meta) = std::fs::metadata(entry.path()) {
+                if meta.dev() == nsfs {
+                    found.insert(meta.ino());
+                }
+            }
+        }
+    }
+    found
+}
+
+fn query(args: &[&str], sql: &str) -> Vec<Row> {
+    let out = netsql()
+        .args(args)
+        .args(["--format", "ndjson", "-e", sql])
+        .run();
+    assert!(
+        out.status.success(),
+        "netsql {args:?} -e {sql:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ndjson(&out.stdout)
+}
+
+/// (program, pid, fd): a process holding a socket.
+type Holder = (String, u64, u64);
+
+/// Each process `ss -p` names in one line's `users:((...))`.
+fn users(line: &str) -> Vec<Holder> {
+    let Some(at) = line.find("users:((") else {
+        return Vec::new();
+    };
+    let list = &line[at + 8..];
+    let list = &list[..list.find("))").expect("users:((...)) closes")];
+    list.split("),(")
+        .map(|user| {
+            let mut parts = user.split(',');
+            let program = parts.next().unwrap().trim_matches('"').to_string();
+            let field = |parts: &mut std::str::Split<char>, key: &str| -> u64 {
+                parts
+                    .next()
+                    .and_then(|p| p.strip_prefix(key))
+                    .unwrap_or_else(|| panic!("{key} in {line}"))
+                    .parse()
+                    .unwrap()
+            };
+            let pid = field(&mut parts, "pid=");
+            let fd = field(&mut parts, "fd=");
+            (program, pid, fd)
+        })
+        .collect()
+}
+
+/// ss's rows of a namespace, each with the lowest-pid holder `ss -p` names.
+fn ss_with_owners(place: &Place) -> Vec<(ss::SsRow, Option<Holder>)> {
+    place
+        .run(&["ss", "-Htuanwxeop"])
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let row = ss::parse(line).pop().expect("one row per line");
+            let lowest = users(line)
+                .into_iter()
+                .min_by_key(|(_, pid, fd)| (*pid, *fd));
+            (row, lowest)
+        })
+        .collect()
+}
+
+fn sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
+    items.sort();
+    items
+}
+
+#[test]
+fn every_namespace_in_one_query() {
+    let names = ["a", "b", "c"].map(|t| Netns::create(&format!("all-{t}"), &["ss", "python3"]));
+    let [Some(a), Some(b), Some(c)] = names else {
+        return;
+    };
+    let before = host_namespaces();
+    let mut places = vec![named(&a, 7100), named(&b, 7200), named(&c, 7300)];
+    places.push(unnamed(7400));
+    let container = match FakeContainer::hold(places[3].pid()) {
+        Ok(container) => Some(container),
+        Err(why) => {
+            eprintln!("skipped (the container part): cgroup v2 cannot be written: {why}");
+            None
+        }
+    };
+    // An interface and a route of each namespace's own.
+    for (i, place) in places.iter().enumerate() {
+        let (near, far) = (format!("va{i}"), format!("vb{i}"));
+        place.run(&[
+            "ip", "link", "add", &near, "type", "veth", "peer", "name", &far,
+        ]);
+        place.run(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("10.77.{i}.1/24"),
+            "dev",
+            &near,
+        ]);
+        place.run(&["ip", "link", "set", &near, "up"]);
+        place.run(&["ip", "link", "set", &far, "up"]);
+    }
+
+    let rows = query(&["--netns", "all"], "SELECT * FROM sockets");
+    for place in &places {
+        let ours: Vec<&Row> = rows
+            .iter()
+            .filter(|r| number(r, "netns") == Some(place.inode))
+            .collect();
+        for row in &ours {
+            assert_eq!(text(row, "netns_name"), place.name, "{row:?}");
+        }
+        let theirs = ss_with_owners(place);
+        let got = sorted(
+            ours.iter()
+                .map(|r| {
+                    let owner = number(r, "pid")
+                        .map(|pid| (text(r, "program").unwrap(), pid, number(r, "fd").unwrap()));
+                    (ss::as_ss(r), owner)
+                })
+                .collect(),
+        );
+        let want = sorted(theirs);
+        assert_eq!(got, want, "namespace {:?} ({})", place.name, place.inode);
+        // Listeners, the pair, UDP, unix: all there, and every one owned by the holder.
+        assert!(got.len() >= 8, "{got:?}");
+        assert!(
+            got.iter()
+                .all(|(_, o)| o.as_ref().is_some_and(|o| o.1 == u64::from(place.pid()))),
+            "{got:?}"
+        );
+    }
+
+    // net_namespaces: exactly the host's namespaces, ours with what we know of them.
+    // Other tests make namespaces meanwhile: each must be in what stat saw before or
+    // after, and each seen both times must be listed.
+    let listed = query(&[], "SELECT * FROM net_namespaces");
+    let after = host_namespaces();
+    let inodes: BTreeSet<u64> = listed.iter().map(|r| number(r, "inode").unwrap()).collect();
+    assert!(
+        before.intersection(&after).all(|i| inodes.contains(i)),
+        "{inodes:?} lacks one of {before:?}"
+    );
+    assert!(
+        inodes
+            .iter()
+            .all(|i| before.contains(i) || after.contains(i)),
+        "{inodes:?} has one not in {after:?}"
+    );
+    let current = std::fs::metadata("/proc/self/ns/net").unwrap().ino();
+    let by_inode: BTreeMap<u64, &Row> = listed
+        .iter()
+        .map(|r| (number(r, "inode").unwrap(), r))
+        .collect();
+    assert_eq!(
+        text(by_inode[&current], "is_current").as_deref(),
+        Some("yes")
+    );
+    for place in &places {
+        let row = by_inode[&place.inode];
+        assert_eq!(text(row, "name"), place.name);
+        assert_eq!(text(row, "is_current").as_deref(), Some("no"));
+        assert_eq!(number(row, "processes"), Some(1), "{row:?}");
+        assert_eq!(number(row, "pid"), Some(u64::from(place.pid())));
+        assert_eq!(
+            text(row, "path"),
+            place.name.as_ref().map(|n| format!("/run/netns/{n}"))
+        );
+    }
+    if let Some(container) = &container {
+        let row = by_inode[&places[3].inode];
+        assert_eq!(
+            text(row, "container_id").as_deref(),
+            Some(container.id.as_str())
+        );
+        assert_eq!(text(row, "runtime").as_deref(), Some("docker"));
+        let processes = query(
+            &[],
+            &format!(
+                "SELECT container_id, runtime FROM processes WHERE pid = {}",
+                places[3].pid()
+            ),
+        );
+        assert_eq!(
+            text(&processes[0], "container_id").as_deref(),
+            Some(container.id.as_str())
+        );
+    }
+    for place in &places[..3] {
+        assert_eq!(text(by_inode[&place.inode], "container_id"), None);
+    }
+
+    // interfaces and routes under --netns all, against `ip` inside each namespace.
+    let interfaces = query(
+        &["--netns", "all"],
+        "SELECT netns, name, mtu, flag_names FROM interfaces",
+    );
+    let routes = query(
+        &["--netns", "all"],
+        "SELECT netns, destination, prefix_len, interface FROM routes WHERE family = 'inet'",
+    );
+    for place in &places {
+        let links = place.run(&["ip", "-o", "link"]);
+        let want: BTreeSet<(String, u64, bool)> = links
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let name = f[1]
+                    .trim_end_matches(':')
+                    .split('@')
+                    .next()
+                    .unwrap()
+                    .to_string();
+                let flags = f[2].trim_matches(|c| c == '<' || c == '>');
+                let mtu = f[f.iter().position(|w| *w == "mtu").unwrap() + 1]
+                    .parse()
+                    .unwrap();
+                (name, mtu, flags.split(',').any(|x| x == "UP"))
+            })
+            .collect();
+        let got: BTreeSet<(String, u64, bool)> = interfaces
+            .iter()
+            .filter(|r| number(r, "netns") == Some(place.inode))
+            .map(|r| {
+                let up = r["flag_names"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|f| f == "UP");
+                (text(r, "name").unwrap(), number(r, "mtu").unwrap(), up)
+            })
+            .collect();
+        assert_eq!(got, want, "interfaces of {:?}", place.name);
+        let want: BTreeSet<(String, String)> = place
+            .run(&["ip", "-4", "route", "show", "table", "main"])
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let dev = f[f.iter().position(|w| *w == "dev").unwrap() + 1];
+                (f[0].to_string(), dev.to_string())
+            })
+            .collect();
+        let got: BTreeSet<(String, String)> = routes
+            .iter()
+            .filter(|r| number(r, "netns") == Some(place.inode))
+            .map(|r| {
+                (
+                    format!(
+                        "{}/{}",
+                        text(r, "destination").unwrap(),
+                        number(r, "prefix_len").unwrap()
+                    ),
+                    text(r, "interface").unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "routes of {:?}", place.name);
+        assert!(!got.is_empty());
+    }
+
+    // The saved queries about the whole host: exactly our rows for our namespaces.
+    let csv = |args: &[&str]| {
+        let out = netsql().args(args).args(["--format", "csv"]).run();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let listeners = csv(&["-q", "listeners_by_container"]);
+    let mut lines = listeners.lines();
+    assert_eq!(
+        lines.next(),
+        Some("netns,netns_name,runtime,container_id,proto,local_address,local_port,pid,program,cmdline")
+    );
+    let all: Vec<&str> = lines.collect();
+    for (i, place) in places.iter().enumerate() {
+        let port = 7100 + 100 * i as u16;
+        let (runtime, id) = match (&container, i) {
+            (Some(c), 3) => ("docker", c.id.as_str()),
+            _ => ("", ""),
+        };
+        let prefix = format!(
+            "{},{},{runtime},{id},",
+            place.inode,
+            place.name.as_deref().unwrap_or("")
+        );
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", place.pid())).unwrap();
+        let cmdline =
+            String::from_utf8_lossy(cmdline.strip_suffix(b"\0").unwrap()).replace('\0', " ");
+        assert!(
+            cmdline.ends_with(&format!("python3 {HOLDER} {port}")),
+            "{cmdline}"
+        );
+        let owner = format!("{},python3,{cmdline}", place.pid());
+        let got: Vec<&str> = all
+            .iter()
+            .copied()
+            .filter(|l| l.starts_with(&prefix))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                format!("{prefix}tcp,127.0.0.1,{port},{owner}"),
+                format!("{prefix}tcp6,::,{},{owner}", port + 1),
+                format!("{prefix}udp,0.0.0.0,{},{owner}", port + 2),
+            ],
+            "{listeners}"
+        );
+    }
+    let per_namespace = csv(&["-q", "sockets_per_namespace"]);
+    for place in &places {
+        let ss = place.run(&["ss", "-Htuanwx"]);
+        let count = |keep: &dyn Fn(&[&str]) -> bool| {
+            ss.lines()
+                .map(|l| l.split_whitespace().collect::<Vec<_>>())
+                .filter(|f| keep(f))
+                .count()
+        };
+        let (runtime, id) = match (&container, place.name.is_none()) {
+            (Some(c), true) => ("docker", c.id.as_str()),
+            _ => ("", ""),
+        };
+        let want = format!(
+            "{},{},{runtime},{id},{},{},{},{},{}",
+            place.inode,
+            place.name.as_deref().unwrap_or(""),
+            count(&|_| true),
+            count(&|f| f[1] == "LISTEN"),
+            count(&|f| f[1] == "ESTAB"),
+            count(&|f| f[0] == "udp"),
+            count(&|f| f[0].starts_with("u_")),
+        );
+        assert!(
+            per_namespace.lines().any(|l| l == want),
+            "no {want} in {per_namespace}"
+        );
+    }
+    let out = netsql().args(["audit", "--format", "json"]).run();
+    let audits: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let audit = audits
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "container_wildcard_listeners")
+        .expect("the container audit ran");
+    let found: Vec<(String, i64)> = audit["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["container_id"].as_str().unwrap().to_string(),
+                f["local_port"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    match &container {
+        // [::]:7401 and 0.0.0.0:7402 in the container; 127.0.0.1:7400 is not wildcard.
+        Some(c) => assert_eq!(found, [(c.id.clone(), 7401), (c.id.clone(), 7402)]),
+        None => assert!(found.is_empty()),
+    }
+    let out = netsql()
+        .args(["audit", "--format", "json", "-p", "allow=python3"])
+        .run();
+    let audits: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(audits
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["name"] == "container_wildcard_listeners" && a["status"] == "pass"));
+
+    // netstat --netns all: a block per namespace, each titled, each as netstat inside.
+    let out = netsql().args(["netstat", "--netns", "all", "-tuln"]).run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text_out = String::from_utf8(out.stdout).unwrap();
+    for place in &places {
+        let title = match &place.name {
+            Some(name) => format!("Network namespace {} ({name})", place.inode),
+            None if container.is_some() => format!(
+                "Network namespace {} container docker {}",
+                place.inode,
+                container.as_ref().unwrap().id
+            ),
+            None => format!("Network namespace {}", place.inode),
+        };
+        let start = text_out
+            .lines()
+            .position(|l| l == title)
+            .unwrap_or_else(|| panic!("no {title:?} in {text_out}"));
+        let block: Vec<&str> = text_out
+            .lines()
+            .skip(start + 1)
+            .take_while(|l| !l.starts_with("Network namespace "))
+            .collect();
+        let inside = place.run(&["netstat", "-tuln"]);
+        assert_eq!(block, inside.lines().collect::<Vec<_>>(), "{title}");
+    }
+}
+
+/// How many times netsql entered another namespace (setns(2) calls, home trips excluded).
+fn entered(args: &[&str], sql: &str) -> (usize, Vec<Row>) {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace");
+    let out = Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=setns", "-o"])
+        .arg(&trace)
+        .arg(env!("CARGO_BIN_EXE_netsql"))
+        .args(args)
+        .args(["--format", "ndjson", "-e", sql])
+        .run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let calls = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("setns(") && l.contains("= 0"))
+        .count();
+    // Each visit is a trip there and back.
+    (calls / 2, ndjson(&out.stdout))
+}
+
+#[test]
+fn a_namespace_filter_reads_that_namespace_alone() {
+    let Some(a) = Netns::create("one-a", &["ss", "python3", "strace"]) else {
+        return;
+    };
+    let Some(b) = Netns::create("one-b", &[]) else {
+        return;
+    };
+    let place = named(&a, 7500);
+    let _other = named(&b, 7600);
+    let want = place.run(&["ss", "-Htan"]).lines().count();
+    let sql = format!(
+        "SELECT netns_name, local_port FROM sockets WHERE netns_name = '{}' AND proto LIKE 'tcp%'",
+        a.name
+    );
+    for args in [&[][..], &["--netns", "all"][..]] {
+        let (visits, rows) = entered(args, &sql);
+        assert_eq!(visits, 1, "{args:?}: only {} is entered", a.name);
+        assert_eq!(rows.len(), want, "{rows:?}");
+        assert!(rows
+            .iter()
+            .all(|r| text(r, "netns_name").as_deref() == Some(a.name.as_str())));
+    }
+    let sql = format!(
+        "SELECT count(*) AS n FROM sockets WHERE netns IN ({}, {})",
+        a.inode(),
+        b.inode()
+    );
+    let (visits, rows) = entered(&[], &sql);
+    assert_eq!(visits, 2);
+    let both = [&a, &b]
+        .iter()
+        .map(|ns| ns.exec_ok(&["ss", "-Htuanwx"]).lines().count())
+        .sum::<usize>();
+    assert_eq!(number(&rows[0], "n"), Some(both as u64));
+    // The setting widens every per-namespace table; no filter means every namespace.
+    let (visits, _) = entered(&["--netns", "all"], "SELECT count(*) FROM interfaces");
+    assert!(visits >= 2, "{visits}");
+    let (visits, _) = entered(&[], "SELECT count(*) FROM interfaces");
+    assert_eq!(visits, 0, "the current namespace needs no setns");
+}
+
+#[test]
+fn scans_survive_namespaces_coming_and_going() {
+    let Some(keep) = Netns::create("churn-keep", &["python3"]) else {
+        return;
+    };
+    let _kept = named(&keep, 7700);
+    let done = AtomicBool::new(false);
+    let scans = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            // Namespaces made and deleted while the scans run, each with sockets.
+            let mut round = 0;
+            while !done.load(Ordering::Relaxed) {
+                round += 1;
+                let Some(ns) = Netns::create(&format!("churn-{round}"), &[]) else {
+                    return;
+                };
+                let holder = named(&ns, 7800);
+                std::thread::sleep(Duration::from_millis(30));
+                drop(holder);
+                drop(ns);
+            }
+        });
+        for _ in 0..50 {
+            let out = netsql()
+                .args(["--netns", "all", "--format", "ndjson", "-e"])
+                .arg("SELECT netns, proto, state, local_address, local_port, remote_address, remote_port, inode, path FROM sockets")
+                .run();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                out.stderr.is_empty(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let rows = ndjson(&out.stdout);
+            let distinct: BTreeSet<String> = rows.iter().map(|r| format!("{r:?}")).collect();
+            assert_eq!(distinct.len(), rows.len(), "a row twice");
+            let kept = rows
+                .iter()
+                .filter(|r| {
+                    number(r, "netns") == Some(keep.inode())
+                        && number(r, "local_port") == Some(7700)
+                        && text(r, "state").as_deref() == Some("LISTEN")
+                })
+                .count();
+            assert_eq!(kept, 1, "the namespace that stays is read every time");
+            scans.fetch_add(1, Ordering::Relaxed);
+        }
+        done.store(true, Ordering::Relaxed);
+    });
+    assert_eq!(scans.load(Ordering::Relaxed), 50);
+}
+
+#[test]
+fn unprivileged_gets_one_warning_and_exit_zero() {
+    let Some(ns) = Netns::create("nobody", &["setpriv"]) else {
+        return;
+    };
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_netsql"))
+        .args(["--netns", "all", "--format", "csv", "-e"])
+        .arg("SELECT count(*) AS n FROM sockets")
+        .current_dir("/")
+        .run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].starts_with("netsql: ") && lines[0].contains("network namespace"),
+        "{stderr}"
+    );
+    assert!(lines[0].contains("not visible"), "{stderr}");
+    // Named outright, a namespace we may not enter is an empty answer with that line.
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_netsql"))
+        .args([
+            "--netns",
+            &ns.name,
+            "--format",
+            "csv",
+            "-e",
+            "SELECT count(*) AS n FROM sockets",
+        ])
+        .current_dir("/")
+        .run();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "n\n0\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+}
+
+#[test]
+fn the_repl_takes_the_setting() {
+    use expectrl::session::OsSession as Session;
+    use expectrl::Expect;
+    let Some(ns) = Netns::create("repl", &["python3"]) else {
+        return;
+    };
+    let _held = named(&ns, 7900);
+    let data = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_netsql"));
+    command
+        .env("XDG_DATA_HOME", data.path())
+        .env("XDG_CONFIG_HOME", data.path().join("config"))
+        .env("TERM", "xterm-256color");
+    let mut s = Session::spawn(command).expect("spawn netsql in a pty");
+    s.set_expect_timeout(Some(Duration::from_secs(20)));
+    let query = "SELECT netns_name FROM sockets WHERE local_port = 7900 AND state = 'LISTEN';\r";
+    s.expect("netsql> ").unwrap();
+    s.send(query).unwrap();
+    s.expect("(0 rows)").unwrap();
+    s.expect("netsql> ").unwrap();
+    s.send("SET netsql.netns = 'all';\r").unwrap();
+    s.expect("netsql> ").unwrap();
+    s.send(query).unwrap();
+    s.expect(format!("| {} |", ns.name).as_str()).unwrap();
+    s.expect("(1 row)").unwrap();
+    s.expect("netsql> ").unwrap();
+    s.send("\\q\r").unwrap();
+    s.expect(expectrl::Eof).unwrap();
+}
