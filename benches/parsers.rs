@@ -102,7 +102,10 @@ fn parsers(c: &mut Criterion) {
             let mut n = 0;
             for reply in wire::replies(black_box(&replies)) {
                 if let Ok(wire::Reply::Socket(payload)) = reply {
-                    black_box(wire::decode_inet(payload, Protocol::Tcp).unwrap());
+                    black_box(
+                        wire::decode_inet(payload, Protocol::Tcp, wire::Extensions::default())
+                            .unwrap(),
+                    );
                     n += 1;
                 }
             }

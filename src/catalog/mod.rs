@@ -13,13 +13,15 @@ use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
@@ -133,6 +135,11 @@ pub trait LiveTable: Debug + Send + Sync + 'static {
     fn filter_pushdown(&self, _filter: &Expr) -> TableProviderFilterPushDown {
         TableProviderFilterPushDown::Unsupported
     }
+    /// What a scan asks of the kernel beyond the bare rows (sock_diag extensions), shown
+    /// by EXPLAIN; `None` for a table that has nothing of the kind.
+    fn asks(&self, _scan: &Scan) -> Option<Vec<&'static str>> {
+        None
+    }
 }
 
 /// Adapts a [`LiveTable`] to DataFusion.
@@ -195,10 +202,80 @@ impl TableProvider for LiveProvider {
                     .unwrap_or_default(),
             }),
         };
+        let asks = self.table.asks(&partition.scan);
         // The partition already projects, so the exec gets no projection of its own.
         let exec =
             StreamingTableExec::try_new(schema, vec![Arc::new(partition)], None, [], false, limit)?;
-        Ok(Arc::new(exec))
+        Ok(match asks {
+            Some(asks) => Arc::new(AskingExec {
+                inner: Arc::new(exec),
+                table: self.table.name(),
+                asks,
+            }),
+            None => Arc::new(exec),
+        })
+    }
+}
+
+/// A live scan that says, in EXPLAIN, what it asks the kernel for: otherwise the scan
+/// it wraps, unchanged.
+#[derive(Debug)]
+struct AskingExec {
+    inner: Arc<dyn ExecutionPlan>,
+    table: &'static str,
+    asks: Vec<&'static str>,
+}
+
+impl DisplayAs for AskingExec {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let asks = if self.asks.is_empty() {
+            "none".to_string()
+        } else {
+            self.asks.join(",")
+        };
+        write!(
+            f,
+            "LiveScan: table={}, sock_diag_extensions={asks}, ",
+            self.table
+        )?;
+        self.inner.fmt_as(t, f)
+    }
+}
+
+impl ExecutionPlan for AskingExec {
+    fn name(&self) -> &str {
+        "LiveScan"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.inner.properties()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    #[allow(deprecated)] // required by the trait in DataFusion 55
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        self.inner.execute(partition, context)
     }
 }
 

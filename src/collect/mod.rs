@@ -3,6 +3,7 @@
 //! Parsers take bytes or `impl BufRead`; a thin `read` function opens the real file under
 //! an injectable [`Root`], so tests feed captured text instead of the live host's.
 
+pub mod cgroups;
 pub mod containers;
 pub mod hosts;
 pub mod igmp;
@@ -20,6 +21,7 @@ pub mod snmp;
 pub mod sockdiag;
 pub mod socket;
 pub mod sockets;
+pub mod tcp_info;
 
 use std::fs::File;
 use std::io::BufReader;

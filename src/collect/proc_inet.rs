@@ -9,7 +9,7 @@
 use std::io::BufRead;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use super::socket::{Family, Protocol, SockType, SocketRow, State, Timer, TimerInfo};
+use super::socket::{Extras, Family, Protocol, SockType, SocketRow, State, Timer, TimerInfo};
 use super::{open_optional, CollectError, ParseFail, Root};
 
 /// The files of one protocol and family, in the order netstat reads them.
@@ -112,6 +112,18 @@ pub fn parse_line(
     // The kernel prints icsk_probes_out here, in decimal (net/ipv4/tcp_ipv4.c).
     let probes = dec::<i32>(next("timeout")?).map_err(|e| ("timeout", e))?;
     let inode = dec::<u64>(next("inode")?).map_err(|e| ("inode", e))?;
+    // Datagram and raw lines go on `ref pointer drops` (net/ipv4/udp.c, raw.c); TCP's
+    // have no drops. Old kernels without the field give none.
+    let drops = if protocol == Protocol::Tcp {
+        None
+    } else {
+        let _refs = fields.next();
+        let _pointer = fields.next();
+        match fields.next() {
+            Some(text) => Some(dec::<u32>(text).map_err(|e| ("drops", e))?),
+            None => None,
+        }
+    };
 
     let state = State::from_kernel(state);
     let is_listener = protocol == Protocol::Tcp && state == State::Listen;
@@ -137,6 +149,11 @@ pub fn parse_line(
             expires_ms: when.saturating_mul(1000) / clk_tck.max(1) as i64,
             retransmits: Some(retransmits.min(i32::MAX as u64) as i32),
             probes: Some(probes),
+        }),
+        extras: drops.map(|drops| {
+            let mut extras = Extras::default();
+            extras.skmem[8] = Some(drops);
+            Box::new(extras)
         }),
         ..SocketRow::default()
     })

@@ -242,6 +242,37 @@ pub struct SocketRow {
     pub path: Option<String>,
     pub peer_inode: Option<u64>,
     pub timer: Option<TimerInfo>,
+    /// What sock_diag extensions (or /proc's drops) said, when a query asked: boxed, so
+    /// a scan that asks for none pays one pointer a row.
+    pub extras: Option<Box<Extras>>,
+}
+
+/// A socket's optional attributes, each `None` when not asked for or not sent.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Extras {
+    /// `struct tcp_info` (INET_DIAG_INFO), full TCP sockets only.
+    pub tcp_info: Option<super::tcp_info::TcpInfo>,
+    /// INET_DIAG_CONG: the congestion control algorithm.
+    pub congestion: Option<String>,
+    /// SK_MEMINFO_* (INET_DIAG_SKMEMINFO, UNIX_DIAG_MEMINFO), in ss -m's order: rmem_alloc,
+    /// rcvbuf, wmem_alloc, sndbuf, fwd_alloc, wmem_queued, optmem, backlog, drops. Under
+    /// `--source proc` only drops, from /proc/net/udp.
+    pub skmem: [Option<u32>; 9],
+    /// sk_shutdown: bit 1 no more receives, bit 2 no more sends.
+    pub shutdown: Option<u8>,
+    /// IPv4 TOS (INET_DIAG_TOS) or IPv6 traffic class (INET_DIAG_TCLASS).
+    pub tos: Option<u8>,
+    /// SO_MARK (INET_DIAG_MARK): sent only to CAP_NET_ADMIN.
+    pub mark: Option<u32>,
+    /// The socket's cgroup v2 id (INET_DIAG_CGROUP_ID).
+    pub cgroup_id: Option<u64>,
+}
+
+impl SocketRow {
+    /// The extras, made on first use.
+    pub fn extras_mut(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Default::default)
+    }
 }
 
 /// Text for a unix socket's bound address: a path as is, an abstract name as `@name`.

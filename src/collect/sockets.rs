@@ -1,7 +1,8 @@
 //! Every socket of the current network namespace, from sock_diag or from /proc/net.
 
 use super::sockdiag::bytecode::{self, Clause};
-use super::sockdiag::{wire::ALL_STATES, Dumper};
+use super::sockdiag::wire::{Extensions, ALL_STATES};
+use super::sockdiag::Dumper;
 use std::collections::{HashMap, HashSet};
 
 use super::owners::{self, Owner, Want};
@@ -49,9 +50,9 @@ pub struct SocketFilter {
 /// extension or a walk, so only what a query projects is asked for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Needs {
-    /// `struct tcp_info` with each TCP socket (for counters the sock_diag header carries
-    /// only for some timers); the kernel then sends ~250 more bytes a socket.
-    pub tcp_info: bool,
+    /// sock_diag attributes to ask for and keep (tcp_info, congestion, memory, ...);
+    /// each costs the kernel bytes per socket.
+    pub ext: Extensions,
     /// The lowest-pid process holding each socket: a walk of every /proc/<pid>/fd.
     pub owners: bool,
     /// /proc/net/unix's RefCount and Flags of unix sockets (sock_diag has neither).
@@ -77,7 +78,7 @@ pub fn scan(
     filter: &SocketFilter,
     needs: Needs,
 ) -> Result<Scanned, CollectError> {
-    let rows = collect(root, source, filter, needs.tcp_info)?;
+    let rows = collect(root, source, filter, needs.ext)?;
     let mut scanned = Scanned::default();
     if needs.owners {
         (scanned.owners, scanned.denied) = lowest_owners(root, &rows)?;
@@ -113,13 +114,13 @@ impl Default for SocketFilter {
     }
 }
 
-/// Collects the sockets `filter` asks for from `source`, with `tcp_info` for TCP ones if
-/// asked.
+/// Collects the sockets `filter` asks for from `source`, with the attributes `ext` names
+/// (sock_diag only; /proc has none of them but UDP's drops).
 pub fn collect(
     root: &Root,
     source: Source,
     filter: &SocketFilter,
-    tcp_info: bool,
+    ext: Extensions,
 ) -> Result<Vec<SocketRow>, CollectError> {
     let mut rows = Vec::new();
     let mut dumper = match source {
@@ -140,13 +141,13 @@ pub fn collect(
         if let Some(dumper) = dumper.as_mut() {
             let before = rows.len();
             let result = match protocol {
-                Protocol::Unix => dumper.unix(filter.states, &mut rows),
+                Protocol::Unix => dumper.unix(filter.states, ext, &mut rows),
                 _ => dumper.inet(
                     protocol,
                     family,
                     filter.states,
                     program.as_deref(),
-                    tcp_info && protocol == Protocol::Tcp,
+                    ext,
                     &mut rows,
                 ),
             };
@@ -157,7 +158,7 @@ pub fn collect(
                 Err(err) => return Err(err),
             }
         }
-        read_proc(root, protocol, family, filter.states, &mut rows)?;
+        read_proc(root, protocol, family, filter.states, ext, &mut rows)?;
     }
     // The definition of the tests: what the kernel let through (or /proc gave) is checked.
     if !filter.clauses.is_empty() {
@@ -182,6 +183,7 @@ fn read_proc(
     protocol: Protocol,
     family: Family,
     states: u32,
+    ext: Extensions,
     rows: &mut Vec<SocketRow>,
 ) -> Result<(), CollectError> {
     let wanted = |row: &SocketRow| states & (1 << row.state.kernel_value().min(31)) != 0;
@@ -199,7 +201,14 @@ fn read_proc(
         .find(|(_, p, f)| *p == protocol && *f == family)
         .expect("every inet kind has a /proc/net file");
     let parsed = proc_inet::read(root, rel, protocol, family, procfs::ticks_per_second())?;
-    rows.extend(parsed.into_iter().filter(wanted));
+    // /proc has no extension but the drops of datagram sockets, which it always prints.
+    let keep_drops = ext.skmem && protocol != Protocol::Tcp;
+    rows.extend(parsed.into_iter().filter(wanted).map(|mut row| {
+        if !keep_drops {
+            row.extras = None;
+        }
+        row
+    }));
     Ok(())
 }
 
@@ -231,13 +240,19 @@ mod tests {
             etc: "/nonexistent".into(),
             run: "/nonexistent".into(),
         };
-        let rows = collect(&root, Source::Proc, &SocketFilter::default(), false).unwrap();
+        let rows = collect(
+            &root,
+            Source::Proc,
+            &SocketFilter::default(),
+            Extensions::default(),
+        )
+        .unwrap();
         assert_eq!(rows.len(), 7, "fixtures/proc/ss.txt lists 7 sockets");
         let listeners = SocketFilter {
             states: 1 << 10,
             ..SocketFilter::default()
         };
-        let rows = collect(&root, Source::Proc, &listeners, false).unwrap();
+        let rows = collect(&root, Source::Proc, &listeners, Extensions::default()).unwrap();
         assert_eq!(rows.len(), 3, "two tcp listeners and a unix one");
     }
 }

@@ -115,13 +115,30 @@ pub async fn run(
             None => views(flags, runner, saved, out).await?,
             Some((namespaces, titled)) => {
                 for ns in namespaces {
-                    if let (Out::Text(text), true) = (&mut *out, *titled) {
-                        writeln!(text, "{}", block_title(runner.root, ns))?;
-                    }
                     crate::exec::set_netns_setting(runner.ctx, &ns.inode.to_string());
-                    let result = views(flags, runner, saved, out).await;
+                    // A block is printed whole once read: a namespace that vanished
+                    // meanwhile (a container stopped) leaves no title without rows.
+                    let result = match out {
+                        Out::Text(text) => {
+                            let mut block = Vec::new();
+                            if *titled {
+                                writeln!(block, "{}", block_title(runner.root, ns))?;
+                            }
+                            let result =
+                                views(flags, runner, saved, &mut Out::Text(&mut block)).await;
+                            if result.is_ok() {
+                                text.write_all(&block)?;
+                            }
+                            result
+                        }
+                        Out::Rows(_) => views(flags, runner, saved, out).await,
+                    };
                     crate::exec::set_netns_setting(runner.ctx, &setting);
-                    result?;
+                    if let Err(err) = result {
+                        if still_there(runner.root, ns.inode) {
+                            return Err(err);
+                        }
+                    }
                 }
             }
         }
@@ -137,6 +154,12 @@ pub async fn run(
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
+}
+
+/// Whether the namespace `inode` still exists (a block that failed for want of it is
+/// skipped, as a scan skips it).
+fn still_there(root: &crate::collect::Root, inode: u64) -> bool {
+    netns::discover(root).is_ok_and(|all| all.iter().any(|ns| ns.inode == inode))
 }
 
 /// The line above a namespace's block: its inode, name and container, as far as known.

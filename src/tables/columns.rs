@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, Int32Array, Int64Array, ListBuilder, StringBuilder, TimestampMicrosecondArray,
-    UInt32Array, UInt64Array,
+    ArrayRef, BooleanArray, Int32Array, Int64Array, ListBuilder, StringBuilder,
+    TimestampMicrosecondArray, UInt32Array, UInt64Array,
 };
 
 pub fn utf8<'a, R>(rows: &'a [R], value: impl Fn(&'a R) -> Option<&'a str>) -> ArrayRef {
@@ -76,4 +76,8 @@ pub fn timestamp_us<R>(rows: &[R], value: impl Fn(&R) -> Option<i64>) -> ArrayRe
             .collect::<TimestampMicrosecondArray>()
             .with_timezone("UTC"),
     )
+}
+
+pub fn boolean<R>(rows: &[R], value: impl Fn(&R) -> Option<bool>) -> ArrayRef {
+    Arc::new(rows.iter().map(value).collect::<BooleanArray>())
 }

@@ -12,6 +12,7 @@ pub mod services;
 pub mod socket_owners;
 pub mod sockets;
 pub mod sockets_filter;
+pub mod tcp_info;
 pub mod users;
 
 use std::collections::HashMap;
@@ -40,6 +41,7 @@ pub enum Kind {
     Utf8List,
     /// Microseconds since the epoch, UTC.
     Timestamp,
+    Boolean,
 }
 
 impl Kind {
@@ -52,6 +54,7 @@ impl Kind {
             Kind::UInt64 => DataType::UInt64,
             Kind::Utf8List => DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
             Kind::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            Kind::Boolean => DataType::Boolean,
         }
     }
 }
@@ -131,7 +134,12 @@ pub struct SpecTable<S: 'static> {
     collect: fn(&TablesConfig, &Scan) -> Result<S, DataFusionError>,
     /// Which filters the collector applies itself (`Exact`) or uses as hints.
     pushdown: fn(&Expr) -> TableProviderFilterPushDown,
+    /// What a scan asks of the kernel, for EXPLAIN.
+    asks: Option<Asks<S>>,
 }
+
+/// Names what a scan of a spec asks of the kernel.
+type Asks<S> = fn(&TableSpec<S>, &Scan) -> Vec<&'static str>;
 
 /// For tables that take no filters.
 fn no_pushdown(_: &Expr) -> TableProviderFilterPushDown {
@@ -150,7 +158,14 @@ impl<S: Snapshot> SpecTable<S> {
             schema: spec.schema(),
             collect,
             pushdown: no_pushdown,
+            asks: None,
         }
+    }
+
+    /// Lets EXPLAIN show what a scan asks the kernel for.
+    pub fn with_asks(mut self, asks: Asks<S>) -> Self {
+        self.asks = Some(asks);
+        self
     }
 
     /// Lets the collector take filters: `pushdown` says which it applies exactly.
@@ -182,6 +197,10 @@ where
 
     fn filter_pushdown(&self, filter: &Expr) -> TableProviderFilterPushDown {
         (self.pushdown)(filter)
+    }
+
+    fn asks(&self, scan: &Scan) -> Option<Vec<&'static str>> {
+        self.asks.map(|asks| asks(self.spec, scan))
     }
 
     fn collect(&self, scan: &Scan) -> Result<Box<dyn Collected>, DataFusionError> {
@@ -250,7 +269,16 @@ fn registry(config: &TablesConfig) -> Vec<(TableInfo, Arc<dyn LiveTable>)> {
             sockets::SPEC.info(),
             Arc::new(
                 SpecTable::new(&sockets::SPEC, config, sockets::collect)
-                    .with_pushdown(sockets::pushdown),
+                    .with_pushdown(sockets::pushdown)
+                    .with_asks(sockets::asks),
+            ),
+        ),
+        (
+            tcp_info::SPEC.info(),
+            Arc::new(
+                SpecTable::new(&tcp_info::SPEC, config, tcp_info::collect)
+                    .with_pushdown(sockets::pushdown)
+                    .with_asks(sockets::asks),
             ),
         ),
         (

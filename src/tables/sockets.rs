@@ -4,16 +4,16 @@ use std::collections::HashMap;
 
 use datafusion::error::DataFusionError;
 
-use super::columns::{int32, int64, uint32, uint64, utf8, utf8_owned};
 use super::netns::{HasSpans, Spans};
 use super::socket_owners::programs;
-use super::{external, Column, Kind, Snapshot, TableSpec, TablesConfig};
+use super::{external, Snapshot, TableSpec, TablesConfig};
 use crate::catalog::Scan;
 use crate::collect::netns::{self, Access};
 use crate::collect::owners::Owner;
-use crate::collect::passwd;
-use crate::collect::socket::{Family, SocketRow};
+use crate::collect::sockdiag::wire::Extensions;
+use crate::collect::socket::SocketRow;
 use crate::collect::sockets::{self, Source};
+use crate::collect::{cgroups, passwd};
 
 /// One scan of the socket table.
 #[derive(Default)]
@@ -30,6 +30,8 @@ pub struct Sockets {
     pub users: HashMap<u32, String>,
     /// Unix inode -> (RefCount, Flags) from /proc/net/unix, when either is projected.
     pub unix: HashMap<u64, (u32, u32)>,
+    /// cgroup id -> path, when `cgroup` is projected.
+    pub cgroups: HashMap<u64, String>,
 }
 
 impl Sockets {
@@ -87,187 +89,380 @@ pub mod col {
     pub const PROBES: &str = "probes";
     pub const NETNS: &str = super::super::netns::NETNS;
     pub const NETNS_NAME: &str = super::super::netns::NETNS_NAME;
+    pub const CGROUP_ID: &str = "cgroup_id";
+    pub const CGROUP: &str = "cgroup";
+    pub const SHUTDOWN: &str = "shutdown";
+    pub const TOS: &str = "tos";
+    pub const MARK: &str = "mark";
+    pub const SKMEM: [&str; 8] = [
+        "skmem_rmem_alloc",
+        "skmem_rcvbuf",
+        "skmem_wmem_alloc",
+        "skmem_sndbuf",
+        "skmem_fwd_alloc",
+        "skmem_wmem_queued",
+        "skmem_optmem",
+        "skmem_backlog",
+    ];
+    pub const DROPS: &str = "drops";
+}
+
+/// Each column, declared once: `sockets` lists them all and `tcp_info` starts with the
+/// identity ones, so both tables name and type them alike.
+pub mod column {
+    use super::super::columns::{int32, int64, uint32, uint64, utf8, utf8_owned};
+    use super::super::{Column, Kind};
+    use super::{col, port, Sockets};
+    use crate::collect::socket::Family;
+
+    pub const PROTO: Column<Sockets> = Column {
+        name: col::PROTO,
+        kind: Kind::Utf8,
+        doc: "netstat's Proto: tcp, tcp6, udp, udp6, udplite, udplite6, raw, raw6, unix",
+        build: |s, range| {
+            utf8(&s.rows[range.clone()], |r| {
+                Some(r.protocol.proto_name(r.family))
+            })
+        },
+    };
+    pub const FAMILY: Column<Sockets> = Column {
+        name: col::FAMILY,
+        kind: Kind::Utf8,
+        doc: "Address family: inet, inet6, unix",
+        build: |s, range| utf8(&s.rows[range.clone()], |r| Some(r.family.name())),
+    };
+    pub const TYPE: Column<Sockets> = Column {
+        name: col::TYPE,
+        kind: Kind::Utf8,
+        doc: "Socket type: stream, dgram, seqpacket, raw",
+        build: |s, range| utf8_owned(&s.rows[range.clone()], |r| Some(r.sock_type.name())),
+    };
+    pub const STATE: Column<Sockets> = Column {
+            name: col::STATE,
+            kind: Kind::Utf8,
+            doc: "Kernel socket state: LISTEN, ESTABLISHED, SYN_SENT, ..., CLOSE for unconnected UDP/raw/unix",
+            build: |s, range| utf8_owned(&s.rows[range.clone()], |r| Some(r.state.name())),
+    };
+    pub const LOCAL_ADDRESS: Column<Sockets> = Column {
+        name: col::LOCAL_ADDRESS,
+        kind: Kind::Utf8,
+        doc: "Local IP address (0.0.0.0 or :: for a wildcard bind); NULL for unix",
+        build: |s, range| utf8_owned(&s.rows[range.clone()], |r| r.local.map(|a| a.ip())),
+    };
+    pub const LOCAL_PORT: Column<Sockets> = Column {
+        name: col::LOCAL_PORT,
+        kind: Kind::Int32,
+        doc: "Local port, 0 when unbound; for raw sockets the IP protocol number; NULL for unix",
+        build: |s, range| int32(&s.rows[range.clone()], |r| port(r.local)),
+    };
+    pub const REMOTE_ADDRESS: Column<Sockets> = Column {
+        name: col::REMOTE_ADDRESS,
+        kind: Kind::Utf8,
+        doc: "Remote IP address (0.0.0.0 or :: when unconnected); NULL for unix",
+        build: |s, range| utf8_owned(&s.rows[range.clone()], |r| r.remote.map(|a| a.ip())),
+    };
+    pub const REMOTE_PORT: Column<Sockets> = Column {
+        name: col::REMOTE_PORT,
+        kind: Kind::Int32,
+        doc: "Remote port, 0 when unconnected; NULL for unix",
+        build: |s, range| int32(&s.rows[range.clone()], |r| port(r.remote)),
+    };
+    pub const RECV_Q: Column<Sockets> = Column {
+            name: col::RECV_Q,
+            kind: Kind::UInt64,
+            doc: "Receive queue in bytes (UDP: memory charged); LISTEN: connections waiting to be accepted. NULL for unix from /proc",
+            build: |s, range| uint64(&s.rows[range.clone()], |r| r.recv_q),
+    };
+    pub const SEND_Q: Column<Sockets> = Column {
+            name: col::SEND_Q,
+            kind: Kind::UInt64,
+            doc: "Send queue in bytes (TCP: not yet acknowledged); LISTEN: backlog limit, NULL from /proc (not there); NULL for unix from /proc",
+            build: |s, range| uint64(&s.rows[range.clone()], |r| r.send_q),
+    };
+    pub const UID: Column<Sockets> = Column {
+        name: col::UID,
+        kind: Kind::UInt32,
+        doc: "Owning user id; NULL for unix sockets from /proc (not there)",
+        build: |s, range| uint32(&s.rows[range.clone()], |r| r.uid),
+    };
+    pub const USER: Column<Sockets> = Column {
+        name: col::USER,
+        kind: Kind::Utf8,
+        doc: "Owning user's name from /etc/passwd; NULL if none",
+        build: |s, range| {
+            utf8(&s.rows[range.clone()], |r| {
+                r.uid.and_then(|uid| s.users.get(&uid)).map(String::as_str)
+            })
+        },
+    };
+    pub const INODE: Column<Sockets> = Column {
+        name: col::INODE,
+        kind: Kind::UInt64,
+        doc: "Socket inode; 0 for TIME_WAIT, request and not-yet-accepted sockets",
+        build: |s, range| uint64(&s.rows[range.clone()], |r| Some(r.inode)),
+    };
+    pub const PID: Column<Sockets> = Column {
+        name: col::PID,
+        kind: Kind::Int32,
+        doc: "Lowest pid of a process holding the socket; NULL when none or not visible to us",
+        build: |s, range| int32(&s.rows[range.clone()], |r| s.owner(r).map(|(pid, _)| pid)),
+    };
+    pub const PROGRAM: Column<Sockets> = Column {
+        name: col::PROGRAM,
+        kind: Kind::Utf8,
+        doc: "Command name (comm) of that process; NULL when unknown",
+        build: |s, range| {
+            utf8(&s.rows[range.clone()], |r| {
+                s.owner(r)
+                    .and_then(|(pid, _)| s.programs.get(&pid))
+                    .map(String::as_str)
+            })
+        },
+    };
+    pub const FD: Column<Sockets> = Column {
+        name: col::FD,
+        kind: Kind::Int32,
+        doc:
+            "File descriptor number in that process (its lowest for this socket); NULL when unknown",
+        build: |s, range| int32(&s.rows[range.clone()], |r| s.owner(r).map(|(_, fd)| fd)),
+    };
+    pub const PATH: Column<Sockets> = Column {
+        name: col::PATH,
+        kind: Kind::Utf8,
+        doc: "Unix only: bound path, @name for the abstract namespace, NULL when unnamed",
+        build: |s, range| utf8(&s.rows[range.clone()], |r| r.path.as_deref()),
+    };
+    pub const PEER_INODE: Column<Sockets> = Column {
+            name: col::PEER_INODE,
+            kind: Kind::UInt64,
+            doc: "Unix only: inode of the connected peer; NULL when unconnected or from /proc (not there)",
+            build: |s, range| uint64(&s.rows[range.clone()], |r| r.peer_inode),
+    };
+    pub const UNIX_REFCNT: Column<Sockets> = Column {
+            name: col::UNIX_REFCNT,
+            kind: Kind::UInt32,
+            doc: "Unix only: reference count as /proc/net/unix shows it (netstat -x RefCnt); NULL if gone from there",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| s.unix.get(&r.inode).filter(|_| r.family == Family::Unix).map(|u| u.0)),
+    };
+    pub const UNIX_FLAGS: Column<Sockets> = Column {
+            name: col::UNIX_FLAGS,
+            kind: Kind::UInt32,
+            doc: "Unix only: socket flags from /proc/net/unix (0x10000 __SO_ACCEPTCON: listening; netstat's [ ACC ])",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| s.unix.get(&r.inode).filter(|_| r.family == Family::Unix).map(|u| u.1)),
+    };
+    pub const TIMER: Column<Sockets> = Column {
+            name: col::TIMER,
+            kind: Kind::Utf8,
+            doc: "Pending timer as netstat -o names it: off, on (retransmit), keepalive, timewait, probe; NULL for unix",
+            build: |s, range| utf8_owned(&s.rows[range.clone()], |r| r.timer.map(|t| t.timer.name())),
+    };
+    pub const TIMER_EXPIRES_MS: Column<Sockets> = Column {
+        name: col::TIMER_EXPIRES_MS,
+        kind: Kind::Int64,
+        doc: "Milliseconds until the timer fires (10 ms steps from /proc); NULL for unix",
+        build: |s, range| int64(&s.rows[range.clone()], |r| r.timer.map(|t| t.expires_ms)),
+    };
+    pub const RETRANSMITS: Column<Sockets> = Column {
+            name: col::RETRANSMITS,
+            kind: Kind::Int32,
+            doc: "Unanswered retransmissions in a row (icsk_retransmits: netstat -o's second number, ss -o's for the `on` timer); NULL for unix",
+            build: |s, range| int32(&s.rows[range.clone()], |r| r.timer.and_then(|t| t.retransmits)),
+    };
+    pub const PROBES: Column<Sockets> = Column {
+            name: col::PROBES,
+            kind: Kind::Int32,
+            doc: "Unanswered keepalive or zero-window probes (icsk_probes_out: netstat -o's third number, ss -o's for keepalive and persist); NULL for unix",
+            build: |s, range| int32(&s.rows[range.clone()], |r| r.timer.and_then(|t| t.probes)),
+    };
+    pub const NETNS: Column<Sockets> = Column {
+        name: col::NETNS,
+        kind: Kind::UInt64,
+        doc: super::super::netns::NETNS_DOC,
+        build: super::super::netns::inode_column::<Sockets>,
+    };
+    pub const NETNS_NAME: Column<Sockets> = Column {
+        name: col::NETNS_NAME,
+        kind: Kind::Utf8,
+        doc: super::super::netns::NETNS_NAME_DOC,
+        build: super::super::netns::name_column::<Sockets>,
+    };
+
+    fn extras(r: &crate::collect::socket::SocketRow) -> Option<&crate::collect::socket::Extras> {
+        r.extras.as_deref()
+    }
+
+    macro_rules! skmem {
+        ($i:literal, $doc:literal) => {
+            Column {
+                name: col::SKMEM[$i],
+                kind: Kind::UInt64,
+                doc: $doc,
+                build: |s, range| {
+                    uint64(&s.rows[range.clone()], |r| {
+                        extras(r)?.skmem[$i].map(u64::from)
+                    })
+                },
+            }
+        };
+    }
+
+    pub const CGROUP_ID: Column<Sockets> = Column {
+        name: col::CGROUP_ID,
+        kind: Kind::UInt64,
+        doc: "cgroup v2 id of the socket (INET_DIAG_CGROUP_ID: the cgroup of the process that made it); NULL for unix, TIME_WAIT, request sockets and --source proc",
+        build: |s, range| uint64(&s.rows[range.clone()], |r| extras(r)?.cgroup_id),
+    };
+    pub const CGROUP: Column<Sockets> = Column {
+        name: col::CGROUP,
+        kind: Kind::Utf8,
+        doc: "That cgroup's path, as ss --cgroup prints it (the cgroup2 directory whose inode is the id); NULL when none is found",
+        build: |s, range| utf8(&s.rows[range.clone()], |r| s.cgroups.get(&extras(r)?.cgroup_id?).map(String::as_str)),
+    };
+    pub const SHUTDOWN: Column<Sockets> = Column {
+        name: col::SHUTDOWN,
+        kind: Kind::Utf8,
+        doc: "Halves shut down (shutdown(2) or a FIN): rd, wr, rdwr; NULL when neither is, or not known (TIME_WAIT, request sockets, --source proc)",
+        build: |s, range| utf8(&s.rows[range.clone()], |r| match extras(r)?.shutdown? & 3 {
+            1 => Some("rd"),
+            2 => Some("wr"),
+            3 => Some("rdwr"),
+            _ => None,
+        }),
+    };
+    pub const TOS: Column<Sockets> = Column {
+        name: col::TOS,
+        kind: Kind::UInt32,
+        doc: "IPv4 TOS byte, IPv6 traffic class (ss -e's tos:/tclass:); NULL for unix and --source proc",
+        build: |s, range| uint32(&s.rows[range.clone()], |r| extras(r)?.tos.map(u32::from)),
+    };
+    pub const MARK: Column<Sockets> = Column {
+        name: col::MARK,
+        kind: Kind::UInt32,
+        doc: "SO_MARK; the kernel tells it only to CAP_NET_ADMIN: NULL otherwise, and for unix",
+        build: |s, range| uint32(&s.rows[range.clone()], |r| extras(r)?.mark),
+    };
+    pub const SKMEM_RMEM_ALLOC: Column<Sockets> =
+        skmem!(0, "Receive memory allocated, bytes (ss -m r)");
+    pub const SKMEM_RCVBUF: Column<Sockets> = skmem!(1, "Receive buffer size, bytes (ss -m rb)");
+    pub const SKMEM_WMEM_ALLOC: Column<Sockets> =
+        skmem!(2, "Send memory allocated, bytes (ss -m t)");
+    pub const SKMEM_SNDBUF: Column<Sockets> = skmem!(3, "Send buffer size, bytes (ss -m tb)");
+    pub const SKMEM_FWD_ALLOC: Column<Sockets> =
+        skmem!(4, "Memory reserved ahead, bytes (ss -m f)");
+    pub const SKMEM_WMEM_QUEUED: Column<Sockets> = skmem!(5, "Send queue memory, bytes (ss -m w)");
+    pub const SKMEM_OPTMEM: Column<Sockets> = skmem!(6, "Option memory, bytes (ss -m o)");
+    pub const SKMEM_BACKLOG: Column<Sockets> = skmem!(7, "Backlog queue, bytes (ss -m bl)");
+    pub const DROPS: Column<Sockets> = Column {
+        name: col::DROPS,
+        kind: Kind::UInt64,
+        doc: "Packets dropped (ss -m d; /proc/net/udp's drops under --source proc, where TCP's is NULL)",
+        build: |s, range| uint64(&s.rows[range.clone()], |r| extras(r)?.skmem[8].map(u64::from)),
+    };
 }
 
 pub static SPEC: TableSpec<Sockets> = TableSpec {
     name: "sockets",
     doc: "One row per socket (TCP, UDP, UDP-Lite, raw, unix) in the current network namespace, or those `netsql.netns` or a netns filter selects",
     columns: &[
-        Column {
-            name: col::PROTO,
-            kind: Kind::Utf8,
-            doc: "netstat's Proto: tcp, tcp6, udp, udp6, udplite, udplite6, raw, raw6, unix",
-            build: |s, range| utf8(&s.rows[range.clone()], |r| Some(r.protocol.proto_name(r.family))),
-        },
-        Column {
-            name: col::FAMILY,
-            kind: Kind::Utf8,
-            doc: "Address family: inet, inet6, unix",
-            build: |s, range| utf8(&s.rows[range.clone()], |r| Some(r.family.name())),
-        },
-        Column {
-            name: col::TYPE,
-            kind: Kind::Utf8,
-            doc: "Socket type: stream, dgram, seqpacket, raw",
-            build: |s, range| utf8_owned(&s.rows[range.clone()], |r| Some(r.sock_type.name())),
-        },
-        Column {
-            name: col::STATE,
-            kind: Kind::Utf8,
-            doc: "Kernel socket state: LISTEN, ESTABLISHED, SYN_SENT, ..., CLOSE for unconnected UDP/raw/unix",
-            build: |s, range| utf8_owned(&s.rows[range.clone()], |r| Some(r.state.name())),
-        },
-        Column {
-            name: col::LOCAL_ADDRESS,
-            kind: Kind::Utf8,
-            doc: "Local IP address (0.0.0.0 or :: for a wildcard bind); NULL for unix",
-            build: |s, range| utf8_owned(&s.rows[range.clone()], |r| r.local.map(|a| a.ip())),
-        },
-        Column {
-            name: col::LOCAL_PORT,
-            kind: Kind::Int32,
-            doc: "Local port, 0 when unbound; for raw sockets the IP protocol number; NULL for unix",
-            build: |s, range| int32(&s.rows[range.clone()], |r| port(r.local)),
-        },
-        Column {
-            name: col::REMOTE_ADDRESS,
-            kind: Kind::Utf8,
-            doc: "Remote IP address (0.0.0.0 or :: when unconnected); NULL for unix",
-            build: |s, range| utf8_owned(&s.rows[range.clone()], |r| r.remote.map(|a| a.ip())),
-        },
-        Column {
-            name: col::REMOTE_PORT,
-            kind: Kind::Int32,
-            doc: "Remote port, 0 when unconnected; NULL for unix",
-            build: |s, range| int32(&s.rows[range.clone()], |r| port(r.remote)),
-        },
-        Column {
-            name: col::RECV_Q,
-            kind: Kind::UInt64,
-            doc: "Receive queue in bytes (UDP: memory charged); LISTEN: connections waiting to be accepted. NULL for unix from /proc",
-            build: |s, range| uint64(&s.rows[range.clone()], |r| r.recv_q),
-        },
-        Column {
-            name: col::SEND_Q,
-            kind: Kind::UInt64,
-            doc: "Send queue in bytes (TCP: not yet acknowledged); LISTEN: backlog limit, NULL from /proc (not there); NULL for unix from /proc",
-            build: |s, range| uint64(&s.rows[range.clone()], |r| r.send_q),
-        },
-        Column {
-            name: col::UID,
-            kind: Kind::UInt32,
-            doc: "Owning user id; NULL for unix sockets from /proc (not there)",
-            build: |s, range| uint32(&s.rows[range.clone()], |r| r.uid),
-        },
-        Column {
-            name: col::USER,
-            kind: Kind::Utf8,
-            doc: "Owning user's name from /etc/passwd; NULL if none",
-            build: |s, range| utf8(&s.rows[range.clone()], |r| r.uid.and_then(|uid| s.users.get(&uid)).map(String::as_str)),
-        },
-        Column {
-            name: col::INODE,
-            kind: Kind::UInt64,
-            doc: "Socket inode; 0 for TIME_WAIT, request and not-yet-accepted sockets",
-            build: |s, range| uint64(&s.rows[range.clone()], |r| Some(r.inode)),
-        },
-        Column {
-            name: col::PID,
-            kind: Kind::Int32,
-            doc: "Lowest pid of a process holding the socket; NULL when none or not visible to us",
-            build: |s, range| int32(&s.rows[range.clone()], |r| s.owner(r).map(|(pid, _)| pid)),
-        },
-        Column {
-            name: col::PROGRAM,
-            kind: Kind::Utf8,
-            doc: "Command name (comm) of that process; NULL when unknown",
-            build: |s, range| utf8(&s.rows[range.clone()], |r| s.owner(r).and_then(|(pid, _)| s.programs.get(&pid)).map(String::as_str)),
-        },
-        Column {
-            name: col::FD,
-            kind: Kind::Int32,
-            doc: "File descriptor number in that process (its lowest for this socket); NULL when unknown",
-            build: |s, range| int32(&s.rows[range.clone()], |r| s.owner(r).map(|(_, fd)| fd)),
-        },
-        Column {
-            name: col::PATH,
-            kind: Kind::Utf8,
-            doc: "Unix only: bound path, @name for the abstract namespace, NULL when unnamed",
-            build: |s, range| utf8(&s.rows[range.clone()], |r| r.path.as_deref()),
-        },
-        Column {
-            name: col::PEER_INODE,
-            kind: Kind::UInt64,
-            doc: "Unix only: inode of the connected peer; NULL when unconnected or from /proc (not there)",
-            build: |s, range| uint64(&s.rows[range.clone()], |r| r.peer_inode),
-        },
-        Column {
-            name: col::UNIX_REFCNT,
-            kind: Kind::UInt32,
-            doc: "Unix only: reference count as /proc/net/unix shows it (netstat -x RefCnt); NULL if gone from there",
-            build: |s, range| uint32(&s.rows[range.clone()], |r| s.unix.get(&r.inode).filter(|_| r.family == Family::Unix).map(|u| u.0)),
-        },
-        Column {
-            name: col::UNIX_FLAGS,
-            kind: Kind::UInt32,
-            doc: "Unix only: socket flags from /proc/net/unix (0x10000 __SO_ACCEPTCON: listening; netstat's [ ACC ])",
-            build: |s, range| uint32(&s.rows[range.clone()], |r| s.unix.get(&r.inode).filter(|_| r.family == Family::Unix).map(|u| u.1)),
-        },
-        Column {
-            name: col::TIMER,
-            kind: Kind::Utf8,
-            doc: "Pending timer as netstat -o names it: off, on (retransmit), keepalive, timewait, probe; NULL for unix",
-            build: |s, range| utf8_owned(&s.rows[range.clone()], |r| r.timer.map(|t| t.timer.name())),
-        },
-        Column {
-            name: col::TIMER_EXPIRES_MS,
-            kind: Kind::Int64,
-            doc: "Milliseconds until the timer fires (10 ms steps from /proc); NULL for unix",
-            build: |s, range| int64(&s.rows[range.clone()], |r| r.timer.map(|t| t.expires_ms)),
-        },
-        Column {
-            name: col::RETRANSMITS,
-            kind: Kind::Int32,
-            doc: "Unanswered retransmissions in a row (icsk_retransmits: netstat -o's second number, ss -o's for the `on` timer); NULL for unix",
-            build: |s, range| int32(&s.rows[range.clone()], |r| r.timer.and_then(|t| t.retransmits)),
-        },
-        Column {
-            name: col::PROBES,
-            kind: Kind::Int32,
-            doc: "Unanswered keepalive or zero-window probes (icsk_probes_out: netstat -o's third number, ss -o's for keepalive and persist); NULL for unix",
-            build: |s, range| int32(&s.rows[range.clone()], |r| r.timer.and_then(|t| t.probes)),
-        },
-        Column {
-            name: col::NETNS,
-            kind: Kind::UInt64,
-            doc: super::netns::NETNS_DOC,
-            build: super::netns::inode_column::<Sockets>,
-        },
-        Column {
-            name: col::NETNS_NAME,
-            kind: Kind::Utf8,
-            doc: super::netns::NETNS_NAME_DOC,
-            build: super::netns::name_column::<Sockets>,
-        },
+        column::PROTO,
+        column::FAMILY,
+        column::TYPE,
+        column::STATE,
+        column::LOCAL_ADDRESS,
+        column::LOCAL_PORT,
+        column::REMOTE_ADDRESS,
+        column::REMOTE_PORT,
+        column::RECV_Q,
+        column::SEND_Q,
+        column::UID,
+        column::USER,
+        column::INODE,
+        column::PID,
+        column::PROGRAM,
+        column::FD,
+        column::PATH,
+        column::PEER_INODE,
+        column::UNIX_REFCNT,
+        column::UNIX_FLAGS,
+        column::TIMER,
+        column::TIMER_EXPIRES_MS,
+        column::RETRANSMITS,
+        column::PROBES,
+        column::NETNS,
+        column::NETNS_NAME,
+        column::CGROUP_ID,
+        column::CGROUP,
+        column::SHUTDOWN,
+        column::TOS,
+        column::MARK,
+        column::SKMEM_RMEM_ALLOC,
+        column::SKMEM_RCVBUF,
+        column::SKMEM_WMEM_ALLOC,
+        column::SKMEM_SNDBUF,
+        column::SKMEM_FWD_ALLOC,
+        column::SKMEM_WMEM_QUEUED,
+        column::SKMEM_OPTMEM,
+        column::SKMEM_BACKLOG,
+        column::DROPS,
     ],
 };
 
 pub use super::sockets_filter::pushdown;
 
+/// What a scan of `spec` (sockets or tcp_info) needs from the kernel and /proc: asked
+/// for per projected column, so `SELECT state, count(*)` sends today's bare request.
+pub fn needs(spec: &TableSpec<Sockets>, scan: &Scan) -> sockets::Needs {
+    let wants = |name: &str| spec.wants(scan, name);
+    let tcp_info = spec.name == super::tcp_info::SPEC.name;
+    let info_columns = tcp_info
+        && scan
+            .projection
+            .iter()
+            .any(|&i| super::tcp_info::is_info_column(spec.columns[i].name));
+    sockets::Needs {
+        ext: Extensions {
+            // sock_diag's header carries each counter only for some timers; tcp_info has both.
+            counters: wants(col::RETRANSMITS) || wants(col::PROBES),
+            tcp_info: info_columns,
+            congestion: wants(super::tcp_info::CONGESTION),
+            skmem: col::SKMEM.iter().any(|c| wants(c)) || wants(col::DROPS),
+            tos: wants(col::TOS),
+            shutdown: wants(col::SHUTDOWN),
+            mark: wants(col::MARK),
+            cgroup_id: wants(col::CGROUP_ID) || wants(col::CGROUP),
+        },
+        // Socket inodes are host-wide: one walk after the namespaces serves them all.
+        owners: false,
+        unix_extras: wants(col::UNIX_REFCNT) || wants(col::UNIX_FLAGS),
+    }
+}
+
+/// The extensions a scan of `spec` asks sock_diag for, by name (EXPLAIN).
+pub fn asks(spec: &TableSpec<Sockets>, scan: &Scan) -> Vec<&'static str> {
+    needs(spec, scan).ext.names()
+}
+
 /// Dumps the sockets of each namespace the scan selects; owners, user names and unix
 /// extras only when projected.
 pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Sockets, DataFusionError> {
-    let wants = |name: &str| SPEC.wants(scan, name);
+    collect_for(
+        &SPEC,
+        config,
+        scan,
+        &super::sockets_filter::socket_filter(&scan.filters),
+    )
+}
+
+/// The scan behind `sockets` and `tcp_info`.
+pub fn collect_for(
+    spec: &TableSpec<Sockets>,
+    config: &TablesConfig,
+    scan: &Scan,
+    filter: &sockets::SocketFilter,
+) -> Result<Sockets, DataFusionError> {
+    let wants = |name: &str| spec.wants(scan, name);
     let root = &config.root;
-    // Filters DataFusion pushed down narrow the kernel request itself.
-    let filter = super::sockets_filter::socket_filter(&scan.filters);
-    let needs = sockets::Needs {
-        // sock_diag's header carries each counter only for some timers; tcp_info has both.
-        tcp_info: wants(col::RETRANSMITS) || wants(col::PROBES),
-        // Socket inodes are host-wide: one walk below serves every namespace.
-        owners: false,
-        unix_extras: wants(col::UNIX_REFCNT) || wants(col::UNIX_FLAGS),
-    };
+    let needs = needs(spec, scan);
     let namespaces = super::netns::namespaces(config, scan)?;
     let visited = netns::visit(root, namespaces, |ns_root, access| {
         // Outside a namespace we could not enter, sock_diag would answer for ours.
@@ -275,7 +470,7 @@ pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Sockets, DataFusion
             Access::Files => Source::Proc,
             Access::Current | Access::Entered => config.source,
         };
-        sockets::scan(ns_root, source, &filter, needs)
+        sockets::scan(ns_root, source, filter, needs)
     })
     .map_err(external)?;
     netns::warn_invisible(&visited.invisible);
@@ -299,6 +494,9 @@ pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Sockets, DataFusion
     }
     if wants(col::USER) {
         all.users = passwd::read_names(root).map_err(external)?;
+    }
+    if wants(col::CGROUP) {
+        all.cgroups = cgroups::paths(root);
     }
     Ok(all)
 }

@@ -401,7 +401,7 @@ mod tests {
                     Family::Inet,
                     super::super::wire::ALL_STATES,
                     Some(&code),
-                    false,
+                    super::super::wire::Extensions::default(),
                     &mut rows,
                 )
                 .unwrap();

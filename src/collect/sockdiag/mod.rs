@@ -102,24 +102,29 @@ impl Dumper {
         family: Family,
         states: u32,
         bytecode: Option<&[u8]>,
-        tcp_info: bool,
+        ext: wire::Extensions,
         rows: &mut Vec<SocketRow>,
     ) -> Result<(), CollectError> {
         let seq = self.next_seq();
-        let request = wire::inet_request(protocol, family, states, bytecode, tcp_info, seq);
+        let request = wire::inet_request(protocol, family, states, bytecode, ext, seq);
         let what = protocol.proto_name(family);
         self.dump(&request, what, |payload| {
-            rows.push(wire::decode_inet(payload, protocol)?);
+            rows.push(wire::decode_inet(payload, protocol, ext)?);
             Ok(())
         })
     }
 
     /// Every unix socket whose state bit is in `states`.
-    pub fn unix(&mut self, states: u32, rows: &mut Vec<SocketRow>) -> Result<(), CollectError> {
+    pub fn unix(
+        &mut self,
+        states: u32,
+        ext: wire::Extensions,
+        rows: &mut Vec<SocketRow>,
+    ) -> Result<(), CollectError> {
         let seq = self.next_seq();
-        let request = wire::unix_request(states, seq);
+        let request = wire::unix_request(states, ext, seq);
         self.dump(&request, "unix", |payload| {
-            rows.push(wire::decode_unix(payload)?);
+            rows.push(wire::decode_unix(payload, ext)?);
             Ok(())
         })
     }

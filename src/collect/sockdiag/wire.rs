@@ -20,37 +20,120 @@ use netlink_packet_sock_diag::{
 };
 
 use crate::collect::socket::{
-    abstract_name, Family, Protocol, SockType, SocketRow, State, Timer, TimerInfo,
+    abstract_name, Extras, Family, Protocol, SockType, SocketRow, State, Timer, TimerInfo,
 };
+use crate::collect::tcp_info::TcpInfo;
 
 /// `sizeof(struct inet_diag_msg)`.
 pub const INET_DIAG_MSG_LEN: usize = 72;
 /// `sizeof(struct unix_diag_msg)`.
 pub const UNIX_DIAG_MSG_LEN: usize = 16;
 
-/// `INET_DIAG_INFO`: `struct tcp_info` for a full TCP socket.
+/// inet_diag attributes (include/uapi/linux/inet_diag.h). A request's `idiag_ext` asks
+/// for attribute N with bit `1 << (N - 1)`; SHUTDOWN, MARK and CGROUP_ID come unasked
+/// (MARK only to CAP_NET_ADMIN), TIME_WAIT and request sockets carry none.
 const INET_DIAG_INFO: u16 = 2;
+const INET_DIAG_CONG: u16 = 4;
+const INET_DIAG_TOS: u16 = 5;
+const INET_DIAG_TCLASS: u16 = 6;
+const INET_DIAG_SKMEMINFO: u16 = 7;
+const INET_DIAG_SHUTDOWN: u16 = 8;
+const INET_DIAG_MARK: u16 = 15;
+const INET_DIAG_CGROUP_ID: u16 = 21;
 
 const UNIX_DIAG_NAME: u16 = 0;
 const UNIX_DIAG_PEER: u16 = 2;
 const UNIX_DIAG_RQLEN: u16 = 4;
+const UNIX_DIAG_MEMINFO: u16 = 5;
+const UNIX_DIAG_SHUTDOWN: u16 = 6;
 const UNIX_DIAG_UID: u16 = 7;
+const UDIAG_SHOW_MEMINFO: u32 = 0x20;
 /// `UDIAG_SHOW_UID` (Linux 5.3); older kernels ignore the bit.
 const UDIAG_SHOW_UID: u32 = 0x40;
+
+/// Which optional attributes a dump asks the kernel for and keeps: each costs the kernel
+/// bytes per socket and us a decode, so only what a query projects or filters on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Extensions {
+    /// INET_DIAG_INFO for its two timer counters (retransmits, probes) alone.
+    pub counters: bool,
+    /// INET_DIAG_INFO, the whole `struct tcp_info` kept.
+    pub tcp_info: bool,
+    /// INET_DIAG_CONG.
+    pub congestion: bool,
+    /// INET_DIAG_SKMEMINFO / UNIX_DIAG_MEMINFO.
+    pub skmem: bool,
+    /// INET_DIAG_TOS and INET_DIAG_TCLASS.
+    pub tos: bool,
+    /// Unasked attributes, decoded only when wanted.
+    pub shutdown: bool,
+    pub mark: bool,
+    pub cgroup_id: bool,
+}
+
+impl Extensions {
+    /// `idiag_ext` for a request of `protocol` in `family`.
+    pub fn idiag_ext(self, protocol: Protocol, family: Family) -> u8 {
+        let bit = |attribute: u16| 1u8 << (attribute - 1);
+        let tcp = protocol == Protocol::Tcp;
+        let mut ext = 0;
+        if tcp && (self.counters || self.tcp_info) {
+            ext |= bit(INET_DIAG_INFO);
+        }
+        if tcp && self.congestion {
+            ext |= bit(INET_DIAG_CONG);
+        }
+        if self.skmem {
+            ext |= bit(INET_DIAG_SKMEMINFO);
+        }
+        if self.tos {
+            ext |= match family {
+                Family::Inet6 => bit(INET_DIAG_TCLASS),
+                _ => bit(INET_DIAG_TOS),
+            };
+        }
+        ext
+    }
+
+    /// What is asked of the kernel, by name, for EXPLAIN.
+    pub fn names(self) -> Vec<&'static str> {
+        [
+            (self.counters || self.tcp_info, "tcp_info"),
+            (self.congestion, "congestion"),
+            (self.skmem, "skmem"),
+            (self.tos, "tos"),
+        ]
+        .iter()
+        .filter(|(asked, _)| *asked)
+        .map(|(_, name)| *name)
+        .collect()
+    }
+
+    /// Whether any attribute is kept in the row's extras.
+    fn keeps(self) -> bool {
+        self.tcp_info
+            || self.congestion
+            || self.skmem
+            || self.tos
+            || self.shutdown
+            || self.mark
+            || self.cgroup_id
+    }
+}
 
 /// Every TCP state bit, including TCP_NEW_SYN_RECV (12) so request sockets are dumped,
 /// as `ss -a` asks.
 pub const ALL_STATES: u32 = (1 << 13) - 1;
 
 /// A dump request for one inet protocol and family, `states` a bitmask of `1 << sk_state`.
-/// `bytecode`, if any, travels as the INET_DIAG_REQ_BYTECODE attribute; `tcp_info` asks
-/// for INET_DIAG_INFO (`struct tcp_info`) with each socket.
+/// `bytecode`, if any, travels as the INET_DIAG_REQ_BYTECODE attribute; `ext` says which
+/// attributes to send with each socket.
 pub fn inet_request(
     protocol: Protocol,
     family: Family,
     states: u32,
     bytecode: Option<&[u8]>,
-    tcp_info: bool,
+    ext: Extensions,
     seq: u32,
 ) -> Vec<u8> {
     let (af, socket_id) = match family {
@@ -60,11 +143,7 @@ pub fn inet_request(
     let request = InetRequest {
         family: af,
         protocol: protocol.ipproto().unwrap_or(0),
-        extensions: if tcp_info {
-            ExtensionFlags::INFO
-        } else {
-            ExtensionFlags::empty()
-        },
+        extensions: ExtensionFlags::from_bits_retain(ext.idiag_ext(protocol, family)),
         states: StateFlags::from_bits_retain(states),
         socket_id,
     };
@@ -83,10 +162,14 @@ pub fn inet_request(
     buf
 }
 
-/// A dump request for every unix socket with its name, peer, queue lengths and owner.
-pub fn unix_request(states: u32, seq: u32) -> Vec<u8> {
-    let show =
+/// A dump request for every unix socket with its name, peer, queue lengths and owner,
+/// and its memory when `ext.skmem`.
+pub fn unix_request(states: u32, ext: Extensions, seq: u32) -> Vec<u8> {
+    let mut show =
         ShowFlags::NAME.bits() | ShowFlags::PEER.bits() | ShowFlags::RQLEN.bits() | UDIAG_SHOW_UID;
+    if ext.skmem {
+        show |= UDIAG_SHOW_MEMINFO;
+    }
     let request = UnixRequest {
         state_flags: UnixStateFlags::from_bits_retain(states),
         inode: 0,
@@ -172,7 +255,11 @@ fn u32_at(buf: &[u8], at: usize) -> u32 {
 /// taken from the header where it is that counter, and from `tcp_info` (tcpi_retransmits,
 /// tcpi_probes) when the request asked for it. Sockets without one (TIME_WAIT, request
 /// sockets, UDP, raw) have no other counter than the header's.
-pub fn decode_inet(payload: &[u8], protocol: Protocol) -> Result<SocketRow, String> {
+pub fn decode_inet(
+    payload: &[u8],
+    protocol: Protocol,
+    want: Extensions,
+) -> Result<SocketRow, String> {
     if payload.len() < INET_DIAG_MSG_LEN {
         return Err(format!(
             "inet_diag_msg: {} bytes, need {INET_DIAG_MSG_LEN}",
@@ -207,19 +294,41 @@ pub fn decode_inet(payload: &[u8], protocol: Protocol) -> Result<SocketRow, Stri
         // No timers: the kernel keeps both at 0.
         _ => (Some(0), Some(0)),
     };
+    let mut extras = Extras::default();
     for nla in NlasIterator::new(&payload[INET_DIAG_MSG_LEN..]) {
         let nla = nla.map_err(|e| format!("inet_diag attribute: {e}"))?;
-        // struct tcp_info starts: state, ca_state, retransmits, probes (all __u8).
-        if nla.kind() == INET_DIAG_INFO && protocol == Protocol::Tcp {
-            let info = nla.value();
-            if info.len() < 4 {
-                return Err(format!("INET_DIAG_INFO: {} bytes is too short", info.len()));
+        let value = nla.value();
+        match nla.kind() {
+            // struct tcp_info starts: state, ca_state, retransmits, probes (all __u8).
+            INET_DIAG_INFO if protocol == Protocol::Tcp => {
+                if value.len() < 4 {
+                    return Err(format!(
+                        "INET_DIAG_INFO: {} bytes is too short",
+                        value.len()
+                    ));
+                }
+                retransmits = Some(i32::from(value[2]));
+                probes = Some(i32::from(value[3]));
+                if want.tcp_info {
+                    extras.tcp_info = Some(TcpInfo(value.into()));
+                }
             }
-            retransmits = Some(i32::from(info[2]));
-            probes = Some(i32::from(info[3]));
+            INET_DIAG_CONG if want.congestion => {
+                let end = value.iter().position(|b| *b == 0).unwrap_or(value.len());
+                extras.congestion = Some(String::from_utf8_lossy(&value[..end]).into_owned());
+            }
+            INET_DIAG_SKMEMINFO if want.skmem => extras.skmem = skmem(value),
+            INET_DIAG_TOS | INET_DIAG_TCLASS if want.tos => extras.tos = value.first().copied(),
+            INET_DIAG_SHUTDOWN if want.shutdown => extras.shutdown = value.first().copied(),
+            INET_DIAG_MARK if want.mark && value.len() >= 4 => extras.mark = Some(u32_at(value, 0)),
+            INET_DIAG_CGROUP_ID if want.cgroup_id && value.len() >= 8 => {
+                extras.cgroup_id = Some(u64::from_ne_bytes(value[..8].try_into().expect("8 bytes")))
+            }
+            _ => {}
         }
     }
     Ok(SocketRow {
+        extras: want.keeps().then(|| Box::new(extras)),
         protocol,
         family,
         sock_type: match protocol {
@@ -260,8 +369,17 @@ fn address(family: Family, bytes: &[u8]) -> IpAddr {
     }
 }
 
+/// `SK_MEMINFO_*` u32s, as many as the kernel sent (at most the nine ss -m shows).
+fn skmem(value: &[u8]) -> [Option<u32>; 9] {
+    let mut out = [None; 9];
+    for (slot, chunk) in out.iter_mut().zip(value.chunks_exact(4)) {
+        *slot = Some(u32_at(chunk, 0));
+    }
+    out
+}
+
 /// Decodes one `struct unix_diag_msg` with the attributes [`unix_request`] asks for.
-pub fn decode_unix(payload: &[u8]) -> Result<SocketRow, String> {
+pub fn decode_unix(payload: &[u8], want: Extensions) -> Result<SocketRow, String> {
     if payload.len() < UNIX_DIAG_MSG_LEN {
         return Err(format!(
             "unix_diag_msg: {} bytes, need {UNIX_DIAG_MSG_LEN}",
@@ -295,6 +413,10 @@ pub fn decode_unix(payload: &[u8]) -> Result<SocketRow, String> {
                 row.send_q = Some(u64::from(u32_at(value, 4)));
             }
             UNIX_DIAG_UID if value.len() >= 4 => row.uid = Some(u32_at(value, 0)),
+            UNIX_DIAG_MEMINFO if want.skmem => row.extras_mut().skmem = skmem(value),
+            UNIX_DIAG_SHUTDOWN if want.shutdown => {
+                row.extras_mut().shutdown = value.first().copied()
+            }
             UNIX_DIAG_PEER | UNIX_DIAG_RQLEN | UNIX_DIAG_UID => {
                 return Err(format!(
                     "unix_diag attribute {}: {} bytes is too short",

@@ -52,7 +52,7 @@ fn decodes_a_captured_inet_dump() {
     let Reply::Socket(payload) = replies[0] else {
         panic!("expected a socket, got {:?}", replies[0]);
     };
-    let row = decode_inet(payload, Protocol::Tcp).unwrap();
+    let row = decode_inet(payload, Protocol::Tcp, Extensions::default()).unwrap();
     assert_eq!(row.state, State::Listen);
     assert_eq!(row.local, Some("127.0.0.1:8080".parse().unwrap()));
     assert_eq!(row.remote, Some("0.0.0.0:0".parse().unwrap()));
@@ -90,7 +90,7 @@ fn decodes_a_captured_unix_listener() {
     let [Reply::Socket(payload)] = replies.as_slice() else {
         panic!("expected one socket, got {replies:?}");
     };
-    let row = decode_unix(payload).unwrap();
+    let row = decode_unix(payload, Extensions::default()).unwrap();
     assert_eq!(
         (row.sock_type, row.state),
         (SockType::Stream, State::Listen)
@@ -145,7 +145,7 @@ fn decodes_an_inet_dump() {
     let Reply::Socket(payload) = replies[0] else {
         panic!("expected a socket, got {:?}", replies[0]);
     };
-    let row = decode_inet(payload, Protocol::Tcp).unwrap();
+    let row = decode_inet(payload, Protocol::Tcp, Extensions::default()).unwrap();
     assert_eq!(row.family, Family::Inet);
     assert_eq!(row.state, State::FinWait1);
     assert_eq!(row.local, Some("127.0.0.1:41668".parse().unwrap()));
@@ -192,20 +192,30 @@ fn tcp_info_gives_both_counters() {
     // the rest of a 232-byte struct (a newer kernel's length) as zeroes.
     let mut info = vec![4, 0, 3, 2];
     info.resize(232, 0);
-    let row = decode_inet(&with_tcp_info(&info), Protocol::Tcp).unwrap();
+    let row = decode_inet(&with_tcp_info(&info), Protocol::Tcp, Extensions::default()).unwrap();
     let timer = row.timer.unwrap();
     assert_eq!((timer.retransmits, timer.probes), (Some(3), Some(2)));
     // A kernel's shorter struct is fine as long as the two counters are in it.
-    let row = decode_inet(&with_tcp_info(&[1, 0, 0, 5]), Protocol::Tcp).unwrap();
+    let row = decode_inet(
+        &with_tcp_info(&[1, 0, 0, 5]),
+        Protocol::Tcp,
+        Extensions::default(),
+    )
+    .unwrap();
     let timer = row.timer.unwrap();
     assert_eq!((timer.retransmits, timer.probes), (Some(0), Some(5)));
     // Too short to hold them: an error naming the attribute, not a panic.
-    let err = decode_inet(&with_tcp_info(&[1, 0]), Protocol::Tcp).unwrap_err();
+    let err = decode_inet(
+        &with_tcp_info(&[1, 0]),
+        Protocol::Tcp,
+        Extensions::default(),
+    )
+    .unwrap_err();
     assert!(err.contains("INET_DIAG_INFO"), "{err}");
     // An attribute whose length runs past the message: an error too.
     let mut garbage = with_tcp_info(&[1, 0, 0, 5]);
     garbage[INET_DIAG_MSG_LEN] = 200;
-    assert!(decode_inet(&garbage, Protocol::Tcp).is_err());
+    assert!(decode_inet(&garbage, Protocol::Tcp, Extensions::default()).is_err());
 }
 
 #[test]
@@ -214,14 +224,17 @@ fn keepalive_and_probe_headers_count_probes() {
         let mut message = captured_header();
         message[2] = kernel_timer; // idiag_timer
         message[3] = 6; // idiag_retrans: here icsk_probes_out
-        let decoded = decode_inet(&message, Protocol::Tcp).unwrap().timer.unwrap();
+        let decoded = decode_inet(&message, Protocol::Tcp, Extensions::default())
+            .unwrap()
+            .timer
+            .unwrap();
         assert_eq!(
             (decoded.timer, decoded.retransmits, decoded.probes),
             (timer, None, Some(6))
         );
     }
     // UDP has no timers: both counters are 0.
-    let decoded = decode_inet(&captured_header(), Protocol::Udp)
+    let decoded = decode_inet(&captured_header(), Protocol::Udp, Extensions::default())
         .unwrap()
         .timer
         .unwrap();
@@ -231,7 +244,7 @@ fn keepalive_and_probe_headers_count_probes() {
 #[test]
 fn a_truncated_inet_message_is_an_error_not_a_panic() {
     let payload = &INET_REPLY[16..16 + 40];
-    let err = decode_inet(payload, Protocol::Tcp).unwrap_err();
+    let err = decode_inet(payload, Protocol::Tcp, Extensions::default()).unwrap_err();
     assert!(err.contains("40 bytes"), "{err}");
     // A reply cut inside a netlink header.
     let results: Vec<_> = replies(&INET_REPLY[..10]).collect();
@@ -239,7 +252,7 @@ fn a_truncated_inet_message_is_an_error_not_a_panic() {
     // A wrong family.
     let mut bad = INET_REPLY[16..88].to_vec();
     bad[0] = 1;
-    assert!(decode_inet(&bad, Protocol::Tcp)
+    assert!(decode_inet(&bad, Protocol::Tcp, Extensions::default())
         .unwrap_err()
         .contains("idiag_family"));
 }
@@ -287,7 +300,7 @@ const UNIX_REPLY: &[u8] = &[
 
 #[test]
 fn decodes_a_unix_socket_with_attributes() {
-    let row = decode_unix(UNIX_REPLY).unwrap();
+    let row = decode_unix(UNIX_REPLY, Extensions::default()).unwrap();
     assert_eq!(row.sock_type, SockType::Stream);
     assert_eq!(row.state, State::Established);
     assert_eq!(row.inode, 10000);
@@ -302,17 +315,26 @@ fn unix_paths_lose_their_nul_and_short_attributes_fail() {
     assert_eq!(unix_name(b"/run/x.sock\0"), "/run/x.sock");
     let mut short = UNIX_REPLY[..UNIX_DIAG_MSG_LEN].to_vec();
     short.extend_from_slice(&[6, 0, 2, 0, 1, 2, 0, 0]); // UNIX_DIAG_PEER with 2 bytes
-    assert!(decode_unix(&short).unwrap_err().contains("too short"));
+    assert!(decode_unix(&short, Extensions::default())
+        .unwrap_err()
+        .contains("too short"));
     // An attribute whose length runs past the buffer.
     let mut overrun = UNIX_REPLY[..UNIX_DIAG_MSG_LEN].to_vec();
     overrun.extend_from_slice(&[200, 0, 2, 0, 1, 2, 3, 4]);
-    assert!(decode_unix(&overrun).is_err());
-    assert!(decode_unix(&UNIX_REPLY[..8]).is_err());
+    assert!(decode_unix(&overrun, Extensions::default()).is_err());
+    assert!(decode_unix(&UNIX_REPLY[..8], Extensions::default()).is_err());
 }
 
 #[test]
 fn requests_have_the_kernel_layout() {
-    let req = inet_request(Protocol::Udp, Family::Inet6, ALL_STATES, None, false, 9);
+    let req = inet_request(
+        Protocol::Udp,
+        Family::Inet6,
+        ALL_STATES,
+        None,
+        Extensions::default(),
+        9,
+    );
     // nlmsghdr (16) + struct inet_diag_req_v2 (56)
     assert_eq!(req.len(), 72);
     assert_eq!(u32::from_ne_bytes(req[0..4].try_into().unwrap()), 72); // nlmsg_len
@@ -329,7 +351,7 @@ fn requests_have_the_kernel_layout() {
         ALL_STATES
     ); // idiag_states
 
-    let req = unix_request(u32::MAX, 1);
+    let req = unix_request(u32::MAX, Extensions::default(), 1);
     // nlmsghdr (16) + struct unix_diag_req (24)
     assert_eq!(req.len(), 40);
     assert_eq!(req[16], libc::AF_UNIX as u8);

@@ -1,0 +1,106 @@
+//! cgroup v2 paths by id: a socket's INET_DIAG_CGROUP_ID is the inode of its cgroup's
+//! directory in the cgroup2 filesystem, so, as `ss --cgroup` does, the tree is walked once
+//! and each directory's inode mapped to its path from the mount's root.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use super::Root;
+
+/// Where cgroup2 is mounted, from `self/mounts` (`/sys/fs/cgroup` on a unified host,
+/// `/sys/fs/cgroup/unified` on a hybrid one); `None` without cgroup v2.
+pub fn mount(root: &Root) -> Option<PathBuf> {
+    let mounts = std::fs::read_to_string(root.proc_path("self/mounts")).ok()?;
+    parse_mount(&mounts)
+}
+
+pub fn parse_mount(mounts: &str) -> Option<PathBuf> {
+    mounts.lines().find_map(|line| {
+        let mut fields = line.split_ascii_whitespace();
+        let (_, dir, kind) = (fields.next()?, fields.next()?, fields.next()?);
+        // Spaces and other bytes in the path come octal-escaped (\040).
+        (kind == "cgroup2").then(|| PathBuf::from(unescape_octal(dir)))
+    })
+}
+
+fn unescape_octal(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
+            out.push(
+                (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0'),
+            );
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Every cgroup's id -> path (`/` for the root). Directories that vanish or may not be
+/// read are left out: their sockets' `cgroup` is NULL.
+pub fn paths(root: &Root) -> HashMap<u64, String> {
+    let mut found = HashMap::new();
+    if let Some(mount) = mount(root) {
+        walk(&mount, "", &mut found);
+    }
+    found
+}
+
+fn walk(dir: &Path, relative: &str, found: &mut HashMap<u64, String>) {
+    let Ok(meta) = std::fs::metadata(dir) else {
+        return;
+    };
+    found.insert(
+        meta.ino(),
+        if relative.is_empty() {
+            "/".to_string()
+        } else {
+            relative.to_string()
+        },
+    );
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let name = entry.file_name();
+            let child = format!("{relative}/{}", name.to_string_lossy());
+            walk(&entry.path(), &child, found);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn finds_the_cgroup2_mount_on_unified_and_hybrid_hosts() {
+        let unified = "cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid,nodev,noexec,relatime 0 0\n";
+        assert_eq!(super::parse_mount(unified), Some("/sys/fs/cgroup".into()));
+        let hybrid = "tmpfs /sys/fs/cgroup tmpfs rw 0 0\n\
+                      cgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0\n\
+                      cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0\n";
+        assert_eq!(
+            super::parse_mount(hybrid),
+            Some("/sys/fs/cgroup/unified".into())
+        );
+        assert_eq!(
+            super::parse_mount("cgroup /sys/fs/cgroup/cpu cgroup rw 0 0\n"),
+            None
+        );
+        assert_eq!(
+            super::parse_mount("none /mnt/my\\040cg cgroup2 rw 0 0\n"),
+            Some("/mnt/my cg".into())
+        );
+    }
+}

@@ -1,0 +1,569 @@
+//! `tcp_info`: per TCP socket, what the kernel's `struct tcp_info` (INET_DIAG_INFO) and
+//! INET_DIAG_CONG say, as `ss -ti` prints it, one column a field, units in the names.
+//! Scanned like `sockets` (same namespaces, same kernel filters) restricted to TCP.
+
+use datafusion::error::DataFusionError;
+
+use super::columns::{boolean, uint32, uint64, utf8, utf8_list};
+use super::sockets::{column as id, Sockets};
+use super::{Column, Kind, TableSpec, TablesConfig};
+use crate::catalog::Scan;
+use crate::collect::socket::{Protocol, SocketRow};
+use crate::collect::tcp_info::{at, TcpInfo};
+
+pub const CONGESTION: &str = "congestion";
+
+fn info(row: &SocketRow) -> Option<&TcpInfo> {
+    row.extras.as_deref()?.tcp_info.as_ref()
+}
+
+/// The columns read from `struct tcp_info`: projecting any asks the kernel for it.
+const INFO_COLUMNS: &[&str] = &[
+    "snd_wscale",
+    "rcv_wscale",
+    "rto_ms",
+    "ato_ms",
+    "backoff",
+    "rtt_us",
+    "rttvar_us",
+    "min_rtt_us",
+    "mss",
+    "advmss",
+    "rcv_mss",
+    "pmtu",
+    "cwnd",
+    "ssthresh",
+    "reordering",
+    "rcv_rtt_us",
+    "rcv_space",
+    "rcv_ssthresh",
+    "snd_wnd",
+    "rcv_wnd",
+    "bytes_sent",
+    "bytes_acked",
+    "bytes_received",
+    "bytes_retrans",
+    "segs_out",
+    "segs_in",
+    "data_segs_out",
+    "data_segs_in",
+    "unacked",
+    "sacked",
+    "lost",
+    "retrans",
+    "total_retrans",
+    "delivered",
+    "delivered_ce",
+    "dsack_dups",
+    "reord_seen",
+    "rcv_ooopack",
+    "notsent_bytes",
+    "pacing_rate_bps",
+    "max_pacing_rate_bps",
+    "delivery_rate_bps",
+    "delivery_rate_app_limited",
+    "send_rate_bps",
+    "busy_ms",
+    "rwnd_limited_ms",
+    "sndbuf_limited_ms",
+    "last_send_ms",
+    "last_recv_ms",
+    "last_ack_ms",
+    "options",
+];
+
+pub fn is_info_column(name: &str) -> bool {
+    INFO_COLUMNS.contains(&name)
+}
+
+pub static SPEC: TableSpec<Sockets> = TableSpec {
+    name: "tcp_info",
+    doc: "One row per TCP socket of the scanned namespaces with the kernel's struct tcp_info and congestion control (ss -ti); NULL where the kernel sent none (TIME_WAIT, request sockets, --source proc) or a field this kernel lacks",
+    columns: &[
+        id::PROTO,
+        id::FAMILY,
+        id::STATE,
+        id::LOCAL_ADDRESS,
+        id::LOCAL_PORT,
+        id::REMOTE_ADDRESS,
+        id::REMOTE_PORT,
+        id::INODE,
+        id::UID,
+        id::NETNS,
+        id::NETNS_NAME,
+        Column {
+            name: CONGESTION,
+            kind: Kind::Utf8,
+            doc: "Congestion control algorithm (INET_DIAG_CONG): cubic, reno, bbr, ...",
+            build: |s, range| utf8(&s.rows[range.clone()], |r| r.extras.as_deref()?.congestion.as_deref()),
+        },
+        Column {
+            name: "options",
+            kind: Kind::Utf8List,
+            doc: "Options in use: ts, sack, ecn, ecnseen, fastopen (ss -i; wscale is its own columns)",
+            build: |s, range| {
+                let options: Vec<Option<Vec<String>>> = s.rows[range.clone()].iter().map(|r| info(r)?.options()).collect();
+                utf8_list(&options, |o| o.as_deref())
+            },
+        },
+        Column {
+            name: "snd_wscale",
+            kind: Kind::UInt32,
+            doc: "Send window scale (ss -i wscale:SND,RCV); NULL when window scaling is off",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.wscale().map(|w| u32::from(w.0))
+            }),
+        },
+        Column {
+            name: "rcv_wscale",
+            kind: Kind::UInt32,
+            doc: "Receive window scale; NULL when window scaling is off",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.wscale().map(|w| u32::from(w.1))
+            }),
+        },
+        Column {
+            name: "rto_ms",
+            kind: Kind::UInt32,
+            doc: "Retransmission timeout, ms (ss rto:)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.ms_of_us(at::RTO)
+            }),
+        },
+        Column {
+            name: "ato_ms",
+            kind: Kind::UInt32,
+            doc: "Delayed-ACK timeout, ms (ss ato:)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.ms_of_us(at::ATO)
+            }),
+        },
+        Column {
+            name: "backoff",
+            kind: Kind::UInt32,
+            doc: "Exponential backoff of the retransmission timer (ss backoff:)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u8(at::BACKOFF).map(u32::from)
+            }),
+        },
+        Column {
+            name: "rtt_us",
+            kind: Kind::UInt32,
+            doc: "Smoothed round-trip time, µs (ss rtt: prints ms)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::RTT)
+            }),
+        },
+        Column {
+            name: "rttvar_us",
+            kind: Kind::UInt32,
+            doc: "Round-trip time variance, µs",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::RTTVAR)
+            }),
+        },
+        Column {
+            name: "min_rtt_us",
+            kind: Kind::UInt32,
+            doc: "Lowest round-trip time seen, µs (ss minrtt:)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::MIN_RTT)
+            }),
+        },
+        Column {
+            name: "mss",
+            kind: Kind::UInt32,
+            doc: "Send MSS, bytes (ss mss:)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::SND_MSS)
+            }),
+        },
+        Column {
+            name: "advmss",
+            kind: Kind::UInt32,
+            doc: "Advertised MSS, bytes (ss advmss:)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::ADVMSS)
+            }),
+        },
+        Column {
+            name: "rcv_mss",
+            kind: Kind::UInt32,
+            doc: "Peer's MSS as estimated, bytes (ss rcvmss:)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::RCV_MSS)
+            }),
+        },
+        Column {
+            name: "pmtu",
+            kind: Kind::UInt32,
+            doc: "Path MTU, bytes (ss pmtu:)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::PMTU)
+            }),
+        },
+        Column {
+            name: "cwnd",
+            kind: Kind::UInt32,
+            doc: "Congestion window, segments (ss cwnd:)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::SND_CWND)
+            }),
+        },
+        Column {
+            name: "ssthresh",
+            kind: Kind::UInt32,
+            doc: "Slow-start threshold, segments (ss ssthresh:, shown when below 0x7fffffff)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::SND_SSTHRESH)
+            }),
+        },
+        Column {
+            name: "reordering",
+            kind: Kind::UInt32,
+            doc: "Reordering degree seen, segments (ss reordering:)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::REORDERING)
+            }),
+        },
+        Column {
+            name: "rcv_rtt_us",
+            kind: Kind::UInt32,
+            doc: "Receiver's round-trip estimate, µs (ss rcv_rtt: prints ms)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::RCV_RTT)
+            }),
+        },
+        Column {
+            name: "rcv_space",
+            kind: Kind::UInt32,
+            doc: "Receive space auto-tuning estimate, bytes (ss rcv_space:)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::RCV_SPACE)
+            }),
+        },
+        Column {
+            name: "rcv_ssthresh",
+            kind: Kind::UInt32,
+            doc: "Receive window clamp, bytes (ss rcv_ssthresh:)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::RCV_SSTHRESH)
+            }),
+        },
+        Column {
+            name: "snd_wnd",
+            kind: Kind::UInt32,
+            doc: "Peer's advertised window, bytes (ss snd_wnd:; Linux 5.4+)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::SND_WND)
+            }),
+        },
+        Column {
+            name: "rcv_wnd",
+            kind: Kind::UInt32,
+            doc: "Window we advertise, bytes (ss rcv_wnd:; Linux 6.2+)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::RCV_WND)
+            }),
+        },
+        Column {
+            name: "bytes_sent",
+            kind: Kind::UInt64,
+            doc: "Bytes sent, retransmissions included (ss bytes_sent:; Linux 4.19+)",
+            build: |s, range| uint64(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u64(at::BYTES_SENT)
+            }),
+        },
+        Column {
+            name: "bytes_acked",
+            kind: Kind::UInt64,
+            doc: "Bytes acknowledged by the peer (ss bytes_acked:)",
+            build: |s, range| uint64(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u64(at::BYTES_ACKED)
+            }),
+        },
+        Column {
+            name: "bytes_received",
+            kind: Kind::UInt64,
+            doc: "Bytes received in order (ss bytes_received:)",
+            build: |s, range| uint64(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u64(at::BYTES_RECEIVED)
+            }),
+        },
+        Column {
+            name: "bytes_retrans",
+            kind: Kind::UInt64,
+            doc: "Bytes retransmitted (ss bytes_retrans:; Linux 4.19+)",
+            build: |s, range| uint64(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u64(at::BYTES_RETRANS)
+            }),
+        },
+        Column {
+            name: "segs_out",
+            kind: Kind::UInt32,
+            doc: "Segments sent (ss segs_out:)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::SEGS_OUT)
+            }),
+        },
+        Column {
+            name: "segs_in",
+            kind: Kind::UInt32,
+            doc: "Segments received (ss segs_in:)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::SEGS_IN)
+            }),
+        },
+        Column {
+            name: "data_segs_out",
+            kind: Kind::UInt32,
+            doc: "Segments sent carrying data (ss data_segs_out:)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::DATA_SEGS_OUT)
+            }),
+        },
+        Column {
+            name: "data_segs_in",
+            kind: Kind::UInt32,
+            doc: "Segments received carrying data (ss data_segs_in:)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::DATA_SEGS_IN)
+            }),
+        },
+        Column {
+            name: "unacked",
+            kind: Kind::UInt32,
+            doc: "Segments in flight, not yet acknowledged (ss unacked:)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::UNACKED)
+            }),
+        },
+        Column {
+            name: "sacked",
+            kind: Kind::UInt32,
+            doc: "Segments selectively acknowledged (ss sacked:)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::SACKED)
+            }),
+        },
+        Column {
+            name: "lost",
+            kind: Kind::UInt32,
+            doc: "Segments presumed lost (ss lost:)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::LOST)
+            }),
+        },
+        Column {
+            name: "retrans",
+            kind: Kind::UInt32,
+            doc: "Segments retransmitted and not yet acknowledged (ss retrans:N/...)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::RETRANS)
+            }),
+        },
+        Column {
+            name: "total_retrans",
+            kind: Kind::UInt32,
+            doc: "Retransmissions over the connection's life (ss retrans:.../N)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::TOTAL_RETRANS)
+            }),
+        },
+        Column {
+            name: "delivered",
+            kind: Kind::UInt32,
+            doc: "Segments delivered, i.e. acknowledged (ss delivered:)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::DELIVERED)
+            }),
+        },
+        Column {
+            name: "delivered_ce",
+            kind: Kind::UInt32,
+            doc: "Of those, ECN congestion-marked",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::DELIVERED_CE)
+            }),
+        },
+        Column {
+            name: "dsack_dups",
+            kind: Kind::UInt32,
+            doc: "Duplicate segments the peer reported by D-SACK (ss dsack_dups:)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::DSACK_DUPS)
+            }),
+        },
+        Column {
+            name: "reord_seen",
+            kind: Kind::UInt32,
+            doc: "Reordering events seen (ss reord_seen:)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::REORD_SEEN)
+            }),
+        },
+        Column {
+            name: "rcv_ooopack",
+            kind: Kind::UInt32,
+            doc: "Out-of-order packets received (ss rcv_ooopack:)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::RCV_OOOPACK)
+            }),
+        },
+        Column {
+            name: "notsent_bytes",
+            kind: Kind::UInt32,
+            doc: "Bytes queued but not yet sent (ss notsent:)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::NOTSENT_BYTES)
+            }),
+        },
+        Column {
+            name: "pacing_rate_bps",
+            kind: Kind::UInt64,
+            doc: "Pacing rate, bits/s (the kernel's bytes/s x 8, as ss pacing_rate prints)",
+            build: |s, range| uint64(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u64(at::PACING_RATE).map(|r| r.saturating_mul(8))
+            }),
+        },
+        Column {
+            name: "max_pacing_rate_bps",
+            kind: Kind::UInt64,
+            doc: "SO_MAX_PACING_RATE, bits/s (unlimited: 2^64 - 1 bytes/s, saturated)",
+            build: |s, range| uint64(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u64(at::MAX_PACING_RATE).map(|r| r.saturating_mul(8))
+            }),
+        },
+        Column {
+            name: "delivery_rate_bps",
+            kind: Kind::UInt64,
+            doc: "Most recent delivery rate, bits/s (ss delivery_rate)",
+            build: |s, range| uint64(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u64(at::DELIVERY_RATE).map(|r| r.saturating_mul(8))
+            }),
+        },
+        Column {
+            name: "delivery_rate_app_limited",
+            kind: Kind::Boolean,
+            doc: "Whether that rate was limited by the application, not the network (ss app_limited)",
+            build: |s, range| boolean(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.app_limited()
+            }),
+        },
+        Column {
+            name: "send_rate_bps",
+            kind: Kind::UInt64,
+            doc: "cwnd x mss x 8 / rtt, bits/s, as ss prints `send`; NULL before an rtt is measured",
+            build: |s, range| uint64(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.send_rate_bps()
+            }),
+        },
+        Column {
+            name: "busy_ms",
+            kind: Kind::UInt64,
+            doc: "Time spent with data in flight, ms (ss busy:)",
+            build: |s, range| uint64(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u64(at::BUSY_TIME).map(|us| us / 1000)
+            }),
+        },
+        Column {
+            name: "rwnd_limited_ms",
+            kind: Kind::UInt64,
+            doc: "Time limited by the peer's receive window, ms (ss rwnd_limited:)",
+            build: |s, range| uint64(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u64(at::RWND_LIMITED).map(|us| us / 1000)
+            }),
+        },
+        Column {
+            name: "sndbuf_limited_ms",
+            kind: Kind::UInt64,
+            doc: "Time limited by our send buffer, ms (ss sndbuf_limited:)",
+            build: |s, range| uint64(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u64(at::SNDBUF_LIMITED).map(|us| us / 1000)
+            }),
+        },
+        Column {
+            name: "last_send_ms",
+            kind: Kind::UInt32,
+            doc: "Since data was last sent, ms (ss lastsnd:)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::LAST_DATA_SENT)
+            }),
+        },
+        Column {
+            name: "last_recv_ms",
+            kind: Kind::UInt32,
+            doc: "Since data was last received, ms (ss lastrcv:)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::LAST_DATA_RECV)
+            }),
+        },
+        Column {
+            name: "last_ack_ms",
+            kind: Kind::UInt32,
+            doc: "Since an ACK was last received, ms (ss lastack:)",
+            build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                let i = info(r)?;
+                i.u32(at::LAST_ACK_RECV)
+            }),
+        },
+    ],
+};
+
+/// Dumps TCP sockets only, whatever the filters say of other protocols.
+pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Sockets, DataFusionError> {
+    let mut filter = super::sockets_filter::socket_filter(&scan.filters);
+    filter
+        .kinds
+        .retain(|(protocol, _)| *protocol == Protocol::Tcp);
+    super::sockets::collect_for(&SPEC, config, scan, &filter)
+}
