@@ -131,8 +131,12 @@ fn built_in_saved_queries_return_the_rows_made() {
             "listeners",
             // These two read every namespace on the host: netns_all checks them.
             "listeners_by_container",
+            // netns_tcp_info checks this one, retransmitting_peers and tcp_health.
+            "retransmitting_peers",
+            "socket_memory",
             "sockets_per_namespace",
             "sockets_per_process",
+            "tcp_health",
             "tcp_state_summary"
         ],
         "{listing}"

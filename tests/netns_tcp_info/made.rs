@@ -1,0 +1,159 @@
+//! The sockets the tests compare: each made in the namespace for one thing to show.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+
+/// Bytes the bulk transfer sends.
+pub const BULK: usize = 3_000_000;
+
+/// What the test made, held open while it compares.
+pub struct Made {
+    pub _held: Vec<OwnedFd>,
+    pub bulk_client_port: u16,
+    pub reno_port: Option<u16>,
+    pub udp_port: u16,
+    pub marked_port: u16,
+    /// The sender whose peer stopped reading: data queued, a zero window.
+    pub stalled_port: u16,
+}
+
+pub fn setsockopt_str(fd: &impl AsRawFd, level: i32, name: i32, value: &[u8]) -> bool {
+    // SAFETY: a valid descriptor and a buffer of the given length.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            value.as_ptr().cast(),
+            value.len() as libc::socklen_t,
+        ) == 0
+    }
+}
+
+pub fn setsockopt_int(fd: &impl AsRawFd, level: i32, name: i32, value: i32) {
+    let ok = setsockopt_str(fd, level, name, &value.to_ne_bytes());
+    assert!(
+        ok,
+        "setsockopt {level}/{name}: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+pub fn build() -> Made {
+    let mut held: Vec<OwnedFd> = Vec::new();
+    // The bulk transfer: all sent, all read, then quiet.
+    let listener = TcpListener::bind("127.0.0.1:7300").unwrap();
+    let mut client = TcpStream::connect("127.0.0.1:7300").unwrap();
+    let (mut server, _) = listener.accept().unwrap();
+    let bulk_client_port = client.local_addr().unwrap().port();
+    let reader = std::thread::spawn(move || {
+        let mut buf = vec![0u8; BULK];
+        server.read_exact(&mut buf).unwrap();
+        server
+    });
+    client.write_all(&vec![7u8; BULK]).unwrap();
+    let server = reader.join().unwrap();
+    held.extend([listener.into(), client.into(), server.into()]);
+
+    // A TIME_WAIT: the side that closes first keeps it.
+    let tw_listener = TcpListener::bind("127.0.0.1:7301").unwrap();
+    let tw_client = TcpStream::connect("127.0.0.1:7301").unwrap();
+    let (tw_server, _) = tw_listener.accept().unwrap();
+    drop(tw_server);
+    drop(tw_client);
+    held.push(tw_listener.into());
+
+    // reno, where the kernel has it.
+    let available = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control")
+        .unwrap_or_default();
+    let reno_port = available.split_whitespace().any(|c| c == "reno").then(|| {
+        let listener = TcpListener::bind("127.0.0.1:7303").unwrap();
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        assert!(setsockopt_str(
+            &socket,
+            libc::IPPROTO_TCP,
+            libc::TCP_CONGESTION,
+            b"reno"
+        ));
+        socket
+            .connect(
+                &"127.0.0.1:7303"
+                    .parse::<std::net::SocketAddr>()
+                    .unwrap()
+                    .into(),
+            )
+            .unwrap();
+        let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+        let (accepted, _) = listener.accept().unwrap();
+        held.extend([listener.into(), OwnedFd::from(socket), accepted.into()]);
+        port
+    });
+
+    // UDP overflowed: a small buffer nobody reads.
+    let sink = UdpSocket::bind("127.0.0.1:7304").unwrap();
+    setsockopt_int(&sink, libc::SOL_SOCKET, libc::SO_RCVBUF, 2048);
+    let source = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for _ in 0..200 {
+        let _ = source.send_to(&[1u8; 1000], "127.0.0.1:7304");
+    }
+    held.extend([sink.into(), source.into()]);
+
+    // A marked socket with a TOS, one half shut down.
+    let marked_listener = TcpListener::bind("127.0.0.1:7305").unwrap();
+    let marked = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    setsockopt_int(&marked, libc::SOL_SOCKET, libc::SO_MARK, 7);
+    setsockopt_int(&marked, libc::IPPROTO_IP, libc::IP_TOS, 0x10);
+    marked
+        .connect(
+            &"127.0.0.1:7305"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+    marked.shutdown(std::net::Shutdown::Write).unwrap();
+    let marked_port = marked.local_addr().unwrap().as_socket().unwrap().port();
+    let (marked_peer, _) = marked_listener.accept().unwrap();
+    held.extend([
+        marked_listener.into(),
+        OwnedFd::from(marked),
+        marked_peer.into(),
+    ]);
+
+    // A zero window: the peer never reads, the sender writes until it cannot.
+    let stall_listener = TcpListener::bind("127.0.0.1:7306").unwrap();
+    let sender = TcpStream::connect("127.0.0.1:7306").unwrap();
+    let (receiver, _) = stall_listener.accept().unwrap();
+    setsockopt_int(&receiver, libc::SOL_SOCKET, libc::SO_RCVBUF, 4096);
+    sender.set_nonblocking(true).unwrap();
+    let chunk = vec![3u8; 65536];
+    let mut quiet = 0;
+    while quiet < 20 {
+        match (&sender).write(&chunk) {
+            Ok(n) if n > 0 => quiet = 0,
+            Ok(_) => quiet += 1,
+            Err(_) => {
+                quiet += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
+    let stalled_port = sender.local_addr().unwrap().port();
+    held.extend([stall_listener.into(), sender.into(), receiver.into()]);
+
+    // Unix: a pair with unread bytes one way.
+    let (mut a, b) = UnixStream::pair().unwrap();
+    a.write_all(&[0u8; 3000]).unwrap();
+    held.extend([a.into(), b.into()]);
+    Made {
+        _held: held,
+        bulk_client_port,
+        reno_port,
+        udp_port: 7304,
+        marked_port,
+        stalled_port,
+    }
+}
