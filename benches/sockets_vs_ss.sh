@@ -47,9 +47,10 @@ echo "holding $(ip netns exec "$ns" ss -Htn | wc -l) established TCP sockets in 
 
 q="SELECT state, recv_q, send_q, local_address, local_port, remote_address, remote_port FROM sockets WHERE proto IN ('tcp','tcp6')"
 owners="${q/SELECT /SELECT pid, program, }"
-python3 - "$netsql" "$q" "$owners" > "$work/loaded.json" <<'PY'
+memory="${q/SELECT /SELECT skmem_rmem_alloc, skmem_rcvbuf, skmem_wmem_alloc, skmem_sndbuf, skmem_fwd_alloc, skmem_wmem_queued, skmem_optmem, skmem_backlog, drops, }"
+python3 - "$netsql" "$q" "$owners" "$memory" > "$work/loaded.json" <<'PY'
 import json, sys
-netsql, q, owners = sys.argv[1:]
+netsql, q, owners, memory = sys.argv[1:]
 sql = lambda s: [netsql, "--format", "csv", "-e", s]
 print(json.dumps([
     {"name": "TCP sockets", "ours": sql(q), "theirs": ["ss", "-tan"], "target": 0.8},
@@ -58,6 +59,8 @@ print(json.dumps([
     {"name": "AND state = 'LISTEN' vs all", "ours": sql(q + " AND state = 'LISTEN'"), "theirs": sql(q), "target": None},
     {"name": "AND local_port = 9999", "ours": sql(q + " AND local_port = 9999"), "theirs": ["ss", "-tan", "sport = :9999"], "target": 3.0},
     {"name": "count(*) GROUP BY state", "ours": sql("SELECT state, count(*) FROM sockets GROUP BY state"), "theirs": ["ss", "-tan"], "target": 0.8},
+    {"name": "SELECT * FROM tcp_info", "ours": sql("SELECT * FROM tcp_info"), "theirs": ["ss", "-tin"], "target": 0.7},
+    {"name": "TCP sockets + skmem_*, drops", "ours": sql(memory), "theirs": ["ss", "-tmn"], "target": 0.7},
 ]))
 PY
 python3 - "$netsql" > "$work/idle.json" <<'PY'

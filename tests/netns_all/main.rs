@@ -524,6 +524,39 @@ fn unprivileged_gets_one_warning_and_exit_zero() {
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "n\n0\n");
     assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+
+    // A namespace of nobody's own (a user namespace with a network namespace): not
+    // enterable without CAP_SYS_ADMIN, read through /proc/<pid>/net of its process.
+    let as_nobody = |program: &str| {
+        let mut command = Command::new("setpriv");
+        command
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", program])
+            .current_dir("/");
+        command
+    };
+    let script = "ip link set lo up && exec python3 -c \"import socket, sys; s = socket.socket(); \
+                  s.bind(('127.0.0.1', 7601)); s.listen(); print('ready', flush=True); sys.stdin.read()\"";
+    let mut own = as_nobody("unshare");
+    own.args(["-rn", "sh", "-c", script]);
+    let (holder, _) = host::hold(own);
+    let inode = std::fs::metadata(format!("/proc/{}/ns/net", holder.id()))
+        .unwrap()
+        .ino();
+    let out = as_nobody(env!("CARGO_BIN_EXE_netsql"))
+        .args(["--netns", "all", "--format", "ndjson", "-e"])
+        .arg("SELECT netns, state, local_port, send_q FROM sockets WHERE local_port = 7601")
+        .run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = ndjson(&out.stdout);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(number(&rows[0], "netns"), Some(inode));
+    // A listener's send_q (its backlog) is in sock_diag only: NULL proves the files.
+    assert_eq!(rows[0]["send_q"], serde_json::Value::Null);
+    drop(holder);
 }
 
 #[test]

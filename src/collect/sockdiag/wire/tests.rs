@@ -362,3 +362,117 @@ fn requests_have_the_kernel_layout() {
     let show = u32::from_ne_bytes(req[28..32].try_into().unwrap());
     assert_eq!(show, 0x01 | 0x04 | 0x10 | 0x40); // NAME | PEER | RQLEN | UID
 }
+
+/// `message` with one more attribute of type `kind`, padded to 4 as the kernel pads.
+fn with_attribute(mut message: Vec<u8>, kind: u16, value: &[u8]) -> Vec<u8> {
+    message.extend_from_slice(&(4 + value.len() as u16).to_ne_bytes());
+    message.extend_from_slice(&kind.to_ne_bytes());
+    message.extend_from_slice(value);
+    message.resize(message.len().next_multiple_of(4), 0);
+    message
+}
+
+#[test]
+fn extensions_are_kept_only_when_wanted() {
+    // What kernel 6.18 sends for a TCP socket asked for everything: a 248-byte tcp_info,
+    // "cubic\0", nine SK_MEMINFO u32s, tos, shutdown 2 (no more sends), mark, cgroup id.
+    let mut info = vec![1, 0, 0, 0];
+    info.resize(248, 0);
+    info[68..72].copy_from_slice(&1234u32.to_ne_bytes()); // tcpi_rtt
+    let skmem: Vec<u8> = (1..=9u32).flat_map(|v| (v * 100).to_ne_bytes()).collect();
+    let mut message = with_tcp_info(&info);
+    message = with_attribute(message, INET_DIAG_CONG, b"cubic\0");
+    message = with_attribute(message, INET_DIAG_SKMEMINFO, &skmem);
+    message = with_attribute(message, INET_DIAG_TOS, &[0x10]);
+    message = with_attribute(message, INET_DIAG_SHUTDOWN, &[2]);
+    message = with_attribute(message, INET_DIAG_MARK, &7u32.to_ne_bytes());
+    message = with_attribute(message, INET_DIAG_CGROUP_ID, &4242u64.to_ne_bytes());
+    let all = Extensions {
+        counters: false,
+        tcp_info: true,
+        congestion: true,
+        skmem: true,
+        tos: true,
+        shutdown: true,
+        mark: true,
+        cgroup_id: true,
+    };
+    let row = decode_inet(&message, Protocol::Tcp, all).unwrap();
+    let extras = row.extras.unwrap();
+    assert_eq!(
+        extras
+            .tcp_info
+            .unwrap()
+            .u32(crate::collect::tcp_info::at::RTT),
+        Some(1234)
+    );
+    assert_eq!(extras.congestion.as_deref(), Some("cubic"));
+    assert_eq!(
+        extras.skmem,
+        [100, 200, 300, 400, 500, 600, 700, 800, 900].map(Some)
+    );
+    assert_eq!(
+        (extras.tos, extras.shutdown, extras.mark, extras.cgroup_id),
+        (Some(0x10), Some(2), Some(7), Some(4242))
+    );
+    // Asked for nothing: nothing kept, not even a box.
+    let row = decode_inet(&message, Protocol::Tcp, Extensions::default()).unwrap();
+    assert_eq!(row.extras, None);
+    // An older kernel's shorter SK_MEMINFO (no drops, no backlog): those are NULL.
+    let short = with_attribute(captured_header(), INET_DIAG_SKMEMINFO, &skmem[..28]);
+    let row = decode_inet(&short, Protocol::Tcp, all).unwrap();
+    assert_eq!(
+        row.extras.unwrap().skmem,
+        [
+            Some(100),
+            Some(200),
+            Some(300),
+            Some(400),
+            Some(500),
+            Some(600),
+            Some(700),
+            None,
+            None
+        ]
+    );
+}
+
+#[test]
+fn requests_ask_for_the_extensions_named() {
+    let ext = |e: Extensions, protocol, family| e.idiag_ext(protocol, family);
+    let info = Extensions {
+        tcp_info: true,
+        ..Extensions::default()
+    };
+    assert_eq!(ext(info, Protocol::Tcp, Family::Inet), 1 << 1);
+    // tcp_info and congestion exist for TCP only.
+    assert_eq!(ext(info, Protocol::Udp, Family::Inet), 0);
+    let tos = Extensions {
+        tos: true,
+        skmem: true,
+        ..Extensions::default()
+    };
+    assert_eq!(ext(tos, Protocol::Udp, Family::Inet), (1 << 4) | (1 << 6));
+    assert_eq!(ext(tos, Protocol::Udp, Family::Inet6), (1 << 5) | (1 << 6));
+    // Unasked attributes need no bit.
+    let free = Extensions {
+        shutdown: true,
+        mark: true,
+        cgroup_id: true,
+        ..Extensions::default()
+    };
+    assert_eq!(ext(free, Protocol::Tcp, Family::Inet), 0);
+    // The byte travels in the request: inet_diag_req_v2's idiag_ext, after family and protocol.
+    let req = inet_request(Protocol::Tcp, Family::Inet, ALL_STATES, None, info, 1);
+    assert_eq!(req[16 + 2], 1 << 1);
+    let unix = unix_request(
+        ALL_STATES,
+        Extensions {
+            skmem: true,
+            ..Extensions::default()
+        },
+        1,
+    );
+    let show = u32::from_ne_bytes(unix[16 + 12..16 + 16].try_into().unwrap());
+    assert_ne!(show & 0x20, 0, "UDIAG_SHOW_MEMINFO");
+}
