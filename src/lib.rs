@@ -20,6 +20,8 @@ pub mod exec;
 #[cfg(feature = "sql")]
 pub mod functions;
 #[cfg(feature = "sql")]
+pub mod history;
+#[cfg(feature = "sql")]
 pub mod interrupt;
 pub mod netstat;
 #[cfg(feature = "sql")]

@@ -19,7 +19,6 @@ use crate::tables::TablesConfig;
     version,
     about,
     max_term_width = 100,
-    args_conflicts_with_subcommands = true,
     after_help = "Also: netsql netstat [FLAGS]   the classic netstat views, computed by saved queries (netsql netstat -h)"
 )]
 pub struct Args {
@@ -94,6 +93,10 @@ pub struct Args {
     #[arg(long, value_name = "all|LIST", value_parser = parse_netns, global = true)]
     netns: Option<String>,
 
+    /// Register `history.<table>` for each table of the snapshot dataset at DEST
+    #[arg(long, value_name = "DEST", global = true)]
+    history: Option<PathBuf>,
+
     /// Read /etc files (services, passwd, hosts) from DIR
     #[arg(
         long = "etc",
@@ -106,6 +109,29 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Write one snapshot of tables to a Parquet dataset:
+    /// DEST/<table>/date=YYYY-MM-DD/host=<host>/<time>-<id>.parquet
+    Snapshot {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Write snapshots on the wall clock's ticks until --count, --for or a signal
+    Record {
+        #[command(flatten)]
+        target: Target,
+        /// Interval between snapshots (30s, 5m, 1h)
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
+        every: std::time::Duration,
+        /// Stop after N snapshots
+        #[arg(long, value_name = "N", conflicts_with = "period")]
+        count: Option<u64>,
+        /// Stop after this long (6h, 2d)
+        #[arg(long = "for", id = "period", value_name = "DURATION", value_parser = parse_duration)]
+        period: Option<std::time::Duration>,
+        /// Delete whole date= partitions older than this (14d)
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        retain: Option<std::time::Duration>,
+    },
     /// Run audit queries (a .sql file, or every .sql in a folder; the built-in audits when
     /// no path is given). Exit 0 when all pass, 1 when any finds rows, 2 on an error.
     Audit {
@@ -120,7 +146,55 @@ enum Command {
     },
 }
 
-/// `--netns`: checked here, resolved against the host's namespaces when a table is read.
+/// Where and what a snapshot writes.
+#[derive(Debug, clap::Args)]
+struct Target {
+    /// The dataset's directory
+    #[arg(long, value_name = "DEST")]
+    to: PathBuf,
+    /// Tables to write, comma-separated (default: sockets,socket_owners,processes,interfaces)
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    tables: Vec<String>,
+    /// The host name rows are filed under (default: this machine's)
+    #[arg(long, value_name = "NAME")]
+    host: Option<String>,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::history::parse_duration(text)
+}
+
+impl Target {
+    /// The checked target: live tables only, a host name fit for a path.
+    fn check(self) -> Result<SnapshotTarget, Error> {
+        let known: Vec<&str> = crate::tables::infos().iter().map(|i| i.name).collect();
+        let tables: Vec<String> = if self.tables.is_empty() {
+            crate::history::DEFAULT_TABLES
+                .iter()
+                .map(|t| t.to_string())
+                .collect()
+        } else {
+            self.tables
+        };
+        if let Some(bad) = tables.iter().find(|t| !known.contains(&t.as_str())) {
+            return Err(Error::Usage(format!(
+                "--tables: no table {bad} (there are {})",
+                known.join(", ")
+            )));
+        }
+        let host = match self.host {
+            Some(host) => host,
+            None => dns_lookup::get_hostname().map_err(Error::Io)?,
+        };
+        Ok(SnapshotTarget {
+            dest: self.to,
+            tables,
+            host: crate::history::path_safe(&host),
+        })
+    }
+}
+
+/// `netsql --netns`: checked here, resolved against the host's namespaces when a table is read.
 fn parse_netns(text: &str) -> Result<String, String> {
     text.parse::<crate::collect::netns::Scope>()?;
     Ok(text.to_string())
@@ -170,11 +244,24 @@ pub enum Mode {
     List,
     /// `netsql netstat FLAGS`.
     Netstat(Box<crate::netstat::Flags>),
+    /// `netsql snapshot`.
+    Snapshot(SnapshotTarget),
+    /// `netsql record`.
+    Record(SnapshotTarget, crate::history::record::Recording),
     Audit {
         paths: Vec<PathBuf>,
         params: BTreeMap<String, String>,
         junit: Option<PathBuf>,
     },
+}
+
+/// Where snapshots go and of what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotTarget {
+    pub dest: PathBuf,
+    pub tables: Vec<String>,
+    /// Already made safe for a path segment.
+    pub host: String,
 }
 
 impl Mode {
@@ -183,7 +270,12 @@ impl Mode {
     pub fn read_only(&self) -> bool {
         match self {
             Mode::Query { read_only, .. } => *read_only,
-            Mode::Saved { .. } | Mode::List | Mode::Netstat(_) | Mode::Audit { .. } => true,
+            Mode::Saved { .. }
+            | Mode::List
+            | Mode::Netstat(_)
+            | Mode::Audit { .. }
+            | Mode::Snapshot(_)
+            | Mode::Record(..) => true,
         }
     }
 }
@@ -197,6 +289,8 @@ pub struct Config {
     pub tables: TablesConfig,
     /// User query folders (`--queries`), after the XDG one.
     pub queries: Vec<PathBuf>,
+    /// `--history DEST`: a snapshot dataset to register as `history.<table>`.
+    pub history: Option<PathBuf>,
 }
 
 impl Args {
@@ -226,6 +320,19 @@ impl Args {
                 .to_lowercase(),
             ));
         }
+        // Options that pick what to run are the subcommand's business when there is one;
+        // options of the session (--netns, --source, --history, --format) go with any.
+        if self.command.is_some()
+            && (!self.execute.is_empty()
+                || !self.file.is_empty()
+                || self.query.is_some()
+                || self.list
+                || self.read_only)
+        {
+            return Err(Error::Usage(
+                "-e, -f, -q, --list and --read-only do not go with a subcommand".into(),
+            ));
+        }
         let mode = match (netstat, self.command) {
             (Some(flags), _) => {
                 check_netstat_format(&flags, format)?;
@@ -248,6 +355,25 @@ impl Args {
                     junit,
                 }
             }
+            (None, Some(Command::Snapshot { target })) => Mode::Snapshot(target.check()?),
+            (
+                None,
+                Some(Command::Record {
+                    target,
+                    every,
+                    count,
+                    period,
+                    retain,
+                }),
+            ) => Mode::Record(
+                target.check()?,
+                crate::history::record::Recording {
+                    every,
+                    count,
+                    period,
+                    retain,
+                },
+            ),
             (None, None) if self.list => Mode::List,
             (None, None) if self.query.is_some() => Mode::Saved {
                 name: self.query.unwrap_or_default(),
@@ -289,6 +415,7 @@ impl Args {
                 netns: self.netns.unwrap_or_default(),
             },
             queries: self.queries,
+            history: self.history,
         })
     }
 }

@@ -78,6 +78,9 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
         .map_err(Error::Io)?;
     runtime.block_on(async {
         let ctx = exec::context(&config.tables)?;
+        if let Some(dest) = &config.history {
+            crate::history::read::register(&ctx, dest).await?;
+        }
         // The one session every mode runs on; read-only as the mode requires.
         let runner = Runner {
             ctx: &ctx,
@@ -109,6 +112,17 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
                 }
             }
         };
+        // A recording ends on SIGINT or SIGTERM after the snapshot under way.
+        if let Mode::Record(target, recording) = &config.mode {
+            return crate::history::record::record(
+                &runner,
+                &target.dest,
+                &target.tables,
+                &target.host,
+                recording,
+            )
+            .await;
+        }
         // Ctrl-C drops the work, and with it any half-written file.
         let interrupted = crate::interrupt::flag()?;
         tokio::select! {
@@ -187,6 +201,21 @@ async fn execute(
             };
             crate::netstat::run(flags, runner, &files, &mut to).await
         }
+        Mode::Snapshot(target) => {
+            let written = crate::history::write::snapshot(
+                runner,
+                &target.dest,
+                &target.tables,
+                &target.host,
+                chrono::Utc::now(),
+            )
+            .await?;
+            for file in &written.files {
+                writeln!(out, "{}", file.display())?;
+            }
+            Ok(Exit::Success)
+        }
+        Mode::Record(..) => unreachable!("run() records before it gets here"),
         Mode::Audit {
             paths,
             params,

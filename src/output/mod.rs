@@ -2,6 +2,7 @@
 
 pub mod atomic;
 pub mod netstat;
+pub mod parquet;
 pub mod table;
 
 use std::io::Write;
@@ -16,7 +17,6 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::ipc::writer::FileWriter;
 use datafusion::arrow::json::{self, writer::JsonArray, writer::LineDelimited};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-use datafusion::parquet::arrow::ArrowWriter;
 
 /// An output format (`--format`, or `-o FILE`'s extension).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -91,8 +91,7 @@ pub fn sink<'a>(
                 .build::<_, LineDelimited>(out),
         }),
         Format::Parquet => Box::new(ParquetSink {
-            writer: ArrowWriter::try_new(out, schema, None)
-                .map_err(|e| ArrowError::ExternalError(Box::new(e)))?,
+            writer: parquet::ParquetOut::new(out, &schema, false)?,
         }),
         Format::Arrow => Box::new(IpcSink {
             writer: FileWriter::try_new(out, &schema)?,
@@ -101,21 +100,16 @@ pub fn sink<'a>(
 }
 
 struct ParquetSink<W: Write + Send> {
-    writer: ArrowWriter<W>,
+    writer: parquet::ParquetOut<W>,
 }
 
 impl<W: Write + Send> Sink for ParquetSink<W> {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
-        self.writer
-            .write(batch)
-            .map_err(|e| ArrowError::ExternalError(Box::new(e)))
+        self.writer.write(batch)
     }
 
     fn finish(self: Box<Self>) -> Result<(), ArrowError> {
-        let mut out = self
-            .writer
-            .into_inner()
-            .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
+        let (mut out, _) = self.writer.finish()?;
         out.flush().map_err(ArrowError::from)
     }
 }

@@ -1,0 +1,217 @@
+//! `netsql record`: snapshots on the wall clock's ticks (every :00 and :30 for 30s) until
+//! a count, a period or a signal ends it. A snapshot that overruns its tick makes the
+//! ticks it covered skip (counted), never pile up; one that fails is reported and the
+//! next tick goes on; SIGINT and SIGTERM end it after the snapshot under way.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::error::{Error, Exit};
+use crate::exec::Runner;
+
+/// How long and how often to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recording {
+    pub every: Duration,
+    pub count: Option<u64>,
+    pub period: Option<Duration>,
+    pub retain: Option<Duration>,
+}
+
+/// What a recording did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Tally {
+    pub written: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// The first tick of `every` strictly after `now` (ticks are multiples of `every` since
+/// the epoch, so 30s ticks fall on :00 and :30).
+pub fn next_tick(now: DateTime<Utc>, every: Duration) -> DateTime<Utc> {
+    let step = every.as_micros().max(1) as i64;
+    let micros = now.timestamp_micros();
+    let next = (micros.div_euclid(step) + 1) * step;
+    DateTime::from_timestamp_micros(next).unwrap_or(now)
+}
+
+/// SIGINT or SIGTERM, as a flag polled between and during waits.
+fn stop_flag() -> std::io::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGINT, flag.clone())?;
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, flag.clone())?;
+    Ok(flag)
+}
+
+/// Sleeps until `when`, or until `stop` is raised: whether it was.
+async fn wait_until(when: DateTime<Utc>, stop: &AtomicBool) -> bool {
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return true;
+        }
+        let left = when - Utc::now();
+        let Ok(left) = left.to_std() else {
+            return false;
+        };
+        tokio::time::sleep(left.min(Duration::from_millis(50))).await;
+    }
+}
+
+/// Records until done; exit 2 only when every snapshot failed.
+pub async fn record(
+    runner: &Runner<'_>,
+    dest: &Path,
+    tables: &[String],
+    host: &str,
+    recording: &Recording,
+) -> Result<Exit, Error> {
+    let stop = stop_flag()?;
+    let started = Instant::now();
+    let status = std::io::stderr().is_terminal();
+    let mut tally = Tally::default();
+    let mut tick = next_tick(Utc::now(), recording.every);
+    loop {
+        if let Some(period) = recording.period {
+            if started.elapsed() + (tick - Utc::now()).to_std().unwrap_or_default() > period {
+                break;
+            }
+        }
+        if wait_until(tick, &stop).await {
+            break;
+        }
+        let began = Instant::now();
+        match super::write::snapshot(runner, dest, tables, host, tick).await {
+            Ok(written) => {
+                tally.written += 1;
+                tally.rows += written.rows;
+                tally.bytes += written.bytes;
+            }
+            Err(err) => {
+                tally.failed += 1;
+                eprintln!(
+                    "{}netsql: snapshot at {}: {err}",
+                    if status { "\n" } else { "" },
+                    tick.format("%Y-%m-%dT%H:%M:%SZ")
+                );
+            }
+        }
+        if let Some(retain) = recording.retain {
+            if let Err(err) = prune(dest, Utc::now(), retain) {
+                eprintln!("netsql: --retain: {err}");
+            }
+        }
+        if status {
+            eprint!(
+                "\r{} snapshots, {} rows, {} bytes, last {} ms, {} failed, {} ticks skipped ",
+                tally.written,
+                tally.rows,
+                tally.bytes,
+                began.elapsed().as_millis(),
+                tally.failed,
+                tally.skipped
+            );
+        }
+        if recording
+            .count
+            .is_some_and(|n| tally.written + tally.failed >= n)
+            || stop.load(Ordering::Relaxed)
+        {
+            break;
+        }
+        // Ticks that passed while the snapshot ran are skipped, not made up.
+        let next = next_tick(Utc::now(), recording.every);
+        let missed = ((next - tick).num_microseconds().unwrap_or(0)
+            / recording.every.as_micros().max(1) as i64
+            - 1)
+        .max(0);
+        if missed > 0 {
+            tally.skipped += missed as u64;
+            if !status {
+                eprintln!("netsql: a snapshot overran its interval: {missed} tick(s) skipped");
+            }
+        }
+        tick = next;
+    }
+    if status {
+        eprintln!();
+    }
+    Ok(if tally.failed > 0 && tally.written == 0 {
+        Exit::Error
+    } else {
+        Exit::Success
+    })
+}
+
+/// Deletes every `date=` folder older than `retain` before `now`, under each table.
+pub fn prune(dest: &Path, now: DateTime<Utc>, retain: Duration) -> std::io::Result<usize> {
+    let oldest =
+        (now - chrono::Duration::from_std(retain).unwrap_or(chrono::Duration::MAX)).date_naive();
+    let mut removed = 0;
+    for table in std::fs::read_dir(dest)?.flatten() {
+        let Ok(partitions) = std::fs::read_dir(table.path()) else {
+            continue;
+        };
+        for partition in partitions.flatten() {
+            let name = partition.file_name();
+            let Some(date) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("date="))
+                .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+            else {
+                continue;
+            };
+            if date < oldest {
+                std::fs::remove_dir_all(partition.path())?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn ticks_fall_on_the_wall_clock() {
+        let at = |h, m, s| Utc.with_ymd_and_hms(2026, 11, 30, h, m, s).unwrap();
+        let every = Duration::from_secs(30);
+        assert_eq!(next_tick(at(4, 0, 1), every), at(4, 0, 30));
+        assert_eq!(next_tick(at(4, 0, 30), every), at(4, 1, 0));
+        assert_eq!(
+            next_tick(at(4, 59, 59), Duration::from_secs(3600)),
+            at(5, 0, 0)
+        );
+    }
+
+    #[test]
+    fn retention_removes_whole_old_days() {
+        let dest = tempfile::tempdir().unwrap();
+        for day in ["2026-11-01", "2026-11-15", "2026-11-16", "2026-11-30"] {
+            std::fs::create_dir_all(dest.path().join(format!("sockets/date={day}/host=h")))
+                .unwrap();
+        }
+        std::fs::create_dir_all(dest.path().join("sockets/not-a-partition")).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+        let removed = prune(dest.path(), now, Duration::from_secs(14 * 86400)).unwrap();
+        assert_eq!(removed, 2);
+        let mut left: Vec<String> = std::fs::read_dir(dest.path().join("sockets"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["date=2026-11-16", "date=2026-11-30", "not-a-partition"]
+        );
+    }
+}

@@ -1,0 +1,461 @@
+//! History: snapshots of a namespace whose sockets the test made, written as a Parquet
+//! dataset and read back by netsql (`--history`), DuckDB and pyarrow; recording with a
+//! count and with SIGTERM; a full disk; a file lacking a column; a corrupt file; pruning.
+
+mod common;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{ndjson, netsql, number, text, Kid, Netns, Row, RunExt};
+
+const QUERIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/queries");
+
+fn ok(args: &[&str]) -> String {
+    let out = netsql().args(args).run();
+    assert!(
+        out.status.success(),
+        "netsql {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn rows(args: &[&str]) -> Vec<Row> {
+    let mut all = args.to_vec();
+    all.extend(["--format", "ndjson"]);
+    ndjson(ok(&all).as_bytes())
+}
+
+/// Every file under `dir`, relative, sorted.
+fn files(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                found.push(path.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Runs python3 on `script` with `args`; its stdout.
+fn python(script: &str, args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .run();
+    assert!(
+        out.status.success(),
+        "python: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The saved query's SQL run by DuckDB over the dataset, compared there with netsql's
+/// rows of the same query: prints "same N" or the difference.
+const DUCKDB_COMPARE: &str = r#"
+import datetime, duckdb, json, sys
+dest, sql_file, ours_file = sys.argv[1:]
+con = duckdb.connect()
+con.execute("CREATE SCHEMA history")
+con.execute(f"CREATE VIEW history.sockets AS SELECT * FROM read_parquet('{dest}/sockets/*/*/*.parquet', hive_partitioning = true)")
+sql = open(sql_file).read()
+cur = con.execute(sql)
+names = [d[0] for d in cur.description]
+def norm(v):
+    if isinstance(v, datetime.datetime):
+        return v.astimezone(datetime.timezone.utc).isoformat()
+    return v
+theirs = [tuple(norm(v) for v in row) for row in cur.fetchall()]
+ours = []
+for line in open(ours_file):
+    if line.strip():
+        row = json.loads(line)
+        values = []
+        for n in names:
+            v = row.get(n)
+            if isinstance(v, str) and n in ("taken", "first_seen", "last_seen", "hour"):
+                v = datetime.datetime.fromisoformat(v.replace("Z", "+00:00")).astimezone(datetime.timezone.utc).isoformat()
+            values.append(v)
+        ours.append(tuple(values))
+print(f"same {len(ours)}" if ours == theirs else f"DIFFERENT\nours   {ours}\ntheirs {theirs}")
+"#;
+
+/// pyarrow's view of the dataset: rows, and the types of a few columns.
+const PYARROW_READ: &str = r#"
+import sys, pyarrow.dataset as ds
+d = ds.dataset(sys.argv[1] + "/sockets", format="parquet", partitioning="hive")
+t = d.to_table()
+s = t.schema
+print(t.num_rows, s.field("taken").type, s.field("local_port").type, s.field("inode").type, s.field("host").type, s.field("date").type)
+"#;
+
+#[test]
+fn snapshots_read_back_in_netsql_duckdb_and_pyarrow() {
+    let Some(ns) = Netns::create("history", &["python3"]) else {
+        return;
+    };
+    let dest = tempfile::tempdir().unwrap();
+    let dir = dest.path().to_str().unwrap().to_string();
+    let listen = |port: u16| ns.within(move || TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let first = listen(7400);
+    let second = listen(7401);
+    let _pair = ns.within(|| TcpStream::connect("127.0.0.1:7400").unwrap());
+    let snapshot = |tables: &str| {
+        let out = ok(&[
+            "--netns", &ns.name, "snapshot", "--to", &dir, "--host", "h1", "--tables", tables,
+        ]);
+        out.lines().map(PathBuf::from).collect::<Vec<_>>()
+    };
+    let stable =
+        "proto, state, local_address, local_port, remote_address, remote_port, inode, uid, recv_q";
+    let live_before = rows(&[
+        "--netns",
+        &ns.name,
+        "-e",
+        &format!("SELECT {stable} FROM sockets ORDER BY inode, local_port"),
+    ]);
+    let written = snapshot("sockets,interfaces");
+    let live_after = rows(&[
+        "--netns",
+        &ns.name,
+        "-e",
+        &format!("SELECT {stable} FROM sockets ORDER BY inode, local_port"),
+    ]);
+    assert_eq!(live_before, live_after, "the namespace is quiet");
+    // One file a table, in its partition, under its final name; nothing else.
+    assert_eq!(written.len(), 2);
+    let listed = files(dest.path());
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    for file in &listed {
+        let parts: Vec<&str> = file.split('/').collect();
+        assert!(["sockets", "interfaces"].contains(&parts[0]), "{file}");
+        assert!(
+            parts[1].starts_with("date=20") && parts[1].len() == 15,
+            "{file}"
+        );
+        assert_eq!(parts[2], "host=h1");
+        assert!(
+            parts[3].ends_with(".parquet") && parts[3].as_bytes()[8] == b'T',
+            "{file}"
+        );
+    }
+    let back = rows(&[
+        "--history",
+        &dir,
+        "-e",
+        &format!("SELECT {stable} FROM history.sockets ORDER BY inode, local_port"),
+    ]);
+    assert_eq!(
+        back, live_before,
+        "the snapshot holds what a live query saw"
+    );
+    let interfaces = rows(&[
+        "--history",
+        &dir,
+        "-e",
+        "SELECT name FROM history.interfaces ORDER BY name",
+    ]);
+    assert_eq!(
+        interfaces
+            .iter()
+            .map(|r| text(r, "name").unwrap())
+            .collect::<Vec<_>>(),
+        ["lo"]
+    );
+
+    // Three snapshots: 7401 closed before the second, 7402 opened before the third.
+    drop(second);
+    std::thread::sleep(Duration::from_millis(20));
+    snapshot("sockets");
+    let third = listen(7402);
+    std::thread::sleep(Duration::from_millis(20));
+    snapshot("sockets");
+    let new = rows(&["--history", &dir, "-q", "history_new_listeners"]);
+    let ports: Vec<u64> = new
+        .iter()
+        .map(|r| number(r, "local_port").unwrap())
+        .collect();
+    assert_eq!(ports, [7402]);
+    let timeline = rows(&["--history", &dir, "-q", "history_listener_timeline"]);
+    let seen: Vec<(u64, u64)> = timeline
+        .iter()
+        .map(|r| {
+            (
+                number(r, "local_port").unwrap(),
+                number(r, "snapshots").unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(seen, [(7400, 3), (7401, 1), (7402, 1)]);
+    let by_port = |p: u64| {
+        timeline
+            .iter()
+            .find(|r| number(r, "local_port") == Some(p))
+            .unwrap()
+    };
+    assert_eq!(
+        text(by_port(7400), "first_seen"),
+        text(by_port(7401), "last_seen")
+    );
+    assert_eq!(
+        text(by_port(7400), "last_seen"),
+        text(by_port(7402), "first_seen")
+    );
+    let hourly = rows(&["--history", &dir, "-q", "history_connections_per_hour"]);
+    assert_eq!(hourly.len(), 1, "one hour, one remote: {hourly:?}");
+    assert_eq!(
+        number(&hourly[0], "connections"),
+        Some(2),
+        "both ends of the pair"
+    );
+
+    // DuckDB runs the same SQL files over the same files and gets the same rows.
+    for name in [
+        "history_new_listeners",
+        "history_listener_timeline",
+        "history_connections_per_hour",
+    ] {
+        let ours = dest.path().join(format!(".{name}.ndjson"));
+        std::fs::write(
+            &ours,
+            ok(&["--history", &dir, "--format", "ndjson", "-q", name]),
+        )
+        .unwrap();
+        let sql = format!("{QUERIES}/{name}.sql");
+        let verdict = python(DUCKDB_COMPARE, &[&dir, &sql, ours.to_str().unwrap()]);
+        assert!(verdict.starts_with("same "), "{name}: {verdict}");
+        std::fs::remove_file(ours).unwrap();
+    }
+    // pyarrow with hive partitioning: the same row count, the types the README promises.
+    let count = rows(&[
+        "--history",
+        &dir,
+        "-e",
+        "SELECT count(*) AS n FROM history.sockets",
+    ]);
+    let read = python(PYARROW_READ, &[&dir]);
+    assert_eq!(
+        read.trim(),
+        format!(
+            "{} timestamp[us, tz=UTC] int32 int64 string string",
+            number(&count[0], "n").unwrap()
+        )
+    );
+    // A query on one host reads only that host's files (counted in the plan).
+    snapshot_other_host(&ns, &dir);
+    let plan = ok(&[
+        "--history",
+        &dir,
+        "--format",
+        "csv",
+        "-e",
+        "EXPLAIN SELECT local_port FROM history.sockets WHERE host = 'h1'",
+    ]);
+    assert_eq!(plan.matches(".parquet").count(), 3, "{plan}");
+    let plan = ok(&[
+        "--history",
+        &dir,
+        "--format",
+        "csv",
+        "-e",
+        "EXPLAIN SELECT local_port FROM history.sockets",
+    ]);
+    assert_eq!(plan.matches(".parquet").count(), 4, "{plan}");
+    drop((first, third));
+}
+
+fn snapshot_other_host(ns: &Netns, dir: &str) {
+    ok(&[
+        "--netns", &ns.name, "snapshot", "--to", dir, "--host", "h2", "--tables", "sockets",
+    ]);
+}
+
+#[test]
+fn old_files_without_a_column_and_corrupt_files() {
+    let dest = tempfile::tempdir().unwrap();
+    let dir = dest.path().to_str().unwrap().to_string();
+    ok(&[
+        "snapshot", "--to", &dir, "--host", "now", "--tables", "sockets",
+    ]);
+    let now = rows(&[
+        "--history",
+        &dir,
+        "-e",
+        "SELECT count(*) AS n FROM history.sockets",
+    ]);
+    let n = number(&now[0], "n").unwrap();
+    // A file as an older netsql would have written it: no uid column.
+    let old = dest.path().join("sockets/date=2020-01-01/host=old");
+    std::fs::create_dir_all(&old).unwrap();
+    python(
+        "import sys, datetime, pyarrow as pa, pyarrow.parquet as pq\n\
+         t = pa.table({'taken': pa.array([datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)] * 2, pa.timestamp('us', tz='UTC')),\n\
+                       'proto': ['tcp', 'udp'], 'local_port': pa.array([22, 53], pa.int32())})\n\
+         pq.write_table(t, sys.argv[1])",
+        &[old.join("20200101T000000Z-old.parquet").to_str().unwrap()],
+    );
+    let mixed = rows(&["--history", &dir, "-e", "SELECT host, count(*) AS n, count(uid) AS with_uid FROM history.sockets GROUP BY host ORDER BY host"]);
+    assert_eq!(
+        mixed
+            .iter()
+            .map(|r| (
+                text(r, "host").unwrap(),
+                number(r, "n").unwrap(),
+                number(r, "with_uid").unwrap()
+            ))
+            .collect::<Vec<_>>(),
+        [("now".to_string(), n, n), ("old".to_string(), 2, 0)]
+    );
+    // A corrupt file: one line naming it, exit 2, no panic.
+    let bad = old.join("broken.parquet");
+    std::fs::write(&bad, b"PAR1 this is not parquet").unwrap();
+    let out = netsql()
+        .args([
+            "--history",
+            &dir,
+            "-e",
+            "SELECT count(*) FROM history.sockets",
+        ])
+        .run();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(bad.to_str().unwrap()), "{stderr}");
+}
+
+#[test]
+fn record_counts_stops_on_sigterm_and_survives_a_full_disk() {
+    let dest = tempfile::tempdir().unwrap();
+    let dir = dest.path().to_str().unwrap().to_string();
+    let out = netsql()
+        .args([
+            "record", "--to", &dir, "--every", "1s", "--count", "3", "--tables", "sockets",
+            "--host", "r",
+        ])
+        .run_within(Duration::from_secs(30));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = files(dest.path());
+    assert_eq!(written.len(), 3, "{written:?}");
+    // Ticks on whole seconds: the file names' times differ by exactly one second each.
+    let seconds: Vec<u32> = written
+        .iter()
+        .map(|f| f.rsplit('/').next().unwrap()[13..15].parse().unwrap())
+        .collect();
+    for pair in seconds.windows(2) {
+        assert_eq!((pair[0] + 1) % 60, pair[1], "{written:?}");
+    }
+
+    // SIGTERM: the snapshot under way finishes, exit 0, nothing partial.
+    let other = tempfile::tempdir().unwrap();
+    let kid = Kid::spawn(
+        netsql()
+            .args([
+                "record",
+                "--to",
+                other.path().to_str().unwrap(),
+                "--every",
+                "1s",
+                "--tables",
+                "sockets,processes",
+            ])
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let started = std::time::Instant::now();
+    while files(other.path())
+        .iter()
+        .filter(|f| f.ends_with(".parquet"))
+        .count()
+        < 2
+    {
+        assert!(started.elapsed() < Duration::from_secs(20), "no snapshot");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(kid.id() as i32, libc::SIGTERM) };
+    let out = kid.finish_within(Duration::from_secs(10));
+    assert!(out.status.success(), "{out:?}");
+    let left = files(other.path());
+    assert!(
+        left.iter()
+            .all(|f| f.ends_with(".parquet") && !f.contains(".partial")),
+        "{left:?}"
+    );
+    assert_eq!(left.len() % 2, 0, "whole snapshots only: {left:?}");
+
+    // A full disk: each snapshot fails with the reason, leaves no file; exit 2 when all did.
+    let full = tempfile::tempdir().unwrap();
+    let mount = Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=4k",
+            "tmpfs",
+            full.path().to_str().unwrap(),
+        ])
+        .run();
+    if !mount.status.success() {
+        assert!(
+            !common::require_netns(),
+            "cannot mount a tmpfs: {}",
+            String::from_utf8_lossy(&mount.stderr)
+        );
+        eprintln!("skipped: not root, cannot mount a small tmpfs");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).run();
+        }
+    }
+    let _unmount = Unmount(full.path().to_path_buf());
+    // One page holds no snapshot of every process.
+    let out = netsql()
+        .args([
+            "record",
+            "--to",
+            full.path().to_str().unwrap(),
+            "--every",
+            "1s",
+            "--count",
+            "2",
+            "--tables",
+            "processes",
+        ])
+        .run_within(Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let failures: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("snapshot at"))
+        .collect();
+    assert_eq!(failures.len(), 2, "{stderr}");
+    assert!(
+        failures.iter().all(|l| l.contains("No space left")),
+        "{stderr}"
+    );
+    let left = files(full.path());
+    assert!(
+        left.iter()
+            .all(|f| !f.ends_with(".parquet") && !f.contains(".partial")),
+        "{left:?}"
+    );
+}
