@@ -92,6 +92,20 @@ for line in open(ours_file):
 print(f"same {len(ours)}" if ours == theirs else f"DIFFERENT\nours   {ours}\ntheirs {theirs}")
 "#;
 
+/// Spark's view, by the README's command: rows as `host port inode` lines, then types.
+const SPARK_READ: &str = r#"
+import sys
+from pyspark.sql import SparkSession
+spark = (SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false")
+         .config("spark.sql.session.timeZone", "UTC").getOrCreate())
+spark.sparkContext.setLogLevel("ERROR")
+df = spark.read.parquet(sys.argv[1] + "/sockets")
+for r in sorted(df.select("host", "local_port", "inode").collect(), key=str):
+    print(r.host, r.local_port, r.inode)
+types = dict(df.dtypes)
+print("types", types["taken"], types["local_port"], types["inode"], types["host"], types["date"])
+"#;
+
 /// pyarrow's view of the dataset: rows, and the types of a few columns.
 const PYARROW_READ: &str = r#"
 import sys, pyarrow.dataset as ds
@@ -252,6 +266,35 @@ fn snapshots_read_back_in_netsql_duckdb_and_pyarrow() {
             "{} timestamp[us, tz=UTC] int32 int64 string string",
             number(&count[0], "n").unwrap()
         )
+    );
+    // Spark (pyspark, its partition discovery): the same rows, the types promised.
+    let spark = python(SPARK_READ, &[&dir]);
+    let ours = rows(&[
+        "--history",
+        &dir,
+        "-e",
+        "SELECT host, local_port, inode FROM history.sockets",
+    ]);
+    let mut want: Vec<String> = ours
+        .iter()
+        .map(|r| {
+            let port = number(r, "local_port").map_or("None".to_string(), |p| p.to_string());
+            format!(
+                "{} {port} {}",
+                text(r, "host").unwrap(),
+                number(r, "inode").unwrap()
+            )
+        })
+        .collect();
+    want.sort();
+    let mut got: Vec<&str> = spark.lines().filter(|l| !l.starts_with("types ")).collect();
+    got.sort();
+    assert_eq!(got, want);
+    assert!(
+        spark
+            .lines()
+            .any(|l| l == "types timestamp int bigint string date"),
+        "{spark}"
     );
     // A query on one host reads only that host's files (counted in the plan).
     snapshot_other_host(&ns, &dir);
