@@ -502,3 +502,70 @@ fn record_counts_stops_on_sigterm_and_survives_a_full_disk() {
         "{left:?}"
     );
 }
+
+/// The printed Hive DDL, run by Spark with its Hive metastore, then queried.
+const SPARK_DDL: &str = r#"
+import sys
+from pyspark.sql import SparkSession
+ddl, warehouse = sys.argv[1:]
+spark = (SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false")
+         .config("spark.sql.session.timeZone", "UTC").config("spark.sql.warehouse.dir", warehouse)
+         .config("javax.jdo.option.ConnectionURL", f"jdbc:derby:;databaseName={warehouse}/metastore;create=true")
+         .enableHiveSupport().getOrCreate())
+spark.sparkContext.setLogLevel("ERROR")
+for statement in open(ddl).read().split(";"):
+    if statement.strip():
+        spark.sql(statement)
+for table in ("sockets", "processes"):
+    row = spark.sql(f"SELECT count(*) AS n, count(DISTINCT host) AS hosts FROM {table}").collect()[0]
+    print(table, row.n, row.hosts)
+"#;
+
+#[test]
+fn printed_hive_ddl_makes_tables_spark_reads() {
+    let dest = tempfile::tempdir().unwrap();
+    let dir = dest.path().join("data");
+    let dir = dir.to_str().unwrap();
+    for host in ["a", "b"] {
+        ok(&[
+            "snapshot",
+            "--to",
+            dir,
+            "--host",
+            host,
+            "--tables",
+            "sockets,processes",
+        ]);
+    }
+    let ddl = ok(&[
+        "snapshot",
+        "--to",
+        dir,
+        "--tables",
+        "sockets,processes",
+        "--print-ddl",
+        "hive",
+    ]);
+    assert_eq!(
+        files(Path::new(dir)).len(),
+        4,
+        "--print-ddl writes no snapshot"
+    );
+    let ddl_file = dest.path().join("ddl.sql");
+    std::fs::write(&ddl_file, &ddl).unwrap();
+    let warehouse = dest.path().join("warehouse");
+    let spark = python(
+        SPARK_DDL,
+        &[ddl_file.to_str().unwrap(), warehouse.to_str().unwrap()],
+    );
+    for table in ["sockets", "processes"] {
+        let count = rows(&[
+            "--history",
+            dir,
+            "-e",
+            &format!("SELECT count(*) AS n FROM history.{table}"),
+        ]);
+        let want = format!("{table} {} 2", number(&count[0], "n").unwrap());
+        assert!(spark.lines().any(|l| l == want), "want {want} in {spark}");
+    }
+}

@@ -114,6 +114,9 @@ enum Command {
     Snapshot {
         #[command(flatten)]
         target: Target,
+        /// Print the CREATE TABLE statements for Hive/Spark/Athena or Trino instead
+        #[arg(long, value_name = "DIALECT")]
+        print_ddl: Option<crate::history::ddl::Dialect>,
     },
     /// Write snapshots on the wall clock's ticks until --count, --for or a signal
     Record {
@@ -246,6 +249,8 @@ pub enum Mode {
     Netstat(Box<crate::netstat::Flags>),
     /// `netsql snapshot`.
     Snapshot(SnapshotTarget),
+    /// `netsql snapshot --print-ddl`.
+    Ddl(SnapshotTarget, crate::history::ddl::Dialect),
     /// `netsql record`.
     Record(SnapshotTarget, crate::history::record::Recording),
     Audit {
@@ -275,6 +280,7 @@ impl Mode {
             | Mode::Netstat(_)
             | Mode::Audit { .. }
             | Mode::Snapshot(_)
+            | Mode::Ddl(..)
             | Mode::Record(..) => true,
         }
     }
@@ -355,7 +361,10 @@ impl Args {
                     junit,
                 }
             }
-            (None, Some(Command::Snapshot { target })) => Mode::Snapshot(target.check()?),
+            (None, Some(Command::Snapshot { target, print_ddl })) => match print_ddl {
+                Some(dialect) => Mode::Ddl(target.check()?, dialect),
+                None => Mode::Snapshot(target.check()?),
+            },
             (
                 None,
                 Some(Command::Record {

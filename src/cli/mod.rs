@@ -215,6 +215,17 @@ async fn execute(
             }
             Ok(Exit::Success)
         }
+        Mode::Ddl(target, dialect) => {
+            let tables: Vec<_> = crate::tables::infos()
+                .into_iter()
+                .filter(|t| target.tables.iter().any(|n| n == t.name))
+                .collect();
+            let location = target.dest.to_string_lossy();
+            out.write_all(
+                crate::history::ddl::statements(&tables, &location, *dialect).as_bytes(),
+            )?;
+            Ok(Exit::Success)
+        }
         Mode::Record(..) => unreachable!("run() records before it gets here"),
         Mode::Audit {
             paths,

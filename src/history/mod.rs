@@ -6,6 +6,7 @@
 //! path only. A column both in the files and in the partition path is refused by
 //! DataFusion's listing tables and is ambiguous to Spark, so each is stored once.
 
+pub mod ddl;
 pub mod read;
 pub mod record;
 pub mod write;
