@@ -569,3 +569,162 @@ fn printed_hive_ddl_makes_tables_spark_reads() {
         assert!(spark.lines().any(|l| l == want), "want {want} in {spark}");
     }
 }
+
+/// An S3-compatible server (moto's server mode) on a loopback port, stopped on drop.
+struct S3 {
+    server: Kid,
+    endpoint: String,
+}
+
+impl S3 {
+    fn start() -> S3 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let server = Kid::spawn(
+            Command::new("moto_server")
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let started = std::time::Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "moto_server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        S3 { server, endpoint }
+    }
+
+    /// netsql with this store's endpoint and test credentials.
+    fn netsql(&self) -> Command {
+        let mut command = netsql();
+        for (key, value) in self.env() {
+            command.env(key, value);
+        }
+        command
+    }
+
+    fn env(&self) -> [(&'static str, String); 4] {
+        [
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_DEFAULT_REGION", "us-east-1".into()),
+        ]
+    }
+}
+
+#[test]
+fn record_to_an_s3_store_and_read_it_back() {
+    let have = Command::new("sh")
+        .args(["-c", "command -v moto_server"])
+        .run()
+        .status
+        .success();
+    if !have {
+        assert!(
+            !common::require_netns(),
+            "moto_server is not installed (.ci/run installs it)"
+        );
+        eprintln!("skipped: moto_server is not installed");
+        return;
+    }
+    let s3 = S3::start();
+    let make_bucket = "import boto3, sys\n\
+        boto3.client('s3', endpoint_url=sys.argv[1], aws_access_key_id='testing',\n\
+        aws_secret_access_key='testing', region_name='us-east-1').create_bucket(Bucket='fleet')";
+    python(make_bucket, &[&s3.endpoint]);
+    let out = s3
+        .netsql()
+        .args([
+            "record",
+            "--to",
+            "s3://fleet/netsql",
+            "--every",
+            "1s",
+            "--count",
+            "3",
+            "--tables",
+            "sockets,interfaces",
+            "--host",
+            "web1",
+        ])
+        .run_within(Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |sql: &str| {
+        let out = s3
+            .netsql()
+            .args([
+                "--history",
+                "s3://fleet/netsql",
+                "--format",
+                "ndjson",
+                "-e",
+                sql,
+            ])
+            .run();
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ndjson(&out.stdout)
+    };
+    let snapshots =
+        read("SELECT host, count(DISTINCT taken) AS n FROM history.sockets GROUP BY host");
+    assert_eq!(snapshots.len(), 1);
+    assert_eq!(
+        (
+            text(&snapshots[0], "host").as_deref(),
+            number(&snapshots[0], "n")
+        ),
+        (Some("web1"), Some(3))
+    );
+    let interfaces = read("SELECT count(*) AS n FROM history.interfaces WHERE name = 'lo'");
+    assert_eq!(number(&interfaces[0], "n"), Some(3));
+    // pyarrow's own S3 filesystem reads the same objects.
+    let script = "import sys, pyarrow.dataset as ds, pyarrow.fs as fs\n\
+        s3 = fs.S3FileSystem(endpoint_override=sys.argv[1], access_key='testing', secret_key='testing', region='us-east-1', scheme='http')\n\
+        d = ds.dataset('fleet/netsql/sockets', filesystem=s3, format='parquet', partitioning='hive')\n\
+        t = d.to_table(columns=['host', 'taken'])\n\
+        print(t.num_rows, len(set(t.column('taken').to_pylist())))";
+    let total = read("SELECT count(*) AS n FROM history.sockets");
+    assert_eq!(
+        python(script, &[&s3.endpoint]).trim(),
+        format!("{} 3", number(&total[0], "n").unwrap())
+    );
+    // The store gone mid-recording: each snapshot fails with the reason, exit 2, no panic.
+    let env = s3.env();
+    drop(s3.server);
+    let out = netsql()
+        .envs(env)
+        .args([
+            "record",
+            "--to",
+            "s3://fleet/netsql",
+            "--every",
+            "1s",
+            "--count",
+            "2",
+            "--tables",
+            "sockets",
+        ])
+        .run_within(Duration::from_secs(120));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.lines().filter(|l| l.contains("snapshot at")).count(),
+        2,
+        "{stderr}"
+    );
+}

@@ -95,7 +95,7 @@ pub struct Args {
 
     /// Register `history.<table>` for each table of the snapshot dataset at DEST
     #[arg(long, value_name = "DEST", global = true)]
-    history: Option<PathBuf>,
+    history: Option<String>,
 
     /// Read /etc files (services, passwd, hosts) from DIR
     #[arg(
@@ -152,9 +152,9 @@ enum Command {
 /// Where and what a snapshot writes.
 #[derive(Debug, clap::Args)]
 struct Target {
-    /// The dataset's directory
+    /// The dataset's directory, or s3://bucket/prefix, gs://..., az://...
     #[arg(long, value_name = "DEST")]
-    to: PathBuf,
+    to: String,
     /// Tables to write, comma-separated (default: sockets,socket_owners,processes,interfaces)
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     tables: Vec<String>,
@@ -263,7 +263,8 @@ pub enum Mode {
 /// Where snapshots go and of what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotTarget {
-    pub dest: PathBuf,
+    /// A directory or an object store URL (history::dest::Dest::parse).
+    pub dest: String,
     pub tables: Vec<String>,
     /// Already made safe for a path segment.
     pub host: String,
@@ -296,7 +297,7 @@ pub struct Config {
     /// User query folders (`--queries`), after the XDG one.
     pub queries: Vec<PathBuf>,
     /// `--history DEST`: a snapshot dataset to register as `history.<table>`.
-    pub history: Option<PathBuf>,
+    pub history: Option<String>,
 }
 
 impl Args {

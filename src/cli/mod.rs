@@ -79,7 +79,7 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
     runtime.block_on(async {
         let ctx = exec::context(&config.tables)?;
         if let Some(dest) = &config.history {
-            crate::history::read::register(&ctx, dest).await?;
+            crate::history::read::register(&ctx, &crate::history::dest::Dest::parse(dest)?).await?;
         }
         // The one session every mode runs on; read-only as the mode requires.
         let runner = Runner {
@@ -116,7 +116,7 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
         if let Mode::Record(target, recording) = &config.mode {
             return crate::history::record::record(
                 &runner,
-                &target.dest,
+                &crate::history::dest::Dest::parse(&target.dest)?,
                 &target.tables,
                 &target.host,
                 recording,
@@ -204,14 +204,14 @@ async fn execute(
         Mode::Snapshot(target) => {
             let written = crate::history::write::snapshot(
                 runner,
-                &target.dest,
+                &crate::history::dest::Dest::parse(&target.dest)?,
                 &target.tables,
                 &target.host,
                 chrono::Utc::now(),
             )
             .await?;
             for file in &written.files {
-                writeln!(out, "{}", file.display())?;
+                writeln!(out, "{file}")?;
             }
             Ok(Exit::Success)
         }
@@ -220,9 +220,8 @@ async fn execute(
                 .into_iter()
                 .filter(|t| target.tables.iter().any(|n| n == t.name))
                 .collect();
-            let location = target.dest.to_string_lossy();
             out.write_all(
-                crate::history::ddl::statements(&tables, &location, *dialect).as_bytes(),
+                crate::history::ddl::statements(&tables, &target.dest, *dialect).as_bytes(),
             )?;
             Ok(Exit::Success)
         }

@@ -7,6 +7,7 @@
 //! DataFusion's listing tables and is ambiguous to Spark, so each is stored once.
 
 pub mod ddl;
+pub mod dest;
 pub mod read;
 pub mod record;
 pub mod write;

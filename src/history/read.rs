@@ -14,32 +14,30 @@ use datafusion::datasource::listing::{
 };
 use datafusion::prelude::SessionContext;
 
+use super::dest::Dest;
 use crate::error::Error;
 
 /// The schema the tables are registered in.
 pub const SCHEMA: &str = "history";
 
-/// Registers `history.<table>` for each folder under `dest` that has Parquet files.
-pub async fn register(ctx: &SessionContext, dest: &Path) -> Result<Vec<String>, Error> {
-    let entries = std::fs::read_dir(dest).map_err(|source| Error::Output {
-        path: dest.to_path_buf(),
-        source,
-    })?;
+/// Registers `history.<table>` for each table folder of `dest` that has Parquet files.
+pub async fn register(ctx: &SessionContext, dest: &Dest) -> Result<Vec<String>, Error> {
+    if let Dest::Store { root, store, .. } = dest {
+        ctx.runtime_env().register_object_store(root, store.clone());
+    }
     let catalog = ctx
         .catalog("datafusion")
         .ok_or_else(|| Error::Usage("no default catalog".into()))?;
     catalog.register_schema(SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
-    let mut names: Vec<String> = entries
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| e.file_name().to_str().map(String::from))
+    let names: Vec<String> = dest
+        .folders("")
+        .await?
+        .into_iter()
         .filter(|name| !name.starts_with('.') && !name.starts_with('_'))
         .collect();
-    names.sort();
     let mut registered = Vec::new();
     for name in names {
-        let dir = dest.join(&name);
-        let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
+        let url = ListingTableUrl::parse(dest.table_url(&name))?;
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
             .with_table_partition_cols(vec![
@@ -49,17 +47,19 @@ pub async fn register(ctx: &SessionContext, dest: &Path) -> Result<Vec<String>, 
         let state = ctx.state();
         let schema = match options.infer_schema(&state, &url).await {
             Ok(schema) => schema,
-            // A folder with no Parquet files yet is no table.
-            Err(e) if e.to_string().contains("No files") => continue,
             Err(e) => {
-                let culprit =
-                    unreadable_file(&dir).map(|(path, why)| format!("{}: {why}", path.display()));
+                let culprit = match dest {
+                    Dest::Local(dir) => unreadable_file(&dir.join(&name))
+                        .map(|(path, why)| format!("{}: {why}", path.display())),
+                    Dest::Store { .. } => None,
+                };
                 return Err(Error::Usage(format!(
                     "history {name}: {}",
                     culprit.unwrap_or_else(|| e.to_string())
                 )));
             }
         };
+        // A folder with no Parquet files yet is no table.
         if schema.fields().is_empty() {
             continue;
         }

@@ -4,13 +4,13 @@
 //! next tick goes on; SIGINT and SIGTERM end it after the snapshot under way.
 
 use std::io::IsTerminal;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::dest::Dest;
 use crate::error::{Error, Exit};
 use crate::exec::Runner;
 
@@ -67,7 +67,7 @@ async fn wait_until(when: DateTime<Utc>, stop: &AtomicBool) -> bool {
 /// Records until done; exit 2 only when every snapshot failed.
 pub async fn record(
     runner: &Runner<'_>,
-    dest: &Path,
+    dest: &Dest,
     tables: &[String],
     host: &str,
     recording: &Recording,
@@ -103,7 +103,7 @@ pub async fn record(
             }
         }
         if let Some(retain) = recording.retain {
-            if let Err(err) = prune(dest, Utc::now(), retain) {
+            if let Err(err) = prune(dest, Utc::now(), retain).await {
                 eprintln!("netsql: --retain: {err}");
             }
         }
@@ -150,25 +150,23 @@ pub async fn record(
 }
 
 /// Deletes every `date=` folder older than `retain` before `now`, under each table.
-pub fn prune(dest: &Path, now: DateTime<Utc>, retain: Duration) -> std::io::Result<usize> {
+pub async fn prune(dest: &Dest, now: DateTime<Utc>, retain: Duration) -> Result<usize, Error> {
     let oldest =
         (now - chrono::Duration::from_std(retain).unwrap_or(chrono::Duration::MAX)).date_naive();
     let mut removed = 0;
-    for table in std::fs::read_dir(dest)?.flatten() {
-        let Ok(partitions) = std::fs::read_dir(table.path()) else {
+    for table in dest.folders("").await? {
+        let Ok(partitions) = dest.folders(&table).await else {
             continue;
         };
-        for partition in partitions.flatten() {
-            let name = partition.file_name();
-            let Some(date) = name
-                .to_str()
-                .and_then(|n| n.strip_prefix("date="))
+        for partition in partitions {
+            let Some(date) = partition
+                .strip_prefix("date=")
                 .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
             else {
                 continue;
             };
             if date < oldest {
-                std::fs::remove_dir_all(partition.path())?;
+                dest.remove(&format!("{table}/{partition}")).await?;
                 removed += 1;
             }
         }
@@ -193,8 +191,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn retention_removes_whole_old_days() {
+    #[tokio::test]
+    async fn retention_removes_whole_old_days() {
         let dest = tempfile::tempdir().unwrap();
         for day in ["2026-11-01", "2026-11-15", "2026-11-16", "2026-11-30"] {
             std::fs::create_dir_all(dest.path().join(format!("sockets/date={day}/host=h")))
@@ -202,7 +200,10 @@ mod tests {
         }
         std::fs::create_dir_all(dest.path().join("sockets/not-a-partition")).unwrap();
         let now = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
-        let removed = prune(dest.path(), now, Duration::from_secs(14 * 86400)).unwrap();
+        let local = Dest::Local(dest.path().to_path_buf());
+        let removed = prune(&local, now, Duration::from_secs(14 * 86400))
+            .await
+            .unwrap();
         assert_eq!(removed, 2);
         let mut left: Vec<String> = std::fs::read_dir(dest.path().join("sockets"))
             .unwrap()

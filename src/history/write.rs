@@ -2,14 +2,15 @@
 //! partition. A file appears whole or not at all: written under a hidden temporary name
 //! (`.netsql-*.partial`, which no reader lists) and renamed once complete.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use super::dest::Dest;
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::error::ArrowError;
 use std::collections::BTreeMap;
-use std::io::BufWriter;
 
 use crate::error::Error;
 use crate::exec::{Destination, Runner};
@@ -20,25 +21,33 @@ use crate::output::Sink;
 /// What one snapshot wrote.
 #[derive(Debug, Default, Clone)]
 pub struct Written {
-    pub files: Vec<PathBuf>,
+    /// Each file, as messages name it.
+    pub files: Vec<String>,
     pub rows: u64,
     pub bytes: u64,
 }
 
+/// Where one table's file is written: a temporary file renamed into place, or memory
+/// put to an object store in one request.
+enum Out {
+    File(AtomicFile),
+    Memory(Vec<u8>),
+}
+
 /// A Parquet file being written to its final place.
 struct SnapshotFile {
-    file: AtomicFile,
+    out: Out,
     rows: u64,
     bytes: u64,
 }
 
-struct FileSink<'a> {
-    out: Option<ParquetOut<BufWriter<&'a mut std::fs::File>>>,
+struct FileSink<'a, W: std::io::Write + Send> {
+    out: Option<ParquetOut<W>>,
     rows: &'a mut u64,
     bytes: &'a mut u64,
 }
 
-impl Sink for FileSink<'_> {
+impl<W: std::io::Write + Send> Sink for FileSink<'_, W> {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
         *self.rows += batch.num_rows() as u64;
         self.out.as_mut().expect("open until finished").write(batch)
@@ -54,12 +63,18 @@ impl Sink for FileSink<'_> {
 
 impl Destination for SnapshotFile {
     fn open(&mut self, schema: SchemaRef) -> Result<Box<dyn Sink + '_>, Error> {
-        let out = ParquetOut::new(self.file.writer(), &schema, true)?;
-        Ok(Box::new(FileSink {
-            out: Some(out),
-            rows: &mut self.rows,
-            bytes: &mut self.bytes,
-        }))
+        Ok(match &mut self.out {
+            Out::File(file) => Box::new(FileSink {
+                out: Some(ParquetOut::new(file.writer(), &schema, true)?),
+                rows: &mut self.rows,
+                bytes: &mut self.bytes,
+            }),
+            Out::Memory(buffer) => Box::new(FileSink {
+                out: Some(ParquetOut::new(buffer, &schema, true)?),
+                rows: &mut self.rows,
+                bytes: &mut self.bytes,
+            }),
+        })
     }
 }
 
@@ -76,10 +91,10 @@ fn file_id() -> String {
     format!("{:012x}", mixed >> 16)
 }
 
-/// Writes one snapshot of `tables` under `dest`, every row stamped `taken`.
+/// Writes one snapshot of `tables` to `dest`, every row stamped `taken`.
 pub async fn snapshot(
     runner: &Runner<'_>,
-    dest: &Path,
+    dest: &Dest,
     tables: &[String],
     host: &str,
     taken: DateTime<Utc>,
@@ -87,35 +102,44 @@ pub async fn snapshot(
     let mut written = Written::default();
     let micros = taken.timestamp_micros();
     for table in tables {
-        let path = dest.join(super::file_path(table, host, taken, &file_id()));
-        let dir = path.parent().expect("a partition directory");
-        std::fs::create_dir_all(dir).map_err(|source| Error::Output {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let file = AtomicFile::create(&path).map_err(|source| Error::Output {
-            path: path.clone(),
-            source,
-        })?;
-        let mut out = SnapshotFile {
-            file,
+        let rel = super::file_path(table, host, taken, &file_id());
+        let out = match dest {
+            Dest::Local(dir) => {
+                let path = dir.join(&rel);
+                let parent = path.parent().expect("a partition directory");
+                std::fs::create_dir_all(parent).map_err(|source| Error::Output {
+                    path: parent.to_path_buf(),
+                    source,
+                })?;
+                Out::File(AtomicFile::create(&path).map_err(|source| Error::Output {
+                    path: path.clone(),
+                    source,
+                })?)
+            }
+            Dest::Store { .. } => Out::Memory(Vec::new()),
+        };
+        let mut file = SnapshotFile {
+            out,
             rows: 0,
             bytes: 0,
         };
         // `table` is one of the live tables' names (checked by the caller).
         let sql = format!("SELECT to_timestamp_micros({micros}) AS taken, * FROM {table}");
         runner
-            .run(&sql, &BTreeMap::new(), &mut out)
+            .run(&sql, &BTreeMap::new(), &mut file)
             .await
             .map_err(|e| Error::Usage(format!("snapshot of {table}: {e}")))?;
-        let SnapshotFile { file, rows, bytes } = out;
-        file.commit().map_err(|source| Error::Output {
-            path: path.clone(),
-            source,
-        })?;
+        let SnapshotFile { out, rows, bytes } = file;
+        match out {
+            Out::File(file) => file.commit().map_err(|source| Error::Output {
+                path: PathBuf::from(dest.name(&rel)),
+                source,
+            })?,
+            Out::Memory(buffer) => dest.put(&rel, buffer).await?,
+        }
         written.rows += rows;
         written.bytes += bytes;
-        written.files.push(path);
+        written.files.push(dest.name(&rel));
     }
     Ok(written)
 }

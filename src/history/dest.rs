@@ -1,0 +1,180 @@
+//! Where a dataset lives: a local directory, or an object store URL (`s3://bucket/prefix`,
+//! `gs://`, `az://`) reached through the `object_store` crate DataFusion reads with.
+//! Credentials and endpoints come from the standard variables (`AWS_ACCESS_KEY_ID`,
+//! `AWS_ENDPOINT_URL` for an S3-compatible store, `GOOGLE_SERVICE_ACCOUNT`,
+//! `AZURE_STORAGE_ACCOUNT_NAME`, ...). A file goes up in one PUT: whole or not at all.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use url::Url;
+
+use crate::error::Error;
+
+pub enum Dest {
+    Local(PathBuf),
+    Store {
+        /// `scheme://bucket`: what the store is registered under.
+        root: Url,
+        store: Arc<dyn ObjectStore>,
+        /// The dataset's folder inside the bucket ("" for the bucket's root).
+        prefix: String,
+        /// As the user wrote it, without a trailing slash.
+        text: String,
+    },
+}
+
+fn store_error(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Usage(format!("{what}: {e}"))
+}
+
+impl Dest {
+    /// A directory, or a URL of a store this build knows.
+    pub fn parse(text: &str) -> Result<Dest, Error> {
+        let Some((scheme, _)) = text.split_once("://") else {
+            return Ok(Dest::Local(PathBuf::from(text)));
+        };
+        let url = Url::parse(text).map_err(|e| store_error(text, e))?;
+        let bucket = url
+            .host_str()
+            .ok_or_else(|| Error::Usage(format!("{text}: no bucket in the URL")))?
+            .to_string();
+        let store: Arc<dyn ObjectStore> = match scheme {
+            "s3" | "s3a" => {
+                let mut builder =
+                    object_store::aws::AmazonS3Builder::from_env().with_bucket_name(&bucket);
+                // An S3-compatible store on plain HTTP (a local MinIO or moto) is fine.
+                if std::env::var("AWS_ENDPOINT_URL")
+                    .or_else(|_| std::env::var("AWS_ENDPOINT"))
+                    .is_ok_and(|e| e.starts_with("http://"))
+                {
+                    builder = builder.with_allow_http(true);
+                }
+                Arc::new(builder.build().map_err(|e| store_error(text, e))?)
+            }
+            "gs" => Arc::new(
+                object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                    .with_bucket_name(&bucket)
+                    .build()
+                    .map_err(|e| store_error(text, e))?,
+            ),
+            "az" | "abfs" | "abfss" => Arc::new(
+                object_store::azure::MicrosoftAzureBuilder::from_env()
+                    .with_url(text)
+                    .build()
+                    .map_err(|e| store_error(text, e))?,
+            ),
+            other => {
+                return Err(Error::Usage(format!(
+                    "{text}: no object store for {other}:// (s3://, gs://, az:// or a directory)"
+                )))
+            }
+        };
+        let root = Url::parse(&format!("{scheme}://{bucket}")).map_err(|e| store_error(text, e))?;
+        Ok(Dest::Store {
+            root,
+            store,
+            prefix: url.path().trim_matches('/').to_string(),
+            text: text.trim_end_matches('/').to_string(),
+        })
+    }
+
+    /// How messages name a file `rel` of the dataset.
+    pub fn name(&self, rel: &str) -> String {
+        match self {
+            Dest::Local(dir) => dir.join(rel).display().to_string(),
+            Dest::Store { text, .. } => format!("{text}/{rel}"),
+        }
+    }
+
+    fn key(prefix: &str, rel: &str) -> StorePath {
+        if prefix.is_empty() {
+            StorePath::from(rel)
+        } else {
+            StorePath::from(format!("{prefix}/{rel}"))
+        }
+    }
+
+    /// Puts `bytes` at `rel` in one request.
+    pub async fn put(&self, rel: &str, bytes: Vec<u8>) -> Result<(), Error> {
+        match self {
+            Dest::Local(_) => unreachable!("local files are written in place"),
+            Dest::Store { store, prefix, .. } => store
+                .put(&Self::key(prefix, rel), PutPayload::from(bytes))
+                .await
+                .map(|_| ())
+                .map_err(|e| store_error(&self.name(rel), e)),
+        }
+    }
+
+    /// The folders right under `rel` (table names, or `date=` partitions).
+    pub async fn folders(&self, rel: &str) -> Result<Vec<String>, Error> {
+        match self {
+            Dest::Local(dir) => {
+                let path = dir.join(rel);
+                let entries = std::fs::read_dir(&path).map_err(|source| Error::Output {
+                    path: path.clone(),
+                    source,
+                })?;
+                let mut names: Vec<String> = entries
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .filter_map(|e| e.file_name().to_str().map(String::from))
+                    .collect();
+                names.sort();
+                Ok(names)
+            }
+            Dest::Store { store, prefix, .. } => {
+                let key = Self::key(prefix, rel.trim_end_matches('/'));
+                let key = (!key.as_ref().is_empty()).then_some(key);
+                let listing = store
+                    .list_with_delimiter(key.as_ref())
+                    .await
+                    .map_err(|e| store_error(&self.name(rel), e))?;
+                let mut names: Vec<String> = listing
+                    .common_prefixes
+                    .iter()
+                    .filter_map(|p| p.filename().map(String::from))
+                    .collect();
+                names.sort();
+                Ok(names)
+            }
+        }
+    }
+
+    /// Deletes the folder `rel` and everything under it.
+    pub async fn remove(&self, rel: &str) -> Result<(), Error> {
+        match self {
+            Dest::Local(dir) => {
+                let path = dir.join(rel);
+                std::fs::remove_dir_all(&path).map_err(|source| Error::Output { path, source })
+            }
+            Dest::Store { store, prefix, .. } => {
+                let key = Self::key(prefix, rel);
+                let objects: Vec<_> = store
+                    .list(Some(&key))
+                    .try_collect()
+                    .await
+                    .map_err(|e| store_error(&self.name(rel), e))?;
+                for object in objects {
+                    store
+                        .delete(&object.location)
+                        .await
+                        .map_err(|e| store_error(&self.name(rel), e))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The listing-table URL of table folder `table`.
+    pub fn table_url(&self, table: &str) -> String {
+        match self {
+            Dest::Local(dir) => format!("{}/", dir.join(table).display()),
+            Dest::Store { text, .. } => format!("{text}/{table}/"),
+        }
+    }
+}
