@@ -51,10 +51,13 @@ fn files(dir: &Path) -> Vec<String> {
 
 /// Runs python3 on `script` with `args`; its stdout.
 fn python(script: &str, args: &[&str]) -> String {
+    // In a folder of its own: Spark's Derby metastore leaves derby.log where it runs.
+    let scratch = tempfile::tempdir().unwrap();
     let out = Command::new("python3")
         .arg("-c")
         .arg(script)
         .args(args)
+        .current_dir(scratch.path())
         .run();
     assert!(
         out.status.success(),
