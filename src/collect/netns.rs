@@ -61,7 +61,7 @@ pub struct Namespace {
 }
 
 impl Namespace {
-    fn new(inode: u64, current: u64) -> Self {
+    pub(crate) fn new(inode: u64, current: u64) -> Self {
         Namespace {
             inode,
             name: None,
@@ -69,6 +69,13 @@ impl Namespace {
             pids: Vec::new(),
             is_current: inode == current,
         }
+    }
+
+    /// The cgroup path of its lowest process (what tells a container's namespace).
+    pub fn cgroup(&self, root: &Root) -> Option<String> {
+        let pid = self.pids.first()?;
+        let text = std::fs::read(root.proc.join(pid.to_string()).join("cgroup")).ok()?;
+        super::processes::parse_cgroup(&text)
     }
 
     /// The file to open to enter it: its bind mount, else its lowest process's link.
@@ -552,11 +559,8 @@ mod tests {
     #[test]
     fn filters_select_by_inode_and_by_name() {
         let ns = |inode, name: Option<&str>| Namespace {
-            inode,
             name: name.map(String::from),
-            path: None,
-            pids: vec![],
-            is_current: false,
+            ..Namespace::new(inode, 0)
         };
         let names = Wanted::Names(vec!["blue".into()]);
         assert!(names.holds(&ns(1, Some("blue"))));

@@ -171,11 +171,11 @@ fn block_title(root: &crate::collect::Root, ns: &netns::Namespace) -> String {
     if ns.is_current {
         title.push_str(" (current)");
     }
-    let container = ns.pids.first().and_then(|pid| {
-        let text = std::fs::read(root.proc.join(pid.to_string()).join("cgroup")).ok()?;
-        crate::collect::containers::of_cgroup(&crate::collect::processes::parse_cgroup(&text)?)
-    });
-    if let Some(c) = container {
+    let container = ns.cgroup(root);
+    if let Some(c) = container
+        .as_deref()
+        .and_then(crate::collect::containers::of_cgroup)
+    {
         title.push_str(&format!(" container {} {}", c.runtime, c.id));
     }
     title

@@ -8,14 +8,12 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, StringArray, UInt64Array};
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
-use datafusion::scalar::ScalarValue;
 
 use super::columns::{int32, uint64, utf8};
 use super::{external, Column, Kind, Snapshot, TableSpec, TablesConfig};
 use crate::catalog::Scan;
 use crate::collect::containers::{self, Container};
 use crate::collect::netns::{self, Access, Namespace, Scope, Wanted};
-use crate::collect::processes::parse_cgroup;
 use crate::collect::{CollectError, Root};
 
 pub const NETNS: &str = "netns";
@@ -87,29 +85,11 @@ impl<R> HasSpans for PerNs<R> {
     }
 }
 
+/// A whole-number literal (also under a cast DataFusion added to compare it), as an inode.
 fn int_literal(expr: &Expr) -> Option<u64> {
     match expr {
-        Expr::Literal(value, _) => match value {
-            ScalarValue::Int64(Some(v)) => u64::try_from(*v).ok(),
-            ScalarValue::Int32(Some(v)) => u64::try_from(*v).ok(),
-            ScalarValue::UInt64(Some(v)) => Some(*v),
-            ScalarValue::UInt32(Some(v)) => Some(u64::from(*v)),
-            _ => None,
-        },
         Expr::Cast(cast) => int_literal(&cast.expr),
-        _ => None,
-    }
-}
-
-fn text_literal(expr: &Expr) -> Option<String> {
-    match expr {
-        Expr::Literal(
-            ScalarValue::Utf8(Some(s))
-            | ScalarValue::Utf8View(Some(s))
-            | ScalarValue::LargeUtf8(Some(s)),
-            _,
-        ) => Some(s.clone()),
-        _ => None,
+        other => u64::try_from(super::sockets_filter::int_literal(other)?).ok(),
     }
 }
 
@@ -125,7 +105,9 @@ fn column_name(expr: &Expr) -> Option<&str> {
 fn one(column: &str, value: &Expr) -> Option<Wanted> {
     match column {
         NETNS => Some(Wanted::Inodes(vec![int_literal(value)?])),
-        NETNS_NAME => Some(Wanted::Names(vec![text_literal(value)?])),
+        NETNS_NAME => Some(Wanted::Names(vec![
+            super::sockets_filter::literal(value)?.to_string()
+        ])),
         _ => None,
     }
 }
@@ -300,10 +282,7 @@ pub fn collect(config: &TablesConfig, _scan: &Scan) -> Result<NetNamespaces, Dat
         .map_err(external)?
         .into_iter()
         .map(|ns| {
-            let cgroup = ns.pids.first().and_then(|pid| {
-                let text = std::fs::read(root.proc.join(pid.to_string()).join("cgroup")).ok()?;
-                parse_cgroup(&text)
-            });
+            let cgroup = ns.cgroup(root);
             let container = cgroup.as_deref().and_then(containers::of_cgroup);
             NsRow {
                 ns,
@@ -356,11 +335,8 @@ mod tests {
     #[test]
     fn spans_name_each_row() {
         let ns = |inode, name: Option<&str>| Namespace {
-            inode,
             name: name.map(String::from),
-            path: None,
-            pids: vec![],
-            is_current: false,
+            ..Namespace::new(inode, 0)
         };
         let mut spans = Spans::default();
         spans.push(2, &ns(10, None));

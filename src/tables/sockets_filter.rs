@@ -26,7 +26,8 @@ enum Allows {
 /// The pseudo-column all port and address tests share, so ORs across them combine.
 const ENDPOINT: &str = "local_port/remote_port/local_address/remote_address";
 
-fn int_literal(expr: &Expr) -> Option<i64> {
+/// An integer literal of any width (shared with the namespace filters).
+pub(super) fn int_literal(expr: &Expr) -> Option<i64> {
     match expr {
         Expr::Literal(value, _) => match value {
             ScalarValue::Int8(Some(v)) => Some(i64::from(*v)),
@@ -157,7 +158,8 @@ fn kinds(column: &str, value: &str) -> Vec<usize> {
         .collect()
 }
 
-fn literal(expr: &Expr) -> Option<&str> {
+/// A text literal (shared with the namespace filters).
+pub(super) fn literal(expr: &Expr) -> Option<&str> {
     match expr {
         Expr::Literal(
             ScalarValue::Utf8(Some(s))

@@ -307,6 +307,17 @@ pub fn number(row: &Row, column: &str) -> Option<u64> {
     row.get(column).and_then(serde_json::Value::as_u64)
 }
 
+/// Runs `command` (netsql with `--format ndjson`), which must succeed; its rows.
+pub fn ndjson_rows(command: &mut Command) -> Vec<Row> {
+    let out = command.run();
+    assert!(
+        out.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ndjson(&out.stdout)
+}
+
 /// Parses NDJSON output into objects.
 pub fn ndjson(stdout: &[u8]) -> Vec<serde_json::Map<String, serde_json::Value>> {
     String::from_utf8_lossy(stdout)

@@ -549,23 +549,14 @@ fn record_to_an_s3_store_and_read_it_back() {
         String::from_utf8_lossy(&out.stderr)
     );
     let read = |sql: &str| {
-        let out = s3
-            .netsql()
-            .args([
-                "--history",
-                "s3://fleet/netsql",
-                "--format",
-                "ndjson",
-                "-e",
-                sql,
-            ])
-            .run();
-        assert!(
-            out.status.success(),
-            "{sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        ndjson(&out.stdout)
+        common::ndjson_rows(s3.netsql().args([
+            "--history",
+            "s3://fleet/netsql",
+            "--format",
+            "ndjson",
+            "-e",
+            sql,
+        ]))
     };
     let snapshots =
         read("SELECT host, count(DISTINCT taken) AS n FROM history.sockets GROUP BY host");

@@ -21,17 +21,12 @@ use ss::{endpoint, same_skmem, same_tcp_info, ss, SsSocket};
 
 /// Our rows, read from here with `--netns` (so with this mount namespace's cgroup2).
 fn query(ns: &Netns, args: &[&str], sql: &str) -> Vec<Row> {
-    let out = common::netsql()
-        .args(["--netns", &ns.name])
-        .args(args)
-        .args(["--format", "ndjson", "-e", sql])
-        .run();
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    ndjson(&out.stdout)
+    common::ndjson_rows(
+        common::netsql()
+            .args(["--netns", &ns.name])
+            .args(args)
+            .args(["--format", "ndjson", "-e", sql]),
+    )
 }
 
 #[test]
