@@ -23,6 +23,7 @@ use crate::catalog::{self, BATCH_ROWS};
 use crate::collect::Root;
 use crate::error::Error;
 use crate::functions;
+use crate::kill::{self, Deletion, Kill};
 use crate::output::{self, Format, Sink};
 use crate::tables::{self, TablesConfig};
 
@@ -76,6 +77,10 @@ pub struct Runner<'a> {
     pub root: &'a Root,
     /// Refuse anything but queries (audits and saved queries always; `--read-only`).
     pub read_only: bool,
+    /// Whether `DELETE FROM sockets` may close sockets (`--allow-kill`).
+    pub kill: Kill,
+    /// `--dry-run`: a DELETE lists what it would close and closes nothing.
+    pub dry_run: bool,
 }
 
 impl<'a> Runner<'a> {
@@ -83,6 +88,7 @@ impl<'a> Runner<'a> {
     pub fn read_only(&self) -> Runner<'a> {
         Runner {
             read_only: true,
+            kill: Kill::Refused,
             ..*self
         }
     }
@@ -90,10 +96,11 @@ impl<'a> Runner<'a> {
     /// Parses `sql` (DataFusion's generic dialect; several statements allowed).
     pub fn statements(&self, sql: &str) -> Result<Vec<Statement>, Error> {
         let statements: Vec<Statement> = DFParser::parse_sql(sql)?.into_iter().collect();
-        if self.read_only {
-            for statement in &statements {
+        for statement in &statements {
+            if self.read_only {
                 check_read_only(statement)?;
             }
+            kill::check_statement(statement, self.kill, self.dry_run)?;
         }
         Ok(statements)
     }
@@ -142,13 +149,16 @@ impl<'a> Runner<'a> {
     /// A plan's result as a stream of batches; DESCRIBE is answered here, with docs.
     pub async fn stream(&self, plan: LogicalPlan) -> Result<SendableRecordBatchStream, Error> {
         if let LogicalPlan::DescribeTable(describe) = &plan {
-            let batch = describe_with_docs(&describe.schema)?;
-            let schema = batch.schema();
-            return Ok(Box::pin(RecordBatchStreamAdapter::new(
-                schema,
-                futures::stream::iter([Ok(batch)]),
-            )));
+            return Ok(one_batch(describe_with_docs(&describe.schema)?));
         }
+        // A DELETE never reaches DataFusion's planner (see kill.rs).
+        let plan = match kill::deletion(self.ctx, &plan, self.kill, self.dry_run)? {
+            None => plan,
+            Some(Deletion::List(input)) => kill::listing(input)?,
+            Some(Deletion::Close(input)) => {
+                return Ok(one_batch(kill::close(self.ctx, self.root, input).await?))
+            }
+        };
         let frame = self.ctx.execute_logical_plan(plan).await?;
         Ok(frame.execute_stream().await?)
     }
@@ -186,6 +196,14 @@ impl<'a> Runner<'a> {
         }
         Ok(())
     }
+}
+
+fn one_batch(batch: RecordBatch) -> SendableRecordBatchStream {
+    let schema = batch.schema();
+    Box::pin(RecordBatchStreamAdapter::new(
+        schema,
+        futures::stream::iter([Ok(batch)]),
+    ))
 }
 
 /// Where each statement's result goes: a sink per statement, opened with its schema.

@@ -23,6 +23,8 @@ pub mod functions;
 pub mod history;
 #[cfg(feature = "sql")]
 pub mod interrupt;
+#[cfg(feature = "sql")]
+pub mod kill;
 pub mod netstat;
 #[cfg(feature = "sql")]
 pub mod output;

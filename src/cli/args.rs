@@ -58,6 +58,15 @@ pub struct Args {
     #[arg(long)]
     read_only: bool,
 
+    /// Let `DELETE FROM sockets WHERE ...` close the sockets it selects (SOCK_DESTROY, as
+    /// ss -K); `=all` also allows a DELETE that selects every socket
+    #[arg(long, value_name = "all", num_args = 0..=1, require_equals = true, default_missing_value = "filtered", value_parser = ["filtered", "all"], hide_possible_values = true)]
+    allow_kill: Option<String>,
+
+    /// List what a DELETE would close, and close nothing
+    #[arg(long)]
+    dry_run: bool,
+
     /// Output format [default: from -o's extension, else table]
     #[arg(long, value_enum, global = true)]
     format: Option<FormatArg>,
@@ -237,6 +246,9 @@ pub enum Mode {
     Query {
         inputs: Vec<Input>,
         read_only: bool,
+        /// `--allow-kill`, `--dry-run`.
+        kill: crate::kill::Kill,
+        dry_run: bool,
     },
     /// `-q NAME`: a saved query with its parameters.
     Saved {
@@ -283,6 +295,16 @@ impl Mode {
             | Mode::Snapshot(_)
             | Mode::Ddl(..)
             | Mode::Record(..) => true,
+        }
+    }
+}
+
+impl Mode {
+    /// What `DELETE FROM sockets` may do: only `-e`/`-f`/REPL SQL given `--allow-kill`.
+    pub fn kill(&self) -> crate::kill::Kill {
+        match self {
+            Mode::Query { kill, .. } => *kill,
+            _ => crate::kill::Kill::Refused,
         }
     }
 }
@@ -334,10 +356,24 @@ impl Args {
                 || !self.file.is_empty()
                 || self.query.is_some()
                 || self.list
-                || self.read_only)
+                || self.read_only
+                || self.allow_kill.is_some()
+                || self.dry_run)
         {
             return Err(Error::Usage(
-                "-e, -f, -q, --list and --read-only do not go with a subcommand".into(),
+                "-e, -f, -q, --list, --read-only, --allow-kill and --dry-run do not go with a subcommand".into(),
+            ));
+        }
+        let kill = match self.allow_kill.as_deref() {
+            None => crate::kill::Kill::Refused,
+            Some("all") => crate::kill::Kill::All,
+            Some(_) => crate::kill::Kill::Filtered,
+        };
+        if kill != crate::kill::Kill::Refused
+            && (self.read_only || self.query.is_some() || self.list || netstat.is_some())
+        {
+            return Err(Error::Usage(
+                "--allow-kill goes with -e, -f or the REPL only (never --read-only, saved queries, netstat or audits)".into(),
             ));
         }
         let mode = match (netstat, self.command) {
@@ -402,6 +438,8 @@ impl Args {
                 Mode::Query {
                     inputs,
                     read_only: self.read_only,
+                    kill,
+                    dry_run: self.dry_run,
                 }
             }
         };

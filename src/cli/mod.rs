@@ -66,9 +66,20 @@ pub fn main() -> ExitCode {
 }
 
 fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> {
-    if let Mode::Query { inputs, .. } = &config.mode {
+    if let Mode::Query {
+        inputs,
+        kill,
+        dry_run,
+        ..
+    } = &config.mode
+    {
         if inputs.as_slice() == [Input::Repl] {
-            crate::repl::run(&config.tables, &config.queries, config.mode.read_only())?;
+            crate::repl::run(
+                &config.tables,
+                &config.queries,
+                config.mode.read_only(),
+                (*kill, *dry_run),
+            )?;
             return Ok(Exit::Success);
         }
     }
@@ -86,6 +97,8 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
             ctx: &ctx,
             root: &config.tables.root,
             read_only: config.mode.read_only(),
+            kill: config.mode.kill(),
+            dry_run: matches!(config.mode, Mode::Query { dry_run: true, .. }),
         };
         let work = async {
             match &config.output {

@@ -242,6 +242,11 @@ pub struct SocketRow {
     pub path: Option<String>,
     pub peer_inode: Option<u64>,
     pub timer: Option<TimerInfo>,
+    /// sock_diag's socket cookie (`ss -e`'s `sk:`), which names one socket for its whole
+    /// life where a 4-tuple may be reused; 0 when the source gives none (/proc).
+    pub cookie: u64,
+    /// The interface an inet socket is bound to (SO_BINDTODEVICE), 0 for none.
+    pub bound_if: u32,
     /// What sock_diag extensions (or /proc's drops) said, when a query asked: boxed, so
     /// a scan that asks for none pays one pointer a row.
     pub extras: Option<Box<Extras>>,

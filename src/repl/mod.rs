@@ -80,6 +80,7 @@ pub fn run(
     config: &TablesConfig,
     query_dirs: &[std::path::PathBuf],
     read_only: bool,
+    (kill, dry_run): (crate::kill::Kill, bool),
 ) -> Result<(), Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -90,6 +91,8 @@ pub fn run(
         ctx: &ctx,
         root: &root,
         read_only,
+        kill,
+        dry_run,
     };
     // SIGINT sets a flag instead of ending netsql; a running query polls it.
     let interrupted = crate::interrupt::flag()?;

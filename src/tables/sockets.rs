@@ -105,6 +105,8 @@ pub mod col {
         "skmem_backlog",
     ];
     pub const DROPS: &str = "drops";
+    pub const COOKIE: &str = "cookie";
+    pub const BOUND_IFINDEX: &str = "bound_ifindex";
 }
 
 /// Each column, declared once: `sockets` lists them all and `tcp_info` starts with the
@@ -358,6 +360,18 @@ pub mod column {
         doc: "Packets dropped (ss -m d; /proc/net/udp's drops under --source proc, where TCP's is NULL)",
         build: |s, range| uint64(&s.rows[range.clone()], |r| extras(r)?.skmem[8].map(u64::from)),
     };
+    pub const COOKIE: Column<Sockets> = Column {
+        name: col::COOKIE,
+        kind: Kind::UInt64,
+        doc: "The kernel's socket cookie (ss -e sk:, in hex there): one socket for its whole life, where addresses and ports may be reused; NULL for --source proc",
+        build: |s, range| uint64(&s.rows[range.clone()], |r| (r.cookie != 0).then_some(r.cookie)),
+    };
+    pub const BOUND_IFINDEX: Column<Sockets> = Column {
+        name: col::BOUND_IFINDEX,
+        kind: Kind::UInt32,
+        doc: "Index of the interface the socket is bound to (SO_BINDTODEVICE; ss's %dev after the address); NULL when unbound or unknown",
+        build: |s, range| uint32(&s.rows[range.clone()], |r| (r.bound_if != 0).then_some(r.bound_if)),
+    };
 }
 
 pub static SPEC: TableSpec<Sockets> = TableSpec {
@@ -404,6 +418,8 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
         column::SKMEM_OPTMEM,
         column::SKMEM_BACKLOG,
         column::DROPS,
+        column::COOKIE,
+        column::BOUND_IFINDEX,
     ],
 };
 

@@ -1,6 +1,8 @@
 //! Socket dumps through NETLINK_SOCK_DIAG (inet_diag, unix_diag): what `ss` reads.
 
 pub mod bytecode;
+pub mod destroy;
+pub mod events;
 pub mod wire;
 
 use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr};

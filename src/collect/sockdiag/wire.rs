@@ -279,6 +279,8 @@ pub fn decode_inet(
     let dport = u16::from_be_bytes([payload[6], payload[7]]);
     let src = address(family, &payload[8..24]);
     let dst = address(family, &payload[24..40]);
+    let bound_if = u32_at(payload, 40);
+    let cookie = u64::from(u32_at(payload, 44)) | u64::from(u32_at(payload, 48)) << 32;
     let expires = u32_at(payload, 52);
     let rqueue = u32_at(payload, 56);
     let wqueue = u32_at(payload, 60);
@@ -343,6 +345,8 @@ pub fn decode_inet(
         send_q: Some(u64::from(wqueue)),
         uid: Some(uid),
         inode: u64::from(inode),
+        cookie,
+        bound_if,
         timer: Some(TimerInfo {
             timer,
             // inet_diag reports expiry only while a timer is pending.
@@ -398,6 +402,7 @@ pub fn decode_unix(payload: &[u8], want: Extensions) -> Result<SocketRow, String
         sock_type: SockType::from_raw(u16::from(payload[1])),
         state: State::from_kernel(payload[2]),
         inode: u64::from(u32_at(payload, 4)),
+        cookie: u64::from(u32_at(payload, 8)) | u64::from(u32_at(payload, 12)) << 32,
         ..SocketRow::default()
     };
     for nla in NlasIterator::new(&payload[UNIX_DIAG_MSG_LEN..]) {

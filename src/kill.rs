@@ -1,0 +1,446 @@
+//! `DELETE FROM sockets WHERE ...`: closing the sockets a WHERE selects, as `ss -K` does.
+//!
+//! DataFusion 55 would hand a DELETE to `TableProvider::delete_from` while *planning* (so
+//! even EXPLAIN would run it), with a subquery predicate reaching it as no filter at all,
+//! and a LIMIT dropped. So netsql never plans a DELETE through DataFusion: the runner
+//! takes the statement's own input plan (the table scan under the WHERE, joins and
+//! subqueries included), runs it for the identity of each matching socket, and only
+//! then, at execution, sends one SOCK_DESTROY per socket, named by its cookie so a port
+//! reused meanwhile is not touched.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt64Array};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, UInt32Type, UInt64Type};
+use datafusion::common::tree_node::TreeNode;
+use datafusion::logical_expr::dml::{DmlStatement, WriteOp};
+use datafusion::logical_expr::{col, LogicalPlan, LogicalPlanBuilder};
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement;
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+
+use crate::collect::netns::{self, Access};
+use crate::collect::sockdiag::destroy::{self, Tally, Target};
+use crate::collect::socket::{Family, Protocol};
+use crate::collect::{CollectError, Root};
+use crate::error::Error;
+use crate::tables::sockets::col as c;
+
+/// Whether `DELETE FROM sockets` may close anything (`--allow-kill[=all]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kill {
+    /// The default, and always in read-only modes, audits, saved queries and servers.
+    #[default]
+    Refused,
+    /// `--allow-kill`: a DELETE whose WHERE narrows the sockets.
+    Filtered,
+    /// `--allow-kill=all`: also a DELETE of every socket.
+    All,
+}
+
+/// The one table a DELETE may name.
+const TABLE: &str = "sockets";
+
+/// Checks a parsed statement: a DELETE must be of `sockets`, without LIMIT, and allowed
+/// (a dry run lists and is always allowed). Anything else passes untouched.
+pub fn check_statement(statement: &Statement, kill: Kill, dry_run: bool) -> Result<(), Error> {
+    let inner = match statement {
+        Statement::Statement(inner) => inner.as_ref(),
+        Statement::Explain(explain) => return check_explained(&explain.statement),
+        _ => return Ok(()),
+    };
+    let delete = match inner {
+        SqlStatement::Delete(delete) => delete,
+        SqlStatement::Explain { statement, .. } => {
+            return check_explained(&Statement::Statement(statement.clone()))
+        }
+        _ => return Ok(()),
+    };
+    if delete.limit.is_some() {
+        return Err(Error::Usage(
+            "DELETE ... LIMIT is refused: which sockets a LIMIT picks is not defined; narrow the WHERE instead".into(),
+        ));
+    }
+    if kill == Kill::Refused && !dry_run {
+        return Err(Error::Usage(
+            "DELETE FROM sockets closes connections: run netsql with --allow-kill (or --dry-run to list what it would close)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// EXPLAIN DELETE only lists: it needs no permission but keeps the LIMIT rule.
+fn check_explained(statement: &Statement) -> Result<(), Error> {
+    check_statement(statement, Kill::Filtered, true)
+}
+
+/// What a planned statement asks of sockets: nothing, a listing, or closing them.
+pub enum Deletion {
+    /// EXPLAIN DELETE, or `--dry-run`: the sockets that would be closed.
+    List(LogicalPlan),
+    Close(LogicalPlan),
+}
+
+/// The DELETE in `plan`, checked: its input plan, to list or to close.
+pub fn deletion(
+    ctx: &SessionContext,
+    plan: &LogicalPlan,
+    kill: Kill,
+    dry_run: bool,
+) -> Result<Option<Deletion>, Error> {
+    let (dml, explained) = match plan {
+        LogicalPlan::Dml(dml) => (dml, false),
+        LogicalPlan::Explain(explain) => match explain.plan.as_ref() {
+            LogicalPlan::Dml(dml) => (dml, true),
+            _ => return Ok(None),
+        },
+        LogicalPlan::Analyze(analyze) => match analyze.input.as_ref() {
+            LogicalPlan::Dml(dml) => (dml, true),
+            _ => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    if dml.op != WriteOp::Delete {
+        return Ok(None);
+    }
+    check_target(dml)?;
+    let input = dml.input.as_ref().clone();
+    if explained || dry_run {
+        return Ok(Some(Deletion::List(input)));
+    }
+    if kill == Kill::Refused {
+        return Err(Error::Usage(
+            "DELETE FROM sockets closes connections: not allowed here".into(),
+        ));
+    }
+    if kill == Kill::Filtered && !narrows(ctx, &input)? {
+        return Err(Error::Usage(
+            "DELETE FROM sockets without a WHERE that narrows it would close every socket: refused unless --allow-kill=all".into(),
+        ));
+    }
+    Ok(Some(Deletion::Close(input)))
+}
+
+fn check_target(dml: &DmlStatement) -> Result<(), Error> {
+    if dml.table_name.table() != TABLE {
+        return Err(Error::Usage(format!(
+            "DELETE works on sockets only (it closes them); {} is a live view of the host",
+            dml.table_name
+        )));
+    }
+    let limited = dml
+        .input
+        .exists(|node| Ok(matches!(node, LogicalPlan::Limit(_))))?;
+    if limited {
+        return Err(Error::Usage(
+            "DELETE ... LIMIT is refused: which sockets a LIMIT picks is not defined; narrow the WHERE instead".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the optimized input selects fewer than all sockets: a WHERE that simplifies
+/// to nothing (`WHERE true`, `WHERE 1 = 1`) does not.
+fn narrows(ctx: &SessionContext, input: &LogicalPlan) -> Result<bool, Error> {
+    let optimized = ctx.state().optimize(input)?;
+    Ok(optimized.exists(|node| {
+        Ok(match node {
+            LogicalPlan::Filter(_) | LogicalPlan::Join(_) | LogicalPlan::EmptyRelation(_) => true,
+            LogicalPlan::TableScan(scan) => !scan.filters.is_empty(),
+            _ => false,
+        })
+    })?)
+}
+
+/// The columns a listing shows: who the socket is and what it is doing.
+const LISTED: &[&str] = &[
+    c::NETNS,
+    c::NETNS_NAME,
+    c::PROTO,
+    c::STATE,
+    c::LOCAL_ADDRESS,
+    c::LOCAL_PORT,
+    c::REMOTE_ADDRESS,
+    c::REMOTE_PORT,
+    c::PID,
+    c::PROGRAM,
+    c::COOKIE,
+];
+
+/// The columns that name a socket to SOCK_DESTROY.
+const IDENTITY: &[&str] = &[
+    c::NETNS,
+    c::PROTO,
+    c::LOCAL_ADDRESS,
+    c::LOCAL_PORT,
+    c::REMOTE_ADDRESS,
+    c::REMOTE_PORT,
+    c::BOUND_IFINDEX,
+    c::COOKIE,
+];
+
+fn project(input: LogicalPlan, columns: &[&str]) -> Result<LogicalPlan, Error> {
+    Ok(LogicalPlanBuilder::from(input)
+        .project(columns.iter().map(|name| col(*name)))?
+        .build()?)
+}
+
+/// The sockets a DELETE would close.
+pub fn listing(input: LogicalPlan) -> Result<LogicalPlan, Error> {
+    project(input, LISTED)
+}
+
+/// Runs the DELETE's input for the matching sockets, closes them, and returns the
+/// one-row `count` result (DataFusion's DML shape); the summary goes to stderr.
+pub async fn close(
+    ctx: &SessionContext,
+    root: &Root,
+    input: LogicalPlan,
+) -> Result<RecordBatch, Error> {
+    let plan = project(input, IDENTITY)?;
+    let batches = ctx.execute_logical_plan(plan).await?.collect().await?;
+    let mut by_namespace: BTreeMap<u64, Vec<Target>> = BTreeMap::new();
+    let mut matched = 0u64;
+    let mut not_closable = BTreeMap::<String, u64>::new();
+    for batch in &batches {
+        matched += batch.num_rows() as u64;
+        for (netns, target) in targets(batch, &mut not_closable)? {
+            by_namespace.entry(netns).or_default().push(target);
+        }
+    }
+    let root = root.clone();
+    let tally = tokio::task::spawn_blocking(move || close_all(&root, by_namespace))
+        .await
+        .map_err(|e| Error::Usage(format!("closing sockets failed: {e}")))??;
+    let summary = summary(matched, &tally, &not_closable);
+    if tally.closed == 0 && tally.denied + tally.unsupported > 0 {
+        return Err(Error::Usage(summary));
+    }
+    eprintln!("netsql: {summary}");
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "count",
+        DataType::UInt64,
+        false,
+    )]));
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![Arc::new(UInt64Array::from(vec![tally.closed]))],
+    )?)
+}
+
+/// Each row of `batch` (the IDENTITY columns) as the namespace and socket to close;
+/// sockets SOCK_DESTROY cannot name are counted by protocol instead.
+fn targets(
+    batch: &RecordBatch,
+    not_closable: &mut BTreeMap<String, u64>,
+) -> Result<Vec<(u64, Target)>, Error> {
+    let text = |i: usize| cast(batch.column(i), &DataType::Utf8);
+    let netns = cast(batch.column(0), &DataType::UInt64)?;
+    let netns = netns.as_primitive::<UInt64Type>();
+    let proto = text(1)?;
+    let proto = proto.as_string::<i32>();
+    let local = text(2)?;
+    let local = local.as_string::<i32>();
+    let local_port = cast(batch.column(3), &DataType::Int32)?;
+    let local_port = local_port.as_primitive::<Int32Type>();
+    let remote = text(4)?;
+    let remote = remote.as_string::<i32>();
+    let remote_port = cast(batch.column(5), &DataType::Int32)?;
+    let remote_port = remote_port.as_primitive::<Int32Type>();
+    let bound_if = cast(batch.column(6), &DataType::UInt32)?;
+    let bound_if = bound_if.as_primitive::<UInt32Type>();
+    let cookie = cast(batch.column(7), &DataType::UInt64)?;
+    let cookie = cookie.as_primitive::<UInt64Type>();
+    let mut out = Vec::with_capacity(batch.num_rows());
+    for row in 0..batch.num_rows() {
+        let name = if proto.is_valid(row) {
+            proto.value(row)
+        } else {
+            "?"
+        };
+        let kind = protocol(name).filter(|(p, _)| destroy::can_destroy(*p));
+        let addr = |ips: &datafusion::arrow::array::StringArray,
+                    ports: &datafusion::arrow::array::Int32Array| {
+            let ip: IpAddr = ips
+                .is_valid(row)
+                .then(|| ips.value(row).parse().ok())
+                .flatten()?;
+            let port = u16::try_from(ports.is_valid(row).then(|| ports.value(row))?).ok()?;
+            Some(SocketAddr::new(ip, port))
+        };
+        let (Some((protocol, family)), Some(local), Some(remote), true) = (
+            kind,
+            addr(local, local_port),
+            addr(remote, remote_port),
+            cookie.is_valid(row),
+        ) else {
+            *not_closable.entry(name.to_string()).or_default() += 1;
+            continue;
+        };
+        out.push((
+            if netns.is_valid(row) {
+                netns.value(row)
+            } else {
+                0
+            },
+            Target {
+                protocol,
+                family,
+                local,
+                remote,
+                bound_if: if bound_if.is_valid(row) {
+                    bound_if.value(row)
+                } else {
+                    0
+                },
+                cookie: cookie.value(row),
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// netstat's Proto back to protocol and family.
+fn protocol(proto: &str) -> Option<(Protocol, Family)> {
+    let (base, family) = match proto.strip_suffix('6') {
+        Some(base) => (base, Family::Inet6),
+        None => (proto, Family::Inet),
+    };
+    let protocol = match base {
+        "tcp" => Protocol::Tcp,
+        "udp" => Protocol::Udp,
+        "udplite" => Protocol::UdpLite,
+        "raw" => Protocol::Raw,
+        _ => return None,
+    };
+    Some((protocol, family))
+}
+
+/// Closes each namespace's sockets inside it (0: the one we are in, or one we could
+/// not name). A namespace gone meanwhile took its sockets with it.
+fn close_all(root: &Root, by_namespace: BTreeMap<u64, Vec<Target>>) -> Result<Tally, Error> {
+    let mut tally = Tally::default();
+    if by_namespace.is_empty() {
+        return Ok(tally);
+    }
+    let current = netns::current(root).unwrap_or(0);
+    let known = if by_namespace.keys().any(|&ns| ns != 0 && ns != current) {
+        netns::discover(root)?
+    } else {
+        Vec::new()
+    };
+    for (inode, targets) in by_namespace {
+        let ns = if inode == 0 || inode == current {
+            netns::current_only(root)?
+        } else {
+            match known.iter().find(|ns| ns.inode == inode) {
+                Some(ns) => ns.clone(),
+                None => {
+                    tally.gone += targets.len() as u64;
+                    continue;
+                }
+            }
+        };
+        let visited = netns::visit(root, vec![ns], |_, access| match access {
+            Access::Current | Access::Entered => destroy::destroy(&targets),
+            Access::Files => Err(CollectError::Netns("cannot enter".into())),
+        });
+        match visited {
+            Ok(visited) => {
+                for (_, part) in visited.read {
+                    tally.add(part);
+                }
+                if !visited.invisible.is_empty() {
+                    tally.denied += targets.len() as u64;
+                }
+            }
+            // Not entered (no CAP_SYS_ADMIN): nothing of it can be closed from here.
+            Err(CollectError::Netns(_)) => tally.denied += targets.len() as u64,
+            Err(CollectError::NetlinkRefused { errno, .. }) => {
+                return Err(Error::Usage(format!(
+                    "cannot close sockets: sock_diag refused: {errno}"
+                )))
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(tally)
+}
+
+/// The one line a DELETE prints: how many matched, closed, and why others were not.
+fn summary(matched: u64, tally: &Tally, not_closable: &BTreeMap<String, u64>) -> String {
+    let noun = if matched == 1 { "socket" } else { "sockets" };
+    let mut text = format!("closed {} of {matched} matching {noun}", tally.closed);
+    let mut why = Vec::new();
+    if tally.gone > 0 {
+        why.push(format!("{} already gone", tally.gone));
+    }
+    if tally.denied > 0 {
+        why.push(format!(
+            "{} not permitted (closing needs CAP_NET_ADMIN in the socket's namespace)",
+            tally.denied
+        ));
+    }
+    if tally.unsupported > 0 {
+        why.push(format!(
+            "{} not supported by this kernel (CONFIG_INET_DIAG_DESTROY, or not for that protocol)",
+            tally.unsupported
+        ));
+    }
+    for (proto, n) in not_closable {
+        why.push(format!("{n} {proto} cannot be closed by sock_diag"));
+    }
+    if tally.failed > 0 {
+        why.push(format!(
+            "{} failed: {}",
+            tally.failed,
+            tally.first_failure.as_deref().unwrap_or("unknown error")
+        ));
+    }
+    if !why.is_empty() {
+        text.push_str("; ");
+        text.push_str(&why.join(", "));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proto_names_map_back_to_protocol_and_family() {
+        assert_eq!(protocol("tcp6"), Some((Protocol::Tcp, Family::Inet6)));
+        assert_eq!(protocol("udplite"), Some((Protocol::UdpLite, Family::Inet)));
+        assert_eq!(protocol("unix"), None);
+    }
+
+    #[test]
+    fn the_summary_says_why_sockets_were_not_closed() {
+        let tally = Tally {
+            closed: 3,
+            gone: 1,
+            denied: 2,
+            ..Tally::default()
+        };
+        let skipped = BTreeMap::from([("unix".to_string(), 4)]);
+        assert_eq!(
+            summary(10, &tally, &skipped),
+            "closed 3 of 10 matching sockets; 1 already gone, 2 not permitted (closing needs CAP_NET_ADMIN in the socket's namespace), 4 unix cannot be closed by sock_diag"
+        );
+        assert_eq!(
+            summary(
+                1,
+                &Tally {
+                    closed: 1,
+                    ..Tally::default()
+                },
+                &BTreeMap::new()
+            ),
+            "closed 1 of 1 matching socket"
+        );
+    }
+}
