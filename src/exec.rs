@@ -165,8 +165,13 @@ impl<'a> Runner<'a> {
 
     /// Runs a plan, its batches going to a sink `to` opens for its schema.
     pub async fn send(&self, plan: LogicalPlan, to: &mut dyn Destination) -> Result<(), Error> {
+        let live = tables::socket_events::reads(&plan);
         let mut stream = self.stream(plan).await?;
-        let mut sink = to.open(stream.schema())?;
+        let mut sink = if live {
+            to.open_live(stream.schema())?
+        } else {
+            to.open(stream.schema())?
+        };
         while let Some(batch) = stream.next().await {
             sink.write(&batch?)?;
         }
@@ -209,6 +214,11 @@ fn one_batch(batch: RecordBatch) -> SendableRecordBatchStream {
 /// Where each statement's result goes: a sink per statement, opened with its schema.
 pub trait Destination: Send {
     fn open(&mut self, schema: SchemaRef) -> Result<Box<dyn Sink + '_>, Error>;
+    /// A sink for a result that arrives over time (rows of `socket_events`), where each
+    /// batch must be seen when it comes; by default the same as [`Destination::open`].
+    fn open_live(&mut self, schema: SchemaRef) -> Result<Box<dyn Sink + '_>, Error> {
+        self.open(schema)
+    }
 }
 
 /// Each result written in `format` to `out`.
@@ -220,6 +230,10 @@ pub struct Formatted<'a> {
 impl Destination for Formatted<'_> {
     fn open(&mut self, schema: SchemaRef) -> Result<Box<dyn Sink + '_>, Error> {
         Ok(output::sink(self.format, schema, &mut *self.out)?)
+    }
+
+    fn open_live(&mut self, schema: SchemaRef) -> Result<Box<dyn Sink + '_>, Error> {
+        Ok(output::live_sink(self.format, schema, &mut *self.out)?)
     }
 }
 

@@ -1,21 +1,60 @@
 //! Ctrl-C as a flag that a running query polls, so dropping the query (and any
 //! half-written file) is ordinary control flow. Not tokio's signal driver: it opens a unix
 //! socket pair, which netsql would then list among the host's sockets.
+//!
+//! A query over `socket_events` runs until Ctrl-C; there the interrupt is the normal end,
+//! not a failure. While such a stream is open it claims the interrupt: [`raised`] does
+//! not fire, and the stream [`take`]s the flag and ends, so what the query made of the
+//! rows so far (the rows themselves, or an aggregate) is still printed, with exit 0.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-/// A flag SIGINT sets from now on (instead of ending the process).
+static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+static CLAIMS: AtomicUsize = AtomicUsize::new(0);
+
+/// The flag SIGINT sets from now on (instead of ending the process); one per process.
 pub fn flag() -> std::io::Result<Arc<AtomicBool>> {
+    if let Some(flag) = FLAG.get() {
+        return Ok(flag.clone());
+    }
     let flag = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGINT, flag.clone())?;
-    Ok(flag)
+    Ok(FLAG.get_or_init(|| flag).clone())
 }
 
-/// Resolves once `flag` is set.
+/// Resolves once `flag` is set and no stream claims the interrupt.
 pub async fn raised(flag: Arc<AtomicBool>) {
-    while !flag.load(Ordering::Relaxed) {
+    while !flag.load(Ordering::Relaxed) || CLAIMS.load(Ordering::Relaxed) > 0 {
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Held by a stream that ends on Ctrl-C by itself.
+pub struct Claim(());
+
+impl Claim {
+    pub fn new() -> Claim {
+        CLAIMS.fetch_add(1, Ordering::Relaxed);
+        Claim(())
+    }
+
+    /// Whether Ctrl-C was pressed; it is consumed, so the rest of the query runs on.
+    pub fn take(&self) -> bool {
+        FLAG.get()
+            .is_some_and(|flag| flag.swap(false, Ordering::Relaxed))
+    }
+}
+
+impl Default for Claim {
+    fn default() -> Self {
+        Claim::new()
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        CLAIMS.fetch_sub(1, Ordering::Relaxed);
     }
 }

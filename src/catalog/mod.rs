@@ -140,6 +140,11 @@ pub trait LiveTable: Debug + Send + Sync + 'static {
     fn asks(&self, _scan: &Scan) -> Option<Vec<&'static str>> {
         None
     }
+    /// For a table whose rows arrive over time (`socket_events`): the stream of its
+    /// batches, used instead of [`LiveTable::collect`]. Called when the query executes.
+    fn stream(&self, _scan: &Scan) -> Option<SendableRecordBatchStream> {
+        None
+    }
 }
 
 /// Adapts a [`LiveTable`] to DataFusion.
@@ -292,6 +297,9 @@ impl PartitionStream for LivePartition {
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        if let Some(stream) = self.table.stream(&self.scan) {
+            return stream;
+        }
         let table = self.table.clone();
         let scan = self.scan.clone();
         let collected = futures::stream::once(async move {

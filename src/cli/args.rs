@@ -67,6 +67,11 @@ pub struct Args {
     #[arg(long)]
     dry_run: bool,
 
+    /// How long a query over socket_events listens (10s, 10m, 2h); default: until
+    /// Ctrl-C or its LIMIT
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
+    events_for: Option<std::time::Duration>,
+
     /// Output format [default: from -o's extension, else table]
     #[arg(long, value_enum, global = true)]
     format: Option<FormatArg>,
@@ -188,6 +193,11 @@ impl Target {
         } else {
             self.tables
         };
+        if tables.iter().any(|t| t == crate::tables::socket_events::NAME) {
+            return Err(Error::Usage(
+                "--tables: socket_events is a stream with no snapshot; query it with --for instead".into(),
+            ));
+        }
         if let Some(bad) = tables.iter().find(|t| !known.contains(&t.as_str())) {
             return Err(Error::Usage(format!(
                 "--tables: no table {bad} (there are {})",
@@ -461,6 +471,7 @@ impl Args {
                 source,
                 memory_limit: self.memory_limit,
                 netns: self.netns.unwrap_or_default(),
+                events_for: self.events_for,
             },
             queries: self.queries,
             history: self.history,

@@ -64,10 +64,10 @@ pub trait Sink {
 pub fn sink<'a>(
     format: Format,
     schema: SchemaRef,
-    out: &'a mut (dyn Write + Send),
+    out: impl Write + Send + 'a,
 ) -> Result<Box<dyn Sink + 'a>, ArrowError> {
     Ok(match format {
-        Format::Table => Box::new(table::TableSink::new(schema, out)),
+        Format::Table => Box::new(table::TableSink::new(schema, Box::new(out))),
         Format::Csv | Format::Tsv => {
             let delimiter = if format == Format::Tsv { b'\t' } else { b',' };
             let writer = csv::WriterBuilder::new()
@@ -97,6 +97,35 @@ pub fn sink<'a>(
             writer: FileWriter::try_new(out, &schema)?,
         }),
     })
+}
+
+/// A sink for a result that arrives over time (`socket_events`): every batch reaches
+/// `out` as soon as it is written, and the table format prints rows as they come
+/// instead of laying out the whole result at the end.
+pub fn live_sink<'a>(
+    format: Format,
+    schema: SchemaRef,
+    out: &'a mut (dyn Write + Send),
+) -> Result<Box<dyn Sink + 'a>, ArrowError> {
+    match format {
+        Format::Table => Ok(Box::new(table::LiveTableSink::new(schema, out))),
+        _ => sink(format, schema, FlushEach(out)),
+    }
+}
+
+/// Passes every write on and flushes it at once.
+struct FlushEach<'a>(&'a mut (dyn Write + Send));
+
+impl Write for FlushEach<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.0.write(buf)?;
+        self.0.flush()?;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 struct ParquetSink<W: Write + Send> {

@@ -14,13 +14,13 @@ use super::Sink;
 pub struct TableSink<'a> {
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
-    out: &'a mut (dyn Write + Send),
+    out: Box<dyn Write + Send + 'a>,
     max_rows: usize,
     expanded: bool,
 }
 
 impl<'a> TableSink<'a> {
-    pub fn new(schema: SchemaRef, out: &'a mut (dyn Write + Send)) -> Self {
+    pub fn new(schema: SchemaRef, out: Box<dyn Write + Send + 'a>) -> Self {
         TableSink {
             schema,
             batches: Vec::new(),
@@ -45,16 +45,118 @@ impl Sink for TableSink<'_> {
         Ok(())
     }
 
-    fn finish(self: Box<Self>) -> Result<(), ArrowError> {
+    fn finish(mut self: Box<Self>) -> Result<(), ArrowError> {
         if self.schema.fields().is_empty() {
             // DDL and SET return no columns: nothing to show.
             return Ok(());
         }
-        let text = render(self.schema, &self.batches, self.max_rows, self.expanded)?;
+        let text = render(
+            self.schema.clone(),
+            &self.batches,
+            self.max_rows,
+            self.expanded,
+        )?;
         self.out.write_all(text.as_bytes())?;
         self.out.flush()?;
         Ok(())
     }
+}
+
+/// Rows as they arrive, aligned under a header printed once: column widths are fixed
+/// by the header and the first batch (a later, wider value pushes its line along rather
+/// than re-laying out what is already on the screen), NULL as empty, control characters
+/// escaped, the row count at the end.
+pub struct LiveTableSink<'a> {
+    schema: SchemaRef,
+    out: &'a mut (dyn Write + Send),
+    widths: Option<Vec<usize>>,
+    rows: usize,
+}
+
+impl<'a> LiveTableSink<'a> {
+    pub fn new(schema: SchemaRef, out: &'a mut (dyn Write + Send)) -> Self {
+        LiveTableSink {
+            schema,
+            out,
+            widths: None,
+            rows: 0,
+        }
+    }
+}
+
+impl Sink for LiveTableSink<'_> {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
+        use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let batch = escape_controls(batch)?;
+        let options = FormatOptions::default().with_null("");
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<Vec<_>, _>>()?;
+        let lines: Vec<Vec<String>> = (0..batch.num_rows())
+            .map(|row| {
+                formatters
+                    .iter()
+                    .map(|f| f.value(row).to_string())
+                    .collect()
+            })
+            .collect();
+        let mut text = String::new();
+        let widths = match &self.widths {
+            Some(widths) => widths.clone(),
+            None => {
+                let names: Vec<&String> = self.schema.fields().iter().map(|f| f.name()).collect();
+                let widths: Vec<usize> = names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, name)| {
+                        lines
+                            .iter()
+                            .map(|l| l[i].chars().count())
+                            .chain([name.chars().count()])
+                            .max()
+                            .unwrap_or(0)
+                    })
+                    .collect();
+                let header: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+                push_line(&mut text, &header, &widths);
+                self.widths = Some(widths.clone());
+                widths
+            }
+        };
+        for line in &lines {
+            push_line(&mut text, line, &widths);
+        }
+        self.rows += lines.len();
+        self.out.write_all(text.as_bytes())?;
+        self.out.flush()?;
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> Result<(), ArrowError> {
+        let noun = if self.rows == 1 { "row" } else { "rows" };
+        writeln!(self.out, "({} {noun})", self.rows)?;
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+fn push_line(text: &mut String, cells: &[String], widths: &[usize]) {
+    let last = cells.len().saturating_sub(1);
+    for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+        if i == last {
+            text.push_str(cell);
+        } else {
+            let pad = width.saturating_sub(cell.chars().count());
+            text.push_str(cell);
+            text.extend(std::iter::repeat_n(' ', pad + 2));
+        }
+    }
+    text.push('\n');
 }
 
 /// A result as the REPL shows it: at most `max_rows` rows, as a table or (`expanded`)

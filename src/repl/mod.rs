@@ -256,7 +256,7 @@ impl Destination for Shown<'_> {
         let settings = self.settings;
         Ok(match settings.format {
             Format::Table => Box::new(
-                table::TableSink::new(schema, &mut self.text)
+                table::TableSink::new(schema, Box::new(&mut self.text))
                     .layout(settings.max_rows, settings.expanded),
             ),
             format => crate::output::sink(format, schema, &mut self.text)?,

@@ -9,6 +9,7 @@ pub mod processes;
 pub mod protocol_stats;
 pub mod routes;
 pub mod services;
+pub mod socket_events;
 pub mod socket_owners;
 pub mod sockets;
 pub mod sockets_filter;
@@ -66,6 +67,17 @@ pub struct Column<S> {
     pub kind: Kind,
     pub doc: &'static str,
     pub build: fn(&S, Range<usize>) -> ArrayRef,
+}
+
+impl<S> Clone for Column<S> {
+    fn clone(&self) -> Self {
+        Column {
+            name: self.name,
+            kind: self.kind,
+            doc: self.doc,
+            build: self.build,
+        }
+    }
 }
 
 /// What a table collects in one scan.
@@ -260,6 +272,9 @@ pub struct TablesConfig {
     pub memory_limit: Option<usize>,
     /// `--netns`: the namespaces per-namespace tables read until `SET netsql.netns`.
     pub netns: String,
+    /// `--for`: how long a query over `socket_events` listens (until Ctrl-C or LIMIT
+    /// without it).
+    pub events_for: Option<std::time::Duration>,
 }
 
 /// Every table, with its docs: the one list a new table is added to.
@@ -281,6 +296,7 @@ fn registry(config: &TablesConfig) -> Vec<(TableInfo, Arc<dyn LiveTable>)> {
                     .with_asks(sockets::asks),
             ),
         ),
+        (socket_events::SPEC.info(), socket_events::table(config)),
         (
             socket_owners::SPEC.info(),
             Arc::new(SpecTable::new(

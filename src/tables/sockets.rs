@@ -32,6 +32,8 @@ pub struct Sockets {
     pub unix: HashMap<u64, (u32, u32)>,
     /// cgroup id -> path, when `cgroup` is projected.
     pub cgroups: HashMap<u64, String>,
+    /// `socket_events` only: when each row's event arrived (µs since the epoch, UTC).
+    pub times: Vec<i64>,
 }
 
 impl Sockets {
