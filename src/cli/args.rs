@@ -193,9 +193,13 @@ impl Target {
         } else {
             self.tables
         };
-        if tables.iter().any(|t| t == crate::tables::socket_events::NAME) {
+        if tables
+            .iter()
+            .any(|t| t == crate::tables::socket_events::NAME)
+        {
             return Err(Error::Usage(
-                "--tables: socket_events is a stream with no snapshot; query it with --for instead".into(),
+                "--tables: socket_events is a stream with no snapshot; query it with --for instead"
+                    .into(),
             ));
         }
         if let Some(bad) = tables.iter().find(|t| !known.contains(&t.as_str())) {

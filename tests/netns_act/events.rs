@@ -1,0 +1,315 @@
+//! `socket_events`: every socket we destroy in a namespace appears once, with the right
+//! endpoints and byte counts, as it happens; Ctrl-C ends it cleanly; a reader that falls
+//! behind is told exactly how many events the kernel dropped.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::common::{ndjson, number, text, Kid, Lines, Netns, Row, RunExt};
+use crate::netsql_in;
+
+/// Waits until a sock_diag socket in `ns` listens to the four destroy groups: netsql
+/// has subscribed and nothing destroyed from now on can be missed.
+fn wait_subscribed(ns: &Netns, already: usize) {
+    let started = Instant::now();
+    loop {
+        let table = ns.exec_ok(&["cat", "/proc/net/netlink"]);
+        // sk Eth Pid Groups ...: protocol 4 is NETLINK_SOCK_DIAG.
+        let subscribed = table
+            .lines()
+            .filter(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.get(1) == Some(&"4") && f.get(3) == Some(&"0000000f")
+            })
+            .count();
+        if subscribed > already {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "netsql never subscribed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `count` UDP sockets bound in `ns` and closed; their ports.
+fn udp_churn(ns: &Netns, count: usize) -> Vec<u16> {
+    ns.within(move || {
+        (0..count)
+            .map(|_| {
+                let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+                socket.local_addr().unwrap().port()
+            })
+            .collect()
+    })
+}
+
+const LOOPBACK: &str = "127.0.0.1";
+const NORMAL: usize = 70;
+const RESET: usize = 30;
+const UDP: usize = 30;
+
+/// What we closed, keyed by "proto local_port remote_port": the local address and the
+/// byte counts (acked, received) each end must report.
+struct Closed {
+    expected: BTreeMap<String, (&'static str, Option<u64>, Option<u64>)>,
+}
+
+fn close_all_kinds(ns: &Netns) -> Closed {
+    ns.within(|| {
+        let mut expected = BTreeMap::new();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        for i in 0..NORMAL + RESET {
+            let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let (mut server, _) = listener.accept().unwrap();
+            let cport = client.local_addr().unwrap().port();
+            if i < NORMAL {
+                // A transfer of a known size, then FIN both ways.
+                let size = 1000 * (i + 1);
+                client.write_all(&vec![7u8; size]).unwrap();
+                client.shutdown(std::net::Shutdown::Write).unwrap();
+                let mut got = Vec::new();
+                server.read_to_end(&mut got).unwrap();
+                assert_eq!(got.len(), size);
+                drop(server);
+                let mut rest = Vec::new();
+                client.read_to_end(&mut rest).unwrap();
+                drop(client);
+                // bytes_acked counts the SYN and the FIN; bytes_received the FIN.
+                let size = size as u64;
+                expected.insert(
+                    format!("tcp {cport} {port}"),
+                    (LOOPBACK, Some(size + 2), None),
+                );
+                expected.insert(
+                    format!("tcp {port} {cport}"),
+                    (LOOPBACK, None, Some(size + 1)),
+                );
+            } else {
+                // Closed with a reset: linger 0.
+                socket2::SockRef::from(&client)
+                    .set_linger(Some(Duration::ZERO))
+                    .unwrap();
+                drop(client);
+                drop(server);
+                // An abortive close disconnects first (tcp_disconnect zeroes the peer),
+                // and unbinds the address, so the kernel reports the aborting end as
+                // 0.0.0.0:cport with remote port 0.
+                expected.insert(format!("tcp {cport} 0"), ("0.0.0.0", None, None));
+                expected.insert(format!("tcp {port} {cport}"), (LOOPBACK, None, None));
+            }
+        }
+        drop(listener);
+        expected.insert(format!("tcp {port} 0"), (LOOPBACK, None, None));
+        for _ in 0..UDP {
+            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let uport = socket.local_addr().unwrap().port();
+            expected.insert(format!("udp {uport} 0"), (LOOPBACK, None, None));
+        }
+        Closed { expected }
+    })
+}
+
+#[test]
+fn every_destroyed_socket_appears_once_with_its_totals() {
+    let Some(ns) = Netns::create("events", &["ss"]) else {
+        return;
+    };
+    let wanted = 2 * (NORMAL + RESET) + 1 + UDP;
+    let mut kid = Kid::spawn(
+        netsql_in(
+            &ns,
+            &[
+                "--format",
+                "ndjson",
+                "-e",
+                &format!("SELECT * FROM socket_events LIMIT {wanted}"),
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped()),
+    );
+    // Read as it comes: a full pipe would stop netsql before its LIMIT.
+    let mut pipe = kid.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut stdout = Vec::new();
+        pipe.read_to_end(&mut stdout).map(|_| stdout)
+    });
+    wait_subscribed(&ns, 0);
+    let closed = close_all_kinds(&ns);
+    assert_eq!(closed.expected.len(), wanted);
+    let out = kid.finish_within(Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = ndjson(&reader.join().unwrap().unwrap());
+    assert_eq!(rows.len(), wanted);
+    let mut seen = BTreeMap::new();
+    for row in &rows {
+        assert_eq!(text(row, "event").as_deref(), Some("destroy"));
+        assert_eq!(number(row, "netns"), Some(ns.inode()));
+        assert!(text(row, "time").is_some_and(|t| t.ends_with('Z')));
+        let key = format!(
+            "{} {} {}",
+            text(row, "proto").unwrap(),
+            number(row, "local_port").unwrap(),
+            number(row, "remote_port").unwrap()
+        );
+        assert!(seen.insert(key.clone(), row).is_none(), "{key} twice");
+    }
+    let keys: Vec<&String> = seen.keys().collect();
+    let expected: Vec<&String> = closed.expected.keys().collect();
+    assert_eq!(keys, expected, "each destroyed socket exactly once");
+    for (key, (address, acked, received)) in &closed.expected {
+        let row: &Row = seen[key];
+        assert_eq!(
+            text(row, "local_address").as_deref(),
+            Some(*address),
+            "{key}"
+        );
+        if let Some(acked) = acked {
+            assert_eq!(number(row, "bytes_acked"), Some(*acked), "{key}");
+        }
+        if let Some(received) = received {
+            assert_eq!(number(row, "bytes_received"), Some(*received), "{key}");
+        }
+        if key.starts_with("udp") {
+            assert_eq!(row["bytes_acked"], serde_json::Value::Null, "{key}");
+        } else {
+            assert!(number(row, "segs_out").is_some(), "{key}");
+        }
+    }
+}
+
+#[test]
+fn rows_print_as_they_happen_and_ctrl_c_ends_cleanly() {
+    let Some(ns) = Netns::create("evlive", &[]) else {
+        return;
+    };
+    let mut kid = Kid::spawn(
+        netsql_in(&ns, &["-e", "SELECT proto, local_port FROM socket_events"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let lines = Lines::of(kid.stdout.take().unwrap());
+    wait_subscribed(&ns, 0);
+    let ports = udp_churn(&ns, 5);
+    // The header and each row arrive while netsql is still running.
+    let header = lines.next_within(Duration::from_secs(10));
+    assert!(header.starts_with("proto"), "{header}");
+    for port in &ports {
+        let line = lines.next_within(Duration::from_secs(10));
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(fields, ["udp", &port.to_string()], "{line}");
+    }
+    assert!(kid.try_wait().unwrap().is_none(), "still listening");
+    // SAFETY: kill has no memory preconditions.
+    unsafe { libc::kill(kid.id() as i32, libc::SIGINT) };
+    assert_eq!(lines.next_within(Duration::from_secs(10)), "(5 rows)");
+    let out = kid.finish_within(Duration::from_secs(10));
+    assert!(
+        out.status.success(),
+        "Ctrl-C is the normal end: {:?}",
+        out.status
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // An aggregate over a bounded listen: exactly the sockets closed meanwhile.
+    let kid = Kid::spawn(
+        netsql_in(
+            &ns,
+            &[
+                "--for",
+                "3s",
+                "--format",
+                "csv",
+                "-e",
+                "SELECT proto, count(*) AS n FROM socket_events GROUP BY proto",
+            ],
+        )
+        .stdout(Stdio::piped()),
+    );
+    wait_subscribed(&ns, 0);
+    udp_churn(&ns, 123);
+    let out = kid.finish_within(Duration::from_secs(20));
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "proto,n\nudp,123\n");
+}
+
+#[test]
+fn a_reader_that_falls_behind_is_told_how_many_events_were_lost() {
+    let Some(ns) = Netns::create("evlost", &[]) else {
+        return;
+    };
+    // Nobody reads netsql's output until the churn is over: its pipe, its queue and the
+    // kernel's buffer fill, and the kernel drops the rest.
+    let mut kid = Kid::spawn(
+        netsql_in(
+            &ns,
+            &[
+                "--format",
+                "csv",
+                "-e",
+                "SELECT local_port FROM socket_events",
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped()),
+    );
+    wait_subscribed(&ns, 0);
+    const CHURN: usize = 60_000;
+    udp_churn(&ns, CHURN);
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: kill has no memory preconditions.
+    unsafe { libc::kill(kid.id() as i32, libc::SIGINT) };
+    let mut stdout = Vec::new();
+    kid.stdout.take().unwrap().read_to_end(&mut stdout).unwrap();
+    let out = kid.finish_within(Duration::from_secs(30));
+    assert!(out.status.success());
+    let rows = String::from_utf8_lossy(&stdout).lines().count() - 1;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lost: usize = stderr
+        .split_whitespace()
+        .skip_while(|w| *w != "dropped")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no loss reported: {stderr}"));
+    assert!(lost > 0);
+    assert_eq!(
+        rows + lost,
+        CHURN,
+        "every event is a row or counted lost: {stderr}"
+    );
+}
+
+#[test]
+fn socket_events_is_refused_in_snapshots_and_without_a_tick_costs_nothing() {
+    // A snapshot of a stream would never end: refused up front.
+    let out = crate::common::netsql()
+        .args([
+            "snapshot",
+            "--to",
+            "/nonexistent",
+            "--tables",
+            "socket_events",
+        ])
+        .run();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("socket_events is a stream"));
+    // EXPLAIN plans it without subscribing (and so returns at once).
+    let out = crate::common::netsql()
+        .args(["-e", "EXPLAIN SELECT * FROM socket_events"])
+        .run_within(Duration::from_secs(20));
+    assert!(out.status.success());
+}

@@ -1,0 +1,254 @@
+//! `DELETE FROM sockets`: what it closes is exactly what its WHERE selects, checked with
+//! `ss` and with the processes on both ends; every way of not asking is refused.
+
+use std::collections::BTreeSet;
+use std::process::Output;
+
+use crate::common::{Netns, RunExt};
+use crate::{netsql_in, ss, Peer};
+
+const SERVED: u16 = 7301;
+const OTHER: u16 = 7302;
+const UDP_PORT: u16 = 7303;
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Local ports of the established connections `ss` shows to `port`.
+fn client_ports(ns: &Netns, port: u16) -> BTreeSet<u16> {
+    ss(
+        ns,
+        &["-tn", "state", "established", &format!("dport = :{port}")],
+    )
+    .iter()
+    .map(|line| {
+        let local = line.split(' ').nth(2).expect("local column");
+        local.rsplit(':').next().unwrap().parse().unwrap()
+    })
+    .collect()
+}
+
+/// Whether `ss -K` can close sockets here: the kernel feature the DELETE needs.
+fn ss_can_kill(ns: &Netns) -> bool {
+    let probe = Peer::start(ns, "probe", &["serve", "7399"]);
+    let client = Peer::start(ns, "probec", &["connect", "7399:1"]);
+    ns.exec(&["ss", "-K", "dport = :7399"]);
+    let closed = client_ports(ns, 7399).is_empty();
+    drop((probe, client));
+    closed
+}
+
+#[test]
+fn delete_closes_exactly_what_the_where_selects() {
+    let Some(ns) = Netns::create("kill", &["ss", "python3"]) else {
+        return;
+    };
+    if !ss_can_kill(&ns) {
+        eprintln!(
+            "skipped: ss -K cannot close sockets on this kernel (no CONFIG_INET_DIAG_DESTROY)"
+        );
+        return;
+    }
+    let mut server = Peer::start(
+        &ns,
+        "killsrv",
+        &["serve", &SERVED.to_string(), &OTHER.to_string()],
+    );
+    let mut a = Peer::start(
+        &ns,
+        "killa",
+        &[
+            "connect",
+            &format!("{SERVED}:10"),
+            &format!("{OTHER}:3"),
+            &format!("udp:{UDP_PORT}"),
+        ],
+    );
+    let mut b = Peer::start(&ns, "killb", &["connect", &format!("{SERVED}:10")]);
+    let before = client_ports(&ns, SERVED);
+    assert_eq!(before.len(), 20);
+    let a_sql = format!("DELETE FROM sockets WHERE program = 'killa' AND remote_port = {SERVED}");
+
+    // Asking without meaning it closes nothing.
+    let refused = netsql_in(&ns, &["-e", &a_sql]).run();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("--allow-kill"),
+        "{}",
+        stderr(&refused)
+    );
+    for args in [
+        vec!["--read-only", "-e", a_sql.as_str()],
+        vec!["--allow-kill", "--read-only", "-e", a_sql.as_str()],
+        vec!["--allow-kill", "-q", "close_wait_per_process"],
+        vec!["--allow-kill", "audit"],
+        vec!["--allow-kill", "-e", "DELETE FROM sockets"],
+        vec!["--allow-kill", "-e", "DELETE FROM sockets WHERE true"],
+        vec![
+            "--allow-kill",
+            "-e",
+            "DELETE FROM sockets WHERE 1 = 1 OR state = 'LISTEN'",
+        ],
+        vec![
+            "--allow-kill",
+            "-e",
+            "DELETE FROM sockets WHERE remote_port = 7301 LIMIT 2",
+        ],
+        vec!["--allow-kill", "-e", "DELETE FROM processes WHERE pid = 1"],
+    ] {
+        let out = netsql_in(&ns, &args).run();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert_eq!(
+            stderr(&out).lines().count(),
+            1,
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    let bare = netsql_in(&ns, &["--allow-kill", "-e", "DELETE FROM sockets"]).run();
+    assert!(
+        stderr(&bare).contains("--allow-kill=all"),
+        "{}",
+        stderr(&bare)
+    );
+    assert_eq!(
+        client_ports(&ns, SERVED),
+        before,
+        "a refusal closed something"
+    );
+
+    // A dry run and EXPLAIN list a's ten and close nothing.
+    let a_ports: BTreeSet<u16> = {
+        let out = netsql_in(
+            &ns,
+            &[
+                "--format",
+                "csv",
+                "-e",
+                &format!("SELECT local_port FROM sockets WHERE program = 'killa' AND remote_port = {SERVED}"),
+            ],
+        )
+        .run();
+        stdout(&out)
+            .lines()
+            .skip(1)
+            .map(|l| l.parse().unwrap())
+            .collect()
+    };
+    assert_eq!(a_ports.len(), 10);
+    for args in [
+        vec!["--dry-run", "--format", "csv", "-e", a_sql.as_str()],
+        vec![
+            "--allow-kill",
+            "--dry-run",
+            "--format",
+            "csv",
+            "-e",
+            a_sql.as_str(),
+        ],
+    ] {
+        let out = netsql_in(&ns, &args).run();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let listed = ports_listed(&stdout(&out));
+        assert_eq!(listed, a_ports, "{args:?}");
+    }
+    let explain = format!("EXPLAIN {a_sql}");
+    let out = netsql_in(&ns, &["--allow-kill", "--format", "csv", "-e", &explain]).run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(ports_listed(&stdout(&out)), a_ports);
+    assert_eq!(
+        client_ports(&ns, SERVED),
+        before,
+        "a dry run closed something"
+    );
+
+    // The real thing: a's ten to SERVED, nothing else.
+    let out = netsql_in(&ns, &["--allow-kill", "--format", "csv", "-e", &a_sql]).run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "count\n10\n");
+    assert_eq!(
+        stderr(&out).trim(),
+        "netsql: closed 10 of 10 matching sockets"
+    );
+    let after = client_ports(&ns, SERVED);
+    assert_eq!(after, &before - &a_ports, "exactly a's ten are gone");
+    assert_eq!(
+        client_ports(&ns, OTHER).len(),
+        3,
+        "a's other connections stay"
+    );
+    // Both ends know: a's sockets were aborted, the server's peers of them reset.
+    assert_eq!(a.check(), "open=4 reset=0 aborted=10 eof=0");
+    assert_eq!(server.check(), "open=13 reset=10 aborted=0 eof=0");
+    assert_eq!(b.check(), "open=10 reset=0 aborted=0 eof=0");
+
+    // A subquery reaches DataFusion's delete_from as no filter: ours runs it, and
+    // closes b's ten, never everything.
+    let b_sql = format!(
+        "DELETE FROM sockets WHERE inode IN (SELECT inode FROM socket_owners WHERE pid = {})",
+        b.pid()
+    );
+    let out = netsql_in(&ns, &["--allow-kill", "--format", "csv", "-e", &b_sql]).run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "count\n10\n");
+    assert!(client_ports(&ns, SERVED).is_empty());
+    assert_eq!(client_ports(&ns, OTHER).len(), 3);
+    assert_eq!(b.check(), "open=0 reset=0 aborted=10 eof=0");
+    assert!(ss(&ns, &["-tln"]).len() == 2, "the listeners stay");
+
+    // UDP, where the kernel can (udp_abort): the owner sees ECONNABORTED. A socket bound
+    // to a port it chose keeps the port (the kernel only disconnects it), as with ss -K.
+    let udp_sql = format!("DELETE FROM sockets WHERE proto = 'udp' AND local_port = {UDP_PORT}");
+    let out = netsql_in(&ns, &["--allow-kill", "--format", "csv", "-e", &udp_sql]).run();
+    if stderr(&out).contains("not supported") {
+        eprintln!(
+            "note: this kernel cannot close UDP sockets: {}",
+            stderr(&out)
+        );
+    } else {
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(stdout(&out), "count\n1\n");
+        assert_eq!(a.check(), "open=3 reset=0 aborted=11 eof=0");
+    }
+
+    // Without CAP_NET_ADMIN nothing can be closed: one line, exit 2, sockets intact.
+    let binary = env!("CARGO_BIN_EXE_netsql");
+    let other_sql = format!("DELETE FROM sockets WHERE remote_port = {OTHER}");
+    let out = ns
+        .command(&[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            binary,
+            "--allow-kill",
+            "-e",
+            &other_sql,
+        ])
+        .run();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let line = stderr(&out);
+    assert!(
+        line.contains("closed 0 of 3") && line.contains("3 not permitted"),
+        "{line}"
+    );
+    assert_eq!(client_ports(&ns, OTHER).len(), 3);
+}
+
+/// The local ports in a CSV listing of sockets.
+fn ports_listed(csv: &str) -> BTreeSet<u16> {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let at = header
+        .iter()
+        .position(|c| *c == "local_port")
+        .expect("local_port column");
+    lines
+        .map(|l| l.split(',').nth(at).unwrap().parse().unwrap())
+        .collect()
+}
