@@ -92,7 +92,7 @@ cpu=$(awk '{print ($14 + $15) * 10}' "/proc/$listener/stat")
 kill -INT "$listener"
 wait "$listener"
 seen=$(( $(wc -l < "$work/events.csv") - 1 ))
-lost=$(grep -o 'dropped [0-9]*' "$work/events.err" | awk '{print $2}')
+lost=$(grep -o 'dropped [0-9]*' "$work/events.err" | awk '{print $2}' || true)
 
 python3 - "$work/ss.us" "$work/netsql.us" "$n" "$runs" "$rate" "$seconds" "$seen" "${lost:-0}" "$cpu" <<'PY'
 import statistics, sys
