@@ -120,7 +120,8 @@ impl LiveTable for SocketEvents {
                 )))
             }
         };
-        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        // Two batches in flight: with the one being built, what netsql holds is bounded.
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
         let pump = Pump {
             subscriptions,
             schema: schema.clone(),
@@ -224,31 +225,38 @@ impl Pump {
                     }
                 }
             }
-            match self.read() {
-                Ok(None) => {}
-                Ok(Some(events)) => {
-                    sent = Instant::now();
-                    if !self.send(&events, &tx) {
-                        break;
+            // At the end, everything queued; otherwise a batch's worth.
+            let more = loop {
+                match self.read() {
+                    Ok(None) => break true,
+                    Ok(Some(events)) => {
+                        sent = Instant::now();
+                        if !self.send(&events, &tx) {
+                            break false;
+                        }
+                    }
+                    Err(err) => {
+                        let _ = tx.blocking_send(Err(external(err)));
+                        break false;
                     }
                 }
-                Err(err) => {
-                    let _ = tx.blocking_send(Err(external(err)));
-                    break;
+                if !last {
+                    break true;
                 }
-            }
-            if last {
+            };
+            if last || !more {
                 break;
             }
         }
         self.report_loss();
     }
 
-    /// Everything queued in every subscription, a namespace's rows together.
+    /// What is queued in every subscription (a batch's worth from each at most), a
+    /// namespace's rows together.
     fn read(&mut self) -> std::result::Result<Option<Sockets>, CollectError> {
         let mut events = Sockets::default();
         for (ns, subscription) in &mut self.subscriptions {
-            let read = subscription.drain(&mut events.rows)?;
+            let read = subscription.drain(&mut events.rows, BATCH_ROWS)?;
             if read > 0 {
                 let now = chrono::Utc::now().timestamp_micros();
                 events.times.resize(events.rows.len(), now);

@@ -268,7 +268,7 @@ fn a_reader_that_falls_behind_is_told_how_many_events_were_lost() {
         .stderr(Stdio::piped()),
     );
     wait_subscribed(&ns, 0);
-    const CHURN: usize = 60_000;
+    const CHURN: usize = 150_000;
     udp_churn(&ns, CHURN);
     std::thread::sleep(Duration::from_millis(500));
     // SAFETY: kill has no memory preconditions.

@@ -71,11 +71,14 @@ impl Subscription {
         })
     }
 
-    /// Decodes every message queued now into `rows` (TCP rows with their tcp_info) and
-    /// returns how many; 0 when nothing is waiting.
-    pub fn drain(&mut self, rows: &mut Vec<SocketRow>) -> Result<usize, CollectError> {
+    /// Decodes the messages queued now into `rows` (TCP rows with their tcp_info), up
+    /// to about `most` (what one recv holds past that is kept), and returns how many; 0
+    /// when nothing is waiting. The rest waits in the kernel's buffer: a reader that
+    /// falls behind makes the kernel drop events (and count them), never netsql's memory
+    /// grow.
+    pub fn drain(&mut self, rows: &mut Vec<SocketRow>, most: usize) -> Result<usize, CollectError> {
         let before = rows.len();
-        loop {
+        while rows.len() - before < most {
             self.buf.clear();
             match self.socket.recv(&mut self.buf, 0) {
                 Ok(0) => break,
