@@ -32,4 +32,6 @@ pub mod queries;
 #[cfg(feature = "sql")]
 pub mod repl;
 #[cfg(feature = "sql")]
+pub mod serve;
+#[cfg(feature = "sql")]
 pub mod tables;

@@ -67,6 +67,20 @@ pub struct Args {
     #[arg(long)]
     dry_run: bool,
 
+    /// Run the statement on netsql servers (`netsql serve`) instead, all at once:
+    /// grpc://host:port or grpc+tls://host:port, comma-separated; the rows of all,
+    /// with a leading `host` column
+    #[arg(long, value_name = "URL,...", value_delimiter = ',')]
+    connect: Vec<String>,
+
+    /// With --connect: the bearer token, the first line of FILE
+    #[arg(long, value_name = "FILE", requires = "connect")]
+    token_file: Option<PathBuf>,
+
+    /// With --connect to grpc+tls://: trust this CA certificate (PEM) too
+    #[arg(long, value_name = "FILE", requires = "connect")]
+    tls_ca: Option<PathBuf>,
+
     /// How long a query over socket_events listens (10s, 10m, 2h); default: until
     /// Ctrl-C or its LIMIT
     #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
@@ -148,6 +162,31 @@ enum Command {
         /// Delete whole date= partitions older than this (14d)
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         retain: Option<std::time::Duration>,
+    },
+    /// Serve the live tables over Arrow Flight SQL, read-only (ADBC, JDBC, Grafana)
+    Serve {
+        /// Address to listen on; anything but loopback needs --token-file
+        #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:50051")]
+        listen: std::net::SocketAddr,
+        /// Require `authorization: Bearer <token>`, the token the first line of FILE (which
+        /// group and others must not be able to read)
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+        /// TLS certificate chain (PEM); with --tls-key
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// TLS private key (PEM)
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Require client certificates signed by this CA (PEM)
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_client_ca: Option<PathBuf>,
+        /// End a query that runs longer (DeadlineExceeded)
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
+        query_timeout: std::time::Duration,
+        /// Queries running at once; more are refused (ResourceExhausted), not queued
+        #[arg(long, value_name = "N", default_value_t = 8)]
+        max_queries: usize,
     },
     /// Run audit queries (a .sql file, or every .sql in a folder; the built-in audits when
     /// no path is given). Exit 0 when all pass, 1 when any finds rows, 2 on an error.
@@ -279,6 +318,15 @@ pub enum Mode {
     Ddl(SnapshotTarget, crate::history::ddl::Dialect),
     /// `netsql record`.
     Record(SnapshotTarget, crate::history::record::Recording),
+    /// `netsql serve`.
+    Serve(crate::serve::Serving),
+    /// `--connect`: one statement on remote servers.
+    Connect {
+        urls: Vec<String>,
+        inputs: Vec<Input>,
+        token_file: Option<PathBuf>,
+        tls_ca: Option<PathBuf>,
+    },
     Audit {
         paths: Vec<PathBuf>,
         params: BTreeMap<String, String>,
@@ -308,7 +356,9 @@ impl Mode {
             | Mode::Audit { .. }
             | Mode::Snapshot(_)
             | Mode::Ddl(..)
-            | Mode::Record(..) => true,
+            | Mode::Record(..)
+            | Mode::Serve(_)
+            | Mode::Connect { .. } => true,
         }
     }
 }
@@ -372,10 +422,11 @@ impl Args {
                 || self.list
                 || self.read_only
                 || self.allow_kill.is_some()
-                || self.dry_run)
+                || self.dry_run
+                || !self.connect.is_empty())
         {
             return Err(Error::Usage(
-                "-e, -f, -q, --list, --read-only, --allow-kill and --dry-run do not go with a subcommand".into(),
+                "-e, -f, -q, --list, --read-only, --allow-kill, --dry-run and --connect do not go with a subcommand".into(),
             ));
         }
         let kill = match self.allow_kill.as_deref() {
@@ -384,7 +435,11 @@ impl Args {
             Some(_) => crate::kill::Kill::Filtered,
         };
         if kill != crate::kill::Kill::Refused
-            && (self.read_only || self.query.is_some() || self.list || netstat.is_some())
+            && (self.read_only
+                || self.query.is_some()
+                || self.list
+                || netstat.is_some()
+                || !self.connect.is_empty())
         {
             return Err(Error::Usage(
                 "--allow-kill goes with -e, -f or the REPL only (never --read-only, saved queries, netstat or audits)".into(),
@@ -434,6 +489,44 @@ impl Args {
                     retain,
                 },
             ),
+            (
+                None,
+                Some(Command::Serve {
+                    listen,
+                    token_file,
+                    tls_cert,
+                    tls_key,
+                    tls_client_ca,
+                    query_timeout,
+                    max_queries,
+                }),
+            ) => {
+                if max_queries == 0 {
+                    return Err(Error::Usage("--max-queries must be at least 1".into()));
+                }
+                Mode::Serve(crate::serve::Serving {
+                    listen,
+                    token_file,
+                    tls_cert,
+                    tls_key,
+                    tls_client_ca,
+                    query_timeout,
+                    max_queries,
+                })
+            }
+            (None, None) if !self.connect.is_empty() => {
+                let mut inputs: Vec<Input> = self.execute.into_iter().map(Input::Sql).collect();
+                inputs.extend(self.file.into_iter().map(Input::File));
+                if inputs.is_empty() || self.query.is_some() || self.list {
+                    return Err(Error::Usage("--connect runs the SQL of -e or -f".into()));
+                }
+                Mode::Connect {
+                    urls: self.connect,
+                    inputs,
+                    token_file: self.token_file,
+                    tls_ca: self.tls_ca,
+                }
+            }
             (None, None) if self.list => Mode::List,
             (None, None) if self.query.is_some() => Mode::Saved {
                 name: self.query.unwrap_or_default(),

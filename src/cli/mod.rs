@@ -88,6 +88,10 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
         .build()
         .map_err(Error::Io)?;
     runtime.block_on(async {
+        if let Mode::Serve(serving) = &config.mode {
+            crate::serve::run(serving, &config.tables, config.history.clone()).await?;
+            return Ok(Exit::Success);
+        }
         let ctx = exec::context(&config.tables)?;
         if let Some(dest) = &config.history {
             crate::history::read::register(&ctx, &crate::history::dest::Dest::parse(dest)?).await?;
@@ -239,6 +243,34 @@ async fn execute(
             Ok(Exit::Success)
         }
         Mode::Record(..) => unreachable!("run() records before it gets here"),
+        Mode::Serve(_) => unreachable!("run() serves before it gets here"),
+        Mode::Connect {
+            urls,
+            inputs,
+            token_file,
+            tls_ca,
+        } => {
+            let sql = inputs
+                .iter()
+                .map(read_input)
+                .collect::<Result<Vec<_>, _>>()?
+                .join(";\n");
+            let token = token_file
+                .as_deref()
+                .map(crate::serve::read_token)
+                .transpose()?;
+            let ca = tls_ca
+                .as_ref()
+                .map(|path| {
+                    std::fs::read(path).map_err(|source| Error::Input {
+                        path: path.clone(),
+                        source,
+                    })
+                })
+                .transpose()?;
+            let mut to = Formatted { format, out };
+            crate::serve::client::run(urls, token, ca, &sql, &mut to).await
+        }
         Mode::Audit {
             paths,
             params,

@@ -1,0 +1,169 @@
+//! `netsql serve`: the live tables over Arrow Flight SQL (gRPC), read-only, for any Flight
+//! SQL client (ADBC, the JDBC driver, Grafana). Every request gets a session of its own
+//! and takes the one path (`exec::Runner`) in read-only mode: no DELETE, no SET, no
+//! COPY, no file or URL tables, nothing shared between clients.
+//!
+//! Security: a bearer token (compared in constant time, read from a file only its owner
+//! may read) on every call, required to listen beyond loopback; TLS with rustls,
+//! optionally requiring client certificates. Limits: a timeout and a memory cap per
+//! query, at most `--max-queries` running (more are refused at once, never queued).
+
+pub mod client;
+mod service;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_flight::flight_service_server::FlightServiceServer;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+
+use crate::error::Error;
+use crate::tables::TablesConfig;
+
+/// `netsql serve`'s checked options.
+#[derive(Debug, Clone)]
+pub struct Serving {
+    pub listen: SocketAddr,
+    pub token_file: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_client_ca: Option<PathBuf>,
+    pub query_timeout: Duration,
+    pub max_queries: usize,
+}
+
+/// How long running queries may finish after SIGTERM.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Reads a token file that only its owner may read; the token is its first line.
+pub fn read_token(path: &std::path::Path) -> Result<String, Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let input = |source| Error::Input {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mode = std::fs::metadata(path).map_err(input)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(Error::Usage(format!(
+            "{}: mode {:o} lets group or others read the token; chmod 600 it",
+            path.display(),
+            mode & 0o777
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(input)?;
+    let token = text.lines().next().unwrap_or("").trim().to_string();
+    if token.is_empty() {
+        return Err(Error::Usage(format!("{}: no token in it", path.display())));
+    }
+    Ok(token)
+}
+
+/// Runs the server until SIGTERM or SIGINT, then lets running queries finish (up to
+/// 10 s) and returns.
+pub async fn run(
+    serving: &Serving,
+    tables: &TablesConfig,
+    history: Option<String>,
+) -> Result<(), Error> {
+    let token = serving.token_file.as_deref().map(read_token).transpose()?;
+    if token.is_none() && !serving.listen.ip().is_loopback() {
+        return Err(Error::Usage(format!(
+            "refusing to serve on {} without --token-file: anyone who can reach it could read this host's sockets and processes",
+            serving.listen
+        )));
+    }
+    let mut builder = Server::builder();
+    if let (Some(cert), Some(key)) = (&serving.tls_cert, &serving.tls_key) {
+        let read = |path: &PathBuf| {
+            std::fs::read(path).map_err(|source| Error::Input {
+                path: path.clone(),
+                source,
+            })
+        };
+        let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(read(cert)?, read(key)?));
+        if let Some(ca) = &serving.tls_client_ca {
+            tls = tls.client_ca_root(Certificate::from_pem(read(ca)?));
+        }
+        builder = builder
+            .tls_config(tls)
+            .map_err(|e| Error::Usage(format!("TLS: {e}")))?;
+    }
+    let service = service::Netsql::new(
+        tables.clone(),
+        history,
+        serving.query_timeout,
+        serving.max_queries,
+    );
+    let auth = service::Auth::new(token);
+    let listener = tokio::net::TcpListener::bind(serving.listen)
+        .await
+        .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", serving.listen)))?;
+    let bound = listener.local_addr().map_err(Error::Io)?;
+    eprintln!(
+        "netsql: serving Flight SQL on {}{}",
+        if serving.tls_cert.is_some() {
+            "grpc+tls://"
+        } else {
+            "grpc://"
+        },
+        bound
+    );
+    let stop = stop_flag()?;
+    let incoming = tokio_stream_of(listener);
+    let server = builder
+        .add_service(FlightServiceServer::with_interceptor(service, move |r| {
+            auth.check(r)
+        }))
+        .serve_with_incoming_shutdown(incoming, async move {
+            while !stop.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            eprintln!("netsql: stopping: no new requests, running queries get up to 10 s");
+        });
+    let mut server = std::pin::pin!(server);
+    let stopping = async {
+        // Once shutdown begins, running queries have DRAIN to finish.
+        while !STOPPING.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(DRAIN).await;
+    };
+    tokio::select! {
+        result = &mut server => result.map_err(|e| Error::Usage(format!("server: {e}"))),
+        () = stopping => Ok(()),
+    }
+}
+
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// A flag SIGTERM and SIGINT set (signal-hook, as `record` does: no socket of our own).
+fn stop_flag() -> Result<Arc<AtomicBool>, Error> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, flag.clone()).map_err(Error::Io)?;
+    }
+    let watched = flag.clone();
+    tokio::spawn(async move {
+        while !watched.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        STOPPING.store(true, Ordering::Relaxed);
+    });
+    Ok(flag)
+}
+
+/// The accepted connections of `listener` as the stream tonic serves.
+fn tokio_stream_of(
+    listener: tokio::net::TcpListener,
+) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    futures::stream::unfold(listener, |listener| async move {
+        let accepted = listener.accept().await.map(|(stream, _)| {
+            let _ = stream.set_nodelay(true);
+            stream
+        });
+        Some((accepted, listener))
+    })
+}

@@ -1,0 +1,745 @@
+//! The Flight SQL service: statements, prepared statements with parameters, and the
+//! metadata calls clients browse with, each request on a fresh read-only session.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
+
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
+use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
+use arrow_flight::sql::{
+    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
+    ActionCreatePreparedStatementResult, Any, CommandGetCatalogs, CommandGetDbSchemas,
+    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
+    CommandStatementQuery, DoPutPreparedStatementResult, ProstMessageExt, SqlInfo,
+    TicketStatementQuery,
+};
+use arrow_flight::{
+    FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
+    SchemaAsIpc, Ticket,
+};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::ipc::writer::IpcWriteOptions;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+use futures::{Stream, StreamExt, TryStreamExt};
+use prost::Message;
+use subtle::ConstantTimeEq;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::error::Error;
+use crate::exec::{self, Runner};
+use crate::kill::Kill;
+use crate::tables::TablesConfig;
+
+/// The catalog the live tables are in (DataFusion's default).
+const CATALOG: &str = "datafusion";
+
+/// Checks `authorization: Bearer <token>` on every call, in constant time.
+#[derive(Clone)]
+pub struct Auth {
+    token: Option<Arc<[u8]>>,
+}
+
+impl Auth {
+    pub fn new(token: Option<String>) -> Self {
+        Auth {
+            token: token.map(|t| Arc::from(t.into_bytes())),
+        }
+    }
+
+    pub fn check(&self, request: Request<()>) -> Result<Request<()>, Status> {
+        let Some(token) = &self.token else {
+            return Ok(request);
+        };
+        let given = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if bool::from(given.as_bytes().ct_eq(token)) {
+            return Ok(request);
+        }
+        let status = Status::unauthenticated("a valid bearer token is required");
+        log(
+            request.remote_addr(),
+            "auth",
+            "",
+            0,
+            0,
+            Duration::ZERO,
+            &status_name(&status),
+        );
+        Err(status)
+    }
+}
+
+/// A statement as its handle carries it: the SQL and any bound parameters. Handles are
+/// the whole state of a prepared statement, so the server keeps none between calls.
+#[derive(Default)]
+struct Handle {
+    sql: String,
+    params: BTreeMap<String, String>,
+}
+
+impl Handle {
+    /// `{"sql": ..., "params": {"1": ...}}`.
+    fn encode(&self) -> Vec<u8> {
+        serde_json::json!({ "sql": self.sql, "params": self.params })
+            .to_string()
+            .into_bytes()
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Handle, Status> {
+        let bad =
+            |why: &str| Status::invalid_argument(format!("not a netsql statement handle: {why}"));
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| bad(&e.to_string()))?;
+        let sql = value["sql"]
+            .as_str()
+            .ok_or_else(|| bad("no sql"))?
+            .to_string();
+        let mut params = BTreeMap::new();
+        if let Some(map) = value["params"].as_object() {
+            for (name, v) in map {
+                params.insert(
+                    name.clone(),
+                    v.as_str()
+                        .ok_or_else(|| bad("a parameter is not text"))?
+                        .to_string(),
+                );
+            }
+        }
+        Ok(Handle { sql, params })
+    }
+}
+
+pub struct Netsql {
+    tables: TablesConfig,
+    history: Option<String>,
+    timeout: Duration,
+    max_queries: usize,
+    slots: Arc<Semaphore>,
+}
+
+impl Netsql {
+    pub fn new(
+        tables: TablesConfig,
+        history: Option<String>,
+        timeout: Duration,
+        max_queries: usize,
+    ) -> Self {
+        Netsql {
+            tables,
+            history,
+            timeout,
+            max_queries,
+            slots: Arc::new(Semaphore::new(max_queries)),
+        }
+    }
+
+    /// A session of its own for one request.
+    async fn session(&self) -> Result<SessionContext, Status> {
+        let ctx = exec::context(&self.tables).map_err(|e| status(Error::DataFusion(e)))?;
+        if let Some(dest) = &self.history {
+            let dest = crate::history::dest::Dest::parse(dest).map_err(status)?;
+            crate::history::read::register(&ctx, &dest)
+                .await
+                .map_err(status)?;
+        }
+        Ok(ctx)
+    }
+
+    /// Plans the one read-only statement of `handle`.
+    async fn plan(&self, ctx: &SessionContext, handle: &Handle) -> Result<LogicalPlan, Status> {
+        let runner = Runner {
+            ctx,
+            root: &self.tables.root,
+            read_only: true,
+            kill: Kill::Refused,
+            dry_run: false,
+        };
+        let mut statements = runner.statements(&handle.sql).map_err(status)?;
+        if statements.len() != 1 {
+            return Err(Status::invalid_argument(format!(
+                "one statement per request, not {}",
+                statements.len()
+            )));
+        }
+        runner
+            .plan(statements.remove(0), &handle.params)
+            .await
+            .map_err(status)
+    }
+
+    /// The result schema of `handle`'s statement (planning collects nothing).
+    async fn schema(&self, handle: &Handle) -> Result<Schema, Status> {
+        let ctx = self.session().await?;
+        let plan = self.plan(&ctx, handle).await?;
+        Ok(plan.schema().as_arrow().clone())
+    }
+
+    /// Runs `handle`'s statement as a stream of Flight data: one of `max_queries`
+    /// slots, a deadline, a log line when it ends (or the client goes away).
+    async fn execute(
+        &self,
+        handle: Handle,
+        peer: Option<SocketAddr>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let started = Instant::now();
+        let fail = |status: Status| {
+            log(
+                peer,
+                "DoGet",
+                &handle.sql,
+                0,
+                0,
+                started.elapsed(),
+                &status_name(&status),
+            );
+            status
+        };
+        let permit = self.slots.clone().try_acquire_owned().map_err(|_| {
+            fail(Status::resource_exhausted(format!(
+                "netsql serves at most {} queries at once (--max-queries); try again",
+                self.max_queries
+            )))
+        })?;
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let timeout = self.timeout;
+        let opened = tokio::time::timeout_at(deadline, async {
+            let ctx = self.session().await?;
+            let plan = self.plan(&ctx, &handle).await?;
+            let runner = Runner {
+                ctx: &ctx,
+                root: &self.tables.root,
+                read_only: true,
+                kill: Kill::Refused,
+                dry_run: false,
+            };
+            let stream = runner.stream(plan).await.map_err(status)?;
+            Ok::<_, Status>((ctx, stream))
+        })
+        .await
+        .map_err(|_| fail(deadline_exceeded(timeout)))?
+        .map_err(fail)?;
+        let (ctx, stream) = opened;
+        let schema = stream.schema();
+        let running = Running {
+            stream,
+            deadline,
+            timeout,
+            rows: 0,
+            bytes: 0,
+            started,
+            peer,
+            sql: handle.sql,
+            status: None,
+            ended: false,
+            _permit: permit,
+            _ctx: ctx,
+        };
+        let batches = futures::stream::unfold(running, |mut running| async move {
+            let item = running.next().await?;
+            Some((item, running))
+        });
+        let flight = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .build(batches)
+            .map_err(Status::from);
+        Ok(Response::new(Box::pin(flight)))
+    }
+}
+
+/// A query being streamed to a client.
+struct Running {
+    stream: datafusion::execution::SendableRecordBatchStream,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+    rows: usize,
+    bytes: usize,
+    started: Instant,
+    peer: Option<SocketAddr>,
+    sql: String,
+    /// Set when it ended in an error.
+    status: Option<String>,
+    ended: bool,
+    _permit: OwnedSemaphorePermit,
+    _ctx: SessionContext,
+}
+
+impl Running {
+    async fn next(&mut self) -> Option<Result<RecordBatch, FlightError>> {
+        if self.ended {
+            return None;
+        }
+        let next = tokio::time::timeout_at(self.deadline, self.stream.next()).await;
+        let failed = match next {
+            Ok(None) => {
+                self.ended = true;
+                return None;
+            }
+            Ok(Some(Ok(batch))) => {
+                self.rows += batch.num_rows();
+                self.bytes += batch.get_array_memory_size();
+                return Some(Ok(batch));
+            }
+            Ok(Some(Err(err))) => status(Error::DataFusion(err)),
+            Err(_) => deadline_exceeded(self.timeout),
+        };
+        self.ended = true;
+        self.status = Some(status_name(&failed));
+        Some(Err(FlightError::Tonic(Box::new(failed))))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Dropped before its end: the client went away, and the query with it.
+        let outcome = match (&self.status, self.ended) {
+            (Some(status), _) => status.clone(),
+            (None, true) => "OK".to_string(),
+            (None, false) => "Cancelled (client went away)".to_string(),
+        };
+        log(
+            self.peer,
+            "DoGet",
+            &self.sql,
+            self.rows,
+            self.bytes,
+            self.started.elapsed(),
+            &outcome,
+        );
+    }
+}
+
+fn deadline_exceeded(timeout: Duration) -> Status {
+    Status::deadline_exceeded(format!(
+        "the query ran longer than {} s (--query-timeout)",
+        timeout.as_secs_f64()
+    ))
+}
+
+/// netsql's error as the gRPC status a client should see.
+fn status(err: Error) -> Status {
+    let text = err.to_string();
+    if let Error::DataFusion(df) = &err {
+        if matches!(df.find_root(), DataFusionError::ResourcesExhausted(_)) {
+            return Status::resource_exhausted(text);
+        }
+    }
+    if text.starts_with("read-only") || text.contains("not allowed here") {
+        return Status::permission_denied(text);
+    }
+    Status::invalid_argument(text)
+}
+
+fn status_name(status: &Status) -> String {
+    format!("{:?}", status.code())
+}
+
+/// One line per request on stderr: time, peer, call, statement (first 200 characters,
+/// control characters escaped), rows, bytes, duration, status.
+fn log(
+    peer: Option<SocketAddr>,
+    call: &str,
+    sql: &str,
+    rows: usize,
+    bytes: usize,
+    took: Duration,
+    status: &str,
+) {
+    let short: String = sql.chars().take(200).collect();
+    let short = crate::output::table::escape_text(&short);
+    let peer = peer.map_or("-".to_string(), |p| p.to_string());
+    eprintln!(
+        "{} peer={peer} call={call} rows={rows} bytes={bytes} ms={:.1} status={status} sql=\"{}\"",
+        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+        took.as_secs_f64() * 1000.0,
+        short.replace('"', "\\\"")
+    );
+}
+
+/// What GetSqlInfo answers.
+static SQL_INFO: LazyLock<SqlInfoData> = LazyLock::new(|| {
+    let mut builder = SqlInfoDataBuilder::new();
+    builder.append(SqlInfo::FlightSqlServerName, "netsql");
+    builder.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
+    builder.append(SqlInfo::FlightSqlServerArrowVersion, "59");
+    builder.append(SqlInfo::FlightSqlServerReadOnly, true);
+    builder.append(SqlInfo::SqlIdentifierQuoteChar, "\"");
+    builder.build().expect("static sql info")
+});
+
+fn ticket_info(
+    schema: &Schema,
+    ticket: Vec<u8>,
+    descriptor: FlightDescriptor,
+) -> Result<Response<FlightInfo>, Status> {
+    let endpoint = FlightEndpoint::new().with_ticket(Ticket {
+        ticket: ticket.into(),
+    });
+    let info = FlightInfo::new()
+        .try_with_schema(schema)
+        .map_err(|e| Status::internal(format!("schema: {e}")))?
+        .with_endpoint(endpoint)
+        .with_descriptor(descriptor);
+    Ok(Response::new(info))
+}
+
+type DoGetStream = Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, Status>> + Send>>;
+
+fn one_batch(batch: Result<RecordBatch, FlightError>) -> Response<DoGetStream> {
+    let schema = batch.as_ref().map(|b| b.schema()).ok();
+    let mut builder = FlightDataEncoderBuilder::new();
+    if let Some(schema) = schema {
+        builder = builder.with_schema(schema);
+    }
+    let stream = builder
+        .build(futures::stream::once(async { batch }))
+        .map_err(Status::from);
+    Response::new(Box::pin(stream))
+}
+
+fn ipc_schema(schema: &Schema) -> Result<bytes::Bytes, Status> {
+    let message: IpcMessage = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
+        .try_into()
+        .map_err(|e| Status::internal(format!("schema: {e}")))?;
+    Ok(message.0)
+}
+
+#[tonic::async_trait]
+impl FlightSqlService for Netsql {
+    type FlightService = Netsql;
+
+    /// Bearer tokens are checked on every call (the interceptor); a handshake only
+    /// confirms the token works.
+    async fn do_handshake(
+        &self,
+        _request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<
+        Response<Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>>,
+        Status,
+    > {
+        let response = HandshakeResponse {
+            protocol_version: 0,
+            payload: Default::default(),
+        };
+        Ok(Response::new(Box::pin(futures::stream::once(async {
+            Ok(response)
+        }))))
+    }
+
+    async fn get_flight_info_statement(
+        &self,
+        query: CommandStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let peer = request.remote_addr();
+        let handle = Handle {
+            sql: query.query,
+            params: BTreeMap::new(),
+        };
+        let schema = self.schema(&handle).await.inspect_err(|s| {
+            log(
+                peer,
+                "GetFlightInfo",
+                &handle.sql,
+                0,
+                0,
+                Duration::ZERO,
+                &status_name(s),
+            )
+        })?;
+        let ticket = TicketStatementQuery {
+            statement_handle: handle.encode().into(),
+        };
+        ticket_info(
+            &schema,
+            ticket.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_statement(
+        &self,
+        ticket: TicketStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let handle = Handle::decode(&ticket.statement_handle)?;
+        self.execute(handle, request.remote_addr()).await
+    }
+
+    async fn get_flight_info_prepared_statement(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let handle = Handle::decode(&query.prepared_statement_handle)?;
+        let schema = self.schema(&handle).await?;
+        ticket_info(
+            &schema,
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_prepared_statement(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let handle = Handle::decode(&query.prepared_statement_handle)?;
+        self.execute(handle, request.remote_addr()).await
+    }
+
+    async fn do_action_create_prepared_statement(
+        &self,
+        query: ActionCreatePreparedStatementRequest,
+        request: Request<Action>,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        let handle = Handle {
+            sql: query.query,
+            params: BTreeMap::new(),
+        };
+        let ctx = self.session().await?;
+        let plan = self.plan(&ctx, &handle).await.inspect_err(|s| {
+            log(
+                request.remote_addr(),
+                "Prepare",
+                &handle.sql,
+                0,
+                0,
+                Duration::ZERO,
+                &status_name(s),
+            )
+        })?;
+        let mut parameters: Vec<(String, Option<DataType>)> = plan
+            .get_parameter_types()
+            .map_err(|e| status(Error::DataFusion(e)))?
+            .into_iter()
+            .collect();
+        // $1, $2, ... in order; a named one after them.
+        parameters.sort_by_key(|(name, _)| {
+            let digits = name.trim_start_matches('$');
+            (digits.parse::<u64>().unwrap_or(u64::MAX), name.clone())
+        });
+        let parameter_schema = Schema::new(
+            parameters
+                .into_iter()
+                .map(|(name, t)| Field::new(name, t.unwrap_or(DataType::Utf8), true))
+                .collect::<Vec<_>>(),
+        );
+        Ok(ActionCreatePreparedStatementResult {
+            prepared_statement_handle: handle.encode().into(),
+            dataset_schema: ipc_schema(plan.schema().as_arrow())?,
+            parameter_schema: ipc_schema(&parameter_schema)?,
+        })
+    }
+
+    /// Binds the first row of the parameter batch, in order: `$1` the first column.
+    async fn do_put_prepared_statement_query(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<DoPutPreparedStatementResult, Status> {
+        let mut handle = Handle::decode(&query.prepared_statement_handle)?;
+        // The peeked first message carries the parameters' schema: keep it.
+        let flight = request.into_inner().map_err(FlightError::from);
+        let batches: Vec<RecordBatch> =
+            arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(flight)
+                .try_collect()
+                .await
+                .map_err(|e| Status::invalid_argument(format!("parameters: {e}")))?;
+        handle.params.clear();
+        if let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) {
+            let options = FormatOptions::default();
+            for (i, column) in batch.columns().iter().enumerate() {
+                let formatter = ArrayFormatter::try_new(column.as_ref(), &options)
+                    .map_err(|e| Status::invalid_argument(format!("parameter {}: {e}", i + 1)))?;
+                handle
+                    .params
+                    .insert((i + 1).to_string(), formatter.value(0).to_string());
+            }
+        }
+        Ok(DoPutPreparedStatementResult {
+            prepared_statement_handle: Some(handle.encode().into()),
+        })
+    }
+
+    async fn do_action_close_prepared_statement(
+        &self,
+        _query: ActionClosePreparedStatementRequest,
+        _request: Request<Action>,
+    ) -> Result<(), Status> {
+        Ok(())
+    }
+
+    async fn get_flight_info_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.into_builder().schema();
+        ticket_info(
+            &schema,
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        _request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let mut builder = query.into_builder();
+        builder.append(CATALOG);
+        Ok(one_batch(builder.build()))
+    }
+
+    async fn get_flight_info_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        ticket_info(
+            &schema,
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        _request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let ctx = self.session().await?;
+        let mut builder = query.into_builder();
+        for schema in schema_names(&ctx) {
+            builder.append(CATALOG, schema);
+        }
+        Ok(one_batch(builder.build()))
+    }
+
+    async fn get_flight_info_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        ticket_info(
+            &schema,
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_tables(
+        &self,
+        query: CommandGetTables,
+        _request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let ctx = self.session().await?;
+        let mut builder = query.into_builder();
+        let catalog = ctx.catalog(CATALOG).expect("the default catalog");
+        for schema_name in schema_names(&ctx) {
+            let Some(schema) = catalog.schema(&schema_name) else {
+                continue;
+            };
+            let mut names = schema.table_names();
+            names.sort();
+            for name in names {
+                let Ok(Some(table)) = schema.table(&name).await else {
+                    continue;
+                };
+                builder
+                    .append(CATALOG, &schema_name, &name, "TABLE", &table.schema())
+                    .map_err(|e| Status::internal(e.to_string()))?;
+            }
+        }
+        Ok(one_batch(builder.build()))
+    }
+
+    async fn get_flight_info_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.into_builder().schema();
+        ticket_info(
+            &schema,
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        _request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let mut builder = query.into_builder();
+        builder.append("TABLE");
+        Ok(one_batch(builder.build()))
+    }
+
+    async fn get_flight_info_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder(&SQL_INFO).schema();
+        ticket_info(
+            &schema,
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        _request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        Ok(one_batch(query.into_builder(&SQL_INFO).build()))
+    }
+
+    async fn do_get_fallback(
+        &self,
+        _request: Request<Ticket>,
+        message: Any,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        Err(Status::unimplemented(format!(
+            "netsql does not answer {}",
+            message.type_url
+        )))
+    }
+
+    async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}
+
+use arrow_flight::Action;
+
+/// The schemas a client may browse: the live tables, and `history` when served.
+fn schema_names(ctx: &SessionContext) -> Vec<String> {
+    let mut names = ctx
+        .catalog(CATALOG)
+        .map(|c| c.schema_names())
+        .unwrap_or_default();
+    names.retain(|n| n != "information_schema");
+    names.sort();
+    names
+}
