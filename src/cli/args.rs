@@ -222,7 +222,7 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 
 impl Target {
     /// The checked target: live tables only, a host name fit for a path.
-    fn check(self) -> Result<SnapshotTarget, Error> {
+    fn check(self, recording: bool) -> Result<SnapshotTarget, Error> {
         let known: Vec<&str> = crate::tables::infos().iter().map(|i| i.name).collect();
         let tables: Vec<String> = if self.tables.is_empty() {
             crate::history::DEFAULT_TABLES
@@ -232,13 +232,13 @@ impl Target {
         } else {
             self.tables
         };
-        if tables
-            .iter()
-            .any(|t| t == crate::tables::socket_events::NAME)
+        if !recording
+            && tables
+                .iter()
+                .any(|t| t == crate::tables::socket_events::NAME)
         {
             return Err(Error::Usage(
-                "--tables: socket_events is a stream with no snapshot; query it with --for instead"
-                    .into(),
+                "--tables: socket_events is a stream with no snapshot: record it (netsql record), or query it with --for".into(),
             ));
         }
         if let Some(bad) = tables.iter().find(|t| !known.contains(&t.as_str())) {
@@ -468,8 +468,8 @@ impl Args {
                 }
             }
             (None, Some(Command::Snapshot { target, print_ddl })) => match print_ddl {
-                Some(dialect) => Mode::Ddl(target.check()?, dialect),
-                None => Mode::Snapshot(target.check()?),
+                Some(dialect) => Mode::Ddl(target.check(false)?, dialect),
+                None => Mode::Snapshot(target.check(false)?),
             },
             (
                 None,
@@ -481,7 +481,7 @@ impl Args {
                     retain,
                 }),
             ) => Mode::Record(
-                target.check()?,
+                target.check(true)?,
                 crate::history::record::Recording {
                     every,
                     count,

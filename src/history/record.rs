@@ -8,9 +8,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
 use chrono::{DateTime, NaiveDate, Utc};
+use datafusion::arrow::array::RecordBatch;
+use futures::StreamExt;
 
 use super::dest::Dest;
+use super::write::Written;
 use crate::error::{Error, Exit};
 use crate::exec::Runner;
 
@@ -64,6 +70,51 @@ async fn wait_until(when: DateTime<Utc>, stop: &AtomicBool) -> bool {
     }
 }
 
+/// `socket_events` being listened to for the whole recording: what it gathered since the
+/// last tick is written at each tick, as that tick's file of the table.
+struct Events {
+    gathered: Arc<Mutex<Vec<RecordBatch>>>,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl Events {
+    async fn start(runner: &Runner<'_>) -> Result<Events, Error> {
+        let statement = runner
+            .statements(&format!("SELECT * FROM {EVENTS}"))?
+            .remove(0);
+        let plan = runner.plan(statement, &BTreeMap::new()).await?;
+        let mut stream = runner.stream(plan).await?;
+        let gathered = Arc::new(Mutex::new(Vec::new()));
+        let into = gathered.clone();
+        let listener = tokio::spawn(async move {
+            while let Some(batch) = stream.next().await {
+                match batch {
+                    Ok(batch) => into.lock().expect("no panic holding it").push(batch),
+                    Err(err) => {
+                        eprintln!("netsql: {EVENTS}: {err}");
+                        break;
+                    }
+                }
+            }
+        });
+        Ok(Events { gathered, listener })
+    }
+
+    /// Writes what was gathered, stamped `tick`.
+    async fn flush(&self, dest: &Dest, host: &str, tick: DateTime<Utc>) -> Result<Written, Error> {
+        let batches = std::mem::take(&mut *self.gathered.lock().expect("no panic holding it"));
+        super::write::batches(dest, EVENTS, host, tick, &batches).await
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+const EVENTS: &str = crate::tables::socket_events::NAME;
+
 /// Records until done; exit 2 only when every snapshot failed.
 pub async fn record(
     runner: &Runner<'_>,
@@ -73,6 +124,13 @@ pub async fn record(
     recording: &Recording,
 ) -> Result<Exit, Error> {
     let stop = stop_flag()?;
+    // socket_events is listened to throughout, not read at ticks like the others.
+    let events = match tables.iter().any(|t| t == EVENTS) {
+        true => Some(Events::start(runner).await?),
+        false => None,
+    };
+    let tables: Vec<String> = tables.iter().filter(|t| *t != EVENTS).cloned().collect();
+    let tables = tables.as_slice();
     let started = Instant::now();
     let status = std::io::stderr().is_terminal();
     let mut tally = Tally::default();
@@ -87,7 +145,16 @@ pub async fn record(
             break;
         }
         let began = Instant::now();
-        match super::write::snapshot(runner, dest, tables, host, tick).await {
+        let wrote = async {
+            let mut written = super::write::snapshot(runner, dest, tables, host, tick).await?;
+            if let Some(events) = &events {
+                let more = events.flush(dest, host, tick).await?;
+                written.rows += more.rows;
+                written.bytes += more.bytes;
+            }
+            Ok::<_, Error>(written)
+        };
+        match wrote.await {
             Ok(written) => {
                 tally.written += 1;
                 tally.rows += written.rows;
@@ -138,6 +205,13 @@ pub async fn record(
             }
         }
         tick = next;
+    }
+    // Events since the last tick are written too, stamped when the recording ended.
+    if let Some(events) = &events {
+        match events.flush(dest, host, Utc::now()).await {
+            Ok(more) => tally.rows += more.rows,
+            Err(err) => eprintln!("netsql: {EVENTS} at the end: {err}"),
+        }
     }
     if status {
         eprintln!();

@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use super::dest::Dest;
 
 use chrono::{DateTime, Utc};
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, TimestampMicrosecondArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::error::ArrowError;
 use std::collections::BTreeMap;
 
@@ -91,6 +93,51 @@ fn file_id() -> String {
     format!("{:012x}", mixed >> 16)
 }
 
+/// Where the file `rel` is written before it is put in place.
+fn open_out(dest: &Dest, rel: &str) -> Result<SnapshotFile, Error> {
+    let out = match dest {
+        Dest::Local(dir) => {
+            let path = dir.join(rel);
+            let parent = path.parent().expect("a partition directory");
+            std::fs::create_dir_all(parent).map_err(|source| Error::Output {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+            Out::File(AtomicFile::create(&path).map_err(|source| Error::Output {
+                path: path.clone(),
+                source,
+            })?)
+        }
+        Dest::Store { .. } => Out::Memory(Vec::new()),
+    };
+    Ok(SnapshotFile {
+        out,
+        rows: 0,
+        bytes: 0,
+    })
+}
+
+/// Puts a finished file in place (a rename, or one PUT) and counts it in `written`.
+async fn commit(
+    dest: &Dest,
+    rel: &str,
+    file: SnapshotFile,
+    written: &mut Written,
+) -> Result<(), Error> {
+    let SnapshotFile { out, rows, bytes } = file;
+    match out {
+        Out::File(file) => file.commit().map_err(|source| Error::Output {
+            path: PathBuf::from(dest.name(rel)),
+            source,
+        })?,
+        Out::Memory(buffer) => dest.put(rel, buffer).await?,
+    }
+    written.rows += rows;
+    written.bytes += bytes;
+    written.files.push(dest.name(rel));
+    Ok(())
+}
+
 /// Writes one snapshot of `tables` to `dest`, every row stamped `taken`.
 pub async fn snapshot(
     runner: &Runner<'_>,
@@ -103,43 +150,57 @@ pub async fn snapshot(
     let micros = taken.timestamp_micros();
     for table in tables {
         let rel = super::file_path(table, host, taken, &file_id());
-        let out = match dest {
-            Dest::Local(dir) => {
-                let path = dir.join(&rel);
-                let parent = path.parent().expect("a partition directory");
-                std::fs::create_dir_all(parent).map_err(|source| Error::Output {
-                    path: parent.to_path_buf(),
-                    source,
-                })?;
-                Out::File(AtomicFile::create(&path).map_err(|source| Error::Output {
-                    path: path.clone(),
-                    source,
-                })?)
-            }
-            Dest::Store { .. } => Out::Memory(Vec::new()),
-        };
-        let mut file = SnapshotFile {
-            out,
-            rows: 0,
-            bytes: 0,
-        };
+        let mut file = open_out(dest, &rel)?;
         // `table` is one of the live tables' names (checked by the caller).
         let sql = format!("SELECT to_timestamp_micros({micros}) AS taken, * FROM {table}");
         runner
             .run(&sql, &BTreeMap::new(), &mut file)
             .await
             .map_err(|e| Error::Usage(format!("snapshot of {table}: {e}")))?;
-        let SnapshotFile { out, rows, bytes } = file;
-        match out {
-            Out::File(file) => file.commit().map_err(|source| Error::Output {
-                path: PathBuf::from(dest.name(&rel)),
-                source,
-            })?,
-            Out::Memory(buffer) => dest.put(&rel, buffer).await?,
-        }
-        written.rows += rows;
-        written.bytes += bytes;
-        written.files.push(dest.name(&rel));
+        commit(dest, &rel, file, &mut written).await?;
     }
+    Ok(written)
+}
+
+/// Writes rows already in hand (what `socket_events` gathered since the last tick) as
+/// one file of `table`, each row stamped `taken` as a snapshot's are; nothing when
+/// there are none.
+pub async fn batches(
+    dest: &Dest,
+    table: &str,
+    host: &str,
+    taken: DateTime<Utc>,
+    batches: &[RecordBatch],
+) -> Result<Written, Error> {
+    let mut written = Written::default();
+    let Some(first) = batches.first() else {
+        return Ok(written);
+    };
+    let stamp = Field::new(
+        "taken",
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        true,
+    );
+    let schema = Arc::new(Schema::new(
+        std::iter::once(Arc::new(stamp))
+            .chain(first.schema().fields().iter().cloned())
+            .collect::<Vec<_>>(),
+    ));
+    let rel = super::file_path(table, host, taken, &file_id());
+    let mut file = open_out(dest, &rel)?;
+    {
+        let mut sink = file.open(schema.clone())?;
+        for batch in batches {
+            let taken: ArrayRef = Arc::new(
+                TimestampMicrosecondArray::from(vec![taken.timestamp_micros(); batch.num_rows()])
+                    .with_timezone("UTC"),
+            );
+            let mut columns = vec![taken];
+            columns.extend(batch.columns().iter().cloned());
+            sink.write(&RecordBatch::try_new(schema.clone(), columns)?)?;
+        }
+        sink.finish()?;
+    }
+    commit(dest, &rel, file, &mut written).await?;
     Ok(written)
 }

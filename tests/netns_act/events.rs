@@ -294,6 +294,80 @@ fn a_reader_that_falls_behind_is_told_how_many_events_were_lost() {
 }
 
 #[test]
+fn record_writes_socket_events_continuously() {
+    let Some(ns) = Netns::create("evrecord", &[]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let kid = Kid::spawn(
+        netsql_in(&ns, &["record", "--to"])
+            .arg(dir.path())
+            .args([
+                "--tables",
+                "socket_events,interfaces",
+                "--every",
+                "1s",
+                "--count",
+                "3",
+                "--host",
+                "h1",
+            ])
+            .stderr(Stdio::piped()),
+    );
+    wait_subscribed(&ns, 0);
+    let mut ports = udp_churn(&ns, 40);
+    std::thread::sleep(Duration::from_millis(1200));
+    ports.extend(udp_churn(&ns, 25));
+    let out = kid.finish_within(Duration::from_secs(30));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = crate::common::netsql()
+        .arg("--history")
+        .arg(dir.path())
+        .args([
+            "--format",
+            "csv",
+            "-e",
+            "SELECT local_port FROM history.socket_events WHERE host = 'h1' AND proto = 'udp' AND local_port <> 0 ORDER BY local_port",
+        ])
+        .run();
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let mut expected: Vec<String> = ports.iter().map(|p| p.to_string()).collect();
+    expected.sort_by_key(|p| p.parse::<u32>().unwrap());
+    let got: Vec<String> = String::from_utf8_lossy(&read.stdout)
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    assert_eq!(got, expected, "every closed socket recorded once");
+    // Written tick by tick: more than one file, each stamped with its tick.
+    let files = crate::common::netsql()
+        .arg("--history")
+        .arg(dir.path())
+        .args([
+            "--format",
+            "csv",
+            "-e",
+            "SELECT count(DISTINCT taken) FROM history.socket_events",
+        ])
+        .run();
+    let distinct: u32 = String::from_utf8_lossy(&files.stdout)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(distinct >= 2, "{distinct}");
+}
+
+#[test]
 fn socket_events_is_refused_in_snapshots_and_without_a_tick_costs_nothing() {
     // A snapshot of a stream would never end: refused up front.
     let out = crate::common::netsql()

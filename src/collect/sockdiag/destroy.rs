@@ -15,7 +15,6 @@ use netlink_packet_core::{
 };
 use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
 use netlink_packet_sock_diag::{SockDiagDestroy, SockDiagMessage};
-use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr as NlAddr};
 
 use super::wire;
 use crate::collect::socket::{Family, Protocol};
@@ -130,14 +129,7 @@ pub fn can_destroy(protocol: Protocol) -> bool {
 
 /// Closes each of `targets` in the calling thread's network namespace.
 pub fn destroy(targets: &[Target]) -> Result<Tally, CollectError> {
-    let refused = |errno: std::io::Error| CollectError::NetlinkRefused {
-        what: "NETLINK_SOCK_DIAG".into(),
-        errno,
-    };
-    let mut socket = Socket::new(NETLINK_SOCK_DIAG).map_err(refused)?;
-    socket.bind_auto().map_err(refused)?;
-    socket.connect(&NlAddr::new(0, 0)).map_err(refused)?;
-    let _ = socket.set_rx_buf_sz(1 << 20);
+    let socket = super::connected()?;
     // Error acks would echo each request back; the errno is all we read.
     let _ = socket.set_cap_ack(true);
     let mut tally = Tally::default();

@@ -32,17 +32,23 @@ fn is_refusal(errno: i32) -> bool {
     )
 }
 
+/// A NETLINK_SOCK_DIAG socket talking to the kernel of the calling thread's namespace,
+/// with a 1 MiB receive buffer (each recv then holds many sockets, or many acks).
+pub(crate) fn connected() -> Result<Socket, CollectError> {
+    let refused = |errno: std::io::Error| CollectError::NetlinkRefused {
+        what: "NETLINK_SOCK_DIAG".into(),
+        errno,
+    };
+    let mut socket = Socket::new(NETLINK_SOCK_DIAG).map_err(refused)?;
+    socket.bind_auto().map_err(refused)?;
+    socket.connect(&SocketAddr::new(0, 0)).map_err(refused)?;
+    let _ = socket.set_rx_buf_sz(1 << 20);
+    Ok(socket)
+}
+
 impl Dumper {
     pub fn open() -> Result<Dumper, CollectError> {
-        let refused = |errno: std::io::Error| CollectError::NetlinkRefused {
-            what: "NETLINK_SOCK_DIAG".into(),
-            errno,
-        };
-        let mut socket = Socket::new(NETLINK_SOCK_DIAG).map_err(refused)?;
-        socket.bind_auto().map_err(refused)?;
-        socket.connect(&SocketAddr::new(0, 0)).map_err(refused)?;
-        // A large receive buffer lets the kernel fill each recv with more sockets.
-        let _ = socket.set_rx_buf_sz(1 << 20);
+        let socket = connected()?;
         Ok(Dumper {
             socket,
             buf: Vec::with_capacity(64 * 1024),
