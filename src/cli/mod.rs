@@ -2,6 +2,7 @@
 //! `args`); this half runs a `Config`: one session, one path (`exec`), one sink per mode.
 
 mod args;
+mod commands;
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};

@@ -9,6 +9,7 @@
 //! query, at most `--max-queries` running (more are refused at once, never queued).
 
 pub mod client;
+mod request;
 mod service;
 
 use std::net::SocketAddr;
@@ -97,7 +98,7 @@ pub async fn run(
         serving.query_timeout,
         serving.max_queries,
     );
-    let auth = service::Auth::new(token);
+    let auth = request::Auth::new(token);
     let listener = tokio::net::TcpListener::bind(serving.listen)
         .await
         .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", serving.listen)))?;

@@ -27,15 +27,14 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::ipc::writer::IpcWriteOptions;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-use datafusion::error::DataFusionError;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
-use futures::{Stream, StreamExt, TryStreamExt};
+use futures::{Stream, TryStreamExt};
 use prost::Message;
-use subtle::ConstantTimeEq;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::request::{deadline_exceeded, log, status, status_name, Handle, Running};
 use crate::error::Error;
 use crate::exec::{self, Runner};
 use crate::kill::Kill;
@@ -43,86 +42,6 @@ use crate::tables::TablesConfig;
 
 /// The catalog the live tables are in (DataFusion's default).
 const CATALOG: &str = "datafusion";
-
-/// Checks `authorization: Bearer <token>` on every call, in constant time.
-#[derive(Clone)]
-pub struct Auth {
-    token: Option<Arc<[u8]>>,
-}
-
-impl Auth {
-    pub fn new(token: Option<String>) -> Self {
-        Auth {
-            token: token.map(|t| Arc::from(t.into_bytes())),
-        }
-    }
-
-    pub fn check(&self, request: Request<()>) -> Result<Request<()>, Status> {
-        let Some(token) = &self.token else {
-            return Ok(request);
-        };
-        let given = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if bool::from(given.as_bytes().ct_eq(token)) {
-            return Ok(request);
-        }
-        let status = Status::unauthenticated("a valid bearer token is required");
-        log(
-            request.remote_addr(),
-            "auth",
-            "",
-            0,
-            0,
-            Duration::ZERO,
-            &status_name(&status),
-        );
-        Err(status)
-    }
-}
-
-/// A statement as its handle carries it: the SQL and any bound parameters. Handles are
-/// the whole state of a prepared statement, so the server keeps none between calls.
-#[derive(Default)]
-struct Handle {
-    sql: String,
-    params: BTreeMap<String, String>,
-}
-
-impl Handle {
-    /// `{"sql": ..., "params": {"1": ...}}`.
-    fn encode(&self) -> Vec<u8> {
-        serde_json::json!({ "sql": self.sql, "params": self.params })
-            .to_string()
-            .into_bytes()
-    }
-
-    fn decode(bytes: &[u8]) -> Result<Handle, Status> {
-        let bad =
-            |why: &str| Status::invalid_argument(format!("not a netsql statement handle: {why}"));
-        let value: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| bad(&e.to_string()))?;
-        let sql = value["sql"]
-            .as_str()
-            .ok_or_else(|| bad("no sql"))?
-            .to_string();
-        let mut params = BTreeMap::new();
-        if let Some(map) = value["params"].as_object() {
-            for (name, v) in map {
-                params.insert(
-                    name.clone(),
-                    v.as_str()
-                        .ok_or_else(|| bad("a parameter is not text"))?
-                        .to_string(),
-                );
-            }
-        }
-        Ok(Handle { sql, params })
-    }
-}
 
 pub struct Netsql {
     tables: TablesConfig,
@@ -215,7 +134,7 @@ impl Netsql {
                 self.max_queries
             )))
         })?;
-        let deadline = tokio::time::Instant::now() + self.timeout;
+        let deadline = tokio::time::Instant::from_std(started) + self.timeout;
         let timeout = self.timeout;
         let opened = tokio::time::timeout_at(deadline, async {
             let ctx = self.session().await?;
@@ -235,20 +154,7 @@ impl Netsql {
         .map_err(fail)?;
         let (ctx, stream) = opened;
         let schema = stream.schema();
-        let running = Running {
-            stream,
-            deadline,
-            timeout,
-            rows: 0,
-            bytes: 0,
-            started,
-            peer,
-            sql: handle.sql,
-            status: None,
-            ended: false,
-            _permit: permit,
-            _ctx: ctx,
-        };
+        let running = Running::new(stream, timeout, started, peer, handle.sql, permit, ctx);
         let batches = futures::stream::unfold(running, |mut running| async move {
             let item = running.next().await?;
             Some((item, running))
@@ -259,115 +165,6 @@ impl Netsql {
             .map_err(Status::from);
         Ok(Response::new(Box::pin(flight)))
     }
-}
-
-/// A query being streamed to a client.
-struct Running {
-    stream: datafusion::execution::SendableRecordBatchStream,
-    deadline: tokio::time::Instant,
-    timeout: Duration,
-    rows: usize,
-    bytes: usize,
-    started: Instant,
-    peer: Option<SocketAddr>,
-    sql: String,
-    /// Set when it ended in an error.
-    status: Option<String>,
-    ended: bool,
-    _permit: OwnedSemaphorePermit,
-    _ctx: SessionContext,
-}
-
-impl Running {
-    async fn next(&mut self) -> Option<Result<RecordBatch, FlightError>> {
-        if self.ended {
-            return None;
-        }
-        let next = tokio::time::timeout_at(self.deadline, self.stream.next()).await;
-        let failed = match next {
-            Ok(None) => {
-                self.ended = true;
-                return None;
-            }
-            Ok(Some(Ok(batch))) => {
-                self.rows += batch.num_rows();
-                self.bytes += batch.get_array_memory_size();
-                return Some(Ok(batch));
-            }
-            Ok(Some(Err(err))) => status(Error::DataFusion(err)),
-            Err(_) => deadline_exceeded(self.timeout),
-        };
-        self.ended = true;
-        self.status = Some(status_name(&failed));
-        Some(Err(FlightError::Tonic(Box::new(failed))))
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        // Dropped before its end: the client went away, and the query with it.
-        let outcome = match (&self.status, self.ended) {
-            (Some(status), _) => status.clone(),
-            (None, true) => "OK".to_string(),
-            (None, false) => "Cancelled (client went away)".to_string(),
-        };
-        log(
-            self.peer,
-            "DoGet",
-            &self.sql,
-            self.rows,
-            self.bytes,
-            self.started.elapsed(),
-            &outcome,
-        );
-    }
-}
-
-fn deadline_exceeded(timeout: Duration) -> Status {
-    Status::deadline_exceeded(format!(
-        "the query ran longer than {} s (--query-timeout)",
-        timeout.as_secs_f64()
-    ))
-}
-
-/// netsql's error as the gRPC status a client should see.
-fn status(err: Error) -> Status {
-    let text = err.to_string();
-    if let Error::DataFusion(df) = &err {
-        if matches!(df.find_root(), DataFusionError::ResourcesExhausted(_)) {
-            return Status::resource_exhausted(text);
-        }
-    }
-    if text.starts_with("read-only") || text.contains("not allowed here") {
-        return Status::permission_denied(text);
-    }
-    Status::invalid_argument(text)
-}
-
-fn status_name(status: &Status) -> String {
-    format!("{:?}", status.code())
-}
-
-/// One line per request on stderr: time, peer, call, statement (first 200 characters,
-/// control characters escaped), rows, bytes, duration, status.
-fn log(
-    peer: Option<SocketAddr>,
-    call: &str,
-    sql: &str,
-    rows: usize,
-    bytes: usize,
-    took: Duration,
-    status: &str,
-) {
-    let short: String = sql.chars().take(200).collect();
-    let short = crate::output::table::escape_text(&short);
-    let peer = peer.map_or("-".to_string(), |p| p.to_string());
-    eprintln!(
-        "{} peer={peer} call={call} rows={rows} bytes={bytes} ms={:.1} status={status} sql=\"{}\"",
-        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"),
-        took.as_secs_f64() * 1000.0,
-        short.replace('"', "\\\"")
-    );
 }
 
 /// What GetSqlInfo answers.

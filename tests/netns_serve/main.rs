@@ -488,6 +488,16 @@ fn load_and_faults() {
         serde_json::json!([[5]])
     );
 
+    // Over the memory limit: ResourceExhausted, with DataFusion's reason.
+    let hungry = "SELECT value % 3000000 AS k, count(*) FROM generate_series(1, 6000000) GROUP BY k ORDER BY 2 DESC LIMIT 2";
+    let small = Server::start(&["--memory-limit", "2M"], &[]);
+    let err = error_of(&adbc(&small.uri(false), None, &["query", hungry], &[]));
+    assert!(
+        err.contains("RESOURCE_EXHAUSTED") || err.contains("ResourceExhausted"),
+        "{err}"
+    );
+    assert!(err.contains("Resources exhausted"), "{err}");
+
     // SIGTERM: exit 0.
     let mut kid = server.kid;
     // SAFETY: kill has no memory preconditions.

@@ -1,0 +1,162 @@
+//! The subcommands' arguments (snapshot, record, serve, audit) and their checks.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+use crate::error::Error;
+
+#[derive(Debug, Subcommand)]
+pub(super) enum Command {
+    /// Write one snapshot of tables to a Parquet dataset:
+    /// DEST/<table>/date=YYYY-MM-DD/host=<host>/<time>-<id>.parquet
+    Snapshot {
+        #[command(flatten)]
+        target: Target,
+        /// Print the CREATE TABLE statements for Hive/Spark/Athena or Trino instead
+        #[arg(long, value_name = "DIALECT")]
+        print_ddl: Option<crate::history::ddl::Dialect>,
+    },
+    /// Write snapshots on the wall clock's ticks until --count, --for or a signal
+    Record {
+        #[command(flatten)]
+        target: Target,
+        /// Interval between snapshots (30s, 5m, 1h)
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
+        every: std::time::Duration,
+        /// Stop after N snapshots
+        #[arg(long, value_name = "N", conflicts_with = "period")]
+        count: Option<u64>,
+        /// Stop after this long (6h, 2d)
+        #[arg(long = "for", id = "period", value_name = "DURATION", value_parser = parse_duration)]
+        period: Option<std::time::Duration>,
+        /// Delete whole date= partitions older than this (14d)
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        retain: Option<std::time::Duration>,
+    },
+    /// Serve the live tables over Arrow Flight SQL, read-only (ADBC, JDBC, Grafana)
+    Serve(ServeArgs),
+    /// Run audit queries (a .sql file, or every .sql in a folder; the built-in audits when
+    /// no path is given). Exit 0 when all pass, 1 when any finds rows, 2 on an error.
+    Audit {
+        /// Audit files or folders
+        paths: Vec<PathBuf>,
+        /// Override an audit parameter
+        #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// Also write JUnit XML, one test case per audit, to FILE
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+    },
+}
+
+/// Where and what a snapshot writes.
+#[derive(Debug, clap::Args)]
+pub(super) struct Target {
+    /// The dataset's directory, or s3://bucket/prefix, gs://..., az://...
+    #[arg(long, value_name = "DEST")]
+    to: String,
+    /// Tables to write, comma-separated (default: sockets,socket_owners,processes,interfaces)
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    tables: Vec<String>,
+    /// The host name rows are filed under (default: this machine's)
+    #[arg(long, value_name = "NAME")]
+    host: Option<String>,
+}
+
+pub(super) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::history::parse_duration(text)
+}
+
+impl Target {
+    /// The checked target: live tables only, a host name fit for a path.
+    pub(super) fn check(self, recording: bool) -> Result<SnapshotTarget, Error> {
+        let known: Vec<&str> = crate::tables::infos().iter().map(|i| i.name).collect();
+        let tables: Vec<String> = if self.tables.is_empty() {
+            crate::history::DEFAULT_TABLES
+                .iter()
+                .map(|t| t.to_string())
+                .collect()
+        } else {
+            self.tables
+        };
+        if !recording
+            && tables
+                .iter()
+                .any(|t| t == crate::tables::socket_events::NAME)
+        {
+            return Err(Error::Usage(
+                "--tables: socket_events is a stream with no snapshot: record it (netsql record), or query it with --for".into(),
+            ));
+        }
+        if let Some(bad) = tables.iter().find(|t| !known.contains(&t.as_str())) {
+            return Err(Error::Usage(format!(
+                "--tables: no table {bad} (there are {})",
+                known.join(", ")
+            )));
+        }
+        let host = match self.host {
+            Some(host) => host,
+            None => dns_lookup::get_hostname().map_err(Error::Io)?,
+        };
+        Ok(SnapshotTarget {
+            dest: self.to,
+            tables,
+            host: crate::history::path_safe(&host),
+        })
+    }
+}
+
+/// Where snapshots go and of what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotTarget {
+    /// A directory or an object store URL (history::dest::Dest::parse).
+    pub dest: String,
+    pub tables: Vec<String>,
+    /// Already made safe for a path segment.
+    pub host: String,
+}
+
+/// `netsql serve`'s options.
+#[derive(Debug, clap::Args)]
+pub(super) struct ServeArgs {
+    /// Address to listen on; anything but loopback needs --token-file
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:50051")]
+    listen: std::net::SocketAddr,
+    /// Require `authorization: Bearer <token>`, the token the first line of FILE (which
+    /// group and others must not be able to read)
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// TLS certificate chain (PEM); with --tls-key
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (PEM)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// End a query that runs longer (DeadlineExceeded)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
+    query_timeout: std::time::Duration,
+    /// Queries running at once; more are refused (ResourceExhausted), not queued
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    max_queries: usize,
+}
+
+impl ServeArgs {
+    pub(super) fn check(self) -> Result<crate::serve::Serving, Error> {
+        if self.max_queries == 0 {
+            return Err(Error::Usage("--max-queries must be at least 1".into()));
+        }
+        Ok(crate::serve::Serving {
+            listen: self.listen,
+            token_file: self.token_file,
+            tls_cert: self.tls_cert,
+            tls_key: self.tls_key,
+            tls_client_ca: self.tls_client_ca,
+            query_timeout: self.query_timeout,
+            max_queries: self.max_queries,
+        })
+    }
+}

@@ -1,0 +1,234 @@
+//! What every request shares: the bearer-token check, statement handles, a query being
+//! streamed (its deadline, its slot, its log line), and errors as gRPC statuses.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow_flight::error::FlightError;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::error::DataFusionError;
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+use subtle::ConstantTimeEq;
+use tokio::sync::OwnedSemaphorePermit;
+use tonic::{Request, Status};
+
+use crate::error::Error;
+
+/// Checks `authorization: Bearer <token>` on every call, in constant time.
+#[derive(Clone)]
+pub(super) struct Auth {
+    token: Option<Arc<[u8]>>,
+}
+
+impl Auth {
+    pub(super) fn new(token: Option<String>) -> Self {
+        Auth {
+            token: token.map(|t| Arc::from(t.into_bytes())),
+        }
+    }
+
+    pub(super) fn check(&self, request: Request<()>) -> Result<Request<()>, Status> {
+        let Some(token) = &self.token else {
+            return Ok(request);
+        };
+        let given = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if bool::from(given.as_bytes().ct_eq(token)) {
+            return Ok(request);
+        }
+        let status = Status::unauthenticated("a valid bearer token is required");
+        log(
+            request.remote_addr(),
+            "auth",
+            "",
+            0,
+            0,
+            Duration::ZERO,
+            &status_name(&status),
+        );
+        Err(status)
+    }
+}
+
+/// A statement as its handle carries it: the SQL and any bound parameters. Handles are
+/// the whole state of a prepared statement, so the server keeps none between calls.
+#[derive(Default)]
+pub(super) struct Handle {
+    pub(super) sql: String,
+    pub(super) params: BTreeMap<String, String>,
+}
+
+impl Handle {
+    /// `{"sql": ..., "params": {"1": ...}}`.
+    pub(super) fn encode(&self) -> Vec<u8> {
+        serde_json::json!({ "sql": self.sql, "params": self.params })
+            .to_string()
+            .into_bytes()
+    }
+
+    pub(super) fn decode(bytes: &[u8]) -> Result<Handle, Status> {
+        let bad =
+            |why: &str| Status::invalid_argument(format!("not a netsql statement handle: {why}"));
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| bad(&e.to_string()))?;
+        let sql = value["sql"]
+            .as_str()
+            .ok_or_else(|| bad("no sql"))?
+            .to_string();
+        let mut params = BTreeMap::new();
+        if let Some(map) = value["params"].as_object() {
+            for (name, v) in map {
+                params.insert(
+                    name.clone(),
+                    v.as_str()
+                        .ok_or_else(|| bad("a parameter is not text"))?
+                        .to_string(),
+                );
+            }
+        }
+        Ok(Handle { sql, params })
+    }
+}
+
+/// A query being streamed to a client.
+pub(super) struct Running {
+    stream: datafusion::execution::SendableRecordBatchStream,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+    rows: usize,
+    bytes: usize,
+    started: Instant,
+    peer: Option<SocketAddr>,
+    sql: String,
+    /// Set when it ended in an error.
+    status: Option<String>,
+    ended: bool,
+    _permit: OwnedSemaphorePermit,
+    _ctx: SessionContext,
+}
+
+impl Running {
+    /// A query's stream with the slot and session it holds until it ends; its deadline
+    /// is `timeout` after the request `started`.
+    pub(super) fn new(
+        stream: datafusion::execution::SendableRecordBatchStream,
+        timeout: Duration,
+        started: Instant,
+        peer: Option<SocketAddr>,
+        sql: String,
+        permit: OwnedSemaphorePermit,
+        ctx: SessionContext,
+    ) -> Running {
+        Running {
+            stream,
+            deadline: tokio::time::Instant::from_std(started) + timeout,
+            timeout,
+            rows: 0,
+            bytes: 0,
+            started,
+            peer,
+            sql,
+            status: None,
+            ended: false,
+            _permit: permit,
+            _ctx: ctx,
+        }
+    }
+
+    pub(super) async fn next(&mut self) -> Option<Result<RecordBatch, FlightError>> {
+        if self.ended {
+            return None;
+        }
+        let next = tokio::time::timeout_at(self.deadline, self.stream.next()).await;
+        let failed = match next {
+            Ok(None) => {
+                self.ended = true;
+                return None;
+            }
+            Ok(Some(Ok(batch))) => {
+                self.rows += batch.num_rows();
+                self.bytes += batch.get_array_memory_size();
+                return Some(Ok(batch));
+            }
+            Ok(Some(Err(err))) => status(Error::DataFusion(err)),
+            Err(_) => deadline_exceeded(self.timeout),
+        };
+        self.ended = true;
+        self.status = Some(status_name(&failed));
+        Some(Err(FlightError::Tonic(Box::new(failed))))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Dropped before its end: the client went away, and the query with it.
+        let outcome = match (&self.status, self.ended) {
+            (Some(status), _) => status.clone(),
+            (None, true) => "OK".to_string(),
+            (None, false) => "Cancelled (client went away)".to_string(),
+        };
+        log(
+            self.peer,
+            "DoGet",
+            &self.sql,
+            self.rows,
+            self.bytes,
+            self.started.elapsed(),
+            &outcome,
+        );
+    }
+}
+
+pub(super) fn deadline_exceeded(timeout: Duration) -> Status {
+    Status::deadline_exceeded(format!(
+        "the query ran longer than {} s (--query-timeout)",
+        timeout.as_secs_f64()
+    ))
+}
+
+/// netsql's error as the gRPC status a client should see.
+pub(super) fn status(err: Error) -> Status {
+    let text = err.to_string();
+    if let Error::DataFusion(df) = &err {
+        if matches!(df.find_root(), DataFusionError::ResourcesExhausted(_)) {
+            return Status::resource_exhausted(text);
+        }
+    }
+    if text.starts_with("read-only") || text.contains("not allowed here") {
+        return Status::permission_denied(text);
+    }
+    Status::invalid_argument(text)
+}
+
+pub(super) fn status_name(status: &Status) -> String {
+    format!("{:?}", status.code())
+}
+
+/// One line per request on stderr: time, peer, call, statement (first 200 characters,
+/// control characters escaped), rows, bytes, duration, status.
+pub(super) fn log(
+    peer: Option<SocketAddr>,
+    call: &str,
+    sql: &str,
+    rows: usize,
+    bytes: usize,
+    took: Duration,
+    status: &str,
+) {
+    let short: String = sql.chars().take(200).collect();
+    let short = crate::output::table::escape_text(&short);
+    let peer = peer.map_or("-".to_string(), |p| p.to_string());
+    eprintln!(
+        "{} peer={peer} call={call} rows={rows} bytes={bytes} ms={:.1} status={status} sql=\"{}\"",
+        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+        took.as_secs_f64() * 1000.0,
+        short.replace('"', "\\\"")
+    );
+}
