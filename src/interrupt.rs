@@ -24,6 +24,22 @@ pub fn flag() -> std::io::Result<Arc<AtomicBool>> {
     Ok(FLAG.get_or_init(|| flag).clone())
 }
 
+/// A flag SIGINT and SIGTERM set, for the long-running modes (`record`, `serve`) that
+/// end cleanly on either.
+pub fn termination() -> std::io::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGINT, flag.clone())?;
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, flag.clone())?;
+    Ok(flag)
+}
+
+/// Resolves once `flag` is set.
+pub async fn until_set(flag: &AtomicBool) {
+    while !flag.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Resolves once `flag` is set and no stream claims the interrupt.
 pub async fn raised(flag: Arc<AtomicBool>) {
     while !flag.load(Ordering::Relaxed) || CLAIMS.load(Ordering::Relaxed) > 0 {

@@ -41,6 +41,10 @@ pub enum Kill {
     All,
 }
 
+/// Why a DELETE with LIMIT is refused (DataFusion would drop the LIMIT).
+const NO_LIMIT: &str =
+    "DELETE ... LIMIT is refused: which sockets a LIMIT picks is not defined; narrow the WHERE instead";
+
 /// The one table a DELETE may name.
 const TABLE: &str = "sockets";
 
@@ -60,9 +64,7 @@ pub fn check_statement(statement: &Statement, kill: Kill, dry_run: bool) -> Resu
         _ => return Ok(()),
     };
     if delete.limit.is_some() {
-        return Err(Error::Usage(
-            "DELETE ... LIMIT is refused: which sockets a LIMIT picks is not defined; narrow the WHERE instead".into(),
-        ));
+        return Err(Error::Usage(NO_LIMIT.into()));
     }
     if kill == Kill::Refused && !dry_run {
         return Err(Error::Usage(
@@ -135,9 +137,7 @@ fn check_target(dml: &DmlStatement) -> Result<(), Error> {
         .input
         .exists(|node| Ok(matches!(node, LogicalPlan::Limit(_))))?;
     if limited {
-        return Err(Error::Usage(
-            "DELETE ... LIMIT is refused: which sockets a LIMIT picks is not defined; narrow the WHERE instead".into(),
-        ));
+        return Err(Error::Usage(NO_LIMIT.into()));
     }
     Ok(())
 }

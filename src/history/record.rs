@@ -48,14 +48,6 @@ pub fn next_tick(now: DateTime<Utc>, every: Duration) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(next).unwrap_or(now)
 }
 
-/// SIGINT or SIGTERM, as a flag polled between and during waits.
-fn stop_flag() -> std::io::Result<Arc<AtomicBool>> {
-    let flag = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGINT, flag.clone())?;
-    signal_hook::flag::register(signal_hook::consts::SIGTERM, flag.clone())?;
-    Ok(flag)
-}
-
 /// Sleeps until `when`, or until `stop` is raised: whether it was.
 async fn wait_until(when: DateTime<Utc>, stop: &AtomicBool) -> bool {
     loop {
@@ -123,7 +115,7 @@ pub async fn record(
     host: &str,
     recording: &Recording,
 ) -> Result<Exit, Error> {
-    let stop = stop_flag()?;
+    let stop = crate::interrupt::termination()?;
     // socket_events is listened to throughout, not read at ticks like the others.
     let events = match tables.iter().any(|t| t == EVENTS) {
         true => Some(Events::start(runner).await?),

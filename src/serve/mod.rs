@@ -14,8 +14,6 @@ mod service;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
@@ -112,48 +110,26 @@ pub async fn run(
         },
         bound
     );
-    let stop = stop_flag()?;
+    let stop = crate::interrupt::termination().map_err(Error::Io)?;
     let incoming = tokio_stream_of(listener);
     let server = builder
         .add_service(FlightServiceServer::with_interceptor(service, move |r| {
             auth.check(r)
         }))
-        .serve_with_incoming_shutdown(incoming, async move {
-            while !stop.load(Ordering::Relaxed) {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+        .serve_with_incoming_shutdown(incoming, async {
+            crate::interrupt::until_set(&stop).await;
             eprintln!("netsql: stopping: no new requests, running queries get up to 10 s");
         });
     let mut server = std::pin::pin!(server);
     let stopping = async {
         // Once shutdown begins, running queries have DRAIN to finish.
-        while !STOPPING.load(Ordering::Relaxed) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        crate::interrupt::until_set(&stop).await;
         tokio::time::sleep(DRAIN).await;
     };
     tokio::select! {
         result = &mut server => result.map_err(|e| Error::Usage(format!("server: {e}"))),
         () = stopping => Ok(()),
     }
-}
-
-static STOPPING: AtomicBool = AtomicBool::new(false);
-
-/// A flag SIGTERM and SIGINT set (signal-hook, as `record` does: no socket of our own).
-fn stop_flag() -> Result<Arc<AtomicBool>, Error> {
-    let flag = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(signal, flag.clone()).map_err(Error::Io)?;
-    }
-    let watched = flag.clone();
-    tokio::spawn(async move {
-        while !watched.load(Ordering::Relaxed) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        STOPPING.store(true, Ordering::Relaxed);
-    });
-    Ok(flag)
 }
 
 /// The accepted connections of `listener` as the stream tonic serves.

@@ -194,6 +194,20 @@ fn ticket_info(
     Ok(Response::new(info))
 }
 
+/// The FlightInfo of a metadata command: its ticket is the command itself, which
+/// `do_get` routes back to the matching `do_get_*`.
+fn command_info(
+    schema: &Schema,
+    command: &impl ProstMessageExt,
+    request: Request<FlightDescriptor>,
+) -> Result<Response<FlightInfo>, Status> {
+    ticket_info(
+        schema,
+        command.as_any().encode_to_vec(),
+        request.into_inner(),
+    )
+}
+
 type DoGetStream = Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, Status>> + Send>>;
 
 fn one_batch(batch: Result<RecordBatch, FlightError>) -> Response<DoGetStream> {
@@ -387,12 +401,7 @@ impl FlightSqlService for Netsql {
         query: CommandGetCatalogs,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.into_builder().schema();
-        ticket_info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        command_info(&query.into_builder().schema(), &query, request)
     }
 
     async fn do_get_catalogs(
@@ -410,12 +419,7 @@ impl FlightSqlService for Netsql {
         query: CommandGetDbSchemas,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder().schema();
-        ticket_info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        command_info(&query.clone().into_builder().schema(), &query, request)
     }
 
     async fn do_get_schemas(
@@ -436,12 +440,7 @@ impl FlightSqlService for Netsql {
         query: CommandGetTables,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder().schema();
-        ticket_info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        command_info(&query.clone().into_builder().schema(), &query, request)
     }
 
     async fn do_get_tables(
@@ -475,12 +474,7 @@ impl FlightSqlService for Netsql {
         query: CommandGetTableTypes,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.into_builder().schema();
-        ticket_info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        command_info(&query.into_builder().schema(), &query, request)
     }
 
     async fn do_get_table_types(
@@ -498,11 +492,10 @@ impl FlightSqlService for Netsql {
         query: CommandGetSqlInfo,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder(&SQL_INFO).schema();
-        ticket_info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
+        command_info(
+            &query.clone().into_builder(&SQL_INFO).schema(),
+            &query,
+            request,
         )
     }
 

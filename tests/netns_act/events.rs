@@ -368,7 +368,7 @@ fn record_writes_socket_events_continuously() {
 }
 
 #[test]
-fn socket_events_is_refused_in_snapshots_and_without_a_tick_costs_nothing() {
+fn socket_events_is_refused_in_snapshots_and_explain_does_not_listen() {
     // A snapshot of a stream would never end: refused up front.
     let out = crate::common::netsql()
         .args([
