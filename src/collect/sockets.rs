@@ -114,6 +114,87 @@ impl Default for SocketFilter {
     }
 }
 
+/// Takes one part of a scan's rows; `false` stops the reading.
+pub type Taker<'a> = dyn FnMut(Vec<SocketRow>) -> bool + 'a;
+
+/// Where a scan's rows go: all kept in one list, or handed on in parts as they are read,
+/// so a query can build and write one part while the kernel dumps the next.
+pub struct Sink<'a> {
+    rows: Vec<SocketRow>,
+    /// The part size and who takes each part.
+    parts: Option<(usize, &'a mut Taker<'a>)>,
+    /// Rows already handed on.
+    handed: usize,
+    stopped: bool,
+}
+
+impl<'a> Sink<'a> {
+    /// Keeps every row, for [`Sink::into_rows`].
+    pub fn whole() -> Sink<'a> {
+        Sink {
+            rows: Vec::new(),
+            parts: None,
+            handed: 0,
+            stopped: false,
+        }
+    }
+
+    /// Hands rows on `size` at a time to `part`; [`Sink::finish`] hands on the rest.
+    pub fn parts(size: usize, part: &'a mut Taker<'a>) -> Sink<'a> {
+        Sink {
+            rows: Vec::with_capacity(size),
+            parts: Some((size.max(1), part)),
+            handed: 0,
+            stopped: false,
+        }
+    }
+
+    /// Takes one row if it passes `clauses` (the definition of the tests: what the kernel
+    /// let through, or /proc gave, is checked); `false` once the taker wants no more.
+    fn offer(&mut self, row: SocketRow, clauses: &[Clause]) -> bool {
+        if !clauses.iter().all(|c| c.holds(&row)) {
+            return !self.stopped;
+        }
+        self.rows.push(row);
+        if let Some((size, part)) = &mut self.parts {
+            if self.rows.len() >= *size {
+                let full = std::mem::replace(&mut self.rows, Vec::with_capacity(*size));
+                self.handed += full.len();
+                self.stopped = !part(full);
+            }
+        }
+        !self.stopped
+    }
+
+    /// How many rows have been taken so far.
+    fn len(&self) -> usize {
+        self.handed + self.rows.len()
+    }
+
+    /// Drops the rows taken after the first `len`, if none of them was handed on yet.
+    fn rewind(&mut self, len: usize) -> bool {
+        if len < self.handed {
+            return false;
+        }
+        self.rows.truncate(len - self.handed);
+        true
+    }
+
+    /// Hands on the last, partly filled part.
+    pub fn finish(mut self) {
+        if let Some((_, part)) = &mut self.parts {
+            if !self.rows.is_empty() && !self.stopped {
+                part(std::mem::take(&mut self.rows));
+            }
+        }
+    }
+
+    /// Every row, from a [`Sink::whole`].
+    pub fn into_rows(self) -> Vec<SocketRow> {
+        self.rows
+    }
+}
+
 /// Collects the sockets `filter` asks for from `source`, with the attributes `ext` names
 /// (sock_diag only; /proc has none of them but UDP's drops).
 pub fn collect(
@@ -122,7 +203,19 @@ pub fn collect(
     filter: &SocketFilter,
     ext: Extensions,
 ) -> Result<Vec<SocketRow>, CollectError> {
-    let mut rows = Vec::new();
+    let mut sink = Sink::whole();
+    collect_into(root, source, filter, ext, &mut sink)?;
+    Ok(sink.into_rows())
+}
+
+/// [`collect`], each row handed to `sink` as it is read (and passes the filter's tests).
+pub fn collect_into(
+    root: &Root,
+    source: Source,
+    filter: &SocketFilter,
+    ext: Extensions,
+    sink: &mut Sink,
+) -> Result<(), CollectError> {
     let mut dumper = match source {
         Source::Proc => None,
         Source::Netlink => Some(Dumper::open()?),
@@ -132,39 +225,72 @@ pub fn collect(
             Err(other) => return Err(other),
         },
     };
+    let clauses = &filter.clauses;
     let program = bytecode::compile(&filter.clauses);
+    // TCP of both families in one walk of the kernel's table, when it answers that
+    // request; otherwise (or for one family) a dump per family below.
+    let tcp = |family| filter.kinds.contains(&(Protocol::Tcp, family));
+    let mut tcp_done = false;
+    if let Some(dumper) = dumper
+        .as_mut()
+        .filter(|_| tcp(Family::Inet) && tcp(Family::Inet6))
+    {
+        let before = sink.len();
+        match dumper.tcp_both_families(filter.states, program.as_deref(), ext, &mut |row| {
+            sink.offer(row, clauses)
+        }) {
+            Ok(()) => tcp_done = true,
+            Err(err @ CollectError::NetlinkRefused { .. }) => {
+                if !sink.rewind(before) {
+                    return Err(err);
+                }
+            }
+            Err(err) => return Err(err),
+        }
+    }
     for &(protocol, family) in &filter.kinds {
+        if sink.stopped {
+            break;
+        }
         // A port or address test never holds for a unix socket (it has neither).
         if protocol == Protocol::Unix && !filter.clauses.is_empty() {
             continue;
         }
+        if protocol == Protocol::Tcp && tcp_done {
+            continue;
+        }
         if let Some(dumper) = dumper.as_mut() {
-            let before = rows.len();
+            let before = sink.len();
             let result = match protocol {
-                Protocol::Unix => dumper.unix(filter.states, ext, &mut rows),
+                Protocol::Unix => {
+                    dumper.unix(filter.states, ext, &mut |row| sink.offer(row, clauses))
+                }
                 _ => dumper.inet(
                     protocol,
                     family,
                     filter.states,
                     program.as_deref(),
                     ext,
-                    &mut rows,
+                    &mut |row| sink.offer(row, clauses),
                 ),
             };
             match result {
                 Ok(()) => continue,
-                // Rows of a dump that failed part way would come again from /proc.
-                Err(err) if may_fall_back(source, &err) => rows.truncate(before),
+                // Rows of a dump that failed part way would come again from /proc (unless
+                // some were handed on already: then the error stands).
+                Err(err) if may_fall_back(source, &err) => {
+                    if !sink.rewind(before) {
+                        return Err(err);
+                    }
+                }
                 Err(err) => return Err(err),
             }
         }
-        read_proc(root, protocol, family, filter.states, ext, &mut rows)?;
+        read_proc(root, protocol, family, filter.states, ext, &mut |row| {
+            sink.offer(row, clauses)
+        })?;
     }
-    // The definition of the tests: what the kernel let through (or /proc gave) is checked.
-    if !filter.clauses.is_empty() {
-        rows.retain(|row| filter.clauses.iter().all(|c| c.holds(row)));
-    }
-    Ok(rows)
+    Ok(())
 }
 
 /// Whether a failed dump may be read from /proc/net instead: any refusal under `auto`;
@@ -184,16 +310,15 @@ fn read_proc(
     family: Family,
     states: u32,
     ext: Extensions,
-    rows: &mut Vec<SocketRow>,
+    push: &mut dyn FnMut(SocketRow) -> bool,
 ) -> Result<(), CollectError> {
     let wanted = |row: &SocketRow| states & (1 << row.state.kernel_value().min(31)) != 0;
     if protocol == Protocol::Unix {
-        rows.extend(
-            proc_unix::read(root)?
-                .into_iter()
-                .map(|e| e.row)
-                .filter(wanted),
-        );
+        for entry in proc_unix::read(root)? {
+            if wanted(&entry.row) && !push(entry.row) {
+                break;
+            }
+        }
         return Ok(());
     }
     let (rel, _, _) = proc_inet::FILES
@@ -203,12 +328,14 @@ fn read_proc(
     let parsed = proc_inet::read(root, rel, protocol, family, procfs::ticks_per_second())?;
     // /proc has no extension but the drops of datagram sockets, which it always prints.
     let keep_drops = ext.skmem && protocol != Protocol::Tcp;
-    rows.extend(parsed.into_iter().filter(wanted).map(|mut row| {
+    for mut row in parsed.into_iter().filter(wanted) {
         if !keep_drops {
             row.extras = None;
         }
-        row
-    }));
+        if !push(row) {
+            break;
+        }
+    }
     Ok(())
 }
 
@@ -231,6 +358,97 @@ mod tests {
         assert!(!may_fall_back(Source::Netlink, &refused(libc::EPERM)));
         let broken = CollectError::Netlink("bad reply".into());
         assert!(!may_fall_back(Source::Auto, &broken));
+    }
+
+    /// The one-walk TCP dump of both families gives exactly the rows of a dump per
+    /// family, IPv4 first, and parts hand on every row once, in the same order.
+    #[test]
+    fn one_walk_for_both_families_matches_a_dump_per_family() {
+        let v4 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let Ok(v6) = std::net::TcpListener::bind("[::1]:0") else {
+            eprintln!("skipped: no IPv6 loopback here");
+            return;
+        };
+        let _c4 = std::net::TcpStream::connect(v4.local_addr().unwrap()).unwrap();
+        let _c6 = std::net::TcpStream::connect(v6.local_addr().unwrap()).unwrap();
+        let ports = [
+            v4.local_addr().unwrap().port(),
+            v6.local_addr().unwrap().port(),
+        ];
+        let ours = |rows: Vec<SocketRow>| -> Vec<(bool, Option<std::net::SocketAddr>, u64)> {
+            rows.into_iter()
+                .filter(|r| {
+                    let port = |a: Option<std::net::SocketAddr>| a.map(|a| a.port());
+                    ports
+                        .iter()
+                        .any(|&p| port(r.local) == Some(p) || port(r.remote) == Some(p))
+                })
+                .map(|r| (r.family == Family::Inet6, r.local, r.inode))
+                .collect()
+        };
+        let tcp = |families: &[Family]| SocketFilter {
+            kinds: families.iter().map(|&f| (Protocol::Tcp, f)).collect(),
+            ..SocketFilter::default()
+        };
+        let root = Root::default();
+        let both = match collect(
+            &root,
+            Source::Netlink,
+            &tcp(&[Family::Inet, Family::Inet6]),
+            Extensions::default(),
+        ) {
+            Ok(rows) => ours(rows),
+            Err(err) if std::env::var("NETSQL_REQUIRE_NETNS").is_ok_and(|v| v == "1") => {
+                panic!("NETSQL_REQUIRE_NETNS=1 but sock_diag fails: {err}")
+            }
+            Err(err) => {
+                eprintln!("skipped: no sock_diag here: {err}");
+                return;
+            }
+        };
+        let mut each = Vec::new();
+        for family in [Family::Inet, Family::Inet6] {
+            let rows = collect(
+                &root,
+                Source::Netlink,
+                &tcp(&[family]),
+                Extensions::default(),
+            );
+            each.extend(ours(rows.unwrap()));
+        }
+        // Two listeners, two clients, two accepted ends.
+        assert_eq!(both.len(), 6, "{both:?}");
+        let sorted = |mut v: Vec<_>| {
+            v.sort();
+            v
+        };
+        assert_eq!(sorted(both.clone()), sorted(each));
+        let first_v6 = both.iter().position(|r| r.0).unwrap();
+        assert!(
+            both[first_v6..].iter().all(|r| r.0),
+            "IPv4 rows first: {both:?}"
+        );
+
+        // In parts of two: the same rows, each once, in order.
+        let mut handed = Vec::new();
+        let mut take = |part: Vec<SocketRow>| {
+            assert!(part.len() <= 2);
+            handed.extend(part);
+            true
+        };
+        let mut sink = Sink::parts(2, &mut take);
+        let filter = tcp(&[Family::Inet, Family::Inet6]);
+        collect_into(
+            &root,
+            Source::Netlink,
+            &filter,
+            Extensions::default(),
+            &mut sink,
+        )
+        .unwrap();
+        sink.finish();
+        let handed = ours(handed);
+        assert_eq!(sorted(handed), sorted(both));
     }
 
     #[test]

@@ -402,7 +402,10 @@ mod tests {
                     super::super::wire::ALL_STATES,
                     Some(&code),
                     super::super::wire::Extensions::default(),
-                    &mut rows,
+                    &mut |row| {
+                        rows.push(row);
+                        true
+                    },
                 )
                 .unwrap();
             rows

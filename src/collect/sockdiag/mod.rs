@@ -56,12 +56,13 @@ impl Dumper {
         })
     }
 
-    /// Sends `request` and hands each socket message of the reply to `each`.
+    /// Sends `request` and hands each socket message of the reply to `each`, until the
+    /// dump ends or `each` answers `false` (the rest of the reply is left unread).
     fn dump(
         &mut self,
         request: &[u8],
         what: &str,
-        mut each: impl FnMut(&[u8]) -> Result<(), String>,
+        mut each: impl FnMut(&[u8]) -> Result<bool, String>,
     ) -> Result<(), CollectError> {
         self.socket
             .send(request, 0)
@@ -76,7 +77,11 @@ impl Dumper {
             for reply in wire::replies(&self.buf) {
                 match reply.map_err(|e| CollectError::Netlink(format!("{what}: {e}")))? {
                     wire::Reply::Socket(payload) => {
-                        each(payload).map_err(|e| CollectError::Netlink(format!("{what}: {e}")))?
+                        let more = each(payload)
+                            .map_err(|e| CollectError::Netlink(format!("{what}: {e}")))?;
+                        if !more {
+                            return Ok(());
+                        }
                     }
                     wire::Reply::Done => return Ok(()),
                     wire::Reply::Error(errno) if is_refusal(errno) => {
@@ -103,7 +108,8 @@ impl Dumper {
     }
 
     /// Every socket of one inet protocol and family whose state bit is in `states` (and
-    /// that `bytecode`, an INET_DIAG filter program, accepts).
+    /// that `bytecode`, an INET_DIAG filter program, accepts), each handed to `push`
+    /// until it answers `false`.
     pub fn inet(
         &mut self,
         protocol: Protocol,
@@ -111,29 +117,60 @@ impl Dumper {
         states: u32,
         bytecode: Option<&[u8]>,
         ext: wire::Extensions,
-        rows: &mut Vec<SocketRow>,
+        push: &mut dyn FnMut(SocketRow) -> bool,
     ) -> Result<(), CollectError> {
         let seq = self.next_seq();
         let request = wire::inet_request(protocol, family, states, bytecode, ext, seq);
         let what = protocol.proto_name(family);
         self.dump(&request, what, |payload| {
-            rows.push(wire::decode_inet(payload, protocol, ext)?);
-            Ok(())
+            Ok(push(wire::decode_inet(payload, protocol, ext)?))
         })
     }
 
-    /// Every unix socket whose state bit is in `states`.
+    /// Every TCP socket of both families whose state bit is in `states` (and that
+    /// `bytecode` accepts), in one walk of the kernel's table, handed to `push` until it
+    /// answers `false`: IPv4 rows as they come, then IPv6 ones, the order of two dumps by
+    /// family.
+    pub fn tcp_both_families(
+        &mut self,
+        states: u32,
+        bytecode: Option<&[u8]>,
+        ext: wire::Extensions,
+        push: &mut dyn FnMut(SocketRow) -> bool,
+    ) -> Result<(), CollectError> {
+        let seq = self.next_seq();
+        let request = wire::tcp_request_both_families(states, bytecode, ext, seq);
+        let mut inet6 = Vec::new();
+        let mut more = true;
+        self.dump(&request, "tcp", |payload| {
+            let row = wire::decode_inet(payload, Protocol::Tcp, ext)?;
+            match row.family {
+                Family::Inet6 => inet6.push(row),
+                _ => more = push(row),
+            }
+            Ok(more)
+        })?;
+        for row in inet6 {
+            if !more {
+                break;
+            }
+            more = push(row);
+        }
+        Ok(())
+    }
+
+    /// Every unix socket whose state bit is in `states`, each handed to `push` until it
+    /// answers `false`.
     pub fn unix(
         &mut self,
         states: u32,
         ext: wire::Extensions,
-        rows: &mut Vec<SocketRow>,
+        push: &mut dyn FnMut(SocketRow) -> bool,
     ) -> Result<(), CollectError> {
         let seq = self.next_seq();
         let request = wire::unix_request(states, ext, seq);
         self.dump(&request, "unix", |payload| {
-            rows.push(wire::decode_unix(payload, ext)?);
-            Ok(())
+            Ok(push(wire::decode_unix(payload, ext)?))
         })
     }
 }

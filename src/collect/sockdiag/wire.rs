@@ -149,17 +149,65 @@ pub fn inet_request(
     };
     let mut buf = frame(SockDiagMessage::InetRequest(request), seq);
     if let Some(code) = bytecode {
-        // struct nlattr { u16 nla_len; u16 nla_type = INET_DIAG_REQ_BYTECODE (1) }, then
-        // the program, padded to 4; nlmsg_len (the first u32) grows to match.
-        let nla_len = u16::try_from(4 + code.len()).unwrap_or(u16::MAX);
-        buf.extend_from_slice(&nla_len.to_ne_bytes());
-        buf.extend_from_slice(&1u16.to_ne_bytes());
-        buf.extend_from_slice(code);
-        buf.resize(buf.len().next_multiple_of(4), 0);
-        let total = u32::try_from(buf.len()).unwrap_or(u32::MAX);
-        buf[..4].copy_from_slice(&total.to_ne_bytes());
+        append_bytecode(&mut buf, code);
     }
     buf
+}
+
+/// `TCPDIAG_GETSOCK`: the original inet_diag request type, which the kernel still serves.
+const TCPDIAG_GETSOCK: u16 = 18;
+/// `sizeof(struct inet_diag_req)`, that request's body.
+const INET_DIAG_REQ_LEN: usize = 60;
+
+/// A dump request for every TCP socket of both families in one walk of the kernel's
+/// socket hash, where a `SOCK_DIAG_BY_FAMILY` request per family walks it twice (the
+/// table is shared by IPv4 and IPv6, and by every namespace). It is the original
+/// `TCPDIAG_GETSOCK` request, whose dumps the kernel runs with the family unspecified;
+/// `netlink-packet-sock-diag` only builds the newer request, so it is laid out here
+/// (struct inet_diag_req, include/uapi/linux/inet_diag.h). Replies are the same
+/// `inet_diag_msg`s, with this request's message type.
+pub fn tcp_request_both_families(
+    states: u32,
+    bytecode: Option<&[u8]>,
+    ext: Extensions,
+    seq: u32,
+) -> Vec<u8> {
+    let total = 16 + INET_DIAG_REQ_LEN;
+    let mut buf = Vec::with_capacity(total + bytecode.map_or(0, |b| b.len() + 8));
+    // struct nlmsghdr: length, type, flags, sequence, port id (0: the kernel).
+    buf.extend_from_slice(&(total as u32).to_ne_bytes());
+    buf.extend_from_slice(&TCPDIAG_GETSOCK.to_ne_bytes());
+    buf.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    buf.extend_from_slice(&seq.to_ne_bytes());
+    buf.extend_from_slice(&0u32.to_ne_bytes());
+    // idiag_family (AF_UNSPEC), idiag_src_len, idiag_dst_len, idiag_ext: both families'
+    // attributes (TOS for IPv4, TCLASS for IPv6; the decoder keeps the family's own).
+    let ext_bits =
+        ext.idiag_ext(Protocol::Tcp, Family::Inet) | ext.idiag_ext(Protocol::Tcp, Family::Inet6);
+    buf.extend_from_slice(&[libc::AF_UNSPEC as u8, 0, 0, ext_bits]);
+    // struct inet_diag_sockid: ports, addresses and interface 0 (any), no cookie.
+    buf.extend_from_slice(&[0; 2 + 2 + 16 + 16 + 4]);
+    buf.extend_from_slice(&[0xff; 8]);
+    // idiag_states, idiag_dbs.
+    buf.extend_from_slice(&states.to_ne_bytes());
+    buf.extend_from_slice(&0u32.to_ne_bytes());
+    if let Some(code) = bytecode {
+        append_bytecode(&mut buf, code);
+    }
+    buf
+}
+
+/// Appends an INET_DIAG_REQ_BYTECODE attribute to a framed request: struct nlattr
+/// { u16 nla_len; u16 nla_type = 1 }, then the program, padded to 4; nlmsg_len (the
+/// first u32) grows to match.
+fn append_bytecode(buf: &mut Vec<u8>, code: &[u8]) {
+    let nla_len = u16::try_from(4 + code.len()).unwrap_or(u16::MAX);
+    buf.extend_from_slice(&nla_len.to_ne_bytes());
+    buf.extend_from_slice(&1u16.to_ne_bytes());
+    buf.extend_from_slice(code);
+    buf.resize(buf.len().next_multiple_of(4), 0);
+    let total = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+    buf[..4].copy_from_slice(&total.to_ne_bytes());
 }
 
 /// A dump request for every unix socket with its name, peer, queue lengths and owner,
@@ -236,8 +284,8 @@ pub fn replies(buf: &[u8]) -> impl Iterator<Item = Result<Reply<'_>, String>> + 
                 Some(code) => Reply::Error(code.saturating_neg()),
                 None => return Some(Err("truncated NLMSG_ERROR".to_string())),
             },
-            // SOCK_DIAG_BY_FAMILY
-            20 => Reply::Socket(payload),
+            // SOCK_DIAG_BY_FAMILY, and TCPDIAG_GETSOCK's replies.
+            20 | TCPDIAG_GETSOCK => Reply::Socket(payload),
             _ => Reply::Other,
         }))
     })
@@ -320,7 +368,13 @@ pub fn decode_inet(
                 extras.congestion = Some(String::from_utf8_lossy(&value[..end]).into_owned());
             }
             INET_DIAG_SKMEMINFO if want.skmem => extras.skmem = skmem(value),
-            INET_DIAG_TOS | INET_DIAG_TCLASS if want.tos => extras.tos = value.first().copied(),
+            // A dump of both families asks for both; each keeps its family's own.
+            INET_DIAG_TOS if want.tos && family == Family::Inet => {
+                extras.tos = value.first().copied()
+            }
+            INET_DIAG_TCLASS if want.tos && family == Family::Inet6 => {
+                extras.tos = value.first().copied()
+            }
             INET_DIAG_SHUTDOWN if want.shutdown => extras.shutdown = value.first().copied(),
             INET_DIAG_MARK if want.mark && value.len() >= 4 => extras.mark = Some(u32_at(value, 0)),
             INET_DIAG_CGROUP_ID if want.cgroup_id && value.len() >= 8 => {

@@ -476,3 +476,57 @@ fn requests_ask_for_the_extensions_named() {
     let show = u32::from_ne_bytes(unix[16 + 12..16 + 16].try_into().unwrap());
     assert_ne!(show & 0x20, 0, "UDIAG_SHOW_MEMINFO");
 }
+
+#[test]
+fn one_tcp_request_serves_both_families() {
+    let tos = Extensions {
+        tos: true,
+        ..Extensions::default()
+    };
+    let req = tcp_request_both_families(1 << 10, None, tos, 5);
+    // nlmsghdr (16) + struct inet_diag_req (60)
+    assert_eq!(req.len(), 76);
+    assert_eq!(u32::from_ne_bytes(req[0..4].try_into().unwrap()), 76);
+    assert_eq!(u16::from_ne_bytes([req[4], req[5]]), 18); // TCPDIAG_GETSOCK
+    assert_eq!(
+        u16::from_ne_bytes([req[6], req[7]]),
+        NLM_F_REQUEST | NLM_F_DUMP
+    );
+    assert_eq!(u32::from_ne_bytes(req[8..12].try_into().unwrap()), 5);
+    assert_eq!(req[16], libc::AF_UNSPEC as u8);
+    // TOS for the IPv4 sockets, TCLASS for the IPv6 ones.
+    assert_eq!(req[19], (1 << 4) | (1 << 5));
+    assert_eq!(&req[16 + 4..16 + 40], &[0; 36]); // ports, addresses: any
+    assert_eq!(&req[16 + 44..16 + 52], &[0xff; 8]); // no cookie
+    assert_eq!(
+        u32::from_ne_bytes(req[16 + 52..16 + 56].try_into().unwrap()),
+        1 << 10
+    );
+    // A filter program follows the request as INET_DIAG_REQ_BYTECODE, padded to 4.
+    let req = tcp_request_both_families(ALL_STATES, Some(&[1, 2, 3, 4, 5, 6]), tos, 5);
+    assert_eq!(req.len(), 76 + 4 + 8);
+    assert_eq!(u32::from_ne_bytes(req[0..4].try_into().unwrap()), 88);
+    assert_eq!(u16::from_ne_bytes([req[76], req[77]]), 10); // nla_len
+    assert_eq!(u16::from_ne_bytes([req[78], req[79]]), 1); // INET_DIAG_REQ_BYTECODE
+    assert_eq!(&req[80..88], &[1, 2, 3, 4, 5, 6, 0, 0]);
+
+    // Its replies carry its message type and are sockets like any other.
+    let mut reply = CAPTURED_INET.to_vec();
+    reply[4] = 18;
+    let replies: Vec<_> = replies(&reply).collect::<Result<_, _>>().unwrap();
+    assert!(matches!(replies[0], Reply::Socket(_)));
+    assert_eq!(replies[1], Reply::Done);
+
+    // Each family keeps its own of the two attributes.
+    let both = with_attribute(captured_header(), INET_DIAG_TOS, &[0x10]);
+    let both = with_attribute(both, INET_DIAG_TCLASS, &[0x20]);
+    let row = decode_inet(&both, Protocol::Tcp, tos).unwrap();
+    assert_eq!(row.extras.unwrap().tos, Some(0x10));
+    let mut inet6 = both.clone();
+    inet6[0] = libc::AF_INET6 as u8;
+    let row = decode_inet(&inet6, Protocol::Tcp, tos).unwrap();
+    assert_eq!(
+        (row.family, row.extras.unwrap().tos),
+        (Family::Inet6, Some(0x20))
+    );
+}
