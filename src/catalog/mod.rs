@@ -131,6 +131,17 @@ pub trait LiveTable: Debug + Send + Sync + 'static {
     /// Collects the rows (building the projected columns may wait for [`Collected::batch`]).
     /// Blocking I/O is fine: this runs on a blocking thread at execution time.
     fn collect(&self, scan: &Scan) -> Result<Box<dyn Collected>>;
+    /// Collects the rows in parts, handing each to `part` as soon as it is read (so the
+    /// query builds and writes one while the next is read) until `part` answers `false`
+    /// (the query wants no more). By default, one part: [`LiveTable::collect`]'s.
+    fn collect_parts(
+        &self,
+        scan: &Scan,
+        part: &mut dyn FnMut(Box<dyn Collected>) -> bool,
+    ) -> Result<()> {
+        part(self.collect(scan)?);
+        Ok(())
+    }
     /// How far the table can apply `filter` itself.
     fn filter_pushdown(&self, _filter: &Expr) -> TableProviderFilterPushDown {
         TableProviderFilterPushDown::Unsupported
@@ -302,17 +313,49 @@ impl PartitionStream for LivePartition {
         }
         let table = self.table.clone();
         let scan = self.scan.clone();
-        let collected = futures::stream::once(async move {
+        let schema = self.scan.schema.clone();
+        // Collection starts when the stream is first polled, on a blocking thread, and
+        // sends its parts through a channel of two: the thread reads ahead by at most
+        // two parts, and stops once the stream is dropped (a LIMIT met, an error).
+        let parts = futures::stream::once(async move {
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<Box<dyn Collected>>>(2);
             let name = table.name();
-            tokio::task::spawn_blocking(move || table.collect(&scan))
-                .await
-                .map_err(|e| DataFusionError::Execution(format!("{name}: collector failed: {e}")))?
-        });
+            let failed = tx.clone();
+            let reader = tokio::task::spawn_blocking(move || {
+                let mut sent = false;
+                let result = table.collect_parts(&scan, &mut |part| {
+                    sent = true;
+                    tx.blocking_send(Ok(part)).is_ok()
+                });
+                match result {
+                    // Even no rows make one (empty) batch, so the output has its header.
+                    Ok(()) if !sent => {
+                        let empty = RecordBatch::new_empty(scan.schema.clone());
+                        let _ = tx.blocking_send(Ok(Box::new(empty)));
+                    }
+                    Ok(()) => {}
+                    Err(err) => {
+                        let _ = tx.blocking_send(Err(err));
+                    }
+                }
+            });
+            // A collector that panics has sent no error of its own: say so, never end
+            // the output quietly short.
+            tokio::spawn(async move {
+                if let Err(err) = reader.await {
+                    let message = format!("{name}: collector failed: {err}");
+                    let _ = failed.send(Err(DataFusionError::Execution(message))).await;
+                }
+            });
+            futures::stream::unfold(rx, |mut rx| async move {
+                rx.recv().await.map(|part| (part, rx))
+            })
+        })
+        .flatten();
         // One batch per poll: a LIMIT that is satisfied stops the building too.
-        let batches = collected.flat_map(|result| match result {
+        let batches = parts.flat_map(|result| match result {
             Ok(collected) => {
                 let rows = collected.num_rows();
-                // Even no rows make one (empty) batch, so the output has its header.
                 let starts = (0..rows.max(1)).step_by(BATCH_ROWS);
                 let ranges: Vec<Range<usize>> = starts
                     .map(|start| start..rows.min(start + BATCH_ROWS))
@@ -323,10 +366,7 @@ impl PartitionStream for LivePartition {
             }
             Err(err) => futures::stream::once(async { Err(err) }).boxed(),
         });
-        Box::pin(RecordBatchStreamAdapter::new(
-            self.scan.schema.clone(),
-            batches,
-        ))
+        Box::pin(RecordBatchStreamAdapter::new(schema, batches))
     }
 }
 

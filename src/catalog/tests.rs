@@ -159,3 +159,125 @@ async fn limit_reaches_the_scan_and_stops_the_output() {
         .unwrap();
     assert_eq!(table.limits.lock().unwrap().as_slice(), &[Some(7), None]);
 }
+
+/// A table read in parts of 100 numbers: `parts` of them (or without end when `None`),
+/// counting what it handed on; `panic_at` makes that part's reading panic.
+#[derive(Debug)]
+struct InParts {
+    parts: Option<u64>,
+    handed: AtomicUsize,
+    panic_at: Option<u64>,
+}
+
+impl InParts {
+    fn new(parts: Option<u64>, panic_at: Option<u64>) -> Arc<Self> {
+        Arc::new(InParts {
+            parts,
+            handed: AtomicUsize::new(0),
+            panic_at,
+        })
+    }
+
+    fn part(&self, scan: &Scan, i: u64) -> Box<dyn Collected> {
+        let values: UInt64Array = (i * 100..(i + 1) * 100).collect();
+        let columns = scan
+            .projection
+            .iter()
+            .map(|_| Arc::new(values.clone()) as _);
+        let options = datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(100));
+        Box::new(
+            RecordBatch::try_new_with_options(scan.schema.clone(), columns.collect(), &options)
+                .unwrap(),
+        )
+    }
+}
+
+impl LiveTable for InParts {
+    fn name(&self) -> &'static str {
+        "parts"
+    }
+
+    fn schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(vec![Field::new("n", DataType::UInt64, false)]))
+    }
+
+    fn collect(&self, _scan: &Scan) -> Result<Box<dyn Collected>> {
+        unreachable!("read in parts")
+    }
+
+    fn collect_parts(
+        &self,
+        scan: &Scan,
+        part: &mut dyn FnMut(Box<dyn Collected>) -> bool,
+    ) -> Result<()> {
+        for i in 0.. {
+            if self.parts.is_some_and(|parts| i == parts) {
+                break;
+            }
+            assert!(self.panic_at != Some(i), "reading part {i} failed");
+            self.handed.fetch_add(1, Ordering::SeqCst);
+            if !part(self.part(scan, i)) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parts_context(table: Arc<InParts>) -> SessionContext {
+    let ctx = SessionContext::new();
+    register(&ctx, vec![table]).unwrap();
+    ctx
+}
+
+#[tokio::test]
+async fn parts_arrive_whole_and_in_order() {
+    let ctx = parts_context(InParts::new(Some(30), None));
+    let batches = ctx
+        .sql("SELECT n FROM parts")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let numbers: Vec<u64> = batches
+        .iter()
+        .flat_map(|b| {
+            let column = b.column(0).as_any().downcast_ref::<UInt64Array>().unwrap();
+            column.values().to_vec()
+        })
+        .collect();
+    assert_eq!(numbers, (0..3000).collect::<Vec<u64>>());
+}
+
+#[tokio::test]
+async fn a_met_limit_stops_the_reading() {
+    // Without end: only the stream's going away can stop it.
+    let table = InParts::new(None, None);
+    let ctx = parts_context(table.clone());
+    let batches = ctx
+        .sql("SELECT n FROM parts LIMIT 250")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 250);
+    // The reader may be a part or two ahead (the channel holds two) when it learns.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let handed = table.handed.load(Ordering::SeqCst);
+    assert!((3..=6).contains(&handed), "{handed} parts read");
+}
+
+#[tokio::test]
+async fn a_reader_that_panics_fails_the_query() {
+    let ctx = parts_context(InParts::new(Some(30), Some(20)));
+    let result = ctx
+        .sql("SELECT count(*) FROM parts")
+        .await
+        .unwrap()
+        .collect()
+        .await;
+    let err = result.expect_err("a query over a failed read must fail");
+    assert!(err.to_string().contains("parts: collector failed"), "{err}");
+}

@@ -148,7 +148,13 @@ pub struct SpecTable<S: 'static> {
     pushdown: fn(&Expr) -> TableProviderFilterPushDown,
     /// What a scan asks of the kernel, for EXPLAIN.
     asks: Option<Asks<S>>,
+    /// Collects in parts as they are read, when the table can (see
+    /// [`LiveTable::collect_parts`]).
+    parts: Option<Parts<S>>,
 }
+
+/// Collects a scan's rows in parts, handing each to the closure until it answers `false`.
+type Parts<S> = fn(&TablesConfig, &Scan, &mut dyn FnMut(S) -> bool) -> Result<(), DataFusionError>;
 
 /// Names what a scan of a spec asks of the kernel.
 type Asks<S> = fn(&TableSpec<S>, &Scan) -> Vec<&'static str>;
@@ -171,7 +177,14 @@ impl<S: Snapshot> SpecTable<S> {
             collect,
             pushdown: no_pushdown,
             asks: None,
+            parts: None,
         }
+    }
+
+    /// Lets the table hand its rows on in parts as they are read.
+    pub fn with_parts(mut self, parts: Parts<S>) -> Self {
+        self.parts = Some(parts);
+        self
     }
 
     /// Lets EXPLAIN show what a scan asks the kernel for.
@@ -216,12 +229,36 @@ where
     }
 
     fn collect(&self, scan: &Scan) -> Result<Box<dyn Collected>, DataFusionError> {
-        Ok(Box::new(Built {
+        Ok(Box::new(
+            self.built(scan, (self.collect)(&self.config, scan)?),
+        ))
+    }
+
+    fn collect_parts(
+        &self,
+        scan: &Scan,
+        part: &mut dyn FnMut(Box<dyn Collected>) -> bool,
+    ) -> Result<(), DataFusionError> {
+        match self.parts {
+            Some(parts) => parts(&self.config, scan, &mut |snapshot| {
+                part(Box::new(self.built(scan, snapshot)))
+            }),
+            None => {
+                part(self.collect(scan)?);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<S: Snapshot> SpecTable<S> {
+    fn built(&self, scan: &Scan, snapshot: S) -> Built<S> {
+        Built {
             spec: self.spec,
             schema: scan.schema.clone(),
             projection: scan.projection.clone(),
-            snapshot: (self.collect)(&self.config, scan)?,
-        }))
+            snapshot,
+        }
     }
 }
 
@@ -285,7 +322,8 @@ fn registry(config: &TablesConfig) -> Vec<(TableInfo, Arc<dyn LiveTable>)> {
             Arc::new(
                 SpecTable::new(&sockets::SPEC, config, sockets::collect)
                     .with_pushdown(sockets::pushdown)
-                    .with_asks(sockets::asks),
+                    .with_asks(sockets::asks)
+                    .with_parts(sockets::collect_parts),
             ),
         ),
         (
@@ -293,7 +331,8 @@ fn registry(config: &TablesConfig) -> Vec<(TableInfo, Arc<dyn LiveTable>)> {
             Arc::new(
                 SpecTable::new(&tcp_info::SPEC, config, tcp_info::collect)
                     .with_pushdown(sockets::pushdown)
-                    .with_asks(sockets::asks),
+                    .with_asks(sockets::asks)
+                    .with_parts(tcp_info::collect_parts),
             ),
         ),
         (socket_events::SPEC.info(), socket_events::table(config)),

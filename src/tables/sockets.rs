@@ -7,7 +7,7 @@ use datafusion::error::DataFusionError;
 use super::netns::{HasSpans, Spans};
 use super::socket_owners::programs;
 use super::{external, Snapshot, TableSpec, TablesConfig};
-use crate::catalog::Scan;
+use crate::catalog::{Scan, BATCH_ROWS};
 use crate::collect::netns::{self, Access};
 use crate::collect::owners::Owner;
 use crate::collect::sockdiag::wire::Extensions;
@@ -469,6 +469,57 @@ pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Sockets, DataFusion
         scan,
         &super::sockets_filter::socket_filter(&scan.filters),
     )
+}
+
+/// [`collect`], handed on in parts as the kernel's dump is read.
+pub fn collect_parts(
+    config: &TablesConfig,
+    scan: &Scan,
+    part: &mut dyn FnMut(Sockets) -> bool,
+) -> Result<(), DataFusionError> {
+    let filter = super::sockets_filter::socket_filter(&scan.filters);
+    collect_parts_for(&SPEC, config, scan, &filter, part)
+}
+
+/// The scan behind `sockets` and `tcp_info`, in parts of [`BATCH_ROWS`] rows as they are
+/// read when it can be: one namespace, ours, and no column that needs every row first
+/// (owners, found by a walk of /proc for all the rows' inodes) or a lookup table (user
+/// names, cgroup paths, /proc/net/unix). Otherwise [`collect_for`]'s one part.
+pub fn collect_parts_for(
+    spec: &TableSpec<Sockets>,
+    config: &TablesConfig,
+    scan: &Scan,
+    filter: &sockets::SocketFilter,
+    part: &mut dyn FnMut(Sockets) -> bool,
+) -> Result<(), DataFusionError> {
+    let wants = |name: &str| spec.wants(scan, name);
+    let needs = needs(spec, scan);
+    let whole = [col::PID, col::PROGRAM, col::FD, col::USER, col::CGROUP]
+        .iter()
+        .any(|name| wants(name))
+        || needs.unix_extras;
+    let namespaces = super::netns::namespaces(config, scan)?;
+    let ns = match namespaces.as_slice() {
+        [only] if only.is_current && !whole => only,
+        _ => {
+            part(collect_for(spec, config, scan, filter)?);
+            return Ok(());
+        }
+    };
+    let mut hand = |rows: Vec<SocketRow>| {
+        let mut spans = Spans::default();
+        spans.push(rows.len(), ns);
+        part(Sockets {
+            rows,
+            spans,
+            ..Sockets::default()
+        })
+    };
+    let mut sink = sockets::Sink::parts(BATCH_ROWS, &mut hand);
+    sockets::collect_into(&config.root, config.source, filter, needs.ext, &mut sink)
+        .map_err(external)?;
+    sink.finish();
+    Ok(())
 }
 
 /// The scan behind `sockets` and `tcp_info`.

@@ -561,9 +561,23 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
 
 /// Dumps TCP sockets only, whatever the filters say of other protocols.
 pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Sockets, DataFusionError> {
+    super::sockets::collect_for(&SPEC, config, scan, &tcp_filter(scan))
+}
+
+/// [`collect`], handed on in parts as the kernel's dump is read.
+pub fn collect_parts(
+    config: &TablesConfig,
+    scan: &Scan,
+    part: &mut dyn FnMut(Sockets) -> bool,
+) -> Result<(), DataFusionError> {
+    super::sockets::collect_parts_for(&SPEC, config, scan, &tcp_filter(scan), part)
+}
+
+/// The scan's socket filter, narrowed to TCP.
+fn tcp_filter(scan: &Scan) -> crate::collect::sockets::SocketFilter {
     let mut filter = super::sockets_filter::socket_filter(&scan.filters);
     filter
         .kinds
         .retain(|(protocol, _)| *protocol == Protocol::Tcp);
-    super::sockets::collect_for(&SPEC, config, scan, &filter)
+    filter
 }
