@@ -3,7 +3,9 @@
 and prints medians, ratios and the target each ratio is held to.
 
 Usage: interleave.py RUNS SPEC.json > result.json, where SPEC is a list of
-{"name", "ours", "theirs", "target"} (commands as argv lists; target a ratio or null).
+{"name", "ours", "theirs", "target"} (commands as argv lists; target a ratio or null),
+each optionally with a "floor": the least the kernel (or a process start) costs for the
+same work, timed in the same rotation (A B F A B F ...).
 Each command's stdout goes to a pipe that is read and dropped, as a script would consume
 it. Also records each command's peak RSS (from wait4), in KiB.
 """
@@ -32,7 +34,7 @@ def main():
     spec = json.load(open(sys.argv[2]))
     results = []
     for pair in spec:
-        ours, theirs = [], []
+        ours, theirs, floor = [], [], []
         rss = 0
         once(pair["ours"])  # warm the page cache and the binary
         once(pair["theirs"])
@@ -41,11 +43,18 @@ def main():
             ours.append(t)
             rss = max(rss, r)
             theirs.append(once(pair["theirs"])[0])
+            if pair.get("floor"):
+                floor.append(once(pair["floor"])[0])
         a, b = statistics.median(ours), statistics.median(theirs)
-        results.append({**pair, "ours_median": a, "theirs_median": b, "ratio": a / b,
-                        "ours_peak_rss_kib": rss})
-        print(f"{pair['name']:28} {a * 1000:9.1f} ms vs {b * 1000:9.1f} ms  ratio {a / b:5.2f}x"
-              f"  peak RSS {rss / 1024:6.1f} MiB", file=sys.stderr, flush=True)
+        result = {**pair, "ours_median": a, "theirs_median": b, "ratio": a / b,
+                  "ours_peak_rss_kib": rss}
+        line = f"{pair['name']:28} {a * 1000:9.1f} ms vs {b * 1000:9.1f} ms  ratio {a / b:5.2f}x"
+        if floor:
+            f = statistics.median(floor)
+            result.update(floor_median=f, floor_ratio=a / f)
+            line += f"  floor {f * 1000:7.1f} ms ({a / f:5.2f}x)"
+        results.append(result)
+        print(line + f"  peak RSS {rss / 1024:6.1f} MiB", file=sys.stderr, flush=True)
     json.dump(results, sys.stdout, indent=1)
 
 

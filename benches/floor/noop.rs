@@ -1,0 +1,2 @@
+//! The start-up floor: a Rust binary that does nothing.
+fn main() {}

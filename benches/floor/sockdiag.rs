@@ -1,0 +1,73 @@
+//! The kernel's floor for a socket dump: sends the sock_diag request netsql sends for a
+//! query and walks the reply messages without decoding them. Usage:
+//!
+//!   sockdiag_floor [all|listen] [sport PORT] [info|skmem]
+//!
+//! `all` is every TCP state (the default), `listen` the LISTEN state only; `sport PORT`
+//! adds the INET_DIAG bytecode netsql compiles for `local_port = PORT`; `info` and
+//! `skmem` ask for the attributes `tcp_info` and the `skmem_*` columns need. Prints the
+//! number of sockets to stderr.
+
+use netlink_packet_core::{NLMSG_DONE, NLMSG_ERROR};
+use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr};
+use netsql::collect::sockdiag::bytecode::{self, Clause, Cmp, Side, Test};
+use netsql::collect::sockdiag::wire::{self, Extensions, ALL_STATES};
+
+fn main() {
+    let mut states = ALL_STATES;
+    let mut ext = Extensions::default();
+    let mut clauses = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "all" => states = ALL_STATES,
+            "listen" => states = 1 << 10,
+            "info" => ext.tcp_info = true,
+            "skmem" => ext.skmem = true,
+            "sport" | "sport-lt" | "sport-ge" => {
+                let port = args
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .expect("sport PORT");
+                let cmp = match arg.as_str() {
+                    "sport-lt" => Cmp::Lt,
+                    "sport-ge" => Cmp::Ge,
+                    _ => Cmp::Eq,
+                };
+                clauses.push(Clause(vec![Test::Port {
+                    side: Side::Local,
+                    cmp,
+                    value: port,
+                }]));
+            }
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    let program = bytecode::compile(&clauses);
+    let request = wire::tcp_request_both_families(states, program.as_deref(), ext, 1);
+
+    let mut socket = Socket::new(NETLINK_SOCK_DIAG).expect("netlink socket");
+    socket.bind_auto().expect("bind");
+    socket.connect(&SocketAddr::new(0, 0)).expect("connect");
+    let _ = socket.set_rx_buf_sz(1 << 20);
+    socket.send(&request, 0).expect("send");
+    let mut buf = Vec::with_capacity(64 * 1024);
+    let mut sockets = 0u64;
+    'dump: loop {
+        buf.clear();
+        socket.recv(&mut buf, 0).expect("recv");
+        // Walk the netlink headers: u32 length, u16 type.
+        let mut at = 0;
+        while at + 16 <= buf.len() {
+            let len = u32::from_ne_bytes(buf[at..at + 4].try_into().unwrap()) as usize;
+            let kind = u16::from_ne_bytes(buf[at + 4..at + 6].try_into().unwrap());
+            match kind {
+                NLMSG_DONE => break 'dump,
+                NLMSG_ERROR => panic!("the kernel refused the dump"),
+                _ => sockets += 1,
+            }
+            at += (len.max(16) + 3) & !3;
+        }
+    }
+    eprintln!("{sockets} sockets");
+}
