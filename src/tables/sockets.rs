@@ -1,6 +1,7 @@
 //! `sockets`: one row per socket in the current network namespace.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use datafusion::error::DataFusionError;
 
@@ -10,10 +11,11 @@ use super::{external, Snapshot, TableSpec, TablesConfig};
 use crate::catalog::{Scan, BATCH_ROWS};
 use crate::collect::netns::{self, Access};
 use crate::collect::owners::Owner;
+use crate::collect::owners::Want;
 use crate::collect::sockdiag::wire::Extensions;
 use crate::collect::socket::SocketRow;
 use crate::collect::sockets::{self, Source};
-use crate::collect::{cgroups, passwd};
+use crate::collect::{cgroups, owners, passwd, proc_unix};
 
 /// One scan of the socket table.
 #[derive(Default)]
@@ -21,17 +23,19 @@ pub struct Sockets {
     pub rows: Vec<SocketRow>,
     /// Which namespace each run of rows is from.
     pub spans: Spans,
+    /// The lookups below are shared by every part of a scan read in parts.
+    ///
     /// The lowest-pid holder of each socket, sorted by inode (one per inode), when an
     /// owner column is projected. A sorted list, not a map: half the memory at 100k.
-    pub owners: Vec<Owner>,
+    pub owners: Arc<Vec<Owner>>,
     /// pid -> comm of those owners.
-    pub programs: HashMap<i32, String>,
+    pub programs: Arc<HashMap<i32, String>>,
     /// uid -> user name, when `user` is projected.
-    pub users: HashMap<u32, String>,
+    pub users: Arc<HashMap<u32, String>>,
     /// Unix inode -> (RefCount, Flags) from /proc/net/unix, when either is projected.
-    pub unix: HashMap<u64, (u32, u32)>,
+    pub unix: Arc<HashMap<u64, (u32, u32)>>,
     /// cgroup id -> path, when `cgroup` is projected.
-    pub cgroups: HashMap<u64, String>,
+    pub cgroups: Arc<HashMap<u64, String>>,
     /// `socket_events` only: when each row's event arrived (µs since the epoch, UTC).
     pub times: Vec<i64>,
 }
@@ -482,9 +486,10 @@ pub fn collect_parts(
 }
 
 /// The scan behind `sockets` and `tcp_info`, in parts of [`BATCH_ROWS`] rows as they are
-/// read when it can be: one namespace, ours, and no column that needs every row first
-/// (owners, found by a walk of /proc for all the rows' inodes) or a lookup table (user
-/// names, cgroup paths, /proc/net/unix). Otherwise [`collect_for`]'s one part.
+/// read when one namespace is read, ours: the lookups a projection needs (owners, user
+/// names, cgroup paths, /proc/net/unix) are made first, as `ss -p` walks /proc before
+/// its dump, and shared by every part. Several namespaces come as [`collect_for`]'s one
+/// part.
 pub fn collect_parts_for(
     spec: &TableSpec<Sockets>,
     config: &TablesConfig,
@@ -492,34 +497,77 @@ pub fn collect_parts_for(
     filter: &sockets::SocketFilter,
     part: &mut dyn FnMut(Sockets) -> bool,
 ) -> Result<(), DataFusionError> {
-    let wants = |name: &str| spec.wants(scan, name);
-    let needs = needs(spec, scan);
-    let whole = [col::PID, col::PROGRAM, col::FD, col::USER, col::CGROUP]
-        .iter()
-        .any(|name| wants(name))
-        || needs.unix_extras;
     let namespaces = super::netns::namespaces(config, scan)?;
     let ns = match namespaces.as_slice() {
-        [only] if only.is_current && !whole => only,
+        [only] if only.is_current => only,
         _ => {
             part(collect_for(spec, config, scan, filter)?);
             return Ok(());
         }
     };
+    let needs = needs(spec, scan);
+    let root = &config.root;
+    let wants = |name: &str| spec.wants(scan, name);
+    let mut lookups = Sockets::default();
+    if wants(col::PID) || wants(col::PROGRAM) || wants(col::FD) {
+        // Every socket's lowest-pid holder, found before the dump: the walk cannot stop
+        // early without the dump's inodes, but the rows need not wait for it.
+        let walk = owners::walk(root, &Want::All).map_err(external)?;
+        super::warn_unidentified(walk.denied);
+        let mut owners = walk.owners;
+        owners.sort_unstable();
+        owners.dedup_by_key(|o| o.inode);
+        lookups.owners = Arc::new(owners);
+    }
+    lookups.fill(root, wants, needs.unix_extras)?;
     let mut hand = |rows: Vec<SocketRow>| {
         let mut spans = Spans::default();
         spans.push(rows.len(), ns);
         part(Sockets {
             rows,
             spans,
-            ..Sockets::default()
+            owners: lookups.owners.clone(),
+            programs: lookups.programs.clone(),
+            users: lookups.users.clone(),
+            unix: lookups.unix.clone(),
+            cgroups: lookups.cgroups.clone(),
+            times: Vec::new(),
         })
     };
     let mut sink = sockets::Sink::parts(BATCH_ROWS, &mut hand);
-    sockets::collect_into(&config.root, config.source, filter, needs.ext, &mut sink)
-        .map_err(external)?;
+    sockets::collect_into(root, config.source, filter, needs.ext, &mut sink).map_err(external)?;
     sink.finish();
     Ok(())
+}
+
+impl Sockets {
+    /// Reads the lookups the projection needs besides owners: their programs, user
+    /// names, cgroup paths, and /proc/net/unix when `unix_extras`.
+    fn fill(
+        &mut self,
+        root: &crate::collect::Root,
+        wants: impl Fn(&str) -> bool,
+        unix_extras: bool,
+    ) -> Result<(), DataFusionError> {
+        if wants(col::PROGRAM) {
+            self.programs = Arc::new(programs(root, self.owners.iter().map(|o| o.pid)));
+        }
+        if wants(col::USER) {
+            self.users = Arc::new(passwd::read_names(root).map_err(external)?);
+        }
+        if wants(col::CGROUP) {
+            self.cgroups = Arc::new(cgroups::paths(root));
+        }
+        if unix_extras {
+            let unix = proc_unix::read(root).map_err(external)?;
+            self.unix = Arc::new(
+                unix.into_iter()
+                    .map(|e| (e.row.inode, (e.ref_count, e.flags)))
+                    .collect(),
+            );
+        }
+        Ok(())
+    }
 }
 
 /// The scan behind `sockets` and `tcp_info`.
@@ -544,28 +592,23 @@ pub fn collect_for(
     .map_err(external)?;
     netns::warn_invisible(&visited.invisible);
     let mut all = Sockets::default();
+    let mut unix = HashMap::new();
     for (ns, scanned) in visited.read {
         if all.rows.is_empty() {
             all.rows = scanned.rows;
         } else {
             all.rows.extend(scanned.rows);
         }
-        all.unix.extend(scanned.unix);
+        unix.extend(scanned.unix);
         all.spans.push(all.rows.len(), &ns);
     }
+    all.unix = Arc::new(unix);
     if wants(col::PID) || wants(col::PROGRAM) || wants(col::FD) {
         let (owners, denied) = sockets::lowest_owners(root, &all.rows).map_err(external)?;
         super::warn_unidentified(denied);
-        all.owners = owners;
+        all.owners = Arc::new(owners);
     }
-    if wants(col::PROGRAM) {
-        all.programs = programs(root, all.owners.iter().map(|o| o.pid));
-    }
-    if wants(col::USER) {
-        all.users = passwd::read_names(root).map_err(external)?;
-    }
-    if wants(col::CGROUP) {
-        all.cgroups = cgroups::paths(root);
-    }
+    // Each namespace's /proc/net/unix came with its scan.
+    all.fill(root, wants, false)?;
     Ok(all)
 }
