@@ -1,12 +1,14 @@
 //! The kernel's floor for a socket dump: sends the sock_diag request netsql sends for a
 //! query and walks the reply messages without decoding them. Usage:
 //!
-//!   sockdiag_floor [all|listen] [sport PORT] [info|skmem]
+//!   sockdiag_floor [all|listen] [sport PORT] [info|skmem] [split PORT]
 //!
 //! `all` is every TCP state (the default), `listen` the LISTEN state only; `sport PORT`
 //! adds the INET_DIAG bytecode netsql compiles for `local_port = PORT`; `info` and
-//! `skmem` ask for the attributes `tcp_info` and the `skmem_*` columns need. Prints the
-//! number of sockets to stderr.
+//! `skmem` ask for the attributes `tcp_info` and the `skmem_*` columns need. `split PORT`
+//! sends the two requests netsql sends from 20k TCP sockets, at once on two threads:
+//! the sockets whose ports are both below PORT, and the rest. Prints the number of
+//! sockets to stderr.
 
 use netlink_packet_core::{NLMSG_DONE, NLMSG_ERROR};
 use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr};
@@ -17,6 +19,7 @@ fn main() {
     let mut states = ALL_STATES;
     let mut ext = Extensions::default();
     let mut clauses = Vec::new();
+    let mut split = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -40,12 +43,39 @@ fn main() {
                     value: port,
                 }]));
             }
+            "split" => {
+                split = Some(
+                    args.next()
+                        .and_then(|p| p.parse().ok())
+                        .expect("split PORT"),
+                )
+            }
             other => panic!("unknown argument {other}"),
         }
     }
-    let program = bytecode::compile(&clauses);
-    let request = wire::tcp_request_both_families(states, program.as_deref(), ext, 1);
+    let port = |side, cmp, value| Test::Port { side, cmp, value };
+    let sockets = match split {
+        None => dump(&clauses, states, ext),
+        Some(at) => {
+            let mut low = clauses.clone();
+            low.push(Clause(vec![port(Side::Local, Cmp::Lt, at)]));
+            low.push(Clause(vec![port(Side::Remote, Cmp::Lt, at)]));
+            let mut high = clauses.clone();
+            high.push(Clause(vec![
+                port(Side::Local, Cmp::Ge, at),
+                port(Side::Remote, Cmp::Ge, at),
+            ]));
+            let other = std::thread::spawn(move || dump(&high, states, ext));
+            dump(&low, states, ext) + other.join().unwrap()
+        }
+    };
+    eprintln!("{sockets} sockets");
+}
 
+/// One dump, its messages counted.
+fn dump(clauses: &[Clause], states: u32, ext: Extensions) -> u64 {
+    let program = bytecode::compile(clauses);
+    let request = wire::tcp_request_both_families(states, program.as_deref(), ext, 1);
     let mut socket = Socket::new(NETLINK_SOCK_DIAG).expect("netlink socket");
     socket.bind_auto().expect("bind");
     socket.connect(&SocketAddr::new(0, 0)).expect("connect");
@@ -53,7 +83,7 @@ fn main() {
     socket.send(&request, 0).expect("send");
     let mut buf = Vec::with_capacity(64 * 1024);
     let mut sockets = 0u64;
-    'dump: loop {
+    loop {
         buf.clear();
         socket.recv(&mut buf, 0).expect("recv");
         // Walk the netlink headers: u32 length, u16 type.
@@ -62,12 +92,11 @@ fn main() {
             let len = u32::from_ne_bytes(buf[at..at + 4].try_into().unwrap()) as usize;
             let kind = u16::from_ne_bytes(buf[at + 4..at + 6].try_into().unwrap());
             match kind {
-                NLMSG_DONE => break 'dump,
+                NLMSG_DONE => return sockets,
                 NLMSG_ERROR => panic!("the kernel refused the dump"),
                 _ => sockets += 1,
             }
             at += (len.max(16) + 3) & !3;
         }
     }
-    eprintln!("{sockets} sockets");
 }

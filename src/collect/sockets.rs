@@ -1,6 +1,6 @@
 //! Every socket of the current network namespace, from sock_diag or from /proc/net.
 
-use super::sockdiag::bytecode::{self, Clause};
+use super::sockdiag::bytecode::{self, Clause, Cmp, Side, Test};
 use super::sockdiag::wire::{Extensions, ALL_STATES};
 use super::sockdiag::Dumper;
 use std::collections::{HashMap, HashSet};
@@ -236,9 +236,17 @@ pub fn collect_into(
         .filter(|_| tcp(Family::Inet) && tcp(Family::Inet6))
     {
         let before = sink.len();
-        match dumper.tcp_both_families(filter.states, program.as_deref(), ext, &mut |row| {
-            sink.offer(row, clauses)
-        }) {
+        // Two walks pay when most sockets come back: not for a port or address filter
+        // (the kernel's bytecode drops nearly all, so the walk itself is the cost) nor
+        // for listeners alone (a table of their own, walked apart).
+        let bulk = filter.clauses.is_empty() && filter.states & !(1 << 10) != 0;
+        let result = match split_port(root).filter(|_| bulk) {
+            Some(port) => tcp_split(dumper, filter, ext, port, sink),
+            None => dumper.tcp_both_families(filter.states, program.as_deref(), ext, &mut |row| {
+                sink.offer(row, clauses)
+            }),
+        };
+        match result {
             Ok(()) => tcp_done = true,
             Err(err @ CollectError::NetlinkRefused { .. }) => {
                 if !sink.rewind(before) {
@@ -291,6 +299,113 @@ pub fn collect_into(
         })?;
     }
     Ok(())
+}
+
+/// From this many TCP sockets in the namespace, the dump is split in two walks, one
+/// per core; below it a second thread and socket cost more than they save.
+const SPLIT_AT: u64 = 20_000;
+
+/// The port that splits a large namespace's TCP sockets in two halves for two walks, or
+/// `None` for one walk. Nearly every connection has an ephemeral port at one end and a
+/// service port below the ephemeral range at the other, so splitting on the larger of
+/// the two ports at the middle of `ip_local_port_range` halves clients, servers and
+/// loopback pairs alike. Any port gives the same rows: the halves are complements.
+fn split_port(root: &Root) -> Option<i64> {
+    // The calling thread's namespace (not the process's, after setns).
+    let net = root.proc.join("thread-self/net/sockstat");
+    let sockstat = std::fs::read_to_string(net).ok()?;
+    let tcp = sockstat.lines().find_map(|l| l.strip_prefix("TCP: "))?;
+    let field = |name: &str| -> Option<u64> {
+        let mut words = tcp.split_whitespace();
+        words.position(|w| w == name)?;
+        words.next()?.parse().ok()
+    };
+    if field("inuse")? + field("tw").unwrap_or(0) < SPLIT_AT {
+        return None;
+    }
+    let range = root.proc.join("sys/net/ipv4/ip_local_port_range");
+    let range = std::fs::read_to_string(range).unwrap_or_default();
+    let ends: Vec<i64> = range
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    Some(match ends.as_slice() {
+        [low, high] if low < high => (low + high) / 2,
+        _ => 46884,
+    })
+}
+
+/// The TCP dump of both families as two walks at once: this thread takes the sockets
+/// whose ports are both below `port`, a second thread (and netlink socket) the rest,
+/// and its rows join the sink between this thread's own.
+fn tcp_split(
+    dumper: &mut Dumper,
+    filter: &SocketFilter,
+    ext: Extensions,
+    port: i64,
+    sink: &mut Sink,
+) -> Result<(), CollectError> {
+    let below = |side| Test::Port {
+        side,
+        cmp: Cmp::Lt,
+        value: port,
+    };
+    let above = |side| Test::Port {
+        side,
+        cmp: Cmp::Ge,
+        value: port,
+    };
+    let mut low = filter.clauses.clone();
+    low.push(Clause(vec![below(Side::Local)]));
+    low.push(Clause(vec![below(Side::Remote)]));
+    let mut high = filter.clauses.clone();
+    high.push(Clause(vec![above(Side::Local), above(Side::Remote)]));
+    let (low, high) = (bytecode::compile(&low), bytecode::compile(&high));
+    let clauses = &filter.clauses;
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<SocketRow>>(4);
+        let other = scope.spawn(move || -> Result<(), CollectError> {
+            let mut dumper = Dumper::open()?;
+            let mut hand = |rows| tx.send(rows).is_ok();
+            let mut theirs = Sink::parts(4096, &mut hand);
+            dumper.tcp_both_families(filter.states, high.as_deref(), ext, &mut |row| {
+                theirs.offer(row, clauses)
+            })?;
+            theirs.finish();
+            Ok(())
+        });
+        let forward = |sink: &mut Sink, part: Vec<SocketRow>| {
+            for row in part {
+                if !sink.offer(row, &[]) {
+                    return false;
+                }
+            }
+            true
+        };
+        let ours = dumper.tcp_both_families(filter.states, low.as_deref(), ext, &mut |row| {
+            while let Ok(part) = rx.try_recv() {
+                if !forward(sink, part) {
+                    return false;
+                }
+            }
+            sink.offer(row, clauses)
+        });
+        // The other half's rest, unless the taker wants no more: then its thread learns
+        // from the closed channel.
+        if ours.is_ok() && !sink.stopped {
+            for part in rx.iter() {
+                if !forward(sink, part) {
+                    break;
+                }
+            }
+        } else {
+            drop(rx);
+        }
+        let theirs = other
+            .join()
+            .unwrap_or_else(|_| Err(CollectError::Netlink("the second dump panicked".into())));
+        ours.and(theirs)
+    })
 }
 
 /// Whether a failed dump may be read from /proc/net instead: any refusal under `auto`;
@@ -448,7 +563,14 @@ mod tests {
         .unwrap();
         sink.finish();
         let handed = ours(handed);
-        assert_eq!(sorted(handed), sorted(both));
+        assert_eq!(sorted(handed), sorted(both.clone()));
+
+        // Two walks split at a port between ours: each row once, none lost.
+        let mut split = Sink::whole();
+        let mut dumper = Dumper::open().unwrap();
+        let at = i64::from(ports[0].max(ports[1]));
+        tcp_split(&mut dumper, &filter, Extensions::default(), at, &mut split).unwrap();
+        assert_eq!(sorted(ours(split.into_rows())), sorted(both));
     }
 
     #[test]
