@@ -128,6 +128,11 @@ pub struct Args {
     #[arg(long, value_name = "DEST", global = true)]
     history: Option<String>,
 
+    /// Leave corrupt Parquet files of the --history dataset out, with a warning each,
+    /// instead of failing
+    #[arg(long, requires = "history", global = true)]
+    history_skip_corrupt: bool,
+
     /// Read /etc files (services, passwd, hosts) from DIR
     #[arg(
         long = "etc",
@@ -252,7 +257,7 @@ pub struct Config {
     /// User query folders (`--queries`), after the XDG one.
     pub queries: Vec<PathBuf>,
     /// `--history DEST`: a snapshot dataset to register as `history.<table>`.
-    pub history: Option<String>,
+    pub history: Option<crate::history::read::History>,
 }
 
 impl Args {
@@ -416,7 +421,10 @@ impl Args {
                 events_for: self.events_for,
             },
             queries: self.queries,
-            history: self.history,
+            history: self.history.map(|dest| crate::history::read::History {
+                dest,
+                skip_corrupt: self.history_skip_corrupt,
+            }),
         })
     }
 }

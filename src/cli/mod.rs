@@ -94,8 +94,8 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
             return Ok(Exit::Success);
         }
         let ctx = exec::context(&config.tables)?;
-        if let Some(dest) = &config.history {
-            crate::history::read::register(&ctx, &crate::history::dest::Dest::parse(dest)?).await?;
+        if let Some(history) = &config.history {
+            history.register(&ctx).await?;
         }
         // The one session every mode runs on; read-only as the mode requires.
         let runner = Runner {

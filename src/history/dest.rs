@@ -27,6 +27,15 @@ pub enum Dest {
     },
 }
 
+/// A dataset file that cannot be read as Parquet.
+pub struct Unreadable {
+    /// As messages name it: a path, or the store URL of the object.
+    pub name: String,
+    /// Its key in the object store DataFusion reads it through.
+    pub key: Option<StorePath>,
+    pub why: String,
+}
+
 fn store_error(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Usage(format!("{what}: {e}"))
 }
@@ -171,6 +180,97 @@ impl Dest {
     }
 
     /// The listing-table URL of table folder `table`.
+    /// The Parquet files under `rel` whose footers cannot be read (only the first unless
+    /// `all`): each by name, by its key in the store DataFusion reads it through, and
+    /// why. Only asked after a read failed (DataFusion's error does not name the file),
+    /// so it may fetch every file of a store.
+    pub async fn unreadable_files(&self, rel: &str, all: bool) -> Vec<Unreadable> {
+        use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let mut bad = Vec::new();
+        match self {
+            Dest::Local(dir) => {
+                let mut stack = vec![dir.join(rel)];
+                let mut files = Vec::new();
+                while let Some(dir) = stack.pop() {
+                    let Ok(entries) = std::fs::read_dir(&dir) else {
+                        continue;
+                    };
+                    for path in entries.flatten().map(|e| e.path()) {
+                        if path.is_dir() {
+                            stack.push(path);
+                        } else if path.extension().is_some_and(|e| e == "parquet") {
+                            files.push(path);
+                        }
+                    }
+                }
+                files.sort();
+                for path in files {
+                    let why = match std::fs::File::open(&path) {
+                        Ok(file) => match ParquetRecordBatchReaderBuilder::try_new(file) {
+                            Ok(_) => continue,
+                            Err(e) => e.to_string(),
+                        },
+                        Err(e) => e.to_string(),
+                    };
+                    let key = std::path::absolute(&path)
+                        .ok()
+                        .and_then(|p| StorePath::from_absolute_path(p).ok());
+                    bad.push(Unreadable {
+                        name: path.display().to_string(),
+                        key,
+                        why,
+                    });
+                    if !all {
+                        break;
+                    }
+                }
+            }
+            Dest::Store {
+                store,
+                prefix,
+                text,
+                ..
+            } => {
+                let base = Self::key(prefix, rel);
+                let Ok(mut keys) = store
+                    .list(Some(&base))
+                    .map_ok(|meta| meta.location)
+                    .try_collect::<Vec<StorePath>>()
+                    .await
+                else {
+                    return bad;
+                };
+                keys.retain(|k| k.as_ref().ends_with(".parquet"));
+                keys.sort();
+                for key in keys {
+                    let why = match store.get(&key).await {
+                        Ok(got) => match got.bytes().await {
+                            Ok(bytes) => match ParquetRecordBatchReaderBuilder::try_new(bytes) {
+                                Ok(_) => continue,
+                                Err(e) => e.to_string(),
+                            },
+                            Err(e) => e.to_string(),
+                        },
+                        Err(e) => e.to_string(),
+                    };
+                    let inside = key
+                        .as_ref()
+                        .strip_prefix(prefix.as_str())
+                        .unwrap_or(key.as_ref());
+                    bad.push(Unreadable {
+                        name: format!("{text}/{}", inside.trim_start_matches('/')),
+                        key: Some(key),
+                        why,
+                    });
+                    if !all {
+                        break;
+                    }
+                }
+            }
+        }
+        bad
+    }
+
     pub fn table_url(&self, table: &str) -> String {
         match self {
             Dest::Local(dir) => format!("{}/", dir.join(table).display()),

@@ -8,6 +8,7 @@
 
 pub mod ddl;
 pub mod dest;
+pub mod hiding;
 pub mod read;
 pub mod record;
 pub mod write;

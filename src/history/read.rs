@@ -3,7 +3,6 @@
 //! columns, so filters on them prune whole folders. Files written by an older netsql that
 //! lack a column read with NULLs in it: the table's schema is the union of its files'.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
@@ -14,17 +13,55 @@ use datafusion::datasource::listing::{
 };
 use datafusion::prelude::SessionContext;
 
+use object_store::ObjectStore;
+use url::Url;
+
 use super::dest::Dest;
+use super::hiding::Hiding;
 use crate::error::Error;
 
 /// The schema the tables are registered in.
 pub const SCHEMA: &str = "history";
 
-/// Registers `history.<table>` for each table folder of `dest` that has Parquet files.
-pub async fn register(ctx: &SessionContext, dest: &Dest) -> Result<Vec<String>, Error> {
-    if let Dest::Store { root, store, .. } = dest {
-        ctx.runtime_env().register_object_store(root, store.clone());
+/// `--history DEST [--history-skip-corrupt]`.
+#[derive(Debug, Clone)]
+pub struct History {
+    pub dest: String,
+    pub skip_corrupt: bool,
+}
+
+impl History {
+    /// Registers the dataset's tables on `ctx`.
+    pub async fn register(&self, ctx: &SessionContext) -> Result<Vec<String>, Error> {
+        register(ctx, &Dest::parse(&self.dest)?, self.skip_corrupt).await
     }
+}
+
+/// Registers `history.<table>` for each table folder of `dest` that has Parquet files. A
+/// corrupt file fails the registration, naming it; with `skip_corrupt` each is left out
+/// with a warning on stderr instead.
+pub async fn register(
+    ctx: &SessionContext,
+    dest: &Dest,
+    skip_corrupt: bool,
+) -> Result<Vec<String>, Error> {
+    let (root, store): (Url, Arc<dyn ObjectStore>) = match dest {
+        Dest::Store { root, store, .. } => (root.clone(), store.clone()),
+        Dest::Local(_) => (
+            Url::parse("file:///").expect("a URL"),
+            Arc::new(object_store::local::LocalFileSystem::new()),
+        ),
+    };
+    let hiding = skip_corrupt.then(|| Arc::new(Hiding::new(store.clone())));
+    match &hiding {
+        Some(hiding) => ctx
+            .runtime_env()
+            .register_object_store(&root, hiding.clone()),
+        None if matches!(dest, Dest::Store { .. }) => {
+            ctx.runtime_env().register_object_store(&root, store)
+        }
+        None => None,
+    };
     let catalog = ctx
         .catalog("datafusion")
         .ok_or_else(|| Error::Usage("no default catalog".into()))?;
@@ -45,20 +82,34 @@ pub async fn register(ctx: &SessionContext, dest: &Dest) -> Result<Vec<String>, 
                 ("host".to_string(), DataType::Utf8),
             ]);
         let state = ctx.state();
-        let schema = match options.infer_schema(&state, &url).await {
-            Ok(schema) => schema,
-            Err(e) => {
-                let culprit = match dest {
-                    Dest::Local(dir) => unreadable_file(&dir.join(&name))
-                        .map(|(path, why)| format!("{}: {why}", path.display())),
-                    Dest::Store { .. } => None,
-                };
-                return Err(Error::Usage(format!(
-                    "history {name}: {}",
-                    culprit.unwrap_or_else(|| e.to_string())
-                )));
+        let mut inferred = options.infer_schema(&state, &url).await;
+        if let Err(e) = &inferred {
+            let bad = dest.unreadable_files(&name, hiding.is_some()).await;
+            let hidden = hiding.as_ref().map(|h| h.hidden());
+            match (hidden, bad.first()) {
+                (Some(hidden), Some(_)) if bad.iter().all(|b| b.key.is_some()) => {
+                    for file in bad {
+                        eprintln!("netsql: skipping corrupt {}: {}", file.name, file.why);
+                        if let (Some(key), Ok(mut hidden)) = (file.key, hidden.write()) {
+                            hidden.insert(key);
+                        }
+                    }
+                    // The first listing, corrupt files and all, is cached: list again.
+                    if let Some(cache) = ctx.runtime_env().cache_manager.get_list_files_cache() {
+                        cache.clear();
+                    }
+                    inferred = options.infer_schema(&state, &url).await;
+                }
+                (_, Some(file)) => {
+                    return Err(Error::Usage(format!(
+                        "history {name}: {}: {}",
+                        file.name, file.why
+                    )))
+                }
+                (_, None) => return Err(Error::Usage(format!("history {name}: {e}"))),
             }
-        };
+        }
+        let schema = inferred.map_err(|e| Error::Usage(format!("history {name}: {e}")))?;
         // A folder with no Parquet files yet is no table.
         if schema.fields().is_empty() {
             continue;
@@ -71,32 +122,4 @@ pub async fn register(ctx: &SessionContext, dest: &Dest) -> Result<Vec<String>, 
         registered.push(name);
     }
     Ok(registered)
-}
-
-/// The first Parquet file under `dir` whose footer cannot be read, and why: DataFusion's
-/// error does not say which file it was.
-fn unreadable_file(dir: &Path) -> Option<(std::path::PathBuf, String)> {
-    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let mut stack = vec![dir.to_path_buf()];
-    let mut files = Vec::new();
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).ok()?.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "parquet") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files.into_iter().find_map(|path| {
-        let file = match std::fs::File::open(&path) {
-            Ok(file) => file,
-            Err(e) => return Some((path, e.to_string())),
-        };
-        ParquetRecordBatchReaderBuilder::try_new(file)
-            .err()
-            .map(|e| (path, e.to_string()))
-    })
 }

@@ -20,6 +20,7 @@ use arrow_flight::flight_service_server::FlightServiceServer;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use crate::error::Error;
+use crate::history::read::History;
 use crate::tables::TablesConfig;
 
 /// `netsql serve`'s checked options.
@@ -65,7 +66,7 @@ pub fn read_token(path: &std::path::Path) -> Result<String, Error> {
 pub async fn run(
     serving: &Serving,
     tables: &TablesConfig,
-    history: Option<String>,
+    history: Option<History>,
 ) -> Result<(), Error> {
     let token = serving.token_file.as_deref().map(read_token).transpose()?;
     if token.is_none() && !serving.listen.ip().is_loopback() {

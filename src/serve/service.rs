@@ -37,6 +37,7 @@ use tonic::{Request, Response, Status, Streaming};
 use super::request::{deadline_exceeded, log, status, status_name, Handle, Running};
 use crate::error::Error;
 use crate::exec::{self, Runner};
+use crate::history::read::History;
 use crate::kill::Kill;
 use crate::tables::TablesConfig;
 
@@ -45,7 +46,7 @@ const CATALOG: &str = "datafusion";
 
 pub struct Netsql {
     tables: TablesConfig,
-    history: Option<String>,
+    history: Option<History>,
     timeout: Duration,
     max_queries: usize,
     slots: Arc<Semaphore>,
@@ -54,7 +55,7 @@ pub struct Netsql {
 impl Netsql {
     pub fn new(
         tables: TablesConfig,
-        history: Option<String>,
+        history: Option<History>,
         timeout: Duration,
         max_queries: usize,
     ) -> Self {
@@ -70,11 +71,8 @@ impl Netsql {
     /// A session of its own for one request.
     async fn session(&self) -> Result<SessionContext, Status> {
         let ctx = exec::context(&self.tables).map_err(|e| status(Error::DataFusion(e)))?;
-        if let Some(dest) = &self.history {
-            let dest = crate::history::dest::Dest::parse(dest).map_err(status)?;
-            crate::history::read::register(&ctx, &dest)
-                .await
-                .map_err(status)?;
+        if let Some(history) = &self.history {
+            history.register(&ctx).await.map_err(status)?;
         }
         Ok(ctx)
     }

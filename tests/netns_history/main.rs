@@ -331,6 +331,36 @@ fn old_files_without_a_column_and_corrupt_files() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains(bad.to_str().unwrap()), "{stderr}");
+    // --history-skip-corrupt: the same rows as before the corrupt files came, and one
+    // warning line naming each (a second one, in another partition).
+    let other = dest.path().join("sockets/date=2020-01-02/host=old");
+    std::fs::create_dir_all(&other).unwrap();
+    let bad2 = other.join("truncated.parquet");
+    std::fs::write(&bad2, b"").unwrap();
+    let out = netsql()
+        .args([
+            "--history",
+            &dir,
+            "--history-skip-corrupt",
+            "--format",
+            "csv",
+            "-e",
+            "SELECT host, count(*) AS n FROM history.sockets GROUP BY host ORDER BY host",
+        ])
+        .run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("host,n\nnow,{n}\nold,2\n")
+    );
+    let warnings: Vec<&str> = stderr.lines().collect();
+    assert_eq!(warnings.len(), 2, "{stderr}");
+    assert!(
+        warnings[0].contains("skipping corrupt") && warnings[0].contains(bad.to_str().unwrap()),
+        "{stderr}"
+    );
+    assert!(warnings[1].contains(bad2.to_str().unwrap()), "{stderr}");
 }
 
 #[test]
@@ -580,6 +610,28 @@ fn record_to_an_s3_store_and_read_it_back() {
     assert_eq!(
         python(script, &[&s3.endpoint]).trim(),
         format!("{} 3", number(&total[0], "n").unwrap())
+    );
+    // A corrupt object in the dataset: the query fails in one line naming it.
+    let put_garbage = "import boto3, sys\n\
+        boto3.client('s3', endpoint_url=sys.argv[1], aws_access_key_id='testing',\n\
+        aws_secret_access_key='testing', region_name='us-east-1').put_object(Bucket='fleet',\n\
+        Key='netsql/sockets/date=2026-01-01/host=web1/bad.parquet', Body=b'not parquet at all')";
+    python(put_garbage, &[&s3.endpoint]);
+    let out = s3
+        .netsql()
+        .args([
+            "--history",
+            "s3://fleet/netsql",
+            "-e",
+            "SELECT count(*) FROM history.sockets",
+        ])
+        .run_within(Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("s3://fleet/netsql/sockets/date=2026-01-01/host=web1/bad.parquet"),
+        "{stderr}"
     );
     // The store gone mid-recording: each snapshot fails with the reason, exit 2, no panic.
     let env = s3.env();
