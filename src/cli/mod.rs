@@ -143,9 +143,16 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
         }
         // Ctrl-C drops the work, and with it any half-written file.
         let interrupted = crate::interrupt::flag()?;
-        tokio::select! {
+        let result = tokio::select! {
             result = work => result,
             () = crate::interrupt::raised(interrupted) => Err(Error::Usage("interrupted".into())),
+        };
+        match (result, &config.history) {
+            (Err(err), Some(history)) => match history.culprit(&err).await {
+                Some(culprit) => Err(Error::Usage(culprit)),
+                None => Err(err),
+            },
+            (result, _) => result,
         }
     })
 }
