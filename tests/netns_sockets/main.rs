@@ -244,3 +244,72 @@ fn every_socket_the_namespace_holds() {
     }
     drop(made.fds);
 }
+
+/// From 20k TCP sockets the dump runs as two walks on two threads and streams in parts:
+/// 10,500 loopback connections (21,001 sockets, held by two processes: one may hold at
+/// most 20,000 descriptors) give exactly `ss`'s rows, and a LIMIT still ends early.
+#[test]
+fn a_large_namespace_gives_every_socket_once() {
+    let Some(ns) = Netns::create("large", &["ss", "python3"]) else {
+        return;
+    };
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/hold_connections.py");
+    let holders: Vec<common::Kid> = [("6000", "21000"), ("4500", "21001")]
+        .iter()
+        .map(|(count, port)| {
+            let mut command = ns.command(&["python3", script, count, port]);
+            common::Kid::spawn(command.stdout(std::process::Stdio::piped()))
+        })
+        .collect();
+    let holders: Vec<common::Kid> = holders
+        .into_iter()
+        .map(|mut kid| {
+            let lines = common::Lines::of(kid.stdout.take().unwrap());
+            assert_eq!(
+                lines.next_within(std::time::Duration::from_secs(120)),
+                "ready"
+            );
+            kid
+        })
+        .collect();
+    let rows = query(
+        &ns,
+        "netlink",
+        "SELECT * FROM sockets WHERE proto IN ('tcp', 'tcp6')",
+    );
+    assert_eq!(
+        rows.len(),
+        21_002,
+        "two listeners and 10,500 connections' two ends"
+    );
+    let ours: Vec<SsRow> = rows.iter().map(as_ss).collect();
+    let theirs: Vec<SsRow> = ss_rows(&ns)
+        .into_iter()
+        .filter(|r| r.netid == "tcp")
+        .collect();
+    assert_same(&ours, &theirs, "sockets vs ss -tan at 21k sockets");
+    // Every inode once: no socket came from both walks.
+    let mut inodes: Vec<u64> = rows.iter().map(|r| number(r, "inode").unwrap()).collect();
+    inodes.sort();
+    inodes.dedup();
+    assert_eq!(inodes.len(), rows.len());
+    let counts = query(
+        &ns,
+        "netlink",
+        "SELECT state, count(*) AS n FROM sockets GROUP BY state ORDER BY state",
+    );
+    let counts: Vec<(String, u64)> = counts
+        .iter()
+        .map(|r| (text(r, "state").unwrap(), number(r, "n").unwrap()))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("ESTABLISHED".to_string(), 21_000),
+            ("LISTEN".to_string(), 2)
+        ]
+    );
+    let limited = query(&ns, "netlink", "SELECT inode FROM sockets LIMIT 5");
+    assert_eq!(limited.len(), 5);
+    drop(holders);
+}
