@@ -212,3 +212,58 @@ fn saved_queries_files_and_timing() {
     assert!(!written.contains("from-file"), "{written}");
     assert!(!std::path::Path::new("/tmp/netsql-repl-never.csv").exists());
 }
+
+/// `record` on a terminal keeps one status line, rewritten after each snapshot and ended
+/// once; off a terminal it says nothing.
+#[test]
+fn record_shows_one_status_line_on_a_terminal() {
+    let dest = tempfile::tempdir().unwrap();
+    let dir = dest.path().join("d");
+    let args = [
+        "record",
+        "--to",
+        dir.to_str().unwrap(),
+        "--every",
+        "1s",
+        "--count",
+        "2",
+        "--tables",
+        "interfaces",
+        "--host",
+        "tty",
+    ];
+    let mut command = Command::new(env!("CARGO_BIN_EXE_netsql"));
+    command.args(args).env("TERM", "xterm-256color");
+    let mut session = Session::spawn(command).expect("spawn netsql in a pty");
+    session.set_expect_timeout(Some(Duration::from_secs(30)));
+    let first = session.expect("\r1 snapshots, ").unwrap();
+    assert!(!String::from_utf8_lossy(first.before()).contains('\n'));
+    let second = session.expect("\r2 snapshots, ").unwrap();
+    assert!(
+        !String::from_utf8_lossy(second.before()).contains('\n'),
+        "one line, rewritten: {:?}",
+        String::from_utf8_lossy(second.before())
+    );
+    let rest = session.expect(Eof).unwrap();
+    let rest = String::from_utf8_lossy(rest.as_bytes()).into_owned();
+    assert!(
+        rest.contains(" rows, ") && rest.contains(" 0 failed"),
+        "{rest:?}"
+    );
+    assert_eq!(rest.matches('\n').count(), 1, "ended once: {rest:?}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_netsql"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "quiet off a terminal"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.join("interfaces")).unwrap().count(),
+        1
+    );
+}
