@@ -10,28 +10,8 @@ n=${1:-100000}
 seconds=${2:-300}
 here=$(cd "$(dirname "$0")" && pwd)
 netsql=${NETSQL:-${CARGO_TARGET_DIR:-$here/../target}/release/netsql}
-ns=netsql-history-$$
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    [ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null || true
-    ip netns del "$ns" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-ip netns add "$ns"
-ip netns exec "$ns" ip link set lo up
-left=$n port=20000 holders=0
-while [ "$left" -gt 0 ]; do
-    take=$(( left < 8000 ? left : 8000 ))
-    ip netns exec "$ns" python3 "$here/hold_connections.py" "$take" "$port" > "$work/holder.$holders" &
-    pids+=($!)
-    left=$(( left - take )); port=$(( port + 1 )); holders=$(( holders + 1 ))
-done
-for i in $(seq 0 $(( holders - 1 ))); do
-    until grep -q ready "$work/holder.$i" 2>/dev/null; do sleep 0.2; done
-done
-echo "holding $(ip netns exec "$ns" ss -Htn | wc -l) established TCP sockets" >&2
+. "$here/namespace.sh"
+hold_connections "$n" 20000
 
 # Recording: GNU time's user+system CPU over the wall time, and its peak RSS.
 ip netns exec "$ns" /usr/bin/time -f "%e %U %S %M" -o "$work/time" \

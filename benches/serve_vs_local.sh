@@ -13,28 +13,8 @@ n=${1:-100000}
 runs=${2:-5}
 here=$(cd "$(dirname "$0")" && pwd)
 netsql=${NETSQL:-${CARGO_TARGET_DIR:-$here/../target}/release/netsql}
-ns=netsql-servebench-$$
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    [ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null || true
-    ip netns del "$ns" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-ip netns add "$ns"
-ip netns exec "$ns" ip link set lo up
-per=8000 left=$n port=22000 holders=0
-while [ "$left" -gt 0 ]; do
-    take=$(( left < per ? left : per ))
-    ip netns exec "$ns" python3 "$here/hold_connections.py" "$take" "$port" > "$work/holder.$holders" &
-    pids+=($!)
-    left=$(( left - take )); port=$(( port + 1 )); holders=$(( holders + 1 ))
-done
-for f in "$work"/holder.*; do
-    until grep -q ready "$f" 2>/dev/null; do sleep 0.2; done
-done
-echo "holding $(ip netns exec "$ns" ss -Htn | wc -l) TCP sockets" >&2
+. "$here/namespace.sh"
+hold_connections "$n" 22000
 
 "$netsql" --netns "$ns" serve --listen 127.0.0.1:0 --max-queries 8 2> "$work/server.log" &
 server=$!

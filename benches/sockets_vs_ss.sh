@@ -14,41 +14,18 @@ netsql=${NETSQL:-$target_dir/release/netsql}
 floor=$target_dir/release/examples/sockdiag_floor
 noop=$target_dir/release/examples/noop
 [ -x "$floor" ] && [ -x "$noop" ] || { echo "build the floors first: cargo build --release --examples" >&2; exit 2; }
-ns=netsql-bench-$$
+. "$here/namespace.sh"
+# SELECT 1 runs in a second namespace, idle.
 idle=netsql-idle-$$
-per=8000
-work=$(mktemp -d)
-
-ip netns add "$ns"
+trap 'cleanup; ip netns del "$idle" 2>/dev/null || true' EXIT
 ip netns add "$idle"
-pids=()
-cleanup() {
-    [ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null || true
-    ip netns del "$ns" 2>/dev/null || true
-    ip netns del "$idle" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-ip netns exec "$ns" ip link set lo up
 ip netns exec "$idle" ip link set lo up
-
-# Each holder keeps its connections until it is killed on exit (at most 20000
-# descriptors per process here, two per connection).
-left=$n port=20000 holders=0
-while [ "$left" -gt 0 ]; do
-    take=$(( left < per ? left : per ))
-    ip netns exec "$ns" python3 "$here/hold_connections.py" "$take" "$port" > "$work/holder.$holders" &
-    pids+=($!)
-    left=$(( left - take )); port=$(( port + 1 )); holders=$(( holders + 1 ))
-done
-# A lone listener on port 9999: the port filter's target selects one socket of all.
-ip netns exec "$ns" python3 "$here/hold_connections.py" 0 9999 > "$work/holder.$holders" &
+# A lone listener on port 9999 (a holder of no connections): the port filter's target
+# selects one socket of all.
+ip netns exec "$ns" python3 "$here/hold_connections.py" 0 9999 > "$work/holder.9999" &
 pids+=($!)
-holders=$(( holders + 1 ))
-for i in $(seq 0 $(( holders - 1 ))); do
-    until grep -q ready "$work/holder.$i" 2>/dev/null; do sleep 0.2; done
-done
-echo "holding $(ip netns exec "$ns" ss -Htn | wc -l) established TCP sockets in $(( holders - 1 )) processes" >&2
+holding+=("$work/holder.9999")
+hold_connections "$n" 20000
 
 q="SELECT state, recv_q, send_q, local_address, local_port, remote_address, remote_port FROM sockets WHERE proto IN ('tcp','tcp6')"
 owners="${q/SELECT /SELECT pid, program, }"

@@ -53,18 +53,10 @@ fn main() {
             other => panic!("unknown argument {other}"),
         }
     }
-    let port = |side, cmp, value| Test::Port { side, cmp, value };
     let sockets = match split {
         None => dump(&clauses, states, ext),
         Some(at) => {
-            let mut low = clauses.clone();
-            low.push(Clause(vec![port(Side::Local, Cmp::Lt, at)]));
-            low.push(Clause(vec![port(Side::Remote, Cmp::Lt, at)]));
-            let mut high = clauses.clone();
-            high.push(Clause(vec![
-                port(Side::Local, Cmp::Ge, at),
-                port(Side::Remote, Cmp::Ge, at),
-            ]));
+            let (low, high) = netsql::collect::sockets::split_clauses(&clauses, at);
             let other = std::thread::spawn(move || dump(&high, states, ext));
             dump(&low, states, ext) + other.join().unwrap()
         }

@@ -335,6 +335,25 @@ fn split_port(root: &Root) -> Option<i64> {
     })
 }
 
+/// `clauses` twice, for the two walks of a split dump: with both ports below `port`, and
+/// with either at or above it. Every socket passes exactly one.
+pub fn split_clauses(clauses: &[Clause], port: i64) -> (Vec<Clause>, Vec<Clause>) {
+    let test = |side, cmp| Test::Port {
+        side,
+        cmp,
+        value: port,
+    };
+    let mut low = clauses.to_vec();
+    low.push(Clause(vec![test(Side::Local, Cmp::Lt)]));
+    low.push(Clause(vec![test(Side::Remote, Cmp::Lt)]));
+    let mut high = clauses.to_vec();
+    high.push(Clause(vec![
+        test(Side::Local, Cmp::Ge),
+        test(Side::Remote, Cmp::Ge),
+    ]));
+    (low, high)
+}
+
 /// The TCP dump of both families as two walks at once: this thread takes the sockets
 /// whose ports are both below `port`, a second thread (and netlink socket) the rest,
 /// and its rows join the sink between this thread's own.
@@ -345,21 +364,7 @@ fn tcp_split(
     port: i64,
     sink: &mut Sink,
 ) -> Result<(), CollectError> {
-    let below = |side| Test::Port {
-        side,
-        cmp: Cmp::Lt,
-        value: port,
-    };
-    let above = |side| Test::Port {
-        side,
-        cmp: Cmp::Ge,
-        value: port,
-    };
-    let mut low = filter.clauses.clone();
-    low.push(Clause(vec![below(Side::Local)]));
-    low.push(Clause(vec![below(Side::Remote)]));
-    let mut high = filter.clauses.clone();
-    high.push(Clause(vec![above(Side::Local), above(Side::Remote)]));
+    let (low, high) = split_clauses(&filter.clauses, port);
     let (low, high) = (bytecode::compile(&low), bytecode::compile(&high));
     let clauses = &filter.clauses;
     std::thread::scope(|scope| {
