@@ -499,12 +499,13 @@ pub fn collect_parts_for(
 ) -> Result<(), DataFusionError> {
     let namespaces = super::netns::namespaces(config, scan)?;
     let ns = match namespaces.as_slice() {
-        [only] if only.is_current => only,
+        [only] if only.is_current => only.clone(),
         _ => {
-            part(collect_for(spec, config, scan, filter)?);
+            part(collect_in(spec, config, scan, filter, namespaces)?);
             return Ok(());
         }
     };
+    let ns = &ns;
     let needs = needs(spec, scan);
     let root = &config.root;
     let wants = |name: &str| spec.wants(scan, name);
@@ -577,10 +578,21 @@ pub fn collect_for(
     scan: &Scan,
     filter: &sockets::SocketFilter,
 ) -> Result<Sockets, DataFusionError> {
+    let namespaces = super::netns::namespaces(config, scan)?;
+    collect_in(spec, config, scan, filter, namespaces)
+}
+
+/// [`collect_for`] over `namespaces`, already selected.
+fn collect_in(
+    spec: &TableSpec<Sockets>,
+    config: &TablesConfig,
+    scan: &Scan,
+    filter: &sockets::SocketFilter,
+    namespaces: Vec<crate::collect::netns::Namespace>,
+) -> Result<Sockets, DataFusionError> {
     let wants = |name: &str| spec.wants(scan, name);
     let root = &config.root;
     let needs = needs(spec, scan);
-    let namespaces = super::netns::namespaces(config, scan)?;
     let visited = netns::visit(root, namespaces, |ns_root, access| {
         // Outside a namespace we could not enter, sock_diag would answer for ours.
         let source = match access {
