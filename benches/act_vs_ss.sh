@@ -14,17 +14,7 @@ rate=${3:-10000}
 seconds=${4:-5}
 here=$(cd "$(dirname "$0")" && pwd)
 netsql=${NETSQL:-${CARGO_TARGET_DIR:-$here/../target}/release/netsql}
-ns=netsql-actbench-$$
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    [ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null || true
-    ip netns del "$ns" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-ip netns add "$ns"
-ip netns exec "$ns" ip link set lo up
+. "$here/namespace.sh"
 # Up to 10000 descriptors a process: two holders, half the connections each.
 port=21000
 half=$(( n / 2 ))

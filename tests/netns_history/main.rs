@@ -317,37 +317,29 @@ fn old_files_without_a_column_and_corrupt_files() {
         [("now".to_string(), n, n), ("old".to_string(), 2, 0)]
     );
     // A corrupt file: one line naming it, exit 2, no panic.
+    let fails_naming = |file: &Path| {
+        let out = netsql()
+            .args([
+                "--history",
+                &dir,
+                "-e",
+                "SELECT count(*) FROM history.sockets",
+            ])
+            .run();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(file.to_str().unwrap()), "{stderr}");
+    };
     let bad = old.join("broken.parquet");
     std::fs::write(&bad, b"PAR1 this is not parquet").unwrap();
-    let out = netsql()
-        .args([
-            "--history",
-            &dir,
-            "-e",
-            "SELECT count(*) FROM history.sockets",
-        ])
-        .run();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains(bad.to_str().unwrap()), "{stderr}");
-    // An older corrupt file (the schema comes from each host's newest): the query that
+    fails_naming(&bad);
+    // An older corrupt file (the schema comes from the newest files): the query that
     // reads it fails in one line naming it.
     std::fs::remove_file(&bad).unwrap();
     let older = old.join("10000101T000000Z-older.parquet");
     std::fs::write(&older, b"PAR1 not parquet either").unwrap();
-    let out = netsql()
-        .args([
-            "--history",
-            &dir,
-            "-e",
-            "SELECT count(*) FROM history.sockets",
-        ])
-        .run();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains(older.to_str().unwrap()), "{stderr}");
+    fails_naming(&older);
     std::fs::rename(&older, &bad).unwrap();
     // --history-skip-corrupt: the same rows as before the corrupt files came, and one
     // warning line naming each (a second one, in another partition).
