@@ -20,6 +20,7 @@ use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use futures::StreamExt;
 
 use crate::catalog::{self, BATCH_ROWS};
+use crate::collect::owners::Moment;
 use crate::collect::Root;
 use crate::error::Error;
 use crate::functions;
@@ -34,7 +35,8 @@ pub fn context(config: &TablesConfig) -> DfResult<SessionContext> {
         .with_batch_size(BATCH_ROWS)
         .with_option_extension(catalog::Settings::new(&config.netns, |text| {
             text.parse::<crate::collect::netns::Scope>().map(|_| ())
-        }));
+        }))
+        .with_extension(Arc::new(Moment::default()));
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = config.memory_limit {
         runtime = runtime.with_memory_limit(limit, 1.0);
@@ -42,6 +44,28 @@ pub fn context(config: &TablesConfig) -> DfResult<SessionContext> {
     let ctx = SessionContext::new_with_config_rt(session, runtime.build_arc()?);
     catalog::register(&ctx, tables::all(config))?;
     Ok(ctx)
+}
+
+/// Until dropped, the session's scans share one walk of every process's descriptors
+/// (see [`Moment`]): the tables of one snapshot are taken as of one moment.
+pub struct OneMoment(Option<Arc<Moment>>);
+
+impl OneMoment {
+    pub fn begin(ctx: &SessionContext) -> OneMoment {
+        let moment = ctx.state_ref().read().config().get_extension::<Moment>();
+        if let Some(moment) = &moment {
+            moment.begin();
+        }
+        OneMoment(moment)
+    }
+}
+
+impl Drop for OneMoment {
+    fn drop(&mut self) {
+        if let Some(moment) = &self.0 {
+            moment.end();
+        }
+    }
 }
 
 /// The session's `netsql.netns`.

@@ -25,6 +25,8 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Pla
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
+use crate::collect::owners::Moment;
+
 /// The most rows one output batch holds.
 pub const BATCH_ROWS: usize = 8192;
 
@@ -42,6 +44,8 @@ pub struct Scan {
     pub limit: Option<usize>,
     /// Which network namespaces per-namespace tables read: the session's `netsql.netns`.
     pub netns: String,
+    /// The session's shared walk of descriptors, when a snapshot has begun one.
+    pub moment: Option<Arc<Moment>>,
 }
 
 /// netsql's own session settings, `SET netsql.<name> = ...` (and `SHOW`, which needs the
@@ -216,6 +220,7 @@ impl TableProvider for LiveProvider {
                     .get::<Settings>()
                     .map(|s| s.netns.clone())
                     .unwrap_or_default(),
+                moment: state.config().get_extension::<Moment>(),
             }),
         };
         let asks = self.table.asks(&partition.scan);

@@ -148,6 +148,8 @@ pub async fn snapshot(
 ) -> Result<Written, Error> {
     let mut written = Written::default();
     let micros = taken.timestamp_micros();
+    // sockets' owner columns and socket_owners from one walk of /proc.
+    let _moment = crate::exec::OneMoment::begin(runner.ctx);
     for table in tables {
         let rel = super::file_path(table, host, taken, &file_id());
         let mut file = open_out(dest, &rel)?;

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use super::columns::{int32, uint64, utf8};
 use super::{external, Column, Kind, Snapshot, TableSpec, TablesConfig};
 use crate::catalog::Scan;
-use crate::collect::owners::{self, Owner, Want};
+use crate::collect::owners::{self, Moment, Owner};
 use crate::collect::Root;
 
 #[derive(Default)]
@@ -58,7 +58,7 @@ pub static SPEC: TableSpec<Owners> = TableSpec {
 
 /// Walks every process's descriptors; programs only when projected.
 pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Owners, DataFusionError> {
-    let walk = owners::walk(&config.root, &Want::All).map_err(external)?;
+    let walk = Moment::walk_all(scan.moment.as_deref(), &config.root).map_err(external)?;
     super::warn_unidentified(walk.denied);
     let programs = if SPEC.wants(scan, "program") {
         programs(&config.root, walk.owners.iter().map(|o| o.pid))
@@ -66,7 +66,7 @@ pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Owners, DataFusionE
         HashMap::new()
     };
     Ok(Owners {
-        owners: walk.owners,
+        owners: walk.owners.clone(),
         programs,
     })
 }

@@ -10,12 +10,12 @@ use super::socket_owners::programs;
 use super::{external, Snapshot, TableSpec, TablesConfig};
 use crate::catalog::{Scan, BATCH_ROWS};
 use crate::collect::netns::{self, Access};
+use crate::collect::owners::Moment;
 use crate::collect::owners::Owner;
-use crate::collect::owners::Want;
 use crate::collect::sockdiag::wire::Extensions;
 use crate::collect::socket::SocketRow;
 use crate::collect::sockets::{self, Source};
-use crate::collect::{cgroups, owners, passwd, proc_unix};
+use crate::collect::{cgroups, passwd, proc_unix};
 
 /// One scan of the socket table.
 #[derive(Default)]
@@ -513,10 +513,10 @@ pub fn collect_parts_for(
     if wants(col::PID) || wants(col::PROGRAM) || wants(col::FD) {
         // Every socket's lowest-pid holder, found before the dump: the walk cannot stop
         // early without the dump's inodes, but the rows need not wait for it.
-        let walk = owners::walk(root, &Want::All).map_err(external)?;
+        let walk = Moment::walk_all(scan.moment.as_deref(), root).map_err(external)?;
         super::warn_unidentified(walk.denied);
-        let mut owners = walk.owners;
-        owners.sort_unstable();
+        // Sorted by inode, then pid and fd: the first of each inode is its lowest holder.
+        let mut owners = walk.owners.clone();
         owners.dedup_by_key(|o| o.inode);
         lookups.owners = Arc::new(owners);
     }
