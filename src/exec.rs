@@ -13,6 +13,7 @@ use datafusion::physical_plan::SendableRecordBatchStream;
 
 use datafusion::error::Result as DfResult;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 use datafusion::sql::parser::{DFParser, Statement};
@@ -23,10 +24,10 @@ use crate::catalog::{self, BATCH_ROWS};
 use crate::collect::owners::Moment;
 use crate::collect::Root;
 use crate::error::Error;
-use crate::functions;
 use crate::kill::{self, Deletion, Kill};
 use crate::output::{self, Format, Sink};
 use crate::tables::{self, TablesConfig};
+use crate::{builtins, functions};
 
 /// A session with every live table registered. Nothing is collected until a query runs.
 pub fn context(config: &TablesConfig) -> DfResult<SessionContext> {
@@ -36,12 +37,24 @@ pub fn context(config: &TablesConfig) -> DfResult<SessionContext> {
         .with_option_extension(catalog::Settings::new(&config.netns, |text| {
             text.parse::<crate::collect::netns::Scope>().map(|_| ())
         }))
-        .with_extension(Arc::new(Moment::default()));
+        .with_extension(Arc::new(Moment::default()))
+        .with_extension(Arc::new(builtins::Registered::default()));
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = config.memory_limit {
         runtime = runtime.with_memory_limit(limit, 1.0);
     }
-    let ctx = SessionContext::new_with_config_rt(session, runtime.build_arc()?);
+    // Everything DataFusion's default session has but its functions, which each
+    // statement registers as it names them (see builtins).
+    let state = SessionStateBuilder::new()
+        .with_config(session)
+        .with_runtime_env(runtime.build_arc()?)
+        .with_default_features()
+        .with_scalar_functions(Vec::new())
+        .with_higher_order_functions(Vec::new())
+        .with_aggregate_functions(Vec::new())
+        .with_window_functions(Vec::new())
+        .build();
+    let ctx = SessionContext::new_with_state(state);
     catalog::register(&ctx, tables::all(config))?;
     Ok(ctx)
 }
@@ -138,7 +151,17 @@ impl<'a> Runner<'a> {
     ) -> Result<LogicalPlan, Error> {
         // Fresh functions per statement: their caches last one query.
         functions::register(self.ctx, self.root);
-        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        builtins::register_named(self.ctx, &statement);
+        let plan = match self.ctx.state().statement_to_plan(statement.clone()).await {
+            Ok(plan) => plan,
+            // The planner asked for a function the statement does not name (TRIM's
+            // btrim), or the statement is wrong: again with every function, which
+            // either plans or fails with DataFusion's whole message.
+            Err(_) if builtins::register_all(self.ctx) => {
+                self.ctx.state().statement_to_plan(statement).await?
+            }
+            Err(err) => return Err(err.into()),
+        };
         if params.is_empty() {
             return Ok(plan);
         }

@@ -9,6 +9,8 @@
 #[cfg(feature = "sql")]
 pub mod audit;
 #[cfg(feature = "sql")]
+pub mod builtins;
+#[cfg(feature = "sql")]
 pub mod catalog;
 #[cfg(feature = "sql")]
 pub mod cli;

@@ -71,6 +71,9 @@ fn tab_completes_columns_and_tables() {
     s.expect("| 53         |").unwrap();
     at(&mut s, "netsql> ", "SELECT * FROM socket_ow\t LIMIT 0;\r");
     s.expect("| inode | pid | fd | program |").unwrap();
+    // A DataFusion function, though no statement has named it yet.
+    at(&mut s, "netsql> ", "SELECT char_len\t('abcd') AS n;\r");
+    s.expect("| 4 |").unwrap();
     quit(s);
 }
 

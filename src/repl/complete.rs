@@ -41,6 +41,8 @@ impl Words {
                 tables.insert(name, columns);
             }
         }
+        // Every function is offered, not only those the session has registered so far.
+        crate::builtins::register_all(ctx);
         let state = ctx.state();
         let mut functions: Vec<String> = state
             .scalar_functions()

@@ -1,0 +1,712 @@
+//! DataFusion's own functions, registered when a statement names them. Making the ~230
+//! of them (with their signatures) and registering them under ~300 names is half a
+//! millisecond of every start, a sixth of `netsql -e "SELECT 1"`; most statements name
+//! none or a few. They come in DataFusion's groups (string, math, aggregates, ...), so a
+//! statement that says `count(*)` makes the aggregates and nothing else.
+//!
+//! Exactness does not depend on finding every name: the SQL planner also asks for some
+//! functions by itself (`TRIM` for `btrim`, `^` for `power`), and a statement whose
+//! planning fails is planned again with everything registered (see `exec::Runner::plan`),
+//! so it fails, if it still does, with DataFusion's own message and suggestions. A name
+//! the index does not know registers everything at once for the same reason.
+
+use std::collections::BTreeSet;
+use std::ops::ControlFlow;
+use std::sync::{Arc, Mutex};
+
+use datafusion::execution::session_state::SessionState;
+use datafusion::logical_expr::registry::FunctionRegistry;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement;
+use datafusion::sql::sqlparser::ast::{
+    visit_expressions, visit_relations, Expr, ObjectNamePart, Statement as SqlStatement,
+};
+
+/// A group of functions DataFusion makes together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Group {
+    Core,
+    Datetime,
+    Encoding,
+    Math,
+    Regex,
+    Crypto,
+    Unicode,
+    String,
+    Nested,
+    HigherOrder,
+    Aggregate,
+    Window,
+}
+
+const GROUPS: [Group; 12] = [
+    Group::Core,
+    Group::Datetime,
+    Group::Encoding,
+    Group::Math,
+    Group::Regex,
+    Group::Crypto,
+    Group::Unicode,
+    Group::String,
+    Group::Nested,
+    Group::HigherOrder,
+    Group::Aggregate,
+    Group::Window,
+];
+
+/// A group's functions: every name and alias each goes by.
+#[cfg(test)]
+fn names(group: Group) -> Vec<String> {
+    fn all<'a>(name: &'a str, aliases: &'a [String]) -> impl Iterator<Item = String> + 'a {
+        std::iter::once(name.to_string()).chain(aliases.iter().cloned())
+    }
+    let mut names = Vec::new();
+    match functions(group) {
+        Made::Scalar(list) => list
+            .iter()
+            .for_each(|f| names.extend(all(f.name(), f.aliases()))),
+        Made::HigherOrder(list) => list
+            .iter()
+            .for_each(|f| names.extend(all(f.name(), f.aliases()))),
+        Made::Aggregate(list) => list
+            .iter()
+            .for_each(|f| names.extend(all(f.name(), f.aliases()))),
+        Made::Window(list) => list
+            .iter()
+            .for_each(|f| names.extend(all(f.name(), f.aliases()))),
+    }
+    names
+}
+
+enum Made {
+    Scalar(Vec<Arc<datafusion::logical_expr::ScalarUDF>>),
+    HigherOrder(Vec<Arc<datafusion::logical_expr::HigherOrderUDF>>),
+    Aggregate(Vec<Arc<datafusion::logical_expr::AggregateUDF>>),
+    Window(Vec<Arc<datafusion::logical_expr::WindowUDF>>),
+}
+
+/// Makes a group's functions (the costly part).
+fn functions(group: Group) -> Made {
+    use datafusion::functions as f;
+    match group {
+        Group::Core => Made::Scalar(f::core::functions()),
+        Group::Datetime => Made::Scalar(f::datetime::functions()),
+        Group::Encoding => Made::Scalar(f::encoding::functions()),
+        Group::Math => Made::Scalar(f::math::functions()),
+        Group::Regex => Made::Scalar(f::regex::functions()),
+        Group::Crypto => Made::Scalar(f::crypto::functions()),
+        Group::Unicode => Made::Scalar(f::unicode::functions()),
+        Group::String => Made::Scalar(f::string::functions()),
+        Group::Nested => Made::Scalar(datafusion::functions_nested::all_default_nested_functions()),
+        Group::HigherOrder => {
+            Made::HigherOrder(datafusion::functions_nested::all_default_higher_order_functions())
+        }
+        Group::Aggregate => {
+            Made::Aggregate(datafusion::functions_aggregate::all_default_aggregate_functions())
+        }
+        Group::Window => Made::Window(datafusion::functions_window::all_default_window_functions()),
+    }
+}
+
+/// Registers a group on `state` as DataFusion's session builder does: a scalar function
+/// that depends on the settings (the time zone) is made for the current ones.
+fn register(state: &mut SessionState, group: Group) {
+    // A failed registration only means the name is looked up in vain later, which the
+    // planner reports; the builder ignores these errors too.
+    match functions(group) {
+        Made::Scalar(list) => {
+            for udf in list {
+                let udf = match udf.inner().with_updated_config(state.config().options()) {
+                    Some(updated) => Arc::new(updated),
+                    None => udf,
+                };
+                let _ = state.register_udf(udf);
+            }
+        }
+        Made::HigherOrder(list) => {
+            for f in list {
+                let _ = state.register_higher_order_function(f);
+            }
+        }
+        Made::Aggregate(list) => {
+            for f in list {
+                let _ = state.register_udaf(f);
+            }
+        }
+        Made::Window(list) => {
+            for f in list {
+                let _ = state.register_udwf(f);
+            }
+        }
+    }
+}
+
+/// The groups already registered on one session (a session extension).
+#[derive(Debug, Default)]
+pub struct Registered(Mutex<BTreeSet<Group>>);
+
+impl Registered {
+    fn of(ctx: &SessionContext) -> Option<Arc<Registered>> {
+        ctx.state_ref()
+            .read()
+            .config()
+            .get_extension::<Registered>()
+    }
+}
+
+/// Registers the groups `statement` names that are not registered yet. A name that is
+/// neither DataFusion's nor already registered (netsql's own functions are) may be a
+/// typo: everything is registered, so the planner can suggest the closest name.
+pub fn register_named(ctx: &SessionContext, statement: &Statement) {
+    let Some(names) = named(statement) else {
+        register_all(ctx);
+        return;
+    };
+    let mut groups = BTreeSet::new();
+    for name in names {
+        let at = INDEX.partition_point(|(n, _)| *n < name.as_str());
+        let hits: Vec<Group> = INDEX[at..]
+            .iter()
+            .take_while(|(n, _)| *n == name)
+            .map(|&(_, g)| g)
+            .collect();
+        if hits.is_empty() && !registered_name(ctx, &name) {
+            register_all(ctx);
+            return;
+        }
+        groups.extend(hits);
+    }
+    register_groups(ctx, groups);
+}
+
+/// Whether a function of this name is registered on the session.
+fn registered_name(ctx: &SessionContext, name: &str) -> bool {
+    let state = ctx.state_ref();
+    let state = state.read();
+    state.scalar_functions().contains_key(name)
+        || state.aggregate_functions().contains_key(name)
+        || state.window_functions().contains_key(name)
+}
+
+/// Registers every group not registered yet: whether there was one.
+pub fn register_all(ctx: &SessionContext) -> bool {
+    register_groups(ctx, GROUPS.into_iter().collect())
+}
+
+fn register_groups(ctx: &SessionContext, wanted: BTreeSet<Group>) -> bool {
+    let Some(registered) = Registered::of(ctx) else {
+        return false; // a session made with every function already
+    };
+    let mut done = registered.0.lock().unwrap_or_else(|e| e.into_inner());
+    let missing: Vec<Group> = wanted.difference(&done).copied().collect();
+    if missing.is_empty() {
+        return false;
+    }
+    let state = ctx.state_ref();
+    let mut state = state.write();
+    for group in missing {
+        register(&mut state, group);
+        done.insert(group);
+    }
+    true
+}
+
+/// The names of the functions a statement calls; `None` when it needs all of them (a
+/// statement that lists functions, one that is not SQL, a compound name).
+fn named(statement: &Statement) -> Option<Vec<String>> {
+    let sql = match statement {
+        Statement::Statement(sql) => sql.as_ref(),
+        Statement::Explain(explain) => return named(&explain.statement),
+        _ => return None,
+    };
+    if matches!(sql, SqlStatement::ShowFunctions { .. }) {
+        return None;
+    }
+    // information_schema.routines and .parameters list the registered functions.
+    let lists = visit_relations(sql, |name| match name.0.last() {
+        Some(ObjectNamePart::Identifier(id))
+            if ["routines", "parameters"].contains(&id.value.to_lowercase().as_str()) =>
+        {
+            ControlFlow::Break(())
+        }
+        _ => ControlFlow::Continue(()),
+    });
+    if lists.is_break() {
+        return None;
+    }
+    let mut names = Vec::new();
+    let found = visit_expressions(sql, |expr| {
+        let Expr::Function(function) = expr else {
+            return ControlFlow::Continue(());
+        };
+        match function.name.0.as_slice() {
+            // Unquoted names are lower-cased by the planner; quoted ones are kept.
+            [ObjectNamePart::Identifier(id)] if id.quote_style.is_none() => {
+                names.push(id.value.to_lowercase())
+            }
+            [ObjectNamePart::Identifier(id)] => names.push(id.value.clone()),
+            _ => return ControlFlow::Break(()),
+        }
+        ControlFlow::Continue(())
+    });
+    match found {
+        ControlFlow::Break(()) => None,
+        ControlFlow::Continue(()) => Some(names),
+    }
+}
+
+/// Every name DataFusion's functions go by, sorted, with its group; checked against
+/// DataFusion itself by a test, which prints the table anew when it has changed.
+const INDEX: &[(&str, Group)] = &[
+    ("abs", Group::Math),
+    ("acos", Group::Math),
+    ("acosh", Group::Math),
+    ("any_match", Group::HigherOrder),
+    ("any_value", Group::Aggregate),
+    ("approx_distinct", Group::Aggregate),
+    ("approx_median", Group::Aggregate),
+    ("approx_percentile_cont", Group::Aggregate),
+    ("approx_percentile_cont_with_weight", Group::Aggregate),
+    ("array_add", Group::Nested),
+    ("array_agg", Group::Aggregate),
+    ("array_any_match", Group::HigherOrder),
+    ("array_any_value", Group::Nested),
+    ("array_append", Group::Nested),
+    ("array_avg", Group::Nested),
+    ("array_cat", Group::Nested),
+    ("array_compact", Group::Nested),
+    ("array_concat", Group::Nested),
+    ("array_contains", Group::Nested),
+    ("array_dims", Group::Nested),
+    ("array_distance", Group::Nested),
+    ("array_distinct", Group::Nested),
+    ("array_element", Group::Nested),
+    ("array_empty", Group::Nested),
+    ("array_except", Group::Nested),
+    ("array_extract", Group::Nested),
+    ("array_filter", Group::HigherOrder),
+    ("array_first", Group::HigherOrder),
+    ("array_has", Group::Nested),
+    ("array_has_all", Group::Nested),
+    ("array_has_any", Group::Nested),
+    ("array_indexof", Group::Nested),
+    ("array_intersect", Group::Nested),
+    ("array_join", Group::Nested),
+    ("array_length", Group::Nested),
+    ("array_max", Group::Nested),
+    ("array_min", Group::Nested),
+    ("array_ndims", Group::Nested),
+    ("array_normalize", Group::Nested),
+    ("array_pop_back", Group::Nested),
+    ("array_pop_front", Group::Nested),
+    ("array_position", Group::Nested),
+    ("array_positions", Group::Nested),
+    ("array_prepend", Group::Nested),
+    ("array_product", Group::Nested),
+    ("array_push_back", Group::Nested),
+    ("array_push_front", Group::Nested),
+    ("array_remove", Group::Nested),
+    ("array_remove_all", Group::Nested),
+    ("array_remove_n", Group::Nested),
+    ("array_repeat", Group::Nested),
+    ("array_replace", Group::Nested),
+    ("array_replace_all", Group::Nested),
+    ("array_replace_n", Group::Nested),
+    ("array_resize", Group::Nested),
+    ("array_reverse", Group::Nested),
+    ("array_scale", Group::Nested),
+    ("array_slice", Group::Nested),
+    ("array_sort", Group::Nested),
+    ("array_subtract", Group::Nested),
+    ("array_sum", Group::Nested),
+    ("array_to_string", Group::Nested),
+    ("array_transform", Group::HigherOrder),
+    ("array_union", Group::Nested),
+    ("arrays_overlap", Group::Nested),
+    ("arrays_zip", Group::Nested),
+    ("arrow_cast", Group::Core),
+    ("arrow_field", Group::Core),
+    ("arrow_metadata", Group::Core),
+    ("arrow_try_cast", Group::Core),
+    ("arrow_typeof", Group::Core),
+    ("ascii", Group::String),
+    ("asin", Group::Math),
+    ("asinh", Group::Math),
+    ("atan", Group::Math),
+    ("atan2", Group::Math),
+    ("atanh", Group::Math),
+    ("avg", Group::Aggregate),
+    ("bit_and", Group::Aggregate),
+    ("bit_length", Group::String),
+    ("bit_or", Group::Aggregate),
+    ("bit_xor", Group::Aggregate),
+    ("bool_and", Group::Aggregate),
+    ("bool_or", Group::Aggregate),
+    ("btrim", Group::String),
+    ("cardinality", Group::Nested),
+    ("cast_to_type", Group::Core),
+    ("cbrt", Group::Math),
+    ("ceil", Group::Math),
+    ("char_length", Group::Unicode),
+    ("character_length", Group::Unicode),
+    ("chr", Group::String),
+    ("coalesce", Group::Core),
+    ("concat", Group::String),
+    ("concat_ws", Group::String),
+    ("contains", Group::String),
+    ("corr", Group::Aggregate),
+    ("cos", Group::Math),
+    ("cosh", Group::Math),
+    ("cosine_distance", Group::Nested),
+    ("cot", Group::Math),
+    ("count", Group::Aggregate),
+    ("covar", Group::Aggregate),
+    ("covar_pop", Group::Aggregate),
+    ("covar_samp", Group::Aggregate),
+    ("cume_dist", Group::Window),
+    ("current_date", Group::Datetime),
+    ("current_time", Group::Datetime),
+    ("current_timestamp", Group::Datetime),
+    ("date_bin", Group::Datetime),
+    ("date_format", Group::Datetime),
+    ("date_part", Group::Datetime),
+    ("date_trunc", Group::Datetime),
+    ("datepart", Group::Datetime),
+    ("datetrunc", Group::Datetime),
+    ("decode", Group::Encoding),
+    ("degrees", Group::Math),
+    ("dense_rank", Group::Window),
+    ("dot_product", Group::Nested),
+    ("element_at", Group::Nested),
+    ("empty", Group::Nested),
+    ("encode", Group::Encoding),
+    ("ends_with", Group::String),
+    ("exp", Group::Math),
+    ("factorial", Group::Math),
+    ("file_row_index", Group::Core),
+    ("find_in_set", Group::Unicode),
+    ("first_value", Group::Aggregate),
+    ("first_value", Group::Window),
+    ("flatten", Group::Nested),
+    ("floor", Group::Math),
+    ("from_unixtime", Group::Datetime),
+    ("gcd", Group::Math),
+    ("generate_series", Group::Nested),
+    ("get_field", Group::Core),
+    ("greatest", Group::Core),
+    ("grouping", Group::Aggregate),
+    ("ifnull", Group::Core),
+    ("initcap", Group::Unicode),
+    ("inner_product", Group::Nested),
+    ("input_file_name", Group::Core),
+    ("instr", Group::Unicode),
+    ("isnan", Group::Math),
+    ("iszero", Group::Math),
+    ("lag", Group::Window),
+    ("last_value", Group::Aggregate),
+    ("last_value", Group::Window),
+    ("lcm", Group::Math),
+    ("lead", Group::Window),
+    ("least", Group::Core),
+    ("left", Group::Unicode),
+    ("length", Group::Unicode),
+    ("levenshtein", Group::String),
+    ("list_add", Group::Nested),
+    ("list_any_match", Group::HigherOrder),
+    ("list_any_value", Group::Nested),
+    ("list_append", Group::Nested),
+    ("list_avg", Group::Nested),
+    ("list_cat", Group::Nested),
+    ("list_compact", Group::Nested),
+    ("list_concat", Group::Nested),
+    ("list_contains", Group::Nested),
+    ("list_dims", Group::Nested),
+    ("list_distance", Group::Nested),
+    ("list_distinct", Group::Nested),
+    ("list_element", Group::Nested),
+    ("list_empty", Group::Nested),
+    ("list_except", Group::Nested),
+    ("list_extract", Group::Nested),
+    ("list_filter", Group::HigherOrder),
+    ("list_first", Group::HigherOrder),
+    ("list_has", Group::Nested),
+    ("list_has_all", Group::Nested),
+    ("list_has_any", Group::Nested),
+    ("list_indexof", Group::Nested),
+    ("list_intersect", Group::Nested),
+    ("list_join", Group::Nested),
+    ("list_length", Group::Nested),
+    ("list_max", Group::Nested),
+    ("list_ndims", Group::Nested),
+    ("list_normalize", Group::Nested),
+    ("list_pop_back", Group::Nested),
+    ("list_pop_front", Group::Nested),
+    ("list_position", Group::Nested),
+    ("list_positions", Group::Nested),
+    ("list_prepend", Group::Nested),
+    ("list_product", Group::Nested),
+    ("list_push_back", Group::Nested),
+    ("list_push_front", Group::Nested),
+    ("list_remove", Group::Nested),
+    ("list_remove_all", Group::Nested),
+    ("list_remove_n", Group::Nested),
+    ("list_repeat", Group::Nested),
+    ("list_replace", Group::Nested),
+    ("list_replace_all", Group::Nested),
+    ("list_replace_n", Group::Nested),
+    ("list_resize", Group::Nested),
+    ("list_reverse", Group::Nested),
+    ("list_scale", Group::Nested),
+    ("list_slice", Group::Nested),
+    ("list_sort", Group::Nested),
+    ("list_subtract", Group::Nested),
+    ("list_sum", Group::Nested),
+    ("list_to_string", Group::Nested),
+    ("list_transform", Group::HigherOrder),
+    ("list_union", Group::Nested),
+    ("list_zip", Group::Nested),
+    ("ln", Group::Math),
+    ("log", Group::Math),
+    ("log10", Group::Math),
+    ("log2", Group::Math),
+    ("lower", Group::String),
+    ("lpad", Group::Unicode),
+    ("ltrim", Group::String),
+    ("make_array", Group::Nested),
+    ("make_date", Group::Datetime),
+    ("make_list", Group::Nested),
+    ("make_time", Group::Datetime),
+    ("map", Group::Nested),
+    ("map_entries", Group::Nested),
+    ("map_extract", Group::Nested),
+    ("map_keys", Group::Nested),
+    ("map_values", Group::Nested),
+    ("max", Group::Aggregate),
+    ("mean", Group::Aggregate),
+    ("median", Group::Aggregate),
+    ("min", Group::Aggregate),
+    ("named_struct", Group::Core),
+    ("nanvl", Group::Math),
+    ("now", Group::Datetime),
+    ("nth_value", Group::Aggregate),
+    ("nth_value", Group::Window),
+    ("ntile", Group::Window),
+    ("nullif", Group::Core),
+    ("nvl", Group::Core),
+    ("nvl2", Group::Core),
+    ("octet_length", Group::String),
+    ("overlay", Group::Core),
+    ("percent_rank", Group::Window),
+    ("percentile_cont", Group::Aggregate),
+    ("pi", Group::Math),
+    ("position", Group::Unicode),
+    ("pow", Group::Math),
+    ("power", Group::Math),
+    ("quantile_cont", Group::Aggregate),
+    ("radians", Group::Math),
+    ("rand", Group::Math),
+    ("random", Group::Math),
+    ("range", Group::Nested),
+    ("rank", Group::Window),
+    ("regexp_count", Group::Regex),
+    ("regexp_instr", Group::Regex),
+    ("regexp_like", Group::Regex),
+    ("regexp_match", Group::Regex),
+    ("regexp_replace", Group::Regex),
+    ("regr_avgx", Group::Aggregate),
+    ("regr_avgy", Group::Aggregate),
+    ("regr_count", Group::Aggregate),
+    ("regr_intercept", Group::Aggregate),
+    ("regr_r2", Group::Aggregate),
+    ("regr_slope", Group::Aggregate),
+    ("regr_sxx", Group::Aggregate),
+    ("regr_sxy", Group::Aggregate),
+    ("regr_syy", Group::Aggregate),
+    ("repeat", Group::String),
+    ("replace", Group::String),
+    ("reverse", Group::Unicode),
+    ("right", Group::Unicode),
+    ("round", Group::Math),
+    ("row", Group::Core),
+    ("row_number", Group::Window),
+    ("rpad", Group::Unicode),
+    ("rtrim", Group::String),
+    ("signum", Group::Math),
+    ("sin", Group::Math),
+    ("sinh", Group::Math),
+    ("split_part", Group::String),
+    ("sqrt", Group::Math),
+    ("starts_with", Group::String),
+    ("stddev", Group::Aggregate),
+    ("stddev_pop", Group::Aggregate),
+    ("stddev_samp", Group::Aggregate),
+    ("string_agg", Group::Aggregate),
+    ("string_to_array", Group::Nested),
+    ("string_to_list", Group::Nested),
+    ("strpos", Group::Unicode),
+    ("struct", Group::Core),
+    ("substr", Group::Unicode),
+    ("substr_index", Group::Unicode),
+    ("substring", Group::Unicode),
+    ("substring_index", Group::Unicode),
+    ("sum", Group::Aggregate),
+    ("tan", Group::Math),
+    ("tanh", Group::Math),
+    ("to_char", Group::Datetime),
+    ("to_date", Group::Datetime),
+    ("to_hex", Group::String),
+    ("to_local_time", Group::Datetime),
+    ("to_time", Group::Datetime),
+    ("to_timestamp", Group::Datetime),
+    ("to_timestamp_micros", Group::Datetime),
+    ("to_timestamp_millis", Group::Datetime),
+    ("to_timestamp_nanos", Group::Datetime),
+    ("to_timestamp_seconds", Group::Datetime),
+    ("to_unixtime", Group::Datetime),
+    ("today", Group::Datetime),
+    ("translate", Group::Unicode),
+    ("trim", Group::String),
+    ("trunc", Group::Math),
+    ("try_cast_to_type", Group::Core),
+    ("union_extract", Group::Core),
+    ("union_tag", Group::Core),
+    ("upper", Group::String),
+    ("uuid", Group::String),
+    ("var", Group::Aggregate),
+    ("var_pop", Group::Aggregate),
+    ("var_population", Group::Aggregate),
+    ("var_samp", Group::Aggregate),
+    ("var_sample", Group::Aggregate),
+    ("version", Group::Core),
+    ("with_metadata", Group::Core),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_index_is_datafusions() {
+        let mut expected: Vec<(String, Group)> = GROUPS
+            .into_iter()
+            .flat_map(|g| names(g).into_iter().map(move |n| (n, g)))
+            .collect();
+        expected.sort();
+        expected.dedup();
+        let actual: Vec<(String, Group)> = INDEX.iter().map(|&(n, g)| (n.to_string(), g)).collect();
+        if actual != expected {
+            let table: String = expected
+                .iter()
+                .map(|(n, g)| format!("    ({n:?}, Group::{g:?}),\n"))
+                .collect();
+            panic!("INDEX is out of date with DataFusion; it should read:\n{table}");
+        }
+    }
+
+    fn statement(sql: &str) -> Statement {
+        datafusion::sql::parser::DFParser::parse_sql(sql)
+            .unwrap()
+            .pop_front()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_names_a_statement_calls() {
+        let named = |sql: &str| named(&statement(sql));
+        assert_eq!(named("SELECT 1"), Some(vec![]));
+        assert_eq!(
+            named("SELECT state, COUNT(*) FROM sockets WHERE upper(state) = 'X' GROUP BY state"),
+            Some(vec!["count".to_string(), "upper".to_string()])
+        );
+        assert_eq!(
+            named("EXPLAIN SELECT max(x) FROM (SELECT abs(1) AS x)"),
+            Some(vec!["max".to_string(), "abs".to_string()])
+        );
+        assert_eq!(
+            named(r#"SELECT "Upper"('a')"#),
+            Some(vec!["Upper".to_string()])
+        );
+        assert_eq!(named("SELECT a.b(1)"), None);
+        assert_eq!(named("SHOW FUNCTIONS"), None);
+        assert_eq!(named("SELECT * FROM information_schema.routines"), None);
+        assert_eq!(
+            named("CREATE EXTERNAL TABLE t STORED AS CSV LOCATION 'x'"),
+            None
+        );
+    }
+
+    fn registered(ctx: &SessionContext) -> (usize, usize, bool) {
+        let state = ctx.state();
+        (
+            state.scalar_functions().len(),
+            state.aggregate_functions().len(),
+            state.scalar_functions().contains_key("upper"),
+        )
+    }
+
+    async fn rows(ctx: &SessionContext, sql: &str) -> Result<String, crate::error::Error> {
+        let root = crate::collect::Root::default();
+        let runner = crate::exec::Runner {
+            ctx,
+            root: &root,
+            read_only: true,
+            kill: crate::kill::Kill::Refused,
+            dry_run: false,
+        };
+        let statement = runner.statements(sql)?.remove(0);
+        let plan = runner.plan(statement, &Default::default()).await?;
+        let batches = ctx.execute_logical_plan(plan).await?.collect().await?;
+        Ok(datafusion::arrow::util::pretty::pretty_format_batches(&batches)?.to_string())
+    }
+
+    #[tokio::test]
+    async fn a_session_registers_what_its_statements_name() {
+        let ctx = crate::exec::context(&crate::tables::TablesConfig::default()).unwrap();
+        let none = registered(&ctx);
+        assert_eq!(none.1, 0, "no aggregate before a statement asks");
+        assert!(!none.2);
+        assert!(rows(&ctx, "SELECT 1 AS one")
+            .await
+            .unwrap()
+            .contains("| 1   |"));
+        let after_one = registered(&ctx);
+        assert_eq!(
+            (after_one.1, after_one.2),
+            (0, false),
+            "SELECT 1 names none"
+        );
+        let counted = rows(&ctx, "SELECT count(*) AS n FROM (VALUES (1), (2)) AS t(x)")
+            .await
+            .unwrap();
+        assert!(counted.contains("| 2 |"), "{counted}");
+        let (_, aggregates, upper) = registered(&ctx);
+        assert!(aggregates > 30, "the aggregates, all of them: {aggregates}");
+        assert!(!upper, "and not the string functions");
+        // TRIM names no function; the planner asks for btrim itself: planned again.
+        let trimmed = rows(&ctx, "SELECT trim('  x  ') AS t").await.unwrap();
+        assert!(trimmed.contains("| x |"), "{trimmed}");
+        assert!(registered(&ctx).2, "everything, after the retry");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_name_gets_datafusions_suggestion() {
+        let ctx = crate::exec::context(&crate::tables::TablesConfig::default()).unwrap();
+        let err = rows(&ctx, "SELECT uper('a')")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("Did you mean 'upper'"), "{err}");
+        let ctx = crate::exec::context(&crate::tables::TablesConfig::default()).unwrap();
+        let listed = rows(
+            &ctx,
+            "SELECT DISTINCT routine_name FROM information_schema.routines \
+             WHERE routine_name = 'array_length'",
+        )
+        .await
+        .unwrap();
+        assert!(
+            listed.contains("array_length"),
+            "every function is listed: {listed}"
+        );
+    }
+}
