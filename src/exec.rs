@@ -14,6 +14,7 @@ use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::error::Result as DfResult;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::execution::SessionStateDefaults;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 use datafusion::sql::parser::{DFParser, Statement};
@@ -43,16 +44,16 @@ pub fn context(config: &TablesConfig) -> DfResult<SessionContext> {
     if let Some(limit) = config.memory_limit {
         runtime = runtime.with_memory_limit(limit, 1.0);
     }
-    // Everything DataFusion's default session has but its functions, which each
-    // statement registers as it names them (see builtins).
+    // Everything DataFusion's default session has (`with_default_features`, which also
+    // makes every function) but its functions, which each statement registers as it
+    // names them (see builtins). Its extension types are none.
     let state = SessionStateBuilder::new()
         .with_config(session)
         .with_runtime_env(runtime.build_arc()?)
-        .with_default_features()
-        .with_scalar_functions(Vec::new())
-        .with_higher_order_functions(Vec::new())
-        .with_aggregate_functions(Vec::new())
-        .with_window_functions(Vec::new())
+        .with_table_factories(SessionStateDefaults::default_table_factories())
+        .with_file_formats(SessionStateDefaults::default_file_formats())
+        .with_expr_planners(SessionStateDefaults::default_expr_planners())
+        .with_table_function_list(SessionStateDefaults::default_table_functions())
         .build();
     let ctx = SessionContext::new_with_state(state);
     catalog::register(&ctx, tables::all(config))?;
