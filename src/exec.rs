@@ -56,7 +56,7 @@ pub fn context(config: &TablesConfig) -> DfResult<SessionContext> {
         .with_table_function_list(SessionStateDefaults::default_table_functions())
         .build();
     let ctx = SessionContext::new_with_state(state);
-    catalog::register(&ctx, tables::all(config))?;
+    catalog::register_lazy(&ctx, tables::makers(config))?;
     Ok(ctx)
 }
 

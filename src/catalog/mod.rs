@@ -12,7 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::catalog::{Session, TableProvider};
+use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, Session, TableProvider};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
@@ -375,13 +375,92 @@ impl PartitionStream for LivePartition {
     }
 }
 
-/// Registers every table on `ctx`.
-pub fn register(ctx: &SessionContext, tables: Vec<Arc<dyn LiveTable>>) -> Result<()> {
-    for table in tables {
-        let name = table.name();
-        ctx.register_table(name, Arc::new(LiveProvider::new(table)))?;
-    }
+/// Makes one live table for a session.
+pub type Maker = Box<dyn FnOnce() -> Arc<dyn LiveTable> + Send>;
+
+/// Registers tables on `ctx` that are made when a statement first names one (or lists
+/// the tables): a statement reads one or two of them, and making all a dozen is a tenth
+/// of a short query's start. Otherwise the session's schema behaves as DataFusion's own.
+pub fn register_lazy(ctx: &SessionContext, tables: Vec<(&'static str, Maker)>) -> Result<()> {
+    let options = ctx.state().config().options().catalog.clone();
+    let catalog = ctx
+        .catalog(&options.default_catalog)
+        .ok_or_else(|| DataFusionError::Internal("no default catalog".into()))?;
+    let inner = catalog
+        .schema(&options.default_schema)
+        .unwrap_or_else(|| Arc::new(MemorySchemaProvider::new()));
+    let schema = LazySchema {
+        inner,
+        pending: std::sync::Mutex::new(tables.into_iter().collect()),
+    };
+    catalog.register_schema(&options.default_schema, Arc::new(schema))?;
     Ok(())
+}
+
+/// A schema whose live tables are made on first use; the rest is the schema it wraps.
+struct LazySchema {
+    inner: Arc<dyn SchemaProvider>,
+    /// Tables not made yet.
+    pending: std::sync::Mutex<std::collections::HashMap<&'static str, Maker>>,
+}
+
+impl Debug for LazySchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazySchema")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LazySchema {
+    /// Makes `name` now if it is pending, so the wrapped schema has it.
+    fn make(&self, name: &str) -> Result<()> {
+        let maker = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+        if let Some(maker) = maker {
+            self.inner
+                .register_table(name.to_string(), Arc::new(LiveProvider::new(maker())))?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for LazySchema {
+    fn table_names(&self) -> Vec<String> {
+        let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut names = self.inner.table_names();
+        names.extend(pending.keys().map(|n| n.to_string()));
+        names
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        self.make(name)?;
+        self.inner.table(name).await
+    }
+
+    fn register_table(
+        &self,
+        name: String,
+        table: Arc<dyn TableProvider>,
+    ) -> Result<Option<Arc<dyn TableProvider>>> {
+        // A live table not made yet exists all the same.
+        self.make(&name)?;
+        self.inner.register_table(name, table)
+    }
+
+    fn deregister_table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        self.make(name)?;
+        self.inner.deregister_table(name)
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending.contains_key(name) || self.inner.table_exist(name)
+    }
 }
 
 #[cfg(test)]

@@ -65,10 +65,73 @@ impl LiveTable for Counting {
     }
 }
 
-fn context(table: Arc<Counting>) -> SessionContext {
+/// A session with `table` (and nothing else) registered as sessions register theirs.
+fn with(table: Arc<dyn LiveTable>) -> SessionContext {
     let ctx = SessionContext::new();
-    register(&ctx, vec![table]).unwrap();
+    let name = table.name();
+    let maker: Maker = Box::new(move || table);
+    register_lazy(&ctx, vec![(name, maker)]).unwrap();
     ctx
+}
+
+fn context(table: Arc<Counting>) -> SessionContext {
+    with(table)
+}
+
+#[tokio::test]
+async fn a_table_is_made_when_first_named() {
+    let made = Arc::new(AtomicUsize::new(0));
+    let ctx = SessionContext::new();
+    let counter = made.clone();
+    let maker: Maker = Box::new(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Counting::new(3)
+    });
+    register_lazy(&ctx, vec![("numbers", maker)]).unwrap();
+    ctx.sql("SELECT 1").await.unwrap().collect().await.unwrap();
+    assert_eq!(
+        made.load(Ordering::SeqCst),
+        0,
+        "not made for a statement without it"
+    );
+    assert!(ctx.table_exist("numbers").unwrap());
+    let names = ctx
+        .catalog("datafusion")
+        .unwrap()
+        .schema("public")
+        .unwrap()
+        .table_names();
+    assert_eq!(names, vec!["numbers".to_string()]);
+    // It exists before it is made: a second table of its name is refused.
+    let other = datafusion::datasource::empty::EmptyTable::new(Counting::new(1).schema());
+    assert!(ctx.register_table("numbers", Arc::new(other)).is_err());
+    let n = ctx
+        .sql("SELECT count(*) FROM numbers")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(n[0].num_rows(), 1);
+    ctx.sql("SELECT n FROM numbers")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(made.load(Ordering::SeqCst), 1, "made once, then kept");
+    // Tables the session adds live beside it.
+    ctx.sql("CREATE VIEW doubled AS SELECT n * 2 AS d FROM numbers")
+        .await
+        .unwrap();
+    let mut names = ctx
+        .catalog("datafusion")
+        .unwrap()
+        .schema("public")
+        .unwrap()
+        .table_names();
+    names.sort();
+    assert_eq!(names, vec!["doubled".to_string(), "numbers".to_string()]);
 }
 
 #[tokio::test]
@@ -225,9 +288,7 @@ impl LiveTable for InParts {
 }
 
 fn parts_context(table: Arc<InParts>) -> SessionContext {
-    let ctx = SessionContext::new();
-    register(&ctx, vec![table]).unwrap();
-    ctx
+    with(table)
 }
 
 #[tokio::test]

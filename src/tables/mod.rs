@@ -314,97 +314,134 @@ pub struct TablesConfig {
     pub events_for: Option<std::time::Duration>,
 }
 
+/// One table: its name, its docs, and how a session's copy is made.
+struct Entry {
+    name: &'static str,
+    info: fn() -> TableInfo,
+    make: fn(&TablesConfig) -> Arc<dyn LiveTable>,
+}
+
 /// Every table, with its docs: the one list a new table is added to.
-fn registry(config: &TablesConfig) -> Vec<(TableInfo, Arc<dyn LiveTable>)> {
+fn registry() -> Vec<Entry> {
     vec![
-        (
-            sockets::SPEC.info(),
-            Arc::new(
-                SpecTable::new(&sockets::SPEC, config, sockets::collect)
-                    .with_pushdown(sockets::pushdown)
-                    .with_asks(sockets::asks)
-                    .with_parts(sockets::collect_parts),
-            ),
-        ),
-        (
-            tcp_info::SPEC.info(),
-            Arc::new(
-                SpecTable::new(&tcp_info::SPEC, config, tcp_info::collect)
-                    .with_pushdown(sockets::pushdown)
-                    .with_asks(sockets::asks)
-                    .with_parts(tcp_info::collect_parts),
-            ),
-        ),
-        (socket_events::SPEC.info(), socket_events::table(config)),
-        (
-            socket_owners::SPEC.info(),
-            Arc::new(SpecTable::new(
-                &socket_owners::SPEC,
-                config,
-                socket_owners::collect,
-            )),
-        ),
-        (
-            processes::SPEC.info(),
-            Arc::new(SpecTable::new(&processes::SPEC, config, processes::collect)),
-        ),
-        (
-            services::SPEC.info(),
-            Arc::new(SpecTable::new(&services::SPEC, config, services::collect)),
-        ),
-        (
-            users::SPEC.info(),
-            Arc::new(SpecTable::new(&users::SPEC, config, users::collect)),
-        ),
-        (
-            interfaces::SPEC.info(),
-            Arc::new(
-                SpecTable::new(&interfaces::SPEC, config, interfaces::collect)
-                    .with_pushdown(netns::pushdown),
-            ),
-        ),
-        (
-            routes::SPEC.info(),
-            Arc::new(
-                SpecTable::new(&routes::SPEC, config, routes::collect)
-                    .with_pushdown(netns::pushdown),
-            ),
-        ),
-        (
-            protocol_stats::SPEC.info(),
-            Arc::new(
-                SpecTable::new(&protocol_stats::SPEC, config, protocol_stats::collect)
-                    .with_pushdown(netns::pushdown),
-            ),
-        ),
-        (
-            multicast_groups::SPEC.info(),
-            Arc::new(
-                SpecTable::new(&multicast_groups::SPEC, config, multicast_groups::collect)
-                    .with_pushdown(netns::pushdown),
-            ),
-        ),
-        (
-            netns::SPEC.info(),
-            Arc::new(SpecTable::new(&netns::SPEC, config, netns::collect)),
-        ),
+        Entry {
+            name: sockets::SPEC.name,
+            info: || sockets::SPEC.info(),
+            make: |config| {
+                Arc::new(
+                    SpecTable::new(&sockets::SPEC, config, sockets::collect)
+                        .with_pushdown(sockets::pushdown)
+                        .with_asks(sockets::asks)
+                        .with_parts(sockets::collect_parts),
+                )
+            },
+        },
+        Entry {
+            name: tcp_info::SPEC.name,
+            info: || tcp_info::SPEC.info(),
+            make: |config| {
+                Arc::new(
+                    SpecTable::new(&tcp_info::SPEC, config, tcp_info::collect)
+                        .with_pushdown(sockets::pushdown)
+                        .with_asks(sockets::asks)
+                        .with_parts(tcp_info::collect_parts),
+                )
+            },
+        },
+        Entry {
+            name: socket_events::SPEC.name,
+            info: || socket_events::SPEC.info(),
+            make: |config| socket_events::table(config),
+        },
+        Entry {
+            name: socket_owners::SPEC.name,
+            info: || socket_owners::SPEC.info(),
+            make: |config| {
+                Arc::new(SpecTable::new(
+                    &socket_owners::SPEC,
+                    config,
+                    socket_owners::collect,
+                ))
+            },
+        },
+        Entry {
+            name: processes::SPEC.name,
+            info: || processes::SPEC.info(),
+            make: |config| Arc::new(SpecTable::new(&processes::SPEC, config, processes::collect)),
+        },
+        Entry {
+            name: services::SPEC.name,
+            info: || services::SPEC.info(),
+            make: |config| Arc::new(SpecTable::new(&services::SPEC, config, services::collect)),
+        },
+        Entry {
+            name: users::SPEC.name,
+            info: || users::SPEC.info(),
+            make: |config| Arc::new(SpecTable::new(&users::SPEC, config, users::collect)),
+        },
+        Entry {
+            name: interfaces::SPEC.name,
+            info: || interfaces::SPEC.info(),
+            make: |config| {
+                Arc::new(
+                    SpecTable::new(&interfaces::SPEC, config, interfaces::collect)
+                        .with_pushdown(netns::pushdown),
+                )
+            },
+        },
+        Entry {
+            name: routes::SPEC.name,
+            info: || routes::SPEC.info(),
+            make: |config| {
+                Arc::new(
+                    SpecTable::new(&routes::SPEC, config, routes::collect)
+                        .with_pushdown(netns::pushdown),
+                )
+            },
+        },
+        Entry {
+            name: protocol_stats::SPEC.name,
+            info: || protocol_stats::SPEC.info(),
+            make: |config| {
+                Arc::new(
+                    SpecTable::new(&protocol_stats::SPEC, config, protocol_stats::collect)
+                        .with_pushdown(netns::pushdown),
+                )
+            },
+        },
+        Entry {
+            name: multicast_groups::SPEC.name,
+            info: || multicast_groups::SPEC.info(),
+            make: |config| {
+                Arc::new(
+                    SpecTable::new(&multicast_groups::SPEC, config, multicast_groups::collect)
+                        .with_pushdown(netns::pushdown),
+                )
+            },
+        },
+        Entry {
+            name: netns::SPEC.name,
+            info: || netns::SPEC.info(),
+            make: |config| Arc::new(SpecTable::new(&netns::SPEC, config, netns::collect)),
+        },
     ]
 }
 
-/// Every table netsql registers.
-pub fn all(config: &TablesConfig) -> Vec<Arc<dyn LiveTable>> {
-    registry(config)
+/// Every table by name, each made for a session only when first asked for.
+pub fn makers(config: &TablesConfig) -> Vec<(&'static str, crate::catalog::Maker)> {
+    registry()
         .into_iter()
-        .map(|(_, table)| table)
+        .map(|entry| {
+            let config = config.clone();
+            let maker: crate::catalog::Maker = Box::new(move || (entry.make)(&config));
+            (entry.name, maker)
+        })
         .collect()
 }
 
 /// Docs of every table, in registration order (README reference, `\d`).
 pub fn infos() -> Vec<TableInfo> {
-    registry(&TablesConfig::default())
-        .into_iter()
-        .map(|(info, _)| info)
-        .collect()
+    registry().iter().map(|entry| (entry.info)()).collect()
 }
 
 /// A collector error as DataFusion carries it.
