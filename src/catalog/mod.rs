@@ -300,6 +300,19 @@ impl ExecutionPlan for AskingExec {
     }
 }
 
+/// A part of one batch or less is built into Arrow here, on the reader's thread, so the
+/// query's thread only consumes it: the kernel's dump and the building overlap the
+/// writing (`tcp_info`'s 64 columns to CSV: the query's thread was the bottleneck). A
+/// larger collection (several namespaces at once) stays rows, built a batch at a time
+/// as the query pulls, so every row is never held twice.
+fn prebuilt(part: Box<dyn Collected>) -> Result<Box<dyn Collected>> {
+    let rows = part.num_rows();
+    if rows > BATCH_ROWS {
+        return Ok(part);
+    }
+    Ok(Box::new(part.batch(0..rows)?))
+}
+
 /// The single partition of a live scan.
 #[derive(Debug)]
 struct LivePartition {
@@ -330,7 +343,7 @@ impl PartitionStream for LivePartition {
                 let mut sent = false;
                 let result = table.collect_parts(&scan, &mut |part| {
                     sent = true;
-                    tx.blocking_send(Ok(part)).is_ok()
+                    tx.blocking_send(prebuilt(part)).is_ok()
                 });
                 match result {
                     // Even no rows make one (empty) batch, so the output has its header.
