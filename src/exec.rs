@@ -30,7 +30,8 @@ use crate::output::{self, Format, Sink};
 use crate::tables::{self, TablesConfig};
 use crate::{builtins, functions};
 
-/// A session with every live table registered. Nothing is collected until a query runs.
+/// A session with every live table registered (each made when a statement first names
+/// it). Nothing is collected until a query runs.
 pub fn context(config: &TablesConfig) -> DfResult<SessionContext> {
     let session = SessionConfig::new()
         .with_information_schema(true)
