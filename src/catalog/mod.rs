@@ -426,14 +426,11 @@ impl Debug for LazySchema {
 }
 
 impl LazySchema {
-    /// Makes `name` now if it is pending, so the wrapped schema has it.
+    /// Makes `name` now if it is pending, so the wrapped schema has it. The lock is held
+    /// until it is registered: a concurrent lookup never finds it in neither place.
     fn make(&self, name: &str) -> Result<()> {
-        let maker = self
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(name);
-        if let Some(maker) = maker {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(maker) = pending.remove(name) {
             self.inner
                 .register_table(name.to_string(), Arc::new(LiveProvider::new(maker())))?;
         }
