@@ -57,28 +57,20 @@ const GROUPS: [Group; 12] = [
     Group::Window,
 ];
 
-/// A group's functions: every name and alias each goes by.
+/// A group's functions: every name and alias each goes by, as registering it records
+/// them.
 #[cfg(test)]
 fn names(group: Group) -> Vec<String> {
-    fn all<'a>(name: &'a str, aliases: &'a [String]) -> impl Iterator<Item = String> + 'a {
-        std::iter::once(name.to_string()).chain(aliases.iter().cloned())
-    }
-    let mut names = Vec::new();
-    match functions(group) {
-        Made::Scalar(list) => list
-            .iter()
-            .for_each(|f| names.extend(all(f.name(), f.aliases()))),
-        Made::HigherOrder(list) => list
-            .iter()
-            .for_each(|f| names.extend(all(f.name(), f.aliases()))),
-        Made::Aggregate(list) => list
-            .iter()
-            .for_each(|f| names.extend(all(f.name(), f.aliases()))),
-        Made::Window(list) => list
-            .iter()
-            .for_each(|f| names.extend(all(f.name(), f.aliases()))),
-    }
-    names
+    let mut state = datafusion::execution::session_state::SessionStateBuilder::new().build();
+    register(&mut state, group);
+    state
+        .scalar_functions()
+        .keys()
+        .chain(state.higher_order_functions().keys())
+        .chain(state.aggregate_functions().keys())
+        .chain(state.window_functions().keys())
+        .cloned()
+        .collect()
 }
 
 enum Made {

@@ -2,6 +2,7 @@
 //! links, as `netstat -p` and `ss -p` do.
 
 use std::collections::{HashMap, HashSet};
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -30,6 +31,13 @@ pub struct Walk {
     pub owners: Vec<Owner>,
     /// Processes whose descriptors we were not allowed to list.
     pub denied: usize,
+}
+
+impl Walk {
+    /// Its owners, copied only when a snapshot still shares the walk.
+    pub fn into_owners(self: Arc<Self>) -> Vec<Owner> {
+        Arc::try_unwrap(self).map_or_else(|shared| shared.owners.clone(), |walk| walk.owners)
+    }
 }
 
 /// One walk of every process's descriptors shared by the scans of one snapshot: `netsql
@@ -162,10 +170,13 @@ fn counted_sockets(dir: &std::fs::File) -> Option<Vec<(u64, i32)>> {
     let mut sockets = Vec::new();
     let (mut found, mut gaps) = (0, 0);
     let mut target = [0u8; 64];
+    let mut name = Vec::with_capacity(16);
     let mut fd: i32 = 0;
     while found < open {
-        let name = format!("{fd}\0");
-        match read_link_at(dir, name.as_bytes(), &mut target) {
+        name.clear();
+        // Into the reused buffer: no allocation per descriptor.
+        let _ = write!(name, "{fd}\0");
+        match read_link_at(dir, &name, &mut target) {
             Ok(link) => {
                 found += 1;
                 if let Some(inode) = parse_socket_link(link) {

@@ -60,15 +60,13 @@ pub static SPEC: TableSpec<Owners> = TableSpec {
 pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Owners, DataFusionError> {
     let walk = Moment::walk_all(scan.moment.as_deref(), &config.root).map_err(external)?;
     super::warn_unidentified(walk.denied);
+    let owners = walk.into_owners();
     let programs = if SPEC.wants(scan, "program") {
-        programs(&config.root, walk.owners.iter().map(|o| o.pid))
+        programs(&config.root, owners.iter().map(|o| o.pid))
     } else {
         HashMap::new()
     };
-    Ok(Owners {
-        owners: walk.owners.clone(),
-        programs,
-    })
+    Ok(Owners { owners, programs })
 }
 
 /// comm of each distinct pid; a process gone since the walk has none.

@@ -516,7 +516,7 @@ pub fn collect_parts_for(
         let walk = Moment::walk_all(scan.moment.as_deref(), root).map_err(external)?;
         super::warn_unidentified(walk.denied);
         // Sorted by inode, then pid and fd: the first of each inode is its lowest holder.
-        let mut owners = walk.owners.clone();
+        let mut owners = walk.into_owners();
         owners.dedup_by_key(|o| o.inode);
         lookups.owners = Arc::new(owners);
     }
