@@ -67,7 +67,8 @@ fn main() {
 /// One dump, its messages counted.
 fn dump(clauses: &[Clause], states: u32, ext: Extensions) -> u64 {
     let program = bytecode::compile(clauses);
-    let request = wire::tcp_request_both_families(states, program.as_deref(), ext, 1);
+    let ports = bytecode::fixed_ports(clauses);
+    let request = wire::tcp_request_both_families(states, program.as_deref(), ports, ext, 1);
     let mut socket = Socket::new(NETLINK_SOCK_DIAG).expect("netlink socket");
     socket.bind_auto().expect("bind");
     socket.connect(&SocketAddr::new(0, 0)).expect("connect");

@@ -10,6 +10,7 @@ pub use super::commands::SnapshotTarget;
 use super::commands::{parse_duration, Command};
 
 use crate::collect::sockets::Source;
+use crate::collect::sockets::Walks;
 use crate::collect::Root;
 use crate::error::Error;
 use crate::output::Format;
@@ -405,6 +406,10 @@ impl Args {
             SourceArg::Netlink => Source::Netlink,
             SourceArg::Proc => Source::Proc,
         };
+        let walks = match mode {
+            Mode::Record(..) => Walks::One,
+            _ => Walks::Parallel,
+        };
         Ok(Config {
             mode,
             format,
@@ -419,6 +424,7 @@ impl Args {
                 memory_limit: self.memory_limit,
                 netns: self.netns.unwrap_or_default(),
                 events_for: self.events_for,
+                walks,
             },
             queries: self.queries,
             history: self.history.map(|dest| crate::history::read::History {

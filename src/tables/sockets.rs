@@ -536,7 +536,15 @@ pub fn collect_parts_for(
         })
     };
     let mut sink = sockets::Sink::parts(BATCH_ROWS, &mut hand);
-    sockets::collect_into(root, config.source, filter, needs.ext, &mut sink).map_err(external)?;
+    sockets::collect_into(
+        root,
+        config.source,
+        filter,
+        needs.ext,
+        config.walks,
+        &mut sink,
+    )
+    .map_err(external)?;
     sink.finish();
     Ok(())
 }

@@ -168,6 +168,27 @@ impl Op {
     }
 }
 
+/// The local and remote port every socket `clauses` accept must have (0: any), for the
+/// request's socket id: the kernel compares those with each socket before it runs the
+/// bytecode, a fifth of a port-filtered walk's time. Set from a clause that is one
+/// `= port` test (the bytecode keeps it too).
+pub fn fixed_ports(clauses: &[Clause]) -> [u16; 2] {
+    let mut ports = [0; 2];
+    for clause in clauses {
+        if let [Test::Port {
+            side,
+            cmp: Cmp::Eq,
+            value,
+        }] = clause.0.as_slice()
+        {
+            if let Ok(port @ 1..) = u16::try_from(*value) {
+                ports[usize::from(*side == Side::Remote)] = port;
+            }
+        }
+    }
+    ports
+}
+
 /// The bytecode for `clauses` (ANDed), leaving out any clause the kernel cannot express
 /// (the rows are filtered again anyway); `None` when nothing is left.
 pub fn compile(clauses: &[Clause]) -> Option<Vec<u8>> {
@@ -441,6 +462,32 @@ mod tests {
         assert_eq!(
             compile(&[Clause(vec![port(Side::Local, Cmp::Lt, 0)])]),
             None
+        );
+    }
+
+    #[test]
+    fn fixed_ports_come_only_from_a_lone_equal_test() {
+        let one = |t: Test| Clause(vec![t]);
+        assert_eq!(fixed_ports(&[one(port(Side::Local, Cmp::Eq, 22))]), [22, 0]);
+        assert_eq!(
+            fixed_ports(&[
+                one(port(Side::Remote, Cmp::Eq, 443)),
+                one(port(Side::Local, Cmp::Ge, 1024)),
+            ]),
+            [0, 443]
+        );
+        // An OR of two ports, a port that is not equal, port 0 (unbound) and one out of
+        // range leave the kernel's id open.
+        let either = Clause(vec![
+            port(Side::Local, Cmp::Eq, 22),
+            port(Side::Local, Cmp::Eq, 80),
+        ]);
+        assert_eq!(fixed_ports(&[either]), [0, 0]);
+        assert_eq!(fixed_ports(&[one(port(Side::Local, Cmp::Ne, 22))]), [0, 0]);
+        assert_eq!(fixed_ports(&[one(port(Side::Local, Cmp::Eq, 0))]), [0, 0]);
+        assert_eq!(
+            fixed_ports(&[one(port(Side::Local, Cmp::Eq, 70000))]),
+            [0, 0]
         );
     }
 }

@@ -135,11 +135,12 @@ impl Dumper {
         &mut self,
         states: u32,
         bytecode: Option<&[u8]>,
+        ports: [u16; 2],
         ext: wire::Extensions,
         push: &mut dyn FnMut(SocketRow) -> bool,
     ) -> Result<(), CollectError> {
         let seq = self.next_seq();
-        let request = wire::tcp_request_both_families(states, bytecode, ext, seq);
+        let request = wire::tcp_request_both_families(states, bytecode, ports, ext, seq);
         let mut inet6 = Vec::new();
         let mut more = true;
         self.dump(&request, "tcp", |payload| {

@@ -163,12 +163,14 @@ const INET_DIAG_REQ_LEN: usize = 60;
 /// socket hash, where a `SOCK_DIAG_BY_FAMILY` request per family walks it twice (the
 /// table is shared by IPv4 and IPv6, and by every namespace). It is the original
 /// `TCPDIAG_GETSOCK` request, whose dumps the kernel runs with the family unspecified;
+/// `ports` ([`super::bytecode::fixed_ports`]) lets the kernel skip sockets early.
 /// `netlink-packet-sock-diag` only builds the newer request, so it is laid out here
 /// (struct inet_diag_req, include/uapi/linux/inet_diag.h). Replies are the same
 /// `inet_diag_msg`s, with this request's message type.
 pub fn tcp_request_both_families(
     states: u32,
     bytecode: Option<&[u8]>,
+    ports: [u16; 2],
     ext: Extensions,
     seq: u32,
 ) -> Vec<u8> {
@@ -185,8 +187,11 @@ pub fn tcp_request_both_families(
     let ext_bits =
         ext.idiag_ext(Protocol::Tcp, Family::Inet) | ext.idiag_ext(Protocol::Tcp, Family::Inet6);
     buf.extend_from_slice(&[libc::AF_UNSPEC as u8, 0, 0, ext_bits]);
-    // struct inet_diag_sockid: ports, addresses and interface 0 (any), no cookie.
-    buf.extend_from_slice(&[0; 2 + 2 + 16 + 16 + 4]);
+    // struct inet_diag_sockid: the local and remote port (big-endian; 0 is any), then
+    // addresses and interface 0 (any), no cookie.
+    buf.extend_from_slice(&ports[0].to_be_bytes());
+    buf.extend_from_slice(&ports[1].to_be_bytes());
+    buf.extend_from_slice(&[0; 16 + 16 + 4]);
     buf.extend_from_slice(&[0xff; 8]);
     // idiag_states, idiag_dbs.
     buf.extend_from_slice(&states.to_ne_bytes());

@@ -483,7 +483,7 @@ fn one_tcp_request_serves_both_families() {
         tos: true,
         ..Extensions::default()
     };
-    let req = tcp_request_both_families(1 << 10, None, tos, 5);
+    let req = tcp_request_both_families(1 << 10, None, [0; 2], tos, 5);
     // nlmsghdr (16) + struct inet_diag_req (60)
     assert_eq!(req.len(), 76);
     assert_eq!(u32::from_ne_bytes(req[0..4].try_into().unwrap()), 76);
@@ -503,12 +503,15 @@ fn one_tcp_request_serves_both_families() {
         1 << 10
     );
     // A filter program follows the request as INET_DIAG_REQ_BYTECODE, padded to 4.
-    let req = tcp_request_both_families(ALL_STATES, Some(&[1, 2, 3, 4, 5, 6]), tos, 5);
+    let req = tcp_request_both_families(ALL_STATES, Some(&[1, 2, 3, 4, 5, 6]), [22, 0], tos, 5);
     assert_eq!(req.len(), 76 + 4 + 8);
     assert_eq!(u32::from_ne_bytes(req[0..4].try_into().unwrap()), 88);
     assert_eq!(u16::from_ne_bytes([req[76], req[77]]), 10); // nla_len
     assert_eq!(u16::from_ne_bytes([req[78], req[79]]), 1); // INET_DIAG_REQ_BYTECODE
     assert_eq!(&req[80..88], &[1, 2, 3, 4, 5, 6, 0, 0]);
+    // The local port in the socket id, big-endian after the 4 bytes of family, lengths
+    // and extensions; the remote one (0, any) after it.
+    assert_eq!(&req[20..24], &[0, 22, 0, 0]);
 
     // Its replies carry its message type and are sockets like any other.
     let mut reply = CAPTURED_INET.to_vec();
