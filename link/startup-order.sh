@@ -49,8 +49,9 @@ for sql in "${statements[@]}"; do
 done
 [ -e "$work/cg.1.out" ] || { echo "callgrind failed on SELECT 1" >&2; exit 1; }
 
-# Function names in the order the profiles first name them, kept when the executable
-# defines them as code (libc's and the loader's are not ours to place).
+# Function names the profiles name, kept when the executable defines them as code
+# (libc's and the loader's are not ours to place), sorted so a rewrite's diff shows
+# what changed: what counts is that they are together, not their order.
 nm --defined-only "$netsql" | awk '$2 ~ /^[tTwW]$/ { print $3 }' > "$work/defined"
 python3 - "$work/defined" "$work"/cg.*.out > "$link/startup.order" <<'PY'
 import re, sys
@@ -66,6 +67,6 @@ for path in sys.argv[2:]:
         if name in defined and name not in seen:
             seen.add(name)
             order.append(name)
-print("\n".join(order))
+print("\n".join(sorted(order)))
 PY
 echo "link/startup.order: $(wc -l < "$link/startup.order") functions" >&2
