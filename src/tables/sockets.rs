@@ -118,7 +118,7 @@ pub mod col {
 /// Each column, declared once: `sockets` lists them all and `tcp_info` starts with the
 /// identity ones, so both tables name and type them alike.
 pub mod column {
-    use super::super::columns::{int32, int64, uint32, uint64, utf8, utf8_owned};
+    use super::super::columns::{int32, int64, ip_text, uint32, uint64, utf8, utf8_owned};
     use super::super::{Column, Kind};
     use super::{col, port, Sockets};
     use crate::collect::socket::Family;
@@ -155,7 +155,7 @@ pub mod column {
         name: col::LOCAL_ADDRESS,
         kind: Kind::Utf8,
         doc: "Local IP address (0.0.0.0 or :: for a wildcard bind); NULL for unix",
-        build: |s, range| utf8_owned(&s.rows[range.clone()], |r| r.local.map(|a| a.ip())),
+        build: |s, range| ip_text(&s.rows[range.clone()], |r| r.local.map(|a| a.ip())),
     };
     pub const LOCAL_PORT: Column<Sockets> = Column {
         name: col::LOCAL_PORT,
@@ -167,7 +167,7 @@ pub mod column {
         name: col::REMOTE_ADDRESS,
         kind: Kind::Utf8,
         doc: "Remote IP address (0.0.0.0 or :: when unconnected); NULL for unix",
-        build: |s, range| utf8_owned(&s.rows[range.clone()], |r| r.remote.map(|a| a.ip())),
+        build: |s, range| ip_text(&s.rows[range.clone()], |r| r.remote.map(|a| a.ip())),
     };
     pub const REMOTE_PORT: Column<Sockets> = Column {
         name: col::REMOTE_PORT,
