@@ -8,13 +8,19 @@
 #
 # Run after a dependency update or a large change (a stale list only costs speed:
 # symbols it names that no longer exist are ignored). Needs root, valgrind, iproute2 and
-# python3; uses the release build at $CARGO_TARGET_DIR (or target/).
+# python3; builds and profiles the release binary at $CARGO_TARGET_DIR (or target/).
 #   link/startup-order.sh
 set -euo pipefail
 link=$(cd "$(dirname "$0")" && pwd)
 target_dir=${CARGO_TARGET_DIR:-$link/../target}
 netsql=${NETSQL:-$target_dir/release/netsql}
-[ -x "$netsql" ] || { echo "build first: cargo build --release" >&2; exit 2; }
+# The names must be those `cargo build --release` links: a binary that `cargo test`
+# built has its dependencies' features unified with the dev-dependencies', and so
+# other symbol hashes.
+if [ -z "${NETSQL:-}" ]; then
+    (cd "$link/.." && cargo build --release --bin netsql)
+fi
+[ -x "$netsql" ] || { echo "no netsql at $netsql" >&2; exit 2; }
 command -v valgrind >/dev/null || { echo "needs valgrind" >&2; exit 2; }
 
 # A namespace with connections, a listener and their holders, so every query below
