@@ -136,6 +136,15 @@ mod tests {
     use datafusion::arrow::array::{TimestampNanosecondArray, UInt64Array};
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+    /// `batch` written as a dataset file (unsigned columns signed), opened to read back.
+    fn written(batch: &RecordBatch) -> ParquetRecordBatchReaderBuilder<std::fs::File> {
+        let mut out =
+            ParquetOut::new(tempfile::tempfile().unwrap(), &batch.schema(), true).unwrap();
+        out.write(batch).unwrap();
+        let (file, _) = out.finish().unwrap();
+        ParquetRecordBatchReaderBuilder::try_new(file).unwrap()
+    }
+
     #[test]
     fn timestamps_become_utc_micros_and_u64_signed() {
         let schema = Arc::new(Schema::new(vec![
@@ -156,10 +165,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let mut out = ParquetOut::new(tempfile::tempfile().unwrap(), &schema, true).unwrap();
-        out.write(&batch).unwrap();
-        let (file, _) = out.finish().unwrap();
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        let reader = written(&batch);
         let read = reader.schema().clone();
         assert_eq!(
             read.field(0).data_type(),
@@ -170,7 +176,7 @@ mod tests {
         let taken = batch
             .column(0)
             .as_any()
-            .downcast_ref::<datafusion::arrow::array::TimestampMicrosecondArray>()
+            .downcast_ref::<TimestampMicrosecondArray>()
             .unwrap();
         assert_eq!(taken.value(0), 1_700_000_000_123_456);
         assert!(batch.column(1).is_null(0), "too big for i64: NULL");
@@ -204,10 +210,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let mut out = ParquetOut::new(tempfile::tempfile().unwrap(), &schema, true).unwrap();
-        out.write(&batch).unwrap();
-        let (file, _) = out.finish().unwrap();
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        let reader = written(&batch);
         let chunk = reader.metadata().row_group(0);
         let dictionary = |i: usize| {
             chunk
@@ -221,7 +224,7 @@ mod tests {
         let at = batch
             .column(0)
             .as_any()
-            .downcast_ref::<datafusion::arrow::array::TimestampMicrosecondArray>()
+            .downcast_ref::<TimestampMicrosecondArray>()
             .unwrap();
         assert_eq!(at.value(0), 1_700_000_000_123_000);
         assert_eq!(at.timezone(), Some("UTC"));

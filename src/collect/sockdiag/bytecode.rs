@@ -171,7 +171,9 @@ impl Op {
 /// The local and remote port every socket `clauses` accept must have (0: any), for the
 /// request's socket id: the kernel compares those with each socket before it runs the
 /// bytecode, a fifth of a port-filtered walk's time. Set from a clause that is one
-/// `= port` test (the bytecode keeps it too).
+/// `= port` test (the bytecode keeps it too). Only the TCP request carries it: its walk
+/// of the hash shared by every namespace is the cost; UDP's and raw's tables are small,
+/// and a raw socket's "port" is its protocol number.
 pub fn fixed_ports(clauses: &[Clause]) -> [u16; 2] {
     let mut ports = [0; 2];
     for clause in clauses {
