@@ -129,9 +129,18 @@ impl LiveTable for SocketEvents {
             until: self.config.events_for.map(|d| Instant::now() + d),
             claim: Claim::new(),
         };
+        // A pump that panics drops its sender like one that ended: say so, never end
+        // the output quietly short.
+        let failed = tx.clone();
         let spawned = std::thread::Builder::new()
             .name("socket_events".into())
-            .spawn(move || pump.run(tx));
+            .spawn(move || {
+                let run = std::panic::AssertUnwindSafe(|| pump.run(tx));
+                if std::panic::catch_unwind(run).is_err() {
+                    let err = DataFusionError::Execution("socket_events: reader failed".into());
+                    let _ = failed.blocking_send(Err(err));
+                }
+            });
         if let Err(err) = spawned {
             let err = DataFusionError::External(Box::new(err));
             return Some(Box::pin(RecordBatchStreamAdapter::new(
