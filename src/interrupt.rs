@@ -13,6 +13,15 @@ use std::time::Duration;
 
 static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
 static CLAIMS: AtomicUsize = AtomicUsize::new(0);
+/// Set by [`end_streams`]: every claiming stream ends as on Ctrl-C.
+static ENDING: AtomicBool = AtomicBool::new(false);
+
+/// Ends every stream that claims the interrupt as Ctrl-C would, after what it has
+/// queued: a recording that stops (its count reached, SIGTERM) still writes the events
+/// the kernel delivered before that.
+pub fn end_streams() {
+    ENDING.store(true, Ordering::Relaxed);
+}
 
 /// The flag SIGINT sets from now on (instead of ending the process); one per process.
 pub fn flag() -> std::io::Result<Arc<AtomicBool>> {
@@ -56,10 +65,13 @@ impl Claim {
         Claim(())
     }
 
-    /// Whether Ctrl-C was pressed; it is consumed, so the rest of the query runs on.
+    /// Whether Ctrl-C was pressed (it is consumed, so the rest of the query runs on) or
+    /// [`end_streams`] was called.
     pub fn take(&self) -> bool {
-        FLAG.get()
-            .is_some_and(|flag| flag.swap(false, Ordering::Relaxed))
+        ENDING.load(Ordering::Relaxed)
+            || FLAG
+                .get()
+                .is_some_and(|flag| flag.swap(false, Ordering::Relaxed))
     }
 }
 

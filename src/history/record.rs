@@ -66,7 +66,7 @@ async fn wait_until(when: DateTime<Utc>, stop: &AtomicBool) -> bool {
 /// last tick is written at each tick, as that tick's file of the table.
 struct Events {
     gathered: Arc<Mutex<Vec<RecordBatch>>>,
-    listener: tokio::task::JoinHandle<()>,
+    listener: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Events {
@@ -89,7 +89,18 @@ impl Events {
                 }
             }
         });
-        Ok(Events { gathered, listener })
+        Ok(Events {
+            gathered,
+            listener: Some(listener),
+        })
+    }
+
+    /// Ends the stream after what the kernel has queued and waits until it is gathered.
+    async fn finish(&mut self) {
+        crate::interrupt::end_streams();
+        if let Some(listener) = self.listener.take() {
+            let _ = listener.await;
+        }
     }
 
     /// Writes what was gathered, stamped `tick`.
@@ -101,7 +112,9 @@ impl Events {
 
 impl Drop for Events {
     fn drop(&mut self) {
-        self.listener.abort();
+        if let Some(listener) = &self.listener {
+            listener.abort();
+        }
     }
 }
 
@@ -117,7 +130,7 @@ pub async fn record(
 ) -> Result<Exit, Error> {
     let stop = crate::interrupt::termination()?;
     // socket_events is listened to throughout, not read at ticks like the others.
-    let events = match tables.iter().any(|t| t == EVENTS) {
+    let mut events = match tables.iter().any(|t| t == EVENTS) {
         true => Some(Events::start(runner).await?),
         false => None,
     };
@@ -198,8 +211,10 @@ pub async fn record(
         }
         tick = next;
     }
-    // Events since the last tick are written too, stamped when the recording ended.
-    if let Some(events) = &events {
+    // Events since the last tick are written too (what the kernel delivered before the
+    // end included), stamped when the recording ended.
+    if let Some(events) = &mut events {
+        events.finish().await;
         match events.flush(dest, host, Utc::now()).await {
             Ok(more) => tally.rows += more.rows,
             Err(err) => eprintln!("netsql: {EVENTS} at the end: {err}"),

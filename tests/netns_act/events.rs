@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -46,6 +47,129 @@ fn udp_churn(ns: &Netns, count: usize) -> Vec<u16> {
             })
             .collect()
     })
+}
+
+/// The test's own subscriber to IPv4 UDP destroy events in a namespace. The kernel sends
+/// each destroy event from a work queue, later than the close and, on a busy machine,
+/// up to seconds later; it offers each one to every subscriber in the same call. So once
+/// the witness has been offered an event (received or dropped), so has netsql.
+struct Witness {
+    socket: netlink_sys::Socket,
+    /// Events received with a local port: netsql's own unbound sockets (its ioctls for
+    /// `interfaces`) have none.
+    received: std::cell::Cell<usize>,
+}
+
+impl Witness {
+    fn subscribe(ns: &Netns) -> Witness {
+        let socket = ns.within(|| {
+            let mut socket =
+                netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_SOCK_DIAG).unwrap();
+            // SKNLGRP_INET_UDP_DESTROY is group 2.
+            socket.bind(&netlink_sys::SocketAddr::new(0, 0b10)).unwrap();
+            socket
+        });
+        let fd = socket.as_raw_fd();
+        let buffer: libc::c_int = 64 << 20;
+        let timeout = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 100_000,
+        };
+        // SAFETY: setsockopt reads an int and a timeval from valid pointers with their
+        // lengths.
+        unsafe {
+            let rc = libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                (&buffer as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+            assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+            let rc = libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&timeout as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            );
+            assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+        }
+        Witness {
+            socket,
+            received: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Reads until `total` events since the subscription were received or dropped here.
+    fn wait_offered(&self, total: usize, limit: Duration) {
+        let started = Instant::now();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            // Each destroy event is a datagram of its own.
+            // SAFETY: recv writes at most `buf.len()` bytes into `buf`.
+            let got = unsafe {
+                libc::recv(
+                    self.socket.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    0,
+                )
+            };
+            // nlmsghdr (16 bytes), then inet_diag_msg: family, state, timer, retrans,
+            // then the source port, big-endian.
+            if got >= 22 && buf[20..22] != [0, 0] {
+                self.received.set(self.received.get() + 1);
+            }
+            let offered = self.received.get() + self.dropped();
+            if offered >= total {
+                assert_eq!(offered, total, "more events than sockets closed");
+                return;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "the kernel offered {offered} of {total} destroy events within {limit:?}"
+            );
+        }
+    }
+
+    /// SO_MEMINFO's SK_MEMINFO_DROPS.
+    fn dropped(&self) -> usize {
+        let mut info = [0u32; 9];
+        let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes to `info`, which has them.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_MEMINFO,
+                info.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0);
+        info[8] as usize
+    }
+}
+
+/// Finished Parquet files under `dir`, at any depth.
+fn parquet_files(dir: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                parquet_files(&path)
+            } else {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                usize::from(!name.starts_with('.') && name.ends_with(".parquet"))
+            }
+        })
+        .sum()
 }
 
 const LOOPBACK: &str = "127.0.0.1";
@@ -150,7 +274,29 @@ fn every_destroyed_socket_appears_once_with_its_totals() {
         String::from_utf8_lossy(&out.stderr)
     );
     let rows = ndjson(&reader.join().unwrap().unwrap());
-    assert_eq!(rows.len(), wanted);
+    if rows.len() != wanted {
+        let got: std::collections::BTreeSet<String> = rows
+            .iter()
+            .map(|row| {
+                format!(
+                    "{} {} {}",
+                    text(row, "proto").unwrap_or_default(),
+                    number(row, "local_port").unwrap_or_default(),
+                    number(row, "remote_port").unwrap_or_default()
+                )
+            })
+            .collect();
+        let missing: Vec<&String> = closed
+            .expected
+            .keys()
+            .filter(|k| !got.contains(*k))
+            .collect();
+        panic!(
+            "{} rows for LIMIT {wanted}; missing {missing:?}; stderr: {}",
+            rows.len(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let mut seen = BTreeMap::new();
     for row in &rows {
         assert_eq!(text(row, "event").as_deref(), Some("destroy"));
@@ -268,9 +414,10 @@ fn a_reader_that_falls_behind_is_told_how_many_events_were_lost() {
         .stderr(Stdio::piped()),
     );
     wait_subscribed(&ns, 0);
+    let witness = Witness::subscribe(&ns);
     const CHURN: usize = 150_000;
     udp_churn(&ns, CHURN);
-    std::thread::sleep(Duration::from_millis(500));
+    witness.wait_offered(CHURN, Duration::from_secs(60));
     // SAFETY: kill has no memory preconditions.
     unsafe { libc::kill(kid.id() as i32, libc::SIGINT) };
     let mut stdout = Vec::new();
@@ -299,7 +446,7 @@ fn record_writes_socket_events_continuously() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let kid = Kid::spawn(
+    let mut kid = Kid::spawn(
         netsql_in(&ns, &["record", "--to"])
             .arg(dir.path())
             .args([
@@ -307,17 +454,27 @@ fn record_writes_socket_events_continuously() {
                 "socket_events,interfaces",
                 "--every",
                 "1s",
-                "--count",
-                "3",
                 "--host",
                 "h1",
             ])
             .stderr(Stdio::piped()),
     );
     wait_subscribed(&ns, 0);
+    let witness = Witness::subscribe(&ns);
     let mut ports = udp_churn(&ns, 40);
-    std::thread::sleep(Duration::from_millis(1200));
+    witness.wait_offered(40, Duration::from_secs(60));
+    // A tick writes (some of) them: what follows goes to a later file.
+    let started = Instant::now();
+    while parquet_files(&dir.path().join("socket_events")) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(30), "no tick wrote");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     ports.extend(udp_churn(&ns, 25));
+    witness.wait_offered(65, Duration::from_secs(60));
+    // SIGTERM ends the recording; what the kernel delivered before is written.
+    assert!(kid.try_wait().unwrap().is_none(), "still recording");
+    // SAFETY: kill has no memory preconditions.
+    unsafe { libc::kill(kid.id() as i32, libc::SIGTERM) };
     let out = kid.finish_within(Duration::from_secs(30));
     assert!(
         out.status.success(),
