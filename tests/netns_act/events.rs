@@ -188,9 +188,17 @@ fn close_all_kinds(ns: &Netns) -> Closed {
         let mut expected = BTreeMap::new();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        for i in 0..NORMAL + RESET {
-            let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
-            let (mut server, _) = listener.accept().unwrap();
+        // Every socket is open before any closes, so no port is used twice and each
+        // key below names one socket (a closed port is free at once: for UDP, after a
+        // reset, and on loopback even from TIME_WAIT).
+        let pairs: Vec<(TcpStream, TcpStream)> = (0..NORMAL + RESET)
+            .map(|_| {
+                let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                let (server, _) = listener.accept().unwrap();
+                (client, server)
+            })
+            .collect();
+        for (i, (mut client, mut server)) in pairs.into_iter().enumerate() {
             let cport = client.local_addr().unwrap().port();
             if i < NORMAL {
                 // A transfer of a known size, then FIN both ways.
@@ -230,8 +238,10 @@ fn close_all_kinds(ns: &Netns) -> Closed {
         }
         drop(listener);
         expected.insert(format!("tcp {port} 0"), (LOOPBACK, None, None));
-        for _ in 0..UDP {
-            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let udp: Vec<UdpSocket> = (0..UDP)
+            .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        for socket in udp {
             let uport = socket.local_addr().unwrap().port();
             expected.insert(format!("udp {uport} 0"), (LOOPBACK, None, None));
         }
