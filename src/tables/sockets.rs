@@ -11,8 +11,7 @@ use super::socket_owners::programs;
 use super::{external, Snapshot, TableSpec, TablesConfig};
 use crate::catalog::{Scan, BATCH_ROWS};
 use crate::collect::netns::{self, Access};
-use crate::collect::owners::Moment;
-use crate::collect::owners::Owner;
+use crate::collect::owners::{self, Moment, Owner};
 use crate::collect::sockdiag::wire::Extensions;
 use crate::collect::socket::SocketRow;
 use crate::collect::sockets::{self, Source};
@@ -47,45 +46,20 @@ pub struct Sockets {
 #[derive(Default)]
 pub struct OwnerSlots(OnceLock<Vec<u32>>);
 
-/// A row no process holds (or none we can see).
-const NO_OWNER: u32 = u32::MAX;
-
 impl Sockets {
     /// Where each row's owner is in `owners`, over `range`.
     fn owner_slots(&self, range: Range<usize>) -> &[u32] {
         let slots = self
             .owner_at
             .0
-            .get_or_init(|| owner_slots(&self.rows, &self.owners));
+            .get_or_init(|| owners::slots(&self.rows, &self.owners));
         &slots[range]
     }
 
+    /// The owner in `slot`; none for [`owners::NO_OWNER`], which is past the end.
     fn owner(&self, slot: u32) -> Option<&Owner> {
         self.owners.get(slot as usize)
     }
-}
-
-/// Each row's place in `owners` (sorted by inode, one per inode). The rows' inodes are
-/// sorted and merged with `owners` in one forward pass: a binary search per row took
-/// 3% of a snapshot's CPU at 100k sockets, nearly all of it cache misses.
-fn owner_slots(rows: &[SocketRow], owners: &[Owner]) -> Vec<u32> {
-    let mut inodes: Vec<(u64, u32)> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, row)| (row.inode, i as u32))
-        .collect();
-    inodes.sort_unstable();
-    let mut slots = vec![NO_OWNER; rows.len()];
-    let mut at = 0;
-    for (inode, row) in inodes {
-        while owners.get(at).is_some_and(|o| o.inode < inode) {
-            at += 1;
-        }
-        if owners.get(at).is_some_and(|o| o.inode == inode) {
-            slots[row as usize] = at as u32;
-        }
-    }
-    slots
 }
 
 impl HasSpans for Sockets {
@@ -670,38 +644,4 @@ fn collect_in(
     // Each namespace's /proc/net/unix came with its scan.
     all.fill(root, wants, false)?;
     Ok(all)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn each_row_finds_its_owner_or_none() {
-        let rows: Vec<SocketRow> = [9, 0, 3, 7, 3, 12, 1]
-            .into_iter()
-            .map(|inode| SocketRow {
-                inode,
-                ..SocketRow::default()
-            })
-            .collect();
-        let owners: Vec<Owner> = [3, 4, 9, 12]
-            .into_iter()
-            .map(|inode| Owner {
-                inode,
-                pid: inode as i32 * 10,
-                fd: 1,
-            })
-            .collect();
-        let slots = owner_slots(&rows, &owners);
-        let pids: Vec<Option<i32>> = slots
-            .iter()
-            .map(|&at| owners.get(at as usize).map(|o| o.pid))
-            .collect();
-        assert_eq!(
-            pids,
-            [Some(90), None, Some(30), None, Some(30), Some(120), None]
-        );
-        assert_eq!(owner_slots(&rows, &[]), vec![NO_OWNER; rows.len()]);
-    }
 }

@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+
+use netsql::collect::sockdiag::events::Subscription;
 
 use crate::common::{ndjson, number, text, Kid, Lines, Netns, Row, RunExt};
 use crate::netsql_in;
@@ -49,79 +50,38 @@ fn udp_churn(ns: &Netns, count: usize) -> Vec<u16> {
     })
 }
 
-/// The test's own subscriber to IPv4 UDP destroy events in a namespace. The kernel sends
-/// each destroy event from a work queue, later than the close and, on a busy machine,
-/// up to seconds later; it offers each one to every subscriber in the same call. So once
-/// the witness has been offered an event (received or dropped), so has netsql.
+/// The test's own subscriber to destroy events in a namespace. The kernel sends each
+/// destroy event from a work queue, later than the close and, on a busy machine, up to
+/// seconds later; it offers each one to every subscriber in the same call. So once the
+/// witness has been offered an event (received or dropped), so has netsql.
 struct Witness {
-    socket: netlink_sys::Socket,
-    /// Events received with a local port: netsql's own unbound sockets (its ioctls for
-    /// `interfaces`) have none.
-    received: std::cell::Cell<usize>,
+    subscription: Subscription,
+    /// UDP events received with a local port: netsql's own unbound sockets (its ioctls
+    /// for `interfaces`) have none.
+    received: usize,
 }
 
 impl Witness {
     fn subscribe(ns: &Netns) -> Witness {
-        let socket = ns.within(|| {
-            let mut socket =
-                netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_SOCK_DIAG).unwrap();
-            // SKNLGRP_INET_UDP_DESTROY is group 2.
-            socket.bind(&netlink_sys::SocketAddr::new(0, 0b10)).unwrap();
-            socket
-        });
-        let fd = socket.as_raw_fd();
-        let buffer: libc::c_int = 64 << 20;
-        let timeout = libc::timeval {
-            tv_sec: 0,
-            tv_usec: 100_000,
-        };
-        // SAFETY: setsockopt reads an int and a timeval from valid pointers with their
-        // lengths.
-        unsafe {
-            let rc = libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUFFORCE,
-                (&buffer as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
-            assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
-            let rc = libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&timeout as *const libc::timeval).cast(),
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            );
-            assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
-        }
         Witness {
-            socket,
-            received: std::cell::Cell::new(0),
+            subscription: ns.within(|| Subscription::open().unwrap()),
+            received: 0,
         }
     }
 
     /// Reads until `total` events since the subscription were received or dropped here.
-    fn wait_offered(&self, total: usize, limit: Duration) {
+    fn wait_offered(&mut self, total: usize, limit: Duration) {
         let started = Instant::now();
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut rows = Vec::new();
         loop {
-            // Each destroy event is a datagram of its own.
-            // SAFETY: recv writes at most `buf.len()` bytes into `buf`.
-            let got = unsafe {
-                libc::recv(
-                    self.socket.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    0,
-                )
-            };
-            // nlmsghdr (16 bytes), then inet_diag_msg: family, state, timer, retrans,
-            // then the source port, big-endian.
-            if got >= 22 && buf[20..22] != [0, 0] {
-                self.received.set(self.received.get() + 1);
-            }
-            let offered = self.received.get() + self.dropped();
+            rows.clear();
+            self.subscription.drain(&mut rows, 8192).unwrap();
+            self.received += rows
+                .iter()
+                .filter(|r| r.local.is_some_and(|a| a.port() != 0))
+                .count();
+            let dropped = self.subscription.lost().unwrap() as usize;
+            let offered = self.received + dropped;
             if offered >= total {
                 assert_eq!(offered, total, "more events than sockets closed");
                 return;
@@ -130,25 +90,10 @@ impl Witness {
                 started.elapsed() < limit,
                 "the kernel offered {offered} of {total} destroy events within {limit:?}"
             );
+            if rows.is_empty() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
         }
-    }
-
-    /// SO_MEMINFO's SK_MEMINFO_DROPS.
-    fn dropped(&self) -> usize {
-        let mut info = [0u32; 9];
-        let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
-        // SAFETY: getsockopt writes at most `len` bytes to `info`, which has them.
-        let rc = unsafe {
-            libc::getsockopt(
-                self.socket.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_MEMINFO,
-                info.as_mut_ptr().cast(),
-                &mut len,
-            )
-        };
-        assert_eq!(rc, 0);
-        info[8] as usize
     }
 }
 
@@ -424,7 +369,7 @@ fn a_reader_that_falls_behind_is_told_how_many_events_were_lost() {
         .stderr(Stdio::piped()),
     );
     wait_subscribed(&ns, 0);
-    let witness = Witness::subscribe(&ns);
+    let mut witness = Witness::subscribe(&ns);
     const CHURN: usize = 150_000;
     udp_churn(&ns, CHURN);
     witness.wait_offered(CHURN, Duration::from_secs(60));
@@ -470,7 +415,7 @@ fn record_writes_socket_events_continuously() {
             .stderr(Stdio::piped()),
     );
     wait_subscribed(&ns, 0);
-    let witness = Witness::subscribe(&ns);
+    let mut witness = Witness::subscribe(&ns);
     let mut ports = udp_churn(&ns, 40);
     witness.wait_offered(40, Duration::from_secs(60));
     // A tick writes (some of) them: what follows goes to a later file.
