@@ -9,8 +9,7 @@ use clap::{Parser, ValueEnum};
 pub use super::commands::SnapshotTarget;
 use super::commands::{parse_duration, Command};
 
-use crate::collect::sockets::Source;
-use crate::collect::sockets::Walks;
+use crate::collect::sockets::{Source, Walks};
 use crate::collect::Root;
 use crate::error::Error;
 use crate::output::Format;

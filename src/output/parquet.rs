@@ -145,6 +145,15 @@ mod tests {
         ParquetRecordBatchReaderBuilder::try_new(file).unwrap()
     }
 
+    /// Column `i` of a batch read back, as the microsecond timestamps it must be.
+    fn micros(batch: &RecordBatch, i: usize) -> &TimestampMicrosecondArray {
+        batch
+            .column(i)
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .expect("stored as microseconds")
+    }
+
     #[test]
     fn timestamps_become_utc_micros_and_u64_signed() {
         let schema = Arc::new(Schema::new(vec![
@@ -173,11 +182,7 @@ mod tests {
         );
         assert_eq!(read.field(1).data_type(), &DataType::Int64);
         let batch = reader.build().unwrap().next().unwrap().unwrap();
-        let taken = batch
-            .column(0)
-            .as_any()
-            .downcast_ref::<TimestampMicrosecondArray>()
-            .unwrap();
+        let taken = micros(&batch, 0);
         assert_eq!(taken.value(0), 1_700_000_000_123_456);
         assert!(batch.column(1).is_null(0), "too big for i64: NULL");
     }
@@ -221,11 +226,7 @@ mod tests {
         assert!(!dictionary(1), "inode: plain");
         assert!(dictionary(2), "state: a dictionary");
         let batch = reader.build().unwrap().next().unwrap().unwrap();
-        let at = batch
-            .column(0)
-            .as_any()
-            .downcast_ref::<TimestampMicrosecondArray>()
-            .unwrap();
+        let at = micros(&batch, 0);
         assert_eq!(at.value(0), 1_700_000_000_123_000);
         assert_eq!(at.timezone(), Some("UTC"));
     }
