@@ -57,6 +57,14 @@ pub struct SocketFilter {
     pub clauses: Vec<Clause>,
 }
 
+impl SocketFilter {
+    /// Whether the kernel answers with a few rows however many sockets there are: the
+    /// sockets on one port (local or remote), or listeners alone.
+    pub fn answers_few(&self) -> bool {
+        self.states & !(1 << 10) == 0 || bytecode::fixed_ports(&self.clauses) != [0; 2]
+    }
+}
+
 /// What a scan needs besides the rows the filter selects; each costs a request
 /// extension or a walk, so only what a query projects is asked for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -151,6 +151,8 @@ pub struct SpecTable<S: 'static> {
     /// Collects in parts as they are read, when the table can (see
     /// [`LiveTable::collect_parts`]).
     parts: Option<Parts<S>>,
+    /// Says when the kernel answers a scan with a few rows ([`LiveTable::few_rows`]).
+    few_rows: fn(&Scan) -> bool,
 }
 
 /// Collects a scan's rows in parts, handing each to the closure until it answers `false`.
@@ -178,12 +180,19 @@ impl<S: Snapshot> SpecTable<S> {
             pushdown: no_pushdown,
             asks: None,
             parts: None,
+            few_rows: |_| false,
         }
     }
 
     /// Lets the table hand its rows on in parts as they are read.
     pub fn with_parts(mut self, parts: Parts<S>) -> Self {
         self.parts = Some(parts);
+        self
+    }
+
+    /// Lets the table say which scans the kernel answers with a few rows.
+    pub fn with_few_rows(mut self, few_rows: fn(&Scan) -> bool) -> Self {
+        self.few_rows = few_rows;
         self
     }
 
@@ -226,6 +235,10 @@ where
 
     fn asks(&self, scan: &Scan) -> Option<Vec<&'static str>> {
         self.asks.map(|asks| asks(self.spec, scan))
+    }
+
+    fn few_rows(&self, scan: &Scan) -> bool {
+        (self.few_rows)(scan)
     }
 
     fn collect(&self, scan: &Scan) -> Result<Box<dyn Collected>, DataFusionError> {
@@ -335,7 +348,8 @@ fn registry() -> Vec<Entry> {
                     SpecTable::new(&sockets::SPEC, config, sockets::collect)
                         .with_pushdown(sockets::pushdown)
                         .with_asks(sockets::asks)
-                        .with_parts(sockets::collect_parts),
+                        .with_parts(sockets::collect_parts)
+                        .with_few_rows(sockets::few_rows),
                 )
             },
         },
@@ -347,7 +361,8 @@ fn registry() -> Vec<Entry> {
                     SpecTable::new(&tcp_info::SPEC, config, tcp_info::collect)
                         .with_pushdown(sockets::pushdown)
                         .with_asks(sockets::asks)
-                        .with_parts(tcp_info::collect_parts),
+                        .with_parts(tcp_info::collect_parts)
+                        .with_few_rows(sockets::few_rows),
                 )
             },
         },

@@ -341,6 +341,25 @@ mod tests {
     }
 
     #[test]
+    fn one_port_or_listeners_alone_are_a_few_rows() {
+        let few = |filters: &[Expr]| socket_filter(filters).answers_few();
+        assert!(few(&[col("local_port").eq(lit(9999))]));
+        assert!(few(&[
+            col("proto").eq(lit("tcp")),
+            lit(443).eq(col("remote_port"))
+        ]));
+        assert!(few(&[col("state").eq(lit("LISTEN"))]));
+        // Most sockets may match: a range, another state, either of two ports, nothing.
+        assert!(!few(&[col("local_port").gt(lit(1024))]));
+        assert!(!few(&[col("state").eq(lit("ESTABLISHED"))]));
+        assert!(!few(&[col("local_port")
+            .eq(lit(80))
+            .or(col("local_port").eq(lit(443)))]));
+        assert!(!few(&[col("local_address").eq(lit("127.0.0.1"))]));
+        assert!(!few(&[]));
+    }
+
+    #[test]
     fn state_and_proto_filters_become_a_kernel_request() {
         let f = socket_filter(&[col("state").eq(lit("LISTEN"))]);
         assert_eq!(f.states, 1 << 10);
