@@ -163,6 +163,12 @@ pub fn current_only(root: &Root) -> Result<Namespace, CollectError> {
         .unwrap_or_else(|| Namespace::new(current, current)))
 }
 
+/// Our own namespace as [`current_only`] finds it, but without looking for its name.
+pub fn current_unnamed(root: &Root) -> Namespace {
+    let inode = current(root).unwrap_or(0);
+    Namespace::new(inode, inode)
+}
+
 /// One item of a `--netns` list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selector {

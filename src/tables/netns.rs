@@ -178,7 +178,16 @@ pub fn scope(scan: &Scan) -> Result<Scope, DataFusionError> {
 /// The namespaces a scan reads.
 pub fn namespaces(config: &TablesConfig, scan: &Scan) -> Result<Vec<Namespace>, DataFusionError> {
     let wanted: Vec<Wanted> = scan.filters.iter().filter_map(translate).collect();
-    netns::select(&config.root, &scope(scan)?, &wanted).map_err(external)
+    let scope = scope(scan)?;
+    // Our own namespace's name takes listing /run/netns and docker's netns folder and a
+    // stat of each entry, for every scan: only `netns_name` shows it.
+    if wanted.is_empty()
+        && scope == Scope::Current
+        && scan.schema.column_with_name(NETNS_NAME).is_none()
+    {
+        return Ok(vec![netns::current_unnamed(&config.root)]);
+    }
+    netns::select(&config.root, &scope, &wanted).map_err(external)
 }
 
 /// Reads `read` in each namespace the scan selects and appends the rows in order.

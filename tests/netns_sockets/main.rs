@@ -242,6 +242,20 @@ fn every_socket_the_namespace_holds() {
             assert!(listeners.contains(&key_of(row)), "not a listener: {row:?}");
         }
     }
+
+    // 5. Our own namespace: its inode always, its `ip netns` name when a query shows it
+    // (only then is it looked up).
+    let named = query(
+        &ns,
+        "netlink",
+        "SELECT DISTINCT netns, netns_name FROM sockets",
+    );
+    assert_eq!(named.len(), 1, "{named:?}");
+    assert_eq!(number(&named[0], "netns"), Some(ns.inode()));
+    assert_eq!(text(&named[0], "netns_name"), Some(ns.name.clone()));
+    let bare = query(&ns, "netlink", "SELECT DISTINCT netns FROM sockets");
+    assert_eq!(bare.len(), 1, "{bare:?}");
+    assert_eq!(number(&bare[0], "netns"), Some(ns.inode()));
     drop(made.fds);
 }
 
