@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 
 pub use super::commands::SnapshotTarget;
-use super::commands::{parse_duration, Command};
+use super::commands::{parse_duration, AuditArgs, Command, RecordArgs, SnapshotArgs};
 
 use crate::collect::sockets::{Source, Walks};
 use crate::collect::Root;
@@ -326,11 +326,11 @@ impl Args {
             }
             (
                 None,
-                Some(Command::Audit {
+                Some(Command::Audit(AuditArgs {
                     paths,
                     params,
                     junit,
-                }),
+                })),
             ) => {
                 if !matches!(format, Format::Table | Format::Json) {
                     return Err(Error::Usage("audit writes --format table or json".into()));
@@ -341,19 +341,21 @@ impl Args {
                     junit,
                 }
             }
-            (None, Some(Command::Snapshot { target, print_ddl })) => match print_ddl {
-                Some(dialect) => Mode::Ddl(target.check(false)?, dialect),
-                None => Mode::Snapshot(target.check(false)?),
-            },
+            (None, Some(Command::Snapshot(SnapshotArgs { target, print_ddl }))) => {
+                match print_ddl {
+                    Some(dialect) => Mode::Ddl(target.check(false)?, dialect),
+                    None => Mode::Snapshot(target.check(false)?),
+                }
+            }
             (
                 None,
-                Some(Command::Record {
+                Some(Command::Record(RecordArgs {
                     target,
                     every,
                     count,
                     period,
                     retain,
-                }),
+                })),
             ) => Mode::Record(
                 target.check(true)?,
                 crate::history::record::Recording {

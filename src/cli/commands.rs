@@ -2,56 +2,140 @@
 
 use std::path::PathBuf;
 
-use clap::Subcommand;
+use clap::error::ErrorKind;
+use clap::{ArgMatches, Args, FromArgMatches, Subcommand};
 
 use crate::error::Error;
 
-#[derive(Debug, Subcommand)]
+/// The subcommands. clap builds a subcommand's arguments only when it is the one given
+/// (`Command::defer`), where the derive builds all four on every start, a query's too
+/// (clap-rs/clap#4959): so this enum's `Subcommand` is written out below.
+#[derive(Debug)]
 pub(super) enum Command {
-    /// Write one snapshot of tables to a Parquet dataset:
-    /// DEST/<table>/date=YYYY-MM-DD/host=<host>/<time>-<id>.parquet
-    Snapshot {
-        #[command(flatten)]
-        target: Target,
-        /// Print the CREATE TABLE statements for Hive/Spark/Athena or Trino instead
-        #[arg(long, value_name = "DIALECT")]
-        print_ddl: Option<crate::history::ddl::Dialect>,
-    },
-    /// Write snapshots on the wall clock's ticks until --count, --for or a signal
-    Record {
-        #[command(flatten)]
-        target: Target,
-        /// Interval between snapshots (30s, 5m, 1h)
-        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
-        every: std::time::Duration,
-        /// Stop after N snapshots
-        #[arg(long, value_name = "N", conflicts_with = "period")]
-        count: Option<u64>,
-        /// Stop after this long (6h, 2d)
-        #[arg(long = "for", id = "period", value_name = "DURATION", value_parser = parse_duration)]
-        period: Option<std::time::Duration>,
-        /// Delete whole date= partitions older than this (14d)
-        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-        retain: Option<std::time::Duration>,
-    },
-    /// Serve the live tables over Arrow Flight SQL, read-only (ADBC, JDBC, Grafana)
+    Snapshot(SnapshotArgs),
+    Record(RecordArgs),
     Serve(ServeArgs),
-    /// Run audit queries (a .sql file, or every .sql in a folder; the built-in audits when
-    /// no path is given). Exit 0 when all pass, 1 when any finds rows, 2 on an error.
-    Audit {
-        /// Audit files or folders
-        paths: Vec<PathBuf>,
-        /// Override an audit parameter
-        #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
-        params: Vec<String>,
-        /// Also write JUnit XML, one test case per audit, to FILE
-        #[arg(long, value_name = "FILE")]
-        junit: Option<PathBuf>,
-    },
+    Audit(AuditArgs),
 }
 
-/// Where and what a snapshot writes.
-#[derive(Debug, clap::Args)]
+/// Adds a subcommand's arguments to its `clap::Command`.
+type Augment = fn(clap::Command) -> clap::Command;
+
+/// Each subcommand's name, what `--help` says of it, and its arguments.
+const SUBCOMMANDS: [(&str, &str, Augment); 4] = [
+    (
+        "snapshot",
+        "Write one snapshot of tables to a Parquet dataset: \
+         DEST/<table>/date=YYYY-MM-DD/host=<host>/<time>-<id>.parquet",
+        SnapshotArgs::augment_args,
+    ),
+    (
+        "record",
+        "Write snapshots on the wall clock's ticks until --count, --for or a signal",
+        RecordArgs::augment_args,
+    ),
+    (
+        "serve",
+        "Serve the live tables over Arrow Flight SQL, read-only (ADBC, JDBC, Grafana)",
+        ServeArgs::augment_args,
+    ),
+    (
+        "audit",
+        "Run audit queries (a .sql file, or every .sql in a folder; the built-in audits \
+         when no path is given). Exit 0 when all pass, 1 when any finds rows, 2 on an error",
+        AuditArgs::augment_args,
+    ),
+];
+
+impl Subcommand for Command {
+    fn augment_subcommands(cmd: clap::Command) -> clap::Command {
+        SUBCOMMANDS.iter().fold(cmd, |cmd, &(name, about, args)| {
+            cmd.subcommand(clap::Command::new(name).about(about).defer(args))
+        })
+    }
+
+    fn augment_subcommands_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_subcommands(cmd)
+    }
+
+    fn has_subcommand(name: &str) -> bool {
+        SUBCOMMANDS.iter().any(|&(known, ..)| known == name)
+    }
+}
+
+impl FromArgMatches for Command {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        Self::from_arg_matches_mut(&mut matches.clone())
+    }
+
+    fn from_arg_matches_mut(matches: &mut ArgMatches) -> Result<Self, clap::Error> {
+        let Some((name, mut args)) = matches.remove_subcommand() else {
+            return Err(clap::Error::new(ErrorKind::MissingSubcommand));
+        };
+        let args = &mut args;
+        Ok(match name.as_str() {
+            "snapshot" => Command::Snapshot(SnapshotArgs::from_arg_matches_mut(args)?),
+            "record" => Command::Record(RecordArgs::from_arg_matches_mut(args)?),
+            "serve" => Command::Serve(ServeArgs::from_arg_matches_mut(args)?),
+            "audit" => Command::Audit(AuditArgs::from_arg_matches_mut(args)?),
+            other => {
+                let message = format!("no subcommand {other}");
+                return Err(clap::Error::raw(ErrorKind::InvalidSubcommand, message));
+            }
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+// `netsql snapshot`'s arguments.
+#[derive(Debug, Args)]
+pub(super) struct SnapshotArgs {
+    #[command(flatten)]
+    pub(super) target: Target,
+    /// Print the CREATE TABLE statements for Hive/Spark/Athena or Trino instead
+    #[arg(long, value_name = "DIALECT")]
+    pub(super) print_ddl: Option<crate::history::ddl::Dialect>,
+}
+
+// `netsql record`'s arguments.
+#[derive(Debug, Args)]
+pub(super) struct RecordArgs {
+    #[command(flatten)]
+    pub(super) target: Target,
+    /// Interval between snapshots (30s, 5m, 1h)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
+    pub(super) every: std::time::Duration,
+    /// Stop after N snapshots
+    #[arg(long, value_name = "N", conflicts_with = "period")]
+    pub(super) count: Option<u64>,
+    /// Stop after this long (6h, 2d)
+    #[arg(long = "for", id = "period", value_name = "DURATION", value_parser = parse_duration)]
+    pub(super) period: Option<std::time::Duration>,
+    /// Delete whole date= partitions older than this (14d)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(super) retain: Option<std::time::Duration>,
+}
+
+// `netsql audit`'s arguments.
+#[derive(Debug, Args)]
+pub(super) struct AuditArgs {
+    /// Audit files or folders
+    pub(super) paths: Vec<PathBuf>,
+    /// Override an audit parameter
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+    pub(super) params: Vec<String>,
+    /// Also write JUnit XML, one test case per audit, to FILE
+    #[arg(long, value_name = "FILE")]
+    pub(super) junit: Option<PathBuf>,
+}
+
+// Where and what a snapshot writes (a doc comment here would be clap's `about` for
+// every subcommand that flattens it).
+#[derive(Debug, Args)]
 pub(super) struct Target {
     /// The dataset's directory, or s3://bucket/prefix, gs://..., az://...
     #[arg(long, value_name = "DEST")]
@@ -117,8 +201,8 @@ pub struct SnapshotTarget {
     pub host: String,
 }
 
-/// `netsql serve`'s options.
-#[derive(Debug, clap::Args)]
+// `netsql serve`'s options (a doc comment would be clap's `about`).
+#[derive(Debug, Args)]
 pub(super) struct ServeArgs {
     /// Address to listen on; anything but loopback needs --token-file
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:50051")]
