@@ -2,7 +2,8 @@
 //!
 //! Nothing is collected at registration or planning (`scan` runs even for a plain
 //! `EXPLAIN`): collection happens when the plan's stream is first polled, on a blocking
-//! thread, and builds only the projected columns, one batch of at most [`BATCH_ROWS`]
+//! thread (or the query's own, for a scan of a few rows: [`LiveTable::few_rows`]), and
+//! builds only the projected columns, one batch of at most [`BATCH_ROWS`]
 //! rows at a time as the query pulls them. This module knows DataFusion and nothing of the OS.
 
 use std::fmt::Debug;
