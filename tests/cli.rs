@@ -230,6 +230,40 @@ fn sql_errors_are_one_line_with_status_2() {
 }
 
 #[test]
+fn each_subcommand_says_what_it_does() {
+    for (subcommand, about) in [
+        (
+            "snapshot",
+            "Write one snapshot of tables to a Parquet dataset: DEST/<table>/",
+        ),
+        (
+            "record",
+            "Write snapshots on the wall clock's ticks until --count",
+        ),
+        (
+            "serve",
+            "Serve the live tables over Arrow Flight SQL, read-only",
+        ),
+        (
+            "audit",
+            "Run audit queries (a .sql file, or every .sql in a folder;",
+        ),
+    ] {
+        let help = stdout(&run(&[subcommand, "--help"]));
+        assert!(help.starts_with(about), "{subcommand}: {help}");
+        assert!(
+            help.contains(&format!("Usage: netsql {subcommand}")),
+            "{help}"
+        );
+        let overview = stdout(&run(&["--help"]));
+        assert!(
+            overview.contains(&format!("  {subcommand:<10}{about}")),
+            "{overview}"
+        );
+    }
+}
+
+#[test]
 fn usage_errors_exit_2() {
     let out = run(&["--format", "xml", "-e", "SELECT 1"]);
     assert_eq!(out.status.code(), Some(2));

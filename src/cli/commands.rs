@@ -18,39 +18,53 @@ pub(super) enum Command {
     Audit(AuditArgs),
 }
 
-/// Adds a subcommand's arguments to its `clap::Command`.
-type Augment = fn(clap::Command) -> clap::Command;
+/// One subcommand: its name, what `--help` says of it, what adds its arguments to its
+/// `clap::Command`, and what reads them back.
+struct Sub {
+    name: &'static str,
+    about: &'static str,
+    args: fn(clap::Command) -> clap::Command,
+    parse: fn(&mut ArgMatches) -> Result<Command, clap::Error>,
+}
 
-/// Each subcommand's name, what `--help` says of it, and its arguments.
-const SUBCOMMANDS: [(&str, &str, Augment); 4] = [
-    (
-        "snapshot",
-        "Write one snapshot of tables to a Parquet dataset: \
-         DEST/<table>/date=YYYY-MM-DD/host=<host>/<time>-<id>.parquet",
-        SnapshotArgs::augment_args,
-    ),
-    (
-        "record",
-        "Write snapshots on the wall clock's ticks until --count, --for or a signal",
-        RecordArgs::augment_args,
-    ),
-    (
-        "serve",
-        "Serve the live tables over Arrow Flight SQL, read-only (ADBC, JDBC, Grafana)",
-        ServeArgs::augment_args,
-    ),
-    (
-        "audit",
-        "Run audit queries (a .sql file, or every .sql in a folder; the built-in audits \
-         when no path is given). Exit 0 when all pass, 1 when any finds rows, 2 on an error",
-        AuditArgs::augment_args,
-    ),
+const SUBCOMMANDS: [Sub; 4] = [
+    Sub {
+        name: "snapshot",
+        about: "Write one snapshot of tables to a Parquet dataset: \
+                DEST/<table>/date=YYYY-MM-DD/host=<host>/<time>-<id>.parquet",
+        args: SnapshotArgs::augment_args,
+        parse: |m| SnapshotArgs::from_arg_matches_mut(m).map(Command::Snapshot),
+    },
+    Sub {
+        name: "record",
+        about: "Write snapshots on the wall clock's ticks until --count, --for or a signal",
+        args: RecordArgs::augment_args,
+        parse: |m| RecordArgs::from_arg_matches_mut(m).map(Command::Record),
+    },
+    Sub {
+        name: "serve",
+        about: "Serve the live tables over Arrow Flight SQL, read-only (ADBC, JDBC, Grafana)",
+        args: ServeArgs::augment_args,
+        parse: |m| ServeArgs::from_arg_matches_mut(m).map(Command::Serve),
+    },
+    Sub {
+        name: "audit",
+        about: "Run audit queries (a .sql file, or every .sql in a folder; the built-in \
+                audits when no path is given). Exit 0 when all pass, 1 when any finds rows, \
+                2 on an error",
+        args: AuditArgs::augment_args,
+        parse: |m| AuditArgs::from_arg_matches_mut(m).map(Command::Audit),
+    },
 ];
 
 impl Subcommand for Command {
     fn augment_subcommands(cmd: clap::Command) -> clap::Command {
-        SUBCOMMANDS.iter().fold(cmd, |cmd, &(name, about, args)| {
-            cmd.subcommand(clap::Command::new(name).about(about).defer(args))
+        SUBCOMMANDS.iter().fold(cmd, |cmd, sub| {
+            cmd.subcommand(
+                clap::Command::new(sub.name)
+                    .about(sub.about)
+                    .defer(sub.args),
+            )
         })
     }
 
@@ -59,7 +73,7 @@ impl Subcommand for Command {
     }
 
     fn has_subcommand(name: &str) -> bool {
-        SUBCOMMANDS.iter().any(|&(known, ..)| known == name)
+        SUBCOMMANDS.iter().any(|sub| sub.name == name)
     }
 }
 
@@ -72,17 +86,13 @@ impl FromArgMatches for Command {
         let Some((name, mut args)) = matches.remove_subcommand() else {
             return Err(clap::Error::new(ErrorKind::MissingSubcommand));
         };
-        let args = &mut args;
-        Ok(match name.as_str() {
-            "snapshot" => Command::Snapshot(SnapshotArgs::from_arg_matches_mut(args)?),
-            "record" => Command::Record(RecordArgs::from_arg_matches_mut(args)?),
-            "serve" => Command::Serve(ServeArgs::from_arg_matches_mut(args)?),
-            "audit" => Command::Audit(AuditArgs::from_arg_matches_mut(args)?),
-            other => {
-                let message = format!("no subcommand {other}");
-                return Err(clap::Error::raw(ErrorKind::InvalidSubcommand, message));
-            }
-        })
+        match SUBCOMMANDS.iter().find(|sub| sub.name == name) {
+            Some(sub) => (sub.parse)(&mut args),
+            None => Err(clap::Error::raw(
+                ErrorKind::InvalidSubcommand,
+                format!("no subcommand {name}"),
+            )),
+        }
     }
 
     fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
