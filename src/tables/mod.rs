@@ -349,7 +349,7 @@ fn registry() -> Vec<Entry> {
                         .with_pushdown(sockets::pushdown)
                         .with_asks(sockets::asks)
                         .with_parts(sockets::collect_parts)
-                        .with_few_rows(sockets::few_rows),
+                        .with_few_rows(sockets_filter::few_rows),
                 )
             },
         },
@@ -362,7 +362,7 @@ fn registry() -> Vec<Entry> {
                         .with_pushdown(sockets::pushdown)
                         .with_asks(sockets::asks)
                         .with_parts(tcp_info::collect_parts)
-                        .with_few_rows(sockets::few_rows),
+                        .with_few_rows(sockets_filter::few_rows),
                 )
             },
         },

@@ -487,12 +487,6 @@ pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Sockets, DataFusion
     )
 }
 
-/// Whether the kernel answers the scan with a few rows (one port, listeners alone), so
-/// it is collected on the query's thread (see [`crate::catalog::LiveTable::few_rows`]).
-pub fn few_rows(scan: &Scan) -> bool {
-    super::sockets_filter::socket_filter(&scan.filters).answers_few()
-}
-
 /// [`collect`], handed on in parts as the kernel's dump is read.
 pub fn collect_parts(
     config: &TablesConfig,

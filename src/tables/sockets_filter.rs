@@ -270,6 +270,12 @@ pub fn pushdown(expr: &Expr) -> TableProviderFilterPushDown {
     }
 }
 
+/// Whether the kernel answers the scan with a few rows (one port, listeners alone), so
+/// it is collected on the query's thread (see [`crate::catalog::LiveTable::few_rows`]).
+pub fn few_rows(scan: &crate::catalog::Scan) -> bool {
+    socket_filter(&scan.filters).answers_few()
+}
+
 /// The kernel request the pushed filters allow: every filter narrows it (they are ANDed).
 pub fn socket_filter(filters: &[Expr]) -> SocketFilter {
     let mut filter = SocketFilter::default();
