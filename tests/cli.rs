@@ -231,6 +231,7 @@ fn sql_errors_are_one_line_with_status_2() {
 
 #[test]
 fn each_subcommand_says_what_it_does() {
+    let overview = stdout(&run(&["--help"]));
     for (subcommand, about) in [
         (
             "snapshot",
@@ -255,7 +256,6 @@ fn each_subcommand_says_what_it_does() {
             help.contains(&format!("Usage: netsql {subcommand}")),
             "{help}"
         );
-        let overview = stdout(&run(&["--help"]));
         assert!(
             overview.contains(&format!("  {subcommand:<10}{about}")),
             "{overview}"

@@ -260,7 +260,7 @@ pub fn collect_into(
         // Two walks pay when most sockets come back: not for a port or address filter
         // (the kernel's bytecode drops nearly all, so the walk itself is the cost) nor
         // for listeners alone (a table of their own, walked apart).
-        let bulk = filter.clauses.is_empty() && filter.states & !(1 << 10) != 0;
+        let bulk = filter.clauses.is_empty() && !filter.answers_few();
         let split = if bulk && walks == Walks::Parallel {
             split_port(root)
         } else {
