@@ -47,6 +47,27 @@ pub async fn run(
     files: Vec<QueryFile>,
     params: &BTreeMap<String, String>,
 ) -> Result<Vec<Outcome>, Error> {
+    // A -p that no audit declares is a typo (an allowlist that silently allows nothing).
+    if let Some((name, _)) = params.iter().find(|(name, _)| {
+        !files
+            .iter()
+            .any(|f| f.params.iter().any(|(p, _)| p == *name))
+    }) {
+        let mut known: Vec<&str> = files
+            .iter()
+            .flat_map(|f| f.params.iter().map(|(p, _)| p.as_str()))
+            .collect();
+        known.sort();
+        known.dedup();
+        let takes = if known.is_empty() {
+            "they take no parameters".to_string()
+        } else {
+            format!("they take: {}", known.join(", "))
+        };
+        return Err(Error::Usage(format!(
+            "no audit takes the parameter {name:?} ({takes})"
+        )));
+    }
     let mut outcomes = Vec::new();
     for file in files {
         let named = |err: Error| Error::Usage(format!("{}: {err}", file.origin));

@@ -7,9 +7,12 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
+use datafusion::common::tree_node::TreeNode;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::physical_plan::{
+    execute_stream, ExecutionPlan, ExecutionPlanProperties, SendableRecordBatchStream,
+};
 
 use datafusion::error::Result as DfResult;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -36,8 +39,16 @@ pub fn context(config: &TablesConfig) -> DfResult<SessionContext> {
     let session = SessionConfig::new()
         .with_information_schema(true)
         .with_batch_size(BATCH_ROWS)
-        .with_option_extension(catalog::Settings::new(&config.netns, |text| {
-            text.parse::<crate::collect::netns::Scope>().map(|_| ())
+        .with_option_extension(catalog::Settings::new(&config.netns, {
+            // A value names namespaces that exist (or `all`, `current`): a typo fails at
+            // the SET, not at the next query.
+            let root = config.root.clone();
+            Arc::new(move |text: &str| {
+                let scope = text.parse::<crate::collect::netns::Scope>()?;
+                crate::collect::netns::select(&root, &scope)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
         }))
         .with_extension(Arc::new(Moment::default()))
         .with_extension(Arc::new(builtins::Registered::default()));
@@ -51,6 +62,7 @@ pub fn context(config: &TablesConfig) -> DfResult<SessionContext> {
     let state = SessionStateBuilder::new()
         .with_config(session)
         .with_runtime_env(runtime.build_arc()?)
+        .with_physical_optimizer_rules(catalog::physical_optimizer_rules())
         .with_table_factories(SessionStateDefaults::default_table_factories())
         .with_file_formats(SessionStateDefaults::default_file_formats())
         .with_expr_planners(SessionStateDefaults::default_expr_planners())
@@ -140,6 +152,9 @@ impl<'a> Runner<'a> {
                 check_read_only(statement)?;
             }
             kill::check_statement(statement, self.kill, self.dry_run)?;
+            if let Statement::CopyTo(copy) = statement {
+                check_copy_target(&copy.target)?;
+            }
         }
         Ok(statements)
     }
@@ -183,7 +198,13 @@ impl<'a> Runner<'a> {
                 continue; // declared but unused
             };
             let scalar = match wanted {
-                Some(data_type) => ScalarValue::try_from_string(value.clone(), data_type)?,
+                Some(data_type) => {
+                    ScalarValue::try_from_string(value.clone(), data_type).map_err(|_| {
+                        Error::Usage(format!(
+                            "parameter {name}: {value:?} is not a value of type {data_type}"
+                        ))
+                    })?
+                }
                 // The query gives no type (LIMIT $n): a number if it reads as one.
                 None => match value.parse::<i64>() {
                     Ok(n) => ScalarValue::Int64(Some(n)),
@@ -197,26 +218,47 @@ impl<'a> Runner<'a> {
 
     /// A plan's result as a stream of batches; DESCRIBE is answered here, with docs.
     pub async fn stream(&self, plan: LogicalPlan) -> Result<SendableRecordBatchStream, Error> {
+        Ok(self.answer(plan).await?.0)
+    }
+
+    /// A plan's result, and whether it comes from a stream that ends only at a LIMIT,
+    /// `--for` or Ctrl-C (its rows are then written as they come).
+    async fn answer(&self, plan: LogicalPlan) -> Result<(SendableRecordBatchStream, bool), Error> {
         if let LogicalPlan::DescribeTable(describe) = &plan {
-            return Ok(one_batch(describe_with_docs(&describe.schema)?));
+            return Ok((one_batch(describe_with_docs(&describe.schema)?), false));
         }
         // A DELETE never reaches DataFusion's planner (see kill.rs).
         let plan = match kill::deletion(self.ctx, &plan, self.kill, self.dry_run)? {
             None => plan,
             Some(Deletion::List(input)) => kill::listing(input)?,
             Some(Deletion::Close(input)) => {
-                return Ok(one_batch(kill::close(self.ctx, self.root, input).await?))
+                return Ok((
+                    one_batch(kill::close(self.ctx, self.root, input).await?),
+                    false,
+                ))
             }
         };
         let frame = self.ctx.execute_logical_plan(plan).await?;
-        Ok(frame.execute_stream().await?)
+        let (mut state, plan) = frame.into_parts();
+        let physical = state.create_physical_plan(&plan).await?;
+        if !reads_a_stream(&physical) {
+            return Ok((execute_stream(physical, state.task_ctx())?, false));
+        }
+        // Rows of a stream go on as they come: planned again with batches of one row
+        // so that no operator (a filter, a join) holds them back to fill a batch. (This
+        // state is the statement's own copy; a state built anew from it would register
+        // a fresh default catalog in the session's shared list.)
+        let config = state.config().clone().with_batch_size(1);
+        *state.config_mut() = config;
+        let physical = state.create_physical_plan(&plan).await?;
+        Ok((execute_stream(physical, state.task_ctx())?, true))
     }
 
-    /// Runs a plan, its batches going to a sink `to` opens for its schema.
+    /// Runs a plan, its batches going to a sink `to` opens for its schema: a live sink
+    /// when the result never ends by itself (it is written as it arrives).
     pub async fn send(&self, plan: LogicalPlan, to: &mut dyn Destination) -> Result<(), Error> {
-        let live = tables::socket_events::reads(&plan);
-        let mut stream = self.stream(plan).await?;
-        let mut sink = if live {
+        let (mut stream, unbounded) = self.answer(plan).await?;
+        let mut sink = if unbounded {
             to.open_live(stream.schema())?
         } else {
             to.open(stream.schema())?
@@ -250,6 +292,13 @@ impl<'a> Runner<'a> {
         }
         Ok(())
     }
+}
+
+/// Whether some operator of `plan` reads a stream that does not end by itself (a LIMIT
+/// over it ends, but its rows still come one by one).
+fn reads_a_stream(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    plan.exists(|node| Ok(node.boundedness().is_unbounded()))
+        .unwrap_or(false)
 }
 
 fn one_batch(batch: RecordBatch) -> SendableRecordBatchStream {
@@ -333,6 +382,22 @@ impl Sink for CaptureSink<'_> {
     }
 }
 
+/// A COPY to a local path goes into a directory that exists, as `-o` does: DataFusion
+/// would make every missing directory on the way.
+fn check_copy_target(target: &str) -> Result<(), Error> {
+    if target.contains("://") {
+        return Ok(());
+    }
+    let path = std::path::Path::new(target.trim_end_matches('/'));
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(Error::Usage(format!(
+            "COPY to {target}: no such directory {}",
+            dir.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Only statements that read: SELECT/WITH, EXPLAIN, SHOW, DESCRIBE.
 fn check_read_only(statement: &Statement) -> Result<(), Error> {
     let refused = |what: &str| {
@@ -369,7 +434,7 @@ fn check_read_only(statement: &Statement) -> Result<(), Error> {
 }
 
 /// `DESCRIBE table` as DataFusion answers it, plus each column's one-line doc from the
-/// table spec (carried in the field metadata; NULL for tables without docs).
+/// table spec (NULL for tables without docs).
 fn describe_with_docs(schema: &Schema) -> Result<RecordBatch, Error> {
     let fields = schema.fields();
     let names: StringArray = fields.iter().map(|f| Some(f.name().as_str())).collect();
@@ -381,10 +446,8 @@ fn describe_with_docs(schema: &Schema) -> Result<RecordBatch, Error> {
         .iter()
         .map(|f| Some(if f.is_nullable() { "YES" } else { "NO" }))
         .collect();
-    let docs: StringArray = fields
-        .iter()
-        .map(|f| f.metadata().get(tables::DOC_KEY).map(String::as_str))
-        .collect();
+    let columns: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();
+    let docs: StringArray = tables::docs_of(&columns).into_iter().collect();
     let out = Schema::new(vec![
         Field::new("column_name", DataType::Utf8, false),
         Field::new("data_type", DataType::Utf8, false),

@@ -184,7 +184,7 @@ pub fn find<'a>(files: &'a [QueryFile], name: &str) -> Result<&'a QueryFile, Que
         let near: Vec<&str> = files
             .iter()
             .map(|f| f.name.as_str())
-            .filter(|n| n.contains(name) || name.contains(n))
+            .filter(|n| n.contains(name) || name.contains(n) || typo_of(n, name))
             .collect();
         let hint = if near.is_empty() {
             "netsql --list shows them".to_string()
@@ -196,6 +196,12 @@ pub fn find<'a>(files: &'a [QueryFile], name: &str) -> Result<&'a QueryFile, Que
             reason: format!("no saved query of that name ({hint})"),
         }
     })
+}
+
+/// Whether `typed` is `name` with one or two letters wrong, missing or extra (`listner`
+/// for `listeners`).
+fn typo_of(name: &str, typed: &str) -> bool {
+    name.len() > 3 && strsim::levenshtein(name, typed) <= 2
 }
 
 /// A `.sql` file, or every `.sql` file in a folder (sorted by name).
@@ -249,12 +255,14 @@ pub fn bind(
     for (name, value) in overrides {
         if !values.contains_key(name) {
             let known: Vec<&str> = file.params.iter().map(|(n, _)| n.as_str()).collect();
+            let takes = if known.is_empty() {
+                "it takes no parameters".to_string()
+            } else {
+                format!("it takes: {}", known.join(", "))
+            };
             return Err(QueryError::Header {
                 origin: file.origin.clone(),
-                reason: format!(
-                    "unknown parameter {name:?} (it takes: {})",
-                    known.join(", ")
-                ),
+                reason: format!("unknown parameter {name:?} ({takes})"),
             });
         }
         values.insert(name.clone(), value.clone());

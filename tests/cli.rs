@@ -330,6 +330,18 @@ fn explain_reads_nothing() {
     ]);
     let plan = stdout(&out);
     assert!(plan.contains("StreamingTableExec"), "{plan}");
+    // The table shows a plan a line per line, not as one line of `\n`s.
+    let grouped = stdout(&run(&[
+        "-e",
+        "EXPLAIN SELECT state, count(*) FROM sockets GROUP BY state",
+    ]));
+    assert!(!grouped.contains("\\n"), "{grouped}");
+    assert!(
+        grouped
+            .lines()
+            .any(|l| l.contains("TableScan") && !l.contains("Aggregate")),
+        "{grouped}"
+    );
     // The state filter went to the kernel request: applied exactly by the scan.
     assert!(
         plan.contains(r#"full_filters=[sockets.state = Utf8("LISTEN")]"#),
@@ -586,4 +598,253 @@ fn a_netstat_view_with_a_wrong_column_fails() {
             .run();
         assert_error(&out, needle);
     }
+}
+
+/// JSON gives each statement's result as one array on a line of its own: one result is a
+/// JSON document, several are JSON lines that `json.loads` takes line by line (and jq
+/// as they are). The same through -o and from netstat's views.
+#[test]
+fn json_is_one_array_a_statement_a_line() {
+    let one = stdout(&run(&["--format", "json", "-e", VALUES]));
+    assert_eq!(one, "[{\"a\":1,\"b\":null,\"c\":\"x,y\"}]\n");
+    let two = "SELECT 1 AS a; SELECT 2 AS b WHERE false; SELECT 3 AS c";
+    let expected = "[{\"a\":1}]\n[]\n[{\"c\":3}]\n";
+    assert_eq!(stdout(&run(&["--format", "json", "-e", two])), expected);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.json");
+    stdout(&run(&["-o", file.to_str().unwrap(), "-e", two]));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), expected);
+    let views = stdout(&fixture(&["netstat", "-an", "--format", "json"]));
+    let results: Vec<serde_json::Value> = views
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    // -an: the internet view, then the unix one (fixtures/proc/ss.txt: 5 and 2 sockets).
+    let sizes: Vec<usize> = results
+        .iter()
+        .map(|r| r.as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes, [5, 2], "{views}");
+}
+
+/// A column's doc is not part of its type: a parameter compared with two columns, a
+/// UNION, COALESCE and a join over columns with different docs all plan (expected rows
+/// from fixtures/proc/ss.txt), and DESCRIBE still shows each column's doc.
+#[test]
+fn column_docs_never_change_a_type() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("either_end.sql"),
+        "-- name: either_end\n-- description: sockets with the port at either end\n\
+         -- param: port = 1\n\
+         SELECT inode FROM sockets WHERE local_port = $port OR remote_port = $port ORDER BY inode;\n",
+    )
+    .unwrap();
+    let queries = dir.path().to_str().unwrap();
+    let out = fixture(&[
+        "--queries",
+        queries,
+        "--format",
+        "csv",
+        "-q",
+        "either_end",
+        "-p",
+        "port=8080",
+    ]);
+    assert_eq!(stdout(&out), "inode\n11605\n11606\n11607\n");
+    for (sql, expected) in [
+        (
+            "SELECT local_port AS p FROM sockets WHERE proto = 'tcp' \
+             UNION SELECT remote_port FROM sockets WHERE proto = 'tcp' ORDER BY p",
+            "p\n0\n8080\n44540\n",
+        ),
+        (
+            "SELECT coalesce(path, local_address) AS at FROM sockets \
+             WHERE proto = 'tcp' OR family = 'unix' ORDER BY at",
+            "at\n/tmp/netsql-fixture.sock\n127.0.0.1\n127.0.0.1\n127.0.0.1\n@fixture-abstract\n",
+        ),
+        (
+            "SELECT a.inode AS a, b.inode AS b FROM sockets a JOIN sockets b \
+             ON a.local_port = b.remote_port AND a.remote_port = b.local_port \
+             WHERE a.proto = 'tcp' AND a.state = 'ESTABLISHED' ORDER BY a.inode",
+            "a,b\n11606,11607\n11607,11606\n",
+        ),
+    ] {
+        assert_eq!(
+            stdout(&fixture(&["--format", "csv", "-e", sql])),
+            expected,
+            "{sql}"
+        );
+    }
+    let described = stdout(&run(&["--format", "json", "-e", "DESCRIBE sockets"]));
+    let described: Vec<serde_json::Value> = serde_json::from_str(&described).unwrap();
+    for (row, column) in described.iter().zip(netsql::tables::sockets::SPEC.columns) {
+        assert_eq!(row["column_name"], column.name);
+        assert_eq!(row["description"], column.doc, "{}", column.name);
+    }
+}
+
+/// A saved query's name or parameter given wrong gets a line that says what is wrong.
+#[test]
+fn saved_query_mistakes_say_what_is_wrong() {
+    assert_error(&fixture(&["-q", "listner"]), "did you mean listeners?");
+    assert_error(
+        &fixture(&["-q", "listeners", "-p", "nosuch=1"]),
+        "unknown parameter \"nosuch\" (it takes no parameters)",
+    );
+    // An audit parameter no audit declares is a typo, not an allowlist of nothing.
+    assert_error(
+        &fixture(&["audit", "-p", "alow=sshd"]),
+        "no audit takes the parameter \"alow\" (they take: ",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("on_port.sql"),
+        "-- name: on_port\n-- description: one port\n-- param: port = 1\n\
+         SELECT inode FROM sockets WHERE local_port = $port;\n",
+    )
+    .unwrap();
+    let queries = dir.path().to_str().unwrap();
+    assert_error(
+        &fixture(&["--queries", queries, "-q", "on_port", "-p", "port=abc"]),
+        "parameter port: \"abc\" is not a value of type Int32",
+    );
+}
+
+/// `--history` naming a folder that is not there says so; only queries of `history.*`
+/// fail (it used to say "cannot write" and fail every query).
+#[test]
+fn a_missing_history_fails_only_history_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nohist");
+    let missing = missing.to_str().unwrap();
+    let warning = format!("netsql: --history {missing}: no such directory (no history.* tables)\n");
+    let out = run(&[
+        "--history",
+        missing,
+        "--format",
+        "csv",
+        "-e",
+        "SELECT 1 AS one",
+    ]);
+    assert_eq!(stdout(&out), "one\n1\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), warning);
+    let out = run(&[
+        "--history",
+        missing,
+        "-e",
+        "SELECT count(*) FROM history.sockets",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with(&warning), "{err}");
+    assert!(err[warning.len()..].contains("history.sockets"), "{err}");
+}
+
+/// A bad flag or value is README's one line `netsql: ...`, with the hint to --help on a
+/// second line, not clap's block.
+#[test]
+fn a_bad_flag_is_one_line_and_a_hint() {
+    for (args, needle) in [
+        (
+            &["--format", "xml", "-e", "SELECT 1"][..],
+            "invalid value 'xml' for '--format",
+        ),
+        (
+            &["--no-such-flag"][..],
+            "unexpected argument '--no-such-flag'",
+        ),
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{err}");
+        assert!(
+            lines[0].starts_with("netsql: ") && lines[0].contains(needle),
+            "{err}"
+        );
+        assert_eq!(lines[1], "For more information, try 'netsql --help'.");
+    }
+    let err =
+        String::from_utf8_lossy(&run(&["--format", "xml", "-e", "SELECT 1"]).stderr).into_owned();
+    assert!(err.contains("[possible values: table, csv"), "{err}");
+}
+
+/// `record --count 0` would write nothing and succeed: refused, as `--every 0s` is.
+#[test]
+fn record_refuses_a_count_of_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "record",
+        "--to",
+        dir.path().to_str().unwrap(),
+        "--count",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("netsql: invalid value '0' for '--count <N>'"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}
+
+/// A setting or a COPY that names what is not there fails at once, in one line: `SET
+/// netsql.netns` to a namespace that does not exist (it failed the next query), COPY
+/// into a directory that does not exist (DataFusion made it).
+#[test]
+fn settings_and_copies_naming_what_is_not_there_fail_at_once() {
+    assert_error(
+        &run(&["-e", "SET netsql.netns = 'netsql-no-such-ns'; SELECT 1"]),
+        "netsql-no-such-ns",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("missing/x.parquet");
+    let sql = format!("COPY (SELECT 1 AS a) TO '{}'", target.display());
+    assert_error(&run(&["-e", &sql]), "no such directory");
+    assert!(!dir.path().join("missing").exists(), "no directory made");
+    let fine = dir.path().join("x.csv");
+    let sql = format!("COPY (SELECT 1 AS a) TO '{}'", fine.display());
+    stdout(&run(&["-e", &sql]));
+    assert_eq!(std::fs::read_to_string(&fine).unwrap(), "a\n1\n");
+}
+
+/// `serve --listen` takes a host name as well as an address; one that does not resolve
+/// is refused in one line.
+#[test]
+fn serve_listens_on_a_host_name() {
+    use std::io::BufRead;
+    let mut kid = Kid::spawn(
+        netsql()
+            .args(["serve", "--listen", "localhost:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let stderr = kid.stderr.take().unwrap();
+    let (send, first) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stderr).read_line(&mut line);
+        let _ = send.send(line);
+    });
+    let line = first.recv_timeout(Duration::from_secs(30)).expect("a line");
+    assert!(
+        line.contains("grpc://127.0.0.1:") || line.contains("grpc://[::1]:"),
+        "{line}"
+    );
+    drop(kid);
+    let out = run(&["serve", "--listen", "no-such-host.invalid:50051"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("netsql: invalid value 'no-such-host.invalid:50051'"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 2, "{err}");
 }

@@ -333,5 +333,26 @@ fn owners_processes_and_services() {
         "root's child is hidden: {seen:?}"
     );
     assert_eq!(int(&seen[1], "pid"), Some(pids[3]));
+    // Under `netsql netstat` the note is net-tools' own, as netstat prints it.
+    let as_nobody = |argv: &[&str]| {
+        let mut all = vec![
+            "setpriv",
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+        ];
+        all.extend_from_slice(argv);
+        ns.exec(&all)
+    };
+    let theirs = as_nobody(&["netstat", "-tlnp"]);
+    let ours = as_nobody(&[netsql, "netstat", "-tlnp"]);
+    assert!(!theirs.stderr.is_empty(), "netstat said nothing as nobody");
+    assert_eq!(
+        String::from_utf8_lossy(&ours.stderr),
+        String::from_utf8_lossy(&theirs.stderr)
+    );
+    assert_eq!(ours.stdout, theirs.stdout);
     drop(started);
 }

@@ -99,6 +99,10 @@ fn meta_commands_describe_and_format() {
     at(&mut s, "netsql> ", "\\maxrows 2\r");
     at(&mut s, "netsql> ", "SELECT inode FROM sockets;\r");
     s.expect("7 rows (2 shown)").unwrap();
+    // A description is never cut: its last column shows.
+    at(&mut s, "netsql> ", "\\d sockets\r");
+    let last = netsql::tables::sockets::SPEC.columns.last().unwrap().name;
+    s.expect(format!("| {last} ").as_str()).unwrap();
     at(&mut s, "netsql> ", "\\x\r");
     at(&mut s, "netsql> ", "SELECT 'v' AS k;\r");
     s.expect("-[ RECORD 1 ]").unwrap();
@@ -269,4 +273,22 @@ fn record_shows_one_status_line_on_a_terminal() {
         std::fs::read_dir(dir.join("interfaces")).unwrap().count(),
         1
     );
+}
+
+/// Lines that arrive in one burst (typed fast, or pasted where the terminal has no
+/// bracketed paste) all run, in order: statements on lines of their own, and one
+/// statement over three lines.
+#[test]
+fn a_burst_of_lines_runs_every_line() {
+    let data = tempfile::tempdir().unwrap();
+    let mut s = repl(data.path());
+    s.send("SELECT 1 AS x;\rSELECT 2 AS y;\rSELECT 3 AS z;\r")
+        .unwrap();
+    s.expect("| x |").unwrap();
+    s.expect("| y |").unwrap();
+    s.expect("| z |").unwrap();
+    at(&mut s, "netsql> ", "SELECT 40\r+ 2\rAS pasted;\r");
+    s.expect("| pasted |").unwrap();
+    s.expect("| 42     |").unwrap();
+    quit(s);
 }

@@ -7,6 +7,7 @@
 -- no remote port, the others with no remote address.
 -- netstat reads /proc/net/tcp, where a listener's Send-Q is always 0; sock_diag gives its
 -- backlog limit instead, so the view shows netstat's 0.
+-- `seq`: the kernel's order within a protocol, which netstat keeps; a join (-p) does not.
 SELECT
     proto,
     recv_q,
@@ -22,11 +23,12 @@ SELECT
     timer,
     timer_expires_ms,
     retransmits,
-    probes
+    probes,
+    row_number() OVER () AS seq
 FROM sockets
 WHERE family IN ('inet', 'inet6')
   AND array_has(string_to_array($protocols, ','), proto)
   AND ($servers = 'all'
        OR ($servers = 'only') = (CASE WHEN proto IN ('tcp', 'tcp6') THEN remote_port = 0
                                       ELSE remote_address IN ('0.0.0.0', '::') END))
-ORDER BY array_position(string_to_array($protocols, ','), proto);
+ORDER BY array_position(string_to_array($protocols, ','), proto), seq;

@@ -2,7 +2,9 @@
 -- description: Unix sockets with the fields netstat -x[p] prints (behind `netsql netstat -x`)
 -- param: servers = all
 -- `servers`: all (-a), only listeners (-l) or none of them (neither).
-SELECT unix_refcnt, unix_flags, type, state, inode, path, pid
+-- `seq`: the kernel's order, which netstat keeps; a join (-p) does not.
+SELECT unix_refcnt, unix_flags, type, state, inode, path, pid, row_number() OVER () AS seq
 FROM sockets
 WHERE family = 'unix'
-  AND ($servers = 'all' OR ($servers = 'only') = (state = 'LISTEN'));
+  AND ($servers = 'all' OR ($servers = 'only') = (state = 'LISTEN'))
+ORDER BY seq;

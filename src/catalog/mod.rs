@@ -14,12 +14,17 @@ use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, Session, TableProvider};
-use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_optimizer::sanity_checker::{
+    check_finiteness_requirements, SanityCheckPlan,
+};
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
@@ -39,6 +44,8 @@ pub struct Scan {
     pub projection: Vec<usize>,
     /// The projected schema the returned batch must have.
     pub schema: SchemaRef,
+    /// The table's whole schema (filters may name columns the projection leaves out).
+    pub table_schema: SchemaRef,
     /// Filters DataFusion offered; those for which [`LiveTable::filter_pushdown`] said
     /// `Exact` must be applied by the table, the rest are hints.
     pub filters: Vec<Expr>,
@@ -52,19 +59,30 @@ pub struct Scan {
 
 /// netsql's own session settings, `SET netsql.<name> = ...` (and `SHOW`, which needs the
 /// prefixed key: DataFusion's `extensions_options!` would list the bare name).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     /// Network namespaces the per-namespace tables read: '' (the current one), 'all',
     /// or a comma list of `ip netns` names, /run/netns paths, pids, inodes.
     pub netns: String,
     /// Checks a `netns` value when it is set, so a typo fails at the SET.
-    check_netns: fn(&str) -> std::result::Result<(), String>,
+    check_netns: CheckNetns,
+}
+
+/// Checks a value of `netsql.netns`: the namespaces it names exist.
+pub type CheckNetns = Arc<dyn Fn(&str) -> std::result::Result<(), String> + Send + Sync>;
+
+impl Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("netns", &self.netns)
+            .finish_non_exhaustive()
+    }
 }
 
 const NETNS_KEY: &str = "netns";
 
 impl Settings {
-    pub fn new(netns: &str, check_netns: fn(&str) -> std::result::Result<(), String>) -> Self {
+    pub fn new(netns: &str, check_netns: CheckNetns) -> Self {
         Settings {
             netns: netns.to_string(),
             check_netns,
@@ -162,6 +180,12 @@ pub trait LiveTable: Debug + Send + Sync + 'static {
     fn stream(&self, _scan: &Scan) -> Option<SendableRecordBatchStream> {
         None
     }
+    /// Whether the table's rows never end by themselves (a stream of events, ended by
+    /// LIMIT, `--for` or Ctrl-C): its scans say so to DataFusion, so rows flow through
+    /// filters and joins as they come, and the output is written as it arrives.
+    fn unbounded(&self) -> bool {
+        false
+    }
     /// Whether the kernel answers this scan with a few rows however large the system
     /// (`sockets` on one port, or its listeners only). Such a scan is collected on the
     /// query's own thread when that thread is the runtime's only one: a collector's
@@ -222,6 +246,7 @@ impl TableProvider for LiveProvider {
             scan: Arc::new(Scan {
                 projection,
                 schema: schema.clone(),
+                table_schema: full.clone(),
                 filters: filters.to_vec(),
                 limit,
                 netns: state
@@ -234,46 +259,88 @@ impl TableProvider for LiveProvider {
             }),
         };
         let asks = self.table.asks(&partition.scan);
-        // The partition already projects, so the exec gets no projection of its own.
-        let exec =
-            StreamingTableExec::try_new(schema, vec![Arc::new(partition)], None, [], false, limit)?;
-        Ok(match asks {
-            Some(asks) => Arc::new(AskingExec {
-                inner: Arc::new(exec),
-                table: self.table.name(),
-                asks,
-            }),
-            None => Arc::new(exec),
-        })
+        Ok(Arc::new(LiveScan::new(
+            Arc::new(partition),
+            self.table.name(),
+            asks,
+            self.table.unbounded(),
+            limit,
+        )?))
     }
 }
 
-/// A live scan that says, in EXPLAIN, what it asks the kernel for: otherwise the scan
-/// it wraps, unchanged.
+/// A live table's scan: DataFusion's streaming scan of its one partition, which says in
+/// EXPLAIN what it asks the kernel for, and whether it ends by itself.
 #[derive(Debug)]
-struct AskingExec {
+pub struct LiveScan {
     inner: Arc<dyn ExecutionPlan>,
+    partition: Arc<LivePartition>,
     table: &'static str,
-    asks: Vec<&'static str>,
+    asks: Option<Vec<&'static str>>,
+    unbounded: bool,
+    limit: Option<usize>,
 }
 
-impl DisplayAs for AskingExec {
-    fn fmt_as(&self, t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        let asks = if self.asks.is_empty() {
-            "none".to_string()
-        } else {
-            self.asks.join(",")
-        };
-        write!(
-            f,
-            "LiveScan: table={}, sock_diag_extensions={asks}, ",
-            self.table
+impl LiveScan {
+    fn new(
+        partition: Arc<LivePartition>,
+        table: &'static str,
+        asks: Option<Vec<&'static str>>,
+        unbounded: bool,
+        limit: Option<usize>,
+    ) -> Result<Self> {
+        let schema = partition.scan.schema.clone();
+        // The partition already projects, so the exec gets no projection of its own.
+        let inner = StreamingTableExec::try_new(
+            schema,
+            vec![partition.clone() as Arc<dyn PartitionStream>],
+            None,
+            [],
+            unbounded,
+            limit,
         )?;
+        Ok(LiveScan {
+            inner: Arc::new(inner),
+            partition,
+            table,
+            asks,
+            unbounded,
+            limit,
+        })
+    }
+
+    /// The same scan planned as one that ends: what a query that needs a stream's end
+    /// to answer (an aggregate, a sort) reads; it ends at LIMIT, `--for` or Ctrl-C.
+    fn ending(&self) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(LiveScan::new(
+            self.partition.clone(),
+            self.table,
+            self.asks.clone(),
+            false,
+            self.limit,
+        )?))
+    }
+}
+
+impl DisplayAs for LiveScan {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        if let Some(asks) = &self.asks {
+            let asks = if asks.is_empty() {
+                "none".to_string()
+            } else {
+                asks.join(",")
+            };
+            write!(
+                f,
+                "LiveScan: table={}, sock_diag_extensions={asks}, ",
+                self.table
+            )?;
+        }
         self.inner.fmt_as(t, f)
     }
 }
 
-impl ExecutionPlan for AskingExec {
+impl ExecutionPlan for LiveScan {
     fn name(&self) -> &str {
         "LiveScan"
     }
@@ -310,6 +377,60 @@ impl ExecutionPlan for AskingExec {
     }
 }
 
+/// A query over a stream that needs the stream's end to answer (an aggregate, a sort)
+/// is answered when the stream ends: at its LIMIT, `--for` or Ctrl-C. DataFusion refuses
+/// to run such an operator over an unbounded scan, so this rule, run just before that
+/// check, plans the scans of such a query as ones that end; a query that can answer as
+/// rows come (filters, projections, joins, LIMIT) keeps them unbounded.
+#[derive(Debug)]
+pub struct AnswerAtTheEnd;
+
+impl PhysicalOptimizerRule for AnswerAtTheEnd {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        config: &ConfigOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let mut needs_end = false;
+        plan.apply(|node| {
+            needs_end = check_finiteness_requirements(node.as_ref(), &config.optimizer).is_err();
+            Ok(if needs_end {
+                TreeNodeRecursion::Stop
+            } else {
+                TreeNodeRecursion::Continue
+            })
+        })?;
+        if !needs_end {
+            return Ok(plan);
+        }
+        plan.transform_up(|node| match node.downcast_ref::<LiveScan>() {
+            Some(scan) if scan.unbounded => Ok(Transformed::yes(scan.ending()?)),
+            _ => Ok(Transformed::no(node)),
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "answer_at_the_end"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+/// DataFusion's physical optimizer rules with [`AnswerAtTheEnd`] just before the last,
+/// the check of what a plan's operators can run on.
+pub fn physical_optimizer_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
+    let mut rules = datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules;
+    let at = rules
+        .iter()
+        .position(|r| r.name() == SanityCheckPlan::new().name())
+        .unwrap_or(rules.len());
+    rules.insert(at, Arc::new(AnswerAtTheEnd));
+    rules
+}
+
 /// A part of one batch or less is built into Arrow here, on the reader's thread, so the
 /// query's thread only consumes it: the kernel's dump and the building overlap the
 /// writing (`tcp_info`'s 64 columns to CSV: the query's thread was the bottleneck). A
@@ -325,7 +446,7 @@ fn prebuilt(part: Box<dyn Collected>) -> Result<Box<dyn Collected>> {
 
 /// The single partition of a live scan.
 #[derive(Debug)]
-struct LivePartition {
+pub struct LivePartition {
     table: Arc<dyn LiveTable>,
     scan: Arc<Scan>,
 }

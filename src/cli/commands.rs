@@ -119,8 +119,8 @@ pub(super) struct RecordArgs {
     /// Interval between snapshots (30s, 5m, 1h)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
     pub(super) every: std::time::Duration,
-    /// Stop after N snapshots
-    #[arg(long, value_name = "N", conflicts_with = "period")]
+    /// Stop after N snapshots (1 or more)
+    #[arg(long, value_name = "N", conflicts_with = "period", value_parser = clap::value_parser!(u64).range(1..))]
     pub(super) count: Option<u64>,
     /// Stop after this long (6h, 2d)
     #[arg(long = "for", id = "period", value_name = "DURATION", value_parser = parse_duration)]
@@ -156,6 +156,20 @@ pub(super) struct Target {
     /// The host name rows are filed under (default: this machine's)
     #[arg(long, value_name = "NAME")]
     host: Option<String>,
+}
+
+/// `ADDR:PORT`, or `HOST:PORT` with the host resolved (its first address).
+fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let mut found = text
+        .to_socket_addrs()
+        .map_err(|e| format!("{text}: {e} (expected ADDR:PORT or HOST:PORT)"))?;
+    found
+        .next()
+        .ok_or_else(|| format!("{text}: the host name has no address"))
 }
 
 pub(super) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -214,8 +228,9 @@ pub struct SnapshotTarget {
 // `netsql serve`'s options (a doc comment would be clap's `about`).
 #[derive(Debug, Args)]
 pub(super) struct ServeArgs {
-    /// Address to listen on; anything but loopback needs --token-file
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:50051")]
+    /// Address (or host name) and port to listen on; anything but loopback needs
+    /// --token-file
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:50051", value_parser = parse_listen)]
     listen: std::net::SocketAddr,
     /// Require `authorization: Bearer <token>`, the token the first line of FILE (which
     /// group and others must not be able to read)

@@ -20,6 +20,23 @@ use crate::queries;
 
 pub use args::{split_netstat, Args, Config, Input, Mode};
 
+/// clap's message for a bad command line as one line: its first, with the possible
+/// values it lists after it (no usage block, no tips).
+fn usage_error(err: &clap::Error) -> String {
+    let text = err.render().to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut line = lines
+        .next()
+        .unwrap_or("bad arguments")
+        .trim_start_matches("error: ")
+        .to_string();
+    for more in lines.filter(|l| l.starts_with('[')) {
+        line.push(' ');
+        line.push_str(more);
+    }
+    line
+}
+
 /// The whole program: parse arguments, run, map the outcome to an exit code.
 pub fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args_os()
@@ -31,8 +48,12 @@ pub fn main() -> ExitCode {
     };
     let args = match Args::try_parse_from(&ours) {
         Ok(args) => args,
-        // clap prints usage errors (exit 2) and --help/--version (exit 0) itself.
-        Err(err) => err.exit(),
+        Err(err) if !err.use_stderr() => err.exit(), // --help, --version: exit 0
+        Err(err) => {
+            eprintln!("netsql: {}", usage_error(&err));
+            eprintln!("For more information, try 'netsql --help'.");
+            return Exit::Error.into();
+        }
     };
     let netstat = match netstat.map(|flags| crate::netstat::Flags::parse(&flags)) {
         None => None,

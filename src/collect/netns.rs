@@ -218,39 +218,9 @@ impl std::str::FromStr for Scope {
     }
 }
 
-/// What a namespace must be to pass pushed-down filters on `netns`/`netns_name`:
-/// each test holds (they are ANDed), each one a set of allowed values.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Wanted {
-    Inodes(Vec<u64>),
-    Names(Vec<String>),
-    /// `netns IS NOT NULL`: every namespace, whatever the scope (what a saved query
-    /// about the whole host says).
-    Every,
-}
-
-impl Wanted {
-    fn holds(&self, ns: &Namespace) -> bool {
-        match self {
-            Wanted::Every => true,
-            Wanted::Inodes(inodes) => inodes.contains(&ns.inode),
-            Wanted::Names(names) => ns.name.as_ref().is_some_and(|n| names.contains(n)),
-        }
-    }
-}
-
-/// The namespaces to read: those the filters select if there are any (whatever the
-/// scope), else those of the scope.
-pub fn select(
-    root: &Root,
-    scope: &Scope,
-    wanted: &[Wanted],
-) -> Result<Vec<Namespace>, CollectError> {
-    if !wanted.is_empty() {
-        let mut all = discover(root)?;
-        all.retain(|ns| wanted.iter().all(|w| w.holds(ns)));
-        return Ok(all);
-    }
+/// The namespaces a scope names (filters on the namespace columns choose among
+/// [`discover`]'s instead: see `tables::netns`).
+pub fn select(root: &Root, scope: &Scope) -> Result<Vec<Namespace>, CollectError> {
     let selectors = match scope {
         Scope::Current => return Ok(vec![current_only(root)?]),
         Scope::All => return discover(root),
@@ -560,21 +530,5 @@ mod tests {
             ]))
         );
         assert!("blue,,red".parse::<Scope>().is_err());
-    }
-
-    #[test]
-    fn filters_select_by_inode_and_by_name() {
-        let ns = |inode, name: Option<&str>| Namespace {
-            name: name.map(String::from),
-            ..Namespace::new(inode, 0)
-        };
-        let names = Wanted::Names(vec!["blue".into()]);
-        assert!(names.holds(&ns(1, Some("blue"))));
-        assert!(!names.holds(&ns(1, Some("red"))));
-        assert!(
-            !names.holds(&ns(1, None)),
-            "an unnamed namespace has a NULL name"
-        );
-        assert!(Wanted::Inodes(vec![1, 2]).holds(&ns(2, None)));
     }
 }

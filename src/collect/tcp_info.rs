@@ -115,7 +115,7 @@ impl TcpInfo {
     }
 
     /// What `ss -i` prints as `send`: cwnd x mss x 8 / rtt, in bits per second; `None`
-    /// with no rtt measured yet.
+    /// with no rtt measured yet (or a rate past 2^64 bits/s, which no link has).
     pub fn send_rate_bps(&self) -> Option<u64> {
         let rtt_us = self.u32(at::RTT).filter(|&r| r > 0)?;
         let cwnd = u128::from(self.u32(at::SND_CWND)?);
@@ -123,7 +123,7 @@ impl TcpInfo {
         // Rounded to the nearest, as ss prints the quotient with no decimals.
         let rtt_us = u128::from(rtt_us);
         let bps = (cwnd * mss * 8 * 1_000_000 + rtt_us / 2) / rtt_us;
-        Some(u64::try_from(bps).unwrap_or(u64::MAX))
+        u64::try_from(bps).ok()
     }
 }
 

@@ -124,7 +124,7 @@ impl Dest {
         match self {
             Dest::Local(dir) => {
                 let path = dir.join(rel);
-                let entries = std::fs::read_dir(&path).map_err(|source| Error::Output {
+                let entries = std::fs::read_dir(&path).map_err(|source| Error::Input {
                     path: path.clone(),
                     source,
                 })?;

@@ -120,6 +120,16 @@ pub async fn register(
         .catalog("datafusion")
         .ok_or_else(|| Error::Usage("no default catalog".into()))?;
     catalog.register_schema(SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
+    if let Dest::Local(dir) = dest {
+        // Only queries of history.* need it: they fail naming the table, the rest run.
+        if !dir.is_dir() {
+            eprintln!(
+                "netsql: --history {}: no such directory (no history.* tables)",
+                dir.display()
+            );
+            return Ok(Vec::new());
+        }
+    }
     let names: Vec<String> = dest
         .folders("")
         .await?

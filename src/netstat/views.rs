@@ -98,13 +98,24 @@ pub async fn run(
         text.write_all(flags::USAGE.as_bytes())?;
         return Ok(Exit::Success);
     }
+    crate::tables::note_as_netstat();
+    // netstat's order is the kernel's: one partition keeps it from the scan to each
+    // view's `seq` (DataFusion would spread a large table's batches over the cores).
+    runner
+        .ctx
+        .state_ref()
+        .write()
+        .config_mut()
+        .options_mut()
+        .execution
+        .target_partitions = 1;
     // With --netns other than the current one: a block per namespace, under a line
     // naming it, each read by setting the session's scope to that namespace alone.
     let setting = crate::exec::netns_setting(runner.ctx);
     let blocks = match setting.parse::<Scope>() {
         Ok(Scope::Current) | Err(_) => None,
         Ok(scope) => {
-            let namespaces = netns::select(runner.root, &scope, &[]).map_err(Error::Collect)?;
+            let namespaces = netns::select(runner.root, &scope).map_err(Error::Collect)?;
             // One chosen namespace reads as `ip netns exec NAME netstat` would: untitled.
             let titled = scope == Scope::All || namespaces.len() > 1;
             Some((namespaces, titled))
@@ -280,11 +291,11 @@ async fn inet(
         "netstat_inet",
         &[("protocols", protocols.join(",")), servers_param(flags)],
     )?;
-    // DataFusion keeps no order of a subquery: the view's is said again, by the same
-    // parameter.
+    // DataFusion keeps no order of a subquery (and the owner join reorders rows): the
+    // view's is said again, by the same parameter and its `seq`.
     let sql = format!(
         "SELECT {columns} FROM {inet} v{join} \
-         ORDER BY array_position(string_to_array($protocols, ','), v.proto)"
+         ORDER BY array_position(string_to_array($protocols, ','), v.proto), v.seq"
     );
     let Some((rows, out)) = rows(runner, &sql, &params, out).await? else {
         return Ok(());
@@ -303,7 +314,7 @@ async fn unix(
     let (unix, params) = view(saved, "netstat_unix", &[servers_param(flags)])?;
     let sql = format!(
         "SELECT v.unix_refcnt, v.unix_flags, v.type, v.state, v.inode, v.path{owner_columns} \
-         FROM {unix} v{join}"
+         FROM {unix} v{join} ORDER BY v.seq"
     );
     let Some((rows, out)) = rows(runner, &sql, &params, out).await? else {
         return Ok(());

@@ -84,11 +84,13 @@ pub fn sink<'a>(
             writer: json::WriterBuilder::new()
                 .with_explicit_nulls(true)
                 .build::<_, JsonArray>(out),
+            line_end: true,
         }),
         Format::Ndjson => Box::new(JsonSink {
             writer: json::WriterBuilder::new()
                 .with_explicit_nulls(true)
                 .build::<_, LineDelimited>(out),
+            line_end: false,
         }),
         Format::Parquet => Box::new(ParquetSink {
             writer: parquet::ParquetOut::new(out, &schema, false)?,
@@ -218,8 +220,13 @@ pub(crate) fn text_columns(
     RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)
 }
 
+/// JSON: each statement's result is one array on a line of its own, so one result is a
+/// JSON document and several are JSON lines of arrays (`jq` reads either, Python's
+/// `json.loads` each line). NDJSON: one object a line, whatever the statement.
 struct JsonSink<W: Write, F: json::writer::JsonFormat> {
     writer: json::Writer<W, F>,
+    /// Whether the result ends with a newline of its own (the array's).
+    line_end: bool,
 }
 
 impl<W: Write, F: json::writer::JsonFormat> Sink for JsonSink<W, F> {
@@ -230,6 +237,9 @@ impl<W: Write, F: json::writer::JsonFormat> Sink for JsonSink<W, F> {
     fn finish(mut self: Box<Self>) -> Result<(), ArrowError> {
         self.writer.finish()?;
         let mut out = self.writer.into_inner();
+        if self.line_end {
+            out.write_all(b"\n")?;
+        }
         out.flush().map_err(ArrowError::from)
     }
 }

@@ -90,7 +90,7 @@ impl Sink for LiveTableSink<'_> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let batch = escape_controls(batch)?;
+        let batch = escape_controls(batch, false)?;
         let options = FormatOptions::default().with_null("");
         let formatters = batch
             .columns()
@@ -169,6 +169,7 @@ pub fn render(
 ) -> Result<String, ArrowError> {
     use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
     let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let lines = is_plan(&schema);
     let mut shown = Vec::new();
     let mut left = max_rows;
     for batch in batches {
@@ -176,7 +177,7 @@ pub fn render(
             break;
         }
         let take = batch.num_rows().min(left);
-        shown.push(escape_controls(&batch.slice(0, take))?);
+        shown.push(escape_controls(&batch.slice(0, take), lines)?);
         left -= take;
     }
     let shown_rows = total.min(max_rows);
@@ -236,8 +237,16 @@ pub fn escape_text(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-/// The batch with every string column passed through [`escape_text`].
-fn escape_controls(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+/// Whether a result is EXPLAIN's (`plan_type`, `plan`): its plans are shown a line per
+/// line of the plan, not as one line with `\n`s.
+fn is_plan(schema: &SchemaRef) -> bool {
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    names == ["plan_type", "plan"]
+}
+
+/// The batch with every string column passed through [`escape_text`], line by line
+/// when `lines` (the line breaks kept, every other control character escaped).
+fn escape_controls(batch: &RecordBatch, lines: bool) -> Result<RecordBatch, ArrowError> {
     let is_text =
         |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
     super::text_columns(batch, is_text, |column| {
@@ -245,7 +254,16 @@ fn escape_controls(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
         Ok(text
             .as_string::<i32>()
             .iter()
-            .map(|v| v.map(escape_text))
+            .map(|v| {
+                v.map(|v| match lines {
+                    true => v
+                        .split('\n')
+                        .map(escape_text)
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                    false => escape_text(v).into_owned(),
+                })
+            })
             .collect())
     })
 }

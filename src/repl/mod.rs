@@ -211,17 +211,21 @@ fn run_sql(
 ) -> Result<(), Error> {
     interrupted.store(false, Ordering::Relaxed);
     let started = Instant::now();
+    // Set once a result streams to the output: the spinner must not draw over its rows.
+    let streaming = Arc::new(AtomicBool::new(false));
     let work = async {
         let mut shown = Shown {
             settings,
             text: Vec::new(),
+            live: None,
+            streaming: streaming.clone(),
         };
         runner.run(sql, params, &mut shown).await?;
         Ok::<Vec<u8>, Error>(shown.text)
     };
     let flag = interrupted.clone();
     let result = runtime.block_on(async {
-        let spinner = tokio::spawn(spin(started));
+        let spinner = tokio::spawn(spin(started, streaming.clone()));
         let result = tokio::select! {
             result = work => Some(result),
             () = crate::interrupt::raised(flag) => None,
@@ -245,10 +249,14 @@ fn run_sql(
 }
 
 /// Results as the REPL shows them, gathered to go to the terminal or `\o`'s file once the
-/// statement is done (or dropped when Ctrl-C cancels it).
+/// statement is done (or dropped when Ctrl-C cancels it); a result that streams (rows of
+/// `socket_events`) goes there as it comes instead.
 struct Shown<'a> {
     settings: &'a Settings,
     text: Vec<u8>,
+    /// Where a streaming result is written as it arrives.
+    live: Option<Box<dyn Write + Send>>,
+    streaming: Arc<AtomicBool>,
 }
 
 impl Destination for Shown<'_> {
@@ -262,10 +270,31 @@ impl Destination for Shown<'_> {
             format => crate::output::sink(format, schema, &mut self.text)?,
         })
     }
+
+    fn open_live(&mut self, schema: SchemaRef) -> Result<Box<dyn Sink + '_>, Error> {
+        // What earlier statements of the same line printed goes first.
+        let live: Box<dyn Write + Send> = match &self.settings.output {
+            Some(file) => Box::new(file.try_clone()?),
+            None => Box::new(std::io::stdout()),
+        };
+        self.streaming.store(true, Ordering::Relaxed);
+        if std::io::stderr().is_terminal() {
+            // The spinner's line, cleared before the first row takes it.
+            eprint!("\r\x1b[K");
+        }
+        let out = self.live.insert(live);
+        out.write_all(&std::mem::take(&mut self.text))?;
+        Ok(crate::output::live_sink(
+            self.settings.format,
+            schema,
+            out.as_mut(),
+        )?)
+    }
 }
 
-/// A spinner on stderr for queries that run past a second, only on a terminal.
-async fn spin(started: Instant) {
+/// A spinner on stderr for queries that run past a second, only on a terminal, until
+/// the result starts streaming to the output.
+async fn spin(started: Instant, streaming: Arc<AtomicBool>) {
     if !std::io::stderr().is_terminal() {
         return;
     }
@@ -278,7 +307,7 @@ async fn spin(started: Instant) {
         }
     }
     let _clear = Clear;
-    loop {
+    while !streaming.load(Ordering::Relaxed) {
         eprint!(
             "\r{} {:.0}s",
             frames.next().unwrap_or(&'|'),
@@ -308,14 +337,20 @@ fn meta(
                 println!("{:<16} {}", info.name, info.doc);
             }
         }
-        Command::Describe(Some(name)) => run_sql(
-            runtime,
-            runner,
-            settings,
-            &format!("DESCRIBE {name};"),
-            &BTreeMap::new(),
-            interrupted,
-        )?,
+        Command::Describe(Some(name)) => {
+            // A table's description is shown whole, whatever \maxrows says.
+            let max_rows = std::mem::replace(&mut settings.max_rows, usize::MAX);
+            let described = run_sql(
+                runtime,
+                runner,
+                settings,
+                &format!("DESCRIBE {name};"),
+                &BTreeMap::new(),
+                interrupted,
+            );
+            settings.max_rows = max_rows;
+            described?
+        }
         Command::Format(name) => {
             settings.format = match name.as_str() {
                 "table" => Format::Table,

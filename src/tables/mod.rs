@@ -16,7 +16,6 @@ pub mod sockets_filter;
 pub mod tcp_info;
 pub mod users;
 
-use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -92,18 +91,15 @@ pub struct TableSpec<S: 'static> {
     pub columns: &'static [Column<S>],
 }
 
-/// Field metadata key under which a column's doc travels with the schema.
-pub const DOC_KEY: &str = "doc";
-
 impl<S: Snapshot> TableSpec<S> {
+    /// The Arrow schema. Docs stay out of it: DataFusion compares field metadata as part
+    /// of a type (a `$port` compared with `local_port` and `remote_port` would be two
+    /// types), so DESCRIBE finds them through [`docs_of`].
     pub fn schema(&self) -> SchemaRef {
         let fields: Vec<Field> = self
             .columns
             .iter()
-            .map(|c| {
-                Field::new(c.name, c.kind.data_type(), true)
-                    .with_metadata(HashMap::from([(DOC_KEY.to_string(), c.doc.to_string())]))
-            })
+            .map(|c| Field::new(c.name, c.kind.data_type(), true))
             .collect();
         Arc::new(Schema::new(fields))
     }
@@ -462,9 +458,43 @@ pub fn infos() -> Vec<TableInfo> {
     registry().iter().map(|entry| (entry.info)()).collect()
 }
 
+/// The one-line doc of each of a described table's columns: those of the live table
+/// whose columns these are (a history table's are the same plus its `taken`, `date`
+/// and `host`); all `None` when no table has them all.
+pub fn docs_of(columns: &[&str]) -> Vec<Option<&'static str>> {
+    const HISTORY: [&str; 3] = ["taken", "date", "host"];
+    let infos = infos();
+    let doc = |info: &TableInfo, name: &str| {
+        info.columns
+            .iter()
+            .find(|(c, _, _)| *c == name)
+            .map(|(_, _, doc)| *doc)
+    };
+    let owner = infos.iter().find(|info| {
+        info.columns.len() + HISTORY.len() >= columns.len()
+            && columns
+                .iter()
+                .all(|c| HISTORY.contains(c) || doc(info, c).is_some())
+            && info.columns.iter().all(|(c, _, _)| columns.contains(c))
+    });
+    columns
+        .iter()
+        .map(|c| owner.and_then(|info| doc(info, c)))
+        .collect()
+}
+
 /// A collector error as DataFusion carries it.
 pub fn external(err: crate::collect::CollectError) -> DataFusionError {
     DataFusionError::External(Box::new(err))
+}
+
+/// Whether the owner note is worded as net-tools' netstat words it (`netsql netstat`).
+static NOTE_AS_NETSTAT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on the owner note is net-tools' own text, as `netstat` prints it: `netsql
+/// netstat` prints what netstat prints, on stderr too.
+pub fn note_as_netstat() {
+    NOTE_AS_NETSTAT.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// netstat's note when some processes' descriptors could not be read: once per run, and
@@ -474,9 +504,16 @@ pub fn warn_unidentified(denied: usize) {
     // SAFETY: geteuid has no preconditions.
     if denied > 0 && unsafe { libc::geteuid() } != 0 {
         ONCE.call_once(|| {
-            eprintln!(
-                "netsql: (Not all processes could be identified, non-owned process info will not be shown, you would have to be root to see it all.)"
-            )
+            if NOTE_AS_NETSTAT.load(std::sync::atomic::Ordering::Relaxed) {
+                // net-tools' netstat.c, two lines.
+                eprintln!(
+                    "(Not all processes could be identified, non-owned process info\n will not be shown, you would have to be root to see it all.)"
+                );
+            } else {
+                eprintln!(
+                    "netsql: (Not all processes could be identified, non-owned process info will not be shown, you would have to be root to see it all.)"
+                );
+            }
         });
     }
 }

@@ -6,14 +6,18 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, StringArray, UInt64Array};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::error::DataFusionError;
+use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 
 use super::columns::{int32, uint64, utf8};
 use super::{external, Column, Kind, Snapshot, TableSpec, TablesConfig};
 use crate::catalog::Scan;
 use crate::collect::containers::{self, Container};
-use crate::collect::netns::{self, Access, Namespace, Scope, Wanted};
+use crate::collect::netns::{self, Access, Namespace, Scope};
 use crate::collect::{CollectError, Root};
 
 pub const NETNS: &str = "netns";
@@ -101,6 +105,16 @@ fn column_name(expr: &Expr) -> Option<&str> {
     }
 }
 
+/// What a filter on `netns`/`netns_name` that the table applies exactly asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wanted {
+    Inodes(Vec<u64>),
+    Names(Vec<String>),
+    /// `netns IS NOT NULL`: every namespace, whatever the scope (what a saved query
+    /// about the whole host says).
+    Every,
+}
+
 /// The namespaces one value of `netns` or `netns_name` selects.
 fn one(column: &str, value: &Expr) -> Option<Wanted> {
     match column {
@@ -113,7 +127,8 @@ fn one(column: &str, value: &Expr) -> Option<Wanted> {
 }
 
 /// `netns = N`, `netns_name = 'x'`, `IN` lists and ORs of those on one column;
-/// `netns IS NOT NULL` for every namespace.
+/// `netns IS NOT NULL` for every namespace: the filters a scan answers exactly by the
+/// namespaces it reads.
 pub fn translate(expr: &Expr) -> Option<Wanted> {
     match expr {
         Expr::IsNotNull(inner) if column_name(inner) == Some(NETNS) => Some(Wanted::Every),
@@ -160,11 +175,108 @@ pub fn translate(expr: &Expr) -> Option<Wanted> {
     }
 }
 
+/// Whether `expr` reads `netns` or `netns_name`: such a filter chooses the namespaces a
+/// scan reads, whatever the session's scope.
+pub fn mentions_namespace(expr: &Expr) -> bool {
+    expr.column_refs()
+        .iter()
+        .any(|c| c.name == NETNS || c.name == NETNS_NAME)
+}
+
+/// How a table applies a filter on the namespace columns: exactly when it is one
+/// [`translate`] knows; otherwise as a hint (it still chooses which namespaces are read,
+/// and DataFusion checks every row against it again); `None` for other filters.
+pub fn namespace_pushdown(expr: &Expr) -> Option<TableProviderFilterPushDown> {
+    if translate(expr).is_some() {
+        Some(TableProviderFilterPushDown::Exact)
+    } else if mentions_namespace(expr) {
+        Some(TableProviderFilterPushDown::Inexact)
+    } else {
+        None
+    }
+}
+
 /// Pushdown for tables whose only filters are on the namespace columns.
 pub fn pushdown(expr: &Expr) -> TableProviderFilterPushDown {
-    match translate(expr) {
-        Some(_) => TableProviderFilterPushDown::Exact,
-        None => TableProviderFilterPushDown::Unsupported,
+    namespace_pushdown(expr).unwrap_or(TableProviderFilterPushDown::Unsupported)
+}
+
+/// Whether a row of namespace `ns` could pass `filter`: the filter with `netns` and
+/// `netns_name` replaced by that namespace's values, simplified by DataFusion, is not
+/// plainly false or NULL. Whatever cannot be decided without the other columns could
+/// match (the rows are checked again).
+fn could_match(filter: &Expr, ns: &Namespace, schema: &Arc<DFSchema>) -> bool {
+    // Inode 0: our own namespace, whose link could not be read (a NULL `netns`).
+    let inode = ScalarValue::UInt64(Some(ns.inode).filter(|&i| i != 0));
+    let name = ScalarValue::Utf8(ns.name.clone());
+    let bound = filter.clone().transform(|e| {
+        Ok(match e {
+            Expr::Column(c) if c.name == NETNS => {
+                Transformed::yes(Expr::Literal(inode.clone(), None))
+            }
+            Expr::Column(c) if c.name == NETNS_NAME => {
+                Transformed::yes(Expr::Literal(name.clone(), None))
+            }
+            Expr::Column(c) => Transformed::yes(Expr::Column(
+                datafusion::common::Column::new_unqualified(c.name),
+            )),
+            other => Transformed::no(other),
+        })
+    });
+    let Ok(bound) = bound else { return true };
+    let context = SimplifyContext::builder()
+        .with_schema(schema.clone())
+        .build();
+    match ExprSimplifier::new(context).simplify(bound.data) {
+        Ok(Expr::Literal(ScalarValue::Boolean(value), _)) => value == Some(true),
+        Ok(Expr::Literal(value, _)) if value.is_null() => false,
+        _ => true,
+    }
+}
+
+/// Says once per value when a filter names a namespace (`netns_name = 'x'`, `netns =
+/// N`, in `=` or `IN`) that does not exist: an empty answer would read as "no sockets".
+fn warn_unmatched(filters: &[&Expr], all: &[Namespace]) {
+    let mut missing = std::collections::BTreeSet::new();
+    for filter in filters {
+        let _ = filter.apply(|e| {
+            let (column, values): (Option<&str>, Vec<&Expr>) = match e {
+                Expr::BinaryExpr(b) if b.op == Operator::Eq => {
+                    match (column_name(&b.left), column_name(&b.right)) {
+                        (Some(c), None) => (Some(c), vec![b.right.as_ref()]),
+                        (None, Some(c)) => (Some(c), vec![b.left.as_ref()]),
+                        _ => (None, vec![]),
+                    }
+                }
+                Expr::InList(list) if !list.negated => {
+                    (column_name(&list.expr), list.list.iter().collect())
+                }
+                _ => (None, vec![]),
+            };
+            for value in values {
+                match (column, one(column.unwrap_or_default(), value)) {
+                    (Some(NETNS_NAME), Some(Wanted::Names(names))) => {
+                        for n in names {
+                            if !all.iter().any(|ns| ns.name.as_deref() == Some(n.as_str())) {
+                                missing.insert(format!("no network namespace is named {n:?}"));
+                            }
+                        }
+                    }
+                    (Some(NETNS), Some(Wanted::Inodes(inodes))) => {
+                        for i in inodes {
+                            if !all.iter().any(|ns| ns.inode == i) {
+                                missing.insert(format!("no network namespace has inode {i}"));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+        });
+    }
+    for line in missing {
+        eprintln!("netsql: {line}");
     }
 }
 
@@ -175,19 +287,31 @@ pub fn scope(scan: &Scan) -> Result<Scope, DataFusionError> {
         .map_err(|e| DataFusionError::Plan(format!("netsql.netns: {e}")))
 }
 
-/// The namespaces a scan reads.
+/// The namespaces a scan reads: those its filters on `netns`/`netns_name` could match,
+/// out of every namespace on the host, whatever the session's scope (so a filter gives
+/// the rows `--netns all` would); without such filters, the session's scope.
 pub fn namespaces(config: &TablesConfig, scan: &Scan) -> Result<Vec<Namespace>, DataFusionError> {
-    let wanted: Vec<Wanted> = scan.filters.iter().filter_map(translate).collect();
+    let choosing: Vec<&Expr> = scan
+        .filters
+        .iter()
+        .filter(|f| mentions_namespace(f))
+        .collect();
+    if !choosing.is_empty() {
+        let all = netns::discover(&config.root).map_err(external)?;
+        warn_unmatched(&choosing, &all);
+        let schema = Arc::new(DFSchema::try_from(scan.table_schema.as_ref().clone())?);
+        return Ok(all
+            .into_iter()
+            .filter(|ns| choosing.iter().all(|f| could_match(f, ns, &schema)))
+            .collect());
+    }
     let scope = scope(scan)?;
     // Our own namespace's name takes listing /run/netns and docker's netns folder and a
     // stat of each entry, for every scan: only `netns_name` shows it.
-    if wanted.is_empty()
-        && scope == Scope::Current
-        && scan.schema.column_with_name(NETNS_NAME).is_none()
-    {
+    if scope == Scope::Current && scan.schema.column_with_name(NETNS_NAME).is_none() {
         return Ok(vec![netns::current_unnamed(&config.root)]);
     }
-    netns::select(&config.root, &scope, &wanted).map_err(external)
+    netns::select(&config.root, &scope).map_err(external)
 }
 
 /// Reads `read` in each namespace the scan selects and appends the rows in order.
@@ -339,6 +463,65 @@ mod tests {
         ] {
             assert_eq!(translate(&unsupported), None, "{unsupported}");
         }
+    }
+
+    #[test]
+    fn any_filter_on_the_namespace_columns_chooses_namespaces() {
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        let schema = Arc::new(
+            DFSchema::try_from(Schema::new(vec![
+                Field::new(NETNS, DataType::UInt64, true),
+                Field::new(NETNS_NAME, DataType::Utf8, true),
+                Field::new("state", DataType::Utf8, true),
+                Field::new("local_port", DataType::Int32, true),
+            ]))
+            .unwrap(),
+        );
+        let ns = |inode, name: Option<&str>| Namespace {
+            name: name.map(String::from),
+            ..Namespace::new(inode, 0)
+        };
+        let all = [ns(10, Some("nw1")), ns(11, Some("nw2")), ns(12, None)];
+        let chosen = |filter: Expr| -> Vec<u64> {
+            all.iter()
+                .filter(|n| could_match(&filter, n, &schema))
+                .map(|n| n.inode)
+                .collect()
+        };
+        let name = || col(NETNS_NAME);
+        assert_eq!(
+            chosen(
+                name()
+                    .eq(lit("nw1"))
+                    .and(col("state").eq(lit("LISTEN")))
+                    .or(name().eq(lit("nw2")))
+            ),
+            [10, 11]
+        );
+        assert_eq!(
+            chosen(name().eq(lit("nw1")).or(col("local_port").eq(lit(45001)))),
+            [10, 11, 12]
+        );
+        assert_eq!(chosen(name().like(lit("nw%"))), [10, 11]);
+        assert_eq!(chosen(name().eq(lit("nosuchns"))), Vec::<u64>::new());
+        assert_eq!(
+            chosen(name().not_eq(lit("nw1"))),
+            [11],
+            "NULL != 'nw1' is not true"
+        );
+        assert_eq!(chosen(col(NETNS).eq(lit(12_u64))), [12]);
+        assert_eq!(chosen(col(NETNS).is_not_null()), [10, 11, 12]);
+        for hint in [
+            name().like(lit("b%")),
+            name().eq(lit("a")).or(col(NETNS).eq(lit(1_u64))),
+        ] {
+            assert_eq!(
+                namespace_pushdown(&hint),
+                Some(TableProviderFilterPushDown::Inexact),
+                "{hint}"
+            );
+        }
+        assert_eq!(namespace_pushdown(&col("state").eq(lit("LISTEN"))), None);
     }
 
     #[test]

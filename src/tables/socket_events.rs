@@ -11,10 +11,9 @@ use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::common::tree_node::TreeNode;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 
 use super::columns::{timestamp_us, utf8};
@@ -67,14 +66,6 @@ pub static SPEC: LazyLock<TableSpec<Sockets>> = LazyLock::new(|| {
     }
 });
 
-/// Whether `plan` reads `socket_events` (its output is then written as it arrives).
-pub fn reads(plan: &LogicalPlan) -> bool {
-    plan.exists(|node| {
-        Ok(matches!(node, LogicalPlan::TableScan(scan) if scan.table_name.table() == NAME))
-    })
-    .unwrap_or(false)
-}
-
 #[derive(Debug)]
 pub struct SocketEvents {
     config: TablesConfig,
@@ -101,6 +92,10 @@ impl LiveTable for SocketEvents {
 
     fn filter_pushdown(&self, filter: &Expr) -> TableProviderFilterPushDown {
         super::netns::pushdown(filter)
+    }
+
+    fn unbounded(&self) -> bool {
+        true
     }
 
     fn collect(&self, _scan: &Scan) -> Result<Box<dyn Collected>> {

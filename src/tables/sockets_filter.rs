@@ -261,8 +261,8 @@ fn translate(expr: &Expr) -> Option<(String, Allows)> {
 /// DataFusion asks which filters the sockets table applies itself.
 pub fn pushdown(expr: &Expr) -> TableProviderFilterPushDown {
     // Namespace filters choose which namespaces are read at all (tables::netns).
-    if super::netns::translate(expr).is_some() {
-        return TableProviderFilterPushDown::Exact;
+    if let Some(pushdown) = super::netns::namespace_pushdown(expr) {
+        return pushdown;
     }
     match translate(expr) {
         Some(_) => TableProviderFilterPushDown::Exact,

@@ -17,6 +17,13 @@ fn info(row: &SocketRow) -> Option<&TcpInfo> {
     row.extras.as_deref()?.tcp_info.as_ref()
 }
 
+/// A kernel rate in bytes/s as bits/s; `None` for the kernel's "unlimited" (~0, which ss
+/// prints as nothing) and for a rate whose bits do not fit: a saturated number would
+/// make every sum and average over the column meaningless.
+fn bits_per_second(bytes: u64) -> Option<u64> {
+    bytes.checked_mul(8)
+}
+
 /// The columns read from `struct tcp_info`: projecting any asks the kernel for it.
 const INFO_COLUMNS: &[&str] = &[
     "snd_wscale",
@@ -460,19 +467,19 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
         Column {
             name: "pacing_rate_bps",
             kind: Kind::UInt64,
-            doc: "Pacing rate, bits/s (the kernel's bytes/s x 8, as ss pacing_rate prints)",
+            doc: "Pacing rate, bits/s (the kernel's bytes/s x 8, as ss pacing_rate prints); NULL when unlimited, as ss prints none",
             build: |s, range| uint64(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
-                i.u64(at::PACING_RATE).map(|r| r.saturating_mul(8))
+                i.u64(at::PACING_RATE).and_then(bits_per_second)
             }),
         },
         Column {
             name: "max_pacing_rate_bps",
             kind: Kind::UInt64,
-            doc: "SO_MAX_PACING_RATE, bits/s (unlimited: 2^64 - 1 bytes/s, saturated)",
+            doc: "SO_MAX_PACING_RATE, bits/s; NULL when unlimited (the default)",
             build: |s, range| uint64(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
-                i.u64(at::MAX_PACING_RATE).map(|r| r.saturating_mul(8))
+                i.u64(at::MAX_PACING_RATE).and_then(bits_per_second)
             }),
         },
         Column {
@@ -481,7 +488,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             doc: "Most recent delivery rate, bits/s (ss delivery_rate)",
             build: |s, range| uint64(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
-                i.u64(at::DELIVERY_RATE).map(|r| r.saturating_mul(8))
+                i.u64(at::DELIVERY_RATE).and_then(bits_per_second)
             }),
         },
         Column {

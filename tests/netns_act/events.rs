@@ -499,3 +499,120 @@ fn socket_events_is_refused_in_snapshots_and_explain_does_not_listen() {
         .run_within(Duration::from_secs(20));
     assert!(out.status.success());
 }
+
+/// UDP sockets bound in `ns` to each of `ports` and closed, in that order.
+fn udp_close(ns: &Netns, ports: &[u16]) {
+    let ports = ports.to_vec();
+    ns.within(move || {
+        for port in ports {
+            drop(UdpSocket::bind((LOOPBACK, port)).unwrap());
+        }
+    })
+}
+
+/// A filtered, joined or limited query over `socket_events` streams: each matching row
+/// prints while netsql still listens (a filter gathering rows to fill a batch printed
+/// nothing until Ctrl-C), and `LIMIT n` ends after n matching events.
+#[test]
+fn filtered_joined_and_limited_queries_stream() {
+    let Some(ns) = Netns::create("evfilter", &[]) else {
+        return;
+    };
+    for sql in [
+        "SELECT proto, local_port FROM socket_events WHERE local_port IN (46001, 46003)",
+        "SELECT e.proto, e.local_port FROM socket_events e \
+         JOIN (VALUES (46001), (46003)) AS w(p) ON e.local_port = w.p",
+    ] {
+        let mut kid = Kid::spawn(
+            netsql_in(&ns, &["-e", sql])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        );
+        let lines = Lines::of(kid.stdout.take().unwrap());
+        wait_subscribed(&ns, 0);
+        udp_close(&ns, &[46000, 46001, 46002, 46003, 46004]);
+        let header = lines.next_within(Duration::from_secs(10));
+        assert!(header.starts_with("proto"), "{sql}: {header}");
+        for port in ["46001", "46003"] {
+            let line = lines.next_within(Duration::from_secs(10));
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            assert_eq!(fields, ["udp", port], "{sql}: {line}");
+        }
+        assert!(kid.try_wait().unwrap().is_none(), "{sql}: still listening");
+        // SAFETY: kill has no memory preconditions.
+        unsafe { libc::kill(kid.id() as i32, libc::SIGINT) };
+        assert_eq!(
+            lines.next_within(Duration::from_secs(10)),
+            "(2 rows)",
+            "{sql}"
+        );
+        let out = kid.finish_within(Duration::from_secs(10));
+        assert!(out.status.success(), "{sql}: {:?}", out.status);
+    }
+
+    let kid = Kid::spawn(
+        netsql_in(
+            &ns,
+            &[
+                "--format",
+                "csv",
+                "-e",
+                "SELECT local_port FROM socket_events WHERE local_port >= 46010 LIMIT 3",
+            ],
+        )
+        .stdout(Stdio::piped()),
+    );
+    wait_subscribed(&ns, 0);
+    udp_close(&ns, &[46005, 46010, 46011, 46012, 46013]);
+    let out = kid.finish_within(Duration::from_secs(20));
+    assert!(out.status.success(), "{:?}", out.status);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut ports: Vec<&str> = text.lines().collect();
+    assert_eq!(ports.remove(0), "local_port", "{text}");
+    ports.sort();
+    ports.dedup();
+    assert_eq!(ports.len(), 3, "{text}");
+    assert!(
+        ports
+            .iter()
+            .all(|p| ["46010", "46011", "46012", "46013"].contains(p)),
+        "{text}"
+    );
+}
+
+/// The REPL prints a stream's rows as they come, too (it used to gather every result
+/// until the statement ended: a spinner until Ctrl-C); Ctrl-C ends the stream, not the
+/// REPL.
+#[test]
+fn the_repl_streams_socket_events() {
+    use expectrl::session::OsSession as Session;
+    use expectrl::Expect;
+    let Some(ns) = Netns::create("evrepl", &[]) else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_netsql"));
+    command
+        .args(["--netns", &ns.name])
+        .env("XDG_DATA_HOME", data.path())
+        .env("XDG_CONFIG_HOME", data.path().join("config"))
+        .env("TERM", "xterm-256color");
+    let mut s = Session::spawn(command).expect("spawn netsql in a pty");
+    s.set_expect_timeout(Some(Duration::from_secs(20)));
+    s.expect("netsql> ").unwrap();
+    s.send("SELECT proto, local_port FROM socket_events WHERE local_port > 46100;\r")
+        .unwrap();
+    wait_subscribed(&ns, 0);
+    udp_close(&ns, &[46101, 46102]);
+    s.expect("46101").unwrap();
+    s.expect("46102").unwrap();
+    s.send("\x03").unwrap();
+    s.expect("(2 rows)").unwrap();
+    s.expect("netsql> ").unwrap();
+    // The session's tables are all still there after a stream.
+    s.send("SELECT count(*) AS still_here FROM sockets;\r")
+        .unwrap();
+    s.expect("| still_here |").unwrap();
+    s.send("\\q\r").unwrap();
+    s.expect(expectrl::Eof).unwrap();
+}

@@ -589,3 +589,77 @@ fn the_repl_takes_the_setting() {
     s.send("\\q\r").unwrap();
     s.expect(expectrl::Eof).unwrap();
 }
+
+/// A filter that names namespaces in any shape (an OR with other columns, LIKE, a name
+/// that does not exist) reads every namespace it could match, so its rows are those of
+/// `--netns all` and of `ss` inside each; a name no namespace has is said on stderr.
+#[test]
+fn namespace_filters_of_any_shape_answer_as_netns_all_does() {
+    let Some(a) = Netns::create("shape-a", &["ss", "python3"]) else {
+        return;
+    };
+    let Some(b) = Netns::create("shape-b", &[]) else {
+        return;
+    };
+    let _a = named(&a, 7710);
+    let _b = named(&b, 7810);
+    let count = |ns: &Netns, argv: &[&str]| ns.exec_ok(argv).lines().count();
+    let all_of = |ns: &Netns| count(ns, &["ss", "-Htuanwx"]);
+    let listening = count(&a, &["ss", "-Hn", "-t", "-x", "state", "listening"]);
+    let on_7810 = count(&b, &["ss", "-Htuan", "sport = :7810"]);
+    let (an, bn) = (&a.name, &b.name);
+    for (filter, witness) in [
+        (
+            format!("(netns_name = '{an}' AND state = 'LISTEN') OR netns_name = '{bn}'"),
+            listening + all_of(&b),
+        ),
+        (
+            format!("netns_name = '{an}' OR local_port = 7810"),
+            all_of(&a) + on_7810,
+        ),
+        (
+            "netns_name LIKE 'netsql-shape-%'".to_string(),
+            all_of(&a) + all_of(&b),
+        ),
+        (
+            format!(
+                "netns IN ({}, {}) AND (netns = {} OR state = 'LISTEN')",
+                a.inode(),
+                b.inode(),
+                b.inode()
+            ),
+            listening + all_of(&b),
+        ),
+    ] {
+        let sql = format!(
+            "SELECT netns_name, proto, state, local_address, local_port, remote_address, remote_port \
+             FROM sockets WHERE {filter}"
+        );
+        let rows = |args: &[&str]| -> Vec<String> {
+            sorted(
+                query(args, &sql)
+                    .iter()
+                    .map(|r| serde_json::to_string(r).unwrap())
+                    .collect(),
+            )
+        };
+        let chosen = rows(&[]);
+        let everywhere = rows(&["--netns", "all"]);
+        assert_eq!(chosen.len(), witness, "{filter}: {chosen:?}");
+        assert_eq!(chosen, everywhere, "{filter}: as with --netns all");
+    }
+    let out = netsql()
+        .args(["--format", "csv", "-e"])
+        .arg("SELECT count(*) AS n FROM sockets WHERE netns_name = 'netsql-no-such-ns'")
+        .run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "n\n0\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "netsql: no network namespace is named \"netsql-no-such-ns\"\n"
+    );
+}

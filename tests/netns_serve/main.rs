@@ -560,4 +560,8 @@ fn connect_unites_two_servers_and_names_a_dead_one() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains(&both.split(',').nth(1).unwrap()[7..]), "{err}");
+    assert!(
+        !err.contains("tcp connect error: tcp connect error"),
+        "said once: {err}"
+    );
 }

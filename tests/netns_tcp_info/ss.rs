@@ -235,6 +235,14 @@ pub fn same_tcp_info(row: &Row, theirs: &SsSocket, what: &str) {
                 (ours - theirs).abs() <= theirs * tolerance + 1.0,
                 "{what}: {key} {ours} vs {value}"
             );
+        } else {
+            // ss prints no rate that is 0 or the kernel's "unlimited" (a listener's
+            // pacing rate): NULL or 0 here, never a saturated number.
+            assert!(
+                matches!(ours(column), None | Some(0)),
+                "{what}: {column} is {:?} where ss prints no {key}",
+                ours(column)
+            );
         }
     }
     // Bare words: the algorithm, the options, app_limited.
