@@ -2,7 +2,7 @@
 //!
 //! Nothing is collected at registration or planning (`scan` runs even for a plain
 //! `EXPLAIN`): collection happens when the plan's stream is first polled, on a blocking
-//! thread (or the query's own, for a scan of a few rows: [`LiveTable::few_rows`]), and
+//! thread, and
 //! builds only the projected columns, one batch of at most [`BATCH_ROWS`]
 //! rows at a time as the query pulls them. This module knows DataFusion and nothing of the OS.
 
@@ -28,11 +28,8 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
-use tokio::runtime::RuntimeFlavor;
-
-use crate::collect::owners::Moment;
 
 /// The most rows one output batch holds.
 pub const BATCH_ROWS: usize = 8192;
@@ -53,8 +50,9 @@ pub struct Scan {
     pub limit: Option<usize>,
     /// Which network namespaces per-namespace tables read: the session's `netsql.netns`.
     pub netns: String,
-    /// The session's shared walk of descriptors, when a snapshot has begun one.
-    pub moment: Option<Arc<Moment>>,
+    /// The session's configuration: its extensions carry what scans of one statement
+    /// share (the snapshot's one walk of every process's descriptors).
+    pub session: SessionConfig,
 }
 
 /// netsql's own session settings, `SET netsql.<name> = ...` (and `SHOW`, which needs the
@@ -170,9 +168,9 @@ pub trait LiveTable: Debug + Send + Sync + 'static {
     fn filter_pushdown(&self, _filter: &Expr) -> TableProviderFilterPushDown {
         TableProviderFilterPushDown::Unsupported
     }
-    /// What a scan asks of the kernel beyond the bare rows (sock_diag extensions), shown
-    /// by EXPLAIN; `None` for a table that has nothing of the kind.
-    fn asks(&self, _scan: &Scan) -> Option<Vec<&'static str>> {
+    /// What a scan asks of the OS beyond the bare rows, in the table's words, shown by
+    /// EXPLAIN; `None` for a table that has nothing of the kind.
+    fn kernel_request(&self, _scan: &Scan) -> Option<String> {
         None
     }
     /// For a table whose rows arrive over time (`socket_events`): the stream of its
@@ -184,14 +182,6 @@ pub trait LiveTable: Debug + Send + Sync + 'static {
     /// LIMIT, `--for` or Ctrl-C): its scans say so to DataFusion, so rows flow through
     /// filters and joins as they come, and the output is written as it arrives.
     fn unbounded(&self) -> bool {
-        false
-    }
-    /// Whether the kernel answers this scan with a few rows however large the system
-    /// (`sockets` on one port, or its listeners only). Such a scan is collected on the
-    /// query's own thread when that thread is the runtime's only one: a collector's
-    /// thread would cost its start and two hand-offs (~0.3 ms of a 3.5 ms query on a
-    /// 2-core VM) to overlap building with writing, where there is nothing to overlap.
-    fn few_rows(&self, _scan: &Scan) -> bool {
         false
     }
 }
@@ -255,14 +245,14 @@ impl TableProvider for LiveProvider {
                     .get::<Settings>()
                     .map(|s| s.netns.clone())
                     .unwrap_or_default(),
-                moment: state.config().get_extension::<Moment>(),
+                session: state.config().clone(),
             }),
         };
-        let asks = self.table.asks(&partition.scan);
+        let request = self.table.kernel_request(&partition.scan);
         Ok(Arc::new(LiveScan::new(
             Arc::new(partition),
             self.table.name(),
-            asks,
+            request,
             self.table.unbounded(),
             limit,
         )?))
@@ -276,7 +266,8 @@ pub struct LiveScan {
     inner: Arc<dyn ExecutionPlan>,
     partition: Arc<LivePartition>,
     table: &'static str,
-    asks: Option<Vec<&'static str>>,
+    /// What the scan asks of the OS, in the table's words (EXPLAIN).
+    request: Option<String>,
     unbounded: bool,
     limit: Option<usize>,
 }
@@ -285,7 +276,7 @@ impl LiveScan {
     fn new(
         partition: Arc<LivePartition>,
         table: &'static str,
-        asks: Option<Vec<&'static str>>,
+        request: Option<String>,
         unbounded: bool,
         limit: Option<usize>,
     ) -> Result<Self> {
@@ -303,7 +294,7 @@ impl LiveScan {
             inner: Arc::new(inner),
             partition,
             table,
-            asks,
+            request,
             unbounded,
             limit,
         })
@@ -315,7 +306,7 @@ impl LiveScan {
         Ok(Arc::new(LiveScan::new(
             self.partition.clone(),
             self.table,
-            self.asks.clone(),
+            self.request.clone(),
             false,
             self.limit,
         )?))
@@ -324,17 +315,8 @@ impl LiveScan {
 
 impl DisplayAs for LiveScan {
     fn fmt_as(&self, t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        if let Some(asks) = &self.asks {
-            let asks = if asks.is_empty() {
-                "none".to_string()
-            } else {
-                asks.join(",")
-            };
-            write!(
-                f,
-                "LiveScan: table={}, sock_diag_extensions={asks}, ",
-                self.table
-            )?;
+        if let Some(request) = &self.request {
+            write!(f, "LiveScan: table={}, {request}, ", self.table)?;
         }
         self.inner.fmt_as(t, f)
     }
@@ -464,16 +446,7 @@ impl PartitionStream for LivePartition {
         let scan = self.scan.clone();
         let schema = self.scan.schema.clone();
         // Collection starts when the stream is first polled.
-        let parts = futures::stream::once(async move {
-            let alone = tokio::runtime::Handle::try_current()
-                .is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::CurrentThread);
-            if alone && table.few_rows(&scan) {
-                collected_here(table, scan)
-            } else {
-                collected_aside(table, scan)
-            }
-        })
-        .flatten();
+        let parts = futures::stream::once(async move { collected_aside(table, scan) }).flatten();
         // One batch per poll: a LIMIT that is satisfied stops the building too.
         let batches = parts.flat_map(|result| match result {
             Ok(collected) => {
@@ -521,24 +494,6 @@ fn collected_aside(table: Arc<dyn LiveTable>, scan: Arc<Scan>) -> Parts {
         rx.recv().await.map(|part| (part, rx))
     })
     .boxed()
-}
-
-/// Collects on the calling thread, every part at once (see [`LiveTable::few_rows`]).
-fn collected_here(table: Arc<dyn LiveTable>, scan: Arc<Scan>) -> Parts {
-    let mut parts = Vec::new();
-    let collect = std::panic::AssertUnwindSafe(|| {
-        table.collect_parts(&scan, &mut |part| {
-            parts.push(prebuilt(part));
-            true
-        })
-    });
-    let result = std::panic::catch_unwind(collect).unwrap_or_else(|_| {
-        let message = format!("{}: collector failed: it panicked", table.name());
-        Err(DataFusionError::Execution(message))
-    });
-    let sent = !parts.is_empty();
-    parts.extend(last_part(result, sent, &scan.schema));
-    futures::stream::iter(parts).boxed()
 }
 
 /// A scan's collected parts, in order, an error last.

@@ -24,6 +24,26 @@ pub fn parse_mount(mounts: &str) -> Option<PathBuf> {
     })
 }
 
+/// The process's cgroup path: the unified (v2) hierarchy's `0::/path` line, else the
+/// first hierarchy listed.
+pub fn parse_cgroup(text: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(text);
+    let paths: Vec<(&str, &str)> = text
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.splitn(3, ':');
+            let id = parts.next()?;
+            let _controllers = parts.next()?;
+            Some((id, parts.next()?))
+        })
+        .collect();
+    paths
+        .iter()
+        .find(|(id, _)| *id == "0")
+        .or(paths.first())
+        .map(|(_, path)| path.to_string())
+}
+
 fn unescape_octal(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -83,6 +103,20 @@ fn walk(dir: &Path, relative: &str, found: &mut HashMap<u64, String>) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_v2_path_first_else_the_first_hierarchy() {
+        assert_eq!(
+            super::parse_cgroup(b"0::/system.slice/ssh.service\n").as_deref(),
+            Some("/system.slice/ssh.service")
+        );
+        assert_eq!(
+            super::parse_cgroup(b"12:cpu,cpuacct:/a\n0::/b\n").as_deref(),
+            Some("/b")
+        );
+        assert_eq!(super::parse_cgroup(b"12:cpu:/a\n").as_deref(), Some("/a"));
+        assert_eq!(super::parse_cgroup(b"garbage"), None);
+    }
+
     #[test]
     fn finds_the_cgroup2_mount_on_unified_and_hybrid_hosts() {
         let unified = "cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid,nodev,noexec,relatime 0 0\n";

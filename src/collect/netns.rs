@@ -75,7 +75,7 @@ impl Namespace {
     pub fn cgroup(&self, root: &Root) -> Option<String> {
         let pid = self.pids.first()?;
         let text = std::fs::read(root.proc.join(pid.to_string()).join("cgroup")).ok()?;
-        super::processes::parse_cgroup(&text)
+        super::cgroups::parse_cgroup(&text)
     }
 
     /// The file to open to enter it: its bind mount, else its lowest process's link.

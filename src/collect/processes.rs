@@ -79,7 +79,7 @@ pub fn scan(root: &Root, needs: Needs) -> Result<Vec<ProcessRow>, CollectError> 
         if needs.cgroup {
             row.cgroup = std::fs::read(dir.join("cgroup"))
                 .ok()
-                .and_then(|text| parse_cgroup(&text));
+                .and_then(|text| super::cgroups::parse_cgroup(&text));
             failed |= row.cgroup.is_none();
         }
         if needs.netns {
@@ -97,26 +97,6 @@ pub fn scan(root: &Root, needs: Needs) -> Result<Vec<ProcessRow>, CollectError> 
 
 fn proc_error(root: &Root, err: ProcError) -> CollectError {
     CollectError::io(&root.proc, std::io::Error::other(err.to_string()))
-}
-
-/// The process's cgroup path: the unified (v2) hierarchy's `0::/path` line, else the
-/// first hierarchy listed.
-pub fn parse_cgroup(text: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(text);
-    let paths: Vec<(&str, &str)> = text
-        .lines()
-        .filter_map(|line| {
-            let mut parts = line.splitn(3, ':');
-            let id = parts.next()?;
-            let _controllers = parts.next()?;
-            Some((id, parts.next()?))
-        })
-        .collect();
-    paths
-        .iter()
-        .find(|(id, _)| *id == "0")
-        .or(paths.first())
-        .map(|(_, path)| path.to_string())
 }
 
 /// The terminal a `tty_nr` names, as ps prints it; `None` for no terminal.
@@ -159,6 +139,7 @@ pub fn parse_btime(text: &str) -> Option<u64> {
 /// `pid (comm) S ...`; anything else is not a stat line.
 pub fn parse_stat(bytes: &[u8]) -> Option<procfs::process::Stat> {
     use procfs::FromRead;
+
     let text = std::str::from_utf8(bytes).ok()?.trim();
     let open = text.find('(')?;
     let close = text.rfind(')')?;
@@ -180,6 +161,19 @@ pub fn parse_stat(bytes: &[u8]) -> Option<procfs::process::Stat> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ttys_and_btime() {
+        assert_eq!(tty_name(0), None);
+        assert_eq!(tty_name(0x0401).as_deref(), Some("tty1"));
+        assert_eq!(tty_name((136 << 8) | 5).as_deref(), Some("pts/5"));
+        assert_eq!(
+            parse_btime("cpu 1 2\nbtime 1700000000\nprocesses 5\n"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(parse_btime("cpu 1 2\n"), None);
+    }
+
     use procfs::FromRead;
 
     /// Inputs cargo fuzz found to panic inside procfs: NULL now.
@@ -209,27 +203,5 @@ mod tests {
         assert_eq!(stat.starttime, 12345);
         assert_eq!(stat.rss, 300);
         assert_eq!(tty_name(stat.tty_nr).as_deref(), Some("pts/0"));
-    }
-
-    #[test]
-    fn cgroups_ttys_and_btime() {
-        assert_eq!(
-            parse_cgroup(b"0::/system.slice/ssh.service\n").as_deref(),
-            Some("/system.slice/ssh.service")
-        );
-        assert_eq!(
-            parse_cgroup(b"12:cpu,cpuacct:/a\n0::/b\n").as_deref(),
-            Some("/b")
-        );
-        assert_eq!(parse_cgroup(b"12:cpu:/a\n").as_deref(), Some("/a"));
-        assert_eq!(parse_cgroup(b"garbage"), None);
-        assert_eq!(tty_name(0), None);
-        assert_eq!(tty_name(0x0401).as_deref(), Some("tty1"));
-        assert_eq!(tty_name((136 << 8) | 5).as_deref(), Some("pts/5"));
-        assert_eq!(
-            parse_btime("cpu 1 2\nbtime 1700000000\nprocesses 5\n"),
-            Some(1_700_000_000)
-        );
-        assert_eq!(parse_btime("cpu 1 2\n"), None);
     }
 }

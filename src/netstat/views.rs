@@ -1,17 +1,17 @@
 //! The views: each sets its saved query's parameters from the flags, projects the columns
-//! the flags show, runs it, and hands the rows to `output::netstat` (or, with another
+//! the flags show, runs it, and hands the rows to `layout` (or, with another
 //! format, to the sink).
 
 use std::collections::BTreeMap;
 use std::io::Write;
 
 use super::flags::{self, Flags, View};
+use super::layout;
 use super::rows::Rows;
 
 use crate::collect::netns::{self, Scope};
 use crate::error::{Error, Exit};
 use crate::exec::{Capture, Destination, Runner};
-use crate::output;
 use crate::queries::{self, QueryFile};
 
 /// One saved view as a subquery (its SQL without the final `;`) and the values of its
@@ -300,7 +300,7 @@ async fn inet(
     let Some((rows, out)) = rows(runner, &sql, &params, out).await? else {
         return Ok(());
     };
-    output::netstat::inet(flags, &rows, out)
+    layout::inet(flags, &rows, out)
 }
 
 /// Unix sockets: `-x`, with `-a -l -p`.
@@ -319,7 +319,7 @@ async fn unix(
     let Some((rows, out)) = rows(runner, &sql, &params, out).await? else {
         return Ok(());
     };
-    output::netstat::unix(flags, &rows, out)
+    layout::unix(flags, &rows, out)
 }
 
 /// `-g`: multicast group memberships.
@@ -349,7 +349,7 @@ async fn groups(
     let Some((rows, out)) = rows(runner, &sql, &params, out).await? else {
         return Ok(());
     };
-    output::netstat::groups(flags, &rows, out)
+    layout::groups(flags, &rows, out)
 }
 
 /// `-i`: the interface table (the short form; `-ie` is ifconfig's and not reproduced).
@@ -376,7 +376,7 @@ async fn interfaces(
     let Some((rows, out)) = rows(runner, &sql, &params, out).await? else {
         return Ok(());
     };
-    output::netstat::interfaces(&rows, out)
+    layout::interfaces(&rows, out)
 }
 
 /// `-r`: the IPv4 routing table (`-e` for Metric/Ref/Use, `-ee` for both).
@@ -405,7 +405,7 @@ async fn routes(
     let Some((rows, out)) = rows(runner, &sql, &params, out).await? else {
         return Ok(());
     };
-    output::netstat::routes(flags, &rows, out)
+    layout::routes(flags, &rows, out)
 }
 
 /// `-s`: protocol statistics, IPv4 (or IPv6 with -6).
@@ -420,5 +420,5 @@ async fn statistics(
     let Some((rows, out)) = rows(runner, &sql, &params, out).await? else {
         return Ok(());
     };
-    output::netstat::statistics(flags, &rows, out)
+    layout::statistics(flags, &rows, out)
 }

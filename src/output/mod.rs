@@ -1,7 +1,6 @@
 //! Sinks: where a statement's batches go, in the format the user asked for.
 
 pub mod atomic;
-pub mod netstat;
 pub mod parquet;
 pub mod table;
 

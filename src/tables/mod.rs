@@ -3,6 +3,7 @@
 
 pub mod columns;
 pub mod interfaces;
+pub mod literals;
 pub mod multicast_groups;
 pub mod netns;
 pub mod processes;
@@ -10,6 +11,7 @@ pub mod protocol_stats;
 pub mod routes;
 pub mod services;
 pub mod socket_events;
+pub mod socket_names;
 pub mod socket_owners;
 pub mod sockets;
 pub mod sockets_filter;
@@ -143,19 +145,17 @@ pub struct SpecTable<S: 'static> {
     /// Which filters the collector applies itself (`Exact`) or uses as hints.
     pushdown: fn(&Expr) -> TableProviderFilterPushDown,
     /// What a scan asks of the kernel, for EXPLAIN.
-    asks: Option<Asks<S>>,
+    kernel_request: Option<KernelRequest<S>>,
     /// Collects in parts as they are read, when the table can (see
     /// [`LiveTable::collect_parts`]).
     parts: Option<Parts<S>>,
-    /// Says when the kernel answers a scan with a few rows ([`LiveTable::few_rows`]).
-    few_rows: fn(&Scan) -> bool,
 }
 
 /// Collects a scan's rows in parts, handing each to the closure until it answers `false`.
 type Parts<S> = fn(&TablesConfig, &Scan, &mut dyn FnMut(S) -> bool) -> Result<(), DataFusionError>;
 
-/// Names what a scan of a spec asks of the kernel.
-type Asks<S> = fn(&TableSpec<S>, &Scan) -> Vec<&'static str>;
+/// Says what a scan of a spec asks of the kernel, as EXPLAIN shows it.
+type KernelRequest<S> = fn(&TableSpec<S>, &Scan) -> String;
 
 /// For tables that take no filters.
 fn no_pushdown(_: &Expr) -> TableProviderFilterPushDown {
@@ -174,9 +174,8 @@ impl<S: Snapshot> SpecTable<S> {
             schema: spec.schema(),
             collect,
             pushdown: no_pushdown,
-            asks: None,
+            kernel_request: None,
             parts: None,
-            few_rows: |_| false,
         }
     }
 
@@ -186,15 +185,9 @@ impl<S: Snapshot> SpecTable<S> {
         self
     }
 
-    /// Lets the table say which scans the kernel answers with a few rows.
-    pub fn with_few_rows(mut self, few_rows: fn(&Scan) -> bool) -> Self {
-        self.few_rows = few_rows;
-        self
-    }
-
     /// Lets EXPLAIN show what a scan asks the kernel for.
-    pub fn with_asks(mut self, asks: Asks<S>) -> Self {
-        self.asks = Some(asks);
+    pub fn with_kernel_request(mut self, request: KernelRequest<S>) -> Self {
+        self.kernel_request = Some(request);
         self
     }
 
@@ -229,12 +222,8 @@ where
         (self.pushdown)(filter)
     }
 
-    fn asks(&self, scan: &Scan) -> Option<Vec<&'static str>> {
-        self.asks.map(|asks| asks(self.spec, scan))
-    }
-
-    fn few_rows(&self, scan: &Scan) -> bool {
-        (self.few_rows)(scan)
+    fn kernel_request(&self, scan: &Scan) -> Option<String> {
+        self.kernel_request.map(|request| request(self.spec, scan))
     }
 
     fn collect(&self, scan: &Scan) -> Result<Box<dyn Collected>, DataFusionError> {
@@ -343,9 +332,8 @@ fn registry() -> Vec<Entry> {
                 Arc::new(
                     SpecTable::new(&sockets::SPEC, config, sockets::collect)
                         .with_pushdown(sockets::pushdown)
-                        .with_asks(sockets::asks)
-                        .with_parts(sockets::collect_parts)
-                        .with_few_rows(sockets_filter::few_rows),
+                        .with_kernel_request(sockets::kernel_request)
+                        .with_parts(sockets::collect_parts),
                 )
             },
         },
@@ -356,9 +344,8 @@ fn registry() -> Vec<Entry> {
                 Arc::new(
                     SpecTable::new(&tcp_info::SPEC, config, tcp_info::collect)
                         .with_pushdown(sockets::pushdown)
-                        .with_asks(sockets::asks)
-                        .with_parts(tcp_info::collect_parts)
-                        .with_few_rows(sockets_filter::few_rows),
+                        .with_kernel_request(sockets::kernel_request)
+                        .with_parts(tcp_info::collect_parts),
                 )
             },
         },

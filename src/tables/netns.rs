@@ -93,7 +93,7 @@ impl<R> HasSpans for PerNs<R> {
 fn int_literal(expr: &Expr) -> Option<u64> {
     match expr {
         Expr::Cast(cast) => int_literal(&cast.expr),
-        other => u64::try_from(super::sockets_filter::int_literal(other)?).ok(),
+        other => u64::try_from(super::literals::int_literal(other)?).ok(),
     }
 }
 
@@ -120,7 +120,7 @@ fn one(column: &str, value: &Expr) -> Option<Wanted> {
     match column {
         NETNS => Some(Wanted::Inodes(vec![int_literal(value)?])),
         NETNS_NAME => Some(Wanted::Names(vec![
-            super::sockets_filter::literal(value)?.to_string()
+            super::literals::literal(value)?.to_string()
         ])),
         _ => None,
     }

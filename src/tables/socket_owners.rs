@@ -58,7 +58,11 @@ pub static SPEC: TableSpec<Owners> = TableSpec {
 
 /// Walks every process's descriptors; programs only when projected.
 pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Owners, DataFusionError> {
-    let walk = Moment::walk_all(scan.moment.as_deref(), &config.root).map_err(external)?;
+    let walk = Moment::walk_all(
+        scan.session.get_extension::<Moment>().as_deref(),
+        &config.root,
+    )
+    .map_err(external)?;
     super::warn_unidentified(walk.denied);
     let owners = walk.into_owners();
     let programs = if SPEC.wants(scan, "program") {

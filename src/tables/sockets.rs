@@ -78,54 +78,8 @@ fn port(addr: Option<std::net::SocketAddr>) -> Option<i32> {
     addr.map(|a| i32::from(a.port()))
 }
 
-/// The column names, declared once: the spec below and every projection or filter test
-/// that names a column use these, so a misspelling does not compile.
-pub mod col {
-    pub const PROTO: &str = "proto";
-    pub const FAMILY: &str = "family";
-    pub const TYPE: &str = "type";
-    pub const STATE: &str = "state";
-    pub const LOCAL_ADDRESS: &str = "local_address";
-    pub const LOCAL_PORT: &str = "local_port";
-    pub const REMOTE_ADDRESS: &str = "remote_address";
-    pub const REMOTE_PORT: &str = "remote_port";
-    pub const RECV_Q: &str = "recv_q";
-    pub const SEND_Q: &str = "send_q";
-    pub const UID: &str = "uid";
-    pub const USER: &str = "user";
-    pub const INODE: &str = "inode";
-    pub const PID: &str = "pid";
-    pub const PROGRAM: &str = "program";
-    pub const FD: &str = "fd";
-    pub const PATH: &str = "path";
-    pub const PEER_INODE: &str = "peer_inode";
-    pub const UNIX_REFCNT: &str = "unix_refcnt";
-    pub const UNIX_FLAGS: &str = "unix_flags";
-    pub const TIMER: &str = "timer";
-    pub const TIMER_EXPIRES_MS: &str = "timer_expires_ms";
-    pub const RETRANSMITS: &str = "retransmits";
-    pub const PROBES: &str = "probes";
-    pub const NETNS: &str = super::super::netns::NETNS;
-    pub const NETNS_NAME: &str = super::super::netns::NETNS_NAME;
-    pub const CGROUP_ID: &str = "cgroup_id";
-    pub const CGROUP: &str = "cgroup";
-    pub const SHUTDOWN: &str = "shutdown";
-    pub const TOS: &str = "tos";
-    pub const MARK: &str = "mark";
-    pub const SKMEM: [&str; 8] = [
-        "skmem_rmem_alloc",
-        "skmem_rcvbuf",
-        "skmem_wmem_alloc",
-        "skmem_sndbuf",
-        "skmem_fwd_alloc",
-        "skmem_wmem_queued",
-        "skmem_optmem",
-        "skmem_backlog",
-    ];
-    pub const DROPS: &str = "drops";
-    pub const COOKIE: &str = "cookie";
-    pub const BOUND_IFINDEX: &str = "bound_ifindex";
-}
+/// The column names, declared once (in [`super::socket_names`]).
+pub use super::socket_names as col;
 
 /// Each column, declared once: `sockets` lists them all and `tcp_info` starts with the
 /// identity ones, so both tables name and type them alike.
@@ -447,18 +401,18 @@ pub use super::sockets_filter::pushdown;
 /// for per projected column, so `SELECT state, count(*)` sends today's bare request.
 pub fn needs(spec: &TableSpec<Sockets>, scan: &Scan) -> sockets::Needs {
     let wants = |name: &str| spec.wants(scan, name);
-    let tcp_info = spec.name == super::tcp_info::SPEC.name;
+    let tcp_info = spec.name == col::TCP_INFO;
     let info_columns = tcp_info
         && scan
             .projection
             .iter()
-            .any(|&i| super::tcp_info::is_info_column(spec.columns[i].name));
+            .any(|&i| col::is_info_column(spec.columns[i].name));
     sockets::Needs {
         ext: Extensions {
             // sock_diag's header carries each counter only for some timers; tcp_info has both.
             counters: wants(col::RETRANSMITS) || wants(col::PROBES),
             tcp_info: info_columns,
-            congestion: wants(super::tcp_info::CONGESTION),
+            congestion: wants(col::CONGESTION),
             skmem: col::SKMEM.iter().any(|c| wants(c)) || wants(col::DROPS),
             tos: wants(col::TOS),
             shutdown: wants(col::SHUTDOWN),
@@ -471,9 +425,16 @@ pub fn needs(spec: &TableSpec<Sockets>, scan: &Scan) -> sockets::Needs {
     }
 }
 
-/// The extensions a scan of `spec` asks sock_diag for, by name (EXPLAIN).
-pub fn asks(spec: &TableSpec<Sockets>, scan: &Scan) -> Vec<&'static str> {
-    needs(spec, scan).ext.names()
+/// What a scan of `spec` asks sock_diag for beyond the bare rows, as EXPLAIN shows it:
+/// `sock_diag_extensions=tcp_info,congestion`, or `=none`.
+pub fn kernel_request(spec: &TableSpec<Sockets>, scan: &Scan) -> String {
+    let names = needs(spec, scan).ext.names();
+    let names = if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(",")
+    };
+    format!("sock_diag_extensions={names}")
 }
 
 /// Dumps the sockets of each namespace the scan selects; owners, user names and unix
@@ -525,7 +486,8 @@ pub fn collect_parts_for(
     if wants(col::PID) || wants(col::PROGRAM) || wants(col::FD) {
         // Every socket's lowest-pid holder, found before the dump: the walk cannot stop
         // early without the dump's inodes, but the rows need not wait for it.
-        let walk = Moment::walk_all(scan.moment.as_deref(), root).map_err(external)?;
+        let walk = Moment::walk_all(scan.session.get_extension::<Moment>().as_deref(), root)
+            .map_err(external)?;
         super::warn_unidentified(walk.denied);
         // Sorted by inode, then pid and fd: the first of each inode is its lowest holder.
         let mut owners = walk.into_owners();

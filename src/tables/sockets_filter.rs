@@ -6,13 +6,13 @@
 //! row), so DataFusion need not re-check it and can push LIMIT down too.
 
 use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
-use datafusion::scalar::ScalarValue;
 
 use crate::collect::sockdiag::bytecode::{Clause, Cmp, Side, Test};
 use crate::collect::socket::State;
 use crate::collect::sockets::{SocketFilter, KINDS};
 
-use super::sockets::col;
+use super::literals::{int_literal, literal};
+use super::socket_names as col;
 
 /// What one supported filter allows: a set of states, or a set of socket kinds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,24 +25,6 @@ enum Allows {
 
 /// The pseudo-column all port and address tests share, so ORs across them combine.
 const ENDPOINT: &str = "local_port/remote_port/local_address/remote_address";
-
-/// An integer literal of any width (shared with the namespace filters).
-pub(super) fn int_literal(expr: &Expr) -> Option<i64> {
-    match expr {
-        Expr::Literal(value, _) => match value {
-            ScalarValue::Int8(Some(v)) => Some(i64::from(*v)),
-            ScalarValue::Int16(Some(v)) => Some(i64::from(*v)),
-            ScalarValue::Int32(Some(v)) => Some(i64::from(*v)),
-            ScalarValue::Int64(Some(v)) => Some(*v),
-            ScalarValue::UInt8(Some(v)) => Some(i64::from(*v)),
-            ScalarValue::UInt16(Some(v)) => Some(i64::from(*v)),
-            ScalarValue::UInt32(Some(v)) => Some(i64::from(*v)),
-            ScalarValue::UInt64(Some(v)) => i64::try_from(*v).ok(),
-            _ => None,
-        },
-        _ => None,
-    }
-}
 
 /// `local_port` or `remote_port`, also when widened by a cast to compare with a literal.
 fn port_side(expr: &Expr) -> Option<Side> {
@@ -158,19 +140,6 @@ fn kinds(column: &str, value: &str) -> Vec<usize> {
         .collect()
 }
 
-/// A text literal (shared with the namespace filters).
-pub(super) fn literal(expr: &Expr) -> Option<&str> {
-    match expr {
-        Expr::Literal(
-            ScalarValue::Utf8(Some(s))
-            | ScalarValue::Utf8View(Some(s))
-            | ScalarValue::LargeUtf8(Some(s)),
-            _,
-        ) => Some(s),
-        _ => None,
-    }
-}
-
 fn allows(column: &str, values: &[&str]) -> Option<Allows> {
     match column {
         col::STATE => Some(Allows::States(
@@ -268,12 +237,6 @@ pub fn pushdown(expr: &Expr) -> TableProviderFilterPushDown {
         Some(_) => TableProviderFilterPushDown::Exact,
         None => TableProviderFilterPushDown::Unsupported,
     }
-}
-
-/// Whether the kernel answers the scan with a few rows (one port, listeners alone), so
-/// it is collected on the query's thread (see [`crate::catalog::LiveTable::few_rows`]).
-pub fn few_rows(scan: &crate::catalog::Scan) -> bool {
-    socket_filter(&scan.filters).answers_few()
 }
 
 /// The kernel request the pushed filters allow: every filter narrows it (they are ANDed).

@@ -11,7 +11,7 @@ use crate::catalog::Scan;
 use crate::collect::socket::{Protocol, SocketRow};
 use crate::collect::tcp_info::{at, TcpInfo};
 
-pub const CONGESTION: &str = "congestion";
+pub use super::socket_names::CONGESTION;
 
 fn info(row: &SocketRow) -> Option<&TcpInfo> {
     row.extras.as_deref()?.tcp_info.as_ref()
@@ -24,67 +24,8 @@ fn bits_per_second(bytes: u64) -> Option<u64> {
     bytes.checked_mul(8)
 }
 
-/// The columns read from `struct tcp_info`: projecting any asks the kernel for it.
-const INFO_COLUMNS: &[&str] = &[
-    "snd_wscale",
-    "rcv_wscale",
-    "rto_ms",
-    "ato_ms",
-    "backoff",
-    "rtt_us",
-    "rttvar_us",
-    "min_rtt_us",
-    "mss",
-    "advmss",
-    "rcv_mss",
-    "pmtu",
-    "cwnd",
-    "ssthresh",
-    "reordering",
-    "rcv_rtt_us",
-    "rcv_space",
-    "rcv_ssthresh",
-    "snd_wnd",
-    "rcv_wnd",
-    "bytes_sent",
-    "bytes_acked",
-    "bytes_received",
-    "bytes_retrans",
-    "segs_out",
-    "segs_in",
-    "data_segs_out",
-    "data_segs_in",
-    "unacked",
-    "sacked",
-    "lost",
-    "retrans",
-    "total_retrans",
-    "delivered",
-    "delivered_ce",
-    "dsack_dups",
-    "reord_seen",
-    "rcv_ooopack",
-    "notsent_bytes",
-    "pacing_rate_bps",
-    "max_pacing_rate_bps",
-    "delivery_rate_bps",
-    "delivery_rate_app_limited",
-    "send_rate_bps",
-    "busy_ms",
-    "rwnd_limited_ms",
-    "sndbuf_limited_ms",
-    "last_send_ms",
-    "last_recv_ms",
-    "last_ack_ms",
-    "options",
-];
-
-pub fn is_info_column(name: &str) -> bool {
-    INFO_COLUMNS.contains(&name)
-}
-
 pub static SPEC: TableSpec<Sockets> = TableSpec {
-    name: "tcp_info",
+    name: super::socket_names::TCP_INFO,
     doc: "One row per TCP socket of the scanned namespaces with the kernel's struct tcp_info and congestion control (ss -ti); NULL where the kernel sent none (TIME_WAIT, request sockets, --source proc) or a field this kernel lacks",
     columns: &[
         id::PROTO,

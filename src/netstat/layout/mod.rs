@@ -6,10 +6,10 @@ mod text;
 
 use std::io::Write;
 
+use super::rows::Rows;
+use super::{stats, Flags};
 use crate::collect::snmp;
 use crate::error::Error;
-use crate::netstat::rows::Rows;
-use crate::netstat::{stats, Flags};
 
 pub use text::*;
 

@@ -1,0 +1,36 @@
+//! Literal values in the filters DataFusion pushes into a scan, as the tables that apply
+//! filters themselves (sockets, the namespace columns) read them.
+
+use datafusion::logical_expr::Expr;
+use datafusion::scalar::ScalarValue;
+
+/// An integer literal of any width.
+pub fn int_literal(expr: &Expr) -> Option<i64> {
+    match expr {
+        Expr::Literal(value, _) => match value {
+            ScalarValue::Int8(Some(v)) => Some(i64::from(*v)),
+            ScalarValue::Int16(Some(v)) => Some(i64::from(*v)),
+            ScalarValue::Int32(Some(v)) => Some(i64::from(*v)),
+            ScalarValue::Int64(Some(v)) => Some(*v),
+            ScalarValue::UInt8(Some(v)) => Some(i64::from(*v)),
+            ScalarValue::UInt16(Some(v)) => Some(i64::from(*v)),
+            ScalarValue::UInt32(Some(v)) => Some(i64::from(*v)),
+            ScalarValue::UInt64(Some(v)) => i64::try_from(*v).ok(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A text literal.
+pub fn literal(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Literal(
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::Utf8View(Some(s))
+            | ScalarValue::LargeUtf8(Some(s)),
+            _,
+        ) => Some(s),
+        _ => None,
+    }
+}
