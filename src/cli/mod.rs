@@ -17,6 +17,7 @@ use crate::exec::{self, Formatted, Runner};
 use crate::output::atomic::{self, AtomicFile};
 use crate::output::Format;
 use crate::queries;
+use datafusion::prelude::SessionContext;
 
 pub use args::{split_netstat, Args, Config, Input, Mode};
 
@@ -87,142 +88,38 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Runs the validated mode: the one place a mode is dispatched on. Each mode's runtime,
+/// read-only-ness and what may be killed are its own properties (`Mode::runtime`,
+/// `read_only`, `kill`).
 fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> {
-    if let Mode::Query {
-        inputs,
-        kill,
-        dry_run,
-        ..
-    } = &config.mode
-    {
-        if inputs.as_slice() == [Input::Repl] {
-            crate::repl::run(
-                &config.tables,
-                &config.queries,
-                config.mode.read_only(),
-                (*kill, *dry_run),
-            )?;
-            return Ok(Exit::Success);
+    let runtime = config.mode.runtime().map_err(Error::Io)?;
+    let format = config.format;
+    match &config.mode {
+        Mode::Repl { .. } => {
+            let ctx = runtime.block_on(session(config))?;
+            crate::repl::run(&runtime, &runner(config, &ctx), &config.queries)?;
+            Ok(Exit::Success)
         }
-    }
-    // One thread for everything but the server: a run's heavy work is the dump, the
-    // /proc walk and the Arrow building, on threads of their own (spawn_blocking); the
-    // planner and the one output stream gain nothing from worker threads, whose start,
-    // hand-offs and shutdown cost a short query ~0.3 ms (10k connections: `SELECT 1`
-    // 2.5 -> 2.2 ms, a port filter 4.9 -> 4.4 ms; the 100k queries unchanged, 2x5 runs).
-    // The server answers clients at once, each on a worker.
-    let runtime = match config.mode {
-        Mode::Serve(_) => tokio::runtime::Builder::new_multi_thread(),
-        _ => tokio::runtime::Builder::new_current_thread(),
-    }
-    .enable_all()
-    .build()
-    .map_err(Error::Io)?;
-    runtime.block_on(async {
-        if let Mode::Serve(serving) = &config.mode {
+        Mode::Serve(serving) => runtime.block_on(async {
             crate::serve::run(serving, &config.tables, config.history.clone()).await?;
-            return Ok(Exit::Success);
-        }
-        let ctx = exec::context(&config.tables)?;
-        if let Some(history) = &config.history {
-            history.register(&ctx).await?;
-        }
-        // The one session every mode runs on; read-only as the mode requires.
-        let runner = Runner {
-            ctx: &ctx,
-            root: &config.tables.root,
-            read_only: config.mode.read_only(),
-            kill: config.mode.kill(),
-            dry_run: matches!(config.mode, Mode::Query { dry_run: true, .. }),
-        };
-        let work = async {
-            match &config.output {
-                None => execute(config, &runner, stdout).await,
-                Some(path) => {
-                    let mut file = AtomicFile::create(path).map_err(|source| Error::Output {
-                        path: path.clone(),
-                        // Name the target, not the temporary file the error speaks of.
-                        source: source
-                            .raw_os_error()
-                            .map_or(source, std::io::Error::from_raw_os_error),
-                    })?;
-                    let exit = {
-                        let mut writer = file.writer();
-                        let exit = execute(config, &runner, &mut writer).await?;
-                        writer.flush()?;
-                        exit
-                    };
-                    file.commit().map_err(|source| Error::Output {
-                        path: path.clone(),
-                        source,
-                    })?;
-                    Ok(exit)
-                }
-            }
-        };
+            Ok(Exit::Success)
+        }),
         // A recording ends on SIGINT or SIGTERM after the snapshot under way.
-        if let Mode::Record(target, recording) = &config.mode {
-            return crate::history::record::record(
-                &runner,
+        Mode::Record(target, recording) => runtime.block_on(async {
+            let ctx = session(config).await?;
+            crate::history::record::record(
+                &runner(config, &ctx),
                 &crate::history::dest::Dest::parse(&target.dest)?,
                 &target.tables,
                 &target.host,
                 recording,
             )
-            .await;
-        }
-        // Ctrl-C drops the work, and with it any half-written file.
-        let interrupted = crate::interrupt::flag()?;
-        let result = tokio::select! {
-            result = work => result,
-            () = crate::interrupt::raised(interrupted) => Err(Error::Usage("interrupted".into())),
-        };
-        match (result, &config.history) {
-            (Err(err), Some(history)) => match history.culprit(&err).await {
-                Some(culprit) => Err(Error::Usage(culprit)),
-                None => Err(err),
-            },
-            (result, _) => result,
-        }
-    })
-}
-
-async fn execute(
-    config: &Config,
-    runner: &Runner<'_>,
-    out: &mut (dyn Write + Send),
-) -> Result<Exit, Error> {
-    let format = config.format;
-    match &config.mode {
-        Mode::Query { inputs, .. } => {
-            let texts: Vec<String> = inputs.iter().map(read_input).collect::<Result<_, _>>()?;
-            // Every statement parses before any runs: a typo in the last -e prints nothing.
-            let mut statements = Vec::new();
-            for sql in &texts {
-                statements.extend(runner.statements(sql)?);
-            }
-            if statements.is_empty() {
-                return Err(Error::Usage(
-                    "no SQL statement to run (the input is empty or only comments)".into(),
-                ));
-            }
-            // A binary file holds one result.
-            if format.is_binary() && statements.len() != 1 {
-                return Err(Error::Usage(
-                    format!(
-                        "{format:?} output holds one result: give one query, not {}",
-                        statements.len()
-                    )
-                    .to_lowercase(),
-                ));
-            }
-            let mut to = Formatted { format, out };
-            runner
-                .run_statements(statements, &BTreeMap::new(), &mut to)
-                .await?;
-            Ok(Exit::Success)
-        }
-        Mode::Saved { name, params } => {
+            .await
+        }),
+        Mode::Query { inputs, .. } => answer(&runtime, config, stdout, async |runner, out| {
+            query(inputs, runner, format, out).await
+        }),
+        Mode::Saved { name, params } => answer(&runtime, config, stdout, async |runner, out| {
             let files = queries::saved(&queries::user_dirs(&config.queries))?;
             let file = queries::find(&files, name)?;
             let values = queries::bind(file, params)?;
@@ -237,16 +134,16 @@ async fn execute(
             let mut to = Formatted { format, out };
             runner.run_statements(statements, &values, &mut to).await?;
             Ok(Exit::Success)
-        }
-        Mode::List => {
+        }),
+        Mode::List => answer(&runtime, config, stdout, async |_, out| {
             let files = queries::saved(&queries::user_dirs(&config.queries))?;
             let batch = queries::listing(&files)?;
             let mut sink = crate::output::sink(format, batch.schema(), out)?;
             sink.write(&batch)?;
             sink.finish()?;
             Ok(Exit::Success)
-        }
-        Mode::Netstat(flags) => {
+        }),
+        Mode::Netstat(flags) => answer(&runtime, config, stdout, async |runner, out| {
             let files = queries::saved(&queries::user_dirs(&config.queries))?;
             // netstat's text by default; any other format gets the views' typed rows.
             let mut rows = Formatted { format, out };
@@ -255,8 +152,8 @@ async fn execute(
                 _ => crate::netstat::Out::Rows(&mut rows),
             };
             crate::netstat::run(flags, runner, &files, &mut to).await
-        }
-        Mode::Snapshot(target) => {
+        }),
+        Mode::Snapshot(target) => answer(&runtime, config, stdout, async |runner, out| {
             let written = crate::history::write::snapshot(
                 runner,
                 &crate::history::dest::Dest::parse(&target.dest)?,
@@ -269,8 +166,8 @@ async fn execute(
                 writeln!(out, "{file}")?;
             }
             Ok(Exit::Success)
-        }
-        Mode::Ddl(target, dialect) => {
+        }),
+        Mode::Ddl(target, dialect) => answer(&runtime, config, stdout, async |_, out| {
             let tables: Vec<_> = crate::tables::infos()
                 .into_iter()
                 .filter(|t| target.tables.iter().any(|n| n == t.name))
@@ -279,15 +176,13 @@ async fn execute(
                 crate::history::ddl::statements(&tables, &target.dest, *dialect).as_bytes(),
             )?;
             Ok(Exit::Success)
-        }
-        Mode::Record(..) => unreachable!("run() records before it gets here"),
-        Mode::Serve(_) => unreachable!("run() serves before it gets here"),
+        }),
         Mode::Connect {
             urls,
             inputs,
             token_file,
             tls_ca,
-        } => {
+        } => answer(&runtime, config, stdout, async |_, out| {
             let sql = inputs
                 .iter()
                 .map(read_input)
@@ -308,12 +203,12 @@ async fn execute(
                 .transpose()?;
             let mut to = Formatted { format, out };
             crate::serve::client::run(urls, token, ca, &sql, &mut to).await
-        }
+        }),
         Mode::Audit {
             paths,
             params,
             junit,
-        } => {
+        } => answer(&runtime, config, stdout, async |runner, out| {
             let outcomes = audit::run(runner, audit::load(paths)?, params).await?;
             match format {
                 Format::Json => audit::write_json(&outcomes, out)?,
@@ -333,8 +228,114 @@ async fn execute(
             } else {
                 Exit::Success
             })
-        }
+        }),
     }
+}
+
+/// The one session a run uses, with `--history`'s tables registered.
+async fn session(config: &Config) -> Result<SessionContext, Error> {
+    let ctx = exec::context(&config.tables)?;
+    if let Some(history) = &config.history {
+        history.register(&ctx).await?;
+    }
+    Ok(ctx)
+}
+
+/// The session's runner, read-only and killing as the mode allows.
+fn runner<'a>(config: &'a Config, ctx: &'a SessionContext) -> Runner<'a> {
+    Runner {
+        ctx,
+        root: &config.tables.root,
+        read_only: config.mode.read_only(),
+        kill: config.mode.kill(),
+        dry_run: config.mode.dry_run(),
+    }
+}
+
+/// Runs `work` on the run's session to stdout or `-o`'s file (all or nothing); Ctrl-C
+/// drops the work, and with it any half-written file.
+fn answer(
+    runtime: &tokio::runtime::Runtime,
+    config: &Config,
+    stdout: &mut (dyn Write + Send),
+    work: impl AsyncFnOnce(&Runner<'_>, &mut (dyn Write + Send)) -> Result<Exit, Error>,
+) -> Result<Exit, Error> {
+    runtime.block_on(async {
+        let ctx = session(config).await?;
+        let runner = runner(config, &ctx);
+        let written = async {
+            match &config.output {
+                None => work(&runner, stdout).await,
+                Some(path) => {
+                    let mut file = AtomicFile::create(path).map_err(|source| Error::Output {
+                        path: path.clone(),
+                        // Name the target, not the temporary file the error speaks of.
+                        source: source
+                            .raw_os_error()
+                            .map_or(source, std::io::Error::from_raw_os_error),
+                    })?;
+                    let exit = {
+                        let mut writer = file.writer();
+                        let exit = work(&runner, &mut writer).await?;
+                        writer.flush()?;
+                        exit
+                    };
+                    file.commit().map_err(|source| Error::Output {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    Ok(exit)
+                }
+            }
+        };
+        let interrupted = crate::interrupt::flag()?;
+        let result = tokio::select! {
+            result = written => result,
+            () = crate::interrupt::raised(interrupted) => Err(Error::Usage("interrupted".into())),
+        };
+        match (result, &config.history) {
+            (Err(err), Some(history)) => match history.culprit(&err).await {
+                Some(culprit) => Err(Error::Usage(culprit)),
+                None => Err(err),
+            },
+            (result, _) => result,
+        }
+    })
+}
+
+/// `-e`, `-f`, stdin: every statement parses before any runs (a typo in the last -e
+/// prints nothing), then each runs in order.
+async fn query(
+    inputs: &[Input],
+    runner: &Runner<'_>,
+    format: Format,
+    out: &mut (dyn Write + Send),
+) -> Result<Exit, Error> {
+    let texts: Vec<String> = inputs.iter().map(read_input).collect::<Result<_, _>>()?;
+    let mut statements = Vec::new();
+    for sql in &texts {
+        statements.extend(runner.statements(sql)?);
+    }
+    if statements.is_empty() {
+        return Err(Error::Usage(
+            "no SQL statement to run (the input is empty or only comments)".into(),
+        ));
+    }
+    // A binary file holds one result.
+    if format.is_binary() && statements.len() != 1 {
+        return Err(Error::Usage(
+            format!(
+                "{format:?} output holds one result: give one query, not {}",
+                statements.len()
+            )
+            .to_lowercase(),
+        ));
+    }
+    let mut to = Formatted { format, out };
+    runner
+        .run_statements(statements, &BTreeMap::new(), &mut to)
+        .await?;
+    Ok(Exit::Success)
 }
 
 fn read_input(input: &Input) -> Result<String, Error> {
@@ -344,7 +345,6 @@ fn read_input(input: &Input) -> Result<String, Error> {
             path: path.clone(),
             source,
         }),
-        Input::Repl => Err(Error::Usage("the REPL takes no other input".into())),
         Input::Stdin => {
             let mut sql = String::new();
             std::io::stdin()

@@ -18,10 +18,10 @@ use rustyline::{CompletionType, Config as EditorConfig, Editor};
 use crate::error::Error;
 use datafusion::arrow::datatypes::SchemaRef;
 
-use crate::exec::{self, Destination, Runner};
+use crate::exec::{Destination, Runner};
 use crate::output::{table, Format, Sink};
 use crate::queries;
-use crate::tables::{self, TablesConfig};
+use crate::tables;
 use command::{Command, HELP};
 use complete::{SqlHelper, Words};
 
@@ -74,26 +74,14 @@ pub fn statement_complete(text: &str) -> bool {
     quote.is_none() && last == Some(';')
 }
 
-/// The REPL; `\\saved` and `\\run` see the same saved queries as `-q` (built-in, XDG,
-/// then `query_dirs`).
+/// The REPL on `runner`'s session, statements run on `runtime`; `\\saved` and `\\run`
+/// see the same saved queries as `-q` (built-in, XDG, then `query_dirs`).
 pub fn run(
-    config: &TablesConfig,
+    runtime: &tokio::runtime::Runtime,
+    runner: &Runner<'_>,
     query_dirs: &[std::path::PathBuf],
-    read_only: bool,
-    (kill, dry_run): (crate::kill::Kill, bool),
 ) -> Result<(), Error> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let ctx = exec::context(config)?;
-    let root = config.root.clone();
-    let runner = Runner {
-        ctx: &ctx,
-        root: &root,
-        read_only,
-        kill,
-        dry_run,
-    };
+    let runner = *runner;
     // SIGINT sets a flag instead of ending netsql; a running query polls it.
     let interrupted = crate::interrupt::flag()?;
 
@@ -106,7 +94,7 @@ pub fn run(
         Editor::with_config(editor_config).map_err(|e| Error::Usage(format!("terminal: {e}")))?;
     let saved = queries::saved(&queries::user_dirs(query_dirs))?;
     editor.set_helper(Some(SqlHelper {
-        names: Words::gather(&ctx, saved.iter().map(|q| q.name.clone()).collect()),
+        names: Words::gather(runner.ctx, saved.iter().map(|q| q.name.clone()).collect()),
         pending: pending.clone(),
     }));
     let history = history_path();
@@ -151,7 +139,7 @@ pub fn run(
                 Ok(command) => {
                     if let Err(err) = meta(
                         command,
-                        &runtime,
+                        runtime,
                         &runner,
                         &mut settings,
                         &saved,
@@ -177,7 +165,7 @@ pub fn run(
         save_history(&mut editor, &history);
         settings.last = Some(sql.clone());
         if let Err(err) = run_sql(
-            &runtime,
+            runtime,
             &runner,
             &mut settings,
             &sql,
