@@ -86,7 +86,7 @@ pub trait Snapshot {
     fn num_rows(&self) -> usize;
 }
 
-/// A table's single declaration: it drives the schema, the docs and the README reference.
+/// A table's single declaration: it drives the schema, the docs and docs/tables.md.
 pub struct TableSpec<S: 'static> {
     pub name: &'static str,
     pub doc: &'static str,
@@ -440,7 +440,7 @@ pub fn makers(config: &TablesConfig) -> Vec<(&'static str, crate::catalog::Maker
         .collect()
 }
 
-/// Docs of every table, in registration order (README reference, `\d`).
+/// Docs of every table, in registration order (docs/tables.md, `\d`).
 pub fn infos() -> Vec<TableInfo> {
     registry().iter().map(|entry| (entry.info)()).collect()
 }
@@ -505,7 +505,7 @@ pub fn warn_unidentified(denied: usize) {
     }
 }
 
-/// The README's table reference, generated from the specs (a test keeps them in step).
+/// docs/tables.md's table reference, generated from the specs (a test keeps them in step).
 pub fn reference_markdown() -> String {
     let mut text = String::new();
     for info in infos() {
