@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 
 pub use super::commands::SnapshotTarget;
 use super::commands::{parse_duration, AuditArgs, Command, RecordArgs, SnapshotArgs};
@@ -91,7 +91,7 @@ pub struct Args {
 
     /// Output format [default: from -o's extension, else table]
     #[arg(long, value_enum, global = true)]
-    format: Option<FormatArg>,
+    format: Option<Format>,
 
     /// Write the result to FILE, all or nothing (the format follows the extension:
     /// .csv .tsv .json .ndjson .jsonl .parquet .arrow .feather)
@@ -101,8 +101,8 @@ pub struct Args {
     /// Where socket rows come from: sock_diag netlink (protocols the kernel has no
     /// sock_diag module for, such as raw without CONFIG_INET_RAW_DIAG, from /proc as ss
     /// does), /proc/net, or auto: netlink, falling back to /proc when the kernel refuses
-    #[arg(long, value_enum, default_value_t = SourceArg::Auto, global = true)]
-    source: SourceArg,
+    #[arg(long, value_enum, default_value_t = Source::Auto, global = true)]
+    source: Source,
 
     /// Read /proc from DIR (for tests)
     #[arg(
@@ -147,24 +147,6 @@ pub struct Args {
 fn parse_netns(text: &str) -> Result<String, String> {
     text.parse::<crate::collect::netns::Scope>()?;
     Ok(text.to_string())
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum FormatArg {
-    Table,
-    Csv,
-    Tsv,
-    Json,
-    Ndjson,
-    Parquet,
-    Arrow,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum SourceArg {
-    Auto,
-    Netlink,
-    Proc,
 }
 
 /// Where SQL comes from, in the order it runs.
@@ -299,7 +281,7 @@ impl Args {
         stdout_is_terminal: bool,
     ) -> Result<Config, Error> {
         let format = match (self.format, &self.output) {
-            (Some(format), _) => format.into(),
+            (Some(format), _) => format,
             (None, Some(path)) => Format::from_extension(path).ok_or_else(|| {
                 Error::Usage(format!(
                     "cannot tell the format of {} from its extension: use --format",
@@ -437,11 +419,7 @@ impl Args {
                 }
             }
         };
-        let source = match self.source {
-            SourceArg::Auto => Source::Auto,
-            SourceArg::Netlink => Source::Netlink,
-            SourceArg::Proc => Source::Proc,
-        };
+        let source = self.source;
         let walks = match mode {
             Mode::Record(..) => Walks::One,
             _ => Walks::Parallel,
@@ -468,20 +446,6 @@ impl Args {
                 skip_corrupt: self.history_skip_corrupt,
             }),
         })
-    }
-}
-
-impl From<FormatArg> for Format {
-    fn from(format: FormatArg) -> Format {
-        match format {
-            FormatArg::Table => Format::Table,
-            FormatArg::Csv => Format::Csv,
-            FormatArg::Tsv => Format::Tsv,
-            FormatArg::Json => Format::Json,
-            FormatArg::Ndjson => Format::Ndjson,
-            FormatArg::Parquet => Format::Parquet,
-            FormatArg::Arrow => Format::Arrow,
-        }
     }
 }
 

@@ -21,15 +21,6 @@ pub fn read(root: &Root) -> Result<Vec<Membership>, CollectError> {
     Ok(groups)
 }
 
-fn bad(file: &str, line: usize, field: &'static str, reason: String) -> ParseFail {
-    ParseFail::Line(CollectError::Parse {
-        file: file.into(),
-        line,
-        field,
-        reason,
-    })
-}
-
 /// `Idx\tDevice : Count Querier ...` lines, each followed by `\t\t\t\tGROUP USERS ...`.
 pub fn parse_igmp(reader: impl BufRead) -> Result<Vec<Membership>, ParseFail> {
     const FILE: &str = "/proc/net/igmp";
@@ -46,26 +37,36 @@ pub fn parse_igmp(reader: impl BufRead) -> Result<Vec<Membership>, ParseFail> {
             let idx = fields.next().unwrap_or_default();
             let idx = idx
                 .parse()
-                .map_err(|e| bad(FILE, n, "Idx", format!("{idx:?}: {e}")))?;
+                .map_err(|e| ParseFail::line(FILE, n, "Idx", format!("{idx:?}: {e}")))?;
             let name = fields.next().unwrap_or_default().trim_end_matches(':');
             device = Some((idx, name.to_string()));
             continue;
         }
         let Some((idx, name)) = &device else {
-            return Err(bad(FILE, n, "Group", "a group before any device".into()));
+            return Err(ParseFail::line(
+                FILE,
+                n,
+                "Group",
+                "a group before any device".into(),
+            ));
         };
         let (Some(group), Some(users)) = (fields.next(), fields.next()) else {
-            return Err(bad(FILE, n, "Group", "not `GROUP USERS`".into()));
+            return Err(ParseFail::line(
+                FILE,
+                n,
+                "Group",
+                "not `GROUP USERS`".into(),
+            ));
         };
         let group = u32::from_str_radix(group, 16)
-            .map_err(|e| bad(FILE, n, "Group", format!("{group:?}: {e}")))?;
+            .map_err(|e| ParseFail::line(FILE, n, "Group", format!("{group:?}: {e}")))?;
         groups.push(Membership {
             interface: name.clone(),
             index: *idx,
             group: IpAddr::V4(Ipv4Addr::from(u32::from_be(group))),
             users: users
                 .parse()
-                .map_err(|e| bad(FILE, n, "Users", format!("{users:?}: {e}")))?,
+                .map_err(|e| ParseFail::line(FILE, n, "Users", format!("{users:?}: {e}")))?,
         });
     }
     Ok(groups)
@@ -83,20 +84,24 @@ pub fn parse_igmp6(reader: impl BufRead) -> Result<Vec<Membership>, ParseFail> {
             continue;
         }
         if f.len() < 4 {
-            return Err(bad(FILE, n, "line", format!("{} fields of 4", f.len())));
+            return Err(ParseFail::line(
+                FILE,
+                n,
+                "line",
+                format!("{} fields of 4", f.len()),
+            ));
         }
         groups.push(Membership {
             index: f[0]
                 .parse()
-                .map_err(|e| bad(FILE, n, "index", format!("{:?}: {e}", f[0])))?,
+                .map_err(|e| ParseFail::line(FILE, n, "index", format!("{:?}: {e}", f[0])))?,
             interface: f[1].to_string(),
-            group: IpAddr::V6(Ipv6Addr::from(
-                u128::from_str_radix(f[2], 16)
-                    .map_err(|e| bad(FILE, n, "group", format!("{:?}: {e}", f[2])))?,
-            )),
+            group: IpAddr::V6(Ipv6Addr::from(u128::from_str_radix(f[2], 16).map_err(
+                |e| ParseFail::line(FILE, n, "group", format!("{:?}: {e}", f[2])),
+            )?)),
             users: f[3]
                 .parse()
-                .map_err(|e| bad(FILE, n, "users", format!("{:?}: {e}", f[3])))?,
+                .map_err(|e| ParseFail::line(FILE, n, "users", format!("{:?}: {e}", f[3])))?,
         });
     }
     Ok(groups)

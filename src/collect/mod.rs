@@ -96,6 +96,16 @@ pub enum ParseFail {
 }
 
 impl ParseFail {
+    /// A malformed line: `field` of line `line` of `file`, and why.
+    pub fn line(file: &str, line: usize, field: &'static str, reason: String) -> ParseFail {
+        ParseFail::Line(CollectError::Parse {
+            file: file.into(),
+            line,
+            field,
+            reason,
+        })
+    }
+
     /// The error to report, naming `path` for a read failure.
     pub fn at(self, path: &Path) -> CollectError {
         match self {

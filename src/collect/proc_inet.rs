@@ -9,7 +9,7 @@
 use std::io::BufRead;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use super::socket::{Extras, Family, Protocol, SockType, SocketRow, State, Timer, TimerInfo};
+use super::socket::{Extras, Family, Protocol, SocketRow, State, Timer, TimerInfo};
 use super::{open_optional, CollectError, ParseFail, Root};
 
 /// The files of one protocol and family, in the order netstat reads them.
@@ -130,11 +130,7 @@ pub fn parse_line(
     Ok(SocketRow {
         protocol,
         family,
-        sock_type: match protocol {
-            Protocol::Tcp => SockType::Stream,
-            Protocol::Raw => SockType::Raw,
-            _ => SockType::Dgram,
-        },
+        sock_type: protocol.inet_sock_type(),
         state,
         local: Some(local),
         remote: Some(remote),
@@ -218,6 +214,7 @@ fn parse_endpoint(text: &str, family: Family) -> Result<SocketAddr, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::socket::SockType;
 
     /// Found by `cargo fuzz run proc_net_sockets`: a 32-byte IPv6 address holding a
     /// two-byte UTF-8 character was sliced inside it, and panicked.

@@ -31,17 +31,9 @@ pub fn read(root: &Root) -> Result<Vec<Route>, CollectError> {
     Ok(routes)
 }
 
-fn bad(file: &str, line: usize, field: &'static str, reason: String) -> ParseFail {
-    ParseFail::Line(CollectError::Parse {
-        file: file.into(),
-        line,
-        field,
-        reason,
-    })
-}
-
 fn hex32(file: &str, line: usize, field: &'static str, text: &str) -> Result<u32, ParseFail> {
-    u32::from_str_radix(text, 16).map_err(|e| bad(file, line, field, format!("{text:?}: {e}")))
+    u32::from_str_radix(text, 16)
+        .map_err(|e| ParseFail::line(file, line, field, format!("{text:?}: {e}")))
 }
 
 /// `Iface Destination Gateway Flags RefCnt Use Metric Mask MTU Window IRTT`, addresses
@@ -57,13 +49,18 @@ pub fn parse_v4(reader: impl BufRead) -> Result<Vec<Route>, ParseFail> {
         }
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.len() < 11 {
-            return Err(bad(FILE, n, "line", format!("{} fields of 11", f.len())));
+            return Err(ParseFail::line(
+                FILE,
+                n,
+                "line",
+                format!("{} fields of 11", f.len()),
+            ));
         }
         let addr =
             |field, text| hex32(FILE, n, field, text).map(|v| Ipv4Addr::from(u32::from_be(v)));
         let dec = |field: &'static str, text: &str| {
             text.parse::<i64>()
-                .map_err(|e| bad(FILE, n, field, format!("{text:?}: {e}")))
+                .map_err(|e| ParseFail::line(FILE, n, field, format!("{text:?}: {e}")))
         };
         let mask = addr("Mask", f[7])?;
         routes.push(Route {
@@ -96,12 +93,17 @@ pub fn parse_v6(reader: impl BufRead) -> Result<Vec<Route>, ParseFail> {
         }
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.len() < 10 {
-            return Err(bad(FILE, n, "line", format!("{} fields of 10", f.len())));
+            return Err(ParseFail::line(
+                FILE,
+                n,
+                "line",
+                format!("{} fields of 10", f.len()),
+            ));
         }
         let addr = |field: &'static str, text: &str| {
             u128::from_str_radix(text, 16)
                 .map(Ipv6Addr::from)
-                .map_err(|e| bad(FILE, n, field, format!("{text:?}: {e}")))
+                .map_err(|e| ParseFail::line(FILE, n, field, format!("{text:?}: {e}")))
         };
         routes.push(Route {
             family: "inet6",

@@ -35,19 +35,10 @@ pub fn read(root: &Root) -> Result<Vec<Counter>, CollectError> {
     Ok(counters)
 }
 
-fn bad(file: &'static str, line: usize, field: &'static str, reason: String) -> ParseFail {
-    ParseFail::Line(CollectError::Parse {
-        file: format!("/proc/net/{file}"),
-        line,
-        field,
-        reason,
-    })
-}
-
 fn value(file: &'static str, line: usize, text: &str) -> Result<i64, ParseFail> {
     text.parse::<i64>()
         .or_else(|_| text.parse::<u64>().map(|v| v as i64))
-        .map_err(|e| bad(file, line, "value", format!("{text:?}: {e}")))
+        .map_err(|e| ParseFail::line(file, line, "value", format!("{text:?}: {e}")))
 }
 
 /// Header/value line pairs of `/proc/net/snmp` or `/proc/net/netstat`.
@@ -60,7 +51,7 @@ pub fn parse_pairs(file: &'static str, reader: impl BufRead) -> Result<Vec<Count
             continue;
         }
         let Some((index2, values)) = lines.next() else {
-            return Err(bad(
+            return Err(ParseFail::line(
                 file,
                 index + 1,
                 "values",
@@ -70,12 +61,12 @@ pub fn parse_pairs(file: &'static str, reader: impl BufRead) -> Result<Vec<Count
         let values = values.map_err(ParseFail::Io)?;
         let (protocol, names) = header
             .split_once(':')
-            .ok_or_else(|| bad(file, index + 1, "header", "no ':'".into()))?;
+            .ok_or_else(|| ParseFail::line(file, index + 1, "header", "no ':'".into()))?;
         let (protocol2, numbers) = values
             .split_once(':')
-            .ok_or_else(|| bad(file, index2 + 1, "values", "no ':'".into()))?;
+            .ok_or_else(|| ParseFail::line(file, index2 + 1, "values", "no ':'".into()))?;
         if protocol != protocol2 {
-            return Err(bad(
+            return Err(ParseFail::line(
                 file,
                 index2 + 1,
                 "values",
@@ -85,7 +76,7 @@ pub fn parse_pairs(file: &'static str, reader: impl BufRead) -> Result<Vec<Count
         let names: Vec<&str> = names.split_whitespace().collect();
         let numbers: Vec<&str> = numbers.split_whitespace().collect();
         if names.len() != numbers.len() {
-            return Err(bad(
+            return Err(ParseFail::line(
                 file,
                 index2 + 1,
                 "values",
@@ -114,7 +105,12 @@ pub fn parse_snmp6(reader: impl BufRead) -> Result<Vec<Counter>, ParseFail> {
             if line.trim().is_empty() {
                 continue;
             }
-            return Err(bad("snmp6", index + 1, "line", "not `name value`".into()));
+            return Err(ParseFail::line(
+                "snmp6",
+                index + 1,
+                "line",
+                "not `name value`".into(),
+            ));
         };
         let split = key.find('6').map_or(key.len(), |i| i + 1);
         counters.push(Counter {

@@ -35,6 +35,16 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// The socket type an inet socket of this protocol has (TCP a stream, raw raw, UDP
+    /// and UDP-Lite datagrams).
+    pub fn inet_sock_type(self) -> SockType {
+        match self {
+            Protocol::Tcp => SockType::Stream,
+            Protocol::Raw => SockType::Raw,
+            _ => SockType::Dgram,
+        }
+    }
+
     /// The IP protocol number inet_diag is asked for (`IPPROTO_*`); `None` for unix.
     pub fn ipproto(self) -> Option<u8> {
         match self {

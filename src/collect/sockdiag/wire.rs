@@ -392,11 +392,7 @@ pub fn decode_inet(
         extras: want.keeps().then(|| Box::new(extras)),
         protocol,
         family,
-        sock_type: match protocol {
-            Protocol::Tcp => SockType::Stream,
-            Protocol::Raw => SockType::Raw,
-            _ => SockType::Dgram,
-        },
+        sock_type: protocol.inet_sock_type(),
         state,
         local: Some(SocketAddr::new(src, sport)),
         remote: Some(SocketAddr::new(dst, dport)),
