@@ -61,13 +61,58 @@ impl Kind {
     }
 }
 
-/// One column: its name, type, one-line doc, and how to build it for a range of a
-/// snapshot `S`'s rows.
+/// One column: its name, type, one-line doc, what it needs from the OS beyond its
+/// table's bare rows, and how to build it for a range of a snapshot `S`'s rows.
 pub struct Column<S> {
     pub name: &'static str,
     pub kind: Kind,
     pub doc: &'static str,
+    /// Asked for only when a scan projects the column: a scan's needs are its
+    /// projection's ([`TableSpec::needed`]).
+    pub needs: &'static [Need],
     pub build: fn(&S, Range<usize>) -> ArrayRef,
+}
+
+/// What a column needs read beyond a socket's bare row (sock_diag's message header, or
+/// its /proc/net line): a sock_diag attribute to ask for, or a lookup elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// INET_DIAG_INFO for its two timer counters (retransmits, probes).
+    TimerCounters,
+    /// INET_DIAG_INFO, the whole `struct tcp_info`.
+    TcpInfo,
+    /// INET_DIAG_CONG.
+    Congestion,
+    /// INET_DIAG_SKMEMINFO / UNIX_DIAG_MEMINFO.
+    SocketMemory,
+    /// INET_DIAG_TOS / INET_DIAG_TCLASS.
+    Tos,
+    /// INET_DIAG_SHUTDOWN (sent unasked; decoded only when wanted).
+    Shutdown,
+    /// INET_DIAG_MARK (sent unasked to CAP_NET_ADMIN).
+    Mark,
+    /// INET_DIAG_CGROUP_ID (sent unasked).
+    CgroupId,
+    /// The cgroup2 tree walked, to name a cgroup id's path.
+    CgroupPaths,
+    /// /proc/net/unix's RefCount and Flags (sock_diag has neither).
+    UnixExtras,
+    /// The walk of every /proc/<pid>/fd for each socket's holder.
+    Owners,
+    /// The holders' program names.
+    Programs,
+    /// /etc/passwd's names.
+    UserNames,
+}
+
+/// The needs of a scan's projected columns.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Needed(u32);
+
+impl Needed {
+    pub fn has(self, need: Need) -> bool {
+        self.0 & (1 << need as u32) != 0
+    }
 }
 
 impl<S> Clone for Column<S> {
@@ -76,6 +121,7 @@ impl<S> Clone for Column<S> {
             name: self.name,
             kind: self.kind,
             doc: self.doc,
+            needs: self.needs,
             build: self.build,
         }
     }
@@ -282,6 +328,16 @@ impl<S: Snapshot + Send> Collected for Built<S> {
 }
 
 impl<S> TableSpec<S> {
+    /// What the columns `scan` projects need from the OS, together.
+    pub fn needed(&self, scan: &Scan) -> Needed {
+        let bits = scan
+            .projection
+            .iter()
+            .flat_map(|&i| self.columns[i].needs)
+            .fold(0, |bits, &need| bits | 1 << need as u32);
+        Needed(bits)
+    }
+
     /// Whether `scan` projects the column called `name`.
     pub fn wants(&self, scan: &Scan, name: &str) -> bool {
         scan.projection

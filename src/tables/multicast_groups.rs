@@ -17,18 +17,21 @@ pub static SPEC: TableSpec<Groups> = TableSpec {
             name: "interface",
             kind: Kind::Utf8,
             doc: "Interface name",
+            needs: &[],
             build: |s, range| utf8(&s.rows[range.clone()], |m| Some(&m.interface)),
         },
         Column {
             name: "interface_index",
             kind: Kind::UInt32,
             doc: "Interface index",
+            needs: &[],
             build: |s, range| uint32(&s.rows[range.clone()], |m| Some(m.index)),
         },
         Column {
             name: "family",
             kind: Kind::Utf8,
             doc: "inet or inet6",
+            needs: &[],
             build: |s, range| {
                 utf8(&s.rows[range.clone()], |m| {
                     Some(if m.group.is_ipv4() { "inet" } else { "inet6" })
@@ -39,24 +42,28 @@ pub static SPEC: TableSpec<Groups> = TableSpec {
             name: "group_address",
             kind: Kind::Utf8,
             doc: "Multicast group address",
+            needs: &[],
             build: |s, range| utf8_owned(&s.rows[range.clone()], |m| Some(m.group.to_string())),
         },
         Column {
             name: "users",
             kind: Kind::UInt32,
             doc: "Memberships of the group on this interface (netstat's RefCnt)",
+            needs: &[],
             build: |s, range| uint32(&s.rows[range.clone()], |m| Some(m.users)),
         },
         Column {
             name: super::netns::NETNS,
             kind: Kind::UInt64,
             doc: super::netns::NETNS_DOC,
+            needs: &[],
             build: super::netns::inode_column::<Groups>,
         },
         Column {
             name: super::netns::NETNS_NAME,
             kind: Kind::Utf8,
             doc: super::netns::NETNS_NAME_DOC,
+            needs: &[],
             build: super::netns::name_column::<Groups>,
         },
     ],

@@ -31,6 +31,7 @@ const EVENT: Column<Sockets> = Column {
     name: "event",
     kind: Kind::Utf8,
     doc: "What happened: destroy (the kernel freed the socket)",
+    needs: &[],
     build: |s, range| utf8(&s.rows[range], |_| Some("destroy")),
 };
 
@@ -38,6 +39,7 @@ const TIME: Column<Sockets> = Column {
     name: "time",
     kind: Kind::Timestamp,
     doc: "When netsql received the event (UTC, microseconds)",
+    needs: &[],
     build: |s, range| timestamp_us(&s.times[range], |t| Some(*t)),
 };
 

@@ -1,7 +1,5 @@
 //! The names of the socket tables' columns, declared once: `sockets`' specs, the filters
-//! the kernel applies, the kernel request a projection implies (which also knows the
-//! columns `tcp_info` reads from `struct tcp_info`) and DELETE all use these, so a
-//! misspelling does not compile.
+//! the kernel applies and DELETE all use these, so a misspelling does not compile.
 
 pub const PROTO: &str = "proto";
 pub const FAMILY: &str = "family";
@@ -48,66 +46,7 @@ pub const DROPS: &str = "drops";
 pub const COOKIE: &str = "cookie";
 pub const BOUND_IFINDEX: &str = "bound_ifindex";
 
-/// The `tcp_info` table, whose scans ask the kernel for `struct tcp_info`.
+/// The `tcp_info` table.
 pub const TCP_INFO: &str = "tcp_info";
 /// `tcp_info`'s congestion algorithm column (INET_DIAG_CONG).
 pub const CONGESTION: &str = "congestion";
-
-/// The columns read from `struct tcp_info`: projecting any asks the kernel for it.
-pub const INFO_COLUMNS: &[&str] = &[
-    "snd_wscale",
-    "rcv_wscale",
-    "rto_ms",
-    "ato_ms",
-    "backoff",
-    "rtt_us",
-    "rttvar_us",
-    "min_rtt_us",
-    "mss",
-    "advmss",
-    "rcv_mss",
-    "pmtu",
-    "cwnd",
-    "ssthresh",
-    "reordering",
-    "rcv_rtt_us",
-    "rcv_space",
-    "rcv_ssthresh",
-    "snd_wnd",
-    "rcv_wnd",
-    "bytes_sent",
-    "bytes_acked",
-    "bytes_received",
-    "bytes_retrans",
-    "segs_out",
-    "segs_in",
-    "data_segs_out",
-    "data_segs_in",
-    "unacked",
-    "sacked",
-    "lost",
-    "retrans",
-    "total_retrans",
-    "delivered",
-    "delivered_ce",
-    "dsack_dups",
-    "reord_seen",
-    "rcv_ooopack",
-    "notsent_bytes",
-    "pacing_rate_bps",
-    "max_pacing_rate_bps",
-    "delivery_rate_bps",
-    "delivery_rate_app_limited",
-    "send_rate_bps",
-    "busy_ms",
-    "rwnd_limited_ms",
-    "sndbuf_limited_ms",
-    "last_send_ms",
-    "last_recv_ms",
-    "last_ack_ms",
-    "options",
-];
-
-pub fn is_info_column(name: &str) -> bool {
-    INFO_COLUMNS.contains(&name)
-}

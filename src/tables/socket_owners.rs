@@ -29,24 +29,28 @@ pub static SPEC: TableSpec<Owners> = TableSpec {
             name: "inode",
             kind: Kind::UInt64,
             doc: "Socket inode (joins sockets.inode)",
+            needs: &[],
             build: |s, range| uint64(&s.owners[range.clone()], |o| Some(o.inode)),
         },
         Column {
             name: "pid",
             kind: Kind::Int32,
             doc: "Process holding the socket",
+            needs: &[],
             build: |s, range| int32(&s.owners[range.clone()], |o| Some(o.pid)),
         },
         Column {
             name: "fd",
             kind: Kind::Int32,
             doc: "Descriptor number in that process",
+            needs: &[],
             build: |s, range| int32(&s.owners[range.clone()], |o| Some(o.fd)),
         },
         Column {
             name: "program",
             kind: Kind::Utf8,
             doc: "Command name (comm) of that process; NULL if it has exited since",
+            needs: &[],
             build: |s, range| {
                 utf8(&s.owners[range.clone()], |o| {
                     s.programs.get(&o.pid).map(String::as_str)

@@ -8,7 +8,7 @@ use datafusion::error::DataFusionError;
 
 use super::netns::{HasSpans, Spans};
 use super::socket_owners::programs;
-use super::{external, Snapshot, TableSpec, TablesConfig};
+use super::{external, Need, Needed, Snapshot, TableSpec, TablesConfig};
 use crate::catalog::{Scan, BATCH_ROWS};
 use crate::collect::netns::{self, Access};
 use crate::collect::owners::{self, Moment, Owner};
@@ -85,7 +85,7 @@ pub use super::socket_names as col;
 /// identity ones, so both tables name and type them alike.
 pub mod column {
     use super::super::columns::{int32, int64, ip_text, uint32, uint64, utf8, utf8_owned};
-    use super::super::{Column, Kind};
+    use super::super::{Column, Kind, Need};
     use super::{col, port, Sockets};
     use crate::collect::socket::Family;
 
@@ -93,6 +93,7 @@ pub mod column {
         name: col::PROTO,
         kind: Kind::Utf8,
         doc: "netstat's Proto: tcp, tcp6, udp, udp6, udplite, udplite6, raw, raw6, unix",
+        needs: &[],
         build: |s, range| {
             utf8(&s.rows[range.clone()], |r| {
                 Some(r.protocol.proto_name(r.family))
@@ -103,66 +104,77 @@ pub mod column {
         name: col::FAMILY,
         kind: Kind::Utf8,
         doc: "Address family: inet, inet6, unix",
+        needs: &[],
         build: |s, range| utf8(&s.rows[range.clone()], |r| Some(r.family.name())),
     };
     pub const TYPE: Column<Sockets> = Column {
         name: col::TYPE,
         kind: Kind::Utf8,
         doc: "Socket type: stream, dgram, seqpacket, raw",
+        needs: &[],
         build: |s, range| utf8_owned(&s.rows[range.clone()], |r| Some(r.sock_type.name())),
     };
     pub const STATE: Column<Sockets> = Column {
             name: col::STATE,
             kind: Kind::Utf8,
             doc: "Kernel socket state: LISTEN, ESTABLISHED, SYN_SENT, ..., CLOSE for unconnected UDP/raw/unix",
+            needs: &[],
             build: |s, range| utf8_owned(&s.rows[range.clone()], |r| Some(r.state.name())),
     };
     pub const LOCAL_ADDRESS: Column<Sockets> = Column {
         name: col::LOCAL_ADDRESS,
         kind: Kind::Utf8,
         doc: "Local IP address (0.0.0.0 or :: for a wildcard bind); NULL for unix",
+        needs: &[],
         build: |s, range| ip_text(&s.rows[range.clone()], |r| r.local.map(|a| a.ip())),
     };
     pub const LOCAL_PORT: Column<Sockets> = Column {
         name: col::LOCAL_PORT,
         kind: Kind::Int32,
         doc: "Local port, 0 when unbound; for raw sockets the IP protocol number; NULL for unix",
+        needs: &[],
         build: |s, range| int32(&s.rows[range.clone()], |r| port(r.local)),
     };
     pub const REMOTE_ADDRESS: Column<Sockets> = Column {
         name: col::REMOTE_ADDRESS,
         kind: Kind::Utf8,
         doc: "Remote IP address (0.0.0.0 or :: when unconnected); NULL for unix",
+        needs: &[],
         build: |s, range| ip_text(&s.rows[range.clone()], |r| r.remote.map(|a| a.ip())),
     };
     pub const REMOTE_PORT: Column<Sockets> = Column {
         name: col::REMOTE_PORT,
         kind: Kind::Int32,
         doc: "Remote port, 0 when unconnected; NULL for unix",
+        needs: &[],
         build: |s, range| int32(&s.rows[range.clone()], |r| port(r.remote)),
     };
     pub const RECV_Q: Column<Sockets> = Column {
             name: col::RECV_Q,
             kind: Kind::UInt64,
             doc: "Receive queue in bytes (UDP: memory charged); LISTEN: connections waiting to be accepted. NULL for unix from /proc",
+            needs: &[],
             build: |s, range| uint64(&s.rows[range.clone()], |r| r.recv_q),
     };
     pub const SEND_Q: Column<Sockets> = Column {
             name: col::SEND_Q,
             kind: Kind::UInt64,
             doc: "Send queue in bytes (TCP: not yet acknowledged); LISTEN: backlog limit, NULL from /proc (not there); NULL for unix from /proc",
+            needs: &[],
             build: |s, range| uint64(&s.rows[range.clone()], |r| r.send_q),
     };
     pub const UID: Column<Sockets> = Column {
         name: col::UID,
         kind: Kind::UInt32,
         doc: "Owning user id; NULL for unix sockets from /proc (not there)",
+        needs: &[],
         build: |s, range| uint32(&s.rows[range.clone()], |r| r.uid),
     };
     pub const USER: Column<Sockets> = Column {
         name: col::USER,
         kind: Kind::Utf8,
         doc: "Owning user's name from /etc/passwd; NULL if none",
+        needs: &[Need::UserNames],
         build: |s, range| {
             utf8(&s.rows[range.clone()], |r| {
                 r.uid.and_then(|uid| s.users.get(&uid)).map(String::as_str)
@@ -173,18 +185,21 @@ pub mod column {
         name: col::INODE,
         kind: Kind::UInt64,
         doc: "Socket inode; 0 for TIME_WAIT, request and not-yet-accepted sockets",
+        needs: &[],
         build: |s, range| uint64(&s.rows[range.clone()], |r| Some(r.inode)),
     };
     pub const PID: Column<Sockets> = Column {
         name: col::PID,
         kind: Kind::Int32,
         doc: "Lowest pid of a process holding the socket; NULL when none or not visible to us",
+        needs: &[Need::Owners],
         build: |s, range| int32(s.owner_slots(range), |&at| s.owner(at).map(|o| o.pid)),
     };
     pub const PROGRAM: Column<Sockets> = Column {
         name: col::PROGRAM,
         kind: Kind::Utf8,
         doc: "Command name (comm) of that process; NULL when unknown",
+        needs: &[Need::Owners, Need::Programs],
         build: |s, range| {
             utf8(s.owner_slots(range), |&at| {
                 s.owner(at)
@@ -198,66 +213,77 @@ pub mod column {
         kind: Kind::Int32,
         doc:
             "File descriptor number in that process (its lowest for this socket); NULL when unknown",
+        needs: &[Need::Owners],
         build: |s, range| int32(s.owner_slots(range), |&at| s.owner(at).map(|o| o.fd)),
     };
     pub const PATH: Column<Sockets> = Column {
         name: col::PATH,
         kind: Kind::Utf8,
         doc: "Unix only: bound path, @name for the abstract namespace, NULL when unnamed",
+        needs: &[],
         build: |s, range| utf8(&s.rows[range.clone()], |r| r.path.as_deref()),
     };
     pub const PEER_INODE: Column<Sockets> = Column {
             name: col::PEER_INODE,
             kind: Kind::UInt64,
             doc: "Unix only: inode of the connected peer; NULL when unconnected or from /proc (not there)",
+            needs: &[],
             build: |s, range| uint64(&s.rows[range.clone()], |r| r.peer_inode),
     };
     pub const UNIX_REFCNT: Column<Sockets> = Column {
             name: col::UNIX_REFCNT,
             kind: Kind::UInt32,
             doc: "Unix only: reference count as /proc/net/unix shows it (netstat -x RefCnt); NULL if gone from there",
+            needs: &[Need::UnixExtras],
             build: |s, range| uint32(&s.rows[range.clone()], |r| s.unix.get(&r.inode).filter(|_| r.family == Family::Unix).map(|u| u.0)),
     };
     pub const UNIX_FLAGS: Column<Sockets> = Column {
             name: col::UNIX_FLAGS,
             kind: Kind::UInt32,
             doc: "Unix only: socket flags from /proc/net/unix (0x10000 __SO_ACCEPTCON: listening; netstat's [ ACC ])",
+            needs: &[Need::UnixExtras],
             build: |s, range| uint32(&s.rows[range.clone()], |r| s.unix.get(&r.inode).filter(|_| r.family == Family::Unix).map(|u| u.1)),
     };
     pub const TIMER: Column<Sockets> = Column {
             name: col::TIMER,
             kind: Kind::Utf8,
             doc: "Pending timer as netstat -o names it: off, on (retransmit), keepalive, timewait, probe; NULL for unix",
+            needs: &[],
             build: |s, range| utf8_owned(&s.rows[range.clone()], |r| r.timer.map(|t| t.timer.name())),
     };
     pub const TIMER_EXPIRES_MS: Column<Sockets> = Column {
         name: col::TIMER_EXPIRES_MS,
         kind: Kind::Int64,
         doc: "Milliseconds until the timer fires (10 ms steps from /proc); NULL for unix",
+        needs: &[],
         build: |s, range| int64(&s.rows[range.clone()], |r| r.timer.map(|t| t.expires_ms)),
     };
     pub const RETRANSMITS: Column<Sockets> = Column {
             name: col::RETRANSMITS,
             kind: Kind::Int32,
             doc: "Unanswered retransmissions in a row (icsk_retransmits: netstat -o's second number, ss -o's for the `on` timer); NULL for unix",
+            needs: &[Need::TimerCounters],
             build: |s, range| int32(&s.rows[range.clone()], |r| r.timer.and_then(|t| t.retransmits)),
     };
     pub const PROBES: Column<Sockets> = Column {
             name: col::PROBES,
             kind: Kind::Int32,
             doc: "Unanswered keepalive or zero-window probes (icsk_probes_out: netstat -o's third number, ss -o's for keepalive and persist); NULL for unix",
+            needs: &[Need::TimerCounters],
             build: |s, range| int32(&s.rows[range.clone()], |r| r.timer.and_then(|t| t.probes)),
     };
     pub const NETNS: Column<Sockets> = Column {
         name: col::NETNS,
         kind: Kind::UInt64,
         doc: super::super::netns::NETNS_DOC,
+        needs: &[],
         build: super::super::netns::inode_column::<Sockets>,
     };
     pub const NETNS_NAME: Column<Sockets> = Column {
         name: col::NETNS_NAME,
         kind: Kind::Utf8,
         doc: super::super::netns::NETNS_NAME_DOC,
+        needs: &[],
         build: super::super::netns::name_column::<Sockets>,
     };
 
@@ -271,6 +297,7 @@ pub mod column {
                 name: col::SKMEM[$i],
                 kind: Kind::UInt64,
                 doc: $doc,
+                needs: &[Need::SocketMemory],
                 build: |s, range| {
                     uint64(&s.rows[range.clone()], |r| {
                         extras(r)?.skmem[$i].map(u64::from)
@@ -284,18 +311,21 @@ pub mod column {
         name: col::CGROUP_ID,
         kind: Kind::UInt64,
         doc: "cgroup v2 id of the socket (INET_DIAG_CGROUP_ID: the cgroup of the process that made it); NULL for unix, TIME_WAIT, request sockets and --source proc",
+        needs: &[Need::CgroupId],
         build: |s, range| uint64(&s.rows[range.clone()], |r| extras(r)?.cgroup_id),
     };
     pub const CGROUP: Column<Sockets> = Column {
         name: col::CGROUP,
         kind: Kind::Utf8,
         doc: "That cgroup's path, as ss --cgroup prints it (the cgroup2 directory whose inode is the id); NULL when none is found",
+        needs: &[Need::CgroupId, Need::CgroupPaths],
         build: |s, range| utf8(&s.rows[range.clone()], |r| s.cgroups.get(&extras(r)?.cgroup_id?).map(String::as_str)),
     };
     pub const SHUTDOWN: Column<Sockets> = Column {
         name: col::SHUTDOWN,
         kind: Kind::Utf8,
         doc: "Halves shut down (shutdown(2) or a FIN): rd, wr, rdwr; NULL when neither is, or not known (TIME_WAIT, request sockets, --source proc)",
+        needs: &[Need::Shutdown],
         build: |s, range| utf8(&s.rows[range.clone()], |r| match extras(r)?.shutdown? & 3 {
             1 => Some("rd"),
             2 => Some("wr"),
@@ -307,12 +337,14 @@ pub mod column {
         name: col::TOS,
         kind: Kind::UInt32,
         doc: "IPv4 TOS byte, IPv6 traffic class (ss -e's tos:/tclass:); NULL for unix and --source proc",
+        needs: &[Need::Tos],
         build: |s, range| uint32(&s.rows[range.clone()], |r| extras(r)?.tos.map(u32::from)),
     };
     pub const MARK: Column<Sockets> = Column {
         name: col::MARK,
         kind: Kind::UInt32,
         doc: "SO_MARK; the kernel tells it only to CAP_NET_ADMIN: NULL otherwise, and for unix",
+        needs: &[Need::Mark],
         build: |s, range| uint32(&s.rows[range.clone()], |r| extras(r)?.mark),
     };
     pub const SKMEM_RMEM_ALLOC: Column<Sockets> =
@@ -330,18 +362,21 @@ pub mod column {
         name: col::DROPS,
         kind: Kind::UInt64,
         doc: "Packets dropped (ss -m d; /proc/net/udp's drops under --source proc, where TCP's is NULL)",
+        needs: &[Need::SocketMemory],
         build: |s, range| uint64(&s.rows[range.clone()], |r| extras(r)?.skmem[8].map(u64::from)),
     };
     pub const COOKIE: Column<Sockets> = Column {
         name: col::COOKIE,
         kind: Kind::UInt64,
         doc: "The kernel's socket cookie (ss -e sk:, in hex there): one socket for its whole life, where addresses and ports may be reused; NULL for --source proc",
+        needs: &[],
         build: |s, range| uint64(&s.rows[range.clone()], |r| (r.cookie != 0).then_some(r.cookie)),
     };
     pub const BOUND_IFINDEX: Column<Sockets> = Column {
         name: col::BOUND_IFINDEX,
         kind: Kind::UInt32,
         doc: "Index of the interface the socket is bound to (SO_BINDTODEVICE; ss's %dev after the address); NULL when unbound or unknown",
+        needs: &[],
         build: |s, range| uint32(&s.rows[range.clone()], |r| (r.bound_if != 0).then_some(r.bound_if)),
     };
 }
@@ -397,31 +432,25 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
 
 pub use super::sockets_filter::pushdown;
 
-/// What a scan of `spec` (sockets or tcp_info) needs from the kernel and /proc: asked
-/// for per projected column, so `SELECT state, count(*)` sends today's bare request.
+/// What a scan of `spec` (sockets or tcp_info) asks of sock_diag and /proc/net/unix:
+/// what its projected columns declare they need, so `SELECT state, count(*)` sends the
+/// bare request.
 pub fn needs(spec: &TableSpec<Sockets>, scan: &Scan) -> sockets::Needs {
-    let wants = |name: &str| spec.wants(scan, name);
-    let tcp_info = spec.name == col::TCP_INFO;
-    let info_columns = tcp_info
-        && scan
-            .projection
-            .iter()
-            .any(|&i| col::is_info_column(spec.columns[i].name));
+    let needed = spec.needed(scan);
     sockets::Needs {
         ext: Extensions {
-            // sock_diag's header carries each counter only for some timers; tcp_info has both.
-            counters: wants(col::RETRANSMITS) || wants(col::PROBES),
-            tcp_info: info_columns,
-            congestion: wants(col::CONGESTION),
-            skmem: col::SKMEM.iter().any(|c| wants(c)) || wants(col::DROPS),
-            tos: wants(col::TOS),
-            shutdown: wants(col::SHUTDOWN),
-            mark: wants(col::MARK),
-            cgroup_id: wants(col::CGROUP_ID) || wants(col::CGROUP),
+            counters: needed.has(Need::TimerCounters),
+            tcp_info: needed.has(Need::TcpInfo),
+            congestion: needed.has(Need::Congestion),
+            skmem: needed.has(Need::SocketMemory),
+            tos: needed.has(Need::Tos),
+            shutdown: needed.has(Need::Shutdown),
+            mark: needed.has(Need::Mark),
+            cgroup_id: needed.has(Need::CgroupId),
         },
         // Socket inodes are host-wide: one walk after the namespaces serves them all.
         owners: false,
-        unix_extras: wants(col::UNIX_REFCNT) || wants(col::UNIX_FLAGS),
+        unix_extras: needed.has(Need::UnixExtras),
     }
 }
 
@@ -481,9 +510,9 @@ pub fn collect_parts_for(
     let ns = &ns;
     let needs = needs(spec, scan);
     let root = &config.root;
-    let wants = |name: &str| spec.wants(scan, name);
+    let needed = spec.needed(scan);
     let mut lookups = Sockets::default();
-    if wants(col::PID) || wants(col::PROGRAM) || wants(col::FD) {
+    if needed.has(Need::Owners) {
         // Every socket's lowest-pid holder, found before the dump: the walk cannot stop
         // early without the dump's inodes, but the rows need not wait for it.
         let walk = Moment::walk_all(scan.session.get_extension::<Moment>().as_deref(), root)
@@ -494,7 +523,7 @@ pub fn collect_parts_for(
         owners.dedup_by_key(|o| o.inode);
         lookups.owners = Arc::new(owners);
     }
-    lookups.fill(root, wants, needs.unix_extras)?;
+    lookups.fill(root, needed, needs.unix_extras)?;
     let mut hand = |rows: Vec<SocketRow>| {
         let mut spans = Spans::default();
         spans.push(rows.len(), ns);
@@ -530,16 +559,16 @@ impl Sockets {
     fn fill(
         &mut self,
         root: &crate::collect::Root,
-        wants: impl Fn(&str) -> bool,
+        needed: Needed,
         unix_extras: bool,
     ) -> Result<(), DataFusionError> {
-        if wants(col::PROGRAM) {
+        if needed.has(Need::Programs) {
             self.programs = Arc::new(programs(root, self.owners.iter().map(|o| o.pid)));
         }
-        if wants(col::USER) {
+        if needed.has(Need::UserNames) {
             self.users = Arc::new(passwd::read_names(root).map_err(external)?);
         }
-        if wants(col::CGROUP) {
+        if needed.has(Need::CgroupPaths) {
             self.cgroups = Arc::new(cgroups::paths(root));
         }
         if unix_extras {
@@ -573,7 +602,7 @@ fn collect_in(
     filter: &sockets::SocketFilter,
     namespaces: Vec<crate::collect::netns::Namespace>,
 ) -> Result<Sockets, DataFusionError> {
-    let wants = |name: &str| spec.wants(scan, name);
+    let needed = spec.needed(scan);
     let root = &config.root;
     let needs = needs(spec, scan);
     let visited = netns::visit(root, namespaces, |ns_root, access| {
@@ -598,12 +627,12 @@ fn collect_in(
         all.spans.push(all.rows.len(), &ns);
     }
     all.unix = Arc::new(unix);
-    if wants(col::PID) || wants(col::PROGRAM) || wants(col::FD) {
+    if needed.has(Need::Owners) {
         let (owners, denied) = sockets::lowest_owners(root, &all.rows).map_err(external)?;
         super::warn_unidentified(denied);
         all.owners = Arc::new(owners);
     }
     // Each namespace's /proc/net/unix came with its scan.
-    all.fill(root, wants, false)?;
+    all.fill(root, needed, false)?;
     Ok(all)
 }

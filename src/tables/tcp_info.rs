@@ -6,7 +6,7 @@ use datafusion::error::DataFusionError;
 
 use super::columns::{boolean, uint32, uint64, utf8, utf8_list};
 use super::sockets::{column as id, Sockets};
-use super::{Column, Kind, TableSpec, TablesConfig};
+use super::{Column, Kind, Need, TableSpec, TablesConfig};
 use crate::catalog::Scan;
 use crate::collect::socket::{Protocol, SocketRow};
 use crate::collect::tcp_info::{at, TcpInfo};
@@ -43,12 +43,14 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: CONGESTION,
             kind: Kind::Utf8,
             doc: "Congestion control algorithm (INET_DIAG_CONG): cubic, reno, bbr, ...",
+            needs: &[Need::Congestion],
             build: |s, range| utf8(&s.rows[range.clone()], |r| r.extras.as_deref()?.congestion.as_deref()),
         },
         Column {
             name: "options",
             kind: Kind::Utf8List,
             doc: "Options in use: ts, sack, ecn, ecnseen, fastopen (ss -i; wscale is its own columns)",
+            needs: &[Need::TcpInfo],
             build: |s, range| {
                 let options: Vec<Option<Vec<String>>> = s.rows[range.clone()].iter().map(|r| info(r)?.options()).collect();
                 utf8_list(&options, |o| o.as_deref())
@@ -58,6 +60,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "snd_wscale",
             kind: Kind::UInt32,
             doc: "Send window scale (ss -i wscale:SND,RCV); NULL when window scaling is off",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.wscale().map(|w| u32::from(w.0))
@@ -67,6 +70,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "rcv_wscale",
             kind: Kind::UInt32,
             doc: "Receive window scale; NULL when window scaling is off",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.wscale().map(|w| u32::from(w.1))
@@ -76,6 +80,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "rto_ms",
             kind: Kind::UInt32,
             doc: "Retransmission timeout, ms (ss rto:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.ms_of_us(at::RTO)
@@ -85,6 +90,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "ato_ms",
             kind: Kind::UInt32,
             doc: "Delayed-ACK timeout, ms (ss ato:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.ms_of_us(at::ATO)
@@ -94,6 +100,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "backoff",
             kind: Kind::UInt32,
             doc: "Exponential backoff of the retransmission timer (ss backoff:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u8(at::BACKOFF).map(u32::from)
@@ -103,6 +110,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "rtt_us",
             kind: Kind::UInt32,
             doc: "Smoothed round-trip time, µs (ss rtt: prints ms)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::RTT)
@@ -112,6 +120,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "rttvar_us",
             kind: Kind::UInt32,
             doc: "Round-trip time variance, µs",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::RTTVAR)
@@ -121,6 +130,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "min_rtt_us",
             kind: Kind::UInt32,
             doc: "Lowest round-trip time seen, µs (ss minrtt:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::MIN_RTT)
@@ -130,6 +140,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "mss",
             kind: Kind::UInt32,
             doc: "Send MSS, bytes (ss mss:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::SND_MSS)
@@ -139,6 +150,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "advmss",
             kind: Kind::UInt32,
             doc: "Advertised MSS, bytes (ss advmss:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::ADVMSS)
@@ -148,6 +160,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "rcv_mss",
             kind: Kind::UInt32,
             doc: "Peer's MSS as estimated, bytes (ss rcvmss:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::RCV_MSS)
@@ -157,6 +170,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "pmtu",
             kind: Kind::UInt32,
             doc: "Path MTU, bytes (ss pmtu:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::PMTU)
@@ -166,6 +180,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "cwnd",
             kind: Kind::UInt32,
             doc: "Congestion window, segments (ss cwnd:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::SND_CWND)
@@ -175,6 +190,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "ssthresh",
             kind: Kind::UInt32,
             doc: "Slow-start threshold, segments (ss ssthresh:, shown when below 0x7fffffff)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::SND_SSTHRESH)
@@ -184,6 +200,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "reordering",
             kind: Kind::UInt32,
             doc: "Reordering degree seen, segments (ss reordering:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::REORDERING)
@@ -193,6 +210,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "rcv_rtt_us",
             kind: Kind::UInt32,
             doc: "Receiver's round-trip estimate, µs (ss rcv_rtt: prints ms)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::RCV_RTT)
@@ -202,6 +220,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "rcv_space",
             kind: Kind::UInt32,
             doc: "Receive space auto-tuning estimate, bytes (ss rcv_space:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::RCV_SPACE)
@@ -211,6 +230,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "rcv_ssthresh",
             kind: Kind::UInt32,
             doc: "Receive window clamp, bytes (ss rcv_ssthresh:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::RCV_SSTHRESH)
@@ -220,6 +240,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "snd_wnd",
             kind: Kind::UInt32,
             doc: "Peer's advertised window, bytes (ss snd_wnd:; Linux 5.4+)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::SND_WND)
@@ -229,6 +250,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "rcv_wnd",
             kind: Kind::UInt32,
             doc: "Window we advertise, bytes (ss rcv_wnd:; Linux 6.2+)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::RCV_WND)
@@ -238,6 +260,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "bytes_sent",
             kind: Kind::UInt64,
             doc: "Bytes sent, retransmissions included (ss bytes_sent:; Linux 4.19+)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint64(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u64(at::BYTES_SENT)
@@ -247,6 +270,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "bytes_acked",
             kind: Kind::UInt64,
             doc: "Bytes acknowledged by the peer (ss bytes_acked:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint64(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u64(at::BYTES_ACKED)
@@ -256,6 +280,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "bytes_received",
             kind: Kind::UInt64,
             doc: "Bytes received in order (ss bytes_received:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint64(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u64(at::BYTES_RECEIVED)
@@ -265,6 +290,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "bytes_retrans",
             kind: Kind::UInt64,
             doc: "Bytes retransmitted (ss bytes_retrans:; Linux 4.19+)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint64(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u64(at::BYTES_RETRANS)
@@ -274,6 +300,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "segs_out",
             kind: Kind::UInt32,
             doc: "Segments sent (ss segs_out:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::SEGS_OUT)
@@ -283,6 +310,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "segs_in",
             kind: Kind::UInt32,
             doc: "Segments received (ss segs_in:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::SEGS_IN)
@@ -292,6 +320,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "data_segs_out",
             kind: Kind::UInt32,
             doc: "Segments sent carrying data (ss data_segs_out:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::DATA_SEGS_OUT)
@@ -301,6 +330,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "data_segs_in",
             kind: Kind::UInt32,
             doc: "Segments received carrying data (ss data_segs_in:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::DATA_SEGS_IN)
@@ -310,6 +340,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "unacked",
             kind: Kind::UInt32,
             doc: "Segments in flight, not yet acknowledged (ss unacked:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::UNACKED)
@@ -319,6 +350,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "sacked",
             kind: Kind::UInt32,
             doc: "Segments selectively acknowledged (ss sacked:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::SACKED)
@@ -328,6 +360,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "lost",
             kind: Kind::UInt32,
             doc: "Segments presumed lost (ss lost:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::LOST)
@@ -337,6 +370,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "retrans",
             kind: Kind::UInt32,
             doc: "Segments retransmitted and not yet acknowledged (ss retrans:N/...)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::RETRANS)
@@ -346,6 +380,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "total_retrans",
             kind: Kind::UInt32,
             doc: "Retransmissions over the connection's life (ss retrans:.../N)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::TOTAL_RETRANS)
@@ -355,6 +390,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "delivered",
             kind: Kind::UInt32,
             doc: "Segments delivered, i.e. acknowledged (ss delivered:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::DELIVERED)
@@ -364,6 +400,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "delivered_ce",
             kind: Kind::UInt32,
             doc: "Of those, ECN congestion-marked",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::DELIVERED_CE)
@@ -373,6 +410,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "dsack_dups",
             kind: Kind::UInt32,
             doc: "Duplicate segments the peer reported by D-SACK (ss dsack_dups:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::DSACK_DUPS)
@@ -382,6 +420,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "reord_seen",
             kind: Kind::UInt32,
             doc: "Reordering events seen (ss reord_seen:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::REORD_SEEN)
@@ -391,6 +430,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "rcv_ooopack",
             kind: Kind::UInt32,
             doc: "Out-of-order packets received (ss rcv_ooopack:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::RCV_OOOPACK)
@@ -400,6 +440,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "notsent_bytes",
             kind: Kind::UInt32,
             doc: "Bytes queued but not yet sent (ss notsent:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::NOTSENT_BYTES)
@@ -409,6 +450,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "pacing_rate_bps",
             kind: Kind::UInt64,
             doc: "Pacing rate, bits/s (the kernel's bytes/s x 8, as ss pacing_rate prints); NULL when unlimited, as ss prints none",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint64(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u64(at::PACING_RATE).and_then(bits_per_second)
@@ -418,6 +460,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "max_pacing_rate_bps",
             kind: Kind::UInt64,
             doc: "SO_MAX_PACING_RATE, bits/s; NULL when unlimited (the default)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint64(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u64(at::MAX_PACING_RATE).and_then(bits_per_second)
@@ -427,6 +470,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "delivery_rate_bps",
             kind: Kind::UInt64,
             doc: "Most recent delivery rate, bits/s (ss delivery_rate)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint64(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u64(at::DELIVERY_RATE).and_then(bits_per_second)
@@ -436,6 +480,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "delivery_rate_app_limited",
             kind: Kind::Boolean,
             doc: "Whether that rate was limited by the application, not the network (ss app_limited)",
+            needs: &[Need::TcpInfo],
             build: |s, range| boolean(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.app_limited()
@@ -445,6 +490,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "send_rate_bps",
             kind: Kind::UInt64,
             doc: "cwnd x mss x 8 / rtt, bits/s, as ss prints `send`; NULL before an rtt is measured",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint64(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.send_rate_bps()
@@ -454,6 +500,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "busy_ms",
             kind: Kind::UInt64,
             doc: "Time spent with data in flight, ms (ss busy:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint64(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u64(at::BUSY_TIME).map(|us| us / 1000)
@@ -463,6 +510,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "rwnd_limited_ms",
             kind: Kind::UInt64,
             doc: "Time limited by the peer's receive window, ms (ss rwnd_limited:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint64(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u64(at::RWND_LIMITED).map(|us| us / 1000)
@@ -472,6 +520,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "sndbuf_limited_ms",
             kind: Kind::UInt64,
             doc: "Time limited by our send buffer, ms (ss sndbuf_limited:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint64(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u64(at::SNDBUF_LIMITED).map(|us| us / 1000)
@@ -481,6 +530,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "last_send_ms",
             kind: Kind::UInt32,
             doc: "Since data was last sent, ms (ss lastsnd:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::LAST_DATA_SENT)
@@ -490,6 +540,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "last_recv_ms",
             kind: Kind::UInt32,
             doc: "Since data was last received, ms (ss lastrcv:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::LAST_DATA_RECV)
@@ -499,6 +550,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             name: "last_ack_ms",
             kind: Kind::UInt32,
             doc: "Since an ACK was last received, ms (ss lastack:)",
+            needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
                 i.u32(at::LAST_ACK_RECV)
