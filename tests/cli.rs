@@ -678,6 +678,7 @@ fn column_docs_never_change_a_type() {
     }
     let described = stdout(&run(&["--format", "json", "-e", "DESCRIBE sockets"]));
     let described: Vec<serde_json::Value> = serde_json::from_str(&described).unwrap();
+    assert_eq!(described.len(), netsql::tables::sockets::SPEC.columns.len());
     for (row, column) in described.iter().zip(netsql::tables::sockets::SPEC.columns) {
         assert_eq!(row["column_name"], column.name);
         assert_eq!(row["description"], column.doc, "{}", column.name);
@@ -753,6 +754,12 @@ fn a_bad_flag_is_one_line_and_a_hint() {
         (
             &["--no-such-flag"][..],
             "unexpected argument '--no-such-flag'",
+        ),
+        // What clap says under its first line stays: the missing flag, a near one.
+        (&["snapshot"][..], "were not provided: --to <DEST>"),
+        (
+            &["--formt", "csv"][..],
+            "tip: a similar argument exists: '--format'",
         ),
     ] {
         let out = run(args);

@@ -7,7 +7,8 @@
 -- no remote port, the others with no remote address.
 -- netstat reads /proc/net/tcp, where a listener's Send-Q is always 0; sock_diag gives its
 -- backlog limit instead, so the view shows netstat's 0.
--- `seq`: the kernel's order within a protocol, which netstat keeps; a join (-p) does not.
+-- `seq`: the kernel's order within a protocol, which netstat keeps and a join (-p) does
+-- not; `netsql netstat` plans on one partition so that the numbering follows it.
 SELECT
     proto,
     recv_q,

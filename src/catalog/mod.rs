@@ -48,8 +48,6 @@ pub struct Scan {
     pub filters: Vec<Expr>,
     /// At most this many rows are needed (only set when every filter is `Exact`).
     pub limit: Option<usize>,
-    /// Which network namespaces per-namespace tables read: the session's `netsql.netns`.
-    pub netns: String,
     /// The session's configuration: its extensions carry what scans of one statement
     /// share (the snapshot's one walk of every process's descriptors).
     pub session: SessionConfig,
@@ -85,6 +83,17 @@ impl Settings {
             netns: netns.to_string(),
             check_netns,
         }
+    }
+}
+
+impl Scan {
+    /// Which network namespaces per-namespace tables read: the session's `netsql.netns`.
+    pub fn netns(&self) -> &str {
+        self.session
+            .options()
+            .extensions
+            .get::<Settings>()
+            .map_or("", |s| s.netns.as_str())
     }
 }
 
@@ -239,12 +248,6 @@ impl TableProvider for LiveProvider {
                 table_schema: full.clone(),
                 filters: filters.to_vec(),
                 limit,
-                netns: state
-                    .config_options()
-                    .extensions
-                    .get::<Settings>()
-                    .map(|s| s.netns.clone())
-                    .unwrap_or_default(),
                 session: state.config().clone(),
             }),
         };

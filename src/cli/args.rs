@@ -398,24 +398,22 @@ impl Args {
             (None, None) => {
                 let mut inputs: Vec<Input> = self.execute.into_iter().map(Input::Sql).collect();
                 inputs.extend(self.file.into_iter().map(Input::File));
-                match (inputs.is_empty(), stdin_is_terminal) {
-                    (true, true) => Mode::Repl {
+                if inputs.is_empty() && stdin_is_terminal {
+                    Mode::Repl {
                         read_only: self.read_only,
                         kill,
                         dry_run: self.dry_run,
-                    },
-                    (true, false) => Mode::Query {
-                        inputs: vec![Input::Stdin],
-                        read_only: self.read_only,
-                        kill,
-                        dry_run: self.dry_run,
-                    },
-                    (false, _) => Mode::Query {
+                    }
+                } else {
+                    if inputs.is_empty() {
+                        inputs.push(Input::Stdin);
+                    }
+                    Mode::Query {
                         inputs,
                         read_only: self.read_only,
                         kill,
                         dry_run: self.dry_run,
-                    },
+                    }
                 }
             }
         };
@@ -446,6 +444,48 @@ impl Args {
                 skip_corrupt: self.history_skip_corrupt,
             }),
         })
+    }
+}
+
+/// `--format`'s values: the output formats by their names (clap stays in cli/).
+impl clap::ValueEnum for Format {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            Format::Table,
+            Format::Csv,
+            Format::Tsv,
+            Format::Json,
+            Format::Ndjson,
+            Format::Parquet,
+            Format::Arrow,
+        ]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(match self {
+            Format::Table => "table",
+            Format::Csv => "csv",
+            Format::Tsv => "tsv",
+            Format::Json => "json",
+            Format::Ndjson => "ndjson",
+            Format::Parquet => "parquet",
+            Format::Arrow => "arrow",
+        }))
+    }
+}
+
+/// `--source`'s values.
+impl clap::ValueEnum for Source {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Source::Auto, Source::Netlink, Source::Proc]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(match self {
+            Source::Auto => "auto",
+            Source::Netlink => "netlink",
+            Source::Proc => "proc",
+        }))
     }
 }
 

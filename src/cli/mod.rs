@@ -21,17 +21,22 @@ use datafusion::prelude::SessionContext;
 
 pub use args::{split_netstat, Args, Config, Input, Mode};
 
-/// clap's message for a bad command line as one line: its first, with the possible
-/// values it lists after it (no usage block, no tips).
+/// clap's message for a bad command line as one line: its first, with what the lines
+/// under it name (missing arguments, possible values, a similar flag), without the usage
+/// block and the --help hint (which follows on a line of its own).
 fn usage_error(err: &clap::Error) -> String {
     let text = err.render().to_string();
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut lines = text
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty());
     let mut line = lines
         .next()
         .unwrap_or("bad arguments")
         .trim_start_matches("error: ")
         .to_string();
-    for more in lines.filter(|l| l.starts_with('[')) {
+    for more in lines {
         line.push(' ');
         line.push_str(more);
     }

@@ -11,7 +11,6 @@ use super::{proc_inet, proc_unix, CollectError, Root};
 
 /// Which kernel interface to read sockets from (`--source`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "sql", derive(clap::ValueEnum))]
 pub enum Source {
     /// sock_diag, falling back to /proc/net for any dump the kernel refuses.
     #[default]

@@ -123,10 +123,14 @@ pub async fn register(
     if let Dest::Local(dir) = dest {
         // Only queries of history.* need it: they fail naming the table, the rest run.
         if !dir.is_dir() {
-            eprintln!(
-                "netsql: --history {}: no such directory (no history.* tables)",
-                dir.display()
-            );
+            // Once per run: `serve` registers the dataset for every request.
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                eprintln!(
+                    "netsql: --history {}: no such directory (no history.* tables)",
+                    dir.display()
+                )
+            });
             return Ok(Vec::new());
         }
     }

@@ -18,7 +18,7 @@ use datafusion::arrow::json::{self, writer::JsonArray, writer::LineDelimited};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
 /// An output format (`--format`, or `-o FILE`'s extension).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
     #[default]
     Table,
@@ -27,7 +27,7 @@ pub enum Format {
     Json,
     Ndjson,
     Parquet,
-    // The Arrow IPC file format (Feather v2).
+    /// The Arrow IPC file format (Feather v2).
     Arrow,
 }
 

@@ -200,7 +200,7 @@ fn run_sql(
     interrupted.store(false, Ordering::Relaxed);
     let started = Instant::now();
     // Set once a result streams to the output: the spinner must not draw over its rows.
-    let streaming = Arc::new(AtomicBool::new(false));
+    let streaming = Arc::new(Mutex::new(false));
     let work = async {
         let mut shown = Shown {
             settings,
@@ -244,7 +244,8 @@ struct Shown<'a> {
     text: Vec<u8>,
     /// Where a streaming result is written as it arrives.
     live: Option<Box<dyn Write + Send>>,
-    streaming: Arc<AtomicBool>,
+    /// Set (under its lock, which the spinner takes to draw) once a result streams.
+    streaming: Arc<Mutex<bool>>,
 }
 
 impl Destination for Shown<'_> {
@@ -265,10 +266,14 @@ impl Destination for Shown<'_> {
             Some(file) => Box::new(file.try_clone()?),
             None => Box::new(std::io::stdout()),
         };
-        self.streaming.store(true, Ordering::Relaxed);
-        if std::io::stderr().is_terminal() {
-            // The spinner's line, cleared before the first row takes it.
-            eprint!("\r\x1b[K");
+        {
+            // The spinner draws under this lock: once it is set, it draws no more.
+            let mut streaming = self.streaming.lock().unwrap_or_else(|e| e.into_inner());
+            *streaming = true;
+            if std::io::stderr().is_terminal() {
+                // The spinner's line, cleared before the first row takes it.
+                eprint!("\r\x1b[K");
+            }
         }
         let out = self.live.insert(live);
         out.write_all(&std::mem::take(&mut self.text))?;
@@ -282,7 +287,7 @@ impl Destination for Shown<'_> {
 
 /// A spinner on stderr for queries that run past a second, only on a terminal, until
 /// the result starts streaming to the output.
-async fn spin(started: Instant, streaming: Arc<AtomicBool>) {
+async fn spin(started: Instant, streaming: Arc<Mutex<bool>>) {
     if !std::io::stderr().is_terminal() {
         return;
     }
@@ -294,13 +299,21 @@ async fn spin(started: Instant, streaming: Arc<AtomicBool>) {
             eprint!("\r\x1b[K");
         }
     }
-    let _clear = Clear;
-    while !streaming.load(Ordering::Relaxed) {
-        eprint!(
-            "\r{} {:.0}s",
-            frames.next().unwrap_or(&'|'),
-            started.elapsed().as_secs_f64()
-        );
+    let clear = Clear;
+    loop {
+        {
+            let streaming = streaming.lock().unwrap_or_else(|e| e.into_inner());
+            if *streaming {
+                // open_live cleared the line; rows may be on it now.
+                std::mem::forget(clear);
+                return;
+            }
+            eprint!(
+                "\r{} {:.0}s",
+                frames.next().unwrap_or(&'|'),
+                started.elapsed().as_secs_f64()
+            );
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

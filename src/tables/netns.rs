@@ -234,12 +234,18 @@ fn could_match(filter: &Expr, ns: &Namespace, schema: &Arc<DFSchema>) -> bool {
     }
 }
 
-/// Says once per value when a filter names a namespace (`netns_name = 'x'`, `netns =
-/// N`, in `=` or `IN`) that does not exist: an empty answer would read as "no sockets".
+/// Says once per value and run when a filter asks for a namespace (`netns_name = 'x'`,
+/// `netns = N`, in `=` or `IN`, not under a NOT) that does not exist: an empty answer
+/// would read as "no sockets".
 fn warn_unmatched(filters: &[&Expr], all: &[Namespace]) {
+    static SAID: std::sync::Mutex<std::collections::BTreeSet<String>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
     let mut missing = std::collections::BTreeSet::new();
     for filter in filters {
         let _ = filter.apply(|e| {
+            if matches!(e, Expr::Not(_)) {
+                return Ok(datafusion::common::tree_node::TreeNodeRecursion::Jump);
+            }
             let (column, values): (Option<&str>, Vec<&Expr>) = match e {
                 Expr::BinaryExpr(b) if b.op == Operator::Eq => {
                     match (column_name(&b.left), column_name(&b.right)) {
@@ -275,14 +281,17 @@ fn warn_unmatched(filters: &[&Expr], all: &[Namespace]) {
             Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
         });
     }
+    let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
     for line in missing {
-        eprintln!("netsql: {line}");
+        if said.insert(line.clone()) {
+            eprintln!("netsql: {line}");
+        }
     }
 }
 
 /// The session's scope, as `SET netsql.netns` or `--netns` left it.
 pub fn scope(scan: &Scan) -> Result<Scope, DataFusionError> {
-    scan.netns
+    scan.netns()
         .parse()
         .map_err(|e| DataFusionError::Plan(format!("netsql.netns: {e}")))
 }

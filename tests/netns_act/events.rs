@@ -569,9 +569,10 @@ fn filtered_joined_and_limited_queries_stream() {
     let text = String::from_utf8_lossy(&out.stdout);
     let mut ports: Vec<&str> = text.lines().collect();
     assert_eq!(ports.remove(0), "local_port", "{text}");
+    assert_eq!(ports.len(), 3, "exactly LIMIT rows: {text}");
     ports.sort();
     ports.dedup();
-    assert_eq!(ports.len(), 3, "{text}");
+    assert_eq!(ports.len(), 3, "each close once: {text}");
     assert!(
         ports
             .iter()

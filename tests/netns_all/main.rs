@@ -608,18 +608,20 @@ fn namespace_filters_of_any_shape_answer_as_netns_all_does() {
     let listening = count(&a, &["ss", "-Hn", "-t", "-x", "state", "listening"]);
     let on_7810 = count(&b, &["ss", "-Htuan", "sport = :7810"]);
     let (an, bn) = (&a.name, &b.name);
+    // Per shape: how many rows `ss` inside each namespace says come from a and from b
+    // (none from any other).
     for (filter, witness) in [
         (
             format!("(netns_name = '{an}' AND state = 'LISTEN') OR netns_name = '{bn}'"),
-            listening + all_of(&b),
+            (listening, all_of(&b)),
         ),
         (
             format!("netns_name = '{an}' OR local_port = 7810"),
-            all_of(&a) + on_7810,
+            (all_of(&a), on_7810),
         ),
         (
             "netns_name LIKE 'netsql-shape-%'".to_string(),
-            all_of(&a) + all_of(&b),
+            (all_of(&a), all_of(&b)),
         ),
         (
             format!(
@@ -628,25 +630,34 @@ fn namespace_filters_of_any_shape_answer_as_netns_all_does() {
                 b.inode(),
                 b.inode()
             ),
-            listening + all_of(&b),
+            (listening, all_of(&b)),
         ),
     ] {
         let sql = format!(
             "SELECT netns_name, proto, state, local_address, local_port, remote_address, remote_port \
              FROM sockets WHERE {filter}"
         );
-        let rows = |args: &[&str]| -> Vec<String> {
+        let chosen = query(&[], &sql);
+        let from = |name: &str| {
+            chosen
+                .iter()
+                .filter(|r| text(r, "netns_name").as_deref() == Some(name))
+                .count()
+        };
+        assert_eq!(
+            (from(an), from(bn), chosen.len()),
+            (witness.0, witness.1, witness.0 + witness.1),
+            "{filter}: {chosen:?}"
+        );
+        let rows = |rows: Vec<Row>| -> Vec<String> {
             sorted(
-                query(args, &sql)
-                    .iter()
+                rows.iter()
                     .map(|r| serde_json::to_string(r).unwrap())
                     .collect(),
             )
         };
-        let chosen = rows(&[]);
-        let everywhere = rows(&["--netns", "all"]);
-        assert_eq!(chosen.len(), witness, "{filter}: {chosen:?}");
-        assert_eq!(chosen, everywhere, "{filter}: as with --netns all");
+        let everywhere = rows(query(&["--netns", "all"], &sql));
+        assert_eq!(rows(chosen), everywhere, "{filter}: as with --netns all");
     }
     let out = netsql()
         .args(["--format", "csv", "-e"])
