@@ -73,8 +73,9 @@ pub struct Column<S> {
     pub build: fn(&S, Range<usize>) -> ArrayRef,
 }
 
-/// What a column needs read beyond a socket's bare row (sock_diag's message header, or
-/// its /proc/net line): a sock_diag attribute to ask for, or a lookup elsewhere.
+/// What a column needs read beyond its table's bare rows (for sockets, sock_diag's
+/// message header or the /proc/net line; for processes, the pid): a sock_diag attribute
+/// to ask for, a /proc file, or a lookup elsewhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
     /// INET_DIAG_INFO for its two timer counters (retransmits, probes).
@@ -103,6 +104,20 @@ pub enum Need {
     Programs,
     /// /etc/passwd's names.
     UserNames,
+    /// /proc/<pid>/stat.
+    ProcStat,
+    /// /proc/<pid>/status (uid, gid).
+    ProcStatus,
+    /// /proc/<pid>/cmdline.
+    ProcCmdline,
+    /// /proc/<pid>/exe.
+    ProcExe,
+    /// /proc/<pid>/cgroup.
+    ProcCgroup,
+    /// /proc/<pid>/ns/net.
+    ProcNetns,
+    /// The boot time (/proc/stat's btime), to date a process's start.
+    BootTime,
 }
 
 /// The needs of a scan's projected columns.
@@ -330,19 +345,15 @@ impl<S: Snapshot + Send> Collected for Built<S> {
 impl<S> TableSpec<S> {
     /// What the columns `scan` projects need from the OS, together.
     pub fn needed(&self, scan: &Scan) -> Needed {
-        let bits = scan
-            .projection
-            .iter()
-            .flat_map(|&i| self.columns[i].needs)
-            .fold(0, |bits, &need| bits | 1 << need as u32);
-        Needed(bits)
+        self.needed_by(scan.projection.iter().copied())
     }
 
-    /// Whether `scan` projects the column called `name`.
-    pub fn wants(&self, scan: &Scan, name: &str) -> bool {
-        scan.projection
-            .iter()
-            .any(|&i| self.columns[i].name == name)
+    /// What the columns at `indices` need, together.
+    pub fn needed_by(&self, indices: impl Iterator<Item = usize>) -> Needed {
+        let bits = indices
+            .flat_map(|i| self.columns[i].needs)
+            .fold(0, |bits, &need| bits | 1 << need as u32);
+        Needed(bits)
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use datafusion::error::DataFusionError;
 
 use super::columns::{int32, int64, timestamp_us, uint32, uint64, utf8, utf8_list, utf8_owned};
-use super::{external, Column, Kind, Snapshot, TableSpec, TablesConfig};
+use super::{external, Column, Kind, Need, Needed, Snapshot, TableSpec, TablesConfig};
 use crate::catalog::Scan;
 use crate::collect::containers::of_cgroup;
 use crate::collect::passwd;
@@ -75,112 +75,112 @@ pub static SPEC: TableSpec<Processes> = TableSpec {
             name: col::PPID,
             kind: Kind::Int32,
             doc: "Parent process id",
-            needs: &[],
+            needs: &[Need::ProcStat],
             build: |s, range| int32(&s.rows[range.clone()], |r| r.stat.as_ref().map(|st| st.ppid)),
         },
         Column {
             name: col::NAME,
             kind: Kind::Utf8,
             doc: "Command name (comm, at most 15 bytes)",
-            needs: &[],
+            needs: &[Need::ProcStat],
             build: |s, range| utf8(&s.rows[range.clone()], |r| r.stat.as_ref().map(|st| st.comm.as_str())),
         },
         Column {
             name: col::CMDLINE,
             kind: Kind::Utf8,
             doc: "Command line, arguments joined by spaces; empty for kernel threads",
-            needs: &[],
+            needs: &[Need::ProcCmdline],
             build: |s, range| utf8_owned(&s.rows[range.clone()], |r| r.args.as_ref().map(|a| a.join(" "))),
         },
         Column {
             name: col::ARGS,
             kind: Kind::Utf8List,
             doc: "Command line as a list (argv; args[1] is argv[0], as netstat -p shows it); empty for kernel threads",
-            needs: &[],
+            needs: &[Need::ProcCmdline],
             build: |s, range| utf8_list(&s.rows[range.clone()], |r| r.args.as_deref()),
         },
         Column {
             name: col::EXE,
             kind: Kind::Utf8,
             doc: "Executable path (' (deleted)' when replaced); NULL for kernel threads or when not ours to read",
-            needs: &[],
+            needs: &[Need::ProcExe],
             build: |s, range| utf8(&s.rows[range.clone()], |r| r.exe.as_deref()),
         },
         Column {
             name: col::STATE,
             kind: Kind::Utf8,
             doc: "State letter as ps shows it: R running, S sleeping, D disk sleep, Z zombie, T stopped, I idle",
-            needs: &[],
+            needs: &[Need::ProcStat],
             build: |s, range| utf8_owned(&s.rows[range.clone()], |r| r.stat.as_ref().map(|st| st.state.to_string())),
         },
         Column {
             name: col::UID,
             kind: Kind::UInt32,
             doc: "Effective user id (owner of /proc/<pid>)",
-            needs: &[],
+            needs: &[Need::ProcStatus],
             build: |s, range| uint32(&s.rows[range.clone()], |r| r.uid),
         },
         Column {
             name: col::USER,
             kind: Kind::Utf8,
             doc: "User name of uid from /etc/passwd; NULL if none",
-            needs: &[],
+            needs: &[Need::ProcStatus, Need::UserNames],
             build: |s, range| utf8(&s.rows[range.clone()], |r| r.uid.and_then(|u| s.users.get(&u)).map(String::as_str)),
         },
         Column {
             name: col::GID,
             kind: Kind::UInt32,
             doc: "Effective group id",
-            needs: &[],
+            needs: &[Need::ProcStatus],
             build: |s, range| uint32(&s.rows[range.clone()], |r| r.gid),
         },
         Column {
             name: col::THREADS,
             kind: Kind::Int32,
             doc: "Number of threads",
-            needs: &[],
+            needs: &[Need::ProcStat],
             build: |s, range| int32(&s.rows[range.clone()], |r| r.stat.as_ref().map(|st| st.num_threads as i32)),
         },
         Column {
             name: col::NICE,
             kind: Kind::Int32,
             doc: "Nice value, -20 (favoured) to 19",
-            needs: &[],
+            needs: &[Need::ProcStat],
             build: |s, range| int32(&s.rows[range.clone()], |r| r.stat.as_ref().map(|st| st.nice as i32)),
         },
         Column {
             name: col::RSS_BYTES,
             kind: Kind::UInt64,
             doc: "Resident memory in bytes",
-            needs: &[],
+            needs: &[Need::ProcStat],
             build: |s, range| uint64(&s.rows[range.clone()], |r| r.stat.as_ref().map(|st| st.rss * s.page_size)),
         },
         Column {
             name: col::VSIZE_BYTES,
             kind: Kind::UInt64,
             doc: "Virtual memory size in bytes",
-            needs: &[],
+            needs: &[Need::ProcStat],
             build: |s, range| uint64(&s.rows[range.clone()], |r| r.stat.as_ref().map(|st| st.vsize)),
         },
         Column {
             name: col::UTIME,
             kind: Kind::Int64,
             doc: "CPU time spent in user mode, milliseconds",
-            needs: &[],
+            needs: &[Need::ProcStat],
             build: |s, range| int64(&s.rows[range.clone()], |r| r.stat.as_ref().map(|st| s.ticks_to_ms(st.utime))),
         },
         Column {
             name: col::STIME,
             kind: Kind::Int64,
             doc: "CPU time spent in the kernel, milliseconds",
-            needs: &[],
+            needs: &[Need::ProcStat],
             build: |s, range| int64(&s.rows[range.clone()], |r| r.stat.as_ref().map(|st| s.ticks_to_ms(st.stime))),
         },
         Column {
             name: col::START_TIME,
             kind: Kind::Timestamp,
             doc: "When the process started (UTC)",
-            needs: &[],
+            needs: &[Need::ProcStat, Need::BootTime],
             build: |s, range| {
                 timestamp_us(&s.rows[range.clone()], |r| {
                     let ms = s.ticks_to_ms(r.stat.as_ref()?.starttime);
@@ -192,79 +192,66 @@ pub static SPEC: TableSpec<Processes> = TableSpec {
             name: col::TTY,
             kind: Kind::Utf8,
             doc: "Controlling terminal (pts/0, tty1); NULL if none",
-            needs: &[],
+            needs: &[Need::ProcStat],
             build: |s, range| utf8_owned(&s.rows[range.clone()], |r| processes::tty_name(r.stat.as_ref()?.tty_nr)),
         },
         Column {
             name: col::CGROUP,
             kind: Kind::Utf8,
             doc: "cgroup path (the v2 hierarchy's when there is one)",
-            needs: &[],
+            needs: &[Need::ProcCgroup],
             build: |s, range| utf8(&s.rows[range.clone()], |r| r.cgroup.as_deref()),
         },
         Column {
             name: col::CONTAINER_ID,
             kind: Kind::Utf8,
             doc: "Container id from the cgroup path (as net_namespaces.container_id); NULL when not a container's",
-            needs: &[],
+            needs: &[Need::ProcCgroup],
             build: |s, range| utf8_owned(&s.rows[range.clone()], |r| Some(of_cgroup(r.cgroup.as_deref()?)?.id)),
         },
         Column {
             name: col::RUNTIME,
             kind: Kind::Utf8,
             doc: "Container runtime: docker, containerd, cri-o, podman, kubernetes, systemd-nspawn, lxc; NULL when not a container's",
-            needs: &[],
+            needs: &[Need::ProcCgroup],
             build: |s, range| utf8(&s.rows[range.clone()], |r| Some(of_cgroup(r.cgroup.as_deref()?)?.runtime)),
         },
         Column {
             name: col::NETNS,
             kind: Kind::UInt64,
             doc: "Inode of the process's network namespace (joins sockets.netns); NULL when not ours to read",
-            needs: &[],
+            needs: &[Need::ProcNetns],
             build: |s, range| uint64(&s.rows[range.clone()], |r| r.netns),
         },
     ],
 };
 
-/// Which /proc files the projected columns need.
-pub fn needs(wants: impl Fn(&str) -> bool) -> Needs {
-    let from_stat = [
-        col::PPID,
-        col::NAME,
-        col::STATE,
-        col::THREADS,
-        col::NICE,
-        col::RSS_BYTES,
-        col::VSIZE_BYTES,
-        col::UTIME,
-        col::STIME,
-        col::START_TIME,
-        col::TTY,
-    ];
+/// Which /proc files the columns `needed` declares need.
+pub fn needs(needed: Needed) -> Needs {
     Needs {
-        stat: from_stat.iter().any(|c| wants(c)),
-        owner: wants(col::UID) || wants(col::GID) || wants(col::USER),
-        cmdline: wants(col::CMDLINE) || wants(col::ARGS),
-        exe: wants(col::EXE),
-        cgroup: wants(col::CGROUP) || wants(col::CONTAINER_ID) || wants(col::RUNTIME),
-        netns: wants(col::NETNS),
+        stat: needed.has(Need::ProcStat),
+        owner: needed.has(Need::ProcStatus),
+        cmdline: needed.has(Need::ProcCmdline),
+        exe: needed.has(Need::ProcExe),
+        cgroup: needed.has(Need::ProcCgroup),
+        netns: needed.has(Need::ProcNetns),
     }
 }
 
 /// Reads only the /proc files the projected columns need.
 pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Processes, DataFusionError> {
-    let wants = |name: &str| SPEC.wants(scan, name);
+    let needed = SPEC.needed(scan);
     let root = &config.root;
     let mut snapshot = Processes {
-        rows: processes::scan(root, needs(wants)).map_err(external)?,
+        rows: processes::scan(root, needs(needed)).map_err(external)?,
         ticks: procfs::ticks_per_second(),
         page_size: procfs::page_size(),
         ..Processes::default()
     };
-    if wants(col::USER) {
+    if needed.has(Need::UserNames) {
         snapshot.users = passwd::read_names(root).map_err(external)?;
     }
-    if wants(col::START_TIME) {
+    if needed.has(Need::BootTime) {
         let boot = processes::boot_time(root).map_err(external)?;
         snapshot.boot_us = Some(boot as i64 * 1_000_000);
     }
@@ -277,7 +264,10 @@ mod tests {
 
     #[test]
     fn pid_and_name_need_stat_alone() {
-        let only = |names: &'static [&'static str]| needs(move |c| names.contains(&c));
+        let only = |names: &[&str]| {
+            let at = |name: &&str| SPEC.columns.iter().position(|c| c.name == *name).unwrap();
+            needs(SPEC.needed_by(names.iter().map(at)))
+        };
         assert_eq!(
             only(&["pid", "name"]),
             Needs {
@@ -302,11 +292,7 @@ mod tests {
         );
         // Every column is covered: each needs something, except pid.
         for column in SPEC.columns.iter().map(|c| c.name).filter(|c| *c != "pid") {
-            assert_ne!(
-                needs(|c| c == column),
-                Needs::default(),
-                "{column} reads nothing"
-            );
+            assert_ne!(only(&[column]), Needs::default(), "{column} reads nothing");
         }
     }
 }

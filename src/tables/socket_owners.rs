@@ -4,7 +4,7 @@ use datafusion::error::DataFusionError;
 use std::collections::{HashMap, HashSet};
 
 use super::columns::{int32, uint64, utf8};
-use super::{external, Column, Kind, Snapshot, TableSpec, TablesConfig};
+use super::{external, Column, Kind, Need, Snapshot, TableSpec, TablesConfig};
 use crate::catalog::Scan;
 use crate::collect::owners::{self, Moment, Owner};
 use crate::collect::Root;
@@ -50,7 +50,7 @@ pub static SPEC: TableSpec<Owners> = TableSpec {
             name: "program",
             kind: Kind::Utf8,
             doc: "Command name (comm) of that process; NULL if it has exited since",
-            needs: &[],
+            needs: &[Need::Programs],
             build: |s, range| {
                 utf8(&s.owners[range.clone()], |o| {
                     s.programs.get(&o.pid).map(String::as_str)
@@ -69,7 +69,7 @@ pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Owners, DataFusionE
     .map_err(external)?;
     super::warn_unidentified(walk.denied);
     let owners = walk.into_owners();
-    let programs = if SPEC.wants(scan, "program") {
+    let programs = if SPEC.needed(scan).has(Need::Programs) {
         programs(&config.root, owners.iter().map(|o| o.pid))
     } else {
         HashMap::new()
