@@ -34,8 +34,30 @@ fn link_for_start_up() {
     println!("cargo:rustc-link-lib=static:-bundle=gcc_eh");
 }
 
+/// The commit being built, for `netsql --version` (`unknown` outside a git checkout).
+fn commit() {
+    let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let git = dir.join(".git");
+    if git.exists() {
+        println!("cargo:rerun-if-changed={}", git.join("HEAD").display());
+        println!("cargo:rerun-if-changed={}", git.join("refs").display());
+    }
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(&dir)
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .map(|text| text.trim().to_string())
+        .filter(|text| !text.is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=NETSQL_COMMIT={commit}");
+}
+
 fn main() {
     link_for_start_up();
+    commit();
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("queries");
     println!("cargo:rerun-if-changed={}", root.display());
     let mut files = Vec::new();

@@ -855,3 +855,41 @@ fn serve_listens_on_a_host_name() {
     );
     assert_eq!(err.lines().count(), 2, "{err}");
 }
+
+/// `--version` names netsql's version and commit and the DataFusion and Arrow it
+/// carries; `-V` stays one line.
+#[test]
+fn version_names_the_engine_it_carries() {
+    let long = stdout(&run(&["--version"]));
+    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock")).unwrap();
+    // The versions Cargo.lock resolved, read independently of the binary.
+    let locked = |name: &str| {
+        let at = lock
+            .find(&format!("name = \"{name}\"\nversion = \""))
+            .unwrap_or_else(|| panic!("{name} in Cargo.lock"));
+        let rest = &lock[at..];
+        let start = rest.find("version = \"").unwrap() + "version = \"".len();
+        rest[start..start + rest[start..].find('"').unwrap()].to_string()
+    };
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    assert_eq!(
+        long,
+        format!(
+            "netsql {} (commit {commit})\nDataFusion {}\nArrow {}\n",
+            env!("CARGO_PKG_VERSION"),
+            locked("datafusion"),
+            locked("arrow"),
+        )
+    );
+    assert_eq!(
+        stdout(&run(&["-V"])),
+        format!("netsql {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}

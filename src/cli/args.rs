@@ -20,6 +20,7 @@ use crate::tables::TablesConfig;
 #[command(
     name = "netsql",
     version,
+    long_version = long_version(),
     about,
     max_term_width = 100,
     after_help = "Also: netsql netstat [FLAGS]   the classic netstat views, computed by saved queries (netsql netstat -h)"
@@ -445,6 +446,21 @@ impl Args {
             }),
         })
     }
+}
+
+/// `--version`: netsql's version and commit, and the DataFusion and Arrow it carries
+/// (what an issue report needs first).
+fn long_version() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        format!(
+            "{} (commit {})\nDataFusion {}\nArrow {}",
+            env!("CARGO_PKG_VERSION"),
+            env!("NETSQL_COMMIT"),
+            datafusion::DATAFUSION_VERSION,
+            datafusion::arrow::ARROW_VERSION,
+        )
+    })
 }
 
 /// `--format`'s values: the output formats by their names (clap stays in cli/).
