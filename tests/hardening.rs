@@ -285,17 +285,9 @@ fn an_unprivileged_user_gets_nulls_not_errors() {
     common::wait_for_argv0(nobody_child.id(), "sleep");
     let netsql = env!("CARGO_BIN_EXE_netsql");
     let as_nobody = |args: &[&str]| {
-        let mut argv = vec![
-            "setpriv",
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-            netsql,
-        ];
+        let mut argv = vec![netsql];
         argv.extend_from_slice(args);
-        ns.exec(&argv)
+        ns.exec_as_nobody(&argv)
     };
     for args in [
         vec!["netstat", "-tanp"],

@@ -306,8 +306,8 @@ fn owners_processes_and_services() {
 
     // As nobody: our own child is identified, root's processes are not, one warning.
     let netsql = env!("CARGO_BIN_EXE_netsql");
-    let out = ns.exec(&[
-        "setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", netsql, "--format", "ndjson", "-e",
+    let out = ns.exec_as_nobody(&[
+        netsql, "--format", "ndjson", "-e",
         "SELECT local_port, pid FROM sockets WHERE local_port IN (7100, 7102) AND state = 'LISTEN' ORDER BY local_port; \
          SELECT count(*) AS n FROM socket_owners",
     ]);
@@ -334,20 +334,8 @@ fn owners_processes_and_services() {
     );
     assert_eq!(int(&seen[1], "pid"), Some(pids[3]));
     // Under `netsql netstat` the note is net-tools' own, as netstat prints it.
-    let as_nobody = |argv: &[&str]| {
-        let mut all = vec![
-            "setpriv",
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-        ];
-        all.extend_from_slice(argv);
-        ns.exec(&all)
-    };
-    let theirs = as_nobody(&["netstat", "-tlnp"]);
-    let ours = as_nobody(&[netsql, "netstat", "-tlnp"]);
+    let theirs = ns.exec_as_nobody(&["netstat", "-tlnp"]);
+    let ours = ns.exec_as_nobody(&[netsql, "netstat", "-tlnp"]);
     assert!(!theirs.stderr.is_empty(), "netstat said nothing as nobody");
     assert_eq!(
         String::from_utf8_lossy(&ours.stderr),

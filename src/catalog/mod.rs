@@ -266,13 +266,11 @@ impl TableProvider for LiveProvider {
 /// EXPLAIN what it asks the kernel for, and whether it ends by itself.
 #[derive(Debug)]
 pub struct LiveScan {
-    inner: Arc<dyn ExecutionPlan>,
+    inner: Arc<StreamingTableExec>,
     partition: Arc<LivePartition>,
     table: &'static str,
     /// What the scan asks of the OS, in the table's words (EXPLAIN).
     request: Option<String>,
-    unbounded: bool,
-    limit: Option<usize>,
 }
 
 impl LiveScan {
@@ -298,8 +296,6 @@ impl LiveScan {
             partition,
             table,
             request,
-            unbounded,
-            limit,
         })
     }
 
@@ -311,7 +307,7 @@ impl LiveScan {
             self.table,
             self.request.clone(),
             false,
-            self.limit,
+            self.inner.limit(),
         )?))
     }
 }
@@ -389,7 +385,9 @@ impl PhysicalOptimizerRule for AnswerAtTheEnd {
             return Ok(plan);
         }
         plan.transform_up(|node| match node.downcast_ref::<LiveScan>() {
-            Some(scan) if scan.unbounded => Ok(Transformed::yes(scan.ending()?)),
+            Some(scan) if scan.properties().boundedness.is_unbounded() => {
+                Ok(Transformed::yes(scan.ending()?))
+            }
             _ => Ok(Transformed::no(node)),
         })
         .map(|t| t.data)

@@ -249,6 +249,20 @@ impl Netns {
         String::from_utf8(out.stdout).expect("utf-8 output")
     }
 
+    /// Runs a command inside the namespace as nobody (uid and gid 65534, no groups).
+    pub fn exec_as_nobody(&self, argv: &[&str]) -> Output {
+        let mut all = vec![
+            "setpriv",
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+        ];
+        all.extend_from_slice(argv);
+        self.exec(&all)
+    }
+
     /// Runs netsql inside the namespace.
     pub fn netsql(&self, args: &[&str]) -> Output {
         let mut argv = vec![env!("CARGO_BIN_EXE_netsql")];
