@@ -36,6 +36,14 @@ use crate::{builtins, functions};
 /// A session with every live table registered (each made when a statement first names
 /// it). Nothing is collected until a query runs.
 pub fn context(config: &TablesConfig) -> DfResult<SessionContext> {
+    let ctx = SessionContext::new_with_state(state(config)?.build());
+    catalog::register_lazy(&ctx, tables::makers(config))?;
+    Ok(ctx)
+}
+
+/// What every session of netsql's is, before its tables: settings, limits, the planner's
+/// rules (a fleet's client adds the distributed planner to it).
+pub fn state(config: &TablesConfig) -> DfResult<SessionStateBuilder> {
     let session = SessionConfig::new()
         .with_information_schema(true)
         .with_batch_size(BATCH_ROWS)
@@ -59,18 +67,14 @@ pub fn context(config: &TablesConfig) -> DfResult<SessionContext> {
     // Everything DataFusion's default session has (`with_default_features`, which also
     // makes every function) but its functions, which each statement registers as it
     // names them (see builtins). Its extension types are none.
-    let state = SessionStateBuilder::new()
+    Ok(SessionStateBuilder::new()
         .with_config(session)
         .with_runtime_env(runtime.build_arc()?)
         .with_physical_optimizer_rules(catalog::physical_optimizer_rules())
         .with_table_factories(SessionStateDefaults::default_table_factories())
         .with_file_formats(SessionStateDefaults::default_file_formats())
         .with_expr_planners(SessionStateDefaults::default_expr_planners())
-        .with_table_function_list(SessionStateDefaults::default_table_functions())
-        .build();
-    let ctx = SessionContext::new_with_state(state);
-    catalog::register_lazy(&ctx, tables::makers(config))?;
-    Ok(ctx)
+        .with_table_function_list(SessionStateDefaults::default_table_functions()))
 }
 
 /// Until dropped, the session's scans share one walk of every process's descriptors

@@ -78,6 +78,15 @@ impl Debug for Settings {
 const NETNS_KEY: &str = "netns";
 
 impl Settings {
+    /// The session's `netsql.netns` ('' when it has no netsql settings).
+    pub fn of(session: &SessionConfig) -> &str {
+        session
+            .options()
+            .extensions
+            .get::<Settings>()
+            .map_or("", |s| s.netns.as_str())
+    }
+
     pub fn new(netns: &str, check_netns: CheckNetns) -> Self {
         Settings {
             netns: netns.to_string(),
@@ -89,11 +98,7 @@ impl Settings {
 impl Scan {
     /// Which network namespaces per-namespace tables read: the session's `netsql.netns`.
     pub fn netns(&self) -> &str {
-        self.session
-            .options()
-            .extensions
-            .get::<Settings>()
-            .map_or("", |s| s.netns.as_str())
+        Settings::of(&self.session)
     }
 }
 
@@ -234,32 +239,50 @@ impl TableProvider for LiveProvider {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let full = self.table.schema();
         let projection: Vec<usize> = match projection {
             Some(p) => p.clone(),
-            None => (0..full.fields().len()).collect(),
+            None => (0..self.table.schema().fields().len()).collect(),
         };
-        let schema = Arc::new(full.project(&projection)?);
-        let partition = LivePartition {
-            table: self.table.clone(),
-            scan: Arc::new(Scan {
-                projection,
-                schema: schema.clone(),
-                table_schema: full.clone(),
-                filters: filters.to_vec(),
-                limit,
-                session: state.config().clone(),
-            }),
-        };
-        let request = self.table.kernel_request(&partition.scan);
-        Ok(Arc::new(LiveScan::new(
-            Arc::new(partition),
-            self.table.name(),
-            request,
-            self.table.unbounded(),
+        live_scan(
+            self.table.clone(),
+            projection,
+            filters.to_vec(),
             limit,
-        )?))
+            state.config().clone(),
+        )
     }
+}
+
+/// The plan that reads `projection` of `table` (indices into its schema) when it runs:
+/// what a local query plans, and what a fleet worker runs for the scan it was sent.
+pub fn live_scan(
+    table: Arc<dyn LiveTable>,
+    projection: Vec<usize>,
+    filters: Vec<Expr>,
+    limit: Option<usize>,
+    session: SessionConfig,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let full = table.schema();
+    let schema = Arc::new(full.project(&projection)?);
+    let partition = LivePartition {
+        table: table.clone(),
+        scan: Arc::new(Scan {
+            projection,
+            schema: schema.clone(),
+            table_schema: full,
+            filters,
+            limit,
+            session,
+        }),
+    };
+    let request = table.kernel_request(&partition.scan);
+    Ok(Arc::new(LiveScan::new(
+        Arc::new(partition),
+        table.name(),
+        request,
+        table.unbounded(),
+        limit,
+    )?))
 }
 
 /// A live table's scan: DataFusion's streaming scan of its one partition, which says in
@@ -517,10 +540,27 @@ fn last_part(
 /// Makes one live table for a session.
 pub type Maker = Box<dyn FnOnce() -> Arc<dyn LiveTable> + Send>;
 
+/// Turns a live table into what the session's schema holds: a [`LiveProvider`] locally,
+/// a fleet's provider on the client of `--connect`.
+pub type Provide = Box<dyn Fn(Arc<dyn LiveTable>) -> Result<Arc<dyn TableProvider>> + Send + Sync>;
+
 /// Registers tables on `ctx` that are made when a statement first names one (or lists
 /// the tables): a statement reads one or two of them, and making all a dozen is a tenth
 /// of a short query's start. Otherwise the session's schema behaves as DataFusion's own.
 pub fn register_lazy(ctx: &SessionContext, tables: Vec<(&'static str, Maker)>) -> Result<()> {
+    register_lazy_as(
+        ctx,
+        tables,
+        Box::new(|table| Ok(Arc::new(LiveProvider::new(table)))),
+    )
+}
+
+/// [`register_lazy`], each table made into a provider by `provide`.
+pub fn register_lazy_as(
+    ctx: &SessionContext,
+    tables: Vec<(&'static str, Maker)>,
+    provide: Provide,
+) -> Result<()> {
     let options = ctx.state().config().options().catalog.clone();
     let catalog = ctx
         .catalog(&options.default_catalog)
@@ -531,6 +571,7 @@ pub fn register_lazy(ctx: &SessionContext, tables: Vec<(&'static str, Maker)>) -
     let schema = LazySchema {
         inner,
         pending: std::sync::Mutex::new(tables.into_iter().collect()),
+        provide,
     };
     catalog.register_schema(&options.default_schema, Arc::new(schema))?;
     Ok(())
@@ -541,6 +582,7 @@ struct LazySchema {
     inner: Arc<dyn SchemaProvider>,
     /// Tables not made yet.
     pending: std::sync::Mutex<std::collections::HashMap<&'static str, Maker>>,
+    provide: Provide,
 }
 
 impl Debug for LazySchema {
@@ -558,7 +600,7 @@ impl LazySchema {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(maker) = pending.remove(name) {
             self.inner
-                .register_table(name.to_string(), Arc::new(LiveProvider::new(maker())))?;
+                .register_table(name.to_string(), (self.provide)(maker())?)?;
         }
         Ok(())
     }

@@ -507,6 +507,14 @@ pub fn makers(config: &TablesConfig) -> Vec<(&'static str, crate::catalog::Maker
         .collect()
 }
 
+/// A session's copy of the table called `name`, if there is one.
+pub fn make(config: &TablesConfig, name: &str) -> Option<Arc<dyn LiveTable>> {
+    registry()
+        .into_iter()
+        .find(|entry| entry.name == name)
+        .map(|entry| (entry.make)(config))
+}
+
 /// Docs of every table, in registration order (docs/tables.md, `\d`).
 pub fn infos() -> Vec<TableInfo> {
     registry().iter().map(|entry| (entry.info)()).collect()
