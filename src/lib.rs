@@ -20,6 +20,8 @@ pub mod error;
 #[cfg(feature = "sql")]
 pub mod exec;
 #[cfg(feature = "sql")]
+pub mod fleet;
+#[cfg(feature = "sql")]
 pub mod functions;
 #[cfg(feature = "sql")]
 pub mod history;

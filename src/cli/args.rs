@@ -71,11 +71,20 @@ pub struct Args {
     #[arg(long)]
     dry_run: bool,
 
-    /// Run the statement on netsql servers (`netsql serve`) instead, all at once:
-    /// grpc://host:port or grpc+tls://host:port, comma-separated; the rows of all,
-    /// with a leading `host` column
-    #[arg(long, value_name = "URL,...", value_delimiter = ',')]
+    /// Query a fleet of netsql servers (`netsql serve`) as one host: grpc://host:port or
+    /// grpc+tls://host:port, comma-separated, or @FILE (one a line); every table gains a
+    /// `host` column, and each host's part of the query runs on that host
+    #[arg(long, value_name = "URL,...|@FILE", value_delimiter = ',')]
     connect: Vec<String>,
+
+    /// With --connect: how long a host may take to connect and answer before a query
+    #[arg(long, value_name = "DURATION", requires = "connect", default_value = "10s", value_parser = parse_duration)]
+    host_timeout: std::time::Duration,
+
+    /// With --connect: fail when any host does not answer (by default the others answer,
+    /// the missing ones are named, and the exit status is 2)
+    #[arg(long, requires = "connect")]
+    all_hosts: bool,
 
     /// With --connect: the bearer token, the first line of FILE
     #[arg(long, value_name = "FILE", requires = "connect")]
@@ -193,13 +202,6 @@ pub enum Mode {
     Record(SnapshotTarget, crate::history::record::Recording),
     /// `netsql serve`.
     Serve(crate::serve::Serving),
-    /// `--connect`: one statement on remote servers.
-    Connect {
-        urls: Vec<String>,
-        inputs: Vec<Input>,
-        token_file: Option<PathBuf>,
-        tls_ca: Option<PathBuf>,
-    },
     Audit {
         paths: Vec<PathBuf>,
         params: BTreeMap<String, String>,
@@ -220,8 +222,7 @@ impl Mode {
             | Mode::Snapshot(_)
             | Mode::Ddl(..)
             | Mode::Record(..)
-            | Mode::Serve(_)
-            | Mode::Connect { .. } => true,
+            | Mode::Serve(_) => true,
         }
     }
 }
@@ -249,13 +250,18 @@ impl Mode {
     /// threads of their own, and the planner and the one output stream gain nothing from
     /// workers whose start, hand-offs and shutdown cost a short query ~0.3 ms (10k
     /// connections: `SELECT 1` 2.5 -> 2.2 ms, a port filter 4.9 -> 4.4 ms).
-    pub fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
-        match self {
+    pub fn runtime(&self, network: bool) -> std::io::Result<tokio::runtime::Runtime> {
+        let mut builder = match self {
             Mode::Serve(_) | Mode::Repl { .. } => tokio::runtime::Builder::new_multi_thread(),
             _ => tokio::runtime::Builder::new_current_thread(),
+        };
+        // Sockets only for a run that talks to the network: with them comes tokio's
+        // signal driver (datafusion-distributed builds tokio with it), whose unix
+        // socketpair would show among the sockets a local query reports.
+        if network {
+            builder.enable_io();
         }
-        .enable_all()
-        .build()
+        builder.enable_time().build()
     }
 }
 
@@ -270,6 +276,61 @@ pub struct Config {
     pub queries: Vec<PathBuf>,
     /// `--history DEST`: a snapshot dataset to register as `history.<table>`.
     pub history: Option<crate::history::read::History>,
+    /// `--connect`: the session's tables are a fleet's.
+    pub connect: Option<Connect>,
+}
+
+impl Config {
+    /// Whether the run talks to the network: it serves, queries a fleet, or reads or
+    /// writes a dataset on object storage.
+    pub fn network(&self) -> bool {
+        let remote = |dest: &str| dest.contains("://");
+        matches!(self.mode, Mode::Serve(_))
+            || self.connect.is_some()
+            || self.history.as_ref().is_some_and(|h| remote(&h.dest))
+            || match &self.mode {
+                Mode::Snapshot(target) | Mode::Record(target, _) => remote(&target.dest),
+                _ => false,
+            }
+    }
+}
+
+/// `--connect` and the options that go with it, before any file is read.
+#[derive(Debug, Clone)]
+pub struct Connect {
+    pub hosts: Vec<String>,
+    pub token_file: Option<PathBuf>,
+    pub tls_ca: Option<PathBuf>,
+    pub host_timeout: std::time::Duration,
+    pub all_hosts: bool,
+}
+
+/// `--connect`'s hosts, `@FILE` read (one a line; blank lines and `#` comments skipped).
+fn expand_hosts(given: Vec<String>) -> Result<Vec<String>, Error> {
+    let mut hosts = Vec::new();
+    for item in given {
+        let item = item.trim().to_string();
+        match item.strip_prefix('@') {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| Error::Input {
+                    path: PathBuf::from(path),
+                    source,
+                })?;
+                hosts.extend(
+                    text.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                        .map(str::to_string),
+                );
+            }
+            None if item.is_empty() => {}
+            None => hosts.push(item),
+        }
+    }
+    if hosts.is_empty() {
+        return Err(Error::Usage("--connect names no host".into()));
+    }
+    Ok(hosts)
 }
 
 impl Args {
@@ -309,10 +370,10 @@ impl Args {
                 || self.read_only
                 || self.allow_kill.is_some()
                 || self.dry_run
-                || !self.connect.is_empty())
+                || (!self.connect.is_empty() && !matches!(self.command, Some(Command::Audit(_)))))
         {
             return Err(Error::Usage(
-                "-e, -f, -q, --list, --read-only, --allow-kill, --dry-run and --connect do not go with a subcommand".into(),
+                "-e, -f, -q, --list, --read-only, --allow-kill, --dry-run and --connect do not go with a subcommand (but audit takes --connect)".into(),
             ));
         }
         let kill = match self.allow_kill.as_deref() {
@@ -378,18 +439,10 @@ impl Args {
                 },
             ),
             (None, Some(Command::Serve(serve))) => Mode::Serve(serve.check()?),
-            (None, None) if !self.connect.is_empty() => {
-                let mut inputs: Vec<Input> = self.execute.into_iter().map(Input::Sql).collect();
-                inputs.extend(self.file.into_iter().map(Input::File));
-                if inputs.is_empty() || self.query.is_some() || self.list {
-                    return Err(Error::Usage("--connect runs the SQL of -e or -f".into()));
-                }
-                Mode::Connect {
-                    urls: self.connect,
-                    inputs,
-                    token_file: self.token_file,
-                    tls_ca: self.tls_ca,
-                }
+            (None, None) if !self.connect.is_empty() && (self.query.is_some() || self.list) => {
+                return Err(Error::Usage(
+                    "--connect runs SQL (-e, -f, stdin, the REPL) or an audit".into(),
+                ));
             }
             (None, None) if self.list => Mode::List,
             (None, None) if self.query.is_some() => Mode::Saved {
@@ -401,7 +454,7 @@ impl Args {
                 inputs.extend(self.file.into_iter().map(Input::File));
                 if inputs.is_empty() && stdin_is_terminal {
                     Mode::Repl {
-                        read_only: self.read_only,
+                        read_only: self.read_only || !self.connect.is_empty(),
                         kill,
                         dry_run: self.dry_run,
                     }
@@ -411,12 +464,28 @@ impl Args {
                     }
                     Mode::Query {
                         inputs,
-                        read_only: self.read_only,
+                        read_only: self.read_only || !self.connect.is_empty(),
                         kill,
                         dry_run: self.dry_run,
                     }
                 }
             }
+        };
+        let connect = if self.connect.is_empty() {
+            None
+        } else {
+            if self.history.is_some() {
+                return Err(Error::Usage(
+                    "--history reads this host's snapshots; a fleet's history is read where it is stored (Spark, DuckDB)".into(),
+                ));
+            }
+            Some(Connect {
+                hosts: expand_hosts(self.connect)?,
+                token_file: self.token_file,
+                tls_ca: self.tls_ca,
+                host_timeout: self.host_timeout,
+                all_hosts: self.all_hosts,
+            })
         };
         let source = self.source;
         let walks = match mode {
@@ -444,6 +513,7 @@ impl Args {
                 dest,
                 skip_corrupt: self.history_skip_corrupt,
             }),
+            connect,
         })
     }
 }

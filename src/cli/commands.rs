@@ -251,6 +251,9 @@ pub(super) struct ServeArgs {
     /// Queries running at once; more are refused (ResourceExhausted), not queued
     #[arg(long, value_name = "N", default_value_t = 8)]
     max_queries: usize,
+    /// This host's name in fleet queries' `host` column [default: the host name]
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
 }
 
 impl ServeArgs {
@@ -266,6 +269,13 @@ impl ServeArgs {
             tls_client_ca: self.tls_client_ca,
             query_timeout: self.query_timeout,
             max_queries: self.max_queries,
+            name: match self.name {
+                Some(name) if name.trim().is_empty() => {
+                    return Err(Error::Usage("--name must not be empty".into()))
+                }
+                Some(name) => name,
+                None => dns_lookup::get_hostname().map_err(Error::Io)?,
+            },
         })
     }
 }

@@ -97,7 +97,7 @@ pub fn main() -> ExitCode {
 /// read-only-ness and what may be killed are its own properties (`Mode::runtime`,
 /// `read_only`, `kill`).
 fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> {
-    let runtime = config.mode.runtime().map_err(Error::Io)?;
+    let runtime = config.mode.runtime(config.network()).map_err(Error::Io)?;
     let format = config.format;
     match &config.mode {
         Mode::Repl { .. } => {
@@ -182,33 +182,6 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
             )?;
             Ok(Exit::Success)
         }),
-        Mode::Connect {
-            urls,
-            inputs,
-            token_file,
-            tls_ca,
-        } => answer(&runtime, config, stdout, async |_, out| {
-            let sql = inputs
-                .iter()
-                .map(read_input)
-                .collect::<Result<Vec<_>, _>>()?
-                .join(";\n");
-            let token = token_file
-                .as_deref()
-                .map(crate::serve::read_token)
-                .transpose()?;
-            let ca = tls_ca
-                .as_ref()
-                .map(|path| {
-                    std::fs::read(path).map_err(|source| Error::Input {
-                        path: path.clone(),
-                        source,
-                    })
-                })
-                .transpose()?;
-            let mut to = Formatted { format, out };
-            crate::serve::client::run(urls, token, ca, &sql, &mut to).await
-        }),
         Mode::Audit {
             paths,
             params,
@@ -237,8 +210,32 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
     }
 }
 
-/// The one session a run uses, with `--history`'s tables registered.
+/// The one session a run uses, with `--history`'s tables registered; with `--connect`,
+/// the fleet's.
 async fn session(config: &Config) -> Result<SessionContext, Error> {
+    if let Some(connect) = &config.connect {
+        let fleet = crate::fleet::Fleet {
+            hosts: connect.hosts.clone(),
+            token: connect
+                .token_file
+                .as_deref()
+                .map(crate::serve::read_token)
+                .transpose()?,
+            ca: connect
+                .tls_ca
+                .as_ref()
+                .map(|path| {
+                    std::fs::read(path).map_err(|source| Error::Input {
+                        path: path.clone(),
+                        source,
+                    })
+                })
+                .transpose()?,
+            host_timeout: connect.host_timeout,
+            all_hosts: connect.all_hosts,
+        };
+        return crate::fleet::connect(&fleet, &config.tables).await;
+    }
     let ctx = exec::context(&config.tables)?;
     if let Some(history) = &config.history {
         history.register(&ctx).await?;
@@ -303,7 +300,7 @@ fn answer(
                 Some(culprit) => Err(Error::Usage(culprit)),
                 None => Err(err),
             },
-            (result, _) => result,
+            (result, _) => result.map(|exit| crate::fleet::exit(&ctx, exit)),
         }
     })
 }

@@ -22,6 +22,8 @@ pub enum Command {
         params: BTreeMap<String, String>,
     },
     Watch(u64),
+    /// `\hosts`: with `--connect`, the fleet's hosts and whether each answered.
+    Hosts,
 }
 
 /// (usage, help) for every command, in the order `\?` shows them.
@@ -49,6 +51,10 @@ pub const HELP: &[(&str, &str)] = &[
     ),
     ("\\saved", "list saved queries"),
     (
+        "\\hosts",
+        "with --connect: the fleet's hosts, and whether each answered",
+    ),
+    (
         "\\run NAME [P=V ...]",
         "run a saved query (read-only), setting its parameters",
     ),
@@ -70,6 +76,7 @@ pub const WORDS: &[&str] = &[
     "\\i",
     "\\o",
     "\\saved",
+    "\\hosts",
     "\\run",
     "\\watch",
     ".tables",
@@ -120,6 +127,7 @@ impl FromStr for Command {
             "\\i" => Command::Include(need("a file")?),
             "\\o" => Command::Output(arg),
             "\\saved" => Command::Saved,
+            "\\hosts" => Command::Hosts,
             "\\run" => {
                 let arg = need("a saved query's name")?;
                 let mut words = arg.split_whitespace();
@@ -158,6 +166,7 @@ mod tests {
         assert_eq!("\\timing on".parse(), Ok(Command::Timing(Some(true))));
         assert_eq!("\\maxrows 5".parse(), Ok(Command::MaxRows(5)));
         assert_eq!("\\watch 2".parse(), Ok(Command::Watch(2)));
+        assert_eq!("\\hosts".parse(), Ok(Command::Hosts));
         assert_eq!("\\o".parse(), Ok(Command::Output(None)));
         assert_eq!(
             "\\run deepest_queues limit=3".parse(),

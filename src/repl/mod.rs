@@ -402,6 +402,17 @@ fn meta(
                     })?,
                 )
         }
+        Command::Hosts => match crate::fleet::hosts(runner.ctx) {
+            None => println!("not connected to a fleet (netsql --connect URL,...)"),
+            Some(hosts) => {
+                for (host, answer) in hosts {
+                    match answer {
+                        Ok(()) => println!("{host:<40} answered"),
+                        Err(why) => println!("{host:<40} did not answer: {why}"),
+                    }
+                }
+            }
+        },
         Command::Saved => {
             for query in saved {
                 println!(

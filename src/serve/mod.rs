@@ -7,8 +7,11 @@
 //! may read) on every call, required to listen beyond loopback; TLS with rustls,
 //! optionally requiring client certificates. Limits: a timeout and a memory cap per
 //! query, at most `--max-queries` running (more are refused at once, never queued).
+//!
+//! The same port, token and TLS serve fleet queries' stages (`worker.WorkerService`):
+//! see [`crate::fleet::worker`].
 
-pub mod client;
+mod counted;
 mod request;
 mod service;
 
@@ -17,6 +20,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use crate::error::Error;
@@ -33,6 +37,8 @@ pub struct Serving {
     pub tls_client_ca: Option<PathBuf>,
     pub query_timeout: Duration,
     pub max_queries: usize,
+    /// `--name`: this host in fleet queries' `host` column.
+    pub name: String,
 }
 
 /// How long running queries may finish after SIGTERM.
@@ -98,12 +104,18 @@ pub async fn run(
         serving.max_queries,
     );
     let auth = request::Auth::new(token);
+    let worker = crate::fleet::worker::worker(crate::fleet::codec::Local {
+        tables: tables.clone(),
+        name: std::sync::Arc::from(serving.name.as_str()),
+    });
+    let worker_auth = auth.clone();
     let listener = tokio::net::TcpListener::bind(serving.listen)
         .await
         .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", serving.listen)))?;
     let bound = listener.local_addr().map_err(Error::Io)?;
     eprintln!(
-        "netsql: serving Flight SQL on {}{}",
+        "netsql: serving Flight SQL and fleet queries as {:?} on {}{}",
+        serving.name,
         if serving.tls_cert.is_some() {
             "grpc+tls://"
         } else {
@@ -117,6 +129,10 @@ pub async fn run(
         .add_service(FlightServiceServer::with_interceptor(service, move |r| {
             auth.check(r)
         }))
+        .add_service(counted::Logged::new(InterceptedService::new(
+            worker.into_worker_server(),
+            move |r| worker_auth.check(r),
+        )))
         .serve_with_incoming_shutdown(incoming, async {
             crate::interrupt::until_set(&stop).await;
             eprintln!("netsql: stopping: no new requests, running queries get up to 10 s");

@@ -1,6 +1,6 @@
 //! `netsql serve` with real clients: ADBC's Flight SQL driver from Python against
-//! `netsql -e` on the same namespace, the security matrix, load and faults, and
-//! `--connect` across two servers.
+//! `netsql -e` on the same namespace, the security matrix, load and faults (fleet
+//! queries over several servers: netns_fleet.rs).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -517,51 +517,4 @@ fn load_and_faults() {
         }
     };
     assert!(status.success(), "{status:?}");
-}
-
-#[test]
-fn connect_unites_two_servers_and_names_a_dead_one() {
-    let (Some(one), Some(two)) = (
-        Netns::create("serveone", &["python3"]),
-        Netns::create("servetwo", &["python3"]),
-    ) else {
-        return;
-    };
-    let _a = hold(&one, 7411);
-    let _b = hold(&two, 7421);
-    let first = Server::start(&["--netns", &one.name], &[]);
-    let second = Server::start(&["--netns", &two.name], &[]);
-    let sql = "SELECT local_port FROM sockets WHERE state = 'LISTEN' AND proto = 'tcp' ORDER BY local_port";
-    let both = format!("{},{}", first.uri(false), second.uri(false));
-    let out = common::netsql()
-        .args(["--connect", &both, "--format", "csv", "-e", sql])
-        .run();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        format!(
-            "host,local_port\n{},7411\n{},7421\n",
-            first.addr, second.addr
-        )
-    );
-    drop(second);
-    let out = common::netsql()
-        .args(["--connect", &both, "--format", "csv", "-e", sql])
-        .run();
-    assert_eq!(out.status.code(), Some(2));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        format!("host,local_port\n{},7411\n", first.addr)
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains(&both.split(',').nth(1).unwrap()[7..]), "{err}");
-    assert!(
-        !err.contains("tcp connect error: tcp connect error"),
-        "said once: {err}"
-    );
 }

@@ -1,0 +1,209 @@
+//! How the client reaches its hosts: one gRPC channel per host, kept for the run, with
+//! the bearer token on every call, TLS as `--tls-ca` says, and a connect timeout; every
+//! error a host causes names that host.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+use datafusion_distributed::grpc::{create_worker_client, BoxCloneSyncChannel};
+use datafusion_distributed::{
+    ChannelResolver, CoordinatorToWorkerMsg, ExecuteTaskRequest, GetWorkerInfoRequest,
+    GetWorkerInfoResponse, SetPlanRequest, WorkerChannel, WorkerToCoordinatorMsg,
+};
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use http::HeaderMap;
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+use url::Url;
+
+/// The client's channels to its hosts.
+#[derive(Clone)]
+pub struct Channels {
+    token: Option<http::HeaderValue>,
+    ca: Option<Vec<u8>>,
+    connect_timeout: Duration,
+    /// What each host is called in messages (the URL as given).
+    labels: Arc<HashMap<Url, String>>,
+    open: Arc<Mutex<HashMap<Url, BoxCloneSyncChannel>>>,
+}
+
+impl Channels {
+    pub fn new(
+        token: Option<&str>,
+        ca: Option<Vec<u8>>,
+        connect_timeout: Duration,
+        labels: HashMap<Url, String>,
+    ) -> std::result::Result<Self, String> {
+        let token = token
+            .map(|t| {
+                let mut value = http::HeaderValue::from_str(&format!("Bearer {t}"))
+                    .map_err(|_| "the token is not a valid header value".to_string())?;
+                value.set_sensitive(true);
+                Ok::<_, String>(value)
+            })
+            .transpose()?;
+        Ok(Channels {
+            token,
+            ca,
+            connect_timeout,
+            labels: Arc::new(labels),
+            open: Arc::default(),
+        })
+    }
+
+    /// What `url` is called in messages.
+    pub fn label(&self, url: &Url) -> String {
+        self.labels
+            .get(url)
+            .cloned()
+            .unwrap_or_else(|| url.to_string())
+    }
+
+    fn channel(&self, url: &Url) -> Result<BoxCloneSyncChannel> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(channel) = open.get(url) {
+            return Ok(channel.clone());
+        }
+        let external = |e: &dyn std::fmt::Display| {
+            DataFusionError::Execution(format!("{}: {e}", self.label(url)))
+        };
+        let mut endpoint = Endpoint::from_shared(url.to_string())
+            .map_err(|e| external(&e))?
+            .connect_timeout(self.connect_timeout)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(10));
+        if url.scheme() == "https" {
+            let mut tls = ClientTlsConfig::new().with_enabled_roots();
+            if let Some(ca) = &self.ca {
+                tls = tls.ca_certificate(Certificate::from_pem(ca));
+            }
+            endpoint = endpoint.tls_config(tls).map_err(|e| external(&e))?;
+        }
+        let token = self.token.clone();
+        let service = tower::ServiceBuilder::new()
+            .map_request(move |mut request: http::Request<tonic::body::Body>| {
+                if let Some(token) = &token {
+                    request
+                        .headers_mut()
+                        .insert(http::header::AUTHORIZATION, token.clone());
+                }
+                request
+            })
+            .service(endpoint.connect_lazy());
+        let channel = BoxCloneSyncChannel::new(service);
+        open.insert(url.clone(), channel.clone());
+        Ok(channel)
+    }
+}
+
+impl Channels {
+    /// A host's worker channel whose errors are the host's own words (the caller names
+    /// the host).
+    pub fn unnamed(&self, url: &Url) -> Result<Box<dyn WorkerChannel>> {
+        Ok(create_worker_client(self.channel(url)?))
+    }
+}
+
+#[async_trait]
+impl ChannelResolver for Channels {
+    async fn get_worker_client_for_url(&self, url: &Url) -> Result<Box<dyn WorkerChannel>> {
+        Ok(Box::new(Named {
+            inner: create_worker_client(self.channel(url)?),
+            host: Arc::from(self.label(url)),
+        }))
+    }
+}
+
+/// A host's worker channel whose errors say which host.
+struct Named {
+    inner: Box<dyn WorkerChannel>,
+    host: Arc<str>,
+}
+
+fn named(host: &str, err: DataFusionError) -> DataFusionError {
+    DataFusionError::Execution(format!("{host}: {}", one_line(&err)))
+}
+
+/// An error from a host as one line: a gRPC status as its message.
+pub fn one_line(err: &DataFusionError) -> String {
+    let text = match err.find_root() {
+        DataFusionError::External(e) => match e.downcast_ref::<tonic::Status>() {
+            Some(status) => with_causes(status.message(), std::error::Error::source(status)),
+            None => with_causes(&e.to_string(), e.source()),
+        },
+        root => root.to_string(),
+    };
+    text.lines().collect::<Vec<_>>().join(" ")
+}
+
+/// `text` and what caused it ("tcp connect error: Connection refused"), each once.
+fn with_causes(text: &str, mut source: Option<&(dyn std::error::Error + 'static)>) -> String {
+    let mut text = text.to_string();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[async_trait]
+impl WorkerChannel for Named {
+    async fn coordinator_channel(
+        &mut self,
+        headers: HeaderMap,
+        set_plan_request: SetPlanRequest,
+        c2w_stream: BoxStream<'static, CoordinatorToWorkerMsg>,
+        metrics: ExecutionPlanMetricsSet,
+        task_ctx: &Arc<TaskContext>,
+    ) -> Result<BoxStream<'static, Result<WorkerToCoordinatorMsg>>> {
+        let host = self.host.clone();
+        let stream = self
+            .inner
+            .coordinator_channel(headers, set_plan_request, c2w_stream, metrics, task_ctx)
+            .await
+            .map_err(|e| named(&host, e))?;
+        Ok(stream.map(move |m| m.map_err(|e| named(&host, e))).boxed())
+    }
+
+    async fn execute_task(
+        &mut self,
+        headers: HeaderMap,
+        request: ExecuteTaskRequest,
+        metrics: ExecutionPlanMetricsSet,
+        task_ctx: &Arc<TaskContext>,
+    ) -> Result<Vec<BoxStream<'static, Result<RecordBatch>>>> {
+        let host = self.host.clone();
+        let streams = self
+            .inner
+            .execute_task(headers, request, metrics, task_ctx)
+            .await
+            .map_err(|e| named(&host, e))?;
+        Ok(streams
+            .into_iter()
+            .map(|s| {
+                let host = host.clone();
+                s.map(move |b| b.map_err(|e| named(&host, e))).boxed()
+            })
+            .collect())
+    }
+
+    async fn get_worker_info(
+        &mut self,
+        request: GetWorkerInfoRequest,
+    ) -> Result<GetWorkerInfoResponse> {
+        self.inner
+            .get_worker_info(request)
+            .await
+            .map_err(|e| named(&self.host, e))
+    }
+}

@@ -1,0 +1,246 @@
+//! Fleet queries: `netsql --connect URL,... -e SQL` plans the statement once, here, with
+//! DataFusion's distributed engine (datafusion-distributed): each host's scans, filters,
+//! projections and partial aggregates run on that host (a `netsql serve`, which is a
+//! worker), and only what they send (partial aggregates' states, or the rows asked for)
+//! crosses the network; the rest (final aggregates, sorts, limits, joins) runs here.
+//! Every fleet table has a `host` column: the server's `--name`, filled there.
+//!
+//! A host that does not answer before the query (down, too slow, the token refused)
+//! costs one stderr line naming it, and the query answers from the others (exit 2), or
+//! fails with `--all-hosts`. A host lost during the query fails the query, naming it:
+//! never a partial aggregate without a word.
+
+mod channels;
+pub mod codec;
+mod placement;
+pub mod scan;
+pub mod worker;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::prelude::SessionContext;
+use datafusion_distributed::{
+    DistributedExt, GetWorkerInfoRequest, SessionStateBuilderExt, Worker, WorkerQueryContext,
+    WorkerResolver,
+};
+use url::Url;
+
+use crate::error::{Error, Exit};
+use crate::tables::{self, TablesConfig};
+
+use channels::Channels;
+use codec::ScanCodec;
+use scan::FleetProvider;
+
+/// `--connect` and the options that go with it.
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    /// As given: grpc://host:port or grpc+tls://host:port.
+    pub hosts: Vec<String>,
+    pub token: Option<String>,
+    /// `--tls-ca`: a CA certificate (PEM) trusted besides the system's.
+    pub ca: Option<Vec<u8>>,
+    /// How long a host may take to connect and answer before the query.
+    pub host_timeout: Duration,
+    /// `--all-hosts`: a host that does not answer fails the query.
+    pub all_hosts: bool,
+}
+
+/// Which hosts answered before the query, in the order given; kept in the session.
+#[derive(Debug, Default)]
+pub struct Answered(pub Vec<(String, Result<(), String>)>);
+
+/// The URL a `grpc://` or `grpc+tls://` address is dialled at.
+pub fn url_of(host: &str) -> Result<Url, Error> {
+    let (scheme, rest) = if let Some(rest) = host.strip_prefix("grpc+tls://") {
+        ("https", rest)
+    } else if let Some(rest) = host.strip_prefix("grpc://") {
+        ("http", rest)
+    } else {
+        return Err(Error::Usage(format!(
+            "--connect {host}: expected grpc://host:port or grpc+tls://host:port"
+        )));
+    };
+    let rest = rest.trim_end_matches('/');
+    let url = Url::parse(&format!("{scheme}://{rest}"))
+        .map_err(|e| Error::Usage(format!("--connect {host}: {e}")))?;
+    // (A URL drops a port that is its scheme's default: read it from the text.)
+    let port = rest
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| port.parse::<u16>().is_ok());
+    if !port || url.host_str().is_none() || url.path() != "/" {
+        return Err(Error::Usage(format!(
+            "--connect {host}: expected grpc://host:port or grpc+tls://host:port"
+        )));
+    }
+    Ok(url)
+}
+
+/// The URL the client's own in-process worker answers to; never dialled.
+fn client_url() -> Url {
+    Url::parse("http://netsql-client.invalid:1/").expect("a valid URL")
+}
+
+/// The hosts a query runs on (those that answered).
+struct Hosts(Vec<Url>);
+
+impl WorkerResolver for Hosts {
+    fn get_urls(&self) -> datafusion::error::Result<Vec<Url>> {
+        Ok(self.0.clone())
+    }
+}
+
+/// Asks every host who it is, at once; each that fails within the timeout costs one line.
+async fn probe(fleet: &Fleet, urls: &[Url], channels: &Channels) -> Answered {
+    let asks = urls.iter().map(|url| async move {
+        let ask = async {
+            let mut client = channels.unnamed(url)?;
+            client.get_worker_info(GetWorkerInfoRequest {}).await
+        };
+        match tokio::time::timeout(fleet.host_timeout, ask).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(err)) => Err(channels::one_line(&err)),
+            Err(_) => Err(format!(
+                "no answer within {} s (--host-timeout)",
+                fleet.host_timeout.as_secs_f64()
+            )),
+        }
+    });
+    let results = futures::future::join_all(asks).await;
+    Answered(fleet.hosts.iter().cloned().zip(results).collect())
+}
+
+/// The client's session over the fleet: every live table with a `host` column, planned
+/// by the distributed engine over the hosts that answered.
+pub async fn connect(fleet: &Fleet, config: &TablesConfig) -> Result<SessionContext, Error> {
+    let urls: Vec<Url> = fleet
+        .hosts
+        .iter()
+        .map(|h| url_of(h))
+        .collect::<Result<_, _>>()?;
+    let labels: HashMap<Url, String> = urls.iter().cloned().zip(fleet.hosts.clone()).collect();
+    if labels.len() != urls.len() {
+        return Err(Error::Usage("--connect names a host twice".into()));
+    }
+    let channels = Channels::new(
+        fleet.token.as_deref(),
+        fleet.ca.clone(),
+        fleet.host_timeout,
+        labels,
+    )
+    .map_err(Error::Usage)?;
+    let answered = probe(fleet, &urls, &channels).await;
+    let mut live = Vec::new();
+    for ((host, result), url) in answered.0.iter().zip(&urls) {
+        match result {
+            Ok(()) => live.push(url.clone()),
+            Err(why) => eprintln!("netsql: {host}: {why}"),
+        }
+    }
+    if live.is_empty() {
+        return Err(Error::Usage("no host answered".into()));
+    }
+    if fleet.all_hosts && live.len() != urls.len() {
+        return Err(Error::Usage(format!(
+            "{} of {} hosts did not answer (--all-hosts)",
+            urls.len() - live.len(),
+            urls.len()
+        )));
+    }
+    let client = client_url();
+    let codec = Arc::new(ScanCodec::client());
+    let root = config.root.clone();
+    let here = {
+        let (codec, channels) = (codec.clone(), channels.clone());
+        Worker::from_session_builder(move |ctx: WorkerQueryContext| {
+            let (codec, channels, root) = (codec.clone(), channels.clone(), root.clone());
+            async move {
+                let ctx = WorkerQueryContext {
+                    builder: ctx.builder.with_distributed_channel_resolver(channels),
+                    headers: ctx.headers,
+                };
+                Ok(worker::session(ctx, codec, &root, false))
+            }
+        })
+    };
+    let tasks = live.len().max(2);
+    let mut state = crate::exec::state(config)?;
+    // Joins hash both sides by their keys (no build side broadcast to every host, which
+    // would make hosts pull from one another).
+    if let Some(session) = state.config() {
+        let options = session.options_mut();
+        options.optimizer.hash_join_single_partition_threshold = 0;
+        options.optimizer.hash_join_single_partition_threshold_rows = 0;
+    }
+    let state = state
+        .with_distributed_worker_resolver(Hosts(live.clone()))
+        .with_distributed_planner()
+        .with_distributed_broadcast_joins(false)?
+        .with_distributed_channel_resolver(channels)
+        .with_distributed_user_codec_arc(codec)
+        .with_distributed_local_worker_context(here.to_local_worker_context(client.clone()))
+        .with_distributed_max_tasks_per_stage(tasks)?
+        .with_distributed_desired_task_count_handler(placement::task_count)
+        .with_distributed_scale_up_leaf_node_handler(placement::scale_up)
+        .with_distributed_route_tasks_handler(placement::route(client))
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    {
+        let state = ctx.state_ref();
+        state.write().config_mut().set_extension(Arc::new(answered));
+    }
+    let hosts: Arc<[Url]> = live.into();
+    crate::catalog::register_lazy_as(
+        &ctx,
+        tables::makers(config),
+        Box::new(move |table| Ok(Arc::new(FleetProvider::new(table, hosts.clone())?))),
+    )?;
+    Ok(ctx)
+}
+
+/// With `--connect`: each host, and whether it answered before the session's queries.
+pub fn hosts(ctx: &SessionContext) -> Option<Vec<(String, Result<(), String>)>> {
+    let answered = ctx
+        .state_ref()
+        .read()
+        .config()
+        .get_extension::<Answered>()?;
+    Some(answered.0.clone())
+}
+
+/// A run's exit once its statements are done: an error when a host did not answer.
+pub fn exit(ctx: &SessionContext, exit: Exit) -> Exit {
+    let answered = ctx.state_ref().read().config().get_extension::<Answered>();
+    match answered {
+        Some(a) if exit == Exit::Success && a.0.iter().any(|(_, r)| r.is_err()) => Exit::Error,
+        _ => exit,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_grpc_urls_with_a_port() {
+        assert_eq!(
+            url_of("grpc://web1:50051").unwrap().as_str(),
+            "http://web1:50051/"
+        );
+        assert_eq!(
+            url_of("grpc+tls://10.0.0.1:443/").unwrap().as_str(),
+            "https://10.0.0.1/"
+        );
+        for bad in [
+            "http://web1:50051",
+            "grpc://web1",
+            "grpc://web1:50051/x",
+            "web1:1",
+        ] {
+            let err = url_of(bad).unwrap_err().to_string();
+            assert!(err.contains("expected grpc://host:port"), "{bad}: {err}");
+        }
+    }
+}

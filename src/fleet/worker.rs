@@ -1,0 +1,95 @@
+//! Every `netsql serve` is a worker of fleet queries: beside Flight SQL, on the same
+//! port, token and TLS, it runs the stages a client sends it. A worker runs plans from
+//! the network, so it runs only its own live scans and DataFusion's operators over them:
+//! a plan that reads anything else (a file, a listing table, another worker) or writes
+//! anything is refused before it runs.
+
+use std::sync::Arc;
+
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::placeholder_row::PlaceholderRowExec;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
+use datafusion_distributed::{
+    DistributedExt, Worker, WorkerPlanRewriteEvent, WorkerPlanRewriteEventResponse,
+    WorkerQueryContext,
+};
+
+use super::codec::{Local, ScanCodec};
+use super::scan::HostScan;
+use crate::collect::Root;
+
+/// The worker a server runs: its tables, read under its name.
+pub fn worker(local: Local) -> Worker {
+    let root = local.tables.root.clone();
+    let codec = Arc::new(ScanCodec::worker(local));
+    Worker::from_session_builder(move |ctx: WorkerQueryContext| {
+        let codec = codec.clone();
+        let root = root.clone();
+        async move { Ok(session(ctx, codec, &root, true)) }
+    })
+}
+
+/// A stage's session: DataFusion's functions and netsql's, netsql's codec, and on a
+/// server, the check of what the plan reads.
+pub fn session(
+    ctx: WorkerQueryContext,
+    codec: Arc<ScanCodec>,
+    root: &Root,
+    checked: bool,
+) -> datafusion::execution::SessionState {
+    let mut builder = ctx.builder.with_distributed_user_codec_arc(codec);
+    if checked {
+        builder = builder.with_distributed_worker_plan_rewrite_handler(check);
+    }
+    let ctx = SessionContext::new_with_state(builder.build());
+    crate::functions::register(&ctx, root);
+    ctx.state()
+}
+
+/// Refuses a plan whose data comes from anything but this server's live scans (or
+/// constants), or that writes anything.
+fn check(ev: WorkerPlanRewriteEvent<'_>) -> Result<WorkerPlanRewriteEventResponse> {
+    ev.plan.apply(|node| {
+        if node.name() == "DataSinkExec" {
+            return Err(refused(node.as_ref(), "it writes"));
+        }
+        if node.children().is_empty() && !readable(node.as_ref()) {
+            return Err(refused(
+                node.as_ref(),
+                "a worker reads only its own live tables",
+            ));
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    Ok(WorkerPlanRewriteEventResponse::new(ev.plan))
+}
+
+/// Leaves a worker runs: its scans, and rows the plan itself carries.
+fn readable(node: &dyn ExecutionPlan) -> bool {
+    if node.downcast_ref::<HostScan>().is_some()
+        || node.downcast_ref::<EmptyExec>().is_some()
+        || node.downcast_ref::<PlaceholderRowExec>().is_some()
+    {
+        return true;
+    }
+    node.downcast_ref::<DataSourceExec>().is_some_and(|d| {
+        d.data_source()
+            .downcast_ref::<MemorySourceConfig>()
+            .is_some()
+    })
+}
+
+fn refused(node: &dyn ExecutionPlan, why: &str) -> DataFusionError {
+    let shown = datafusion::physical_plan::displayable(node)
+        .one_line()
+        .to_string();
+    DataFusionError::Plan(format!(
+        "permission denied: this netsql server refuses a plan holding {}: {why}",
+        shown.trim()
+    ))
+}

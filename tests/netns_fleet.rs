@@ -1,0 +1,450 @@
+//! Fleet queries (`--connect`) on the distributed engine: four servers, each reading its
+//! own namespace under its own `--name`, answer as one host, checked against `ss` run
+//! inside each namespace; hosts that fail; a wrong token; plans a worker must refuse.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{Kid, Lines, Netns, RunExt};
+
+/// A running `netsql --netns NS serve --name NAME`: its address and log.
+struct Server {
+    _kid: Kid,
+    addr: String,
+    log: mpsc::Receiver<String>,
+}
+
+impl Server {
+    fn start(ns: &Netns, name: &str, serve_args: &[&str]) -> Server {
+        let mut kid = Kid::spawn(
+            common::netsql()
+                .args(["--netns", &ns.name, "serve", "--listen", "127.0.0.1:0"])
+                .args(["--name", name])
+                .args(serve_args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped()),
+        );
+        let (send, log) = mpsc::channel();
+        let stderr = kid.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = log
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the server says where it listens");
+        let addr = first.rsplit("://").next().unwrap().to_string();
+        Server {
+            _kid: kid,
+            addr,
+            log,
+        }
+    }
+
+    fn uri(&self) -> String {
+        format!("grpc://{}", self.addr)
+    }
+
+    /// The bytes of the next `worker.ExecuteTask` the server logs (within 10 s).
+    fn next_task_bytes(&self) -> u64 {
+        loop {
+            let line = self
+                .log
+                .recv_timeout(Duration::from_secs(10))
+                .expect("the server logs its worker calls");
+            if line.contains("call=worker.ExecuteTask") {
+                assert!(line.contains("status=Ok"), "{line}");
+                let bytes = line.split("bytes=").nth(1).unwrap();
+                return bytes.split(' ').next().unwrap().parse().unwrap();
+            }
+        }
+    }
+
+    /// Forgets the log so far.
+    fn drain(&self) {
+        while self.log.try_recv().is_ok() {}
+    }
+}
+
+/// Holds `holder.py`'s sockets at each of `ports` inside `ns`.
+fn hold(ns: &Netns, ports: &[u16]) -> Vec<(Kid, Lines)> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/holder.py");
+    ports
+        .iter()
+        .map(|port| {
+            let mut kid = Kid::spawn(
+                ns.command(&["python3", script, &port.to_string()])
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped()),
+            );
+            let lines = Lines::of(kid.stdout.take().unwrap());
+            lines.expect("ready");
+            (kid, lines)
+        })
+        .collect()
+}
+
+/// ss's TCP state names as the kernel's (and netsql's).
+fn kernel_state(ss: &str) -> String {
+    match ss {
+        "ESTAB" => "ESTABLISHED".into(),
+        "UNCONN" => "CLOSE".into(),
+        other => other.replace('-', "_"),
+    }
+}
+
+/// `ss -Htan` inside `ns`: (state, local port) per TCP socket.
+fn ss_tcp(ns: &Netns) -> Vec<(String, u16)> {
+    ns.exec_ok(&["ss", "-Htan"])
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let port = fields[3].rsplit(':').next().unwrap().parse().unwrap();
+            (kernel_state(fields[0]), port)
+        })
+        .collect()
+}
+
+/// `netsql --connect HOSTS --format csv ARGS`.
+fn fleet(hosts: &str, args: &[&str]) -> std::process::Output {
+    common::netsql()
+        .args(["--connect", hosts, "--format", "csv"])
+        .args(args)
+        .run()
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// CSV rows after the header, split at commas.
+fn rows(csv: &str) -> Vec<Vec<String>> {
+    csv.lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
+}
+
+const TCP: &str = "proto IN ('tcp', 'tcp6')";
+
+#[test]
+fn four_hosts_answer_as_one() {
+    let mut spaces = Vec::new();
+    for i in 0..4 {
+        let Some(ns) = Netns::create(&format!("fleet{i}"), &["python3", "ss"]) else {
+            return;
+        };
+        spaces.push(ns);
+    }
+    // Host i holds i + 1 holders: each a v4 and a v6 listener and an established pair.
+    let _held: Vec<_> = spaces
+        .iter()
+        .enumerate()
+        .map(|(i, ns)| {
+            let ports: Vec<u16> = (0..=i as u16)
+                .map(|k| 7500 + 100 * i as u16 + 10 * k)
+                .collect();
+            hold(ns, &ports)
+        })
+        .collect();
+    let servers: Vec<Server> = spaces
+        .iter()
+        .enumerate()
+        .map(|(i, ns)| Server::start(ns, &format!("h{i}"), &[]))
+        .collect();
+    let hosts = servers
+        .iter()
+        .map(Server::uri)
+        .collect::<Vec<_>>()
+        .join(",");
+    let witness: Vec<Vec<(String, u16)>> = spaces.iter().map(ss_tcp).collect();
+
+    // Per host and state: each namespace's ss.
+    let sql = format!(
+        "SELECT host, state, count(*) AS n FROM sockets WHERE {TCP} GROUP BY host, state ORDER BY host, state"
+    );
+    let got = rows(&stdout(&fleet(&hosts, &["-e", &sql])));
+    let mut want = Vec::new();
+    for (i, sockets) in witness.iter().enumerate() {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for (state, _) in sockets {
+            *counts.entry(state).or_default() += 1;
+        }
+        for (state, n) in counts {
+            want.push(vec![format!("h{i}"), state.to_string(), n.to_string()]);
+        }
+    }
+    assert_eq!(got, want);
+
+    // The fleet's states: the sum over the namespaces.
+    let sql = format!(
+        "SELECT state, count(*) AS n FROM sockets WHERE {TCP} GROUP BY state ORDER BY state"
+    );
+    let got = rows(&stdout(&fleet(&hosts, &["-e", &sql])));
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for (state, _) in witness.iter().flatten() {
+        *counts.entry(state).or_default() += 1;
+    }
+    let want: Vec<Vec<String>> = counts
+        .iter()
+        .map(|(s, n)| vec![s.to_string(), n.to_string()])
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(
+        counts.get("LISTEN"),
+        Some(&(2 * (1 + 2 + 3 + 4))),
+        "every holder's two listeners"
+    );
+
+    // ORDER BY ... LIMIT over the fleet: the same over the union of ss's rows.
+    let sql =
+        format!("SELECT local_port FROM sockets WHERE {TCP} ORDER BY local_port DESC LIMIT 5");
+    let got: Vec<u16> = rows(&stdout(&fleet(&hosts, &["-e", &sql])))
+        .iter()
+        .map(|r| r[0].parse().unwrap())
+        .collect();
+    let mut all: Vec<u16> = witness.iter().flatten().map(|(_, p)| *p).collect();
+    all.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(got, all[..5].to_vec());
+
+    // sockets joined with processes on host and pid: ss -p inside each namespace.
+    let sql = format!(
+        "SELECT s.host, s.local_port, p.pid, p.name FROM sockets s JOIN processes p \
+         ON s.host = p.host AND s.pid = p.pid \
+         WHERE s.state = 'LISTEN' AND s.{TCP} ORDER BY s.host, s.local_port"
+    );
+    let got = rows(&stdout(&fleet(&hosts, &["-e", &sql])));
+    let mut want = Vec::new();
+    for (i, ns) in spaces.iter().enumerate() {
+        let mut listeners: Vec<(u16, String, String)> = ns
+            .exec_ok(&["ss", "-Htlnp"])
+            .lines()
+            .map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let port = fields[3].rsplit(':').next().unwrap().parse().unwrap();
+                // users:(("python3",pid=123,fd=3))
+                let users = fields[5];
+                let name = users.split('"').nth(1).unwrap().to_string();
+                let pid = users.split("pid=").nth(1).unwrap();
+                let pid = pid[..pid.find(',').unwrap()].to_string();
+                (port, pid, name)
+            })
+            .collect();
+        listeners.sort();
+        for (port, pid, name) in listeners {
+            want.push(vec![format!("h{i}"), port.to_string(), pid, name]);
+        }
+    }
+    assert_eq!(got, want);
+
+    // EXPLAIN ANALYZE: the partial aggregate runs in a stage of one task per host.
+    let sql = "EXPLAIN ANALYZE SELECT state, count(*) FROM sockets GROUP BY state";
+    let out = common::netsql()
+        .args(["--connect", &hosts, "-e", sql])
+        .run();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stage = text
+        .lines()
+        .find(|l| l.contains("Stage") && l.contains("tasks=4"))
+        .unwrap_or_else(|| panic!("no stage of 4 tasks:\n{text}"));
+    let after = &text[text.find(stage).unwrap()..];
+    assert!(after.contains("mode=Partial"), "{text}");
+    assert!(after.contains("FleetScan"), "{text}");
+
+    // What each server sent for the fleet's GROUP BY (its partial aggregate) is a few
+    // KiB, and less than what it sends for its rows.
+    servers.iter().for_each(Server::drain);
+    let sql = "SELECT state, count(*) AS n FROM sockets GROUP BY state";
+    stdout(&fleet(&hosts, &["-e", sql]));
+    let grouped: Vec<u64> = servers.iter().map(Server::next_task_bytes).collect();
+    stdout(&fleet(&hosts, &["-e", "SELECT * FROM sockets"]));
+    let every: Vec<u64> = servers.iter().map(Server::next_task_bytes).collect();
+    for (g, r) in grouped.iter().zip(&every) {
+        assert!(*g > 0 && *g < 4096, "grouped {grouped:?}, rows {every:?}");
+        assert!(*r > 2 * g, "grouped {grouped:?}, rows {every:?}");
+    }
+
+    // A host down: the others answer, one line names it, exit 2.
+    let mut servers = servers;
+    let gone = servers.pop().unwrap();
+    let gone_uri = gone.uri();
+    drop(gone);
+    let sql =
+        format!("SELECT host, count(*) AS n FROM sockets WHERE {TCP} GROUP BY host ORDER BY host");
+    let out = fleet(&hosts, &["-e", &sql]);
+    assert_eq!(out.status.code(), Some(2));
+    let got = rows(&String::from_utf8_lossy(&out.stdout));
+    let want: Vec<Vec<String>> = witness[..3]
+        .iter()
+        .enumerate()
+        .map(|(i, s)| vec![format!("h{i}"), s.len().to_string()])
+        .collect();
+    assert_eq!(got, want);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(&gone_uri), "{err}");
+
+    // --all-hosts: no rows at all.
+    let out = fleet(&hosts, &["--all-hosts", "-e", &sql]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    drop(servers);
+}
+
+#[test]
+fn one_host_runs_its_scan_there() {
+    let Some(ns) = Netns::create("fleetone", &["python3", "ss"]) else {
+        return;
+    };
+    let _held = hold(&ns, &[7601, 7611, 7621]);
+    let server = Server::start(&ns, "only", &[]);
+    // The server reads its namespace; were the scan run on the client, it would count
+    // the client's.
+    let sql = format!("SELECT host, count(*) AS n FROM sockets WHERE {TCP} GROUP BY host");
+    let out = fleet(&server.uri(), &["-e", &sql]);
+    let want = format!("host,n\nonly,{}\n", ss_tcp(&ns).len());
+    assert_eq!(stdout(&out), want);
+    drop(server);
+}
+
+#[test]
+fn a_worker_wants_the_token() {
+    let Some(ns) = Netns::create("fleettoken", &["ss"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    let wrong = dir.path().join("wrong");
+    use std::os::unix::fs::PermissionsExt;
+    for (path, text) in [(&token, "s3cret\n"), (&wrong, "guess\n")] {
+        std::fs::write(path, text).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let server = Server::start(&ns, "locked", &["--token-file", token.to_str().unwrap()]);
+    let sql = "SELECT host, count(*) AS n FROM interfaces GROUP BY host";
+    let out = fleet(
+        &server.uri(),
+        &["--token-file", wrong.to_str().unwrap(), "-e", sql],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bearer token"), "{err}");
+    let out = fleet(
+        &server.uri(),
+        &["--token-file", token.to_str().unwrap(), "-e", sql],
+    );
+    let got = stdout(&out);
+    assert_eq!(got, "host,n\nlocked,1\n", "lo alone");
+    // The refusal is in the server's log, as Flight SQL's are.
+    let log: Vec<String> = server.log.try_iter().collect();
+    assert!(log.iter().any(|l| l.contains("Unauthenticated")), "{log:?}");
+}
+
+/// The worker resolver of a hand-made coordinator.
+struct Urls(Vec<url::Url>);
+
+impl datafusion_distributed::WorkerResolver for Urls {
+    fn get_urls(&self) -> datafusion::error::Result<Vec<url::Url>> {
+        Ok(self.0.clone())
+    }
+}
+
+#[test]
+fn a_worker_refuses_plans_that_read_files() {
+    use datafusion::datasource::source::DataSourceExec;
+    use datafusion::execution::SessionStateBuilder;
+    use datafusion::prelude::{CsvReadOptions, JsonReadOptions, SessionContext};
+    use datafusion_distributed::{
+        DesiredTaskCountEvent, DesiredTaskCountEventResponse, DistributedExt,
+        SessionStateBuilderExt,
+    };
+
+    let Some(ns) = Netns::create("fleethostile", &[]) else {
+        return;
+    };
+    let server = Server::start(&ns, "target", &[]);
+    let url = url::Url::parse(&format!("http://{}", server.addr)).unwrap();
+    // A coordinator of DataFusion's own that sends file scans to the server: a peer
+    // that passed the token could send the same.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let state = SessionStateBuilder::new()
+            .with_default_features()
+            .with_distributed_worker_resolver(Urls(vec![url.clone(), url.clone()]))
+            .with_distributed_planner()
+            .with_distributed_desired_task_count_handler(|ev: DesiredTaskCountEvent| {
+                ev.plan
+                    .downcast_ref::<DataSourceExec>()
+                    .map(|_| Ok(DesiredTaskCountEventResponse::desired(2)))
+            })
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        ctx.register_csv(
+            "shadow",
+            "/etc/shadow",
+            CsvReadOptions::new()
+                .has_header(false)
+                .delimiter(b':')
+                .file_extension(""),
+        )
+        .await
+        .unwrap();
+        std::fs::write(ns_path("fleet-hostile.json"), "{\"a\": 1}\n").unwrap();
+        ctx.register_json(
+            "json",
+            ns_path("fleet-hostile.json").to_str().unwrap(),
+            JsonReadOptions::default(),
+        )
+        .await
+        .unwrap();
+        // Each side of a UNION ALL is a task of its own: two tasks, sent to the server.
+        // The grouped one also sends the final aggregate's stage, which reads the
+        // others' output from their workers.
+        for (sql, node) in [
+            ("SELECT * FROM shadow UNION ALL SELECT * FROM shadow", "DataSourceExec"),
+            (
+                "SELECT column_1, count(*) FROM (SELECT * FROM shadow UNION ALL SELECT * FROM shadow) GROUP BY column_1",
+                "NetworkShuffleExec",
+            ),
+            ("SELECT * FROM json UNION ALL SELECT * FROM json", "DataSourceExec"),
+        ] {
+            let result = ctx.sql(sql).await.unwrap().collect().await;
+            let err = match result {
+                Ok(batches) => panic!("{sql}: the worker ran it: {batches:?}"),
+                Err(err) => err.to_string(),
+            };
+            assert!(err.contains("permission denied"), "{sql}: {err}");
+            assert!(err.contains(node), "{sql}: {err}");
+        }
+    });
+    let _ = std::fs::remove_file(ns_path("fleet-hostile.json"));
+}
+
+fn ns_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("{}-{name}", std::process::id()))
+}
