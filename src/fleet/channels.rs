@@ -147,7 +147,7 @@ fn with_causes(text: &str, mut source: Option<&(dyn std::error::Error + 'static)
     let mut text = text.to_string();
     while let Some(cause) = source {
         let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
+        if !text.contains(&cause_text) {
             text.push_str(": ");
             text.push_str(&cause_text);
         }
