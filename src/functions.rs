@@ -28,8 +28,20 @@ pub const LOOKUP_TIMEOUT: Duration = Duration::from_millis(200);
 /// Lookups run at once, at most.
 const LOOKUP_THREADS: usize = 64;
 
+/// A session extension: the session's rows come from other machines (a fleet's client),
+/// so lookups in this machine's files (and `hostname()`) would answer for the wrong one;
+/// they refuse instead.
+#[derive(Debug, Default)]
+pub struct NotHere;
+
 /// Registers every function, with fresh caches, on `ctx`.
 pub fn register(ctx: &SessionContext, root: &Root) {
+    let not_here = ctx
+        .state_ref()
+        .read()
+        .config()
+        .get_extension::<NotHere>()
+        .is_some();
     for kind in [
         Function::Service,
         Function::User,
@@ -38,7 +50,9 @@ pub fn register(ctx: &SessionContext, root: &Root) {
         Function::Network,
         Function::ThisHost,
     ] {
-        ctx.register_udf(ScalarUDF::new_from_impl(Lookup::new(kind, root.clone())));
+        let mut lookup = Lookup::new(kind, root.clone());
+        lookup.not_here = not_here;
+        ctx.register_udf(ScalarUDF::new_from_impl(lookup));
     }
 }
 
@@ -70,6 +84,8 @@ struct Lookup {
     hosts_file: OnceLock<HashMap<IpAddr, String>>,
     protocols: OnceLock<HashMap<i64, String>>,
     networks: OnceLock<HashMap<u32, String>>,
+    /// Refuse: this machine is not the one the rows come from (see [`NotHere`]).
+    not_here: bool,
 }
 
 /// The value in `slot`, loading it on first use; a failed load is not kept.
@@ -98,6 +114,7 @@ impl Lookup {
             hosts_file: OnceLock::new(),
             protocols: OnceLock::new(),
             networks: OnceLock::new(),
+            not_here: false,
         }
     }
 }
@@ -138,6 +155,12 @@ impl ScalarUDFImpl for Lookup {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if self.not_here {
+            return Err(DataFusionError::Execution(format!(
+                "{}() looks in this machine's files, and here it would answer for the client, not the row's host: in a fleet query use the host column, or ask the hosts themselves",
+                self.name()
+            )));
+        }
         if self.kind == Function::ThisHost {
             let name = dns_lookup::get_hostname()
                 .map_err(|e| DataFusionError::Execution(format!("hostname(): {e}")))?;

@@ -265,11 +265,43 @@ fn four_hosts_answer_as_one() {
     );
     let stage = text
         .lines()
-        .find(|l| l.contains("Stage") && l.contains("tasks=4"))
+        .find(|l| l.contains("Stage") && l.contains("── tasks=4"))
         .unwrap_or_else(|| panic!("no stage of 4 tasks:\n{text}"));
-    let after = &text[text.find(stage).unwrap()..];
-    assert!(after.contains("mode=Partial"), "{text}");
-    assert!(after.contains("FleetScan"), "{text}");
+    // That stage's own lines: up to the next stage's header.
+    let after = &text[text.find(stage).unwrap() + stage.len()..];
+    let own = &after[..after.find("Stage ").unwrap_or(after.len())];
+    assert!(own.contains("AggregateExec: mode=Partial"), "{text}");
+    assert!(own.contains("FleetScan"), "{text}");
+
+    // UNION ALL of two fleet tables: both read on every host.
+    let sql = format!(
+        "SELECT host, count(*) AS n FROM (SELECT host FROM sockets WHERE {TCP} \
+         UNION ALL SELECT host FROM sockets WHERE {TCP}) GROUP BY host ORDER BY host"
+    );
+    let got = rows(&stdout(&fleet(&hosts, &["-e", &sql])));
+    let want: Vec<Vec<String>> = witness
+        .iter()
+        .enumerate()
+        .map(|(i, s)| vec![format!("h{i}"), (2 * s.len()).to_string()])
+        .collect();
+    assert_eq!(got, want);
+
+    // A filter on host runs on the hosts, and picks one.
+    let sql = format!("SELECT count(*) AS n FROM sockets WHERE {TCP} AND host = 'h2'");
+    let got = rows(&stdout(&fleet(&hosts, &["-e", &sql])));
+    assert_eq!(got, vec![vec![witness[2].len().to_string()]]);
+
+    // Lookups in the client's files would answer for the wrong machine: refused.
+    let out = fleet(
+        &hosts,
+        &["-e", "SELECT hostname() AS h, count(*) FROM sockets"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("hostname()") && err.contains("host column"),
+        "{err}"
+    );
 
     // What each server sent for the fleet's GROUP BY (its partial aggregate) is a few
     // KiB, and less than what it sends for its rows.
@@ -329,6 +361,55 @@ fn one_host_runs_its_scan_there() {
     let want = format!("host,n\nonly,{}\n", ss_tcp(&ns).len());
     assert_eq!(stdout(&out), want);
     drop(server);
+}
+
+#[test]
+fn a_host_that_never_answers_costs_one_line() {
+    let Some(ns) = Netns::create("fleetslow", &["ss"]) else {
+        return;
+    };
+    let server = Server::start(&ns, "quick", &[]);
+    // A listener that accepts and never speaks: a hung host.
+    let mute = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mute_uri = format!("grpc://{}", mute.local_addr().unwrap());
+    let hosts = format!("{},{mute_uri}", server.uri());
+    let sql = "SELECT host, count(*) AS n FROM interfaces GROUP BY host";
+    let started = std::time::Instant::now();
+    let out = fleet(&hosts, &["--host-timeout", "1s", "-e", sql]);
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "host,n\nquick,1\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&mute_uri) && err.contains("--host-timeout"),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    drop(mute);
+}
+
+#[test]
+fn two_hosts_by_one_name_are_refused() {
+    let (Some(one), Some(two)) = (
+        Netns::create("fleetsame1", &[]),
+        Netns::create("fleetsame2", &[]),
+    ) else {
+        return;
+    };
+    let first = Server::start(&one, "twin", &[]);
+    let second = Server::start(&two, "twin", &[]);
+    let hosts = format!("{},{}", first.uri(), second.uri());
+    let sql = "SELECT host, count(*) AS n FROM interfaces GROUP BY host";
+    let out = fleet(&hosts, &["-e", sql]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "host,n\ntwin,1\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&second.uri()) && err.contains("--name"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -370,10 +370,15 @@ impl Args {
                 || self.read_only
                 || self.allow_kill.is_some()
                 || self.dry_run
-                || (!self.connect.is_empty() && !matches!(self.command, Some(Command::Audit(_)))))
+                || !self.connect.is_empty())
         {
+            if !self.connect.is_empty() && matches!(self.command, Some(Command::Audit(_))) {
+                return Err(Error::Usage(
+                    "--connect does not go with audit yet: the built-in audits join tables on pid and inode, which every host of a fleet has".into(),
+                ));
+            }
             return Err(Error::Usage(
-                "-e, -f, -q, --list, --read-only, --allow-kill, --dry-run and --connect do not go with a subcommand (but audit takes --connect)".into(),
+                "-e, -f, -q, --list, --read-only, --allow-kill, --dry-run and --connect do not go with a subcommand".into(),
             ));
         }
         let kill = match self.allow_kill.as_deref() {
@@ -441,7 +446,7 @@ impl Args {
             (None, Some(Command::Serve(serve))) => Mode::Serve(serve.check()?),
             (None, None) if !self.connect.is_empty() && (self.query.is_some() || self.list) => {
                 return Err(Error::Usage(
-                    "--connect runs SQL (-e, -f, stdin, the REPL) or an audit".into(),
+                    "--connect runs SQL (-e, -f, stdin, the REPL)".into(),
                 ));
             }
             (None, None) if self.list => Mode::List,

@@ -126,10 +126,26 @@ impl PhysicalExtensionCodec for ScanCodec {
                 message.table
             )));
         }
-        // The client's `netsql.netns` when it set one, else the server's `--netns`.
+        // The client's `netsql.netns` when it set one, else the server's `--netns`. A
+        // client names namespaces as `ip netns` does, or all of them: never a path or a
+        // process of the server's, which would let it probe the server's files.
         let netns = match message.netns.as_str() {
             "" => local.tables.netns.as_str(),
-            given => given,
+            given => {
+                let named = |name: &str| {
+                    !name.is_empty()
+                        && !name.bytes().all(|b| b.is_ascii_digit())
+                        && name
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b))
+                };
+                if !given.split(',').all(|n| named(n.trim())) {
+                    return Err(bad(format!(
+                        "netns {given:?}: a fleet query names namespaces by their ip netns names, or all"
+                    )));
+                }
+                given
+            }
         };
         netns
             .parse::<crate::collect::netns::Scope>()

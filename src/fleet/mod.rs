@@ -48,9 +48,10 @@ pub struct Fleet {
     pub all_hosts: bool,
 }
 
-/// Which hosts answered before the query, in the order given; kept in the session.
+/// Which hosts answered before the query (with their names), in the order given; kept
+/// in the session.
 #[derive(Debug, Default)]
-pub struct Answered(pub Vec<(String, Result<(), String>)>);
+pub struct Answered(pub Vec<(String, Result<String, String>)>);
 
 /// The URL a `grpc://` or `grpc+tls://` address is dialled at.
 pub fn url_of(host: &str) -> Result<Url, Error> {
@@ -100,7 +101,14 @@ async fn probe(fleet: &Fleet, urls: &[Url], channels: &Channels) -> Answered {
             client.get_worker_info(GetWorkerInfoRequest {}).await
         };
         match tokio::time::timeout(fleet.host_timeout, ask).await {
-            Ok(Ok(_)) => Ok(()),
+            Ok(Ok(info)) => match worker::parse_identity(&info.version) {
+                Some((env!("CARGO_PKG_VERSION"), name)) => Ok(name.to_string()),
+                Some((version, _)) => Err(format!(
+                    "runs netsql {version}, this client {}: a fleet runs one version",
+                    env!("CARGO_PKG_VERSION")
+                )),
+                None => Err("not a netsql server".to_string()),
+            },
             Ok(Err(err)) => Err(channels::one_line(&err)),
             Err(_) => Err(format!(
                 "no answer within {} s (--host-timeout)",
@@ -108,7 +116,20 @@ async fn probe(fleet: &Fleet, urls: &[Url], channels: &Channels) -> Answered {
             )),
         }
     });
-    let results = futures::future::join_all(asks).await;
+    let mut results = futures::future::join_all(asks).await;
+    // Two hosts by one name would be one host in every answer: the later ones refused.
+    let mut named: HashMap<String, &str> = HashMap::new();
+    for (host, result) in fleet.hosts.iter().zip(results.iter_mut()) {
+        if let Ok(name) = result {
+            if let Some(first) = named.get(name.as_str()) {
+                *result = Err(format!(
+                    "named {name:?} like {first}: give each server its own --name"
+                ));
+            } else {
+                named.insert(name.clone(), host);
+            }
+        }
+    }
     Answered(fleet.hosts.iter().cloned().zip(results).collect())
 }
 
@@ -135,7 +156,7 @@ pub async fn connect(fleet: &Fleet, config: &TablesConfig) -> Result<SessionCont
     let mut live = Vec::new();
     for ((host, result), url) in answered.0.iter().zip(&urls) {
         match result {
-            Ok(()) => live.push(url.clone()),
+            Ok(_) => live.push(url.clone()),
             Err(why) => eprintln!("netsql: {host}: {why}"),
         }
     }
@@ -157,8 +178,13 @@ pub async fn connect(fleet: &Fleet, config: &TablesConfig) -> Result<SessionCont
         Worker::from_session_builder(move |ctx: WorkerQueryContext| {
             let (codec, channels, root) = (codec.clone(), channels.clone(), root.clone());
             async move {
+                let mut builder = ctx.builder.with_distributed_channel_resolver(channels);
+                builder
+                    .config()
+                    .get_or_insert_default()
+                    .set_extension(Arc::new(crate::functions::NotHere));
                 let ctx = WorkerQueryContext {
-                    builder: ctx.builder.with_distributed_channel_resolver(channels),
+                    builder,
                     headers: ctx.headers,
                 };
                 Ok(worker::session(ctx, codec, &root, false))
@@ -180,28 +206,39 @@ pub async fn connect(fleet: &Fleet, config: &TablesConfig) -> Result<SessionCont
         .with_distributed_broadcast_joins(false)?
         .with_distributed_channel_resolver(channels)
         .with_distributed_user_codec_arc(codec)
-        .with_distributed_local_worker_context(here.to_local_worker_context(client.clone()))
         .with_distributed_max_tasks_per_stage(tasks)?
         .with_distributed_desired_task_count_handler(placement::task_count)
         .with_distributed_scale_up_leaf_node_handler(placement::scale_up)
-        .with_distributed_route_tasks_handler(placement::route(client))
+        .with_distributed_route_tasks_handler(placement::route(client.clone()))
+        .with_distributed_children_isolator_unions(false)?
         .build();
+    // The client's own stages run in process, within the client's memory limit.
+    let here = here.with_runtime_env(state.runtime_env().clone());
+    let mut state = state;
+    state
+        .config_mut()
+        .set_distributed_local_worker_context(here.to_local_worker_context(client.clone()));
     let ctx = SessionContext::new_with_state(state);
     {
         let state = ctx.state_ref();
-        state.write().config_mut().set_extension(Arc::new(answered));
+        let mut state = state.write();
+        state.config_mut().set_extension(Arc::new(answered));
+        // Lookups in this machine's files would answer for the client, not the hosts.
+        state
+            .config_mut()
+            .set_extension(Arc::new(crate::functions::NotHere));
     }
     let hosts: Arc<[Url]> = live.into();
     crate::catalog::register_lazy_as(
         &ctx,
         tables::makers(config),
-        Box::new(move |table| Ok(Arc::new(FleetProvider::new(table, hosts.clone())?))),
+        Box::new(move |table| Ok(Arc::new(FleetProvider::new(table, hosts.clone())))),
     )?;
     Ok(ctx)
 }
 
 /// With `--connect`: each host, and whether it answered before the session's queries.
-pub fn hosts(ctx: &SessionContext) -> Option<Vec<(String, Result<(), String>)>> {
+pub fn hosts(ctx: &SessionContext) -> Option<Vec<(String, Result<String, String>)>> {
     let answered = ctx
         .state_ref()
         .read()

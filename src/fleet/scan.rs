@@ -35,18 +35,12 @@ pub struct FleetProvider {
 }
 
 impl FleetProvider {
-    pub fn new(table: Arc<dyn LiveTable>, hosts: Arc<[Url]>) -> Result<Self> {
-        if table.unbounded() {
-            return Err(DataFusionError::Plan(format!(
-                "{} is a stream: a fleet query (--connect) reads tables that end",
-                table.name()
-            )));
-        }
-        Ok(FleetProvider {
+    pub fn new(table: Arc<dyn LiveTable>, hosts: Arc<[Url]>) -> Self {
+        FleetProvider {
             schema: with_host(&table.schema()),
             table,
             hosts,
-        })
+        }
     }
 
     /// Whether `filter` names the `host` column, which only the fleet knows.
@@ -98,6 +92,12 @@ impl TableProvider for FleetProvider {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        if self.table.unbounded() {
+            return Err(DataFusionError::Plan(format!(
+                "{} is a stream: a fleet query (--connect) reads tables that end",
+                self.table.name()
+            )));
+        }
         let projection: Vec<usize> = match projection {
             Some(p) => p.clone(),
             None => (0..self.schema.fields().len()).collect(),
@@ -243,8 +243,8 @@ impl ExecutionPlan for FleetScan {
                 empty,
             )));
         }
-        Err(DataFusionError::Internal(format!(
-            "a scan of {} for {} hosts was not sent to them",
+        Err(DataFusionError::Execution(format!(
+            "a scan of {} for {} hosts was not sent to them (a fleet plan netsql did not distribute)",
             self.request.table,
             self.hosts.len()
         )))

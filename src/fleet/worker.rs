@@ -10,6 +10,7 @@ use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::placeholder_row::PlaceholderRowExec;
 use datafusion::physical_plan::ExecutionPlan;
@@ -23,15 +24,35 @@ use super::codec::{Local, ScanCodec};
 use super::scan::HostScan;
 use crate::collect::Root;
 
-/// The worker a server runs: its tables, read under its name.
-pub fn worker(local: Local) -> Worker {
+/// The worker a server runs: its tables, read under its name, within `--memory-limit`.
+pub fn worker(local: Local) -> Result<Worker> {
     let root = local.tables.root.clone();
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(limit) = local.tables.memory_limit {
+        runtime = runtime.with_memory_limit(limit, 1.0);
+    }
+    let version = identity(&local.name);
     let codec = Arc::new(ScanCodec::worker(local));
-    Worker::from_session_builder(move |ctx: WorkerQueryContext| {
-        let codec = codec.clone();
-        let root = root.clone();
-        async move { Ok(session(ctx, codec, &root, true)) }
-    })
+    Ok(
+        Worker::from_session_builder(move |ctx: WorkerQueryContext| {
+            let codec = codec.clone();
+            let root = root.clone();
+            async move { Ok(session(ctx, codec, &root, true)) }
+        })
+        .with_runtime_env(runtime.build_arc()?)
+        .with_version(version),
+    )
+}
+
+/// What a worker answers a client's probe: `netsql/VERSION/NAME`, so the client knows
+/// each host's name and that it runs the same netsql.
+pub fn identity(name: &str) -> String {
+    format!("netsql/{}/{name}", env!("CARGO_PKG_VERSION"))
+}
+
+/// A probe's answer as (version, name), if it is a netsql server's.
+pub fn parse_identity(answer: &str) -> Option<(&str, &str)> {
+    answer.strip_prefix("netsql/")?.split_once('/')
 }
 
 /// A stage's session: DataFusion's functions and netsql's, netsql's codec, and on a

@@ -407,7 +407,7 @@ fn meta(
             Some(hosts) => {
                 for (host, answer) in hosts {
                     match answer {
-                        Ok(()) => println!("{host:<40} answered"),
+                        Ok(name) => println!("{host:<40} answered as {name}"),
                         Err(why) => println!("{host:<40} did not answer: {why}"),
                     }
                 }

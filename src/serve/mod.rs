@@ -107,7 +107,7 @@ pub async fn run(
     let worker = crate::fleet::worker::worker(crate::fleet::codec::Local {
         tables: tables.clone(),
         name: std::sync::Arc::from(serving.name.as_str()),
-    });
+    })?;
     let worker_auth = auth.clone();
     let listener = tokio::net::TcpListener::bind(serving.listen)
         .await
