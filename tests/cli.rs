@@ -6,7 +6,7 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use std::time::Duration;
 
@@ -257,7 +257,9 @@ fn each_subcommand_says_what_it_does() {
             "{help}"
         );
         assert!(
-            overview.contains(&format!("  {subcommand:<10}{about}")),
+            overview
+                .lines()
+                .any(|l| l.trim_start().starts_with(subcommand) && l.contains(about)),
             "{overview}"
         );
     }
@@ -892,4 +894,76 @@ fn version_names_the_engine_it_carries() {
         stdout(&run(&["-V"])),
         format!("netsql {}\n", env!("CARGO_PKG_VERSION"))
     );
+}
+
+#[test]
+fn completions_load_in_bash_and_complete_formats() {
+    let bin = env!("CARGO_BIN_EXE_netsql");
+    let script = format!(
+        "source <({bin} completions bash) && complete -p netsql && \
+         COMP_WORDS=(netsql --format ''); COMP_CWORD=2; COMP_LINE='netsql --format '; \
+         COMP_POINT=${{#COMP_LINE}}; _netsql netsql '' --format; echo \"${{COMPREPLY[@]}}\""
+    );
+    let out = Command::new("bash").args(["-c", &script]).run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    assert!(
+        lines.next().unwrap().ends_with("-F _netsql netsql"),
+        "{text}"
+    );
+    let offered: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    // The witness: the formats `--help` documents.
+    let help = Command::new(bin).arg("--help").run();
+    let help = String::from_utf8_lossy(&help.stdout);
+    let formats = help
+        .lines()
+        .find(|l| l.contains("possible values: table"))
+        .unwrap_or_else(|| panic!("--help lists the formats:\n{help}"));
+    let listed: Vec<&str> = formats
+        .split("possible values: ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(']')
+        .split(", ")
+        .collect();
+    assert_eq!(offered, listed);
+}
+
+#[test]
+fn the_man_page_lists_every_option_of_help() {
+    let bin = env!("CARGO_BIN_EXE_netsql");
+    let man = Command::new(bin).arg("man").run();
+    assert!(man.status.success());
+    let man = String::from_utf8_lossy(&man.stdout).replace("\\-", "-");
+    assert!(
+        man.starts_with(".ie") && man.contains(".TH netsql 1"),
+        "{man}"
+    );
+    let help = Command::new(bin).arg("--help").run();
+    let help = String::from_utf8_lossy(&help.stdout);
+    // The options --help defines: its lines that begin with one.
+    let options: std::collections::BTreeSet<&str> = help
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with('-'))
+        .filter_map(|l| {
+            l.split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == '=')
+                .find(|w| w.starts_with("--"))
+        })
+        .collect();
+    assert!(options.len() > 20, "{options:?}");
+    for option in options {
+        assert!(
+            man.contains(&format!("fB{option}")),
+            "{option} is not in the man page"
+        );
+    }
+    for sub in ["snapshot", "record", "serve", "audit", "completions", "man"] {
+        assert!(man.contains(sub), "{sub}");
+    }
 }

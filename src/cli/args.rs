@@ -9,6 +9,11 @@ use clap::Parser;
 pub use super::commands::SnapshotTarget;
 use super::commands::{parse_duration, AuditArgs, Command, RecordArgs, SnapshotArgs};
 
+/// netsql's whole command line as clap sees it (for completions and the man page).
+pub fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
+}
+
 use crate::collect::sockets::{Source, Walks};
 use crate::collect::Root;
 use crate::error::Error;
@@ -207,6 +212,10 @@ pub enum Mode {
         params: BTreeMap<String, String>,
         junit: Option<PathBuf>,
     },
+    /// `netsql completions SHELL`.
+    Completions(clap_complete::Shell),
+    /// `netsql man`.
+    Man,
 }
 
 impl Mode {
@@ -222,7 +231,9 @@ impl Mode {
             | Mode::Snapshot(_)
             | Mode::Ddl(..)
             | Mode::Record(..)
-            | Mode::Serve(_) => true,
+            | Mode::Serve(_)
+            | Mode::Completions(_)
+            | Mode::Man => true,
         }
     }
 }
@@ -444,6 +455,8 @@ impl Args {
                 },
             ),
             (None, Some(Command::Serve(serve))) => Mode::Serve(serve.check()?),
+            (None, Some(Command::Completions(args))) => Mode::Completions(args.shell),
+            (None, Some(Command::Man)) => Mode::Man,
             (None, None) if !self.connect.is_empty() && (self.query.is_some() || self.list) => {
                 return Err(Error::Usage(
                     "--connect runs SQL (-e, -f, stdin, the REPL)".into(),

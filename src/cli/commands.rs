@@ -16,6 +16,8 @@ pub(super) enum Command {
     Record(RecordArgs),
     Serve(ServeArgs),
     Audit(AuditArgs),
+    Completions(CompletionsArgs),
+    Man,
 }
 
 /// One subcommand: its name, what `--help` says of it, what adds its arguments to its
@@ -27,7 +29,7 @@ struct Sub {
     parse: fn(&mut ArgMatches) -> Result<Command, clap::Error>,
 }
 
-const SUBCOMMANDS: [Sub; 4] = [
+const SUBCOMMANDS: [Sub; 6] = [
     Sub {
         name: "snapshot",
         about: "Write one snapshot of tables to a Parquet dataset: \
@@ -55,7 +57,28 @@ const SUBCOMMANDS: [Sub; 4] = [
         args: AuditArgs::augment_args,
         parse: |m| AuditArgs::from_arg_matches_mut(m).map(Command::Audit),
     },
+    Sub {
+        name: "completions",
+        about: "Print a completion script for bash, zsh, fish, elvish or powershell \
+                (bash: `source <(netsql completions bash)`)",
+        args: CompletionsArgs::augment_args,
+        parse: |m| CompletionsArgs::from_arg_matches_mut(m).map(Command::Completions),
+    },
+    Sub {
+        name: "man",
+        about: "Print the man page (roff): `netsql man > netsql.1; man -l netsql.1`",
+        args: |cmd| cmd,
+        parse: |_| Ok(Command::Man),
+    },
 ];
+
+// `netsql completions`' argument.
+#[derive(Debug, Args)]
+pub(super) struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub(super) shell: clap_complete::Shell,
+}
 
 impl Subcommand for Command {
     fn augment_subcommands(cmd: clap::Command) -> clap::Command {

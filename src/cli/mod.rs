@@ -182,6 +182,14 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
             )?;
             Ok(Exit::Success)
         }),
+        Mode::Completions(shell) => {
+            clap_complete::generate(*shell, &mut args::command(), "netsql", stdout);
+            Ok(Exit::Success)
+        }
+        Mode::Man => {
+            clap_mangen::Man::new(args::command()).render(stdout)?;
+            Ok(Exit::Success)
+        }
         Mode::Audit {
             paths,
             params,
