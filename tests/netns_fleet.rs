@@ -6,73 +6,30 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{Kid, Lines, Netns, RunExt};
+use common::{Kid, Lines, Netns, RunExt, Server};
 
-/// A running `netsql --netns NS serve --name NAME`: its address and log.
-struct Server {
-    _kid: Kid,
-    addr: String,
-    log: mpsc::Receiver<String>,
+/// `netsql --netns NS serve --name NAME SERVE_ARGS`, listening on loopback.
+fn start(ns: &Netns, name: &str, serve_args: &[&str]) -> Server {
+    let mut args = vec!["--name", name];
+    args.extend_from_slice(serve_args);
+    Server::start(&["--netns", &ns.name], &args)
 }
 
-impl Server {
-    fn start(ns: &Netns, name: &str, serve_args: &[&str]) -> Server {
-        let mut kid = Kid::spawn(
-            common::netsql()
-                .args(["--netns", &ns.name, "serve", "--listen", "127.0.0.1:0"])
-                .args(["--name", name])
-                .args(serve_args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped()),
-        );
-        let (send, log) = mpsc::channel();
-        let stderr = kid.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if send.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let first = log
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the server says where it listens");
-        let addr = first.rsplit("://").next().unwrap().to_string();
-        Server {
-            _kid: kid,
-            addr,
-            log,
+/// The bytes of the next `worker.ExecuteTask` the server logs (within 10 s).
+fn next_task_bytes(server: &Server) -> u64 {
+    loop {
+        let line = server
+            .log
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the server logs its worker calls");
+        if line.contains("call=worker.ExecuteTask") {
+            assert!(line.contains("status=Ok"), "{line}");
+            let bytes = line.split("bytes=").nth(1).unwrap();
+            return bytes.split(' ').next().unwrap().parse().unwrap();
         }
-    }
-
-    fn uri(&self) -> String {
-        format!("grpc://{}", self.addr)
-    }
-
-    /// The bytes of the next `worker.ExecuteTask` the server logs (within 10 s).
-    fn next_task_bytes(&self) -> u64 {
-        loop {
-            let line = self
-                .log
-                .recv_timeout(Duration::from_secs(10))
-                .expect("the server logs its worker calls");
-            if line.contains("call=worker.ExecuteTask") {
-                assert!(line.contains("status=Ok"), "{line}");
-                let bytes = line.split("bytes=").nth(1).unwrap();
-                return bytes.split(' ').next().unwrap().parse().unwrap();
-            }
-        }
-    }
-
-    /// Forgets the log so far.
-    fn drain(&self) {
-        while self.log.try_recv().is_ok() {}
     }
 }
 
@@ -165,11 +122,11 @@ fn four_hosts_answer_as_one() {
     let servers: Vec<Server> = spaces
         .iter()
         .enumerate()
-        .map(|(i, ns)| Server::start(ns, &format!("h{i}"), &[]))
+        .map(|(i, ns)| start(ns, &format!("h{i}"), &[]))
         .collect();
     let hosts = servers
         .iter()
-        .map(Server::uri)
+        .map(|s| s.uri(false))
         .collect::<Vec<_>>()
         .join(",");
     let witness: Vec<Vec<(String, u16)>> = spaces.iter().map(ss_tcp).collect();
@@ -305,12 +262,12 @@ fn four_hosts_answer_as_one() {
 
     // What each server sent for the fleet's GROUP BY (its partial aggregate) is a few
     // KiB, and less than what it sends for its rows.
-    servers.iter().for_each(Server::drain);
+    servers.iter().for_each(|s| drop(s.lines()));
     let sql = "SELECT state, count(*) AS n FROM sockets GROUP BY state";
     stdout(&fleet(&hosts, &["-e", sql]));
-    let grouped: Vec<u64> = servers.iter().map(Server::next_task_bytes).collect();
+    let grouped: Vec<u64> = servers.iter().map(next_task_bytes).collect();
     stdout(&fleet(&hosts, &["-e", "SELECT * FROM sockets"]));
-    let every: Vec<u64> = servers.iter().map(Server::next_task_bytes).collect();
+    let every: Vec<u64> = servers.iter().map(next_task_bytes).collect();
     for (g, r) in grouped.iter().zip(&every) {
         assert!(*g > 0 && *g < 4096, "grouped {grouped:?}, rows {every:?}");
         assert!(*r > 2 * g, "grouped {grouped:?}, rows {every:?}");
@@ -319,7 +276,7 @@ fn four_hosts_answer_as_one() {
     // A host down: the others answer, one line names it, exit 2.
     let mut servers = servers;
     let gone = servers.pop().unwrap();
-    let gone_uri = gone.uri();
+    let gone_uri = gone.uri(false);
     drop(gone);
     let sql =
         format!("SELECT host, count(*) AS n FROM sockets WHERE {TCP} GROUP BY host ORDER BY host");
@@ -353,11 +310,11 @@ fn one_host_runs_its_scan_there() {
         return;
     };
     let _held = hold(&ns, &[7601, 7611, 7621]);
-    let server = Server::start(&ns, "only", &[]);
+    let server = start(&ns, "only", &[]);
     // The server reads its namespace; were the scan run on the client, it would count
     // the client's.
     let sql = format!("SELECT host, count(*) AS n FROM sockets WHERE {TCP} GROUP BY host");
-    let out = fleet(&server.uri(), &["-e", &sql]);
+    let out = fleet(&server.uri(false), &["-e", &sql]);
     let want = format!("host,n\nonly,{}\n", ss_tcp(&ns).len());
     assert_eq!(stdout(&out), want);
     drop(server);
@@ -368,11 +325,11 @@ fn a_host_that_never_answers_costs_one_line() {
     let Some(ns) = Netns::create("fleetslow", &["ss"]) else {
         return;
     };
-    let server = Server::start(&ns, "quick", &[]);
+    let server = start(&ns, "quick", &[]);
     // A listener that accepts and never speaks: a hung host.
     let mute = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mute_uri = format!("grpc://{}", mute.local_addr().unwrap());
-    let hosts = format!("{},{mute_uri}", server.uri());
+    let hosts = format!("{},{mute_uri}", server.uri(false));
     let sql = "SELECT host, count(*) AS n FROM interfaces GROUP BY host";
     let started = std::time::Instant::now();
     let out = fleet(&hosts, &["--host-timeout", "1s", "-e", sql]);
@@ -397,9 +354,9 @@ fn two_hosts_by_one_name_are_refused() {
     ) else {
         return;
     };
-    let first = Server::start(&one, "twin", &[]);
-    let second = Server::start(&two, "twin", &[]);
-    let hosts = format!("{},{}", first.uri(), second.uri());
+    let first = start(&one, "twin", &[]);
+    let second = start(&two, "twin", &[]);
+    let hosts = format!("{},{}", first.uri(false), second.uri(false));
     let sql = "SELECT host, count(*) AS n FROM interfaces GROUP BY host";
     let out = fleet(&hosts, &["-e", sql]);
     assert_eq!(out.status.code(), Some(2));
@@ -407,7 +364,7 @@ fn two_hosts_by_one_name_are_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains(&second.uri()) && err.contains("--name"),
+        err.contains(&second.uri(false)) && err.contains("--name"),
         "{err}"
     );
 }
@@ -425,10 +382,10 @@ fn a_worker_wants_the_token() {
         std::fs::write(path, text).unwrap();
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
-    let server = Server::start(&ns, "locked", &["--token-file", token.to_str().unwrap()]);
+    let server = start(&ns, "locked", &["--token-file", token.to_str().unwrap()]);
     let sql = "SELECT host, count(*) AS n FROM interfaces GROUP BY host";
     let out = fleet(
-        &server.uri(),
+        &server.uri(false),
         &["--token-file", wrong.to_str().unwrap(), "-e", sql],
     );
     assert_eq!(out.status.code(), Some(2));
@@ -436,7 +393,7 @@ fn a_worker_wants_the_token() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bearer token"), "{err}");
     let out = fleet(
-        &server.uri(),
+        &server.uri(false),
         &["--token-file", token.to_str().unwrap(), "-e", sql],
     );
     let got = stdout(&out);
@@ -468,7 +425,7 @@ fn a_worker_refuses_plans_that_read_files() {
     let Some(ns) = Netns::create("fleethostile", &[]) else {
         return;
     };
-    let server = Server::start(&ns, "target", &[]);
+    let server = start(&ns, "target", &[]);
     let url = url::Url::parse(&format!("http://{}", server.addr)).unwrap();
     // A coordinator of DataFusion's own that sends file scans to the server: a peer
     // that passed the token could send the same.

@@ -200,7 +200,7 @@ impl PhysicalExtensionCodec for ScanCodec {
             limit: limit.map(|l| l as u64),
             netns: netns.clone(),
             filler: scan.hosts.is_empty(),
-            schema: Some(scan.schema_ref().as_ref().try_into()?),
+            schema: Some(scan.schema().as_ref().try_into()?),
         };
         message
             .encode(buf)

@@ -137,10 +137,9 @@ pub struct Request {
 pub struct FleetScan {
     pub request: Request,
     pub hosts: Vec<Url>,
-    /// As many as the query has tasks: the planner sees a scan in several parts, so it
-    /// always splits what runs on each host from what runs on the client.
-    parts: usize,
-    schema: SchemaRef,
+    /// Its schema, and as many parts as the query has tasks: the planner sees a scan in
+    /// several parts, so it always splits what runs on each host from what runs on the
+    /// client.
     properties: Arc<PlanProperties>,
 }
 
@@ -148,11 +147,9 @@ impl FleetScan {
     pub fn new(request: Request, full: &SchemaRef, hosts: Vec<Url>, parts: usize) -> Result<Self> {
         let schema = Arc::new(full.project(&request.projection)?);
         Ok(FleetScan {
-            properties: Arc::new(properties(schema.clone(), parts)),
+            properties: Arc::new(properties(schema, parts)),
             request,
             hosts,
-            parts,
-            schema,
         })
     }
 
@@ -160,13 +157,8 @@ impl FleetScan {
     pub fn for_task(&self, task: usize) -> FleetScan {
         let mut one = self.clone();
         one.hosts = self.hosts.get(task).cloned().into_iter().collect();
-        one.parts = 1;
-        one.properties = Arc::new(properties(self.schema.clone(), 1));
+        one.properties = Arc::new(properties(self.schema(), 1));
         one
-    }
-
-    pub fn schema_ref(&self) -> &SchemaRef {
-        &self.schema
     }
 }
 
@@ -187,7 +179,7 @@ impl DisplayAs for FleetScan {
             "FleetScan: table={}, hosts=[{}], projection=[{}]",
             self.request.table,
             hosts.join(", "),
-            self.schema
+            self.schema()
                 .fields()
                 .iter()
                 .map(|f| f.name().as_str())
@@ -239,7 +231,7 @@ impl ExecutionPlan for FleetScan {
         if self.hosts.is_empty() {
             let empty = futures::stream::empty();
             return Ok(Box::pin(RecordBatchStreamAdapter::new(
-                self.schema.clone(),
+                self.schema(),
                 empty,
             )));
         }
@@ -341,12 +333,17 @@ impl ExecutionPlan for HostScan {
         let columns = self.columns.clone();
         let batches = rows.map(move |batch| {
             let batch = batch?;
-            let hosts: ArrayRef = Arc::new(StringArray::from(vec![&*name; batch.num_rows()]));
+            // Built only when the query asked for `host`.
+            let mut hosts: Option<ArrayRef> = None;
             let arrays: Vec<ArrayRef> = columns
                 .iter()
                 .map(|c| match c {
                     Some(i) => batch.column(*i).clone(),
-                    None => hosts.clone(),
+                    None => hosts
+                        .get_or_insert_with(|| {
+                            Arc::new(StringArray::from(vec![&*name; batch.num_rows()]))
+                        })
+                        .clone(),
                 })
                 .collect();
             let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));

@@ -415,3 +415,54 @@ pub fn wait_for_cpu(pid: u32, cpu: Duration) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// A running `netsql serve`: its address, and its log lines as they come.
+pub struct Server {
+    pub kid: Kid,
+    pub addr: String,
+    pub log: Receiver<String>,
+}
+
+impl Server {
+    /// Starts `netsql ARGS serve --listen 127.0.0.1:0 SERVE_ARGS` and waits for it to say
+    /// where it listens.
+    pub fn start(args: &[&str], serve_args: &[&str]) -> Server {
+        let mut kid = Kid::spawn(
+            netsql()
+                .args(args)
+                .arg("serve")
+                .args(["--listen", "127.0.0.1:0"])
+                .args(serve_args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped()),
+        );
+        let (send, log) = mpsc::channel();
+        let stderr = kid.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = log
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the server says where it listens");
+        let addr = first
+            .rsplit("://")
+            .next()
+            .unwrap_or_else(|| panic!("{first}"))
+            .to_string();
+        Server { kid, addr, log }
+    }
+
+    pub fn uri(&self, tls: bool) -> String {
+        format!("grpc{}://{}", if tls { "+tls" } else { "" }, self.addr)
+    }
+
+    /// Log lines so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.log.try_iter().collect()
+    }
+}

@@ -5,66 +5,14 @@
 #[path = "../common/mod.rs"]
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{Kid, Lines, Netns, RunExt};
+use common::{Kid, Lines, Netns, RunExt, Server};
 use serde_json::Value;
-
-/// A running `netsql serve`: its address, and its log lines as they come.
-struct Server {
-    kid: Kid,
-    addr: String,
-    log: mpsc::Receiver<String>,
-}
-
-impl Server {
-    /// Starts `netsql ARGS serve --listen 127.0.0.1:0 SERVE_ARGS` and waits for it to say
-    /// where it listens.
-    fn start(args: &[&str], serve_args: &[&str]) -> Server {
-        let mut kid = Kid::spawn(
-            common::netsql()
-                .args(args)
-                .arg("serve")
-                .args(["--listen", "127.0.0.1:0"])
-                .args(serve_args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped()),
-        );
-        let (send, log) = mpsc::channel();
-        let stderr = kid.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if send.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let first = log
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the server says where it listens");
-        let addr = first
-            .rsplit("://")
-            .next()
-            .unwrap_or_else(|| panic!("{first}"))
-            .to_string();
-        Server { kid, addr, log }
-    }
-
-    fn uri(&self, tls: bool) -> String {
-        format!("grpc{}://{}", if tls { "+tls" } else { "" }, self.addr)
-    }
-
-    /// Log lines so far.
-    fn lines(&self) -> Vec<String> {
-        self.log.try_iter().collect()
-    }
-}
 
 fn client_script() -> &'static str {
     concat!(env!("CARGO_MANIFEST_DIR"), "/tests/flight_client.py")
