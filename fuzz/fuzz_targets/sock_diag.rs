@@ -3,18 +3,30 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use netsql::collect::sockdiag::wire::{self, Reply};
+use netsql::collect::sockdiag::wire::{self, Extensions, Reply};
 use netsql::collect::socket::Protocol;
+
+/// Every optional attribute decoded.
+const EVERY: Extensions = Extensions {
+    counters: true,
+    tcp_info: true,
+    congestion: true,
+    skmem: true,
+    tos: true,
+    shutdown: true,
+    mark: true,
+    cgroup_id: true,
+};
 
 fuzz_target!(|data: &[u8]| {
     for reply in wire::replies(data) {
         if let Ok(Reply::Socket(payload)) = reply {
-            let _ = wire::decode_inet(payload, Protocol::Tcp);
-            let _ = wire::decode_inet(payload, Protocol::Udp);
-            let _ = wire::decode_unix(payload);
+            let _ = wire::decode_inet(payload, Protocol::Tcp, EVERY);
+            let _ = wire::decode_inet(payload, Protocol::Udp, EVERY);
+            let _ = wire::decode_unix(payload, EVERY);
         }
     }
     // A payload on its own, too: the decoders must not trust its length.
-    let _ = wire::decode_inet(data, Protocol::Tcp);
-    let _ = wire::decode_unix(data);
+    let _ = wire::decode_inet(data, Protocol::Tcp, EVERY);
+    let _ = wire::decode_unix(data, EVERY);
 });

@@ -211,14 +211,14 @@ impl Target {
         } else {
             self.tables
         };
-        if !recording
-            && tables
-                .iter()
-                .any(|t| t == crate::tables::socket_events::NAME)
+        let streams = crate::tables::streams();
+        if let Some(stream) = tables
+            .iter()
+            .find(|t| !recording && streams.contains(&t.as_str()))
         {
-            return Err(Error::Usage(
-                "--tables: socket_events is a stream with no snapshot: record it (netsql record), or query it with --for".into(),
-            ));
+            return Err(Error::Usage(format!(
+                "--tables: {stream} is a stream with no snapshot: record it (netsql record), or query it with --for"
+            )));
         }
         if let Some(bad) = tables.iter().find(|t| !known.contains(&t.as_str())) {
             return Err(Error::Usage(format!(

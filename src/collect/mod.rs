@@ -4,11 +4,13 @@
 //! an injectable [`Root`], so tests feed captured text instead of the live host's.
 
 pub mod cgroups;
+pub mod conntrack;
 pub mod containers;
 pub mod hosts;
 pub mod igmp;
 pub mod netdb;
 pub mod netdev;
+pub mod netlink;
 pub mod netns;
 pub mod owners;
 pub mod passwd;
@@ -73,6 +75,9 @@ pub enum CollectError {
     Netlink(String),
     #[error("{0}")]
     Netns(String),
+    /// A ctnetlink request failed or was refused, said as the operator needs it.
+    #[error("{0}")]
+    Conntrack(String),
     /// The kernel refused the sock_diag request (no permission, no module, seccomp):
     /// `--source auto` falls back to /proc on this error only.
     #[error("sock_diag request refused for {what}: {errno}")]

@@ -62,17 +62,19 @@ async fn wait_until(when: DateTime<Utc>, stop: &AtomicBool) -> bool {
     }
 }
 
-/// `socket_events` being listened to for the whole recording: what it gathered since the
-/// last tick is written at each tick, as that tick's file of the table.
+/// A stream table (`socket_events`, `conntrack_events`) being listened to for the whole
+/// recording: what it gathered since the last tick is written at each tick, as that
+/// tick's file of the table.
 struct Events {
+    table: &'static str,
     gathered: Arc<Mutex<Vec<RecordBatch>>>,
     listener: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Events {
-    async fn start(runner: &Runner<'_>) -> Result<Events, Error> {
+    async fn start(runner: &Runner<'_>, table: &'static str) -> Result<Events, Error> {
         let statement = runner
-            .statements(&format!("SELECT * FROM {EVENTS}"))?
+            .statements(&format!("SELECT * FROM {table}"))?
             .remove(0);
         let plan = runner.plan(statement, &BTreeMap::new()).await?;
         let mut stream = runner.stream(plan).await?;
@@ -83,13 +85,14 @@ impl Events {
                 match batch {
                     Ok(batch) => into.lock().expect("no panic holding it").push(batch),
                     Err(err) => {
-                        eprintln!("netsql: {EVENTS}: {err}");
+                        eprintln!("netsql: {table}: {err}");
                         break;
                     }
                 }
             }
         });
         Ok(Events {
+            table,
             gathered,
             listener: Some(listener),
         })
@@ -106,7 +109,7 @@ impl Events {
     /// Writes what was gathered, stamped `tick`.
     async fn flush(&self, dest: &Dest, host: &str, tick: DateTime<Utc>) -> Result<Written, Error> {
         let batches = std::mem::take(&mut *self.gathered.lock().expect("no panic holding it"));
-        super::write::batches(dest, EVENTS, host, tick, &batches).await
+        super::write::batches(dest, self.table, host, tick, &batches).await
     }
 }
 
@@ -118,8 +121,6 @@ impl Drop for Events {
     }
 }
 
-const EVENTS: &str = crate::tables::socket_events::NAME;
-
 /// Records until done; exit 2 only when every snapshot failed.
 pub async fn record(
     runner: &Runner<'_>,
@@ -129,12 +130,17 @@ pub async fn record(
     recording: &Recording,
 ) -> Result<Exit, Error> {
     let stop = crate::interrupt::termination()?;
-    // socket_events is listened to throughout, not read at ticks like the others.
-    let mut events = match tables.iter().any(|t| t == EVENTS) {
-        true => Some(Events::start(runner).await?),
-        false => None,
-    };
-    let tables: Vec<String> = tables.iter().filter(|t| *t != EVENTS).cloned().collect();
+    // Stream tables are listened to throughout, not read at ticks like the others.
+    let streams = crate::tables::streams();
+    let mut events = Vec::new();
+    for &table in streams.iter().filter(|s| tables.iter().any(|t| t == *s)) {
+        events.push(Events::start(runner, table).await?);
+    }
+    let tables: Vec<String> = tables
+        .iter()
+        .filter(|t| !streams.contains(&t.as_str()))
+        .cloned()
+        .collect();
     let tables = tables.as_slice();
     let started = Instant::now();
     let status = std::io::stderr().is_terminal();
@@ -152,7 +158,7 @@ pub async fn record(
         let began = Instant::now();
         let wrote = async {
             let mut written = super::write::snapshot(runner, dest, tables, host, tick).await?;
-            if let Some(events) = &events {
+            for events in &events {
                 let more = events.flush(dest, host, tick).await?;
                 written.rows += more.rows;
                 written.bytes += more.bytes;
@@ -213,11 +219,11 @@ pub async fn record(
     }
     // Events since the last tick are written too (what the kernel delivered before the
     // end included), stamped when the recording ended.
-    if let Some(events) = &mut events {
+    for events in &mut events {
         events.finish().await;
         match events.flush(dest, host, Utc::now()).await {
             Ok(more) => tally.rows += more.rows,
-            Err(err) => eprintln!("netsql: {EVENTS} at the end: {err}"),
+            Err(err) => eprintln!("netsql: {} at the end: {err}", events.table),
         }
     }
     if status {

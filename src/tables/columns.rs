@@ -108,6 +108,28 @@ pub fn utf8_list<'a, R>(rows: &'a [R], values: impl Fn(&'a R) -> Option<&'a [Str
     Arc::new(builder.finish())
 }
 
+/// Lists of text made per row (flag names, numbers).
+pub fn text_list<R, T: std::fmt::Display>(
+    rows: &[R],
+    values: impl Fn(&R) -> Option<Vec<T>>,
+) -> ArrayRef {
+    use std::fmt::Write;
+    let mut builder = ListBuilder::new(StringBuilder::new());
+    for row in rows {
+        match values(row) {
+            Some(items) => {
+                for item in items {
+                    let _ = write!(builder.values(), "{item}");
+                    builder.values().append_value("");
+                }
+                builder.append(true);
+            }
+            None => builder.append(false),
+        }
+    }
+    Arc::new(builder.finish())
+}
+
 /// Microseconds since the epoch, as a UTC timestamp.
 pub fn timestamp_us<R>(rows: &[R], value: impl Fn(&R) -> Option<i64>) -> ArrayRef {
     Arc::new(

@@ -2,6 +2,10 @@
 //! output into Arrow columns. Only projected columns are ever built.
 
 pub mod columns;
+pub mod conntrack;
+pub mod conntrack_events;
+pub mod conntrack_stats;
+pub mod events;
 pub mod interfaces;
 pub mod literals;
 pub mod multicast_groups;
@@ -488,6 +492,32 @@ fn registry() -> Vec<Entry> {
             },
         },
         Entry {
+            name: conntrack::SPEC.name,
+            info: || conntrack::SPEC.info(),
+            make: |config| {
+                Arc::new(
+                    SpecTable::new(&conntrack::SPEC, config, conntrack::collect)
+                        .with_pushdown(conntrack::pushdown)
+                        .with_kernel_request(conntrack::kernel_request),
+                )
+            },
+        },
+        Entry {
+            name: conntrack_events::SPEC.name,
+            info: || conntrack_events::SPEC.info(),
+            make: |config| conntrack_events::table(config),
+        },
+        Entry {
+            name: conntrack_stats::SPEC.name,
+            info: || conntrack_stats::SPEC.info(),
+            make: |config| {
+                Arc::new(
+                    SpecTable::new(&conntrack_stats::SPEC, config, conntrack_stats::collect)
+                        .with_pushdown(netns::pushdown),
+                )
+            },
+        },
+        Entry {
             name: netns::SPEC.name,
             info: || netns::SPEC.info(),
             make: |config| Arc::new(SpecTable::new(&netns::SPEC, config, netns::collect)),
@@ -513,6 +543,17 @@ pub fn make(config: &TablesConfig, name: &str) -> Option<Arc<dyn LiveTable>> {
         .into_iter()
         .find(|entry| entry.name == name)
         .map(|entry| (entry.make)(config))
+}
+
+/// The tables whose rows arrive over time (no snapshot: listened to, until LIMIT,
+/// `--for` or Ctrl-C).
+pub fn streams() -> Vec<&'static str> {
+    let config = TablesConfig::default();
+    registry()
+        .into_iter()
+        .filter(|entry| (entry.make)(&config).unbounded())
+        .map(|entry| entry.name)
+        .collect()
 }
 
 /// Docs of every table, in registration order (docs/tables.md, `\d`).

@@ -72,6 +72,7 @@ pub fn name_column<S: HasSpans>(s: &S, range: Range<usize>) -> ArrayRef {
 }
 
 /// A table's rows from every namespace it read.
+#[derive(Default)]
 pub struct PerNs<R> {
     pub rows: Vec<R>,
     pub spans: Spans,

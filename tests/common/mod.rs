@@ -150,6 +150,11 @@ impl Lines {
             .unwrap_or_else(|e| panic!("no line from the child within {limit:?}: {e}"))
     }
 
+    /// The next line if one comes within `limit`; `None` when none does.
+    pub fn try_next(&self, limit: Duration) -> Option<String> {
+        self.0.recv_timeout(limit).ok()
+    }
+
     /// Waits for the child's readiness line.
     pub fn expect(&self, wanted: &str) {
         let line = self.next_within(Duration::from_secs(30));

@@ -9,9 +9,10 @@
 
 use std::os::fd::{AsRawFd, RawFd};
 
-use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr};
+use netlink_sys::protocols::NETLINK_SOCK_DIAG;
 
-use super::wire::{self, Extensions, Reply};
+use super::wire::{self, Extensions};
+use crate::collect::netlink;
 use crate::collect::socket::{Protocol, SocketRow};
 use crate::collect::CollectError;
 
@@ -22,53 +23,26 @@ const DESTROY_GROUPS: u32 = 0b1111;
 /// `INET_DIAG_PROTOCOL`: which protocol a destroy message is about.
 const INET_DIAG_PROTOCOL: u16 = 10;
 
-/// `SK_MEMINFO_DROPS` in SO_MEMINFO's array.
-const SK_MEMINFO_DROPS: usize = 8;
-
 /// How much the kernel may queue for us: 10,000 closes a second at ~400 bytes each
 /// (~1 KiB of buffer accounting) is ~10 MiB a second; a 16 MiB buffer rides out a
 /// reader that stalls for a second. Only root may go past `net.core.rmem_max`.
 const RECEIVE_BUFFER: i32 = 16 << 20;
 
+/// `SOCK_DIAG_BY_FAMILY`: what a destroy message is.
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+
 /// One namespace's subscription to the destroy groups, non-blocking.
-pub struct Subscription {
-    socket: Socket,
-    buf: Vec<u8>,
-    /// ENOBUFS seen: the kernel dropped messages at least once.
-    pub overflowed: bool,
-}
+pub struct Subscription(netlink::Subscription);
 
 impl Subscription {
     /// Subscribes in the calling thread's network namespace.
     pub fn open() -> Result<Subscription, CollectError> {
-        let refused = |errno: std::io::Error| CollectError::NetlinkRefused {
-            what: "sock_diag destroy events".into(),
-            errno,
-        };
-        let mut socket = Socket::new(NETLINK_SOCK_DIAG).map_err(refused)?;
-        socket
-            .bind(&SocketAddr::new(0, DESTROY_GROUPS))
-            .map_err(refused)?;
-        socket.set_non_blocking(true).map_err(refused)?;
-        let fd = socket.as_raw_fd();
-        // SAFETY: setsockopt reads an int from a valid pointer with the length given.
-        let forced = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUFFORCE,
-                (&RECEIVE_BUFFER as *const i32).cast(),
-                std::mem::size_of::<i32>() as libc::socklen_t,
-            )
-        };
-        if forced != 0 {
-            let _ = socket.set_rx_buf_sz(RECEIVE_BUFFER as usize);
-        }
-        Ok(Subscription {
-            socket,
-            buf: Vec::with_capacity(256 * 1024),
-            overflowed: false,
-        })
+        netlink::Subscription::open(NETLINK_SOCK_DIAG, DESTROY_GROUPS, RECEIVE_BUFFER)
+            .map(Subscription)
+            .map_err(|errno| CollectError::NetlinkRefused {
+                what: "sock_diag destroy events".into(),
+                errno,
+            })
     }
 
     /// Decodes the messages queued now into `rows` (TCP rows with their tcp_info), up
@@ -78,55 +52,38 @@ impl Subscription {
     /// grow.
     pub fn drain(&mut self, rows: &mut Vec<SocketRow>, most: usize) -> Result<usize, CollectError> {
         let before = rows.len();
-        while rows.len() - before < most {
-            self.buf.clear();
-            match self.socket.recv(&mut self.buf, 0) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    self.overflowed = true;
-                    continue;
-                }
-                Err(e) => return Err(CollectError::Netlink(format!("recv destroy event: {e}"))),
-            }
-            for reply in wire::replies(&self.buf) {
-                let Ok(Reply::Socket(payload)) = reply else {
-                    continue;
-                };
-                // A message we cannot read is skipped, not fatal: the stream goes on.
-                if let Some(row) = decode(payload) {
-                    rows.push(row);
-                }
-            }
-        }
-        Ok(rows.len() - before)
+        let read = std::cell::RefCell::new(rows);
+        self.0
+            .drain(
+                |m| {
+                    // A message we cannot read is skipped, not fatal: the stream goes on.
+                    if m.kind == SOCK_DIAG_BY_FAMILY {
+                        if let Some(row) = decode(m.payload) {
+                            read.borrow_mut().push(row);
+                        }
+                    }
+                },
+                || read.borrow().len() - before >= most,
+            )
+            .map_err(|e| CollectError::Netlink(format!("recv destroy event: {e}")))?;
+        Ok(read.into_inner().len() - before)
+    }
+
+    /// ENOBUFS seen: the kernel dropped messages at least once.
+    pub fn overflowed(&self) -> bool {
+        self.0.overflowed
     }
 
     /// Messages the kernel dropped because our buffer was full, since the subscription
     /// began; `None` where SO_MEMINFO is missing (before Linux 4.12).
     pub fn lost(&self) -> Option<u64> {
-        let mut info = [0u32; 9];
-        let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
-        // SAFETY: getsockopt writes at most `len` bytes to `info`, which has them.
-        let status = unsafe {
-            libc::getsockopt(
-                self.socket.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_MEMINFO,
-                info.as_mut_ptr().cast(),
-                &mut len,
-            )
-        };
-        let have = len as usize / 4;
-        (status == 0 && have > SK_MEMINFO_DROPS).then(|| u64::from(info[SK_MEMINFO_DROPS]))
+        self.0.lost()
     }
 }
 
 impl AsRawFd for Subscription {
     fn as_raw_fd(&self) -> RawFd {
-        self.socket.as_raw_fd()
+        self.0.as_raw_fd()
     }
 }
 

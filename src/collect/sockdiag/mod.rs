@@ -8,28 +8,13 @@ pub mod wire;
 use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr};
 
 use super::socket::{Family, Protocol, SocketRow};
-use super::CollectError;
+use super::{netlink, CollectError};
 
 /// One netlink socket reused for every dump of a scan.
 pub struct Dumper {
     socket: Socket,
     buf: Vec<u8>,
     seq: u32,
-}
-
-/// errnos that mean "this kernel (or sandbox) will not answer", as opposed to a broken
-/// reply: no permission, no sock_diag module for the protocol, no netlink at all.
-fn is_refusal(errno: i32) -> bool {
-    matches!(
-        errno,
-        libc::EPERM
-            | libc::EACCES
-            | libc::ENOENT
-            | libc::EOPNOTSUPP
-            | libc::EPROTONOSUPPORT
-            | libc::EAFNOSUPPORT
-            | libc::EINVAL
-    )
 }
 
 /// A NETLINK_SOCK_DIAG socket talking to the kernel of the calling thread's namespace,
@@ -64,42 +49,20 @@ impl Dumper {
         what: &str,
         mut each: impl FnMut(&[u8]) -> Result<bool, String>,
     ) -> Result<(), CollectError> {
-        self.socket
-            .send(request, 0)
-            .map_err(|e| CollectError::Netlink(format!("send {what} request: {e}")))?;
-        loop {
-            self.buf.clear();
-            match self.socket.recv(&mut self.buf, 0) {
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(CollectError::Netlink(format!("recv {what}: {e}"))),
+        let answered = netlink::converse(&mut self.socket, &mut self.buf, request, |m| {
+            match m.kind {
+                // SOCK_DIAG_BY_FAMILY, and TCPDIAG_GETSOCK's replies.
+                20 | 18 => each(m.payload),
+                _ => Ok(true),
             }
-            for reply in wire::replies(&self.buf) {
-                match reply.map_err(|e| CollectError::Netlink(format!("{what}: {e}")))? {
-                    wire::Reply::Socket(payload) => {
-                        let more = each(payload)
-                            .map_err(|e| CollectError::Netlink(format!("{what}: {e}")))?;
-                        if !more {
-                            return Ok(());
-                        }
-                    }
-                    wire::Reply::Done => return Ok(()),
-                    wire::Reply::Error(errno) if is_refusal(errno) => {
-                        return Err(CollectError::NetlinkRefused {
-                            what: what.to_string(),
-                            errno: std::io::Error::from_raw_os_error(errno),
-                        })
-                    }
-                    wire::Reply::Error(errno) => {
-                        return Err(CollectError::Netlink(format!(
-                            "{what}: {}",
-                            std::io::Error::from_raw_os_error(errno)
-                        )))
-                    }
-                    wire::Reply::Other => {}
-                }
-            }
-        }
+        });
+        answered.map_err(|failure| match failure {
+            netlink::Failure::Refused(errno) => CollectError::NetlinkRefused {
+                what: what.to_string(),
+                errno,
+            },
+            netlink::Failure::Broken(why) => CollectError::Netlink(format!("{what}: {why}")),
+        })
     }
 
     fn next_seq(&mut self) -> u32 {

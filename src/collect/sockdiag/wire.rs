@@ -9,16 +9,14 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use netlink_packet_core::{
-    NetlinkBuffer, NetlinkHeader, NetlinkMessage, NlasIterator, NLMSG_DONE, NLMSG_ERROR,
-    NLM_F_DUMP, NLM_F_REQUEST,
-};
+use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NlasIterator, NLM_F_DUMP, NLM_F_REQUEST};
 use netlink_packet_sock_diag::{
     inet::{ExtensionFlags, InetRequest, SocketId, StateFlags},
     unix::{ShowFlags, StateFlags as UnixStateFlags, UnixRequest},
     SockDiagMessage,
 };
 
+use crate::collect::netlink;
 use crate::collect::socket::{
     abstract_name, Extras, Family, Protocol, SockType, SocketRow, State, Timer, TimerInfo,
 };
@@ -256,43 +254,18 @@ pub enum Reply<'a> {
     Other,
 }
 
-/// Splits one `recv` worth of bytes into netlink messages.
+/// Splits one `recv` worth of bytes into netlink messages, read as sock_diag's.
 pub fn replies(buf: &[u8]) -> impl Iterator<Item = Result<Reply<'_>, String>> + '_ {
-    let mut offset = 0;
-    std::iter::from_fn(move || {
-        if offset >= buf.len() {
-            return None;
-        }
-        let msg = match NetlinkBuffer::new_checked(&buf[offset..]) {
-            Ok(msg) => msg,
-            Err(err) => {
-                offset = buf.len();
-                return Some(Err(format!("bad netlink header: {err}")));
-            }
-        };
-        let length = msg.length() as usize;
-        // Messages are padded to 4 bytes (NLMSG_ALIGN).
-        offset += (length + 3) & !3;
-        let payload = msg.payload();
-        let status = || {
-            payload
-                .get(..4)
-                .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-        };
-        Some(Ok(match msg.message_type() {
-            NLMSG_DONE => match status() {
-                Some(code) if code < 0 => Reply::Error(-code),
-                _ => Reply::Done,
-            },
-            NLMSG_ERROR => match status() {
-                Some(0) => Reply::Other, // an ACK
-                Some(code) => Reply::Error(code.saturating_neg()),
-                None => return Some(Err("truncated NLMSG_ERROR".to_string())),
-            },
+    netlink::replies(buf).map(|reply| {
+        reply.map(|reply| match reply {
             // SOCK_DIAG_BY_FAMILY, and TCPDIAG_GETSOCK's replies.
-            20 | TCPDIAG_GETSOCK => Reply::Socket(payload),
+            netlink::Reply::Message(m) if m.kind == 20 || m.kind == TCPDIAG_GETSOCK => {
+                Reply::Socket(m.payload)
+            }
+            netlink::Reply::Done => Reply::Done,
+            netlink::Reply::Error(errno) => Reply::Error(errno),
             _ => Reply::Other,
-        }))
+        })
     })
 }
 

@@ -1,0 +1,213 @@
+//! The kernel's connection-tracking table through ctnetlink (NETLINK_NETFILTER), what
+//! `conntrack -L`, `-S` and `-C` read, in the calling thread's network namespace.
+
+pub mod events;
+pub mod wire;
+
+use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
+
+pub use wire::{Counters, Event, Filter, Flow, Tuple};
+
+use super::netlink::{self, Failure};
+use super::{CollectError, Root};
+
+/// One ctnetlink socket, reused for a scan's requests.
+pub struct Ctnetlink {
+    socket: Socket,
+    buf: Vec<u8>,
+    seq: u32,
+}
+
+/// What a refusal means for conntrack, in the words an operator acts on.
+pub(crate) fn refused(what: &str, errno: std::io::Error) -> CollectError {
+    let why = match errno.raw_os_error() {
+        Some(libc::EPERM | libc::EACCES) => "needs CAP_NET_ADMIN in the namespace",
+        Some(libc::EPROTONOSUPPORT | libc::ENOENT | libc::EOPNOTSUPP) => {
+            "is the nf_conntrack_netlink module loaded?"
+        }
+        _ => "the kernel refused it",
+    };
+    CollectError::Conntrack(format!("{what}: {errno} ({why})"))
+}
+
+fn failed(what: &str, failure: Failure) -> CollectError {
+    match failure {
+        Failure::Refused(errno) => refused(what, errno),
+        Failure::Broken(why) => CollectError::Conntrack(format!("{what}: {why}")),
+    }
+}
+
+impl Ctnetlink {
+    /// A ctnetlink socket in the calling thread's network namespace.
+    pub fn open() -> Result<Ctnetlink, CollectError> {
+        let open = || -> std::io::Result<Socket> {
+            let mut socket = Socket::new(NETLINK_NETFILTER)?;
+            socket.bind_auto()?;
+            socket.connect(&SocketAddr::new(0, 0))?;
+            let _ = socket.set_rx_buf_sz(1 << 20);
+            Ok(socket)
+        };
+        let socket = open().map_err(|e| refused("conntrack", e))?;
+        Ok(Ctnetlink {
+            socket,
+            buf: Vec::with_capacity(64 * 1024),
+            seq: 0,
+        })
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    /// Every tracked connection `filter` accepts (the kernel filters what it can; the
+    /// rest is checked here), each handed to `push` until it answers `false`.
+    pub fn dump(
+        &mut self,
+        filter: &Filter,
+        push: &mut dyn FnMut(Flow) -> bool,
+    ) -> Result<(), CollectError> {
+        let request = wire::dump_request(filter, self.next_seq());
+        netlink::converse(&mut self.socket, &mut self.buf, &request, |m| {
+            if m.kind != wire::CT_NEW {
+                return Ok(true);
+            }
+            let flow = wire::decode_flow(m.kind, m.payload)?;
+            Ok(!filter.accepts(&flow) || push(flow))
+        })
+        .map_err(|f| failed("conntrack dump", f))
+    }
+
+    /// Each possible CPU's counters.
+    pub fn stats_per_cpu(&mut self) -> Result<Vec<wire::CpuCounters>, CollectError> {
+        let request = wire::stats_cpu_request(self.next_seq());
+        let mut cpus = Vec::new();
+        netlink::converse(&mut self.socket, &mut self.buf, &request, |m| {
+            if m.kind == wire::CT_GET_STATS_CPU {
+                cpus.push(wire::decode_stats_cpu(m.payload)?);
+            }
+            Ok(true)
+        })
+        .map_err(|f| failed("conntrack statistics", f))?;
+        Ok(cpus)
+    }
+
+    /// The namespace's entry count and limit (the limit from the kernel's answer where it
+    /// gives one, else `net.netfilter.nf_conntrack_max` as this thread sees it).
+    pub fn count(&mut self, root: &Root) -> Result<(Option<u32>, Option<u32>), CollectError> {
+        let request = wire::stats_request(self.next_seq());
+        let mut answer = (None, None);
+        netlink::converse(&mut self.socket, &mut self.buf, &request, |m| {
+            if m.kind == wire::CT_GET_STATS {
+                answer = wire::decode_stats(m.payload)?;
+            }
+            Ok(true)
+        })
+        .map_err(|f| failed("conntrack count", f))?;
+        if answer.1.is_none() {
+            let path = root.proc_path("sys/net/netfilter/nf_conntrack_max");
+            answer.1 = std::fs::read_to_string(path)
+                .ok()
+                .and_then(|text| text.trim().parse().ok());
+        }
+        Ok(answer)
+    }
+}
+
+/// `struct ip_conntrack_stat`'s counters as ctnetlink numbers them
+/// (`enum ctattr_stats_cpu`), with the names `conntrack -S` prints.
+pub const CPU_COUNTERS: [(u16, &str); 15] = [
+    (1, "searched"),
+    (2, "found"),
+    (3, "new"),
+    (4, "invalid"),
+    (5, "ignore"),
+    (6, "delete"),
+    (7, "delete_list"),
+    (8, "insert"),
+    (9, "insert_failed"),
+    (10, "drop"),
+    (11, "early_drop"),
+    (12, "error"),
+    (13, "search_restart"),
+    (14, "clash_resolve"),
+    (15, "chaintoolong"),
+];
+
+/// conntrack's names for TCP's states (`enum tcp_conntrack`); what it prints for the
+/// kernel's internal values past them.
+pub fn tcp_state_name(state: u8) -> &'static str {
+    const NAMES: [&str; 10] = [
+        "NONE",
+        "SYN_SENT",
+        "SYN_RECV",
+        "ESTABLISHED",
+        "FIN_WAIT",
+        "CLOSE_WAIT",
+        "LAST_ACK",
+        "TIME_WAIT",
+        "CLOSE",
+        "SYN_SENT2",
+    ];
+    NAMES.get(usize::from(state)).copied().unwrap_or("NONE")
+}
+
+/// The `IPS_*` status bits by name (include/uapi/linux/netfilter/nf_conntrack_common.h).
+pub const STATUS_BITS: [&str; 16] = [
+    "EXPECTED",
+    "SEEN_REPLY",
+    "ASSURED",
+    "CONFIRMED",
+    "SRC_NAT",
+    "DST_NAT",
+    "SEQ_ADJUST",
+    "SRC_NAT_DONE",
+    "DST_NAT_DONE",
+    "DYING",
+    "FIXED_TIMEOUT",
+    "TEMPLATE",
+    "NAT_CLASH",
+    "HELPER",
+    "OFFLOAD",
+    "HW_OFFLOAD",
+];
+
+/// The names of the bits set in `status`, lowest first; a bit without a name as `BIT<n>`.
+pub fn status_names(status: u32) -> Vec<String> {
+    (0..32)
+        .filter(|bit| status & (1 << bit) != 0)
+        .map(|bit| match STATUS_BITS.get(bit) {
+            Some(name) => (*name).to_string(),
+            None => format!("BIT{bit}"),
+        })
+        .collect()
+}
+
+/// The bit a status name stands for.
+pub fn status_bit(name: &str) -> Option<u32> {
+    STATUS_BITS
+        .iter()
+        .position(|n| *n == name)
+        .map(|bit| 1 << bit)
+}
+
+/// A layer 4 protocol's name as `sockets.proto` spells it for TCP, UDP and UDP-Lite
+/// (`tcp6` for IPv6), and as conntrack does for the rest.
+pub fn proto_name(proto: u8, family: u8) -> std::borrow::Cow<'static, str> {
+    let v6 = i32::from(family) == libc::AF_INET6;
+    let name = match (proto, v6) {
+        (6, false) => "tcp",
+        (6, true) => "tcp6",
+        (17, false) => "udp",
+        (17, true) => "udp6",
+        (136, false) => "udplite",
+        (136, true) => "udplite6",
+        (1, _) => "icmp",
+        (58, _) => "icmpv6",
+        (132, _) => "sctp",
+        (47, _) => "gre",
+        (33, _) => "dccp",
+        (other, _) => return other.to_string().into(),
+    };
+    name.into()
+}
