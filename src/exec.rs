@@ -234,10 +234,10 @@ impl<'a> Runner<'a> {
         // A DELETE never reaches DataFusion's planner (see kill.rs).
         let plan = match kill::deletion(self.ctx, &plan, self.kill, self.dry_run)? {
             None => plan,
-            Some(Deletion::List(input)) => kill::listing(input)?,
-            Some(Deletion::Close(input)) => {
+            Some(Deletion::List(input, subject)) => kill::listing(input, subject)?,
+            Some(Deletion::Close(input, subject)) => {
                 return Ok((
-                    one_batch(kill::close(self.ctx, self.root, input).await?),
+                    one_batch(kill::close(self.ctx, self.root, input, subject).await?),
                     false,
                 ))
             }

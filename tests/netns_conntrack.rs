@@ -898,3 +898,78 @@ fn record_writes_conntrack_events() {
     .collect();
     assert_eq!(got, expected, "every new entry recorded once");
 }
+
+/// `DELETE FROM conntrack` removes exactly the entries its WHERE selects (conntrack -L
+/// before and after), only with --allow-kill, never all without `=all`, never with LIMIT;
+/// --dry-run lists them and removes nothing.
+#[test]
+fn delete_removes_exactly_the_selected_entries() {
+    let Some(hosts) = setup("ctd") else { return };
+    let ns = &hosts.client;
+    ns.within(|| {
+        for port in 32000..32020 {
+            let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+            sender.send_to(b"x", ("127.0.0.1", port)).unwrap();
+        }
+    });
+    let before = conntrack_list(ns, &[]);
+    let selected: Vec<u64> = before
+        .iter()
+        .filter(|(_, l)| {
+            l.orig
+                .get("dport")
+                .and_then(|p| p.parse::<u16>().ok())
+                .is_some_and(|p| (32000..32010).contains(&p))
+        })
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(selected.len(), 10);
+    let delete = "DELETE FROM conntrack WHERE proto = 'udp' AND orig_dport BETWEEN 32000 AND 32009";
+    let run = |args: &[&str]| {
+        let mut argv = vec![env!("CARGO_BIN_EXE_netsql")];
+        argv.extend_from_slice(args);
+        ns.exec(&argv)
+    };
+    let listed = run(&["--dry-run", "--format", "ndjson", "-e", delete]);
+    assert!(listed.status.success());
+    let mut ids: Vec<u64> = common::ndjson(&listed.stdout)
+        .iter()
+        .map(|r| common::number(r, "id").unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, selected, "--dry-run lists what would go");
+    for refused in [
+        vec!["-e", delete],
+        vec!["--allow-kill", "-e", "DELETE FROM conntrack"],
+        vec!["--allow-kill", "-e", "DELETE FROM conntrack WHERE true"],
+        vec!["--allow-kill", "-e", &format!("{delete} LIMIT 1")],
+    ] {
+        let out = run(&refused);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{refused:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{refused:?}: {stderr}");
+        assert!(
+            stderr.contains("--allow-kill") || stderr.contains("LIMIT"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(
+        conntrack_list(ns, &[]).keys().collect::<Vec<_>>(),
+        before.keys().collect::<Vec<_>>(),
+        "nothing removed by a listing or a refusal"
+    );
+    let out = run(&["--allow-kill", "--format", "csv", "-e", delete]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "netsql: deleted 10 of 10 matching conntrack entries"
+    );
+    let after = conntrack_list(ns, &[]);
+    let expected: Vec<&u64> = before.keys().filter(|id| !selected.contains(id)).collect();
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        expected,
+        "exactly the selected went"
+    );
+}

@@ -11,6 +11,16 @@ pub use wire::{Counters, Event, Filter, Flow, Tuple};
 use super::netlink::{self, Failure};
 use super::{CollectError, Root};
 
+/// What asking the kernel to delete an entry did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    Yes,
+    /// No such entry (any more).
+    Gone,
+    /// Not without CAP_NET_ADMIN.
+    Denied,
+}
+
 /// One ctnetlink socket, reused for a scan's requests.
 pub struct Ctnetlink {
     socket: Socket,
@@ -76,6 +86,20 @@ impl Ctnetlink {
             Ok(!filter.accepts(&flow) || push(flow))
         })
         .map_err(|f| failed("conntrack dump", f))
+    }
+
+    /// Deletes the entry `flow` names (its original tuple, zone and id).
+    pub fn delete(&mut self, flow: &Flow) -> Result<Deleted, CollectError> {
+        let request = wire::delete_request(flow, self.next_seq());
+        match netlink::converse(&mut self.socket, &mut self.buf, &request, |_| Ok(true)) {
+            Ok(()) => Ok(Deleted::Yes),
+            Err(Failure::Refused(errno)) => match errno.raw_os_error() {
+                Some(libc::ENOENT) => Ok(Deleted::Gone),
+                Some(libc::EPERM | libc::EACCES) => Ok(Deleted::Denied),
+                _ => Err(refused("conntrack delete", errno)),
+            },
+            Err(failure) => Err(failed("conntrack delete", failure)),
+        }
     }
 
     /// Each possible CPU's counters.
@@ -189,6 +213,24 @@ pub fn status_bit(name: &str) -> Option<u32> {
         .iter()
         .position(|n| *n == name)
         .map(|bit| 1 << bit)
+}
+
+/// The protocol number a [`proto_name`] names.
+pub fn proto_number(name: &str) -> Option<u8> {
+    if let Ok(number) = name.parse() {
+        return Some(number);
+    }
+    Some(match name.strip_suffix('6').unwrap_or(name) {
+        "tcp" => 6,
+        "udp" => 17,
+        "udplite" => 136,
+        "icmp" => 1,
+        "icmpv" => 58,
+        "sctp" => 132,
+        "gre" => 47,
+        "dccp" => 33,
+        _ => return None,
+    })
 }
 
 /// A layer 4 protocol's name as `sockets.proto` spells it for TCP, UDP and UDP-Lite

@@ -47,8 +47,14 @@ const CTA_LABELS: u16 = 22;
 const CTA_HELP: u16 = 5;
 const CTA_FILTER: u16 = 25;
 const CTA_STATUS_MASK: u16 = 26;
-/// In a tuple: a direction's own zone.
+/// In a tuple: its addresses, its layer 4 part, a direction's own zone.
+const CTA_TUPLE_IP: u16 = 1;
+const CTA_TUPLE_PROTO: u16 = 2;
 const CTA_TUPLE_ZONE: u16 = 3;
+/// In CTA_TUPLE_PROTO: the protocol and its ports.
+const CTA_PROTO_NUM: u16 = 1;
+const CTA_PROTO_SRC_PORT: u16 = 2;
+const CTA_PROTO_DST_PORT: u16 = 3;
 /// In CTA_TUPLE_PROTO: ICMP's id, type and code, then ICMPv6's.
 const CTA_PROTO_ICMP_ID: u16 = 4;
 const CTA_PROTO_ICMP_TYPE: u16 = 5;
@@ -235,6 +241,65 @@ pub fn dump_request(filter: &Filter, seq: u32) -> Vec<u8> {
             attributes,
         },
         NLM_F_REQUEST | NLM_F_DUMP,
+        seq,
+    )
+}
+
+/// A request to delete one entry: its original tuple (and zone), and its id so an entry
+/// made since with the same tuple is left alone; answered with an acknowledgement, or
+/// ENOENT when no such entry is left.
+pub fn delete_request(flow: &Flow, seq: u32) -> Vec<u8> {
+    let t = &flow.orig;
+    let mut ip = Vec::new();
+    if let Some(src) = t.src {
+        ip.push(IPTuple::SourceAddress(src));
+    }
+    if let Some(dst) = t.dst {
+        ip.push(IPTuple::DestinationAddress(dst));
+    }
+    let v6 = i32::from(flow.family) == libc::AF_INET6;
+    let mut proto = vec![nla(CTA_PROTO_NUM, [t.proto])];
+    if let Some(port) = t.sport {
+        proto.push(nla(CTA_PROTO_SRC_PORT, port.to_be_bytes()));
+    }
+    if let Some(port) = t.dport {
+        proto.push(nla(CTA_PROTO_DST_PORT, port.to_be_bytes()));
+    }
+    let (id, kind, code) = match v6 {
+        false => (CTA_PROTO_ICMP_ID, CTA_PROTO_ICMP_TYPE, CTA_PROTO_ICMP_CODE),
+        true => (
+            CTA_PROTO_ICMPV6_ID,
+            CTA_PROTO_ICMPV6_TYPE,
+            CTA_PROTO_ICMPV6_CODE,
+        ),
+    };
+    if let Some(value) = t.icmp_id {
+        proto.push(nla(id, value.to_be_bytes()));
+    }
+    if let Some(value) = t.icmp_type {
+        proto.push(nla(kind, [value]));
+    }
+    if let Some(value) = t.icmp_code {
+        proto.push(nla(code, [value]));
+    }
+    let tuple = [
+        nla(CTA_TUPLE_IP | NLA_F_NESTED, emitted(&ip)),
+        nla(CTA_TUPLE_PROTO | NLA_F_NESTED, emitted(&proto)),
+    ];
+    let mut attributes = vec![nla(CTA_TUPLE_ORIG | NLA_F_NESTED, emitted(&tuple))];
+    if let Some(zone) = flow.zone.filter(|&z| z != 0) {
+        attributes.push(nla(CTA_ZONE, zone.to_be_bytes()));
+    }
+    if let Some(id) = flow.id {
+        attributes.push(nla(CTA_ID, id.to_be_bytes()));
+    }
+    frame(
+        flow.family,
+        ConntrackMessage::Other {
+            message_type: (CT_DELETE & 0xff) as u8,
+            attributes,
+        },
+        NLM_F_REQUEST | NLM_F_ACK,
         seq,
     )
 }

@@ -1,4 +1,6 @@
-//! `DELETE FROM sockets WHERE ...`: closing the sockets a WHERE selects, as `ss -K` does.
+//! `DELETE FROM sockets WHERE ...`: closing the sockets a WHERE selects, as `ss -K` does;
+//! and `DELETE FROM conntrack` (conntrack.rs), removing tracked connections under the
+//! same rules.
 //!
 //! DataFusion 55 would hand a DELETE to `TableProvider::delete_from` while *planning* (so
 //! even EXPLAIN would run it), with a subquery predicate reaching it as no filter at all,
@@ -29,6 +31,8 @@ use crate::collect::{CollectError, Root};
 use crate::error::Error;
 use crate::tables::sockets::col as c;
 
+mod conntrack;
+
 /// Whether `DELETE FROM sockets` may close anything (`--allow-kill[=all]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Kill {
@@ -45,8 +49,31 @@ pub enum Kill {
 const NO_LIMIT: &str =
     "DELETE ... LIMIT is refused: which sockets a LIMIT picks is not defined; narrow the WHERE instead";
 
-/// The one table a DELETE may name.
-const TABLE: &str = "sockets";
+/// What a DELETE acts on: the tables it may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// `sockets`: closed with SOCK_DESTROY.
+    Sockets,
+    /// `conntrack`: entries deleted with IPCTNL_MSG_CT_DELETE.
+    Conntrack,
+}
+
+impl Subject {
+    fn of(table: &str) -> Option<Subject> {
+        match table {
+            "sockets" => Some(Subject::Sockets),
+            "conntrack" => Some(Subject::Conntrack),
+            _ => None,
+        }
+    }
+
+    fn table(self) -> &'static str {
+        match self {
+            Subject::Sockets => "sockets",
+            Subject::Conntrack => "conntrack",
+        }
+    }
+}
 
 /// Checks a parsed statement: a DELETE must be of `sockets`, without LIMIT, and allowed
 /// (a dry run lists and is always allowed). Anything else passes untouched.
@@ -68,7 +95,7 @@ pub fn check_statement(statement: &Statement, kill: Kill, dry_run: bool) -> Resu
     }
     if kill == Kill::Refused && !dry_run {
         return Err(Error::Usage(
-            "DELETE FROM sockets closes connections: run netsql with --allow-kill (or --dry-run to list what it would close)".into(),
+            "DELETE acts on the host (it closes sockets, removes conntrack entries): run netsql with --allow-kill (or --dry-run to list what it would do)".into(),
         ));
     }
     Ok(())
@@ -79,11 +106,12 @@ fn check_explained(statement: &Statement) -> Result<(), Error> {
     check_statement(statement, Kill::Filtered, true)
 }
 
-/// What a planned statement asks of sockets: nothing, a listing, or closing them.
+/// What a planned statement asks: nothing, a listing, or acting on what its input
+/// selects.
 pub enum Deletion {
-    /// EXPLAIN DELETE, or `--dry-run`: the sockets that would be closed.
-    List(LogicalPlan),
-    Close(LogicalPlan),
+    /// EXPLAIN DELETE, or `--dry-run`: what would be closed or removed.
+    List(LogicalPlan, Subject),
+    Close(LogicalPlan, Subject),
 }
 
 /// The DELETE in `plan`, checked: its input plan, to list or to close.
@@ -108,38 +136,39 @@ pub fn deletion(
     if dml.op != WriteOp::Delete {
         return Ok(None);
     }
-    check_target(dml)?;
+    let subject = check_target(dml)?;
+    let table = subject.table();
     let input = dml.input.as_ref().clone();
     if explained || dry_run {
-        return Ok(Some(Deletion::List(input)));
+        return Ok(Some(Deletion::List(input, subject)));
     }
     if kill == Kill::Refused {
-        return Err(Error::Usage(
-            "DELETE FROM sockets closes connections: not allowed here".into(),
-        ));
-    }
-    if kill == Kill::Filtered && !narrows(ctx, &input)? {
-        return Err(Error::Usage(
-            "DELETE FROM sockets without a WHERE that narrows it would close every socket: refused unless --allow-kill=all".into(),
-        ));
-    }
-    Ok(Some(Deletion::Close(input)))
-}
-
-fn check_target(dml: &DmlStatement) -> Result<(), Error> {
-    if dml.table_name.table() != TABLE {
         return Err(Error::Usage(format!(
-            "DELETE works on sockets only (it closes them); {} is a live view of the host",
-            dml.table_name
+            "DELETE FROM {table} acts on the host: not allowed here"
         )));
     }
+    if kill == Kill::Filtered && !narrows(ctx, &input)? {
+        return Err(Error::Usage(format!(
+            "DELETE FROM {table} without a WHERE that narrows it would act on every row: refused unless --allow-kill=all"
+        )));
+    }
+    Ok(Some(Deletion::Close(input, subject)))
+}
+
+fn check_target(dml: &DmlStatement) -> Result<Subject, Error> {
+    let Some(subject) = Subject::of(dml.table_name.table()) else {
+        return Err(Error::Usage(format!(
+            "DELETE works on sockets (it closes them) and conntrack (it removes entries) only; {} is a live view of the host",
+            dml.table_name
+        )));
+    };
     let limited = dml
         .input
         .exists(|node| Ok(matches!(node, LogicalPlan::Limit(_))))?;
     if limited {
         return Err(Error::Usage(NO_LIMIT.into()));
     }
-    Ok(())
+    Ok(subject)
 }
 
 /// Whether the optimized input selects fewer than all sockets: a WHERE that simplifies
@@ -188,14 +217,69 @@ fn project(input: LogicalPlan, columns: &[&str]) -> Result<LogicalPlan, Error> {
         .build()?)
 }
 
-/// The sockets a DELETE would close.
-pub fn listing(input: LogicalPlan) -> Result<LogicalPlan, Error> {
-    project(input, LISTED)
+/// What a DELETE would close or remove.
+pub fn listing(input: LogicalPlan, subject: Subject) -> Result<LogicalPlan, Error> {
+    match subject {
+        Subject::Sockets => project(input, LISTED),
+        Subject::Conntrack => project(input, conntrack::LISTED),
+    }
 }
 
-/// Runs the DELETE's input for the matching sockets, closes them, and returns the
-/// one-row `count` result (DataFusion's DML shape); the summary goes to stderr.
+/// Runs the DELETE's input for the matching rows, acts on them, and returns the one-row
+/// `count` result (DataFusion's DML shape); the summary goes to stderr.
 pub async fn close(
+    ctx: &SessionContext,
+    root: &Root,
+    input: LogicalPlan,
+    subject: Subject,
+) -> Result<RecordBatch, Error> {
+    match subject {
+        Subject::Sockets => close_sockets(ctx, root, input).await,
+        Subject::Conntrack => delete_entries(ctx, root, input).await,
+    }
+}
+
+/// The one-row `count` result.
+fn count(n: u64) -> Result<RecordBatch, Error> {
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "count",
+        DataType::UInt64,
+        false,
+    )]));
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![Arc::new(UInt64Array::from(vec![n]))],
+    )?)
+}
+
+async fn delete_entries(
+    ctx: &SessionContext,
+    root: &Root,
+    input: LogicalPlan,
+) -> Result<RecordBatch, Error> {
+    let plan = project(input, conntrack::IDENTITY)?;
+    let batches = ctx.execute_logical_plan(plan).await?.collect().await?;
+    let mut by_namespace: BTreeMap<u64, Vec<_>> = BTreeMap::new();
+    let mut matched = 0u64;
+    for batch in &batches {
+        matched += batch.num_rows() as u64;
+        for (netns, flow) in conntrack::entries(batch)? {
+            by_namespace.entry(netns).or_default().push(flow);
+        }
+    }
+    let root = root.clone();
+    let tally = tokio::task::spawn_blocking(move || conntrack::delete_all(&root, by_namespace))
+        .await
+        .map_err(|e| Error::Usage(format!("deleting conntrack entries failed: {e}")))??;
+    let summary = conntrack::summary(matched, &tally);
+    if tally.deleted == 0 && tally.denied > 0 {
+        return Err(Error::Usage(summary));
+    }
+    eprintln!("netsql: {summary}");
+    count(tally.deleted)
+}
+
+async fn close_sockets(
     ctx: &SessionContext,
     root: &Root,
     input: LogicalPlan,
@@ -220,15 +304,7 @@ pub async fn close(
         return Err(Error::Usage(summary));
     }
     eprintln!("netsql: {summary}");
-    let schema = Arc::new(Schema::new(vec![Field::new(
-        "count",
-        DataType::UInt64,
-        false,
-    )]));
-    Ok(RecordBatch::try_new(
-        schema,
-        vec![Arc::new(UInt64Array::from(vec![tally.closed]))],
-    )?)
+    count(tally.closed)
 }
 
 /// Each row of `batch` (the IDENTITY columns) as the namespace and socket to close;
