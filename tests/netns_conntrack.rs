@@ -973,3 +973,80 @@ fn delete_removes_exactly_the_selected_entries() {
         "exactly the selected went"
     );
 }
+
+/// A reader that falls behind (nobody reads netsql's output during a churn of new
+/// entries) is told exactly how many events the kernel dropped: each of the churn's new
+/// entries is a row or counted lost. The kernel sends an entry's NEW event as the packet
+/// that makes it passes, so once the churn's sends return, every event was offered.
+#[test]
+fn a_stalled_reader_is_told_how_many_events_were_lost() {
+    let Some(hosts) = setup("ctx") else { return };
+    let ns = &hosts.client;
+    let mut kid = common::Kid::spawn(
+        ns.command(&[
+            env!("CARGO_BIN_EXE_netsql"),
+            "--format",
+            "csv",
+            "-e",
+            "SELECT orig_dport FROM conntrack_events WHERE event = 'new'",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped()),
+    );
+    // Subscribed once /proc/net/netlink shows a NETLINK_NETFILTER (12) socket in the three
+    // conntrack groups: netsql's, the only listener in this namespace.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let table = ns.exec_ok(&["cat", "/proc/net/netlink"]);
+        let subscribed = table.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 4 && f[1] == "12" && f[3] == "00000007"
+        });
+        if subscribed {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "netsql never listened: {table}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // From here nobody reads: netsql's pipe, its queue and the kernel's buffer fill.
+    const CHURN: usize = 100_000;
+    ns.within(|| {
+        let senders = [
+            UdpSocket::bind("127.0.0.1:0").unwrap(),
+            UdpSocket::bind("127.0.0.1:0").unwrap(),
+        ];
+        for i in 0..CHURN {
+            let port = 1024 + (i % 60_000) as u16;
+            senders[i / 60_000]
+                .send_to(b"x", ("127.0.0.1", port))
+                .unwrap();
+        }
+    });
+    // SAFETY: kill has no memory preconditions.
+    unsafe { libc::kill(kid.id() as i32, libc::SIGINT) };
+    let mut stdout = String::new();
+    kid.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let rows = stdout.lines().count().saturating_sub(1);
+    let out = kid.finish_within(Duration::from_secs(30));
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lost: usize = stderr
+        .split_whitespace()
+        .skip_while(|w| *w != "dropped")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no loss reported: {stderr}"));
+    assert!(lost > 0);
+    assert_eq!(
+        rows + lost,
+        CHURN,
+        "every new entry is a row or counted lost: {stderr}"
+    );
+}
