@@ -12,7 +12,8 @@ pub const BULK: usize = 3_000_000;
 pub struct Made {
     pub _held: Vec<OwnedFd>,
     pub bulk_client_port: u16,
-    pub reno_port: Option<u16>,
+    /// The reno connection's client port, or why the kernel would not make one.
+    pub reno_port: Result<u16, String>,
     pub udp_port: u16,
     pub marked_port: u16,
     /// The sender whose peer stopped reading: data queued, a zero window.
@@ -65,32 +66,32 @@ pub fn build() -> Made {
     drop(tw_client);
     held.push(tw_listener.into());
 
-    // reno, where the kernel has it.
-    let available = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control")
-        .unwrap_or_default();
-    let reno_port = available.split_whitespace().any(|c| c == "reno").then(|| {
-        let listener = TcpListener::bind("127.0.0.1:7303").unwrap();
+    // reno: built into every kernel, but only where setting it works is it a thing ss
+    // can show (probed by doing it, not by the advertised list).
+    let reno_port = {
         let socket =
             socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        assert!(setsockopt_str(
-            &socket,
-            libc::IPPROTO_TCP,
-            libc::TCP_CONGESTION,
-            b"reno"
-        ));
-        socket
-            .connect(
-                &"127.0.0.1:7303"
-                    .parse::<std::net::SocketAddr>()
-                    .unwrap()
-                    .into(),
-            )
-            .unwrap();
-        let port = socket.local_addr().unwrap().as_socket().unwrap().port();
-        let (accepted, _) = listener.accept().unwrap();
-        held.extend([listener.into(), OwnedFd::from(socket), accepted.into()]);
-        port
-    });
+        if setsockopt_str(&socket, libc::IPPROTO_TCP, libc::TCP_CONGESTION, b"reno") {
+            let listener = TcpListener::bind("127.0.0.1:7303").unwrap();
+            socket
+                .connect(
+                    &"127.0.0.1:7303"
+                        .parse::<std::net::SocketAddr>()
+                        .unwrap()
+                        .into(),
+                )
+                .unwrap();
+            let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+            let (accepted, _) = listener.accept().unwrap();
+            held.extend([listener.into(), OwnedFd::from(socket), accepted.into()]);
+            Ok(port)
+        } else {
+            Err(format!(
+                "the kernel refused TCP_CONGESTION reno: {}",
+                std::io::Error::last_os_error()
+            ))
+        }
+    };
 
     // UDP overflowed: a small buffer nobody reads.
     let sink = UdpSocket::bind("127.0.0.1:7304").unwrap();
