@@ -112,40 +112,55 @@ fn delete_closes_exactly_what_the_where_selects() {
         "{}",
         stderr(&refused)
     );
-    for args in [
-        vec!["--read-only", "-e", a_sql.as_str()],
-        vec!["--allow-kill", "--read-only", "-e", a_sql.as_str()],
-        vec!["--allow-kill", "-q", "close_wait_per_process"],
-        vec!["--allow-kill", "audit"],
-        vec!["--allow-kill", "-e", "DELETE FROM sockets"],
-        vec!["--allow-kill", "-e", "DELETE FROM sockets WHERE true"],
-        vec![
-            "--allow-kill",
-            "-e",
-            "DELETE FROM sockets WHERE 1 = 1 OR state = 'LISTEN'",
-        ],
-        vec![
-            "--allow-kill",
-            "-e",
-            "DELETE FROM sockets WHERE remote_port = 7301 LIMIT 2",
-        ],
-        vec!["--allow-kill", "-e", "DELETE FROM processes WHERE pid = 1"],
+    // Each refused with its own reason, in one line (a parse error would not do).
+    const WHOLE: &str = "refused unless --allow-kill=all";
+    const ONLY_WITH: &str = "--allow-kill goes with -e, -f or the REPL only";
+    for (args, why) in [
+        (vec!["--read-only", "-e", a_sql.as_str()], "read-only: "),
+        (
+            vec!["--allow-kill", "--read-only", "-e", a_sql.as_str()],
+            ONLY_WITH,
+        ),
+        (
+            vec!["--allow-kill", "-q", "close_wait_per_process"],
+            ONLY_WITH,
+        ),
+        (vec!["--allow-kill", "audit"], "do not go with a subcommand"),
+        (vec!["--allow-kill", "-e", "DELETE FROM sockets"], WHOLE),
+        (
+            vec!["--allow-kill", "-e", "DELETE FROM sockets WHERE true"],
+            WHOLE,
+        ),
+        (
+            vec![
+                "--allow-kill",
+                "-e",
+                "DELETE FROM sockets WHERE 1 = 1 OR state = 'LISTEN'",
+            ],
+            WHOLE,
+        ),
+        (
+            vec![
+                "--allow-kill",
+                "-e",
+                "DELETE FROM sockets WHERE remote_port = 7301 LIMIT 2",
+            ],
+            "DELETE ... LIMIT is refused",
+        ),
+        (
+            vec!["--allow-kill", "-e", "DELETE FROM processes WHERE pid = 1"],
+            "DELETE works on sockets only",
+        ),
     ] {
         let out = netsql_in(&ns, &args).run();
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
-        assert_eq!(
-            stderr(&out).lines().count(),
-            1,
-            "{args:?}: {}",
-            stderr(&out)
+        let line = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {line}");
+        assert_eq!(line.lines().count(), 1, "{args:?}: {line}");
+        assert!(
+            line.starts_with("netsql: ") && line.contains(why),
+            "{args:?}: wanted {why:?}: {line}"
         );
     }
-    let bare = netsql_in(&ns, &["--allow-kill", "-e", "DELETE FROM sockets"]).run();
-    assert!(
-        stderr(&bare).contains("--allow-kill=all"),
-        "{}",
-        stderr(&bare)
-    );
     assert_eq!(
         client_ports(&ns, SERVED),
         before,
