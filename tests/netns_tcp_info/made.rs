@@ -33,6 +33,25 @@ pub fn setsockopt_str(fd: &impl AsRawFd, level: i32, name: i32, value: &[u8]) ->
     }
 }
 
+/// `tcpi_last_data_sent` of a connection, read with getsockopt(TCP_INFO) (offset 44 of
+/// struct tcp_info, include/uapi/linux/tcp.h).
+fn last_data_sent_ms(stream: &TcpStream) -> u32 {
+    let mut info = [0u8; 232];
+    let mut len = info.len() as libc::socklen_t;
+    // SAFETY: a valid descriptor and a buffer of `len` bytes.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0, "TCP_INFO: {}", std::io::Error::last_os_error());
+    u32::from_ne_bytes(info[44..48].try_into().unwrap())
+}
+
 pub fn setsockopt_int(fd: &impl AsRawFd, level: i32, name: i32, value: i32) {
     let ok = setsockopt_str(fd, level, name, &value.to_ne_bytes());
     assert!(
@@ -144,6 +163,23 @@ pub fn build() -> Made {
     }
     let stalled_port = sender.local_addr().unwrap().port();
     held.extend([stall_listener.into(), sender.into(), receiver.into()]);
+
+    // A connection whose "ms since" fields differ by more than any two reads take: the
+    // client sent a byte, and only once the kernel says that was 300 ms ago did it
+    // receive one (fields swapped, or in the wrong unit, show).
+    let chatty_listener = TcpListener::bind("127.0.0.1:7307").unwrap();
+    let mut chatty = TcpStream::connect("127.0.0.1:7307").unwrap();
+    let (mut chatty_server, _) = chatty_listener.accept().unwrap();
+    chatty.write_all(b"x").unwrap();
+    chatty_server.read_exact(&mut [0u8; 1]).unwrap();
+    let started = std::time::Instant::now();
+    while last_data_sent_ms(&chatty) < 300 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    chatty_server.write_all(b"y").unwrap();
+    chatty.read_exact(&mut [0u8; 1]).unwrap();
+    held.extend([chatty_listener.into(), chatty.into(), chatty_server.into()]);
 
     // Unix: a pair with unread bytes one way.
     let (mut a, b) = UnixStream::pair().unwrap();
