@@ -37,10 +37,20 @@ fn link_for_start_up() {
 /// The commit being built, for `netsql --version` (`unknown` outside a git checkout).
 fn commit() {
     let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
-    let git = dir.join(".git");
-    if git.exists() {
-        println!("cargo:rerun-if-changed={}", git.join("HEAD").display());
-        println!("cargo:rerun-if-changed={}", git.join("refs").display());
+    // Asked of git, not assumed under .git/: in a worktree .git is a file, and a path
+    // that does not exist would make cargo rebuild the crate on every run.
+    for what in ["HEAD", "refs"] {
+        let path = std::process::Command::new("git")
+            .args(["rev-parse", "--path-format=absolute", "--git-path", what])
+            .current_dir(&dir)
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .map(|text| PathBuf::from(text.trim()));
+        if let Some(path) = path.filter(|p| p.exists()) {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
     }
     let commit = std::process::Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])

@@ -9,6 +9,8 @@ Usage: flight_client.py URI TOKEN|- COMMAND [ARGS]   (TOKEN "-" sends none)
                        {"ok": N, "exhausted": N, "other": [messages]}
   stall SQL            start fetching SQL, read one batch, print "started", then wait
                        to be killed
+  drain SQL            start fetching SQL, read one batch, print "started", wait for a
+                       line on stdin, then read the rest: {"rows": N} (all batches)
 Errors print {"error": "<the driver's message>"} and exit 1.
 Extra driver options come from NETSQL_ADBC_* variables (TLS roots, client certificate).
 """
@@ -101,6 +103,16 @@ try:
         reader.read_next_batch()
         print("started", flush=True)
         threading.Event().wait()
+    elif command == "drain":
+        with connect() as conn, conn.cursor() as cur:
+            cur.execute(args[0])
+            reader = cur.fetch_record_batch()
+            rows = reader.read_next_batch().num_rows
+            print("started", flush=True)
+            sys.stdin.readline()
+            for batch in reader:
+                rows += batch.num_rows
+            print(json.dumps({"rows": rows}), flush=True)
     else:
         raise SystemExit("unknown command " + command)
 except Exception as e:  # noqa: BLE001 - the test reads the driver's message

@@ -370,7 +370,8 @@ fn audit_errors_name_the_file_and_exit_2() {
     );
 
     let writes = dir.path().join("writes.sql");
-    std::fs::write(&writes, "COPY (SELECT 1) TO '/tmp/netsql-never.csv'").unwrap();
+    let never = dir.path().join("never.csv");
+    std::fs::write(&writes, format!("COPY (SELECT 1) TO '{}'", never.display())).unwrap();
     let out = common::netsql()
         .args(["audit", writes.to_str().unwrap()])
         .run();
@@ -380,6 +381,7 @@ fn audit_errors_name_the_file_and_exit_2() {
         err.contains("writes.sql") && err.contains("read-only"),
         "{err}"
     );
+    assert!(!never.exists(), "the audit wrote {}", never.display());
 
     // A folder of audits runs each; one with rows fails the run (exit 1), in the summary.
     let folder = dir.path().join("mine");

@@ -30,6 +30,44 @@ fn sleeper(fds: &[&dyn AsRawFd]) -> Kid {
     kid
 }
 
+/// Waits until the kernel shows what `build` made (this thread's namespace, as
+/// /proc/thread-self/net/tcp lists it): the FINs to :7703 delivered (two FIN_WAIT2 client
+/// ends, two CLOSE_WAIT server ends) and 500 and 300 bytes queued on :7700's ends.
+fn settled() {
+    let started = std::time::Instant::now();
+    loop {
+        let tcp = std::fs::read_to_string("/proc/thread-self/net/tcp").unwrap();
+        let rows: Vec<Vec<&str>> = tcp
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        // Ports in hex: 7700 = 1E14, 7703 = 1E17; states: 05 FIN_WAIT2, 08 CLOSE_WAIT.
+        let count = |field: usize, port: &str, state: &str| {
+            rows.iter()
+                .filter(|f| f[field].ends_with(port) && f[3] == state)
+                .count()
+        };
+        let queued: Vec<&str> = rows
+            .iter()
+            .filter(|f| f[1].ends_with(":1E14"))
+            .filter_map(|f| f[4].split(':').nth(1))
+            .collect();
+        if count(2, ":1E17", "05") == 2
+            && count(1, ":1E17", "08") == 2
+            && queued.contains(&"000001F4")
+            && queued.contains(&"0000012C")
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the kernel never showed the sockets settled:\n{tcp}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// Runs inside the namespace. This process ends up holding:
 /// - LISTEN 127.0.0.1:7700 and 127.0.0.1:7703, UDP 0.0.0.0:7701;
 /// - three connections to :7700, both ends (6 ESTABLISHED), with 500 and 300 bytes
@@ -64,8 +102,7 @@ fn build() -> Made {
     let waiter = sleeper(&[&accepted[0], &accepted[1]]);
     drop(accepted);
     held.extend([web.into(), udp.into(), client6.into(), waiting.into()]);
-    // Let the FINs arrive and the states settle.
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    settled();
     Made {
         six: six_kid,
         waiter,

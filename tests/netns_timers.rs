@@ -1,9 +1,9 @@
 //! TCP timers against `ss -o` and `netstat -o` in a namespace of our own: a keepalive
 //! timer, a zero-window probe (persist) timer, a retransmitting SYN and a TIME_WAIT.
-//! Names and counters must match exactly; the time left may differ by what passes
-//! between two runs, at most [`TOLERANCE_MS`]. netstat shows both of the kernel's
-//! counters, `(left/retransmits/probes)`; ss shows one, the retransmits for `on` and the
-//! probes for keepalive and persist.
+//! Names and counters must match exactly; the time left may differ only by the time the
+//! reads took (measured) and the tool's printed resolution. netstat shows both of the
+//! kernel's counters, `(left/retransmits/probes)`; ss shows one, the retransmits for
+//! `on` and the probes for keepalive and persist.
 
 mod common;
 
@@ -16,8 +16,24 @@ use std::time::{Duration, Instant};
 use common::{ndjson, Netns};
 use socket2::{Domain, Socket, TcpKeepalive, Type};
 
-/// Time between our scan and theirs, plus rounding: ss prints whole seconds past 10 s.
-const TOLERANCE_MS: i64 = 2000;
+/// Jiffies: the kernel's timers tick at HZ (4 ms at 250, 10 ms at 100).
+const JIFFY_MS: i64 = 10;
+
+/// Whether `theirs`, read after `ours` within `window_ms`, shows the same timer: a
+/// countdown, so behind ours by at most the window, give or take the printed resolution.
+fn near(theirs: i64, ours: i64, window_ms: i64, resolution_ms: i64) -> bool {
+    let slack = resolution_ms + JIFFY_MS;
+    theirs <= ours + slack && theirs >= ours - window_ms - slack
+}
+
+/// ss prints whole seconds (truncated) past 10 s, milliseconds below (print_ms_timer).
+fn ss_resolution(ms: i64) -> i64 {
+    if ms >= 10_000 {
+        1000
+    } else {
+        1
+    }
+}
 
 /// One timer as a tool shows it: name, milliseconds left, the counters it shows.
 #[derive(Debug, Clone, PartialEq)]
@@ -158,9 +174,11 @@ fn our_timers(ns: &Netns, source: &str) -> Vec<(String, String, Timer)> {
 
 /// Compares ours with both tools once; the differences, if any.
 fn compare(ns: &Netns, source: &str) -> Result<usize, String> {
+    let read = Instant::now();
     let ours = our_timers(ns, source);
     let ss = ss_timers(ns);
     let netstat = netstat_timers(ns);
+    let window = read.elapsed().as_millis() as i64;
     let mut problems = Vec::new();
     let mut compared = 0;
     for (ss_key, netstat_key, ours) in &ours {
@@ -180,9 +198,16 @@ fn compare(ns: &Netns, source: &str) -> Result<usize, String> {
                     && theirs.probes.is_none_or(|n| Some(n) == ours.probes);
                 if theirs.name != ss_name
                     || !counters_agree
-                    || (theirs.left_ms - ours.left_ms).abs() > TOLERANCE_MS
+                    || !near(
+                        theirs.left_ms,
+                        ours.left_ms,
+                        window,
+                        ss_resolution(theirs.left_ms),
+                    )
                 {
-                    problems.push(format!("{ss_key}: ss {theirs:?}, ours {ours:?}"));
+                    problems.push(format!(
+                        "{ss_key}: ss {theirs:?}, ours {ours:?} (read within {window} ms)"
+                    ));
                 }
                 compared += 1;
             }
@@ -197,9 +222,11 @@ fn compare(ns: &Netns, source: &str) -> Result<usize, String> {
         {
             problems.push(format!("{netstat_key}: netstat {theirs:?}, ours {ours:?}"));
         }
-        // netstat shows no time left for `off`.
-        if ours.name != "off" && (theirs.left_ms - ours.left_ms).abs() > TOLERANCE_MS {
-            problems.push(format!("{netstat_key}: netstat {theirs:?}, ours {ours:?}"));
+        // netstat shows no time left for `off`; hundredths of a second otherwise.
+        if ours.name != "off" && !near(theirs.left_ms, ours.left_ms, window, 10) {
+            problems.push(format!(
+                "{netstat_key}: netstat {theirs:?}, ours {ours:?} (read within {window} ms)"
+            ));
         }
     }
     if problems.is_empty() {
@@ -212,6 +239,9 @@ fn compare(ns: &Netns, source: &str) -> Result<usize, String> {
 struct Made {
     _held: Vec<OwnedFd>,
     keepalive: SocketAddr,
+    /// Just before and just after the keepalive connection was established (when the
+    /// kernel armed its 30 s timer).
+    connecting: (Instant, Instant),
     persist: SocketAddr,
 }
 
@@ -224,9 +254,11 @@ fn build(ns: String) -> Made {
     client
         .set_tcp_keepalive(&TcpKeepalive::new().with_time(Duration::from_secs(30)))
         .unwrap();
+    let before = Instant::now();
     client
         .connect(&"127.0.0.1:7800".parse::<SocketAddr>().unwrap().into())
         .unwrap();
+    let connecting = (before, Instant::now());
     let keepalive = client.local_addr().unwrap().as_socket().unwrap();
     let (server, _) = lst.accept().unwrap();
     held.extend([client.into(), server.into(), lst.into()]);
@@ -278,6 +310,7 @@ fn build(ns: String) -> Made {
     Made {
         _held: held,
         keepalive,
+        connecting,
         persist,
     }
 }
@@ -313,17 +346,22 @@ fn timers_match_ss_and_netstat() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
-    // The keepalive timer counts down from 30 s.
+    // The keepalive timer counts down from 30 s since the connection was made.
+    let asked = Instant::now();
     let ours = our_timers(&ns, "netlink");
+    let answered = Instant::now();
     let keepalive = ours
         .iter()
         .find(|(k, _, _)| k.starts_with(&format!("{} ", made.keepalive)))
         .map(|(_, _, t)| t.clone())
         .unwrap();
     assert_eq!(keepalive.name, "keepalive");
+    let (before, after) = made.connecting;
+    let most = 30_000 - asked.duration_since(after).as_millis() as i64 + JIFFY_MS;
+    let least = 30_000 - answered.duration_since(before).as_millis() as i64 - JIFFY_MS;
     assert!(
-        (20_000..=30_000).contains(&keepalive.left_ms),
-        "{keepalive:?}"
+        (least..=most).contains(&keepalive.left_ms),
+        "{keepalive:?}: wanted {least}..={most}"
     );
     let names: Vec<&str> = ours.iter().map(|(_, _, t)| t.name.as_str()).collect();
     for wanted in ["keepalive", "probe", "on", "timewait", "off"] {

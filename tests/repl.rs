@@ -175,9 +175,14 @@ fn saved_queries_files_and_timing() {
     let data = tempfile::tempdir().unwrap();
     let user = data.path().join("config/netsql/queries");
     std::fs::create_dir_all(&user).unwrap();
+    // A path of this test's own: another run's file could not make it pass or fail.
+    let never = data.path().join("never.csv");
     std::fs::write(
         user.join("writes.sql"),
-        "-- name: writes\n-- description: tries to write\nCOPY (SELECT 1) TO '/tmp/netsql-repl-never.csv';\n",
+        format!(
+            "-- name: writes\n-- description: tries to write\nCOPY (SELECT 1) TO '{}';\n",
+            never.display()
+        ),
     )
     .unwrap();
     let input = data.path().join("in.sql");
@@ -217,7 +222,7 @@ fn saved_queries_files_and_timing() {
     let written = std::fs::read_to_string(&output).unwrap();
     assert!(written.contains("| to-file |"), "{written}");
     assert!(!written.contains("from-file"), "{written}");
-    assert!(!std::path::Path::new("/tmp/netsql-repl-never.csv").exists());
+    assert!(!never.exists());
 }
 
 /// `record` on a terminal keeps one status line, rewritten after each snapshot and ended

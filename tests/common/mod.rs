@@ -172,6 +172,69 @@ pub fn require_netns() -> bool {
     std::env::var("NETSQL_REQUIRE_NETNS").is_ok_and(|v| v == "1")
 }
 
+/// Says "skipped: <why>" for a part the machine cannot run, or, under
+/// `NETSQL_REQUIRE_NETNS=1`, fails the test: only for what ss and the kernel here can do.
+pub fn skip_or_fail(why: &str) {
+    if require_netns() {
+        panic!("NETSQL_REQUIRE_NETNS=1 but cannot run: {why}");
+    }
+    eprintln!("skipped: {why}");
+}
+
+/// A cgroup2 hierarchy to make test cgroups in: the host's mount, or, where the kernel
+/// has cgroup2 and nothing mounts it, one of our own (as `ss --cgroup` mounts one),
+/// unmounted on drop.
+pub struct Cgroup2 {
+    pub mount: std::path::PathBuf,
+    ours: bool,
+}
+
+impl Cgroup2 {
+    /// `Ok(None)`: this kernel has no cgroup2 at all (neither ss nor netsql can show one);
+    /// `Err`: it has, and we could not mount it.
+    pub fn find() -> Result<Option<Cgroup2>, String> {
+        let mounts = std::fs::read_to_string("/proc/self/mounts").map_err(|e| e.to_string())?;
+        let found = mounts
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|f| f.get(2) == Some(&"cgroup2"))
+            .map(|f| std::path::PathBuf::from(f[1]));
+        if let Some(mount) = found {
+            return Ok(Some(Cgroup2 { mount, ours: false }));
+        }
+        let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
+        if !filesystems
+            .lines()
+            .any(|l| l.split_whitespace().last() == Some("cgroup2"))
+        {
+            return Ok(None);
+        }
+        let mount = std::path::PathBuf::from(format!("/run/netsql-cgroup2-{}", std::process::id()));
+        std::fs::create_dir_all(&mount).map_err(|e| format!("mkdir {}: {e}", mount.display()))?;
+        let out = Command::new("mount")
+            .args(["-t", "cgroup2", "none"])
+            .arg(&mount)
+            .run();
+        if !out.status.success() {
+            let _ = std::fs::remove_dir(&mount);
+            return Err(format!(
+                "mount -t cgroup2: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(Some(Cgroup2 { mount, ours: true }))
+    }
+}
+
+impl Drop for Cgroup2 {
+    fn drop(&mut self) {
+        if self.ours {
+            let _ = Command::new("umount").arg(&self.mount).run();
+            let _ = std::fs::remove_dir(&self.mount);
+        }
+    }
+}
+
 fn have(tool: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])

@@ -5,6 +5,7 @@
 mod common;
 mod events;
 mod kill;
+mod reach;
 
 use std::io::Write;
 use std::process::{ChildStdin, Command, Stdio};

@@ -6,7 +6,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use crate::common::{ndjson, netsql, run_ok, Kid, Lines, Netns, Row, RunExt};
+use crate::common::{ndjson, netsql, run_ok, Cgroup2, Kid, Lines, Netns, Row, RunExt};
 use crate::ss;
 
 pub const HOLDER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/holder.py");
@@ -78,29 +78,33 @@ pub fn unnamed(port: u16) -> Place {
 
 /// A cgroup v2 directory shaped like a Docker container's scope, removed on drop.
 pub struct FakeContainer {
-    mount: PathBuf,
     parent: PathBuf,
     pub id: String,
+    // Dropped last: the hierarchy, unmounted if the test mounted it.
+    cgroup2: Cgroup2,
 }
 
 impl FakeContainer {
-    /// Moves `pid` into `<cgroup2>/netsql-test-<pid>/docker-<id>.scope`, or says why not.
-    pub fn hold(pid: u32) -> Result<FakeContainer, String> {
-        let mounts = std::fs::read_to_string("/proc/mounts").map_err(|e| e.to_string())?;
-        let mount = mounts
-            .lines()
-            .map(|l| l.split_whitespace().collect::<Vec<_>>())
-            .find(|f| f.get(2) == Some(&"cgroup2"))
-            .map(|f| PathBuf::from(f[1]))
-            .ok_or("no cgroup2 mount")?;
+    /// Moves `pid` into `<cgroup2>/netsql-test-<pid>/docker-<id>.scope`; `Ok(None)` when
+    /// this kernel has no cgroup2 at all, `Err` when it has and that failed.
+    pub fn hold(pid: u32) -> Result<Option<FakeContainer>, String> {
+        let Some(cgroup2) = Cgroup2::find()? else {
+            return Ok(None);
+        };
         let id = format!("{:016x}", std::process::id() as u64 * 0x9e37_79b9).repeat(4);
-        let parent = mount.join(format!("netsql-test-{}", std::process::id()));
+        let parent = cgroup2
+            .mount
+            .join(format!("netsql-test-{}", std::process::id()));
         let scope = parent.join(format!("docker-{id}.scope"));
         std::fs::create_dir_all(&scope).map_err(|e| format!("mkdir {}: {e}", scope.display()))?;
-        let container = FakeContainer { mount, parent, id };
+        let container = FakeContainer {
+            parent,
+            id,
+            cgroup2,
+        };
         std::fs::write(scope.join("cgroup.procs"), pid.to_string())
             .map_err(|e| format!("move pid {pid} into {}: {e}", scope.display()))?;
-        Ok(container)
+        Ok(Some(container))
     }
 }
 
@@ -110,7 +114,7 @@ impl Drop for FakeContainer {
         let scope = self.parent.join(format!("docker-{}.scope", self.id));
         let procs = std::fs::read_to_string(scope.join("cgroup.procs")).unwrap_or_default();
         for pid in procs.lines() {
-            let _ = std::fs::write(self.mount.join("cgroup.procs"), pid);
+            let _ = std::fs::write(self.cgroup2.mount.join("cgroup.procs"), pid);
         }
         let _ = std::fs::remove_dir(&scope);
         let _ = std::fs::remove_dir(&self.parent);

@@ -70,6 +70,210 @@ fn python(script: &str, args: &[&str]) -> String {
 /// The saved query's SQL run by DuckDB over the dataset, compared there with netsql's
 use engines::{DUCKDB_COMPARE, PYARROW_READ, S3, SPARK_DDL, SPARK_READ};
 
+/// The ticks a recording says it skipped ("... N tick(s) skipped" lines), in all.
+fn skipped_reported(stderr: &[u8]) -> i64 {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("netsql: a snapshot overran its interval: ")?
+                .strip_suffix(" tick(s) skipped")?
+                .parse::<i64>()
+                .ok()
+        })
+        .sum()
+}
+
+/// `date -u` for `days` days ago (`+%F`): the witness for partition names.
+fn day(days_ago: u32) -> String {
+    common::run_ok(
+        "date",
+        &["-u", "-d", &format!("{days_ago} days ago"), "+%F"],
+    )
+    .trim()
+    .to_string()
+}
+
+#[test]
+fn record_retain_deletes_old_days_from_the_command_line() {
+    let dest = tempfile::tempdir().unwrap();
+    let made = [
+        ("sockets", day(1)),
+        ("sockets", day(3)),
+        ("sockets", "2000-01-01".to_string()),
+        ("interfaces", day(3)),
+    ];
+    for (table, date) in &made {
+        let dir = dest.path().join(format!("{table}/date={date}/host=old"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("x.parquet"), b"").unwrap();
+    }
+    let out = netsql()
+        .args([
+            "record",
+            "--to",
+            dest.path().to_str().unwrap(),
+            "--every",
+            "1s",
+            "--count",
+            "1",
+            "--retain",
+            "2d",
+            "--tables",
+            "sockets",
+            "--host",
+            "now",
+        ])
+        .run_within(Duration::from_secs(30));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let left = files(dest.path());
+    // Yesterday is within two days; three days ago and older are gone, in every table.
+    assert!(
+        left.contains(&format!("sockets/date={}/host=old/x.parquet", day(1))),
+        "{left:?}"
+    );
+    assert!(
+        left.iter()
+            .all(|f| !f.contains(&day(3)) && !f.contains("2000-01-01")),
+        "{left:?}"
+    );
+    assert_eq!(
+        left.iter().filter(|f| f.contains("/host=now/")).count(),
+        1,
+        "{left:?}"
+    );
+}
+
+#[test]
+fn record_for_a_period_stops_by_itself() {
+    let dest = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let out = netsql()
+        .args([
+            "record",
+            "--to",
+            dest.path().to_str().unwrap(),
+            "--every",
+            "1s",
+            "--for",
+            "3s",
+            "--tables",
+            "interfaces",
+        ])
+        .run_within(Duration::from_secs(30));
+    let took = started.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Within the period (and the snapshot under way at its end); ticks each second.
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    let written = files(dest.path()).len() as i64 + skipped_reported(&out.stderr);
+    assert!((2..=3).contains(&written), "{:?}", files(dest.path()));
+}
+
+/// An S3 endpoint on loopback that takes `delay` to refuse each request (403): a store
+/// slower than the interval. When each request arrived.
+fn slow_store(
+    delay: Duration,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<std::time::Instant>>>,
+) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = arrivals.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { break };
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream);
+                loop {
+                    let mut length = 0usize;
+                    let mut line = String::new();
+                    // The request line and headers; then the body, read whole.
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some((name, value)) = line.split_once(':') {
+                            if name.eq_ignore_ascii_case("content-length") {
+                                length = value.trim().parse().unwrap_or(0);
+                            }
+                        }
+                    }
+                    seen.lock().unwrap().push(std::time::Instant::now());
+                    let mut body = vec![0u8; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(delay);
+                    let answer = "<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code><Message>slow and no</Message></Error>";
+                    let response = format!(
+                        "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                    if reader.get_mut().write_all(response.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (endpoint, arrivals)
+}
+
+#[test]
+fn ticks_a_slow_snapshot_overran_are_reported() {
+    // Each snapshot takes 1.6 s against the 1 s interval: the next tick is 2 s later,
+    // one tick skipped each time, as the store itself sees the requests arrive.
+    let (endpoint, arrivals) = slow_store(Duration::from_millis(1600));
+    let out = netsql()
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .args([
+            "record",
+            "--to",
+            "s3://slow/netsql",
+            "--every",
+            "1s",
+            "--count",
+            "3",
+            "--tables",
+            "interfaces",
+        ])
+        .run_within(Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Every snapshot failed (403): exit 2, each failure said.
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.contains("snapshot at")).count(),
+        3,
+        "{stderr}"
+    );
+    let arrivals = arrivals.lock().unwrap().clone();
+    assert_eq!(arrivals.len(), 3, "one request a snapshot: {stderr}");
+    let seen_skipped: i64 = arrivals
+        .windows(2)
+        .map(|pair| (pair[1] - pair[0]).as_secs_f64().round() as i64 - 1)
+        .sum();
+    assert_eq!(seen_skipped, 2, "{arrivals:?}");
+    assert_eq!(skipped_reported(&out.stderr), seen_skipped, "{stderr}");
+}
+
 #[test]
 fn snapshots_read_back_in_netsql_duckdb_and_pyarrow() {
     let Some(ns) = Netns::create("history", &["python3"]) else {
@@ -390,14 +594,26 @@ fn record_counts_stops_on_sigterm_and_survives_a_full_disk() {
     );
     let written = files(dest.path());
     assert_eq!(written.len(), 3, "{written:?}");
-    // Ticks on whole seconds: the file names' times differ by exactly one second each.
-    let seconds: Vec<u32> = written
+    // Ticks on whole seconds: the file names' times are one second apart, or further by
+    // exactly the ticks the recording said it skipped (a busy machine overruns).
+    let seconds: Vec<i64> = written
         .iter()
-        .map(|f| f.rsplit('/').next().unwrap()[13..15].parse().unwrap())
+        .map(|f| {
+            let hhmmss = &f.rsplit('/').next().unwrap()[9..15];
+            let n = |at: usize| hhmmss[at..at + 2].parse::<i64>().unwrap();
+            n(0) * 3600 + n(2) * 60 + n(4)
+        })
         .collect();
-    for pair in seconds.windows(2) {
-        assert_eq!((pair[0] + 1) % 60, pair[1], "{written:?}");
-    }
+    let gaps: i64 = seconds
+        .windows(2)
+        .map(|pair| (pair[1] - pair[0]).rem_euclid(86400) - 1)
+        .sum();
+    assert_eq!(
+        gaps,
+        skipped_reported(&out.stderr),
+        "{written:?} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // SIGTERM: the snapshot under way finishes, exit 0, nothing partial.
     let other = tempfile::tempdir().unwrap();

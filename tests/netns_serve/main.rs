@@ -43,6 +43,12 @@ fn error_of(answer: &Value) -> String {
         .to_string()
 }
 
+/// Whether a client's error is the connection refused (gRPC's UNAVAILABLE: no TLS
+/// session), not a statement or token the server answered.
+fn refused_connection(error: &str) -> bool {
+    error.contains("UNAVAILABLE") || error.contains("Unavailable")
+}
+
 fn have_adbc() -> bool {
     let ok = Command::new("python3")
         .args(["-c", "import adbc_driver_flightsql.dbapi"])
@@ -86,15 +92,24 @@ fn adbc_reads_what_netsql_reads() {
     let server = Server::start(&["--netns", &ns.name], &[]);
     let uri = server.uri(false);
 
-    // The grouped count, schema included, equals netsql -e on the same namespace.
+    // The grouped count, schema included, equals what ss counts in the namespace (tcp,
+    // udp, raw, unix), its state names spelt as netstat's.
     let over = adbc(&uri, None, &["query", GROUPED], &[]);
-    let local = common::netsql()
-        .args(["--netns", &ns.name, "--format", "json", "-e", GROUPED])
-        .run();
-    let local: Vec<Value> = serde_json::from_slice(&local.stdout).unwrap();
-    let expected: Vec<Value> = local
+    let mut by_state = std::collections::BTreeMap::<String, i64>::new();
+    for line in ns.exec_ok(&["ss", "-Htuwxan"]).lines() {
+        let state = line.split_whitespace().nth(1).expect("a state column");
+        let state = match state {
+            "ESTAB" => "ESTABLISHED".to_string(),
+            "UNCONN" => "CLOSE".to_string(),
+            "FIN-WAIT-1" => "FIN_WAIT1".to_string(),
+            "FIN-WAIT-2" => "FIN_WAIT2".to_string(),
+            other => other.replace('-', "_"),
+        };
+        *by_state.entry(state).or_default() += 1;
+    }
+    let expected: Vec<Value> = by_state
         .iter()
-        .map(|r| serde_json::json!([r["state"], r["n"]]))
+        .map(|(state, n)| serde_json::json!([state, n]))
         .collect();
     assert_eq!(over["rows"], Value::Array(expected));
     assert_eq!(
@@ -166,15 +181,23 @@ fn the_security_matrix() {
     let dir = tempfile::tempdir().unwrap();
     let token = "s3cr3t-token-for-tests";
     let good = write_token(dir.path(), token, 0o600);
-    let loose = write_token(dir.path(), token, 0o644);
 
-    // Refused at start: a token file others may read; beyond loopback without a token.
-    let out = common::netsql()
-        .args(["serve", "--listen", "127.0.0.1:0", "--token-file"])
-        .arg(&loose)
-        .run();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"));
+    // Refused at start: a token file group or others may read (each bit on its own);
+    // beyond loopback without a token.
+    for mode in [0o644, 0o640, 0o604, 0o620] {
+        let loose = write_token(dir.path(), token, mode);
+        let out = common::netsql()
+            .args(["serve", "--listen", "127.0.0.1:0", "--token-file"])
+            .arg(&loose)
+            .run_within(Duration::from_secs(20));
+        let why = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "mode {mode:o}: {why}");
+        assert!(
+            why.contains("chmod 600") && why.contains(&format!("mode {mode:o}")),
+            "mode {mode:o}: {why}"
+        );
+        assert_eq!(why.lines().count(), 1, "{why}");
+    }
     let out = common::netsql()
         .args(["serve", "--listen", "0.0.0.0:0"])
         .run();
@@ -200,21 +223,24 @@ fn the_security_matrix() {
         );
     }
     fine();
+    let copy = dir.path().join("copy.csv");
     for sql in [
         "CREATE TABLE t AS SELECT 1",
         "DELETE FROM sockets WHERE local_port = 1",
-        "COPY (SELECT 1) TO '/tmp/netsql-serve-copy.csv'",
+        format!("COPY (SELECT 1) TO '{}'", copy.display()).as_str(),
         "SET netsql.netns = 'all'",
         "CREATE EXTERNAL TABLE shadow STORED AS CSV LOCATION '/etc/shadow'",
-    ] {
-        let err = error_of(&adbc(&uri, Some(token), &["query", sql], &[]));
+    ]
+    .map(|s| s.to_string())
+    {
+        let err = error_of(&adbc(&uri, Some(token), &["query", &sql], &[]));
         assert!(
             err.to_uppercase().contains("PERMISSION_DENIED") || err.contains("PermissionDenied"),
             "{sql}: {err}"
         );
         assert!(err.contains("read-only"), "{sql}: {err}");
     }
-    assert!(!Path::new("/tmp/netsql-serve-copy.csv").exists());
+    assert!(!copy.exists());
     let err = error_of(&adbc(
         &uri,
         Some(token),
@@ -262,49 +288,57 @@ fn the_security_matrix() {
     // Client certificates: a CA of our own and a client certificate it signs (a
     // self-signed CA certificate is no client identity to rustls).
     let (ca_cert, ca_key) = made("ca", &[]);
-    let client_key = dir.path().join("client.key");
-    let client_csr = dir.path().join("client.csr");
-    let client_cert = dir.path().join("client.pem");
-    let ext = dir.path().join("client.ext");
-    std::fs::write(&ext, "extendedKeyUsage=clientAuth\n").unwrap();
-    for args in [
-        vec![
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=netsql-test-client",
-            "-keyout",
-            client_key.to_str().unwrap(),
-            "-out",
-            client_csr.to_str().unwrap(),
-        ],
-        vec![
-            "x509",
-            "-req",
-            "-in",
-            client_csr.to_str().unwrap(),
-            "-CA",
-            ca_cert.to_str().unwrap(),
-            "-CAkey",
-            ca_key.to_str().unwrap(),
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            ext.to_str().unwrap(),
-            "-out",
-            client_cert.to_str().unwrap(),
-        ],
-    ] {
-        let out = Command::new("openssl").args(&args).run();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    // A client certificate that `ca` signs.
+    let signed_by = |ca: &str, ca_cert: &Path, ca_key: &Path| {
+        let client_key = dir.path().join(format!("client-of-{ca}.key"));
+        let client_csr = dir.path().join(format!("client-of-{ca}.csr"));
+        let client_cert = dir.path().join(format!("client-of-{ca}.pem"));
+        let ext = dir.path().join("client.ext");
+        std::fs::write(&ext, "extendedKeyUsage=clientAuth\n").unwrap();
+        for args in [
+            vec![
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=netsql-test-client",
+                "-keyout",
+                client_key.to_str().unwrap(),
+                "-out",
+                client_csr.to_str().unwrap(),
+            ],
+            vec![
+                "x509",
+                "-req",
+                "-in",
+                client_csr.to_str().unwrap(),
+                "-CA",
+                ca_cert.to_str().unwrap(),
+                "-CAkey",
+                ca_key.to_str().unwrap(),
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-extfile",
+                ext.to_str().unwrap(),
+                "-out",
+                client_cert.to_str().unwrap(),
+            ],
+        ] {
+            let out = Command::new("openssl").args(&args).run();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        (client_cert, client_key)
+    };
+    let (client_cert, client_key) = signed_by("ca", &ca_cert, &ca_key);
+    // The same subject, signed by a CA the server was not given.
+    let (stranger_ca_cert, stranger_ca_key) = made("stranger-ca", &[]);
+    let (stranger_cert, stranger_key) = signed_by("stranger", &stranger_ca_cert, &stranger_ca_key);
     let tls = Server::start(
         &[],
         &[
@@ -318,7 +352,8 @@ fn the_security_matrix() {
     let ok = adbc(&tls.uri(true), None, &["query", "SELECT 2 AS two"], &roots);
     assert_eq!(ok["rows"], serde_json::json!([[2]]), "{ok}");
     // Plain gRPC to a TLS port fails cleanly.
-    assert!(adbc(&tls.uri(false), None, &["query", "SELECT 2"], &[])["error"].is_string());
+    let plain = error_of(&adbc(&tls.uri(false), None, &["query", "SELECT 2"], &[]));
+    assert!(refused_connection(&plain), "plain gRPC to TLS: {plain}");
     let mtls = Server::start(
         &[],
         &[
@@ -330,9 +365,26 @@ fn the_security_matrix() {
             ca_cert.to_str().unwrap(),
         ],
     );
-    let missing = adbc(&mtls.uri(true), None, &["query", "SELECT 3"], &roots);
+    let stranger = [
+        ("NETSQL_ADBC_ROOTS", cert.to_str().unwrap()),
+        ("NETSQL_ADBC_CERT", stranger_cert.to_str().unwrap()),
+        ("NETSQL_ADBC_KEY", stranger_key.to_str().unwrap()),
+    ];
+    let refused = adbc(
+        &mtls.uri(true),
+        None,
+        &["query", "SELECT 3 AS three"],
+        &stranger,
+    );
+    let refused = error_of(&refused);
     assert!(
-        missing["error"].is_string(),
+        refused_connection(&refused),
+        "a client certificate from another CA: {refused}"
+    );
+    let missing = adbc(&mtls.uri(true), None, &["query", "SELECT 3"], &roots);
+    let missing = error_of(&missing);
+    assert!(
+        refused_connection(&missing),
         "no client certificate: {missing}"
     );
     let with_cert = [
@@ -465,4 +517,144 @@ fn load_and_faults() {
         }
     };
     assert!(status.success(), "{status:?}");
+}
+
+/// A client that has read the first batch of `sql` and holds the rest back: its query
+/// runs (and holds a slot) until it is told to go on, or is killed.
+struct Holding {
+    kid: Kid,
+    lines: Lines,
+}
+
+impl Holding {
+    fn start(uri: &str, command: &str, sql: &str) -> Holding {
+        let mut kid = Kid::spawn(
+            Command::new("python3")
+                .arg(client_script())
+                .args([uri, "-", command, sql])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped()),
+        );
+        let lines = Lines::of(kid.stdout.take().unwrap());
+        assert_eq!(lines.next_within(Duration::from_secs(30)), "started");
+        Holding { kid, lines }
+    }
+}
+
+/// Waits for a log line containing `wanted`; all lines so far.
+fn wait_for_log(server: &Server, wanted: &str, seen: &mut Vec<String>) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !seen.iter().any(|l| l.contains(wanted)) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match server.log.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("no log line with {wanted:?} in 30 s: {seen:#?}"),
+        }
+    }
+}
+
+const LONG: &str = "SELECT value FROM generate_series(1, 3000000)";
+
+#[test]
+fn max_queries_refuses_the_query_over_the_limit() {
+    if !have_adbc() {
+        return;
+    }
+    let server = Server::start(&[], &["--max-queries", "2"]);
+    let uri = server.uri(false);
+    // Two queries running, each held mid-stream by its client: both slots taken.
+    let first = Holding::start(&uri, "stall", LONG);
+    let _second = Holding::start(&uri, "stall", LONG);
+    let err = error_of(&adbc(&uri, None, &["query", "SELECT 1 AS one"], &[]));
+    assert!(
+        err.contains("RESOURCE_EXHAUSTED") || err.contains("ResourceExhausted"),
+        "{err}"
+    );
+    assert!(err.contains("at most 2 queries at once"), "{err}");
+    // One of them gone: its slot is free again.
+    drop(first);
+    let mut seen = Vec::new();
+    wait_for_log(&server, "Cancelled (client went away)", &mut seen);
+    let ok = adbc(&uri, None, &["query", "SELECT 1 AS one"], &[]);
+    assert_eq!(ok["rows"], serde_json::json!([[1]]), "{ok}");
+}
+
+/// The statement as the log line shows it, by the rule serving.md states: the first 200
+/// characters, control characters escaped (\n, \t, \r, \xNN), double quotes escaped.
+fn as_logged(sql: &str) -> String {
+    let mut out = String::new();
+    for c in sql.chars().take(200) {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '"' => out.push_str("\\\""),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[test]
+fn the_log_line_cuts_at_200_characters_and_escapes() {
+    if !have_adbc() {
+        return;
+    }
+    let server = Server::start(&[], &[]);
+    // A tab and a quote in a name, a control character in a string, a newline, and
+    // past the 200th character two-byte letters, so a cut by bytes would show.
+    let sql = format!(
+        "SELECT 1 AS \"a\tb\",\r\n 'x\u{1}y' AS c -- {}",
+        "é".repeat(300)
+    );
+    assert!(sql.len() > 400 && sql.chars().count() > 200);
+    let ok = adbc(&server.uri(false), None, &["query", &sql], &[]);
+    assert_eq!(ok["rows"], serde_json::json!([[1, "x\u{1}y"]]), "{ok}");
+    let mut seen = Vec::new();
+    wait_for_log(&server, "call=DoGet", &mut seen);
+    let line = seen.iter().find(|l| l.contains("call=DoGet")).unwrap();
+    let wanted = format!(" sql=\"{}\"", as_logged(&sql));
+    assert!(line.ends_with(&wanted), "{line}\nwanted the end: {wanted}");
+    assert!(line.contains(" status=OK "), "{line}");
+    assert!(line.contains(" rows=1 "), "{line}");
+}
+
+#[test]
+fn sigterm_lets_a_running_query_finish() {
+    if !have_adbc() {
+        return;
+    }
+    let mut server = Server::start(&[], &[]);
+    // A query under way: the client has its first batch and holds back the rest.
+    let mut running = Holding::start(&server.uri(false), "drain", LONG);
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(server.kid.id() as i32, libc::SIGTERM) };
+    let mut seen = Vec::new();
+    wait_for_log(&server, "netsql: stopping", &mut seen);
+    // Stopping, not stopped: the query goes on to its last row.
+    running
+        .kid
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"go\n")
+        .unwrap();
+    let answer = running.lines.next_within(Duration::from_secs(30));
+    assert_eq!(answer, r#"{"rows": 3000000}"#, "{seen:#?}");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = server.kid.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the server exits once its last query ended"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    wait_for_log(&server, "rows=3000000", &mut seen);
 }

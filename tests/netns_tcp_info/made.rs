@@ -12,7 +12,8 @@ pub const BULK: usize = 3_000_000;
 pub struct Made {
     pub _held: Vec<OwnedFd>,
     pub bulk_client_port: u16,
-    pub reno_port: Option<u16>,
+    /// The reno connection's client port, or why the kernel would not make one.
+    pub reno_port: Result<u16, String>,
     pub udp_port: u16,
     pub marked_port: u16,
     /// The sender whose peer stopped reading: data queued, a zero window.
@@ -30,6 +31,25 @@ pub fn setsockopt_str(fd: &impl AsRawFd, level: i32, name: i32, value: &[u8]) ->
             value.len() as libc::socklen_t,
         ) == 0
     }
+}
+
+/// `tcpi_last_data_sent` of a connection, read with getsockopt(TCP_INFO) (offset 44 of
+/// struct tcp_info, include/uapi/linux/tcp.h).
+fn last_data_sent_ms(stream: &TcpStream) -> u32 {
+    let mut info = [0u8; 232];
+    let mut len = info.len() as libc::socklen_t;
+    // SAFETY: a valid descriptor and a buffer of `len` bytes.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0, "TCP_INFO: {}", std::io::Error::last_os_error());
+    u32::from_ne_bytes(info[44..48].try_into().unwrap())
 }
 
 pub fn setsockopt_int(fd: &impl AsRawFd, level: i32, name: i32, value: i32) {
@@ -65,32 +85,32 @@ pub fn build() -> Made {
     drop(tw_client);
     held.push(tw_listener.into());
 
-    // reno, where the kernel has it.
-    let available = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control")
-        .unwrap_or_default();
-    let reno_port = available.split_whitespace().any(|c| c == "reno").then(|| {
-        let listener = TcpListener::bind("127.0.0.1:7303").unwrap();
+    // reno: built into every kernel, but only where setting it works is it a thing ss
+    // can show (probed by doing it, not by the advertised list).
+    let reno_port = {
         let socket =
             socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        assert!(setsockopt_str(
-            &socket,
-            libc::IPPROTO_TCP,
-            libc::TCP_CONGESTION,
-            b"reno"
-        ));
-        socket
-            .connect(
-                &"127.0.0.1:7303"
-                    .parse::<std::net::SocketAddr>()
-                    .unwrap()
-                    .into(),
-            )
-            .unwrap();
-        let port = socket.local_addr().unwrap().as_socket().unwrap().port();
-        let (accepted, _) = listener.accept().unwrap();
-        held.extend([listener.into(), OwnedFd::from(socket), accepted.into()]);
-        port
-    });
+        if setsockopt_str(&socket, libc::IPPROTO_TCP, libc::TCP_CONGESTION, b"reno") {
+            let listener = TcpListener::bind("127.0.0.1:7303").unwrap();
+            socket
+                .connect(
+                    &"127.0.0.1:7303"
+                        .parse::<std::net::SocketAddr>()
+                        .unwrap()
+                        .into(),
+                )
+                .unwrap();
+            let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+            let (accepted, _) = listener.accept().unwrap();
+            held.extend([listener.into(), OwnedFd::from(socket), accepted.into()]);
+            Ok(port)
+        } else {
+            Err(format!(
+                "the kernel refused TCP_CONGESTION reno: {}",
+                std::io::Error::last_os_error()
+            ))
+        }
+    };
 
     // UDP overflowed: a small buffer nobody reads.
     let sink = UdpSocket::bind("127.0.0.1:7304").unwrap();
@@ -143,6 +163,23 @@ pub fn build() -> Made {
     }
     let stalled_port = sender.local_addr().unwrap().port();
     held.extend([stall_listener.into(), sender.into(), receiver.into()]);
+
+    // A connection whose "ms since" fields differ by more than any two reads take: the
+    // client sent a byte, and only once the kernel says that was 300 ms ago did it
+    // receive one (fields swapped, or in the wrong unit, show).
+    let chatty_listener = TcpListener::bind("127.0.0.1:7307").unwrap();
+    let mut chatty = TcpStream::connect("127.0.0.1:7307").unwrap();
+    let (mut chatty_server, _) = chatty_listener.accept().unwrap();
+    chatty.write_all(b"x").unwrap();
+    chatty_server.read_exact(&mut [0u8; 1]).unwrap();
+    let started = std::time::Instant::now();
+    while last_data_sent_ms(&chatty) < 300 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    chatty_server.write_all(b"y").unwrap();
+    chatty.read_exact(&mut [0u8; 1]).unwrap();
+    held.extend([chatty_listener.into(), chatty.into(), chatty_server.into()]);
 
     // Unix: a pair with unread bytes one way.
     let (mut a, b) = UnixStream::pair().unwrap();
