@@ -149,7 +149,7 @@ fn delete_closes_exactly_what_the_where_selects() {
         ),
         (
             vec!["--allow-kill", "-e", "DELETE FROM processes WHERE pid = 1"],
-            "DELETE works on sockets only",
+            "DELETE works on sockets",
         ),
     ] {
         let out = netsql_in(&ns, &args).run();
