@@ -164,6 +164,8 @@ fn built_in_saved_queries_return_the_rows_made() {
         [
             "close_wait_per_process",
             "connections_per_remote",
+            // netns_conntrack checks this one and nat_translations.
+            "conntrack_usage",
             "deepest_queues",
             // netns_history runs these three over a dataset, in DuckDB too.
             "history_connections_per_hour",
@@ -172,6 +174,7 @@ fn built_in_saved_queries_return_the_rows_made() {
             "listeners",
             // These two read every namespace on the host: netns_all checks them.
             "listeners_by_container",
+            "nat_translations",
             // netns_tcp_info checks this one, retransmitting_peers and tcp_health.
             "retransmitting_peers",
             "socket_memory",

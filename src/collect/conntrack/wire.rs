@@ -428,6 +428,11 @@ fn label_bits(value: &[u8]) -> Vec<u16> {
 /// A tracked connection from a CT_NEW or CT_DELETE message's payload (after the
 /// nlmsghdr).
 pub fn decode_flow(kind: u16, payload: &[u8]) -> Result<Flow, String> {
+    // Only conntrack's own messages reach the crate's parser: its nftables parser
+    // panics on some malformed input (found by fuzzing).
+    if !matches!(kind, CT_NEW | CT_GET | CT_DELETE) {
+        return Err(format!("not a conntrack entry (type {kind:#06x})"));
+    }
     let message = NetfilterMessage::parse_with_param(payload, kind)
         .map_err(|e| format!("bad conntrack entry: {e}"))?;
     let attributes = match message.inner {
