@@ -181,15 +181,19 @@ impl Subscription {
         })
     }
 
-    /// Hands each message queued now to `each`, until `enough` says so or nothing is
-    /// waiting. A message that cannot be split from the rest ends that read, not the
-    /// subscription.
-    pub fn drain(
+    /// Decodes the messages queued now into `rows`, up to about `most` (what one recv
+    /// holds past that is kept), and returns how many; 0 when nothing is waiting. A
+    /// message `decode` cannot read (`None`) is skipped: the stream goes on. The rest
+    /// waits in the kernel's buffer: a reader that falls behind makes the kernel drop
+    /// messages (and count them), never netsql's memory grow.
+    pub fn drain<R>(
         &mut self,
-        mut each: impl FnMut(Message<'_>),
-        enough: impl Fn() -> bool,
-    ) -> std::io::Result<()> {
-        while !enough() {
+        rows: &mut Vec<R>,
+        most: usize,
+        mut decode: impl FnMut(Message<'_>) -> Option<R>,
+    ) -> std::io::Result<usize> {
+        let before = rows.len();
+        while rows.len() - before < most {
             self.buf.clear();
             match self.socket.recv(&mut self.buf, 0) {
                 Ok(0) => break,
@@ -204,11 +208,11 @@ impl Subscription {
             }
             for reply in replies(&self.buf) {
                 if let Ok(Reply::Message(message)) = reply {
-                    each(message);
+                    rows.extend(decode(message));
                 }
             }
         }
-        Ok(())
+        Ok(rows.len() - before)
     }
 
     /// Messages the kernel dropped because our buffer was full, since the subscription

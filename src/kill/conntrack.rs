@@ -118,26 +118,13 @@ pub fn entries(batch: &RecordBatch) -> Result<Vec<(u64, Flow)>, Error> {
     Ok(out)
 }
 
-/// Deletes each namespace's entries inside it (0: the one we are in). A namespace gone
-/// meanwhile took its entries with it.
+/// Deletes each namespace's entries inside it.
 pub fn delete_all(root: &Root, by_namespace: BTreeMap<u64, Vec<Flow>>) -> Result<Tally, Error> {
     let mut tally = Tally::default();
-    if by_namespace.is_empty() {
-        return Ok(tally);
-    }
-    let current = netns::current(root).unwrap_or(0);
-    let known = netns::discover(root)?;
-    for (inode, flows) in by_namespace {
-        let ns = if inode == 0 || inode == current {
-            netns::current_only(root)?
-        } else {
-            match known.iter().find(|ns| ns.inode == inode) {
-                Some(ns) => ns.clone(),
-                None => {
-                    tally.gone += flows.len() as u64;
-                    continue;
-                }
-            }
+    for (ns, flows) in super::namespaces_of(root, by_namespace)? {
+        let Some(ns) = ns else {
+            tally.gone += flows.len() as u64;
+            continue;
         };
         let visited = netns::visit(root, vec![ns], |_, access| match access {
             Access::Current | Access::Entered => delete(&flows),

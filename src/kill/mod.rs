@@ -395,12 +395,18 @@ fn protocol(proto: &str) -> Option<(Protocol, Family)> {
     Some((protocol, family))
 }
 
-/// Closes each namespace's sockets inside it (0: the one we are in, or one we could
-/// not name). A namespace gone meanwhile took its sockets with it.
-fn close_all(root: &Root, by_namespace: BTreeMap<u64, Vec<Target>>) -> Result<Tally, Error> {
-    let mut tally = Tally::default();
+/// Rows of one namespace, and that namespace if it is still there.
+type InNamespace<T> = (Option<netns::Namespace>, Vec<T>);
+
+/// Each group of rows with the namespace its inode names (0: the one we are in, or one
+/// the row could not name); `None` for a namespace gone meanwhile, which took its
+/// sockets or entries with it.
+fn namespaces_of<T>(
+    root: &Root,
+    by_namespace: BTreeMap<u64, Vec<T>>,
+) -> Result<Vec<InNamespace<T>>, Error> {
     if by_namespace.is_empty() {
-        return Ok(tally);
+        return Ok(Vec::new());
     }
     let current = netns::current(root).unwrap_or(0);
     let known = if by_namespace.keys().any(|&ns| ns != 0 && ns != current) {
@@ -408,17 +414,25 @@ fn close_all(root: &Root, by_namespace: BTreeMap<u64, Vec<Target>>) -> Result<Ta
     } else {
         Vec::new()
     };
-    for (inode, targets) in by_namespace {
+    let mut out = Vec::new();
+    for (inode, rows) in by_namespace {
         let ns = if inode == 0 || inode == current {
-            netns::current_only(root)?
+            Some(netns::current_only(root)?)
         } else {
-            match known.iter().find(|ns| ns.inode == inode) {
-                Some(ns) => ns.clone(),
-                None => {
-                    tally.gone += targets.len() as u64;
-                    continue;
-                }
-            }
+            known.iter().find(|ns| ns.inode == inode).cloned()
+        };
+        out.push((ns, rows));
+    }
+    Ok(out)
+}
+
+/// Closes each namespace's sockets inside it.
+fn close_all(root: &Root, by_namespace: BTreeMap<u64, Vec<Target>>) -> Result<Tally, Error> {
+    let mut tally = Tally::default();
+    for (ns, targets) in namespaces_of(root, by_namespace)? {
+        let Some(ns) = ns else {
+            tally.gone += targets.len() as u64;
+            continue;
         };
         let visited = netns::visit(root, vec![ns], |_, access| match access {
             Access::Current | Access::Entered => destroy::destroy(&targets),

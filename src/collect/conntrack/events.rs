@@ -36,28 +36,21 @@ impl Subscription {
     }
 
     /// Decodes the events queued now into `rows`, up to about `most`, and returns how
-    /// many. A message that cannot be read is skipped: the stream goes on.
+    /// many (see [`netlink::Subscription::drain`]).
     pub fn drain(&mut self, rows: &mut Vec<Flow>, most: usize) -> Result<usize, CollectError> {
-        let before = rows.len();
-        let read = std::cell::RefCell::new(rows);
         self.0
-            .drain(
-                |m| {
-                    let event = match m.kind {
-                        wire::CT_NEW if m.flags & NLM_F_CREATE != 0 => Event::New,
-                        wire::CT_NEW => Event::Update,
-                        wire::CT_DELETE => Event::Destroy,
-                        _ => return,
-                    };
-                    if let Ok(mut flow) = wire::decode_flow(m.kind, m.payload) {
-                        flow.event = Some(event);
-                        read.borrow_mut().push(flow);
-                    }
-                },
-                || read.borrow().len() - before >= most,
-            )
-            .map_err(|e| CollectError::Conntrack(format!("conntrack events: recv: {e}")))?;
-        Ok(read.into_inner().len() - before)
+            .drain(rows, most, |m| {
+                let event = match m.kind {
+                    wire::CT_NEW if m.flags & NLM_F_CREATE != 0 => Event::New,
+                    wire::CT_NEW => Event::Update,
+                    wire::CT_DELETE => Event::Destroy,
+                    _ => return None,
+                };
+                let mut flow = wire::decode_flow(m.kind, m.payload).ok()?;
+                flow.event = Some(event);
+                Some(flow)
+            })
+            .map_err(|e| CollectError::Conntrack(format!("conntrack events: recv: {e}")))
     }
 
     pub fn overflowed(&self) -> bool {

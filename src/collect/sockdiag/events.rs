@@ -45,28 +45,17 @@ impl Subscription {
             })
     }
 
-    /// Decodes the messages queued now into `rows` (TCP rows with their tcp_info), up
-    /// to about `most` (what one recv holds past that is kept), and returns how many; 0
-    /// when nothing is waiting. The rest waits in the kernel's buffer: a reader that
-    /// falls behind makes the kernel drop events (and count them), never netsql's memory
-    /// grow.
+    /// Decodes the destroy messages queued now into `rows` (TCP rows with their
+    /// tcp_info), up to about `most`, and returns how many (see
+    /// [`netlink::Subscription::drain`]).
     pub fn drain(&mut self, rows: &mut Vec<SocketRow>, most: usize) -> Result<usize, CollectError> {
-        let before = rows.len();
-        let read = std::cell::RefCell::new(rows);
         self.0
-            .drain(
-                |m| {
-                    // A message we cannot read is skipped, not fatal: the stream goes on.
-                    if m.kind == SOCK_DIAG_BY_FAMILY {
-                        if let Some(row) = decode(m.payload) {
-                            read.borrow_mut().push(row);
-                        }
-                    }
-                },
-                || read.borrow().len() - before >= most,
-            )
-            .map_err(|e| CollectError::Netlink(format!("recv destroy event: {e}")))?;
-        Ok(read.into_inner().len() - before)
+            .drain(rows, most, |m| {
+                (m.kind == SOCK_DIAG_BY_FAMILY)
+                    .then(|| decode(m.payload))
+                    .flatten()
+            })
+            .map_err(|e| CollectError::Netlink(format!("recv destroy event: {e}")))
     }
 
     /// ENOBUFS seen: the kernel dropped messages at least once.
