@@ -7,6 +7,7 @@ use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
 
 use super::columns::{int32, ip_text, text_list, timestamp_us, uint32, uint64, utf8, utf8_owned};
+use super::literals::{cast_int_literal, column_name};
 use super::netns::{self, PerNs, Spans};
 use super::{Column, Kind, TableSpec, TablesConfig};
 use crate::catalog::Scan;
@@ -393,21 +394,6 @@ enum Condition {
     OrigDst(IpAddr),
 }
 
-fn column_name(expr: &Expr) -> Option<&str> {
-    match expr {
-        Expr::Column(c) => Some(&c.name),
-        Expr::Cast(cast) => column_name(&cast.expr),
-        _ => None,
-    }
-}
-
-fn int_literal(expr: &Expr) -> Option<i64> {
-    match expr {
-        Expr::Cast(cast) => int_literal(&cast.expr),
-        other => super::literals::int_literal(other),
-    }
-}
-
 /// An address literal written as the column shows addresses (so `=` on the text and on
 /// the address agree).
 fn address_literal(expr: &Expr) -> Option<IpAddr> {
@@ -425,8 +411,12 @@ fn condition(expr: &Expr) -> Option<Condition> {
                 _ => return None,
             };
             match column {
-                "mark" => Some(Condition::Mark(u32::try_from(int_literal(value)?).ok()?)),
-                "zone" => Some(Condition::Zone(u16::try_from(int_literal(value)?).ok()?)),
+                "mark" => Some(Condition::Mark(
+                    u32::try_from(cast_int_literal(value)?).ok()?,
+                )),
+                "zone" => Some(Condition::Zone(
+                    u16::try_from(cast_int_literal(value)?).ok()?,
+                )),
                 "orig_src" => Some(Condition::OrigSrc(address_literal(value)?)),
                 "orig_dst" => Some(Condition::OrigDst(address_literal(value)?)),
                 _ => None,

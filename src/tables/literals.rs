@@ -34,3 +34,20 @@ pub fn literal(expr: &Expr) -> Option<&str> {
         _ => None,
     }
 }
+
+/// An integer literal, also under a cast DataFusion added to compare it with a column.
+pub fn cast_int_literal(expr: &Expr) -> Option<i64> {
+    match expr {
+        Expr::Cast(cast) => cast_int_literal(&cast.expr),
+        other => int_literal(other),
+    }
+}
+
+/// The column an expression names, also under a cast DataFusion added.
+pub fn column_name(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Column(c) => Some(&c.name),
+        Expr::Cast(cast) => column_name(&cast.expr),
+        _ => None,
+    }
+}

@@ -14,6 +14,7 @@ use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 
 use super::columns::{int32, uint64, utf8};
+use super::literals::column_name;
 use super::{external, Column, Kind, Snapshot, TableSpec, TablesConfig};
 use crate::catalog::Scan;
 use crate::collect::containers::{self, Container};
@@ -92,18 +93,7 @@ impl<R> HasSpans for PerNs<R> {
 
 /// A whole-number literal (also under a cast DataFusion added to compare it), as an inode.
 fn int_literal(expr: &Expr) -> Option<u64> {
-    match expr {
-        Expr::Cast(cast) => int_literal(&cast.expr),
-        other => u64::try_from(super::literals::int_literal(other)?).ok(),
-    }
-}
-
-fn column_name(expr: &Expr) -> Option<&str> {
-    match expr {
-        Expr::Column(c) => Some(&c.name),
-        Expr::Cast(cast) => column_name(&cast.expr),
-        _ => None,
-    }
+    u64::try_from(super::literals::cast_int_literal(expr)?).ok()
 }
 
 /// What a filter on `netns`/`netns_name` that the table applies exactly asks for.

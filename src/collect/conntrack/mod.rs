@@ -197,12 +197,12 @@ pub const STATUS_BITS: [&str; 16] = [
 ];
 
 /// The names of the bits set in `status`, lowest first; a bit without a name as `BIT<n>`.
-pub fn status_names(status: u32) -> Vec<String> {
+pub fn status_names(status: u32) -> Vec<std::borrow::Cow<'static, str>> {
     (0..32)
         .filter(|bit| status & (1 << bit) != 0)
         .map(|bit| match STATUS_BITS.get(bit) {
-            Some(name) => (*name).to_string(),
-            None => format!("BIT{bit}"),
+            Some(name) => (*name).into(),
+            None => format!("BIT{bit}").into(),
         })
         .collect()
 }
@@ -217,19 +217,16 @@ pub fn status_bit(name: &str) -> Option<u32> {
 
 /// The protocol number a [`proto_name`] names.
 pub fn proto_number(name: &str) -> Option<u8> {
-    if let Ok(number) = name.parse() {
-        return Some(number);
-    }
-    Some(match name.strip_suffix('6').unwrap_or(name) {
-        "tcp" => 6,
-        "udp" => 17,
-        "udplite" => 136,
+    Some(match name {
+        "tcp" | "tcp6" => 6,
+        "udp" | "udp6" => 17,
+        "udplite" | "udplite6" => 136,
         "icmp" => 1,
-        "icmpv" => 58,
+        "icmpv6" => 58,
         "sctp" => 132,
         "gre" => 47,
         "dccp" => 33,
-        _ => return None,
+        number => return number.parse().ok(),
     })
 }
 
