@@ -29,6 +29,8 @@ pub mod history;
 pub mod interrupt;
 #[cfg(feature = "sql")]
 pub mod kill;
+#[cfg(feature = "sql")]
+pub mod metrics;
 pub mod netstat;
 #[cfg(feature = "sql")]
 pub mod output;

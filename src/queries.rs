@@ -18,6 +18,9 @@ pub struct QueryFile {
     pub remediation: Option<String>,
     /// Parameters and their defaults, in the order declared.
     pub params: Vec<(String, String)>,
+    /// Every other `-- key: value` line (key lowercased), in order: free comments to
+    /// saved queries and audits, a metric's declaration to `queries/metrics/`.
+    pub other: Vec<(String, String)>,
     pub sql: String,
 }
 
@@ -52,6 +55,7 @@ pub fn parse(origin: &str, text: &str) -> Result<QueryFile, QueryError> {
         severity: None,
         remediation: None,
         params: Vec::new(),
+        other: Vec::new(),
         sql: text.to_string(),
     };
     for line in text.lines() {
@@ -82,7 +86,7 @@ pub fn parse(origin: &str, text: &str) -> Result<QueryFile, QueryError> {
                 file.params
                     .push((name.to_string(), unquote(default.trim())));
             }
-            _ => {} // other keys are free comments
+            _ => file.other.push((key, value)),
         }
     }
     Ok(file)
@@ -121,11 +125,13 @@ pub fn user_dirs(extra: &[PathBuf]) -> Vec<PathBuf> {
     dirs
 }
 
-/// Every saved query: the built-ins (all of `queries/` but `audits/`), then each user
-/// folder; a later query of the same name replaces an earlier one. Sorted by name.
+/// Every saved query: the built-ins (all of `queries/` but `audits/` and `metrics/`),
+/// then each user folder; a later query of the same name replaces an earlier one.
+/// Sorted by name.
 pub fn saved(dirs: &[PathBuf]) -> Result<Vec<QueryFile>, QueryError> {
     let mut by_name: BTreeMap<String, QueryFile> = BTreeMap::new();
-    for (path, text) in BUILTIN.iter().filter(|(p, _)| !p.starts_with("audits/")) {
+    let listed = |path: &&str| !path.starts_with("audits/") && !path.starts_with("metrics/");
+    for (path, text) in BUILTIN.iter().filter(|(p, _)| listed(p)) {
         let file = parse(&format!("builtin:{path}"), text)?;
         by_name.insert(file.name.clone(), file);
     }

@@ -207,6 +207,8 @@ pub enum Mode {
     Record(SnapshotTarget, crate::history::record::Recording),
     /// `netsql serve`.
     Serve(crate::serve::Serving),
+    /// `netsql metrics`.
+    Metrics(crate::metrics::Exporting, crate::serve::Access),
     Audit {
         paths: Vec<PathBuf>,
         params: BTreeMap<String, String>,
@@ -232,6 +234,7 @@ impl Mode {
             | Mode::Ddl(..)
             | Mode::Record(..)
             | Mode::Serve(_)
+            | Mode::Metrics(..)
             | Mode::Completions(_)
             | Mode::Man => true,
         }
@@ -263,7 +266,9 @@ impl Mode {
     /// connections: `SELECT 1` 2.5 -> 2.2 ms, a port filter 4.9 -> 4.4 ms).
     pub fn runtime(&self, network: bool) -> std::io::Result<tokio::runtime::Runtime> {
         let mut builder = match self {
-            Mode::Serve(_) | Mode::Repl { .. } => tokio::runtime::Builder::new_multi_thread(),
+            Mode::Serve(_) | Mode::Metrics(..) | Mode::Repl { .. } => {
+                tokio::runtime::Builder::new_multi_thread()
+            }
             _ => tokio::runtime::Builder::new_current_thread(),
         };
         // Sockets only for a run that talks to the network: with them comes tokio's
@@ -296,7 +301,7 @@ impl Config {
     /// writes a dataset on object storage.
     pub fn network(&self) -> bool {
         let remote = |dest: &str| dest.contains("://");
-        matches!(self.mode, Mode::Serve(_))
+        matches!(self.mode, Mode::Serve(_) | Mode::Metrics(..))
             || self.connect.is_some()
             || self.history.as_ref().is_some_and(|h| remote(&h.dest))
             || match &self.mode {
@@ -454,7 +459,14 @@ impl Args {
                     retain,
                 },
             ),
-            (None, Some(Command::Serve(serve))) => Mode::Serve(serve.check()?),
+            (None, Some(Command::Serve(serve))) => {
+                Mode::Serve(serve.check(crate::queries::user_dirs(&self.queries))?)
+            }
+            (None, Some(Command::Metrics(metrics))) => {
+                let (exporting, access) =
+                    metrics.check(crate::queries::user_dirs(&self.queries))?;
+                Mode::Metrics(exporting, access)
+            }
             (None, Some(Command::Completions(args))) => Mode::Completions(args.shell),
             (None, Some(Command::Man)) => Mode::Man,
             (None, None) if !self.connect.is_empty() && (self.query.is_some() || self.list) => {

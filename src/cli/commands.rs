@@ -15,6 +15,7 @@ pub(super) enum Command {
     Snapshot(SnapshotArgs),
     Record(RecordArgs),
     Serve(ServeArgs),
+    Metrics(MetricsArgs),
     Audit(AuditArgs),
     Completions(CompletionsArgs),
     Man,
@@ -29,7 +30,7 @@ struct Sub {
     parse: fn(&mut ArgMatches) -> Result<Command, clap::Error>,
 }
 
-const SUBCOMMANDS: [Sub; 6] = [
+const SUBCOMMANDS: [Sub; 7] = [
     Sub {
         name: "snapshot",
         about: "Write one snapshot of tables to a Parquet dataset: \
@@ -48,6 +49,13 @@ const SUBCOMMANDS: [Sub; 6] = [
         about: "Serve the live tables over Arrow Flight SQL, read-only (ADBC, JDBC, Grafana)",
         args: ServeArgs::augment_args,
         parse: |m| ServeArgs::from_arg_matches_mut(m).map(Command::Serve),
+    },
+    Sub {
+        name: "metrics",
+        about: "Serve the metric queries (queries/metrics/, DIR/metrics/) to Prometheus: \
+                GET /metrics, text format 0.0.4 or OpenMetrics",
+        args: MetricsArgs::augment_args,
+        parse: |m| MetricsArgs::from_arg_matches_mut(m).map(Command::Metrics),
     },
     Sub {
         name: "audit",
@@ -248,13 +256,9 @@ pub struct SnapshotTarget {
     pub host: String,
 }
 
-// `netsql serve`'s options (a doc comment would be clap's `about`).
+// Who may connect to a server of netsql's (a doc comment would be clap's `about`).
 #[derive(Debug, Args)]
-pub(super) struct ServeArgs {
-    /// Address (or host name) and port to listen on; anything but loopback needs
-    /// --token-file
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:50051", value_parser = parse_listen)]
-    listen: std::net::SocketAddr,
+pub(super) struct AccessArgs {
     /// Require `authorization: Bearer <token>`, the token the first line of FILE (which
     /// group and others must not be able to read)
     #[arg(long, value_name = "FILE")]
@@ -268,6 +272,71 @@ pub(super) struct ServeArgs {
     /// Require client certificates signed by this CA (PEM)
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_client_ca: Option<PathBuf>,
+}
+
+impl AccessArgs {
+    fn check(self) -> crate::serve::Access {
+        crate::serve::Access {
+            token_file: self.token_file,
+            tls_cert: self.tls_cert,
+            tls_key: self.tls_key,
+            tls_client_ca: self.tls_client_ca,
+        }
+    }
+}
+
+// How metrics are collected, for `metrics` and `serve --metrics`.
+#[derive(Debug, Args)]
+pub(super) struct ExportArgs {
+    /// Answer a scrape sooner than this after the last one with the last one's values
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    metrics_min_interval: Option<std::time::Duration>,
+    /// Set a metric query's parameter (top = 20: how many peers get a series)
+    #[arg(long = "metrics-param", value_name = "NAME=VALUE")]
+    metrics_params: Vec<String>,
+    /// Serve only these metric queries, by name (comma-separated)
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    metrics_only: Vec<String>,
+}
+
+impl ExportArgs {
+    fn check(
+        self,
+        listen: std::net::SocketAddr,
+        query_timeout: std::time::Duration,
+        queries: Vec<PathBuf>,
+    ) -> Result<crate::metrics::Exporting, Error> {
+        Ok(crate::metrics::Exporting {
+            listen,
+            min_interval: self.metrics_min_interval.unwrap_or_default(),
+            params: crate::queries::parse_assignments(
+                self.metrics_params.iter().map(String::as_str),
+            )
+            .map_err(|pair| {
+                Error::Usage(format!("--metrics-param {pair:?}: expected NAME=VALUE"))
+            })?,
+            query_timeout,
+            queries,
+            only: self.metrics_only,
+        })
+    }
+
+    fn given(&self) -> bool {
+        self.metrics_min_interval.is_some()
+            || !self.metrics_params.is_empty()
+            || !self.metrics_only.is_empty()
+    }
+}
+
+// `netsql serve`'s options (a doc comment would be clap's `about`).
+#[derive(Debug, Args)]
+pub(super) struct ServeArgs {
+    /// Address (or host name) and port to listen on; anything but loopback needs
+    /// --token-file
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:50051", value_parser = parse_listen)]
+    listen: std::net::SocketAddr,
+    #[command(flatten)]
+    access: AccessArgs,
     /// End a query that runs longer (DeadlineExceeded)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
     query_timeout: std::time::Duration,
@@ -277,19 +346,32 @@ pub(super) struct ServeArgs {
     /// This host's name in fleet queries' `host` column [default: the host name]
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
+    /// Also serve the metric queries to Prometheus on ADDR:PORT (GET /metrics), behind
+    /// the same token and TLS
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_listen)]
+    metrics: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    export: ExportArgs,
 }
 
 impl ServeArgs {
-    pub(super) fn check(self) -> Result<crate::serve::Serving, Error> {
+    pub(super) fn check(self, queries: Vec<PathBuf>) -> Result<crate::serve::Serving, Error> {
         if self.max_queries == 0 {
             return Err(Error::Usage("--max-queries must be at least 1".into()));
         }
+        if self.metrics.is_none() && self.export.given() {
+            return Err(Error::Usage(
+                "--metrics-min-interval, --metrics-param and --metrics-only go with --metrics ADDR"
+                    .into(),
+            ));
+        }
+        let metrics = match self.metrics {
+            Some(listen) => Some(self.export.check(listen, self.query_timeout, queries)?),
+            None => None,
+        };
         Ok(crate::serve::Serving {
             listen: self.listen,
-            token_file: self.token_file,
-            tls_cert: self.tls_cert,
-            tls_key: self.tls_key,
-            tls_client_ca: self.tls_client_ca,
+            access: self.access.check(),
             query_timeout: self.query_timeout,
             max_queries: self.max_queries,
             name: match self.name {
@@ -299,6 +381,37 @@ impl ServeArgs {
                 Some(name) => name,
                 None => dns_lookup::get_hostname().map_err(Error::Io)?,
             },
+            metrics,
         })
+    }
+}
+
+// `netsql metrics`' options.
+#[derive(Debug, Args)]
+pub(super) struct MetricsArgs {
+    /// Address (or host name) and port to listen on; anything but loopback needs
+    /// --token-file
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9469", value_parser = parse_listen)]
+    listen: std::net::SocketAddr,
+    #[command(flatten)]
+    access: AccessArgs,
+    /// The longest a scrape's queries may run (a scraper's
+    /// X-Prometheus-Scrape-Timeout-Seconds may shorten it)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    query_timeout: std::time::Duration,
+    #[command(flatten)]
+    export: ExportArgs,
+}
+
+impl MetricsArgs {
+    pub(super) fn check(
+        self,
+        queries: Vec<PathBuf>,
+    ) -> Result<(crate::metrics::Exporting, crate::serve::Access), Error> {
+        Ok((
+            self.export
+                .check(self.listen, self.query_timeout, queries)?,
+            self.access.check(),
+        ))
     }
 }

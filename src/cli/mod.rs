@@ -109,6 +109,10 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
             crate::serve::run(serving, &config.tables, config.history.clone()).await?;
             Ok(Exit::Success)
         }),
+        Mode::Metrics(exporting, access) => runtime.block_on(async {
+            crate::metrics::run(exporting, access, &config.tables).await?;
+            Ok(Exit::Success)
+        }),
         // A recording ends on SIGINT or SIGTERM after the snapshot under way.
         Mode::Record(target, recording) => runtime.block_on(async {
             let ctx = session(config).await?;

@@ -17,6 +17,7 @@ mod service;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
@@ -27,18 +28,109 @@ use crate::error::Error;
 use crate::history::read::History;
 use crate::tables::TablesConfig;
 
+pub(crate) use request::Auth;
+
 /// `netsql serve`'s checked options.
 #[derive(Debug, Clone)]
 pub struct Serving {
     pub listen: SocketAddr,
-    pub token_file: Option<PathBuf>,
-    pub tls_cert: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
-    pub tls_client_ca: Option<PathBuf>,
+    pub access: Access,
     pub query_timeout: Duration,
     pub max_queries: usize,
     /// `--name`: this host in fleet queries' `host` column.
     pub name: String,
+    /// `--metrics ADDR`: also a Prometheus endpoint, behind the same token and TLS.
+    pub metrics: Option<crate::metrics::Exporting>,
+}
+
+/// Who may connect: the bearer token and TLS every server of netsql's takes (Flight,
+/// fleet workers, metrics).
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    pub token_file: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_client_ca: Option<PathBuf>,
+}
+
+impl Access {
+    /// The token, read from its file.
+    pub fn token(&self) -> Result<Option<String>, Error> {
+        self.token_file.as_deref().map(read_token).transpose()
+    }
+
+    /// Refuses to listen beyond loopback without a token.
+    pub fn check_reach(&self, listen: SocketAddr, token: bool) -> Result<(), Error> {
+        if !token && !listen.ip().is_loopback() {
+            return Err(Error::Usage(format!(
+                "refusing to serve on {listen} without --token-file: anyone who can reach it could read this host's sockets and processes"
+            )));
+        }
+        Ok(())
+    }
+
+    fn read(path: &PathBuf) -> Result<Vec<u8>, Error> {
+        std::fs::read(path).map_err(|source| Error::Input {
+            path: path.clone(),
+            source,
+        })
+    }
+
+    /// tonic's TLS settings, when a certificate is given.
+    fn tonic(&self) -> Result<Option<ServerTlsConfig>, Error> {
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        let mut tls = ServerTlsConfig::new()
+            .identity(Identity::from_pem(Self::read(cert)?, Self::read(key)?));
+        if let Some(ca) = &self.tls_client_ca {
+            tls = tls.client_ca_root(Certificate::from_pem(Self::read(ca)?));
+        }
+        Ok(Some(tls))
+    }
+
+    /// The same settings for rustls itself (the metrics endpoint, plain HTTP).
+    pub fn rustls(&self) -> Result<Option<Arc<tokio_rustls::rustls::ServerConfig>>, Error> {
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        use tokio_rustls::rustls::{server::WebPkiClientVerifier, RootCertStore, ServerConfig};
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        let bad = |what: &PathBuf, e: &dyn std::fmt::Display| {
+            Error::Usage(format!("TLS: {}: {e}", what.display()))
+        };
+        let certs = |path: &PathBuf| -> Result<Vec<CertificateDer<'static>>, Error> {
+            CertificateDer::pem_slice_iter(&Self::read(path)?)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| bad(path, &e))
+        };
+        let chain = certs(cert)?;
+        let private = PrivateKeyDer::from_pem_slice(&Self::read(key)?).map_err(|e| bad(key, &e))?;
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let builder = ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::Usage(format!("TLS: {e}")))?;
+        let builder = match &self.tls_client_ca {
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let mut roots = RootCertStore::empty();
+                for root in certs(ca)? {
+                    roots.add(root).map_err(|e| bad(ca, &e))?;
+                }
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                        .build()
+                        .map_err(|e| bad(ca, &e))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut config = builder
+            .with_single_cert(chain, private)
+            .map_err(|e| bad(cert, &e))?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(Some(Arc::new(config)))
+    }
 }
 
 /// How long running queries may finish after SIGTERM.
@@ -74,29 +166,21 @@ pub async fn run(
     tables: &TablesConfig,
     history: Option<History>,
 ) -> Result<(), Error> {
-    let token = serving.token_file.as_deref().map(read_token).transpose()?;
-    if token.is_none() && !serving.listen.ip().is_loopback() {
-        return Err(Error::Usage(format!(
-            "refusing to serve on {} without --token-file: anyone who can reach it could read this host's sockets and processes",
-            serving.listen
-        )));
-    }
+    let token = serving.access.token()?;
+    serving
+        .access
+        .check_reach(serving.listen, token.is_some())?;
     let mut builder = Server::builder();
-    if let (Some(cert), Some(key)) = (&serving.tls_cert, &serving.tls_key) {
-        let read = |path: &PathBuf| {
-            std::fs::read(path).map_err(|source| Error::Input {
-                path: path.clone(),
-                source,
-            })
-        };
-        let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(read(cert)?, read(key)?));
-        if let Some(ca) = &serving.tls_client_ca {
-            tls = tls.client_ca_root(Certificate::from_pem(read(ca)?));
-        }
+    if let Some(tls) = serving.access.tonic()? {
         builder = builder
             .tls_config(tls)
             .map_err(|e| Error::Usage(format!("TLS: {e}")))?;
     }
+    // A bad metric query is refused here, before anything listens.
+    let metrics = match &serving.metrics {
+        Some(exporting) => Some(crate::metrics::bind(exporting, &serving.access, tables).await?),
+        None => None,
+    };
     let service = service::Netsql::new(
         tables.clone(),
         history,
@@ -116,7 +200,7 @@ pub async fn run(
     eprintln!(
         "netsql: serving Flight SQL and fleet queries as {:?} on {}{}",
         serving.name,
-        if serving.tls_cert.is_some() {
+        if serving.access.tls_cert.is_some() {
             "grpc+tls://"
         } else {
             "grpc://"
@@ -124,6 +208,9 @@ pub async fn run(
         bound
     );
     let stop = crate::interrupt::termination().map_err(Error::Io)?;
+    if let Some(metrics) = metrics {
+        tokio::spawn(metrics.serve(stop.clone()));
+    }
     let incoming = tokio_stream_of(listener);
     let server = builder
         .add_service(FlightServiceServer::with_interceptor(service, move |r| {

@@ -19,28 +19,35 @@ use crate::error::Error;
 
 /// Checks `authorization: Bearer <token>` on every call, in constant time.
 #[derive(Clone)]
-pub(super) struct Auth {
+pub(crate) struct Auth {
     token: Option<Arc<[u8]>>,
 }
 
 impl Auth {
-    pub(super) fn new(token: Option<String>) -> Self {
+    pub(crate) fn new(token: Option<String>) -> Self {
         Auth {
             token: token.map(|t| Arc::from(t.into_bytes())),
         }
     }
 
-    pub(super) fn check(&self, request: Request<()>) -> Result<Request<()>, Status> {
+    /// Whether an `authorization` header's value carries the token (any value does when
+    /// there is none).
+    pub(crate) fn allows(&self, authorization: Option<&str>) -> bool {
         let Some(token) = &self.token else {
-            return Ok(request);
+            return true;
         };
+        let given = authorization
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        bool::from(given.as_bytes().ct_eq(token))
+    }
+
+    pub(super) fn check(&self, request: Request<()>) -> Result<Request<()>, Status> {
         let given = request
             .metadata()
             .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if bool::from(given.as_bytes().ct_eq(token)) {
+            .and_then(|v| v.to_str().ok());
+        if self.allows(given) {
             return Ok(request);
         }
         let status = Status::unauthenticated("a valid bearer token is required");

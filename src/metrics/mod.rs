@@ -1,0 +1,404 @@
+//! `netsql metrics` and `netsql serve --metrics`: saved queries as a Prometheus endpoint.
+//! `GET /metrics` answers the text format 0.0.4, or OpenMetrics 1.0 when the scraper's
+//! `Accept` asks for it.
+//!
+//! Each metric is a query under `queries/metrics/` or a user queries folder's `metrics/`
+//! ([`family`]), checked at start. A scrape collects every table those queries read once
+//! and runs them all against that copy ([`scrape`]); scrapes that arrive while one runs
+//! share it, and `--metrics-min-interval` serves a recent one again. A query that fails or
+//! outlives the scrape's time (`X-Prometheus-Scrape-Timeout-Seconds`) is left out and
+//! counted in `netsql_query_errors_total`; the scrape still answers.
+//!
+//! Security as for Flight: the same bearer token (401 without it) and TLS; without a
+//! token only loopback.
+
+pub mod exposition;
+pub mod family;
+pub mod scrape;
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::{BoxFuture, FutureExt, Shared};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use tokio::time::Instant;
+
+use self::exposition::{Format, Sample, Written};
+use self::family::{Family, Kind};
+use self::scrape::Scraped;
+use crate::error::Error;
+use crate::serve::{Access, Auth};
+use crate::tables::TablesConfig;
+
+/// What an exporter answers and how often it collects: the options `netsql metrics` and
+/// `serve --metrics` share.
+#[derive(Debug, Clone)]
+pub struct Exporting {
+    pub listen: SocketAddr,
+    /// `--metrics-min-interval`: a scrape sooner than this after the last is answered
+    /// from it.
+    pub min_interval: Duration,
+    /// `--metrics-param NAME=VALUE`.
+    pub params: BTreeMap<String, String>,
+    /// The longest a scrape's queries may run when the scraper does not say.
+    pub query_timeout: Duration,
+    /// Folders whose `metrics/` holds more metric queries.
+    pub queries: Vec<PathBuf>,
+    /// `--metrics-only`: these metric queries alone (all when empty).
+    pub only: Vec<String>,
+}
+
+/// The part of a scrape's time its queries may take: the rest is for writing the answer.
+const SHARE_OF_TIMEOUT: f64 = 0.9;
+
+/// A running exporter: its checked families, the scrape under way, the last one.
+pub struct Exporter {
+    tables: TablesConfig,
+    families: Arc<Vec<Family>>,
+    min_interval: Duration,
+    query_timeout: Duration,
+    state: Mutex<State>,
+    auth: Auth,
+}
+
+#[derive(Default)]
+struct State {
+    last: Option<(Instant, Arc<Scraped>)>,
+    running: Option<Shared<BoxFuture<'static, Arc<Scraped>>>>,
+    /// `netsql_query_errors_total`, per query, since start.
+    errors: BTreeMap<String, u64>,
+    /// Each query's last error, so a repeated one is logged once.
+    logged: BTreeMap<String, String>,
+}
+
+impl Exporter {
+    /// Loads and checks the metric queries: a bad one is an error here, at start.
+    pub async fn new(
+        exporting: &Exporting,
+        tables: &TablesConfig,
+        token: Option<String>,
+    ) -> Result<Arc<Exporter>, Error> {
+        let ctx = crate::exec::context(tables)?;
+        let runner = crate::exec::Runner {
+            ctx: &ctx,
+            root: &tables.root,
+            read_only: true,
+            kill: crate::kill::Kill::Refused,
+            dry_run: false,
+        };
+        let families = family::load(
+            &runner,
+            &exporting.queries,
+            &exporting.only,
+            &exporting.params,
+        )
+        .await?;
+        Ok(Arc::new(Exporter {
+            tables: tables.clone(),
+            families: Arc::new(families),
+            min_interval: exporting.min_interval,
+            query_timeout: exporting.query_timeout,
+            state: Mutex::new(State::default()),
+            auth: Auth::new(token),
+        }))
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A scrape's result: a recent one, the one under way, or a new one.
+    async fn scraped(self: &Arc<Self>, deadline: Instant) -> Arc<Scraped> {
+        let running = {
+            let mut state = self.state();
+            if let Some((at, last)) = &state.last {
+                if at.elapsed() < self.min_interval {
+                    return last.clone();
+                }
+            }
+            match &state.running {
+                Some(running) => running.clone(),
+                None => {
+                    let this = self.clone();
+                    let running = async move {
+                        let scraped =
+                            Arc::new(scrape::scrape(&this.tables, &this.families, deadline).await);
+                        this.finished(&scraped);
+                        scraped
+                    }
+                    .boxed()
+                    .shared();
+                    state.running = Some(running.clone());
+                    running
+                }
+            }
+        };
+        running.await
+    }
+
+    /// Files a finished scrape: the last one now, its errors counted and logged.
+    fn finished(&self, scraped: &Arc<Scraped>) {
+        let mut state = self.state();
+        state.running = None;
+        state.last = Some((Instant::now(), scraped.clone()));
+        for (family, answer) in self.families.iter().zip(&scraped.answers) {
+            let Some(error) = &answer.error else {
+                state.logged.remove(&family.query);
+                continue;
+            };
+            *state.errors.entry(family.query.clone()).or_default() += 1;
+            if state.logged.get(&family.query) != Some(error) {
+                eprintln!("netsql: metric query {}: {error}", family.query);
+                state.logged.insert(family.query.clone(), error.clone());
+            }
+        }
+    }
+
+    /// The exposition of one scrape, with netsql's own metrics.
+    fn render(&self, scraped: &Scraped, format: Format) -> String {
+        let mut out = String::new();
+        for (family, answer) in self.families.iter().zip(&scraped.answers) {
+            exposition::family(
+                &mut out,
+                format,
+                &Written {
+                    name: &family.name,
+                    kind: family.kind,
+                    help: &family.help,
+                    samples: &answer.samples,
+                },
+            );
+        }
+        let by_query = |value: &dyn Fn(&Family, &scrape::Answer) -> String| -> Vec<Sample> {
+            self.families
+                .iter()
+                .zip(&scraped.answers)
+                .map(|(family, answer)| Sample {
+                    labels: vec![("query".into(), family.query.clone())],
+                    value: value(family, answer),
+                })
+                .collect()
+        };
+        let durations = by_query(&|_, answer| exposition::float(answer.took.as_secs_f64()));
+        let errors = {
+            let state = self.state();
+            by_query(&|family, _| {
+                state
+                    .errors
+                    .get(&family.query)
+                    .copied()
+                    .unwrap_or(0)
+                    .to_string()
+            })
+        };
+        let collected: Vec<Sample> = scraped
+            .collected
+            .iter()
+            .map(|(table, took)| Sample {
+                labels: vec![("table".into(), table.clone())],
+                value: exposition::float(took.as_secs_f64()),
+            })
+            .collect();
+        for (name, kind, help, samples) in [
+            (
+                family::OWN[0],
+                Kind::Gauge,
+                "How long each metric query took in the last scrape",
+                &durations,
+            ),
+            (
+                family::OWN[1],
+                Kind::Counter,
+                "Scrapes in which each metric query failed or ran out of time",
+                &errors,
+            ),
+            (
+                family::OWN[2],
+                Kind::Gauge,
+                "How long collecting each table took in the last scrape",
+                &collected,
+            ),
+        ] {
+            exposition::family(
+                &mut out,
+                format,
+                &Written {
+                    name,
+                    kind,
+                    help,
+                    samples,
+                },
+            );
+        }
+        exposition::end(&mut out, format);
+        out
+    }
+
+    /// Answers one HTTP request.
+    async fn answer(self: Arc<Self>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        if !self.auth.allows(header("authorization").as_deref()) {
+            return reply(
+                StatusCode::UNAUTHORIZED,
+                "text/plain; charset=utf-8",
+                "a valid bearer token is required\n".into(),
+                Some(("www-authenticate", "Bearer")),
+            );
+        }
+        match (request.method(), request.uri().path()) {
+            (&Method::GET | &Method::HEAD, "/metrics") => {}
+            (&Method::GET | &Method::HEAD, "/") => {
+                return plain(StatusCode::OK, "netsql metrics: GET /metrics\n");
+            }
+            (_, "/metrics" | "/") => {
+                return plain(StatusCode::METHOD_NOT_ALLOWED, "GET /metrics\n");
+            }
+            _ => return plain(StatusCode::NOT_FOUND, "not found: GET /metrics\n"),
+        }
+        let format = Format::from_accept(header("accept").as_deref());
+        let allowed = header("x-prometheus-scrape-timeout-seconds")
+            .and_then(|t| t.trim().parse::<f64>().ok())
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .map(|t| Duration::from_secs_f64((t * SHARE_OF_TIMEOUT).min(86_400.0)))
+            .map_or(self.query_timeout, |t| t.min(self.query_timeout));
+        let scraped = self.scraped(Instant::now() + allowed).await;
+        let body = self.render(&scraped, format);
+        reply(StatusCode::OK, format.content_type(), body, None)
+    }
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    reply(status, "text/plain; charset=utf-8", text.into(), None)
+}
+
+/// A response with its content type (and one more header); a plain 500 should the
+/// builder refuse them.
+fn reply(
+    status: StatusCode,
+    content_type: &'static str,
+    body: String,
+    extra: Option<(&'static str, &'static str)>,
+) -> Response<Full<Bytes>> {
+    let mut builder = Response::builder()
+        .status(status)
+        .header("content-type", content_type);
+    if let Some((name, value)) = extra {
+        builder = builder.header(name, value);
+    }
+    builder
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_else(|_| {
+            let mut response = Response::new(Full::new(Bytes::from_static(b"internal error\n")));
+            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            response
+        })
+}
+
+/// `netsql metrics`: answers scrapes until SIGTERM or SIGINT.
+pub async fn run(
+    exporting: &Exporting,
+    access: &Access,
+    tables: &TablesConfig,
+) -> Result<(), Error> {
+    let endpoint = bind(exporting, access, tables).await?;
+    let stop = crate::interrupt::termination().map_err(Error::Io)?;
+    endpoint.serve(stop).await;
+    Ok(())
+}
+
+/// An exporter listening, its metric queries checked, not answering yet.
+pub struct Endpoint {
+    exporter: Arc<Exporter>,
+    listener: tokio::net::TcpListener,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+}
+
+/// Checks the metric queries and listens on `exporting.listen`: every refusal (a bad
+/// metric file, no token beyond loopback, a port in use) happens here, before serving.
+pub async fn bind(
+    exporting: &Exporting,
+    access: &Access,
+    tables: &TablesConfig,
+) -> Result<Endpoint, Error> {
+    let token = access.token()?;
+    access.check_reach(exporting.listen, token.is_some())?;
+    let tls = access.rustls()?;
+    let exporter = Exporter::new(exporting, tables, token).await?;
+    let listener = tokio::net::TcpListener::bind(exporting.listen)
+        .await
+        .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", exporting.listen)))?;
+    let bound = listener.local_addr().map_err(Error::Io)?;
+    eprintln!(
+        "netsql: serving {} metrics on {}://{bound}/metrics",
+        exporter.families.len(),
+        if tls.is_some() { "https" } else { "http" }
+    );
+    Ok(Endpoint {
+        exporter,
+        listener,
+        acceptor: tls.map(tokio_rustls::TlsAcceptor::from),
+    })
+}
+
+impl Endpoint {
+    /// Answers scrapes until `stop` is set.
+    pub async fn serve(self, stop: Arc<std::sync::atomic::AtomicBool>) {
+        loop {
+            let accepted = tokio::select! {
+                accepted = self.listener.accept() => accepted,
+                () = crate::interrupt::until_set(&stop) => return,
+            };
+            let Ok((stream, _peer)) = accepted else {
+                continue; // out of descriptors, a reset before accept: the next one may do
+            };
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(connection(
+                self.exporter.clone(),
+                self.acceptor.clone(),
+                stream,
+            ));
+        }
+    }
+}
+
+/// One client's connection: TLS if configured, then HTTP/1.1 or h2 until it closes. A
+/// client that fails its handshake or goes away is its own problem.
+async fn connection(
+    exporter: Arc<Exporter>,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    stream: tokio::net::TcpStream,
+) {
+    let service = hyper::service::service_fn(move |request| {
+        let exporter = exporter.clone();
+        async move { Ok::<_, Infallible>(exporter.answer(request).await) }
+    });
+    let http = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    let _ = match acceptor {
+        Some(acceptor) => {
+            let handshake =
+                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
+            let Ok(Ok(stream)) = handshake else {
+                return;
+            };
+            http.serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await
+        }
+        None => {
+            http.serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await
+        }
+    };
+}

@@ -1,0 +1,344 @@
+//! One scrape: every live table the metric queries read is collected once (one walk of
+//! /proc, one dump per table) into memory, then every query runs against those copies,
+//! each by the scrape's deadline. A query that fails or runs late loses its own samples
+//! and nothing else.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::datasource::MemTable;
+use tokio::time::Instant;
+
+use super::exposition::{float, Sample};
+use super::family::{Family, Kind};
+use crate::error::Error;
+use crate::exec::{Captured, OneMoment, Runner};
+use crate::kill::Kill;
+use crate::tables::TablesConfig;
+use futures::TryStreamExt;
+
+/// What one scrape found.
+#[derive(Debug, Default)]
+pub struct Scraped {
+    /// Per family, in the families' order: its samples, or why it has none.
+    pub answers: Vec<Answer>,
+    /// Each table collected, and how long it took.
+    pub collected: Vec<(String, Duration)>,
+}
+
+#[derive(Debug)]
+pub struct Answer {
+    pub samples: Vec<Sample>,
+    pub took: Duration,
+    pub error: Option<String>,
+}
+
+/// Runs every family's query by `deadline`.
+pub async fn scrape(tables: &TablesConfig, families: &[Family], deadline: Instant) -> Scraped {
+    let ctx = match crate::exec::context(tables) {
+        Ok(ctx) => ctx,
+        Err(err) => return all_failed(families, &err.to_string()),
+    };
+    let runner = Runner {
+        ctx: &ctx,
+        root: &tables.root,
+        read_only: true,
+        kill: Kill::Refused,
+        dry_run: false,
+    };
+    let mut scraped = Scraped::default();
+    // Why a table could not be collected: its queries fail with that.
+    let mut missing: BTreeMap<String, String> = BTreeMap::new();
+    {
+        let _moment = OneMoment::begin(&ctx);
+        // Each table once, with the columns any query reads of it.
+        let mut wanted: BTreeMap<&String, BTreeSet<&String>> = BTreeMap::new();
+        for family in families {
+            for table in &family.tables {
+                wanted
+                    .entry(table)
+                    .or_default()
+                    .extend(family.columns.get(table).into_iter().flatten());
+            }
+        }
+        for (table, columns) in wanted {
+            let started = Instant::now();
+            match collect(&runner, table, &columns, deadline).await {
+                Ok(copy) => {
+                    let _ = ctx.deregister_table(table.as_str());
+                    if let Err(err) = ctx.register_table(table.as_str(), Arc::new(copy)) {
+                        missing.insert(table.clone(), err.to_string());
+                    }
+                }
+                Err(err) => {
+                    missing.insert(table.clone(), err);
+                }
+            }
+            scraped.collected.push((table.clone(), started.elapsed()));
+        }
+    }
+    // Each query on a thread of its own: one that computes for seconds between two
+    // yields holds up neither the others, nor the timer that ends it, nor the server.
+    let started = Instant::now();
+    let running: Vec<_> = families
+        .iter()
+        .map(|family| {
+            let blocked = family.tables.iter().find_map(|t| missing.get(t)).cloned();
+            let (ctx, root, family) = (ctx.clone(), tables.root.clone(), family.clone());
+            on_own_thread(async move {
+                if let Some(why) = blocked {
+                    return (Err(why), Duration::ZERO);
+                }
+                let runner = Runner {
+                    ctx: &ctx,
+                    root: &root,
+                    read_only: true,
+                    kill: Kill::Refused,
+                    dry_run: false,
+                };
+                let result = answer(&runner, &family).await;
+                (result, started.elapsed())
+            })
+        })
+        .collect();
+    for (done, cancel) in running {
+        let (result, took) = match tokio::time::timeout_at(deadline, done).await {
+            Ok(Ok(done)) => done,
+            Ok(Err(_)) => (
+                Err("the query's thread ended without an answer".to_string()),
+                started.elapsed(),
+            ),
+            Err(_) => {
+                drop(cancel); // it stops at its next yield
+                (Err(late(deadline, started)), started.elapsed())
+            }
+        };
+        scraped.answers.push(match result {
+            Ok(samples) => Answer {
+                samples,
+                took,
+                error: None,
+            },
+            Err(error) => Answer {
+                samples: Vec::new(),
+                took,
+                error: Some(error),
+            },
+        });
+    }
+    scraped
+}
+
+/// Runs `work` on a new thread with a runtime of its own; its answer comes on the first
+/// channel, and dropping the second ends it at its next yield.
+fn on_own_thread<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> (
+    tokio::sync::oneshot::Receiver<T>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let (answer, done) = tokio::sync::oneshot::channel();
+    let (cancel, cancelled) = tokio::sync::oneshot::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("netsql-metric".into())
+        .spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+            else {
+                return; // the answer channel closes: an error to the scrape
+            };
+            runtime.block_on(async move {
+                tokio::select! {
+                    value = work => { let _ = answer.send(value); }
+                    _ = cancelled => {}
+                }
+            });
+        });
+    // No thread to be had: the answer channel is already closed, an error to the scrape.
+    drop(spawned);
+    (done, cancel)
+}
+
+fn all_failed(families: &[Family], why: &str) -> Scraped {
+    Scraped {
+        answers: families
+            .iter()
+            .map(|_| Answer {
+                samples: Vec::new(),
+                took: Duration::ZERO,
+                error: Some(why.to_string()),
+            })
+            .collect(),
+        collected: Vec::new(),
+    }
+}
+
+fn late(deadline: Instant, started: Instant) -> String {
+    format!(
+        "not finished within the scrape's time ({:.1} s)",
+        deadline.saturating_duration_since(started).as_secs_f64()
+    )
+}
+
+/// One live table's `columns` (its first when none: a count reads no column), in memory.
+async fn collect(
+    runner: &Runner<'_>,
+    table: &str,
+    columns: &BTreeSet<&String>,
+    deadline: Instant,
+) -> Result<MemTable, String> {
+    let started = Instant::now();
+    let list = if columns.is_empty() {
+        let provider = runner
+            .ctx
+            .table_provider(table)
+            .await
+            .map_err(|e| e.to_string())?;
+        format!("\"{}\"", provider.schema().field(0).name())
+    } else {
+        columns
+            .iter()
+            .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let captured = tokio::time::timeout_at(
+        deadline,
+        rows(
+            runner,
+            &format!("SELECT {list} FROM {table}"),
+            &BTreeMap::new(),
+        ),
+    )
+    .await
+    .map_err(|_| format!("{table}: {}", late(deadline, started)))?
+    .map_err(|e| e.to_string())?;
+    MemTable::try_new(captured.schema, vec![captured.batches]).map_err(|e| e.to_string())
+}
+
+/// One query's result (a metric query is one statement, checked at start).
+async fn rows(
+    runner: &Runner<'_>,
+    sql: &str,
+    params: &BTreeMap<String, String>,
+) -> Result<Captured, Error> {
+    let statement = runner
+        .statements(sql)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Usage("no statement".into()))?;
+    let plan = runner.plan(statement, params).await?;
+    let stream = runner.stream(plan).await?;
+    let schema = stream.schema();
+    let batches = stream.try_collect().await?;
+    Ok(Captured { schema, batches })
+}
+
+/// One family's samples.
+async fn answer(runner: &Runner<'_>, family: &Family) -> Result<Vec<Sample>, String> {
+    let result = rows(runner, &family.sql, &family.params)
+        .await
+        .map_err(|e| e.to_string())?;
+    samples(family, &result)
+}
+
+/// A query's rows as samples: NULL values skipped, a label set repeated is an error
+/// (its first row is kept).
+fn samples(family: &Family, result: &Captured) -> Result<Vec<Sample>, String> {
+    let mut samples = Vec::new();
+    let mut seen: HashSet<Vec<(String, String)>> = HashSet::new();
+    let mut repeated = 0usize;
+    let options = FormatOptions::default().with_null("");
+    for batch in &result.batches {
+        let labels = family
+            .labels
+            .iter()
+            .map(|name| column(batch, name))
+            .collect::<Result<Vec<_>, _>>()?;
+        let formatters = labels
+            .iter()
+            .map(|array| ArrayFormatter::try_new(array.as_ref(), &options))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        let values = family
+            .values
+            .iter()
+            .map(|name| column(batch, name).and_then(|a| numbers(&a)))
+            .collect::<Result<Vec<_>, _>>()?;
+        for row in 0..batch.num_rows() {
+            let base: Vec<(String, String)> = family
+                .labels
+                .iter()
+                .zip(&formatters)
+                .map(|(name, f)| (name.clone(), f.value(row).to_string()))
+                .collect();
+            if family.kind == Kind::Info {
+                if seen.insert(base.clone()) {
+                    samples.push(Sample {
+                        labels: base,
+                        value: "1".into(),
+                    });
+                } else {
+                    repeated += 1;
+                }
+                continue;
+            }
+            for (name, value) in family.values.iter().zip(&values) {
+                let Some(value) = value[row].clone() else {
+                    continue;
+                };
+                let mut labels = base.clone();
+                if family.values.len() > 1 {
+                    labels.push(("value".into(), name.clone()));
+                }
+                if seen.insert(labels.clone()) {
+                    samples.push(Sample { labels, value });
+                } else {
+                    repeated += 1;
+                }
+            }
+        }
+    }
+    if repeated > 0 {
+        return Err(format!(
+            "{repeated} rows repeat another row's labels: add the column that tells them apart to the labels"
+        ));
+    }
+    Ok(samples)
+}
+
+fn column(batch: &RecordBatch, name: &str) -> Result<ArrayRef, String> {
+    batch
+        .column_by_name(name)
+        .cloned()
+        .ok_or_else(|| format!("the query no longer answers a column {name:?}"))
+}
+
+/// A value column as written values (None for NULL): integers exactly.
+fn numbers(array: &ArrayRef) -> Result<Vec<Option<String>>, String> {
+    use datafusion::arrow::array::{Float64Array, Int64Array, UInt64Array};
+    let fail = |e: datafusion::arrow::error::ArrowError| e.to_string();
+    let data_type = array.data_type();
+    Ok(if data_type.is_signed_integer() {
+        let ints = cast(array, &DataType::Int64).map_err(fail)?;
+        let ints = ints.as_any().downcast_ref::<Int64Array>().expect("cast");
+        ints.iter().map(|v| v.map(|v| v.to_string())).collect()
+    } else if data_type.is_unsigned_integer() || *data_type == DataType::Boolean {
+        let ints = cast(array, &DataType::UInt64).map_err(fail)?;
+        let ints = ints.as_any().downcast_ref::<UInt64Array>().expect("cast");
+        ints.iter().map(|v| v.map(|v| v.to_string())).collect()
+    } else {
+        let floats = cast(array, &DataType::Float64).map_err(fail)?;
+        let floats = floats
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .expect("cast");
+        floats.iter().map(|v| v.map(float)).collect()
+    })
+}
