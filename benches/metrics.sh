@@ -25,17 +25,19 @@ ip netns add "$ns"
 ip netns exec "$ns" ip link set lo up
 inns() { ip netns exec "$ns" "$@"; }
 
-# Starts a server in the namespace, waits until PORT answers, prints its pid.
+# Starts a server in the namespace (ip netns exec becomes it: $started is its pid) and
+# waits until PORT answers.
 start() {
     local port=$1; shift
-    inns "$@" > /dev/null 2> "$work/log.$port" &
-    local pid=$!
-    pids+=("$pid")
+    ip netns exec "$ns" "$@" > /dev/null 2> "$work/log.$port" &
+    started=$!
+    pids+=("$started")
     for _ in $(seq 200); do
-        inns curl -sf -o /dev/null "http://127.0.0.1:$port/metrics" && break
+        inns curl -sf -o /dev/null "http://127.0.0.1:$port/metrics" && return
         sleep 0.1
     done
-    echo "$pid"
+    echo "no answer on $port: $(cat "$work/log.$port")" >&2
+    exit 1
 }
 
 # Seconds for one scrape.
@@ -50,7 +52,7 @@ hold() {  # hold() SOCKETS: connections (two sockets each) up to that many socke
     local want=$1 port=$((20000 + held / 2))
     while [ "$held" -lt "$want" ]; do
         local take=$(( (want - held) / 2 )); [ "$take" -gt 9000 ] && take=9000
-        inns python3 "$here/hold_connections.py" "$take" "$port" > "$work/holder.$port" &
+        ip netns exec "$ns" python3 "$here/hold_connections.py" "$take" "$port" > "$work/holder.$port" &
         pids+=("$!")
         until grep -q ready "$work/holder.$port" 2>/dev/null; do sleep 0.2; done
         held=$((held + 2 * take)); port=$((port + 1))
@@ -61,10 +63,11 @@ echo "| sockets | netsql, all metrics | netsql, netsql_sockets only | node_expor
 echo "|---|---|---|---|---|---|---|"
 for n in 10000 100000; do
     hold "$n"
-    all=$(start 19501 "$netsql" metrics --listen 127.0.0.1:19501)
-    one=$(start 19502 "$netsql" metrics --listen 127.0.0.1:19502 --metrics-only sockets)
-    node=$(start 19503 prometheus-node-exporter --collector.disable-defaults \
-        --collector.tcpstat --collector.sockstat --web.listen-address=127.0.0.1:19503)
+    start 19501 "$netsql" metrics --listen 127.0.0.1:19501; all=$started
+    start 19502 "$netsql" metrics --listen 127.0.0.1:19502 --metrics-only sockets; one=$started
+    start 19503 prometheus-node-exporter --collector.disable-defaults \
+        --collector.tcpstat --collector.sockstat --web.listen-address=127.0.0.1:19503
+    node=$started
     : > "$work/a"; : > "$work/b"; : > "$work/c"
     for _ in $(seq "$runs"); do
         scrape 19501 >> "$work/a"; scrape 19502 >> "$work/b"; scrape 19503 >> "$work/c"
@@ -85,4 +88,5 @@ for n in 10000 100000; do
             "$cpu_seconds" "$n" "$pct"
     fi
     kill "$all" "$one" "$node"
+    wait "$all" "$one" "$node" 2>/dev/null || true
 done

@@ -139,6 +139,17 @@ pub struct Runner<'a> {
 }
 
 impl<'a> Runner<'a> {
+    /// A runner of queries only (no DELETE, SET, COPY, DDL) on `ctx`.
+    pub fn queries(ctx: &'a SessionContext, root: &'a Root) -> Runner<'a> {
+        Runner {
+            ctx,
+            root,
+            read_only: true,
+            kill: Kill::Refused,
+            dry_run: false,
+        }
+    }
+
     /// The same session, refusing anything but queries: saved queries, audits, netstat.
     pub fn read_only(&self) -> Runner<'a> {
         Runner {

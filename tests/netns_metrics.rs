@@ -19,6 +19,8 @@ struct Exporter {
     _kid: Kid,
     addr: String,
     log: mpsc::Receiver<String>,
+    /// Lines before the one naming the address.
+    early: Vec<String>,
 }
 
 impl Exporter {
@@ -36,6 +38,7 @@ impl Exporter {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut early = Vec::new();
         loop {
             let line = log
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
@@ -52,14 +55,21 @@ impl Exporter {
                         _kid: kid,
                         addr,
                         log,
+                        early,
                     };
                 }
             }
+            early.push(line);
         }
     }
 
+    /// Every line so far.
     fn lines(&self) -> Vec<String> {
-        self.log.try_iter().collect()
+        self.early
+            .iter()
+            .cloned()
+            .chain(self.log.try_iter())
+            .collect()
     }
 }
 
@@ -511,6 +521,22 @@ fn a_bad_metric_file_is_one_line_at_start() {
             "metric netsql_sockets is also declared by",
         ),
         ("SELECT 1 AS v; SELECT 2 AS v\n", "a metric is one query"),
+        (
+            "-- labels: state, state\nSELECT 'a' AS state, 1 AS v\n",
+            "label \"state\" is named twice",
+        ),
+        (
+            "-- metric: netsql_query_errors_total\nSELECT 1 AS v\n",
+            "metric netsql_query_errors_total is netsql's own",
+        ),
+        (
+            "SELECT count(*) AS v FROM sockets WHERE netns_name = 'blue'\n",
+            "a metric cannot choose namespaces with a filter on netns or netns_name",
+        ),
+        (
+            "-- type: counter\nSELECT 'x' AS state, 'y' AS other\n",
+            "no value column",
+        ),
     ] {
         let dir = queries(&[("bad.sql", file)]);
         let out = metrics(&[
@@ -538,6 +564,12 @@ fn a_failing_or_slow_query_loses_only_its_own_samples() {
         (
             "broken.sql",
             "SELECT CAST(program AS INT) AS v FROM sockets WHERE program IS NOT NULL\n",
+        ),
+        // The same, optional: left out at start, never counted.
+        (
+            "gone.sql",
+            "-- optional: true\n\
+             SELECT CAST(program AS INT) AS v FROM sockets WHERE program IS NOT NULL\n",
         ),
         // Ten billion pairs through a join filter: minutes, far past any scrape's time.
         (
@@ -570,6 +602,8 @@ fn a_failing_or_slow_query_loses_only_its_own_samples() {
             "scrape {scrape} took {took:?}"
         );
         assert!(samples(&text, "netsql_broken").is_empty(), "{text}");
+        assert!(!text.contains("netsql_gone"), "{text}");
+        assert!(!text.contains("query=\"gone\""), "{text}");
         assert!(samples(&text, "netsql_slow").is_empty(), "{text}");
         assert!(!samples(&text, "netsql_sockets").is_empty(), "{text}");
         let errors: BTreeMap<String, f64> = samples(&text, "netsql_query_errors_total")
@@ -582,6 +616,11 @@ fn a_failing_or_slow_query_loses_only_its_own_samples() {
     }
     // Each error is logged once, not once per scrape.
     let log = exporter.lines();
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("netsql: metric netsql_gone left out: ")),
+        "{log:?}"
+    );
     let broken: Vec<&String> = log
         .iter()
         .filter(|l| l.contains("metric query broken"))
@@ -675,10 +714,21 @@ fn the_peer_metric_is_bounded_to_top_n() {
         let a = exporter.addr.clone();
         let (status, text) = ns.within(move || get(&a, "/metrics", &[]));
         assert_eq!(status, 200);
-        let found = samples(&text, "netsql_tcp_peer");
+        let found = samples(&text, "netsql_tcp_peer_connections");
+        // The three peer metrics name the same addresses.
+        for other in ["netsql_tcp_peer_retransmits", "netsql_tcp_peer_rtt_seconds"] {
+            let addresses: BTreeSet<String> = samples(&text, other)
+                .iter()
+                .map(|(l, _)| l["remote_address"].clone())
+                .collect();
+            let connections: BTreeSet<String> = found
+                .iter()
+                .map(|(l, _)| l["remote_address"].clone())
+                .collect();
+            assert_eq!(addresses, connections, "{other}");
+        }
         found
             .iter()
-            .filter(|(l, _)| l["value"] == "connections")
             .map(|(l, _)| l["remote_address"].clone())
             .collect()
     };
@@ -688,6 +738,9 @@ fn the_peer_metric_is_bounded_to_top_n() {
     let top = peers(&["--metrics-param", "top=3"]);
     assert_eq!(top.len(), 3, "{top:?}");
     assert!(top.is_subset(&all));
+    // No retransmits anywhere: the most connections first. 127.0.0.1 is the remote end
+    // of the six client sockets (and of the scrape's own).
+    assert!(top.contains("127.0.0.1"), "{top:?}");
 }
 
 /// A scrape reads each table once for every query together (one sock_diag dump, one walk
@@ -748,4 +801,187 @@ fn a_scrape_reads_each_table_once_and_only_what_its_queries_need() {
     );
     // netsql_sockets reads state, proto and the namespace: no walk.
     assert_eq!(scrape("sockets"), (dump, 0));
+}
+
+/// One raw request (any method): the whole response.
+fn raw(addr: &str, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+/// A metric's samples by one label's value.
+fn by(text: &str, metric: &str, label: &str) -> BTreeMap<String, f64> {
+    samples(text, metric)
+        .into_iter()
+        .map(|(l, v)| (l[label].clone(), v))
+        .collect()
+}
+
+#[test]
+fn rows_become_samples_as_documented() {
+    let dir = queries(&[
+        // A NULL value is no sample.
+        (
+            "nulls.sql",
+            "SELECT 'a' AS k, CAST(NULL AS BIGINT) AS v UNION ALL SELECT 'b', 2\n",
+        ),
+        // Two rows with one label set: the family fails, nothing of it is served.
+        (
+            "twice.sql",
+            "SELECT 'a' AS k, 1 AS v UNION ALL SELECT 'a', 2\n",
+        ),
+        // A counter below zero (OpenMetrics refuses the whole exposition for it).
+        (
+            "negative.sql",
+            "-- type: counter\nSELECT 'a' AS k, -1 AS v\n",
+        ),
+    ]);
+    let exporter = Exporter::start(metrics(&[
+        "--queries",
+        dir.path().to_str().unwrap(),
+        "metrics",
+        "--listen",
+        "127.0.0.1:0",
+    ]));
+    let (status, text) = get(&exporter.addr, "/metrics", &[]);
+    assert_eq!(status, 200);
+    assert_eq!(
+        by(&text, "netsql_nulls", "k"),
+        BTreeMap::from([("b".to_string(), 2.0)])
+    );
+    assert!(samples(&text, "netsql_twice").is_empty(), "{text}");
+    assert!(samples(&text, "netsql_negative_total").is_empty(), "{text}");
+    let errors = by(&text, "netsql_query_errors_total", "query");
+    assert_eq!(
+        (errors["nulls"], errors["twice"], errors["negative"]),
+        (0.0, 1.0, 1.0)
+    );
+}
+
+#[test]
+fn the_exporter_answers_http_as_documented() {
+    let dir = queries(&[(
+        // About a second of work: long enough for a second request to arrive meanwhile.
+        "second.sql",
+        "SELECT count(*) AS v FROM generate_series(1, 20000) a \
+         JOIN generate_series(1, 20000) b ON (a.value * b.value) % 7 = 3\n",
+    )]);
+    let start = |extra: &[&str]| {
+        let mut args = vec![
+            "--queries",
+            dir.path().to_str().unwrap(),
+            "metrics",
+            "--listen",
+            "127.0.0.1:0",
+        ];
+        args.extend_from_slice(extra);
+        Exporter::start(metrics(&args))
+    };
+    let exporter = start(&[]);
+    let addr = exporter.addr.as_str();
+    let response = raw(
+        addr,
+        "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+    let response = raw(
+        addr,
+        "POST /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert!(response.starts_with("HTTP/1.1 405"), "{response}");
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("\r\nallow: get, head\r\n"),
+        "{response}"
+    );
+    let response = raw(
+        addr,
+        "HEAD /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.ends_with("\r\n\r\n"),
+        "a HEAD answer has no body: {response}"
+    );
+
+    // Two scrapes at once share one run of each query: the same duration in both.
+    let duration = |text: &str| by(text, "netsql_query_duration_seconds", "query")["second"];
+    let both: Vec<String> = std::thread::scope(|scope| {
+        let first = scope.spawn(|| get(addr, "/metrics", &[]).1);
+        std::thread::sleep(Duration::from_millis(200));
+        let second = scope.spawn(|| get(addr, "/metrics", &[]).1);
+        vec![first.join().unwrap(), second.join().unwrap()]
+    });
+    assert!(duration(&both[0]) > 0.2, "{}", both[0]);
+    assert_eq!(duration(&both[0]), duration(&both[1]));
+    // One after the other: two runs.
+    let again = get(addr, "/metrics", &[]).1;
+    assert_ne!(duration(&again), duration(&both[0]));
+
+    // --metrics-min-interval: a scrape soon after the last is the last.
+    let cached = start(&["--metrics-min-interval", "60s"]);
+    let first = get(&cached.addr, "/metrics", &[]).1;
+    let second = get(&cached.addr, "/metrics", &[]).1;
+    assert_eq!(first, second);
+}
+
+#[test]
+fn https_with_the_exporters_certificate() {
+    if !need("openssl") || !need("curl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let exporter = Exporter::start(metrics(&[
+        "metrics",
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]));
+    let url = format!("https://{}/metrics", exporter.addr);
+    let out = Command::new("curl")
+        .args(["-sS", "--fail", "--cacert"])
+        .arg(&cert)
+        .arg(&url)
+        .run();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("# TYPE netsql_sockets gauge"), "{text}");
+    // Plain HTTP to the TLS port gets no metrics.
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "5"])
+        .arg(format!("http://{}/metrics", exporter.addr))
+        .run();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("netsql_sockets"));
 }

@@ -3,6 +3,7 @@
 -- type: gauge
 -- description: Connection tracking per namespace: entries in the table (value="entries") and its limit (value="max"), from nf_conntrack_count and nf_conntrack_max
 -- labels: netns
+-- optional: true
 SELECT
     coalesce(nullif(netns_name, ''), CAST(netns AS VARCHAR), '') AS netns,
     count AS entries,

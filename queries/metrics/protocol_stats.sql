@@ -12,5 +12,4 @@ SELECT
 FROM protocol_stats
 WHERE value >= 0
   AND NOT (protocol = 'Tcp' AND name IN ('RtoAlgorithm', 'RtoMin', 'RtoMax', 'MaxConn', 'CurrEstab'))
-  AND NOT (protocol = 'Ip' AND name IN ('Forwarding', 'DefaultTTL'))
-  AND NOT (protocol = 'Ip6' AND name IN ('Forwarding', 'HopLimit'));
+  AND NOT (protocol = 'Ip' AND name IN ('Forwarding', 'DefaultTTL'));

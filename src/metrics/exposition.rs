@@ -27,7 +27,12 @@ impl Format {
                 if accept.split(',').any(|part| {
                     let mut params = part.split(';').map(str::trim);
                     params.next() == Some("application/openmetrics-text")
-                        && !params.any(|p| p.replace(' ', "") == "q=0")
+                        && !params.any(|p| {
+                            p.replace(' ', "")
+                                .strip_prefix("q=")
+                                .and_then(|q| q.parse::<f64>().ok())
+                                == Some(0.0)
+                        })
                 }) =>
             {
                 Format::OpenMetrics
@@ -62,11 +67,7 @@ pub struct Written<'a> {
 
 /// Appends one family to `out`.
 pub fn family(out: &mut String, format: Format, family: &Written<'_>) {
-    let sample_name = match family.kind {
-        Kind::Gauge => family.name.to_string(),
-        Kind::Counter => format!("{}_total", family.name),
-        Kind::Info => format!("{}_info", family.name),
-    };
+    let sample_name = family.kind.sample_name(family.name);
     let (declared, kind) = match (format, family.kind) {
         (Format::Text, Kind::Gauge) => (sample_name.as_str(), "gauge"),
         (Format::Text, Kind::Counter) => (sample_name.as_str(), "counter"),

@@ -56,25 +56,38 @@ pub struct Family {
     /// The columns it reads of each (its scans' projections and filters, after
     /// DataFusion's optimizer): a scrape collects no column no query reads.
     pub columns: BTreeMap<String, BTreeSet<String>>,
+    /// `-- optional: true`: left out when it fails at start.
+    pub optional: bool,
+}
+
+impl Kind {
+    /// The name samples of the family `name` carry.
+    pub fn sample_name(self, name: &str) -> String {
+        match self {
+            Kind::Gauge => name.to_string(),
+            Kind::Counter => format!("{name}_total"),
+            Kind::Info => format!("{name}_info"),
+        }
+    }
 }
 
 impl Family {
     /// The name its samples carry.
     pub fn sample_name(&self) -> String {
-        match self.kind {
-            Kind::Gauge => self.name.clone(),
-            Kind::Counter => format!("{}_total", self.name),
-            Kind::Info => format!("{}_info", self.name),
-        }
+        self.kind.sample_name(&self.name)
+    }
+
+    /// Whether its name or its samples' is `other`'s (two families in one exposition).
+    fn clashes(&self, name: &str, kind: Kind) -> bool {
+        self.name == name || self.sample_name() == kind.sample_name(name)
     }
 }
 
-/// Names netsql's own metrics take; no query may declare them.
-pub const OWN: [&str; 3] = [
-    "netsql_query_duration_seconds",
-    "netsql_query_errors",
-    "netsql_table_collect_duration_seconds",
-];
+/// netsql's own metrics: how long each query took, how often each failed, how long each
+/// table took to collect. No query may declare their names.
+pub const QUERY_DURATION: (&str, Kind) = ("netsql_query_duration_seconds", Kind::Gauge);
+pub const QUERY_ERRORS: (&str, Kind) = ("netsql_query_errors", Kind::Counter);
+pub const TABLE_COLLECT: (&str, Kind) = ("netsql_table_collect_duration_seconds", Kind::Gauge);
 
 /// The metric queries: the built-in ones, then each user queries folder's `metrics/`
 /// (a file of the same name replaces a built-in one), each checked against the session
@@ -123,12 +136,21 @@ pub async fn load(
         let family = check(runner, file, params).await?;
         if let Some(same) = families
             .iter()
-            .find(|f| f.sample_name() == family.sample_name() || f.name == family.name)
+            .find(|f| f.clashes(&family.name, family.kind))
         {
             return Err(Error::Usage(format!(
                 "{}: metric {} is also declared by {}",
                 family.origin, family.name, same.origin
             )));
+        }
+        // A metric of a table this host may not have (conntrack without nf_conntrack):
+        // asked once now, and left out, said once, when it cannot be answered, rather
+        // than counted as an error in every scrape.
+        if family.optional {
+            if let Err(why) = super::scrape::rows(runner, &family.sql, &family.params).await {
+                eprintln!("netsql: metric {} left out: {why}", family.sample_name());
+                continue;
+            }
         }
         families.push(family);
     }
@@ -194,9 +216,21 @@ async fn check(
         Kind::Gauge => &declared,
     }
     .to_string();
-    if OWN.contains(&name.as_str()) {
+    let own = |name: &str, kind: Kind| {
+        [QUERY_DURATION, QUERY_ERRORS, TABLE_COLLECT]
+            .iter()
+            .any(|(own, own_kind)| {
+                own == &name || own_kind.sample_name(own) == kind.sample_name(name)
+            })
+    };
+    if own(&name, kind) {
         return Err(fail(format!("metric {name} is netsql's own")));
     }
+    let optional = match header("optional").as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => return Err(fail(format!("optional {other:?}: true or false"))),
+    };
     let help = header("help")
         .or_else(|| file.description.clone())
         .unwrap_or_else(|| file.name.clone());
@@ -257,6 +291,7 @@ async fn check(
         params: bound,
         tables,
         columns: read,
+        optional,
     })
 }
 
@@ -270,6 +305,7 @@ fn read_columns(
     use datafusion::logical_expr::LogicalPlan;
     let optimized = runner.ctx.state().optimize(plan)?;
     let mut columns: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut namespaces = false;
     optimized.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {
             let table = scan.table_name.table();
@@ -283,12 +319,24 @@ fn read_columns(
                     None => read.extend(schema.fields().iter().map(|f| f.name().clone())),
                 }
                 for filter in &scan.filters {
+                    if crate::tables::netns::mentions_namespace(filter) {
+                        namespaces = true;
+                    }
                     read.extend(filter.column_refs().into_iter().map(|c| c.name.clone()));
                 }
             }
         }
         Ok(TreeNodeRecursion::Continue)
     })?;
+    // On a live table such a filter chooses the namespaces read; a scrape reads each
+    // table once, in --netns's namespaces, so it would silently find nothing.
+    if namespaces {
+        return Err(Error::Usage(
+            "a metric cannot choose namespaces with a filter on netns or netns_name: \
+             the exporter's --netns does (group or label by netns instead)"
+                .into(),
+        ));
+    }
     Ok(columns)
 }
 
@@ -317,6 +365,14 @@ fn columns(
             .map(|f| f.name().clone())
             .collect(),
     };
+    if let Some(twice) = labels
+        .iter()
+        .enumerate()
+        .find(|(i, l)| labels[..*i].contains(l))
+        .map(|(_, l)| l)
+    {
+        return Err(format!("label {twice:?} is named twice"));
+    }
     if let Some(bad) = labels.iter().find(|l| !is_label_name(l)) {
         return Err(format!(
             "label {bad:?} is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, no leading __)"

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,7 +32,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use tokio::time::Instant;
 
 use self::exposition::{Format, Sample, Written};
-use self::family::{Family, Kind};
+use self::family::Family;
 use self::scrape::Scraped;
 use crate::error::Error;
 use crate::serve::{Access, Auth};
@@ -66,12 +67,24 @@ pub struct Exporter {
     query_timeout: Duration,
     state: Mutex<State>,
     auth: Auth,
+    /// Per family: whether its query still runs (a late one runs on until its next
+    /// yield; the next scrape does not start a second copy beside it).
+    busy: Vec<Arc<AtomicBool>>,
+}
+
+/// Clears the scrape under way when its task ends, however it ends.
+struct ClearRunning<'a>(&'a Exporter);
+
+impl Drop for ClearRunning<'_> {
+    fn drop(&mut self) {
+        self.0.state().running = None;
+    }
 }
 
 #[derive(Default)]
 struct State {
     last: Option<(Instant, Arc<Scraped>)>,
-    running: Option<Shared<BoxFuture<'static, Arc<Scraped>>>>,
+    running: Option<Shared<BoxFuture<'static, Option<Arc<Scraped>>>>>,
     /// `netsql_query_errors_total`, per query, since start.
     errors: BTreeMap<String, u64>,
     /// Each query's last error, so a repeated one is logged once.
@@ -86,13 +99,7 @@ impl Exporter {
         token: Option<String>,
     ) -> Result<Arc<Exporter>, Error> {
         let ctx = crate::exec::context(tables)?;
-        let runner = crate::exec::Runner {
-            ctx: &ctx,
-            root: &tables.root,
-            read_only: true,
-            kill: crate::kill::Kill::Refused,
-            dry_run: false,
-        };
+        let runner = crate::exec::Runner::queries(&ctx, &tables.root);
         let families = family::load(
             &runner,
             &exporting.queries,
@@ -102,11 +109,12 @@ impl Exporter {
         .await?;
         Ok(Arc::new(Exporter {
             tables: tables.clone(),
-            families: Arc::new(families),
             min_interval: exporting.min_interval,
             query_timeout: exporting.query_timeout,
             state: Mutex::new(State::default()),
             auth: Auth::new(token),
+            busy: families.iter().map(|_| Arc::default()).collect(),
+            families: Arc::new(families),
         }))
     }
 
@@ -114,25 +122,31 @@ impl Exporter {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A scrape's result: a recent one, the one under way, or a new one.
-    async fn scraped(self: &Arc<Self>, deadline: Instant) -> Arc<Scraped> {
+    /// A scrape's result: a recent one, the one under way, or a new one, by `deadline`
+    /// (this request's; a scrape it joins keeps its own). `None` when none is to be had
+    /// by then.
+    async fn scraped(self: &Arc<Self>, deadline: Instant) -> Option<Arc<Scraped>> {
         let running = {
             let mut state = self.state();
-            if let Some((at, last)) = &state.last {
-                if at.elapsed() < self.min_interval {
-                    return last.clone();
+            match (&state.last, &state.running) {
+                (Some((at, last)), _) if at.elapsed() < self.min_interval => {
+                    return Some(last.clone())
                 }
-            }
-            match &state.running {
-                Some(running) => running.clone(),
-                None => {
+                (_, Some(running)) => running.clone(),
+                (_, None) => {
+                    // A task of its own: it goes on when the requests that wait for it
+                    // go away, and a panic in it is an answer, not a stuck exporter.
                     let this = self.clone();
-                    let running = async move {
-                        let scraped =
-                            Arc::new(scrape::scrape(&this.tables, &this.families, deadline).await);
+                    let running = tokio::spawn(async move {
+                        let _clear = ClearRunning(&this);
+                        let scraped = Arc::new(
+                            scrape::scrape(&this.tables, &this.families, &this.busy, deadline)
+                                .await,
+                        );
                         this.finished(&scraped);
                         scraped
-                    }
+                    })
+                    .map(Result::ok)
                     .boxed()
                     .shared();
                     state.running = Some(running.clone());
@@ -140,13 +154,17 @@ impl Exporter {
                 }
             }
         };
-        running.await
+        // The scrape's own deadline is its first request's: one who joins it waits no
+        // longer than its own, then takes the last scrape, if any.
+        match tokio::time::timeout_at(deadline + Duration::from_millis(50), running).await {
+            Ok(scraped) => scraped,
+            Err(_) => self.state().last.as_ref().map(|(_, last)| last.clone()),
+        }
     }
 
     /// Files a finished scrape: the last one now, its errors counted and logged.
     fn finished(&self, scraped: &Arc<Scraped>) {
         let mut state = self.state();
-        state.running = None;
         state.last = Some((Instant::now(), scraped.clone()));
         for (family, answer) in self.families.iter().zip(&scraped.answers) {
             let Some(error) = &answer.error else {
@@ -208,20 +226,20 @@ impl Exporter {
             .collect();
         for (name, kind, help, samples) in [
             (
-                family::OWN[0],
-                Kind::Gauge,
+                family::QUERY_DURATION.0,
+                family::QUERY_DURATION.1,
                 "How long each metric query took in the last scrape",
                 &durations,
             ),
             (
-                family::OWN[1],
-                Kind::Counter,
+                family::QUERY_ERRORS.0,
+                family::QUERY_ERRORS.1,
                 "Scrapes in which each metric query failed or ran out of time",
                 &errors,
             ),
             (
-                family::OWN[2],
-                Kind::Gauge,
+                family::TABLE_COLLECT.0,
+                family::TABLE_COLLECT.1,
                 "How long collecting each table took in the last scrape",
                 &collected,
             ),
@@ -264,7 +282,12 @@ impl Exporter {
                 return plain(StatusCode::OK, "netsql metrics: GET /metrics\n");
             }
             (_, "/metrics" | "/") => {
-                return plain(StatusCode::METHOD_NOT_ALLOWED, "GET /metrics\n");
+                return reply(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "text/plain; charset=utf-8",
+                    "GET /metrics\n".into(),
+                    Some(("allow", "GET, HEAD")),
+                );
             }
             _ => return plain(StatusCode::NOT_FOUND, "not found: GET /metrics\n"),
         }
@@ -274,7 +297,12 @@ impl Exporter {
             .filter(|t| t.is_finite() && *t > 0.0)
             .map(|t| Duration::from_secs_f64((t * SHARE_OF_TIMEOUT).min(86_400.0)))
             .map_or(self.query_timeout, |t| t.min(self.query_timeout));
-        let scraped = self.scraped(Instant::now() + allowed).await;
+        let Some(scraped) = self.scraped(Instant::now() + allowed).await else {
+            return plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no scrape finished in the time given: the one under way goes on\n",
+            );
+        };
         let body = self.render(&scraped, format);
         reply(StatusCode::OK, format.content_type(), body, None)
     }
@@ -324,7 +352,14 @@ pub struct Endpoint {
     exporter: Arc<Exporter>,
     listener: tokio::net::TcpListener,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
+    connections: Arc<tokio::sync::Semaphore>,
 }
+
+/// Connections served at once: scrapers are few; idle or slow clients get no more.
+const CONNECTIONS: usize = 64;
+
+/// How long a client may take to send a request's headers (or its TLS handshake).
+const HEADERS_WITHIN: Duration = Duration::from_secs(10);
 
 /// Checks the metric queries and listens on `exporting.listen`: every refusal (a bad
 /// metric file, no token beyond loopback, a port in use) happens here, before serving.
@@ -350,6 +385,7 @@ pub async fn bind(
         exporter,
         listener,
         acceptor: tls.map(tokio_rustls::TlsAcceptor::from),
+        connections: Arc::new(tokio::sync::Semaphore::new(CONNECTIONS)),
     })
 }
 
@@ -362,14 +398,20 @@ impl Endpoint {
                 () = crate::interrupt::until_set(&stop) => return,
             };
             let Ok((stream, _peer)) = accepted else {
-                continue; // out of descriptors, a reset before accept: the next one may do
+                // Out of descriptors, say: the next accept would fail at once as well.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            // At most CONNECTIONS at once; one more is closed at once.
+            let Ok(slot) = self.connections.clone().try_acquire_owned() else {
+                continue;
             };
             let _ = stream.set_nodelay(true);
-            tokio::spawn(connection(
-                self.exporter.clone(),
-                self.acceptor.clone(),
-                stream,
-            ));
+            let (exporter, acceptor) = (self.exporter.clone(), self.acceptor.clone());
+            tokio::spawn(async move {
+                connection(exporter, acceptor, stream).await;
+                drop(slot);
+            });
         }
     }
 }
@@ -385,11 +427,14 @@ async fn connection(
         let exporter = exporter.clone();
         async move { Ok::<_, Infallible>(exporter.answer(request).await) }
     });
-    let http = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    let mut http =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    http.http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADERS_WITHIN);
     let _ = match acceptor {
         Some(acceptor) => {
-            let handshake =
-                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
+            let handshake = tokio::time::timeout(HEADERS_WITHIN, acceptor.accept(stream)).await;
             let Ok(Ok(stream)) = handshake else {
                 return;
             };

@@ -4,6 +4,7 @@
 //! and nothing else.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +19,6 @@ use super::exposition::{float, Sample};
 use super::family::{Family, Kind};
 use crate::error::Error;
 use crate::exec::{Captured, OneMoment, Runner};
-use crate::kill::Kill;
 use crate::tables::TablesConfig;
 use futures::TryStreamExt;
 
@@ -39,18 +39,18 @@ pub struct Answer {
 }
 
 /// Runs every family's query by `deadline`.
-pub async fn scrape(tables: &TablesConfig, families: &[Family], deadline: Instant) -> Scraped {
+/// `busy[i]` says whether family i's query still runs from an earlier scrape.
+pub async fn scrape(
+    tables: &TablesConfig,
+    families: &[Family],
+    busy: &[Arc<AtomicBool>],
+    deadline: Instant,
+) -> Scraped {
     let ctx = match crate::exec::context(tables) {
         Ok(ctx) => ctx,
         Err(err) => return all_failed(families, &err.to_string()),
     };
-    let runner = Runner {
-        ctx: &ctx,
-        root: &tables.root,
-        read_only: true,
-        kill: Kill::Refused,
-        dry_run: false,
-    };
+    let runner = Runner::queries(&ctx, &tables.root);
     let mut scraped = Scraped::default();
     // Why a table could not be collected: its queries fail with that.
     let mut missing: BTreeMap<String, String> = BTreeMap::new();
@@ -87,20 +87,21 @@ pub async fn scrape(tables: &TablesConfig, families: &[Family], deadline: Instan
     let started = Instant::now();
     let running: Vec<_> = families
         .iter()
-        .map(|family| {
-            let blocked = family.tables.iter().find_map(|t| missing.get(t)).cloned();
+        .zip(busy)
+        .map(|(family, busy)| {
+            let mut blocked = family.tables.iter().find_map(|t| missing.get(t)).cloned();
+            let was_busy = busy.swap(true, Ordering::AcqRel);
+            if was_busy {
+                blocked = Some("still running from an earlier scrape".to_string());
+            }
             let (ctx, root, family) = (ctx.clone(), tables.root.clone(), family.clone());
+            let busy = Busy(busy.clone(), !was_busy);
             on_own_thread(async move {
+                let _busy = busy;
                 if let Some(why) = blocked {
                     return (Err(why), Duration::ZERO);
                 }
-                let runner = Runner {
-                    ctx: &ctx,
-                    root: &root,
-                    read_only: true,
-                    kill: Kill::Refused,
-                    dry_run: false,
-                };
+                let runner = Runner::queries(&ctx, &root);
                 let result = answer(&runner, &family).await;
                 (result, started.elapsed())
             })
@@ -115,7 +116,7 @@ pub async fn scrape(tables: &TablesConfig, families: &[Family], deadline: Instan
             ),
             Err(_) => {
                 drop(cancel); // it stops at its next yield
-                (Err(late(deadline, started)), started.elapsed())
+                (Err(late()), started.elapsed())
             }
         };
         scraped.answers.push(match result {
@@ -179,11 +180,20 @@ fn all_failed(families: &[Family], why: &str) -> Scraped {
     }
 }
 
-fn late(deadline: Instant, started: Instant) -> String {
-    format!(
-        "not finished within the scrape's time ({:.1} s)",
-        deadline.saturating_duration_since(started).as_secs_f64()
-    )
+fn late() -> String {
+    "not finished within the scrape's time".to_string()
+}
+
+/// Marks a family's query as no longer running when its thread ends (when it owns the
+/// mark: a query that did not start leaves its predecessor's).
+struct Busy(Arc<AtomicBool>, bool);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if self.1 {
+            self.0.store(false, Ordering::Release);
+        }
+    }
 }
 
 /// One live table's `columns` (its first when none: a count reads no column), in memory.
@@ -193,7 +203,6 @@ async fn collect(
     columns: &BTreeSet<&String>,
     deadline: Instant,
 ) -> Result<MemTable, String> {
-    let started = Instant::now();
     let list = if columns.is_empty() {
         let provider = runner
             .ctx
@@ -217,13 +226,13 @@ async fn collect(
         ),
     )
     .await
-    .map_err(|_| format!("{table}: {}", late(deadline, started)))?
+    .map_err(|_| format!("{table}: {}", late()))?
     .map_err(|e| e.to_string())?;
     MemTable::try_new(captured.schema, vec![captured.batches]).map_err(|e| e.to_string())
 }
 
 /// One query's result (a metric query is one statement, checked at start).
-async fn rows(
+pub(super) async fn rows(
     runner: &Runner<'_>,
     sql: &str,
     params: &BTreeMap<String, String>,
@@ -248,8 +257,9 @@ async fn answer(runner: &Runner<'_>, family: &Family) -> Result<Vec<Sample>, Str
     samples(family, &result)
 }
 
-/// A query's rows as samples: NULL values skipped, a label set repeated is an error
-/// (its first row is kept).
+/// A query's rows as samples, NULL values skipped. A label set repeated, or a counter
+/// below zero or NaN (which OpenMetrics forbids), fails the family: none of its samples
+/// are served.
 fn samples(family: &Family, result: &Captured) -> Result<Vec<Sample>, String> {
     let mut samples = Vec::new();
     let mut seen: HashSet<Vec<(String, String)>> = HashSet::new();
@@ -293,6 +303,11 @@ fn samples(family: &Family, result: &Captured) -> Result<Vec<Sample>, String> {
                 let Some(value) = value[row].clone() else {
                     continue;
                 };
+                if family.kind == Kind::Counter && (value.starts_with('-') || value == "NaN") {
+                    return Err(format!(
+                        "a counter is never negative or NaN; column {name:?} has {value}"
+                    ));
+                }
                 let mut labels = base.clone();
                 if family.values.len() > 1 {
                     labels.push(("value".into(), name.clone()));
