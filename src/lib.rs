@@ -7,6 +7,8 @@
 //! that is what the fuzz targets under `fuzz/` link against.
 
 #[cfg(feature = "sql")]
+pub mod access;
+#[cfg(feature = "sql")]
 pub mod audit;
 #[cfg(feature = "sql")]
 pub mod builtins;

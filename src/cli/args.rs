@@ -208,7 +208,7 @@ pub enum Mode {
     /// `netsql serve`.
     Serve(crate::serve::Serving),
     /// `netsql metrics`.
-    Metrics(crate::metrics::Exporting, crate::serve::Access),
+    Metrics(crate::metrics::Exporting, crate::access::Access),
     Audit {
         paths: Vec<PathBuf>,
         params: BTreeMap<String, String>,

@@ -275,8 +275,8 @@ pub(super) struct AccessArgs {
 }
 
 impl AccessArgs {
-    fn check(self) -> crate::serve::Access {
-        crate::serve::Access {
+    fn check(self) -> crate::access::Access {
+        crate::access::Access {
             token_file: self.token_file,
             tls_cert: self.tls_cert,
             tls_key: self.tls_key,
@@ -407,7 +407,7 @@ impl MetricsArgs {
     pub(super) fn check(
         self,
         queries: Vec<PathBuf>,
-    ) -> Result<(crate::metrics::Exporting, crate::serve::Access), Error> {
+    ) -> Result<(crate::metrics::Exporting, crate::access::Access), Error> {
         Ok((
             self.export
                 .check(self.listen, self.query_timeout, queries)?,

@@ -231,7 +231,7 @@ async fn session(config: &Config) -> Result<SessionContext, Error> {
             token: connect
                 .token_file
                 .as_deref()
-                .map(crate::serve::read_token)
+                .map(crate::access::read_token)
                 .transpose()?,
             ca: connect
                 .tls_ca

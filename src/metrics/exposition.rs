@@ -7,7 +7,25 @@
 
 use std::fmt::Write;
 
-use super::family::Kind;
+/// A metric's type, as Prometheus names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Gauge,
+    Counter,
+    /// Labels only; the value is always 1 (OpenMetrics `info`, a `_info` gauge in 0.0.4).
+    Info,
+}
+
+impl Kind {
+    /// The name samples of the family `name` carry.
+    pub fn sample_name(self, name: &str) -> String {
+        match self {
+            Kind::Gauge => name.to_string(),
+            Kind::Counter => format!("{name}_total"),
+            Kind::Info => format!("{name}_info"),
+        }
+    }
+}
 
 /// What a scrape answers in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

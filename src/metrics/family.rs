@@ -24,14 +24,7 @@ use crate::error::Error;
 use crate::exec::Runner;
 use crate::queries::{self, QueryFile};
 
-/// A metric's type, as Prometheus names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Gauge,
-    Counter,
-    /// Labels only; the value is always 1 (OpenMetrics `info`, a `_info` gauge in 0.0.4).
-    Info,
-}
+pub use super::exposition::Kind;
 
 /// One checked metric query.
 #[derive(Debug, Clone)]
@@ -58,17 +51,6 @@ pub struct Family {
     pub columns: BTreeMap<String, BTreeSet<String>>,
     /// `-- optional: true`: left out when it fails at start.
     pub optional: bool,
-}
-
-impl Kind {
-    /// The name samples of the family `name` carry.
-    pub fn sample_name(self, name: &str) -> String {
-        match self {
-            Kind::Gauge => name.to_string(),
-            Kind::Counter => format!("{name}_total"),
-            Kind::Info => format!("{name}_info"),
-        }
-    }
 }
 
 impl Family {
@@ -142,15 +124,6 @@ pub async fn load(
                 "{}: metric {} is also declared by {}",
                 family.origin, family.name, same.origin
             )));
-        }
-        // A metric of a table this host may not have (conntrack without nf_conntrack):
-        // asked once now, and left out, said once, when it cannot be answered, rather
-        // than counted as an error in every scrape.
-        if family.optional {
-            if let Err(why) = super::scrape::rows(runner, &family.sql, &family.params).await {
-                eprintln!("netsql: metric {} left out: {why}", family.sample_name());
-                continue;
-            }
         }
         families.push(family);
     }

@@ -34,8 +34,8 @@ use tokio::time::Instant;
 use self::exposition::{Format, Sample, Written};
 use self::family::Family;
 use self::scrape::Scraped;
+use crate::access::{Access, Token};
 use crate::error::Error;
-use crate::serve::{Access, Auth};
 use crate::tables::TablesConfig;
 
 /// What an exporter answers and how often it collects: the options `netsql metrics` and
@@ -66,7 +66,7 @@ pub struct Exporter {
     min_interval: Duration,
     query_timeout: Duration,
     state: Mutex<State>,
-    auth: Auth,
+    auth: Token,
     /// Per family: whether its query still runs (a late one runs on until its next
     /// yield; the next scrape does not start a second copy beside it).
     busy: Vec<Arc<AtomicBool>>,
@@ -100,19 +100,32 @@ impl Exporter {
     ) -> Result<Arc<Exporter>, Error> {
         let ctx = crate::exec::context(tables)?;
         let runner = crate::exec::Runner::queries(&ctx, &tables.root);
-        let families = family::load(
+        let mut families = Vec::new();
+        for family in family::load(
             &runner,
             &exporting.queries,
             &exporting.only,
             &exporting.params,
         )
-        .await?;
+        .await?
+        {
+            // A metric of a table this host may not have (conntrack without
+            // nf_conntrack): asked once now, and left out, said once, when it cannot be
+            // answered, rather than counted as an error in every scrape.
+            if family.optional {
+                if let Err(why) = scrape::rows(&runner, &family.sql, &family.params).await {
+                    eprintln!("netsql: metric {} left out: {why}", family.sample_name());
+                    continue;
+                }
+            }
+            families.push(family);
+        }
         Ok(Arc::new(Exporter {
             tables: tables.clone(),
             min_interval: exporting.min_interval,
             query_timeout: exporting.query_timeout,
             state: Mutex::new(State::default()),
-            auth: Auth::new(token),
+            auth: Token::new(token),
             busy: families.iter().map(|_| Arc::default()).collect(),
             families: Arc::new(families),
         }))

@@ -16,8 +16,6 @@ mod request;
 mod service;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
@@ -28,7 +26,7 @@ use crate::error::Error;
 use crate::history::read::History;
 use crate::tables::TablesConfig;
 
-pub(crate) use request::Auth;
+use crate::access::Access;
 
 /// `netsql serve`'s checked options.
 #[derive(Debug, Clone)]
@@ -43,121 +41,8 @@ pub struct Serving {
     pub metrics: Option<crate::metrics::Exporting>,
 }
 
-/// Who may connect: the bearer token and TLS every server of netsql's takes (Flight,
-/// fleet workers, metrics).
-#[derive(Debug, Clone, Default)]
-pub struct Access {
-    pub token_file: Option<PathBuf>,
-    pub tls_cert: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
-    pub tls_client_ca: Option<PathBuf>,
-}
-
-impl Access {
-    /// The token, read from its file.
-    pub fn token(&self) -> Result<Option<String>, Error> {
-        self.token_file.as_deref().map(read_token).transpose()
-    }
-
-    /// Refuses to listen beyond loopback without a token.
-    pub fn check_reach(&self, listen: SocketAddr, token: bool) -> Result<(), Error> {
-        if !token && !listen.ip().is_loopback() {
-            return Err(Error::Usage(format!(
-                "refusing to serve on {listen} without --token-file: anyone who can reach it could read this host's sockets and processes"
-            )));
-        }
-        Ok(())
-    }
-
-    fn read(path: &PathBuf) -> Result<Vec<u8>, Error> {
-        std::fs::read(path).map_err(|source| Error::Input {
-            path: path.clone(),
-            source,
-        })
-    }
-
-    /// tonic's TLS settings, when a certificate is given.
-    fn tonic(&self) -> Result<Option<ServerTlsConfig>, Error> {
-        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
-            return Ok(None);
-        };
-        let mut tls = ServerTlsConfig::new()
-            .identity(Identity::from_pem(Self::read(cert)?, Self::read(key)?));
-        if let Some(ca) = &self.tls_client_ca {
-            tls = tls.client_ca_root(Certificate::from_pem(Self::read(ca)?));
-        }
-        Ok(Some(tls))
-    }
-
-    /// The same settings for rustls itself (the metrics endpoint, plain HTTP).
-    pub fn rustls(&self) -> Result<Option<Arc<tokio_rustls::rustls::ServerConfig>>, Error> {
-        use tokio_rustls::rustls::pki_types::pem::PemObject;
-        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        use tokio_rustls::rustls::{server::WebPkiClientVerifier, RootCertStore, ServerConfig};
-        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
-            return Ok(None);
-        };
-        let bad = |what: &PathBuf, e: &dyn std::fmt::Display| {
-            Error::Usage(format!("TLS: {}: {e}", what.display()))
-        };
-        let certs = |path: &PathBuf| -> Result<Vec<CertificateDer<'static>>, Error> {
-            CertificateDer::pem_slice_iter(&Self::read(path)?)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| bad(path, &e))
-        };
-        let chain = certs(cert)?;
-        let private = PrivateKeyDer::from_pem_slice(&Self::read(key)?).map_err(|e| bad(key, &e))?;
-        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-        let builder = ServerConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Usage(format!("TLS: {e}")))?;
-        let builder = match &self.tls_client_ca {
-            None => builder.with_no_client_auth(),
-            Some(ca) => {
-                let mut roots = RootCertStore::empty();
-                for root in certs(ca)? {
-                    roots.add(root).map_err(|e| bad(ca, &e))?;
-                }
-                let verifier =
-                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                        .build()
-                        .map_err(|e| bad(ca, &e))?;
-                builder.with_client_cert_verifier(verifier)
-            }
-        };
-        let mut config = builder
-            .with_single_cert(chain, private)
-            .map_err(|e| bad(cert, &e))?;
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        Ok(Some(Arc::new(config)))
-    }
-}
-
 /// How long running queries may finish after SIGTERM.
 const DRAIN: Duration = Duration::from_secs(10);
-
-/// Reads a token file that only its owner may read; the token is its first line.
-pub fn read_token(path: &std::path::Path) -> Result<String, Error> {
-    use std::os::unix::fs::PermissionsExt;
-    let input = |source| Error::Input {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mode = std::fs::metadata(path).map_err(input)?.permissions().mode();
-    if mode & 0o077 != 0 {
-        return Err(Error::Usage(format!(
-            "{}: mode {:o} lets group or others read the token; chmod 600 it",
-            path.display(),
-            mode & 0o777
-        )));
-    }
-    let text = std::fs::read_to_string(path).map_err(input)?;
-    let token = text.lines().next().unwrap_or("").trim().to_string();
-    if token.is_empty() {
-        return Err(Error::Usage(format!("{}: no token in it", path.display())));
-    }
-    Ok(token)
-}
 
 /// Runs the server until SIGTERM or SIGINT, then lets running queries finish (up to
 /// 10 s) and returns.
@@ -171,7 +56,7 @@ pub async fn run(
         .access
         .check_reach(serving.listen, token.is_some())?;
     let mut builder = Server::builder();
-    if let Some(tls) = serving.access.tonic()? {
+    if let Some(tls) = tonic_tls(&serving.access)? {
         builder = builder
             .tls_config(tls)
             .map_err(|e| Error::Usage(format!("TLS: {e}")))?;
@@ -234,6 +119,19 @@ pub async fn run(
         result = &mut server => result.map_err(|e| Error::Usage(format!("server: {e}"))),
         () = stopping => Ok(()),
     }
+}
+
+/// tonic's TLS settings, when a certificate is given.
+fn tonic_tls(access: &Access) -> Result<Option<ServerTlsConfig>, Error> {
+    let (Some(cert), Some(key)) = (&access.tls_cert, &access.tls_key) else {
+        return Ok(None);
+    };
+    let mut tls = ServerTlsConfig::new()
+        .identity(Identity::from_pem(Access::read(cert)?, Access::read(key)?));
+    if let Some(ca) = &access.tls_client_ca {
+        tls = tls.client_ca_root(Certificate::from_pem(Access::read(ca)?));
+    }
+    Ok(Some(tls))
 }
 
 /// The accepted connections of `listener` as the stream tonic serves.

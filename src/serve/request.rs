@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow_flight::error::FlightError;
@@ -11,7 +10,6 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
-use subtle::ConstantTimeEq;
 use tokio::sync::OwnedSemaphorePermit;
 use tonic::{Request, Status};
 
@@ -19,27 +17,11 @@ use crate::error::Error;
 
 /// Checks `authorization: Bearer <token>` on every call, in constant time.
 #[derive(Clone)]
-pub(crate) struct Auth {
-    token: Option<Arc<[u8]>>,
-}
+pub(super) struct Auth(crate::access::Token);
 
 impl Auth {
-    pub(crate) fn new(token: Option<String>) -> Self {
-        Auth {
-            token: token.map(|t| Arc::from(t.into_bytes())),
-        }
-    }
-
-    /// Whether an `authorization` header's value carries the token (any value does when
-    /// there is none).
-    pub(crate) fn allows(&self, authorization: Option<&str>) -> bool {
-        let Some(token) = &self.token else {
-            return true;
-        };
-        let given = authorization
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        bool::from(given.as_bytes().ct_eq(token))
+    pub(super) fn new(token: Option<String>) -> Self {
+        Auth(crate::access::Token::new(token))
     }
 
     pub(super) fn check(&self, request: Request<()>) -> Result<Request<()>, Status> {
@@ -47,7 +29,7 @@ impl Auth {
             .metadata()
             .get("authorization")
             .and_then(|v| v.to_str().ok());
-        if self.allows(given) {
+        if self.0.allows(given) {
             return Ok(request);
         }
         let status = Status::unauthenticated("a valid bearer token is required");
