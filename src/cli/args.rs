@@ -218,6 +218,8 @@ pub enum Mode {
     Completions(clap_complete::Shell),
     /// `netsql man`.
     Man,
+    /// `netsql doctor`.
+    Doctor,
 }
 
 impl Mode {
@@ -236,7 +238,8 @@ impl Mode {
             | Mode::Serve(_)
             | Mode::Metrics(..)
             | Mode::Completions(_)
-            | Mode::Man => true,
+            | Mode::Man
+            | Mode::Doctor => true,
         }
     }
 }
@@ -469,6 +472,7 @@ impl Args {
             }
             (None, Some(Command::Completions(args))) => Mode::Completions(args.shell),
             (None, Some(Command::Man)) => Mode::Man,
+            (None, Some(Command::Doctor)) => Mode::Doctor,
             (None, None) if !self.connect.is_empty() && (self.query.is_some() || self.list) => {
                 return Err(Error::Usage(
                     "--connect runs SQL (-e, -f, stdin, the REPL)".into(),
@@ -550,7 +554,7 @@ impl Args {
 
 /// `--version`: netsql's version and commit, and the DataFusion and Arrow it carries
 /// (what an issue report needs first).
-fn long_version() -> &'static str {
+pub(super) fn long_version() -> &'static str {
     static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     TEXT.get_or_init(|| {
         format!(

@@ -19,6 +19,7 @@ pub(super) enum Command {
     Audit(AuditArgs),
     Completions(CompletionsArgs),
     Man,
+    Doctor,
 }
 
 /// One subcommand: its name, what `--help` says of it, what adds its arguments to its
@@ -30,7 +31,7 @@ struct Sub {
     parse: fn(&mut ArgMatches) -> Result<Command, clap::Error>,
 }
 
-const SUBCOMMANDS: [Sub; 7] = [
+const SUBCOMMANDS: [Sub; 8] = [
     Sub {
         name: "snapshot",
         about: "Write one snapshot of tables to a Parquet dataset: \
@@ -77,6 +78,14 @@ const SUBCOMMANDS: [Sub; 7] = [
         about: "Print the man page (roff): `netsql man > netsql.1; man -l netsql.1`",
         args: |cmd| cmd,
         parse: |_| Ok(Command::Man),
+    },
+    Sub {
+        name: "doctor",
+        about: "Print the version and what this kernel and user allow netsql (sock_diag, \
+                SOCK_DESTROY, destroy events, tcp_info, cgroup v2, conntrack, capabilities), \
+                each found by trying it here: for issue reports",
+        args: |cmd| cmd,
+        parse: |_| Ok(Command::Doctor),
     },
 ];
 

@@ -194,6 +194,11 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
             clap_mangen::Man::new(args::command()).render(stdout)?;
             Ok(Exit::Success)
         }
+        Mode::Doctor => {
+            writeln!(stdout, "netsql {}", args::long_version())?;
+            crate::doctor::write(&crate::doctor::probe(&config.tables.root), stdout)?;
+            Ok(Exit::Success)
+        }
         Mode::Audit {
             paths,
             params,
