@@ -61,8 +61,8 @@ const SUBCOMMANDS: [Sub; 8] = [
     Sub {
         name: "audit",
         about: "Run audit queries (a .sql file, or every .sql in a folder; the built-in \
-                audits when no path is given). Exit 0 when all pass, 1 when any finds rows, \
-                2 on an error",
+                audits when no path is given, or one by its name). Exit 0 when all pass, 1 \
+                when any finds rows, 2 on an error",
         args: AuditArgs::augment_args,
         parse: |m| AuditArgs::from_arg_matches_mut(m).map(Command::Audit),
     },
@@ -173,7 +173,8 @@ pub(super) struct RecordArgs {
 // `netsql audit`'s arguments.
 #[derive(Debug, Args)]
 pub(super) struct AuditArgs {
-    /// Audit files or folders
+    /// Audit files or folders, or built-in audits by name
+    #[arg(value_parser = super::args::audit_names(), hide_possible_values = true)]
     pub(super) paths: Vec<PathBuf>,
     /// Override an audit parameter
     #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
@@ -191,7 +192,7 @@ pub(super) struct Target {
     #[arg(long, value_name = "DEST")]
     to: String,
     /// Tables to write, comma-separated (default: sockets,socket_owners,processes,interfaces)
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = super::args::table_names(), hide_possible_values = true)]
     tables: Vec<String>,
     /// The host name rows are filed under (default: this machine's)
     #[arg(long, value_name = "NAME")]
@@ -304,7 +305,7 @@ pub(super) struct ExportArgs {
     #[arg(long = "metrics-param", value_name = "NAME=VALUE")]
     metrics_params: Vec<String>,
     /// Serve only these metric queries, by name (comma-separated)
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = super::args::metric_names(), hide_possible_values = true)]
     metrics_only: Vec<String>,
 }
 

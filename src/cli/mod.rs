@@ -3,6 +3,7 @@
 
 mod args;
 mod commands;
+mod man;
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};
@@ -191,7 +192,7 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
             Ok(Exit::Success)
         }
         Mode::Man => {
-            clap_mangen::Man::new(args::command()).render(stdout)?;
+            man::render(stdout)?;
             Ok(Exit::Success)
         }
         Mode::Doctor => {
