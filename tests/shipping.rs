@@ -296,3 +296,147 @@ fn an_audit_runs_by_its_built_in_name() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("no_such_audit"), "{err}");
 }
+
+/// The release binary's target directory (`CARGO_TARGET_DIR` or target/).
+fn target_dir() -> &'static Path {
+    Path::new(NETSQL)
+        .parent()
+        .and_then(Path::parent)
+        .expect("the binary lives in <target>/release")
+}
+
+#[test]
+fn the_deb_installs_its_files_and_they_work() {
+    let cargo_deb = Command::new("cargo").args(["deb", "--version"]).run();
+    if !cargo_deb.status.success() {
+        return common::skip_or_fail("cargo-deb not installed");
+    }
+    for tool in ["dpkg", "dpkg-deb", "man", "bash"] {
+        if !have(tool) {
+            return common::skip_or_fail(&format!("{tool} is not installed"));
+        }
+    }
+    // The binary this test run built, packed with what it generates.
+    let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/deb.sh"))
+        .args(["--no-build", "--fast"])
+        .env("CARGO_TARGET_DIR", target_dir())
+        .run();
+    assert!(
+        out.status.success(),
+        "packaging/deb.sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deb = stdout(&out).trim().to_string();
+    assert!(deb.ends_with(".deb"), "deb.sh printed {deb:?}");
+
+    // The file list: binary, page, completions where each shell looks, unit, docs.
+    let listing = stdout(&Command::new("dpkg-deb").args(["-c", &deb]).run());
+    let files: BTreeSet<&str> = listing
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .collect();
+    for want in [
+        "./usr/bin/netsql",
+        "./usr/share/man/man1/netsql.1.gz",
+        "./usr/share/bash-completion/completions/netsql",
+        "./usr/share/zsh/vendor-completions/_netsql",
+        "./usr/share/fish/vendor_completions.d/netsql.fish",
+        "./lib/systemd/system/netsql-serve.service",
+        "./usr/share/doc/netsql/README.md",
+        "./usr/share/doc/netsql/serving.md",
+        "./usr/share/doc/netsql/queries/tcp_health.sql",
+        "./usr/share/doc/netsql/queries/audits/wildcard_listeners.sql",
+    ] {
+        assert!(
+            files.contains(want),
+            "{want} is not in the .deb:\n{listing}"
+        );
+    }
+    let binary = listing
+        .lines()
+        .find(|l| l.ends_with(" ./usr/bin/netsql"))
+        .expect("the binary's line");
+    // Owned by root (dpkg-deb shows cargo-deb's numeric owner as 0/0).
+    assert!(
+        binary.starts_with("-rwxr-xr-x root/root") || binary.starts_with("-rwxr-xr-x 0/0 "),
+        "{binary}"
+    );
+
+    // Installed by dpkg into a root of our own (no maintainer scripts run: it has none
+    // that matter; its dependencies are the host's, so they are not checked there).
+    let root = tempfile::tempdir().expect("tempdir");
+    let db = root.path().join("var/lib/dpkg");
+    std::fs::create_dir_all(db.join("info")).expect("dpkg info");
+    std::fs::create_dir_all(db.join("updates")).expect("dpkg updates");
+    std::fs::write(db.join("status"), "").expect("dpkg status");
+    let rooted = |args: &[&str]| {
+        let mut command = Command::new("dpkg");
+        command
+            .arg(format!("--root={}", root.path().display()))
+            .args(args);
+        command.run()
+    };
+    let out = rooted(&["--force-depends", "--force-script-chrootless", "-i", &deb]);
+    assert!(
+        out.status.success(),
+        "dpkg -i: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let installed = root.path().join("usr/bin/netsql");
+    let netsql = installed.to_str().expect("utf-8 path");
+    let out = Command::new(netsql)
+        .args(["--format", "csv", "-e", "SELECT 1 AS one"])
+        .run();
+    assert_eq!(
+        stdout(&out),
+        "one\n1\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // cargo-deb strips the binary: no .symtab left.
+    let sections = Command::new("readelf").args(["-S", netsql]).run();
+    if sections.status.success() {
+        assert!(
+            !stdout(&sections).contains(".symtab"),
+            "the packaged binary is not stripped"
+        );
+    }
+    check_man_page(&root.path().join("usr/share/man/man1/netsql.1.gz"), netsql);
+    check_bash_completion(
+        &root
+            .path()
+            .join("usr/share/bash-completion/completions/netsql"),
+    );
+
+    // The unit is valid to systemd (pointed at the installed binary: this host has none
+    // in /usr/bin); an unknown key is only a warning, so any warning fails.
+    if have("systemd-analyze") {
+        let unit =
+            std::fs::read_to_string(root.path().join("lib/systemd/system/netsql-serve.service"))
+                .expect("the unit");
+        assert!(unit.contains("--token-file /etc/netsql/token"), "{unit}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let copy = dir.path().join("netsql-serve.service");
+        std::fs::write(&copy, unit.replace("/usr/bin/netsql", netsql)).expect("write the unit");
+        let out = Command::new("systemd-analyze")
+            .args(["verify", "--man=no"])
+            .arg(&copy)
+            .run();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && said.trim().is_empty(),
+            "systemd-analyze verify: {said}"
+        );
+    }
+
+    // dpkg knows every file, and takes them all away again.
+    let known = stdout(&rooted(&["-L", "netsql"]));
+    assert!(known.contains("/usr/bin/netsql"), "{known}");
+    let out = rooted(&["--force-script-chrootless", "-r", "netsql"]);
+    assert!(
+        out.status.success(),
+        "dpkg -r: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!installed.exists(), "dpkg -r left the binary");
+}
