@@ -29,14 +29,22 @@ impl Outcome {
     }
 }
 
-/// The audits to run: those at `paths`, or the built-in ones.
+/// The audits to run: those at `paths` (a path that does not exist may name a built-in
+/// audit, as completions offer them), or all the built-in ones.
 pub fn load(paths: &[std::path::PathBuf]) -> Result<Vec<QueryFile>, Error> {
+    let builtin = queries::builtin("audits").map_err(|e| Error::Usage(e.to_string()))?;
     if paths.is_empty() {
-        return queries::builtin("audits").map_err(|e| Error::Usage(e.to_string()));
+        return Ok(builtin);
     }
     let mut files = Vec::new();
     for path in paths {
-        files.extend(queries::load(path).map_err(|e| Error::Usage(e.to_string()))?);
+        let named = builtin
+            .iter()
+            .find(|audit| !path.exists() && path.as_os_str() == audit.name.as_str());
+        match named {
+            Some(audit) => files.push(audit.clone()),
+            None => files.extend(queries::load(path).map_err(|e| Error::Usage(e.to_string()))?),
+        }
     }
     Ok(files)
 }

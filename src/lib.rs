@@ -17,6 +17,7 @@ pub mod catalog;
 #[cfg(feature = "sql")]
 pub mod cli;
 pub mod collect;
+pub mod doctor;
 #[cfg(feature = "sql")]
 pub mod error;
 #[cfg(feature = "sql")]

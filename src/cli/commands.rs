@@ -19,6 +19,7 @@ pub(super) enum Command {
     Audit(AuditArgs),
     Completions(CompletionsArgs),
     Man,
+    Doctor,
 }
 
 /// One subcommand: its name, what `--help` says of it, what adds its arguments to its
@@ -30,7 +31,7 @@ struct Sub {
     parse: fn(&mut ArgMatches) -> Result<Command, clap::Error>,
 }
 
-const SUBCOMMANDS: [Sub; 7] = [
+const SUBCOMMANDS: [Sub; 8] = [
     Sub {
         name: "snapshot",
         about: "Write one snapshot of tables to a Parquet dataset: \
@@ -60,8 +61,8 @@ const SUBCOMMANDS: [Sub; 7] = [
     Sub {
         name: "audit",
         about: "Run audit queries (a .sql file, or every .sql in a folder; the built-in \
-                audits when no path is given). Exit 0 when all pass, 1 when any finds rows, \
-                2 on an error",
+                audits when no path is given, or one by its name). Exit 0 when all pass, 1 \
+                when any finds rows, 2 on an error",
         args: AuditArgs::augment_args,
         parse: |m| AuditArgs::from_arg_matches_mut(m).map(Command::Audit),
     },
@@ -77,6 +78,14 @@ const SUBCOMMANDS: [Sub; 7] = [
         about: "Print the man page (roff): `netsql man > netsql.1; man -l netsql.1`",
         args: |cmd| cmd,
         parse: |_| Ok(Command::Man),
+    },
+    Sub {
+        name: "doctor",
+        about: "Print the version and what this kernel and user allow netsql (sock_diag, \
+                SOCK_DESTROY, destroy events, tcp_info, cgroup v2, conntrack, capabilities), \
+                each found by trying it here: for issue reports",
+        args: |cmd| cmd,
+        parse: |_| Ok(Command::Doctor),
     },
 ];
 
@@ -164,7 +173,8 @@ pub(super) struct RecordArgs {
 // `netsql audit`'s arguments.
 #[derive(Debug, Args)]
 pub(super) struct AuditArgs {
-    /// Audit files or folders
+    /// Audit files or folders, or built-in audits by name
+    #[arg(value_parser = super::args::audit_names(), hide_possible_values = true)]
     pub(super) paths: Vec<PathBuf>,
     /// Override an audit parameter
     #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
@@ -182,7 +192,7 @@ pub(super) struct Target {
     #[arg(long, value_name = "DEST")]
     to: String,
     /// Tables to write, comma-separated (default: sockets,socket_owners,processes,interfaces)
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = super::args::table_names(), hide_possible_values = true)]
     tables: Vec<String>,
     /// The host name rows are filed under (default: this machine's)
     #[arg(long, value_name = "NAME")]
@@ -295,7 +305,7 @@ pub(super) struct ExportArgs {
     #[arg(long = "metrics-param", value_name = "NAME=VALUE")]
     metrics_params: Vec<String>,
     /// Serve only these metric queries, by name (comma-separated)
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = super::args::metric_names(), hide_possible_values = true)]
     metrics_only: Vec<String>,
 }
 

@@ -3,6 +3,7 @@
 
 mod args;
 mod commands;
+mod man;
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};
@@ -191,7 +192,12 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
             Ok(Exit::Success)
         }
         Mode::Man => {
-            clap_mangen::Man::new(args::command()).render(stdout)?;
+            man::render(stdout)?;
+            Ok(Exit::Success)
+        }
+        Mode::Doctor => {
+            writeln!(stdout, "netsql {}", args::long_version())?;
+            crate::doctor::write(&crate::doctor::probe(&config.tables.root), stdout)?;
             Ok(Exit::Success)
         }
         Mode::Audit {
