@@ -43,7 +43,7 @@ pub struct Args {
     file: Vec<PathBuf>,
 
     /// Run the saved query NAME (read-only; see --list)
-    #[arg(short = 'q', long = "query", value_name = "NAME", conflicts_with_all = ["execute", "file"], value_parser = query_names(), hide_possible_values = true)]
+    #[arg(short = 'q', long = "query", value_name = "NAME", conflicts_with_all = ["execute", "file"], value_parser = super::names::query_names(), hide_possible_values = true)]
     query: Option<String>,
 
     /// List the saved queries: built-in, in $XDG_CONFIG_HOME/netsql/queries, in --queries
@@ -565,101 +565,6 @@ pub(super) fn long_version() -> &'static str {
             datafusion::arrow::ARROW_VERSION,
         )
     })
-}
-
-/// A value parser that takes what `inner` takes and names the usual values for
-/// completions (`clap_complete` emits a parser's possible values): `-q`'s saved queries,
-/// `--tables`' tables, audit and metric names. Any other value still parses (a query of
-/// one's own, a file), so these are suggestions, not a list to check against.
-#[derive(Clone)]
-pub(super) struct Hinted<P> {
-    inner: P,
-    names: fn() -> &'static [String],
-}
-
-impl<P: clap::builder::TypedValueParser> clap::builder::TypedValueParser for Hinted<P> {
-    type Value = P::Value;
-
-    fn parse_ref(
-        &self,
-        cmd: &clap::Command,
-        arg: Option<&clap::Arg>,
-        value: &std::ffi::OsStr,
-    ) -> Result<Self::Value, clap::Error> {
-        self.inner.parse_ref(cmd, arg, value)
-    }
-
-    fn possible_values(
-        &self,
-    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
-        Some(Box::new((self.names)().iter().map(|name| {
-            clap::builder::PossibleValue::new(name.as_str())
-        })))
-    }
-}
-
-/// Names, computed once: a failing built-in file (which a test would catch) names none.
-fn names_once(
-    cell: &'static std::sync::OnceLock<Vec<String>>,
-    make: impl FnOnce() -> Vec<String>,
-) -> &'static [String] {
-    cell.get_or_init(make)
-}
-
-/// The built-in saved queries (`-q`).
-pub(super) fn query_names() -> Hinted<clap::builder::StringValueParser> {
-    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    Hinted {
-        inner: clap::builder::StringValueParser::new(),
-        names: || {
-            names_once(&NAMES, || {
-                crate::queries::saved(&[])
-                    .map(|files| files.into_iter().map(|f| f.name).collect())
-                    .unwrap_or_default()
-            })
-        },
-    }
-}
-
-/// The live tables (`--tables`).
-pub(super) fn table_names() -> Hinted<clap::builder::StringValueParser> {
-    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    Hinted {
-        inner: clap::builder::StringValueParser::new(),
-        names: || {
-            names_once(&NAMES, || {
-                crate::tables::infos()
-                    .iter()
-                    .map(|t| t.name.to_string())
-                    .collect()
-            })
-        },
-    }
-}
-
-/// The built-in queries of `queries/<folder>/` by name.
-fn builtin_names(folder: &str) -> Vec<String> {
-    crate::queries::builtin(folder)
-        .map(|files| files.into_iter().map(|f| f.name).collect())
-        .unwrap_or_default()
-}
-
-/// The built-in audits (`netsql audit NAME`), beside any path.
-pub(super) fn audit_names() -> Hinted<clap::builder::PathBufValueParser> {
-    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    Hinted {
-        inner: clap::builder::PathBufValueParser::new(),
-        names: || names_once(&NAMES, || builtin_names("audits")),
-    }
-}
-
-/// The built-in metric queries (`--metrics-only`).
-pub(super) fn metric_names() -> Hinted<clap::builder::StringValueParser> {
-    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    Hinted {
-        inner: clap::builder::StringValueParser::new(),
-        names: || names_once(&NAMES, || builtin_names("metrics")),
-    }
 }
 
 /// `--format`'s values: the output formats by their names (clap stays in cli/).

@@ -174,7 +174,7 @@ pub(super) struct RecordArgs {
 #[derive(Debug, Args)]
 pub(super) struct AuditArgs {
     /// Audit files or folders, or built-in audits by name
-    #[arg(value_parser = super::args::audit_names(), hide_possible_values = true)]
+    #[arg(value_parser = super::names::audit_names(), hide_possible_values = true)]
     pub(super) paths: Vec<PathBuf>,
     /// Override an audit parameter
     #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
@@ -192,7 +192,7 @@ pub(super) struct Target {
     #[arg(long, value_name = "DEST")]
     to: String,
     /// Tables to write, comma-separated (default: sockets,socket_owners,processes,interfaces)
-    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = super::args::table_names(), hide_possible_values = true)]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = super::names::table_names(), hide_possible_values = true)]
     tables: Vec<String>,
     /// The host name rows are filed under (default: this machine's)
     #[arg(long, value_name = "NAME")]
@@ -305,7 +305,7 @@ pub(super) struct ExportArgs {
     #[arg(long = "metrics-param", value_name = "NAME=VALUE")]
     metrics_params: Vec<String>,
     /// Serve only these metric queries, by name (comma-separated)
-    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = super::args::metric_names(), hide_possible_values = true)]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = super::names::metric_names(), hide_possible_values = true)]
     metrics_only: Vec<String>,
 }
 

@@ -4,6 +4,7 @@
 mod args;
 mod commands;
 mod man;
+mod names;
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};
