@@ -787,10 +787,22 @@ fn a_scrape_reads_each_table_once_and_only_what_its_queries_need() {
     let scrape = |only: &str| -> (usize, usize) {
         let trace = dir.path().join(only);
         let mut command = strace(&trace);
-        command.args(["metrics", "--listen", "127.0.0.1:0", "--metrics-only", only]);
+        // --queries names this run's folder: how its netsql is found to be stopped
+        // (killing strace leaves its tracee running).
+        command.arg("--queries").arg(dir.path()).args([
+            "metrics",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-only",
+            only,
+        ]);
         let exporter = Exporter::start(command);
         let (status, text) = get(&exporter.addr, "/metrics", &[]);
         assert_eq!(status, 200, "{text}");
+        let _ = Command::new("pkill")
+            .arg("-f")
+            .arg(format!("netsql --queries {} metrics", dir.path().display()))
+            .status();
         drop(exporter);
         count(&trace)
     };
