@@ -38,9 +38,13 @@ pub fn load(paths: &[std::path::PathBuf]) -> Result<Vec<QueryFile>, Error> {
     }
     let mut files = Vec::new();
     for path in paths {
-        let named = builtin
-            .iter()
-            .find(|audit| !path.exists() && path.as_os_str() == audit.name.as_str());
+        let named = if path.exists() {
+            None
+        } else {
+            builtin
+                .iter()
+                .find(|audit| path.as_os_str() == audit.name.as_str())
+        };
         match named {
             Some(audit) => files.push(audit.clone()),
             None => files.extend(queries::load(path).map_err(|e| Error::Usage(e.to_string()))?),
@@ -56,11 +60,7 @@ pub async fn run(
     params: &BTreeMap<String, String>,
 ) -> Result<Vec<Outcome>, Error> {
     // A -p that no audit declares is a typo (an allowlist that silently allows nothing).
-    if let Some((name, _)) = params.iter().find(|(name, _)| {
-        !files
-            .iter()
-            .any(|f| f.params.iter().any(|(p, _)| p == *name))
-    }) {
+    if let Some(name) = queries::undeclared(&files.iter().collect::<Vec<_>>(), params) {
         let mut known: Vec<&str> = files
             .iter()
             .flat_map(|f| f.params.iter().map(|(p, _)| p.as_str()))
@@ -80,12 +80,8 @@ pub async fn run(
     for file in files {
         let named = |err: Error| Error::Usage(format!("{}: {err}", file.origin));
         // A -p a given audit does not declare is fine when running many: it is for another.
-        let own: BTreeMap<String, String> = params
-            .iter()
-            .filter(|(name, _)| file.params.iter().any(|(p, _)| p == *name))
-            .map(|(n, v)| (n.clone(), v.clone()))
-            .collect();
-        let values = queries::bind(&file, &own).map_err(|e| Error::Usage(e.to_string()))?;
+        let values =
+            queries::bind_declared(&file, params).map_err(|e| Error::Usage(e.to_string()))?;
         let statements = runner.statements(&file.sql).map_err(named)?;
         if statements.len() != 1 {
             return Err(named(Error::Usage(format!(

@@ -10,14 +10,13 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::collect::conntrack::Ctnetlink;
 use crate::collect::sockdiag::destroy::{self, Target};
 use crate::collect::sockdiag::wire::{Extensions, ALL_STATES};
 use crate::collect::sockdiag::{events, Dumper};
-use crate::collect::socket::{Family, Protocol, SocketRow};
+use crate::collect::socket::{Family, Protocol, SocketRow, State};
 use crate::collect::{cgroups, CollectError, Root};
 
 /// One line of the report: what was probed, and what was found (it starts with `yes`,
@@ -129,9 +128,7 @@ fn sock_diag(protocol: Protocol) -> String {
             // ENOENT: no handler for the protocol, and none could be loaded.
             let why = match (errno.raw_os_error(), protocol) {
                 (Some(libc::ENOENT), Protocol::Raw) => "no raw_diag (CONFIG_INET_RAW_DIAG)",
-                (Some(libc::ENOENT), Protocol::Udp | Protocol::UdpLite) => {
-                    "no udp_diag (CONFIG_INET_UDP_DIAG)"
-                }
+                (Some(libc::ENOENT), Protocol::Udp) => "no udp_diag (CONFIG_INET_UDP_DIAG)",
                 (Some(libc::ENOENT), Protocol::Unix) => "no unix_diag (CONFIG_UNIX_DIAG)",
                 (Some(libc::ENOENT), Protocol::Tcp) => "no tcp_diag (CONFIG_INET_TCP_DIAG)",
                 _ => "refused",
@@ -170,7 +167,7 @@ fn destroy_own_listener() -> (String, String) {
         dumper.inet(
             Protocol::Tcp,
             Family::Inet,
-            1 << 10, // TCP_LISTEN
+            1 << State::Listen.kernel_value(),
             None,
             want,
             &mut |row| {
@@ -281,9 +278,6 @@ fn destroy_events() -> String {
     )
 }
 
-/// `CGROUP2_SUPER_MAGIC` (include/uapi/linux/magic.h).
-const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
-
 /// Where cgroup2 is mounted, confirmed by the mount's filesystem type.
 fn cgroup2(root: &Root) -> String {
     let Some(mount) = cgroups::mount(root) else {
@@ -299,28 +293,16 @@ fn cgroup2(root: &Root) -> String {
             "no: the kernel has no cgroup2; the cgroup column is NULL".into()
         };
     };
-    match statfs_type(&mount) {
-        Ok(CGROUP2_SUPER_MAGIC) => format!("yes (cgroup2 at {})", mount.display()),
+    #[allow(clippy::unnecessary_cast)] // the magic's width differs between targets.
+    let cgroup2 = libc::CGROUP2_SUPER_MAGIC as i64;
+    match crate::collect::filesystem_type(&mount) {
+        Ok(t) if t == cgroup2 => format!("yes (cgroup2 at {})", mount.display()),
         Ok(other) => format!(
             "no: {} is listed as cgroup2 but its filesystem type is {other:#x}",
             mount.display()
         ),
         Err(e) => format!("no: {}: {e}", mount.display()),
     }
-}
-
-fn statfs_type(path: &Path) -> std::io::Result<i64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-    // SAFETY: statfs only writes the struct we pass; an all-zero statfs is valid.
-    let mut info: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: a NUL-terminated path and a valid out pointer.
-    if unsafe { libc::statfs(c_path.as_ptr(), &mut info) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    #[allow(clippy::unnecessary_cast)] // f_type's width differs between targets.
-    Ok(info.f_type as i64)
 }
 
 /// Whether ctnetlink answers a count request (as `conntrack -C` asks).
@@ -353,33 +335,21 @@ fn setting(root: &Root, name: &str, off: &str) -> String {
 
 /// CapEff of `/proc/self/status`: the capabilities in effect.
 fn effective_capabilities(root: &Root) -> Result<u64, String> {
+    use procfs::FromRead;
     let path = root.proc_path("self/status");
-    let status = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    parse_cap_eff(&status).ok_or_else(|| format!("{}: no CapEff line", path.display()))
-}
-
-fn parse_cap_eff(status: &str) -> Option<u64> {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+    procfs::process::Status::from_file(&path)
+        .map(|status| status.capeff)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Reads an fd link of a process of another user: what the owner columns need
 /// (CAP_SYS_PTRACE, and CAP_DAC_READ_SEARCH or root).
 fn other_users_fds(root: &Root, uid: u32) -> String {
-    let Ok(entries) = std::fs::read_dir(&root.proc) else {
+    let Ok(pids) = crate::collect::owners::pids(root) else {
         return format!("untested: cannot list {}", root.proc.display());
     };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(owner) = entry.metadata().map(|m| m.uid()) else {
+    for pid in pids {
+        let Ok(owner) = std::fs::metadata(root.proc.join(pid.to_string())).map(|m| m.uid()) else {
             continue;
         };
         if owner == uid {
@@ -405,19 +375,4 @@ fn other_users_fds(root: &Root, uid: u32) -> String {
         }
     }
     "untested: no process of another user to try".into()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cap_eff_is_read_as_hex() {
-        let status = "Name:\tx\nCapPrm:\t0000000000000000\nCapEff:\t0000000000081000\n";
-        let set = parse_cap_eff(status).unwrap();
-        assert_ne!(set & (1 << 12), 0);
-        assert_ne!(set & (1 << 19), 0);
-        assert_eq!(set & (1 << 2), 0);
-        assert_eq!(parse_cap_eff("Name:\tx\n"), None);
-    }
 }

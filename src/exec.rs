@@ -284,6 +284,27 @@ impl<'a> Runner<'a> {
         Ok(sink.finish()?)
     }
 
+    /// The result of `sql`'s first statement, whole, in memory. Unlike [`Runner::run`]
+    /// its future is `Send` (no sink is held across an await): a task of its own may run
+    /// it, as a metrics scrape does.
+    pub async fn collect(
+        &self,
+        sql: &str,
+        params: &BTreeMap<String, String>,
+    ) -> Result<Captured, Error> {
+        let statement = self
+            .statements(sql)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Usage("no statement".into()))?;
+        let stream = self.stream(self.plan(statement, params).await?).await?;
+        let schema = stream.schema();
+        Ok(Captured {
+            schema,
+            batches: futures::TryStreamExt::try_collect(stream).await?,
+        })
+    }
+
     /// Runs every statement in `sql`, in order, binding `params` in each.
     pub async fn run(
         &self,

@@ -276,6 +276,36 @@ pub fn bind(
     Ok(values)
 }
 
+/// The first of `params` that none of `files` declares: a typo when running many query
+/// files with one set of `-p` values (audits, metrics).
+pub fn undeclared<'a>(
+    files: &[&QueryFile],
+    params: &'a BTreeMap<String, String>,
+) -> Option<&'a str> {
+    params
+        .keys()
+        .find(|name| {
+            !files
+                .iter()
+                .any(|f| f.params.iter().any(|(p, _)| p == *name))
+        })
+        .map(String::as_str)
+}
+
+/// [`bind`] with only the `params` this file declares: when many files share one set,
+/// a value for another file is no error here (see [`undeclared`]).
+pub fn bind_declared(
+    file: &QueryFile,
+    params: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, QueryError> {
+    let own: BTreeMap<String, String> = params
+        .iter()
+        .filter(|(name, _)| file.params.iter().any(|(p, _)| p == *name))
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+    bind(file, &own)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,9 @@
 //! The names completions offer: saved queries, tables, audits and metric queries, as
 //! value parsers that accept any value but list these (clap_complete writes them into
-//! the scripts; `--help` hides them).
+//! the scripts; `--help` hides them). Each list is made (once) only when clap asks for
+//! possible values: for a completion script, or a "value required" error. Every
+//! argument using these must say `hide_possible_values = true`, or clap's help check
+//! would make them on every start, a query's too.
 
 /// A value parser that takes what `inner` takes and names the usual values for
 /// completions (`clap_complete` emits a parser's possible values): `-q`'s saved queries,
@@ -33,21 +36,13 @@ impl<P: clap::builder::TypedValueParser> clap::builder::TypedValueParser for Hin
     }
 }
 
-/// Names, computed once: a failing built-in file (which a test would catch) names none.
-fn names_once(
-    cell: &'static std::sync::OnceLock<Vec<String>>,
-    make: impl FnOnce() -> Vec<String>,
-) -> &'static [String] {
-    cell.get_or_init(make)
-}
-
 /// The built-in saved queries (`-q`).
 pub(super) fn query_names() -> Hinted<clap::builder::StringValueParser> {
     static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     Hinted {
         inner: clap::builder::StringValueParser::new(),
         names: || {
-            names_once(&NAMES, || {
+            NAMES.get_or_init(|| {
                 crate::queries::saved(&[])
                     .map(|files| files.into_iter().map(|f| f.name).collect())
                     .unwrap_or_default()
@@ -62,7 +57,7 @@ pub(super) fn table_names() -> Hinted<clap::builder::StringValueParser> {
     Hinted {
         inner: clap::builder::StringValueParser::new(),
         names: || {
-            names_once(&NAMES, || {
+            NAMES.get_or_init(|| {
                 crate::tables::infos()
                     .iter()
                     .map(|t| t.name.to_string())
@@ -84,7 +79,7 @@ pub(super) fn audit_names() -> Hinted<clap::builder::PathBufValueParser> {
     static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     Hinted {
         inner: clap::builder::PathBufValueParser::new(),
-        names: || names_once(&NAMES, || builtin_names("audits")),
+        names: || NAMES.get_or_init(|| builtin_names("audits")),
     }
 }
 
@@ -93,6 +88,6 @@ pub(super) fn metric_names() -> Hinted<clap::builder::StringValueParser> {
     static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     Hinted {
         inner: clap::builder::StringValueParser::new(),
-        names: || names_once(&NAMES, || builtin_names("metrics")),
+        names: || NAMES.get_or_init(|| builtin_names("metrics")),
     }
 }

@@ -143,3 +143,18 @@ pub fn parse_optional<T>(
         None => Ok(Vec::new()),
     }
 }
+
+/// The filesystem type (statfs's `f_type`, a `*_SUPER_MAGIC`) of what `path` is on.
+pub fn filesystem_type(path: &std::path::Path) -> std::io::Result<i64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    // SAFETY: statfs only writes the struct we pass; an all-zero statfs is valid.
+    let mut info: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a valid out pointer.
+    if unsafe { libc::statfs(c_path.as_ptr(), &mut info) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    #[allow(clippy::unnecessary_cast)] // f_type's width differs between targets.
+    Ok(info.f_type as i64)
+}

@@ -313,15 +313,9 @@ pub fn walk(root: &Root, want: &Want) -> Result<Walk, CollectError> {
 /// Whether `proc` is a procfs mount, whose `fd` directories' sizes count descriptors
 /// (a test's tree of plain directories is not).
 fn on_procfs(proc: &std::path::Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(path) = std::ffi::CString::new(proc.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: statfs only writes the struct it is given; the path is NUL-terminated.
-    unsafe {
-        let mut fs: libc::statfs = std::mem::zeroed();
-        libc::statfs(path.as_ptr(), &mut fs) == 0 && fs.f_type == libc::PROC_SUPER_MAGIC
-    }
+    #[allow(clippy::unnecessary_cast)] // the magic's width differs between targets.
+    let procfs = libc::PROC_SUPER_MAGIC as i64;
+    super::filesystem_type(proc).is_ok_and(|t| t == procfs)
 }
 
 /// A process's command name (`/proc/<pid>/comm`), `None` if it has gone.

@@ -58,6 +58,17 @@ pub struct Tally {
     pub first_failure: Option<String>,
 }
 
+impl Tally {
+    /// Adds another namespace's counts; the first failure stays the first.
+    fn add(&mut self, part: Tally) {
+        self.deleted += part.deleted;
+        self.gone += part.gone;
+        self.denied += part.denied;
+        self.failed += part.failed;
+        self.first_failure = self.first_failure.take().or(part.first_failure);
+    }
+}
+
 /// Each row of `batch` (the IDENTITY columns) as the namespace and entry to delete.
 pub fn entries(batch: &RecordBatch) -> Result<Vec<(u64, Flow)>, Error> {
     let text = |i: usize| cast(batch.column(i), &DataType::Utf8);
@@ -133,11 +144,7 @@ pub fn delete_all(root: &Root, by_namespace: BTreeMap<u64, Vec<Flow>>) -> Result
         match visited {
             Ok(visited) => {
                 for (_, part) in visited.read {
-                    tally.deleted += part.deleted;
-                    tally.gone += part.gone;
-                    tally.denied += part.denied;
-                    tally.failed += part.failed;
-                    tally.first_failure = tally.first_failure.or(part.first_failure);
+                    tally.add(part);
                 }
                 if !visited.invisible.is_empty() {
                     tally.denied += flows.len() as u64;

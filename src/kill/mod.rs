@@ -415,9 +415,14 @@ fn namespaces_of<T>(
         Vec::new()
     };
     let mut out = Vec::new();
+    // Ours, looked up once however many groups name it (0 and `current` both do).
+    let mut here: Option<netns::Namespace> = None;
     for (inode, rows) in by_namespace {
         let ns = if inode == 0 || inode == current {
-            Some(netns::current_only(root)?)
+            if here.is_none() {
+                here = Some(netns::current_only(root)?);
+            }
+            here.clone()
         } else {
             known.iter().find(|ns| ns.inode == inode).cloned()
         };

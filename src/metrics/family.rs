@@ -44,10 +44,9 @@ pub struct Family {
     pub sql: String,
     /// Its parameters, bound.
     pub params: BTreeMap<String, String>,
-    /// The live tables it reads: each is collected once per scrape, shared.
-    pub tables: Vec<String>,
-    /// The columns it reads of each (its scans' projections and filters, after
-    /// DataFusion's optimizer): a scrape collects no column no query reads.
+    /// The live tables it reads, each with the columns it reads of it (its scans'
+    /// projections and filters, after DataFusion's optimizer): a scrape collects each
+    /// table once, and no column no query reads.
     pub columns: BTreeMap<String, BTreeSet<String>>,
     /// `-- optional: true`: left out when it fails at start.
     pub optional: bool,
@@ -59,10 +58,16 @@ impl Family {
         self.kind.sample_name(&self.name)
     }
 
-    /// Whether its name or its samples' is `other`'s (two families in one exposition).
+    /// Whether it and the family `name` of `kind` would share a name in an exposition.
     fn clashes(&self, name: &str, kind: Kind) -> bool {
-        self.name == name || self.sample_name() == kind.sample_name(name)
+        clash((&self.name, self.kind), (name, kind))
     }
+}
+
+/// Whether two families share a name, or their samples one (`x_total` beside a counter
+/// `x`).
+fn clash((a, a_kind): (&str, Kind), (b, b_kind): (&str, Kind)) -> bool {
+    a == b || a_kind.sample_name(a) == b_kind.sample_name(b)
 }
 
 /// netsql's own metrics: how long each query took, how often each failed, how long each
@@ -104,11 +109,7 @@ pub async fn load(
     if !only.is_empty() {
         by_name.retain(|name, _| only.contains(name));
     }
-    if let Some((name, _)) = params.iter().find(|(name, _)| {
-        !by_name
-            .values()
-            .any(|f| f.params.iter().any(|(p, _)| p == *name))
-    }) {
+    if let Some(name) = queries::undeclared(&by_name.values().collect::<Vec<_>>(), params) {
         return Err(Error::Usage(format!(
             "--metrics-param {name}: no metric query takes it"
         )));
@@ -189,14 +190,10 @@ async fn check(
         Kind::Gauge => &declared,
     }
     .to_string();
-    let own = |name: &str, kind: Kind| {
-        [QUERY_DURATION, QUERY_ERRORS, TABLE_COLLECT]
-            .iter()
-            .any(|(own, own_kind)| {
-                own == &name || own_kind.sample_name(own) == kind.sample_name(name)
-            })
-    };
-    if own(&name, kind) {
+    if [QUERY_DURATION, QUERY_ERRORS, TABLE_COLLECT]
+        .into_iter()
+        .any(|own| clash(own, (&name, kind)))
+    {
         return Err(fail(format!("metric {name} is netsql's own")));
     }
     let optional = match header("optional").as_deref() {
@@ -213,15 +210,7 @@ async fn check(
             .filter(|l| !l.is_empty())
             .collect()
     });
-    let bound = queries::bind(
-        &file,
-        &params
-            .iter()
-            .filter(|(n, _)| file.params.iter().any(|(p, _)| p == *n))
-            .map(|(n, v)| (n.clone(), v.clone()))
-            .collect(),
-    )
-    .map_err(|e| Error::Usage(e.to_string()))?;
+    let bound = queries::bind_declared(&file, params).map_err(|e| Error::Usage(e.to_string()))?;
     let mut statements = runner
         .read_only()
         .statements(&file.sql)
@@ -236,21 +225,20 @@ async fn check(
     if !matches!(&statement, Statement::Statement(s) if matches!(**s, SqlStatement::Query(_))) {
         return Err(fail("a metric is a SELECT".into()));
     }
-    let tables = live_tables(runner, &statement).map_err(|e| fail(e.to_string()))?;
-    if let Some(stream) = tables
-        .iter()
+    let plan = runner
+        .plan(statement, &bound)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let schema: Schema = plan.schema().as_arrow().clone();
+    let read = read_columns(runner, &plan).map_err(|e| fail(e.to_string()))?;
+    if let Some(stream) = read
+        .keys()
         .find(|t| crate::tables::streams().contains(&t.as_str()))
     {
         return Err(fail(format!(
             "{stream} is a stream that never ends: a scrape reads tables"
         )));
     }
-    let plan = runner
-        .plan(statement, &bound)
-        .await
-        .map_err(|e| fail(e.to_string()))?;
-    let schema: Schema = plan.schema().as_arrow().clone();
-    let read = read_columns(runner, &plan, &tables).map_err(|e| fail(e.to_string()))?;
     let (labels, values) = columns(&schema, declared_labels.as_deref(), kind).map_err(fail)?;
     Ok(Family {
         query: file.name.clone(),
@@ -262,18 +250,17 @@ async fn check(
         values,
         sql: file.sql.clone(),
         params: bound,
-        tables,
         columns: read,
         optional,
     })
 }
 
-/// The columns a plan's scans of `tables` read, per table.
+/// The live tables a plan scans, each with the columns it reads of it.
 fn read_columns(
     runner: &Runner<'_>,
     plan: &datafusion::logical_expr::LogicalPlan,
-    tables: &[String],
 ) -> Result<BTreeMap<String, BTreeSet<String>>, Error> {
+    let live: Vec<&str> = crate::tables::infos().iter().map(|i| i.name).collect();
     use datafusion::common::tree_node::TreeNodeRecursion;
     use datafusion::logical_expr::LogicalPlan;
     let optimized = runner.ctx.state().optimize(plan)?;
@@ -282,7 +269,9 @@ fn read_columns(
     optimized.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {
             let table = scan.table_name.table();
-            if tables.iter().any(|t| t == table) {
+            // `history.sockets` and the like are not live tables.
+            let qualifier = scan.table_name.schema();
+            if live.contains(&table) && matches!(qualifier, None | Some("public")) {
                 let schema = scan.source.schema();
                 let read = columns.entry(table.to_string()).or_default();
                 match &scan.projection {
@@ -382,23 +371,6 @@ fn columns(
         ),
         _ => Ok((labels, values)),
     }
-}
-
-/// The live tables a statement reads (CTE names and other sources left out).
-fn live_tables(runner: &Runner<'_>, statement: &Statement) -> Result<Vec<String>, Error> {
-    let live: Vec<&str> = crate::tables::infos().iter().map(|i| i.name).collect();
-    let mut found: Vec<String> = runner
-        .ctx
-        .state()
-        .resolve_table_references(statement)?
-        .iter()
-        .filter(|r| r.schema().is_none() || r.schema() == Some("public"))
-        .map(|r| r.table().to_string())
-        .filter(|t| live.contains(&t.as_str()))
-        .collect();
-    found.sort();
-    found.dedup();
-    Ok(found)
 }
 
 #[cfg(test)]

@@ -113,7 +113,7 @@ impl Exporter {
             // nf_conntrack): asked once now, and left out, said once, when it cannot be
             // answered, rather than counted as an error in every scrape.
             if family.optional {
-                if let Err(why) = scrape::rows(&runner, &family.sql, &family.params).await {
+                if let Err(why) = runner.collect(&family.sql, &family.params).await {
                     eprintln!("netsql: metric {} left out: {why}", family.sample_name());
                     continue;
                 }

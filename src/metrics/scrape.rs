@@ -17,10 +17,8 @@ use tokio::time::Instant;
 
 use super::exposition::{float, Sample};
 use super::family::{Family, Kind};
-use crate::error::Error;
 use crate::exec::{Captured, OneMoment, Runner};
 use crate::tables::TablesConfig;
-use futures::TryStreamExt;
 
 /// What one scrape found.
 #[derive(Debug, Default)]
@@ -59,11 +57,8 @@ pub async fn scrape(
         // Each table once, with the columns any query reads of it.
         let mut wanted: BTreeMap<&String, BTreeSet<&String>> = BTreeMap::new();
         for family in families {
-            for table in &family.tables {
-                wanted
-                    .entry(table)
-                    .or_default()
-                    .extend(family.columns.get(table).into_iter().flatten());
+            for (table, columns) in &family.columns {
+                wanted.entry(table).or_default().extend(columns);
             }
         }
         for (table, columns) in wanted {
@@ -89,7 +84,7 @@ pub async fn scrape(
         .iter()
         .zip(busy)
         .map(|(family, busy)| {
-            let mut blocked = family.tables.iter().find_map(|t| missing.get(t)).cloned();
+            let mut blocked = family.columns.keys().find_map(|t| missing.get(t)).cloned();
             let was_busy = busy.swap(true, Ordering::AcqRel);
             if was_busy {
                 blocked = Some("still running from an earlier scrape".to_string());
@@ -219,11 +214,7 @@ async fn collect(
     };
     let captured = tokio::time::timeout_at(
         deadline,
-        rows(
-            runner,
-            &format!("SELECT {list} FROM {table}"),
-            &BTreeMap::new(),
-        ),
+        runner.collect(&format!("SELECT {list} FROM {table}"), &BTreeMap::new()),
     )
     .await
     .map_err(|_| format!("{table}: {}", late()))?
@@ -231,27 +222,10 @@ async fn collect(
     MemTable::try_new(captured.schema, vec![captured.batches]).map_err(|e| e.to_string())
 }
 
-/// One query's result (a metric query is one statement, checked at start).
-pub(super) async fn rows(
-    runner: &Runner<'_>,
-    sql: &str,
-    params: &BTreeMap<String, String>,
-) -> Result<Captured, Error> {
-    let statement = runner
-        .statements(sql)?
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::Usage("no statement".into()))?;
-    let plan = runner.plan(statement, params).await?;
-    let stream = runner.stream(plan).await?;
-    let schema = stream.schema();
-    let batches = stream.try_collect().await?;
-    Ok(Captured { schema, batches })
-}
-
 /// One family's samples.
 async fn answer(runner: &Runner<'_>, family: &Family) -> Result<Vec<Sample>, String> {
-    let result = rows(runner, &family.sql, &family.params)
+    let result = runner
+        .collect(&family.sql, &family.params)
         .await
         .map_err(|e| e.to_string())?;
     samples(family, &result)

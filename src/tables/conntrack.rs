@@ -7,7 +7,7 @@ use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
 
 use super::columns::{int32, ip_text, text_list, timestamp_us, uint32, uint64, utf8, utf8_owned};
-use super::literals::{cast_int_literal, column_name};
+use super::literals::{address_literal, cast_int_literal, column_name};
 use super::netns::{self, PerNs, Spans};
 use super::{Column, Kind, TableSpec, TablesConfig};
 use crate::catalog::Scan;
@@ -392,14 +392,6 @@ enum Condition {
     Status(u32),
     OrigSrc(IpAddr),
     OrigDst(IpAddr),
-}
-
-/// An address literal written as the column shows addresses (so `=` on the text and on
-/// the address agree).
-fn address_literal(expr: &Expr) -> Option<IpAddr> {
-    let text = super::literals::literal(expr)?;
-    let address: IpAddr = text.parse().ok()?;
-    (address.to_string() == text).then_some(address)
 }
 
 fn condition(expr: &Expr) -> Option<Condition> {

@@ -51,3 +51,11 @@ pub fn column_name(expr: &Expr) -> Option<&str> {
         _ => None,
     }
 }
+
+/// An address literal, only when it is written exactly as address columns write
+/// addresses: a pushed filter compares addresses, SQL compares text, and they must agree.
+pub fn address_literal(expr: &Expr) -> Option<std::net::IpAddr> {
+    let text = literal(expr)?;
+    let address: std::net::IpAddr = text.parse().ok()?;
+    (address.to_string() == text).then_some(address)
+}

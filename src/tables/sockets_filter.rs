@@ -11,7 +11,7 @@ use crate::collect::sockdiag::bytecode::{Clause, Cmp, Side, Test};
 use crate::collect::socket::State;
 use crate::collect::sockets::{SocketFilter, KINDS};
 
-use super::literals::{int_literal, literal};
+use super::literals::{address_literal, int_literal, literal};
 use super::socket_names as col;
 
 /// What one supported filter allows: a set of states, or a set of socket kinds.
@@ -42,14 +42,6 @@ fn address_side(expr: &Expr) -> Option<Side> {
         Expr::Column(c) if c.name == col::REMOTE_ADDRESS => Some(Side::Remote),
         _ => None,
     }
-}
-
-/// An address literal, only when it is written exactly as the column writes addresses:
-/// the test compares addresses, SQL compares text, and they must agree.
-fn address_literal(expr: &Expr) -> Option<std::net::IpAddr> {
-    let text = literal(expr)?;
-    let address: std::net::IpAddr = text.parse().ok()?;
-    (address.to_string() == text).then_some(address)
 }
 
 /// One comparison of a port or address column with a constant.

@@ -425,8 +425,8 @@ fn label_bits(value: &[u8]) -> Vec<u16> {
         .collect()
 }
 
-/// A tracked connection from a CT_NEW or CT_DELETE message's payload (after the
-/// nlmsghdr).
+/// A tracked connection from a CT_NEW, CT_GET or CT_DELETE message's payload (after
+/// the nlmsghdr).
 pub fn decode_flow(kind: u16, payload: &[u8]) -> Result<Flow, String> {
     // Only conntrack's own messages reach the crate's parser: its nftables parser
     // panics on some malformed input (found by fuzzing).

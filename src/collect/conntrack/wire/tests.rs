@@ -130,6 +130,17 @@ fn a_cut_entry_never_panics() {
     assert!(decode_flow(kind, &bad).is_err());
 }
 
+/// Another netfilter subsystem's message (nftables: subsystem 10 in the type's high
+/// byte) is refused before the crate parses it: its nftables parser panicked on a
+/// fuzzed one.
+#[test]
+fn another_subsystems_message_is_refused_unparsed() {
+    let (_, payload) = captured();
+    let nftables = (10 << 8) | 0x0a;
+    let refused = decode_flow(nftables, payload).unwrap_err();
+    assert!(refused.starts_with("not a conntrack entry"), "{refused}");
+}
+
 #[test]
 fn a_dump_request_carries_the_kernels_filters() {
     let filter = Filter {
