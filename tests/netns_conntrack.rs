@@ -562,7 +562,7 @@ fn pushed_filters_shrink_what_the_kernel_sends() {
         }
         udp
     });
-    if !have("strace") {
+    if !common::have("strace") {
         panic!("strace is not installed (.ci/run installs it)");
     }
     let (all_bytes, all_rows) = traced(ns, "SELECT id FROM conntrack");
@@ -593,14 +593,6 @@ fn pushed_filters_shrink_what_the_kernel_sends() {
             "{sql}: the kernel sent {bytes} bytes, {all_bytes} for every row"
         );
     }
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .run()
-        .status
-        .success()
 }
 
 /// Without CAP_NET_ADMIN: one line that says so, exit 2; conntrack fails there too.
@@ -1025,6 +1017,14 @@ fn a_stalled_reader_is_told_how_many_events_were_lost() {
                 .unwrap();
         }
     });
+    // Every send made an entry and none was evicted to make room (an early drop's
+    // DESTROY would be lost too, and counted): conntrack's own count is the witness.
+    let tracked: usize = ns
+        .exec_ok(&["conntrack", "-C"])
+        .trim()
+        .parse()
+        .expect("conntrack -C prints a count");
+    assert!(tracked >= CHURN, "only {tracked} entries for {CHURN} flows");
     // SAFETY: kill has no memory preconditions.
     unsafe { libc::kill(kid.id() as i32, libc::SIGINT) };
     let mut stdout = String::new();

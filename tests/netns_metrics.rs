@@ -6,10 +6,9 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::{netsql, Kid, Netns, RunExt};
@@ -18,7 +17,7 @@ use common::{netsql, Kid, Netns, RunExt};
 struct Exporter {
     _kid: Kid,
     addr: String,
-    log: mpsc::Receiver<String>,
+    log: common::Lines,
     /// Lines before the one naming the address.
     early: Vec<String>,
 }
@@ -27,22 +26,13 @@ impl Exporter {
     /// Starts `command` and waits for the line naming where metrics are served.
     fn start(mut command: Command) -> Exporter {
         let mut kid = Kid::spawn(command.stdout(Stdio::null()).stderr(Stdio::piped()));
-        let (send, log) = mpsc::channel();
-        let stderr = kid.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if send.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let log = common::Lines::of(kid.stderr.take().unwrap());
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut early = Vec::new();
         loop {
             let line = log
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .expect("the exporter says where it serves metrics");
+                .try_next(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|| panic!("the exporter never said where it serves: {early:?}"));
             if let Some(rest) = line.strip_prefix("netsql: serving ") {
                 if rest.contains(" metrics on ") {
                     let addr = rest
@@ -68,9 +58,26 @@ impl Exporter {
         self.early
             .iter()
             .cloned()
-            .chain(self.log.try_iter())
+            .chain(self.log.pending())
             .collect()
     }
+}
+
+/// Runs `command` with `input` on its stdin; its output.
+fn fed(command: &mut Command, input: &str) -> std::process::Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// One HTTP/1.1 GET: status, body.
@@ -158,16 +165,9 @@ fn samples(text: &str, name: &str) -> Vec<(BTreeMap<String, String>, f64)> {
     found
 }
 
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 /// A tool the test cannot do without: missing is a failure under NETSQL_REQUIRE_NETNS.
 fn need(tool: &str) -> bool {
-    if have(tool) {
+    if common::have(tool) {
         return true;
     }
     common::skip_or_fail(&format!("{tool} is not installed"));
@@ -227,20 +227,7 @@ fn both_formats_pass_independent_parsers() {
     let (status, text) = get(&exporter.addr, "/metrics", &[]);
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("netsql_sockets{"), "{text}");
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = promtool.wait_with_output().unwrap();
+    let out = fed(Command::new("promtool").args(["check", "metrics"]), &text);
     assert!(
         out.status.success(),
         "promtool check metrics: {}{}",
@@ -254,27 +241,17 @@ fn both_formats_pass_independent_parsers() {
     );
     assert_eq!(status, 200);
     assert!(open.ends_with("# EOF\n"), "{open}");
-    let parsed = Command::new("python3")
-        .args([
+    let out = fed(
+        Command::new("python3").args([
             "-c",
             "import sys\n\
              from prometheus_client.openmetrics.parser import text_string_to_metric_families as p\n\
              for f in p(sys.stdin.read()):\n\
              \x20   for s in f.samples:\n\
              \x20       print(f.type, s.name, sorted(s.labels.items()), s.value)\n",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    parsed
-        .stdin
-        .as_ref()
-        .unwrap()
-        .write_all(open.as_bytes())
-        .unwrap();
-    let out = parsed.wait_with_output().unwrap();
+        ]),
+        &open,
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
@@ -129,7 +129,7 @@ impl Drop for Kid {
 pub struct Lines(Receiver<String>);
 
 impl Lines {
-    pub fn of(stdout: ChildStdout) -> Lines {
+    pub fn of(stdout: impl Read + Send + 'static) -> Lines {
         let (send, receive) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
@@ -153,6 +153,11 @@ impl Lines {
     /// The next line if one comes within `limit`; `None` when none does.
     pub fn try_next(&self, limit: Duration) -> Option<String> {
         self.0.recv_timeout(limit).ok()
+    }
+
+    /// The lines that have come and not been taken yet.
+    pub fn pending(&self) -> Vec<String> {
+        self.0.try_iter().collect()
     }
 
     /// Waits for the child's readiness line.
@@ -235,7 +240,8 @@ impl Drop for Cgroup2 {
     }
 }
 
-fn have(tool: &str) -> bool {
+/// Whether `tool` is on the PATH.
+pub fn have(tool: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
         .run()

@@ -47,6 +47,25 @@ pub fn ss_can_kill(ns: &Netns) -> Result<bool, String> {
     Ok(closed)
 }
 
+/// Whether this machine can close sockets at all; else the test says why (a skip when
+/// ss cannot either, a failure under NETSQL_REQUIRE_NETNS when ss itself failed).
+pub fn can_kill(ns: &Netns) -> bool {
+    match ss_can_kill(ns) {
+        Ok(true) => true,
+        // ss ran and closed nothing: the kernel cannot, netsql need not.
+        Ok(false) => {
+            eprintln!(
+                "skipped: ss -K cannot close sockets on this kernel (no CONFIG_INET_DIAG_DESTROY)"
+            );
+            false
+        }
+        Err(why) => {
+            common::skip_or_fail(&why);
+            false
+        }
+    }
+}
+
 /// Whether `ss -K` can close a UDP socket here (udp_abort): its owner sees ECONNABORTED.
 /// (ss, like netsql, ignores EOPNOTSUPP from a kernel that cannot.)
 fn ss_can_kill_udp(ns: &Netns) -> Result<bool, String> {
@@ -73,16 +92,8 @@ fn delete_closes_exactly_what_the_where_selects() {
     let Some(ns) = Netns::create("kill", &["ss", "python3"]) else {
         return;
     };
-    match ss_can_kill(&ns) {
-        Ok(true) => {}
-        // ss ran and closed nothing: the kernel cannot, netsql need not.
-        Ok(false) => {
-            eprintln!(
-                "skipped: ss -K cannot close sockets on this kernel (no CONFIG_INET_DIAG_DESTROY)"
-            );
-            return;
-        }
-        Err(why) => return common::skip_or_fail(&why),
+    if !can_kill(&ns) {
+        return;
     }
     let mut server = Peer::start(
         &ns,

@@ -10,26 +10,11 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::common::{self, Kid, Netns, RunExt};
-use crate::kill::{client_ports, ss_can_kill};
+use crate::kill::{can_kill, client_ports};
 use crate::{netsql_in, ss, Peer};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Whether this machine can close sockets at all (else the test says why and returns).
-fn can_kill(ns: &Netns) -> bool {
-    match ss_can_kill(ns) {
-        Ok(true) => true,
-        Ok(false) => {
-            eprintln!("skipped: ss -K cannot close sockets on this kernel");
-            false
-        }
-        Err(why) => {
-            common::skip_or_fail(&why);
-            false
-        }
-    }
 }
 
 #[test]
@@ -45,7 +30,9 @@ fn allow_kill_all_closes_every_socket_it_can() {
     let tcp_before = ss(&ns, &["-tan"]);
     // A listener, three connections and their three accepted ends.
     assert_eq!(tcp_before.len(), 7, "{tcp_before:?}");
-    let everything = ss(&ns, &["-tuwan"]).len() + ss(&ns, &["-xan"]).len();
+    let inet = ss(&ns, &["-tuwan"]).len();
+    let unix = ss(&ns, &["-xan"]).len();
+    let everything = inet + unix;
 
     let out = netsql_in(
         &ns,
@@ -60,14 +47,28 @@ fn allow_kill_all_closes_every_socket_it_can() {
     .run();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let line = text(&out.stderr);
-    // Every socket ss showed was matched; each end of a connection is closed, or gone
-    // when its peer's abort reset it first.
+    // Every socket ss showed was matched; each inet socket is closed, or gone when its
+    // peer's abort reset it first; each unix socket is counted as not closable.
+    // The number just before `label` in the line (0 when the line has no such part).
+    let count = |label: &str| -> usize {
+        line.split_once(label)
+            .and_then(|(head, _)| head.split_whitespace().last())
+            .map_or(0, |n| n.parse().expect("a count"))
+    };
     assert!(
         line.starts_with(&format!(
             "netsql: closed {} of {everything} matching sockets",
             text(&out.stdout).lines().nth(1).unwrap_or("?")
         )),
         "{line}"
+    );
+    let closed = count(" of ");
+    let gone = count(" already gone");
+    assert_eq!(closed + gone, inet, "inet sockets ss listed: {line}");
+    assert_eq!(
+        count(" unix cannot"),
+        unix,
+        "unix sockets ss -x listed: {line}"
     );
     assert_eq!(
         ss(&ns, &["-tan"]),

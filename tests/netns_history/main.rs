@@ -16,10 +16,16 @@ use common::{ndjson, netsql, number, text, Kid, Netns, Row, RunExt};
 const QUERIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/queries");
 
 fn ok(args: &[&str]) -> String {
-    let out = netsql().args(args).run();
+    succeeds(netsql().args(args))
+}
+
+/// Runs a netsql command that must succeed; its stdout.
+fn succeeds(command: &mut std::process::Command) -> String {
+    let what = format!("{command:?}");
+    let out = command.run();
     assert!(
         out.status.success(),
-        "netsql {args:?}: {}",
+        "{what}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
@@ -107,37 +113,31 @@ fn record_retain_deletes_old_days_from_the_command_line() {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("x.parquet"), b"").unwrap();
     }
-    let out = netsql()
-        .args([
-            "record",
-            "--to",
-            dest.path().to_str().unwrap(),
-            "--every",
-            "1s",
-            "--count",
-            "1",
-            "--retain",
-            "2d",
-            "--tables",
-            "sockets",
-            "--host",
-            "now",
-        ])
-        .run_within(Duration::from_secs(30));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeds(netsql().args([
+        "record",
+        "--to",
+        dest.path().to_str().unwrap(),
+        "--every",
+        "1s",
+        "--count",
+        "1",
+        "--retain",
+        "2d",
+        "--tables",
+        "sockets",
+        "--host",
+        "now",
+    ]));
     let left = files(dest.path());
     // Yesterday is within two days; three days ago and older are gone, in every table.
     assert!(
         left.contains(&format!("sockets/date={}/host=old/x.parquet", day(1))),
         "{left:?}"
     );
+    let three_days_ago = day(3);
     assert!(
         left.iter()
-            .all(|f| !f.contains(&day(3)) && !f.contains("2000-01-01")),
+            .all(|f| !f.contains(&three_days_ago) && !f.contains("2000-01-01")),
         "{left:?}"
     );
     assert_eq!(
@@ -783,27 +783,19 @@ fn record_to_an_s3_store_and_read_it_back() {
         boto3.client('s3', endpoint_url=sys.argv[1], aws_access_key_id='testing',\n\
         aws_secret_access_key='testing', region_name='us-east-1').create_bucket(Bucket='fleet')";
     python(make_bucket, &[&s3.endpoint]);
-    let out = s3
-        .netsql()
-        .args([
-            "record",
-            "--to",
-            "s3://fleet/netsql",
-            "--every",
-            "1s",
-            "--count",
-            "3",
-            "--tables",
-            "sockets,interfaces",
-            "--host",
-            "web1",
-        ])
-        .run_within(Duration::from_secs(60));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeds(s3.netsql().args([
+        "record",
+        "--to",
+        "s3://fleet/netsql",
+        "--every",
+        "1s",
+        "--count",
+        "3",
+        "--tables",
+        "sockets,interfaces",
+        "--host",
+        "web1",
+    ]));
     let read = |sql: &str| {
         common::ndjson_rows(s3.netsql().args([
             "--history",
