@@ -412,36 +412,40 @@ impl datafusion_distributed::WorkerResolver for Urls {
     }
 }
 
-#[test]
-fn a_worker_refuses_plans_that_read_files() {
+/// A coordinator of DataFusion's own that sends every DataSourceExec to `url` as two
+/// tasks: a peer that passed the token could send what it sends.
+fn coordinator(url: &url::Url) -> datafusion::prelude::SessionContext {
     use datafusion::datasource::source::DataSourceExec;
     use datafusion::execution::SessionStateBuilder;
-    use datafusion::prelude::{CsvReadOptions, JsonReadOptions, SessionContext};
     use datafusion_distributed::{
         DesiredTaskCountEvent, DesiredTaskCountEventResponse, DistributedExt,
         SessionStateBuilderExt,
     };
+    let state = SessionStateBuilder::new()
+        .with_default_features()
+        .with_distributed_worker_resolver(Urls(vec![url.clone(), url.clone()]))
+        .with_distributed_planner()
+        .with_distributed_desired_task_count_handler(|ev: DesiredTaskCountEvent| {
+            ev.plan
+                .downcast_ref::<DataSourceExec>()
+                .map(|_| Ok(DesiredTaskCountEventResponse::desired(2)))
+        })
+        .build();
+    datafusion::prelude::SessionContext::new_with_state(state)
+}
+
+#[test]
+fn a_worker_refuses_plans_that_read_files() {
+    use datafusion::prelude::{CsvReadOptions, JsonReadOptions};
 
     let Some(ns) = Netns::create("fleethostile", &[]) else {
         return;
     };
     let server = start(&ns, "target", &[]);
     let url = url::Url::parse(&format!("http://{}", server.addr)).unwrap();
-    // A coordinator of DataFusion's own that sends file scans to the server: a peer
-    // that passed the token could send the same.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let state = SessionStateBuilder::new()
-            .with_default_features()
-            .with_distributed_worker_resolver(Urls(vec![url.clone(), url.clone()]))
-            .with_distributed_planner()
-            .with_distributed_desired_task_count_handler(|ev: DesiredTaskCountEvent| {
-                ev.plan
-                    .downcast_ref::<DataSourceExec>()
-                    .map(|_| Ok(DesiredTaskCountEventResponse::desired(2)))
-            })
-            .build();
-        let ctx = SessionContext::new_with_state(state);
+        let ctx = coordinator(&url);
         ctx.register_csv(
             "shadow",
             "/etc/shadow",
@@ -481,6 +485,142 @@ fn a_worker_refuses_plans_that_read_files() {
         }
     });
     let _ = std::fs::remove_file(ns_path("fleet-hostile.json"));
+}
+
+/// A plan bigger than any stage netsql sends (rows carried in the plan, 20 MiB) is
+/// refused before the worker decodes it: one client cannot fill a host's memory.
+#[test]
+fn a_worker_refuses_an_oversized_plan() {
+    use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+
+    let Some(ns) = Netns::create("fleetbig", &[]) else {
+        return;
+    };
+    let server = start(&ns, "target", &[]);
+    let url = url::Url::parse(&format!("http://{}", server.addr)).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let ctx = coordinator(&url);
+        let megabyte = "x".repeat(1 << 20);
+        let column: ArrayRef = std::sync::Arc::new(StringArray::from(vec![megabyte; 20]));
+        let batch = RecordBatch::try_from_iter([("c", column)]).unwrap();
+        ctx.register_batch("big", batch).unwrap();
+        let sql = "SELECT length(c) FROM big UNION ALL SELECT length(c) FROM big";
+        let result = ctx.sql(sql).await.unwrap().collect().await;
+        let err = match result {
+            Ok(batches) => panic!("the worker ran it: {} batches", batches.len()),
+            Err(err) => err.to_string(),
+        };
+        // The coordinator hears of it only as the plan never arriving; the server's log
+        // says why.
+        assert!(err.contains("plan"), "{err}");
+    });
+    let log = server.lines();
+    assert!(
+        log.iter().any(
+            |l| l.contains("call=worker.CoordinatorChannel") && l.contains("status=OutOfRange")
+        ),
+        "{log:?}"
+    );
+    // The server is still there for the next client.
+    let out = fleet(
+        &server.uri(false),
+        &[
+            "-e",
+            "SELECT host, count(*) AS n FROM interfaces GROUP BY host",
+        ],
+    );
+    assert_eq!(stdout(&out), "host,n\ntarget,1\n");
+}
+
+/// An edit distance of two 4,000-character strings per process: seconds of work, in
+/// little memory, in the stage each host runs.
+const SLOW: &str = "SELECT host, count(*) AS n FROM processes \
+    WHERE levenshtein(repeat(name, 400), repeat(name || 'x', 400)) > 0 GROUP BY host";
+
+/// A fleet query's stage on a host ends at that server's --query-timeout, as a Flight
+/// SQL query does.
+#[test]
+fn a_workers_stage_ends_at_the_query_timeout() {
+    let Some(ns) = Netns::create("fleettimeout", &[]) else {
+        return;
+    };
+    let server = start(&ns, "timed", &["--query-timeout", "1s"]);
+    let started = std::time::Instant::now();
+    let out = fleet(&server.uri(false), &["-e", SLOW]);
+    let took = started.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("--query-timeout"), "{err}");
+    assert!(took < Duration::from_secs(8), "{took:?}");
+    let log: Vec<String> = server.log.try_iter().collect();
+    assert!(
+        log.iter().any(|l| l.contains("status=DeadlineExceeded")),
+        "{log:?}"
+    );
+}
+
+/// While one fleet query runs on a server started with --max-queries 1, another is
+/// refused at once, as a second Flight SQL query would be; afterwards it runs.
+#[test]
+fn a_workers_stages_take_its_query_slots() {
+    let Some(ns) = Netns::create("fleetbusy", &[]) else {
+        return;
+    };
+    let server = start(&ns, "single", &["--max-queries", "1"]);
+    let quick = "SELECT host, count(*) AS n FROM interfaces GROUP BY host";
+    let slow = Kid::spawn(
+        common::netsql()
+            .args([
+                "--connect",
+                &server.uri(false),
+                "--format",
+                "csv",
+                "-e",
+                SLOW,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    // The first query's probe is answered before its stage starts: after that (and a
+    // moment for the stage's call to arrive), a second one.
+    let probed = server
+        .log
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the server logs the first query's probe");
+    assert!(probed.contains("call=worker.GetWorkerInfo"), "{probed}");
+    std::thread::sleep(Duration::from_millis(500));
+    let mut refused = None;
+    let mut slow = slow;
+    while refused.is_none() && slow.try_wait().unwrap().is_none() {
+        let out = fleet(&server.uri(false), &["-e", quick]);
+        if !out.status.success() {
+            refused = Some(out);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let Some(refused) = refused else {
+        let first = slow.finish_within(Duration::from_secs(120));
+        panic!("no query was refused while the first ran: {first:?}");
+    };
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(refused.stdout.is_empty(), "{refused:?}");
+    assert!(err.contains("--max-queries"), "{err}");
+    let first = slow.finish_within(Duration::from_secs(120));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(String::from_utf8_lossy(&first.stdout).starts_with("host,n\nsingle,"));
+    // The slot is free again.
+    assert_eq!(
+        stdout(&fleet(&server.uri(false), &["-e", quick])),
+        "host,n\nsingle,1\n"
+    );
 }
 
 fn ns_path(name: &str) -> std::path::PathBuf {

@@ -9,16 +9,19 @@
 //! query, at most `--max-queries` running (more are refused at once, never queued).
 //!
 //! The same port, token and TLS serve fleet queries' stages (`worker.WorkerService`):
-//! see [`crate::fleet::worker`].
+//! see [`crate::fleet::worker`]. They share the `--max-queries` slots and the timeout.
 
 mod counted;
+mod limited;
 mod request;
 mod service;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
+use tokio::sync::Semaphore;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
@@ -40,6 +43,10 @@ pub struct Serving {
     /// `--metrics ADDR`: also a Prometheus endpoint, behind the same token and TLS.
     pub metrics: Option<crate::metrics::Exporting>,
 }
+
+/// The largest message a client may send a worker: a stage's plan is a few KiB; the
+/// engine's own default (no limit) would let one client fill this host's memory.
+const MAX_PLAN_BYTES: usize = 16 << 20;
 
 /// How long running queries may finish after SIGTERM.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -66,11 +73,14 @@ pub async fn run(
         Some(exporting) => Some(crate::metrics::bind(exporting, &serving.access, tables).await?),
         None => None,
     };
+    // Flight SQL queries and fleet tasks share the slots.
+    let slots = Arc::new(Semaphore::new(serving.max_queries));
     let service = service::Netsql::new(
         tables.clone(),
         history,
         serving.query_timeout,
         serving.max_queries,
+        slots.clone(),
     );
     let auth = request::Auth::new(token);
     let worker = crate::fleet::worker::worker(crate::fleet::codec::Local {
@@ -102,7 +112,14 @@ pub async fn run(
             auth.check(r)
         }))
         .add_service(counted::Logged::new(InterceptedService::new(
-            worker.into_worker_server(),
+            limited::Limited::new(
+                worker
+                    .into_worker_server()
+                    .max_decoding_message_size(MAX_PLAN_BYTES),
+                slots,
+                serving.max_queries,
+                serving.query_timeout,
+            ),
             move |r| worker_auth.check(r),
         )))
         .serve_with_incoming_shutdown(incoming, async {

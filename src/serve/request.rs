@@ -182,6 +182,13 @@ pub(super) fn deadline_exceeded(timeout: Duration) -> Status {
     ))
 }
 
+/// Every one of `--max-queries` slots is taken: refused at once, never queued.
+pub(super) fn busy(max_queries: usize) -> Status {
+    Status::resource_exhausted(format!(
+        "netsql serves at most {max_queries} queries at once (--max-queries); try again"
+    ))
+}
+
 /// netsql's error as the gRPC status a client should see.
 pub(super) fn status(err: Error) -> Status {
     let text = err.to_string();

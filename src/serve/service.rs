@@ -34,7 +34,7 @@ use prost::Message;
 use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::request::{deadline_exceeded, log, status, status_name, Handle, Running};
+use super::request::{busy, deadline_exceeded, log, status, status_name, Handle, Running};
 use crate::error::Error;
 use crate::exec::{self, Runner};
 use crate::history::read::History;
@@ -58,13 +58,14 @@ impl Netsql {
         history: Option<History>,
         timeout: Duration,
         max_queries: usize,
+        slots: Arc<Semaphore>,
     ) -> Self {
         Netsql {
             tables,
             history,
             timeout,
             max_queries,
-            slots: Arc::new(Semaphore::new(max_queries)),
+            slots,
         }
     }
 
@@ -126,12 +127,11 @@ impl Netsql {
             );
             status
         };
-        let permit = self.slots.clone().try_acquire_owned().map_err(|_| {
-            fail(Status::resource_exhausted(format!(
-                "netsql serves at most {} queries at once (--max-queries); try again",
-                self.max_queries
-            )))
-        })?;
+        let permit = self
+            .slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| fail(busy(self.max_queries)))?;
         let deadline = tokio::time::Instant::from_std(started) + self.timeout;
         let timeout = self.timeout;
         let opened = tokio::time::timeout_at(deadline, async {
