@@ -148,6 +148,11 @@ pub struct Args {
     #[arg(long, requires = "history", global = true)]
     history_skip_corrupt: bool,
 
+    /// Print the settings in effect (config.toml files, NETSQL_* variables, this command
+    /// line) and where each came from, then exit
+    #[arg(long)]
+    print_config: bool,
+
     /// Read /etc files (services, passwd, hosts) from DIR
     #[arg(
         long = "etc",
@@ -353,6 +358,11 @@ fn expand_hosts(given: Vec<String>) -> Result<Vec<String>, Error> {
 }
 
 impl Args {
+    /// `--print-config`: show the settings instead of running anything.
+    pub fn print_config(&self) -> bool {
+        self.print_config
+    }
+
     /// Checks the arguments; the terminal flags decide what no query means and whether a
     /// binary format may go to stdout.
     pub fn into_config(

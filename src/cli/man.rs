@@ -57,6 +57,33 @@ pub(super) fn render(out: &mut dyn Write) -> std::io::Result<()> {
         "Columns, their types and what each means: \\fBnetsql -e '\\\\d TABLE'\\fR, or \\fBDESCRIBE TABLE\\fR."
     )?;
 
+    writeln!(out, ".SH FILES")?;
+    writeln!(
+        out,
+        ".TP\n/etc/netsql/config.toml, then $XDG_CONFIG_HOME/netsql/config.toml (else ~/.config/netsql/config.toml)\n{}",
+        text("Defaults for the options named under ENVIRONMENT, as TOML: `format = \"csv\"` at the top, a subcommand's in its section (`[serve]`, `max-queries = 4`). Later files, then the variables, then the command line override. `netsql --print-config` shows every setting and where it came from.")
+    )?;
+    writeln!(out, ".SH ENVIRONMENT")?;
+    writeln!(
+        out,
+        "{}",
+        text(
+            "Each setting of config.toml, by its variable; an empty one cancels the files' value."
+        )
+    )?;
+    for (section, key) in super::config::keys() {
+        let setting = match section {
+            Some(section) => format!("[{section}] {key}"),
+            None => key.clone(),
+        };
+        writeln!(
+            out,
+            ".TP\n\\fB{}\\fR\n{}",
+            super::config::env_name(section, &key),
+            text(&setting)
+        )?;
+    }
+
     writeln!(out, ".SH \"EXIT STATUS\"")?;
     for (code, meaning) in [
         ("0", "Success (a broken pipe too: the reader had all it wanted)."),

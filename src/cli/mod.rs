@@ -3,6 +3,7 @@
 
 mod args;
 mod commands;
+mod config;
 mod man;
 mod names;
 
@@ -54,7 +55,15 @@ pub fn main() -> ExitCode {
         Some((ours, theirs)) => (ours, Some(theirs)),
         None => (argv, None),
     };
-    let args = match Args::try_parse_from(&ours) {
+    let files = config::files();
+    let layered = match config::layer(&ours, &files) {
+        Ok(layered) => layered,
+        Err(line) => {
+            eprintln!("netsql: {line}");
+            return Exit::Error.into();
+        }
+    };
+    let args = match Args::try_parse_from(&layered.argv) {
         Ok(args) => args,
         Err(err) if !err.use_stderr() => err.exit(), // --help, --version: exit 0
         Err(err) => {
@@ -63,6 +72,13 @@ pub fn main() -> ExitCode {
             return Exit::Error.into();
         }
     };
+    if args.print_config() {
+        let mut out = std::io::stdout().lock();
+        return match config::print(&layered.shown, &files, &mut out) {
+            Ok(()) => Exit::Success.into(),
+            Err(_) => Exit::Error.into(),
+        };
+    }
     let netstat = match netstat.map(|flags| crate::netstat::Flags::parse(&flags)) {
         None => None,
         Some(Ok(flags)) => Some(flags),

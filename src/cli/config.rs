@@ -1,0 +1,507 @@
+//! Defaults people repeat, from `/etc/netsql/config.toml`, then
+//! `$XDG_CONFIG_HOME/netsql/config.toml` (else `~/.config/...`), then `NETSQL_*`
+//! variables, then the command line: each overrides the one before. A setting is a
+//! command-line option by its long name, given only where the command line does not give
+//! that option, so clap checks it as it checks a flag; a bad key or value is one line
+//! naming the file and line (or the variable).
+//!
+//! ```toml
+//! format = "json"            # any mode that reads tables
+//! netns = "all"
+//! connect = ["grpc://web1:50051", "grpc://db1:50051"]   # queries (-e, -f, -q, the REPL)
+//! token-file = "/etc/netsql/token"
+//!
+//! [serve]                     # every option of `netsql serve`, and so for
+//! max-queries = 4             # [record], [snapshot], [metrics]
+//! ```
+//!
+//! `NETSQL_FORMAT`, `NETSQL_SERVE_MAX_QUERIES`, ...: the same settings from the
+//! environment; an empty one cancels the files' value.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{Arg, ArgMatches, CommandFactory};
+use toml::de::{DeTable, DeValue};
+
+use super::Args;
+
+/// Settings of the top level that any mode reading tables takes.
+const EVERY_MODE: [&str; 6] = [
+    "format",
+    "netns",
+    "history",
+    "memory-limit",
+    "source",
+    "queries",
+];
+
+/// Settings of the top level for queries (`-e`, `-f`, `-q`, the REPL): the fleet.
+const QUERIES: [&str; 5] = [
+    "connect",
+    "host-timeout",
+    "all-hosts",
+    "token-file",
+    "tls-ca",
+];
+
+/// Subcommands whose every option may be a setting, in a section of their name.
+const SECTIONS: [&str; 4] = ["serve", "record", "snapshot", "metrics"];
+
+/// Subcommands that read no tables and take no settings.
+const NO_SETTINGS: [&str; 3] = ["completions", "man", "doctor"];
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Origin {
+    File { path: PathBuf, line: usize },
+    Env(String),
+    CommandLine,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::File { path, line } => write!(f, "{}:{line}", path.display()),
+            Origin::Env(name) => f.write_str(name),
+            Origin::CommandLine => f.write_str("command line"),
+        }
+    }
+}
+
+/// A setting's value: words for the option (one, or one per list item), or a flag.
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    Words(Vec<String>),
+    Flag(bool),
+    /// An empty variable: the files' value does not apply.
+    Cancelled,
+}
+
+/// One setting as found: its section (None: the top level), long name, value, origin.
+#[derive(Debug, Clone)]
+struct Found {
+    section: Option<String>,
+    key: String,
+    value: Value,
+    origin: Origin,
+}
+
+/// A setting in effect, as `--print-config` shows it.
+#[derive(Debug)]
+pub struct Shown {
+    pub section: Option<&'static str>,
+    pub key: String,
+    pub value: Option<String>,
+    pub origin: Option<Origin>,
+    /// clap's default, when nothing sets it.
+    pub default: Option<String>,
+}
+
+/// The command line with the settings it does not give, and what each setting is.
+#[derive(Debug)]
+pub struct Layered {
+    pub argv: Vec<String>,
+    pub shown: Vec<Shown>,
+}
+
+/// The config files netsql reads, in order (later ones win).
+pub fn files() -> Vec<PathBuf> {
+    let user = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".config")));
+    let mut files = vec![PathBuf::from("/etc/netsql/config.toml")];
+    files.extend(user.map(|dir| dir.join("netsql/config.toml")));
+    files
+}
+
+/// `argv` with the settings of `files` and the environment it does not give itself.
+/// A command line clap refuses is returned as it is, for clap to explain.
+pub fn layer(argv: &[String], files: &[PathBuf]) -> Result<Layered, String> {
+    let mut cmd = Args::command();
+    cmd.build();
+    let Ok(matches) = cmd.clone().try_get_matches_from(argv) else {
+        return Ok(Layered {
+            argv: argv.to_vec(),
+            shown: Vec::new(),
+        });
+    };
+    let mut found = Vec::new();
+    for path in files {
+        match std::fs::read_to_string(path) {
+            Ok(text) => found.extend(read_file(&cmd, path, &text)?),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(format!("{}: {err}", path.display())),
+        }
+    }
+    found.extend(read_env(&cmd));
+    // Later sources win: one value per (section, key).
+    let mut effective: BTreeMap<(Option<String>, String), Found> = BTreeMap::new();
+    for f in found {
+        effective.insert((f.section.clone(), f.key.clone()), f);
+    }
+    let running = matches.subcommand_name();
+    let mut argv = argv.to_vec();
+    let mut shown = Vec::new();
+    let end = argv.iter().position(|a| a == "--").unwrap_or(argv.len());
+    let mut top = Vec::new();
+    let mut sub = Vec::new();
+    for (section, key, arg) in settings(&cmd) {
+        let given = section.map_or(Some(&matches), |s| matches.subcommand_matches(s));
+        let id = arg.get_id().as_str();
+        let on_command_line = given
+            .and_then(|m| m.value_source(id))
+            .is_some_and(|s| s == ValueSource::CommandLine);
+        let mut row = Shown {
+            section,
+            key: key.clone(),
+            value: None,
+            origin: None,
+            default: arg
+                .get_default_values()
+                .first()
+                .map(|v| quoted(&v.to_string_lossy())),
+        };
+        if on_command_line {
+            row.value = given.and_then(|m| raw(m, arg));
+            row.origin = Some(Origin::CommandLine);
+        } else if let Some(f) = effective.get(&(section.map(String::from), key.clone())) {
+            if f.value != Value::Cancelled {
+                row.value = Some(shown_value(&f.value));
+                row.origin = Some(f.origin.clone());
+                let applies = match section {
+                    Some(s) => running == Some(s),
+                    None if EVERY_MODE.contains(&key.as_str()) => {
+                        let reads_tables = !running.is_some_and(|r| NO_SETTINGS.contains(&r));
+                        // -o's extension picks the format.
+                        let output_says =
+                            key == "format" && matches.value_source("output").is_some();
+                        reads_tables && !output_says
+                    }
+                    None => running.is_none(),
+                };
+                // Checked whether or not it applies here: a bad file shows at once.
+                let words = words(&cmd, section, arg, &key, &f.value)
+                    .map_err(|why| format!("{}: {key}: {why}", f.origin))?;
+                if applies {
+                    if section.is_some() {
+                        sub.extend(words);
+                    } else {
+                        top.push((key.clone(), words));
+                    }
+                }
+            }
+        }
+        shown.push(row);
+    }
+    // The fleet's other settings mean nothing without a host list.
+    let connected =
+        matches.value_source("connect").is_some() || top.iter().any(|(k, _)| k == "connect");
+    let top: Vec<String> = top
+        .into_iter()
+        .filter(|(key, _)| connected || !QUERIES.contains(&key.as_str()))
+        .flat_map(|(_, words)| words)
+        .collect();
+    argv.splice(end..end, sub);
+    argv.splice(1..1, top);
+    Ok(Layered { argv, shown })
+}
+
+/// Every setting's section and key, for the man page.
+pub fn keys() -> Vec<(Option<&'static str>, String)> {
+    let mut cmd = Args::command();
+    cmd.build();
+    settings(&cmd)
+        .into_iter()
+        .map(|(section, key, _)| (section, key))
+        .collect()
+}
+
+/// Every setting: (section, key, the option it sets).
+fn settings(cmd: &clap::Command) -> Vec<(Option<&'static str>, String, &Arg)> {
+    let mut all = Vec::new();
+    for arg in cmd.get_arguments() {
+        if let Some(long) = arg.get_long() {
+            if EVERY_MODE.contains(&long) || QUERIES.contains(&long) {
+                all.push((None, long.to_string(), arg));
+            }
+        }
+    }
+    for section in SECTIONS {
+        let Some(sub) = cmd.find_subcommand(section) else {
+            continue;
+        };
+        for arg in sub.get_arguments() {
+            match arg.get_long() {
+                Some(long) if !arg.is_global_set() && !arg.is_hide_set() && long != "help" => {
+                    all.push((Some(section), long.to_string(), arg))
+                }
+                _ => {}
+            }
+        }
+    }
+    all
+}
+
+/// The settings of one config file, each checked to name an option.
+fn read_file(cmd: &clap::Command, path: &Path, text: &str) -> Result<Vec<Found>, String> {
+    let table = DeTable::parse(text).map_err(|err| {
+        let line = err
+            .span()
+            .map_or(String::new(), |s| format!(":{}", line_of(text, s.start)));
+        let message = err.message().lines().next().unwrap_or("not TOML").trim();
+        format!("{}{line}: {message}", path.display())
+    })?;
+    let known = settings(cmd);
+    let at = |offset: usize| Origin::File {
+        path: path.to_path_buf(),
+        line: line_of(text, offset),
+    };
+    let mut found = Vec::new();
+    let mut read = |section: Option<&str>, key: &str, value: &DeValue<'_>, offset: usize| {
+        let key = key.replace('_', "-");
+        let origin = at(offset);
+        if !known.iter().any(|(s, k, _)| *s == section && *k == key) {
+            let mut names: Vec<&str> = known
+                .iter()
+                .filter(|(s, _, _)| *s == section)
+                .map(|(_, k, _)| k.as_str())
+                .collect();
+            names.dedup();
+            return Err(format!(
+                "{origin}: unknown setting '{key}'{} (settings: {})",
+                section.map_or(String::new(), |s| format!(" in [{s}]")),
+                names.join(", ")
+            ));
+        }
+        let value = toml_value(value).map_err(|why| format!("{origin}: {key}: {why}"))?;
+        found.push(Found {
+            section: section.map(String::from),
+            key,
+            value,
+            origin,
+        });
+        Ok(())
+    };
+    for (key, value) in table.get_ref() {
+        match value.get_ref() {
+            DeValue::Table(inner) => {
+                let section = SECTIONS
+                    .iter()
+                    .find(|s| **s == key.get_ref().as_ref())
+                    .ok_or_else(|| {
+                        format!(
+                            "{}: unknown section [{}] (sections: {})",
+                            at(key.span().start),
+                            key.get_ref(),
+                            SECTIONS.join(", ")
+                        )
+                    })?;
+                for (key, value) in inner {
+                    read(
+                        Some(section),
+                        key.get_ref(),
+                        value.get_ref(),
+                        key.span().start,
+                    )?;
+                }
+            }
+            other => read(None, key.get_ref(), other, key.span().start)?,
+        }
+    }
+    Ok(found)
+}
+
+/// The 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+/// A TOML value as a setting's: a string, number, boolean, or a list of strings.
+fn toml_value(value: &DeValue<'_>) -> Result<Value, String> {
+    let word = |value: &DeValue<'_>| match value {
+        DeValue::String(s) => Ok(s.to_string()),
+        DeValue::Integer(i) => Ok(i.to_string()),
+        DeValue::Float(f) => Ok(f.to_string()),
+        _ => Err("expected a string, a number, true/false or a list of strings".to_string()),
+    };
+    match value {
+        DeValue::Boolean(b) => Ok(Value::Flag(*b)),
+        DeValue::Array(items) => Ok(Value::Words(
+            items
+                .iter()
+                .map(|item| word(item.get_ref()))
+                .collect::<Result<_, _>>()?,
+        )),
+        other => Ok(Value::Words(vec![word(other)?])),
+    }
+}
+
+/// The settings the environment gives: `NETSQL_[SECTION_]KEY`.
+fn read_env(cmd: &clap::Command) -> Vec<Found> {
+    settings(cmd)
+        .into_iter()
+        .filter_map(|(section, key, arg)| {
+            let name = env_name(section, &key);
+            let text = std::env::var(&name).ok()?;
+            let value = if text.is_empty() {
+                Value::Cancelled
+            } else if arg.get_action().takes_values() {
+                Value::Words(vec![text])
+            } else {
+                Value::Flag(matches!(text.as_str(), "1" | "true" | "yes"))
+            };
+            Some(Found {
+                section: section.map(String::from),
+                key,
+                value,
+                origin: Origin::Env(name),
+            })
+        })
+        .collect()
+}
+
+/// The variable of a setting: `NETSQL_FORMAT`, `NETSQL_SERVE_MAX_QUERIES`.
+pub fn env_name(section: Option<&str>, key: &str) -> String {
+    let mut name = String::from("NETSQL_");
+    if let Some(section) = section {
+        name.push_str(section);
+        name.push('_');
+    }
+    name.push_str(key);
+    name.replace('-', "_").to_uppercase()
+}
+
+/// The command-line words of a setting, each value checked by the option's own parser.
+fn words(
+    cmd: &clap::Command,
+    section: Option<&str>,
+    arg: &Arg,
+    key: &str,
+    value: &Value,
+) -> Result<Vec<String>, String> {
+    match (value, arg.get_action().takes_values()) {
+        (Value::Flag(true), false) => Ok(vec![format!("--{key}")]),
+        (Value::Flag(false), false) | (Value::Cancelled, _) => Ok(Vec::new()),
+        (Value::Words(_), false) => Err("expected true or false".into()),
+        (Value::Flag(_), true) => Err("expected a value, not true/false".into()),
+        (Value::Words(items), true) => items
+            .iter()
+            .map(|item| {
+                check(cmd, section, key, item)?;
+                Ok(format!("--{key}={item}"))
+            })
+            .collect(),
+    }
+}
+
+/// Runs `item` through the option's value parser, as clap will: the command line
+/// `netsql [SECTION] --KEY=ITEM`, where only a refused value counts (what else that
+/// command line lacks is not this setting's business).
+fn check(cmd: &clap::Command, section: Option<&str>, key: &str, item: &str) -> Result<(), String> {
+    let mut argv = vec!["netsql".to_string()];
+    argv.extend(section.map(String::from));
+    argv.push(format!("--{key}={item}"));
+    match cmd.clone().try_get_matches_from(argv) {
+        Err(err)
+            if matches!(
+                err.kind(),
+                ErrorKind::InvalidValue | ErrorKind::ValueValidation
+            ) =>
+        {
+            Err(super::usage_error(&err))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// What the command line gave an option, as text.
+fn raw(matches: &ArgMatches, arg: &Arg) -> Option<String> {
+    if !arg.get_action().takes_values() {
+        return Some("true".into());
+    }
+    let values: Vec<String> = matches
+        .get_raw(arg.get_id().as_str())?
+        .map(|v| v.to_string_lossy().into_owned())
+        .collect();
+    Some(match values.as_slice() {
+        [] => "true".into(),
+        [one] => quoted(one),
+        many => format!(
+            "[{}]",
+            many.iter()
+                .map(|v| quoted(v))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
+}
+
+fn shown_value(value: &Value) -> String {
+    match value {
+        Value::Flag(b) => b.to_string(),
+        Value::Cancelled => String::new(),
+        Value::Words(items) if items.len() == 1 => quoted(&items[0]),
+        Value::Words(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(|v| quoted(v))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// A TOML value: a number as it is, anything else a basic string.
+fn quoted(text: &str) -> String {
+    if text.parse::<i64>().is_ok() {
+        text.to_string()
+    } else {
+        format!("{text:?}")
+    }
+}
+
+/// `--print-config`: every setting, its value and where it came from, as TOML.
+pub fn print(
+    shown: &[Shown],
+    files: &[PathBuf],
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "# netsql's settings: {} < NETSQL_* variables < the command line",
+        files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" < ")
+    )?;
+    let mut section = None;
+    for row in shown {
+        if row.section != section {
+            section = row.section;
+            writeln!(out, "\n[{}]", section.unwrap_or_default())?;
+        }
+        match (&row.value, &row.origin) {
+            (Some(value), Some(origin)) => writeln!(out, "{} = {value}  # {origin}", row.key)?,
+            _ => writeln!(
+                out,
+                "# {} is not set{} ({})",
+                row.key,
+                row.default
+                    .as_ref()
+                    .map_or(String::new(), |d| format!(": {d} by default")),
+                env_name(row.section, &row.key)
+            )?,
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,210 @@
+//! config.toml: a file's settings, overridden by NETSQL_* variables, overridden by the
+//! command line; a bad key or value is one line naming the file and line; sections set
+//! a subcommand's options; `--print-config` says where each value came from.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::{Kid, RunExt};
+
+/// A config home holding `netsql/config.toml` with `text`.
+fn home(text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("netsql")).unwrap();
+    std::fs::write(dir.path().join("netsql/config.toml"), text).unwrap();
+    dir
+}
+
+/// netsql with `home` as its config home and no NETSQL_* setting of the caller's.
+fn netsql(home: &Path) -> Command {
+    let mut command = common::netsql();
+    for (name, _) in std::env::vars() {
+        if name.starts_with("NETSQL_") && name != "NETSQL_REQUIRE_NETNS" {
+            command.env_remove(name);
+        }
+    }
+    command.env("XDG_CONFIG_HOME", home);
+    command
+}
+
+fn stdout(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+const ONE: [&str; 2] = ["-e", "SELECT 1 AS a"];
+
+#[test]
+fn file_then_environment_then_command_line() {
+    let home = home("# defaults\nformat = \"csv\"\n");
+    let home = home.path();
+    // The file's format, where nothing else says one.
+    assert_eq!(stdout(&netsql(home).args(ONE).run()), "a\n1\n");
+    // A variable beats the file.
+    assert_eq!(
+        stdout(&netsql(home).env("NETSQL_FORMAT", "json").args(ONE).run()),
+        "[{\"a\":1}]\n"
+    );
+    // A flag beats both.
+    assert_eq!(
+        stdout(
+            &netsql(home)
+                .env("NETSQL_FORMAT", "json")
+                .args(["--format", "ndjson"])
+                .args(ONE)
+                .run()
+        ),
+        "{\"a\":1}\n"
+    );
+    // An empty variable cancels the file's value: the built-in default, a table.
+    let table = stdout(&netsql(home).env("NETSQL_FORMAT", "").args(ONE).run());
+    assert!(table.starts_with("+---+"), "{table}");
+    // -o's extension names the format on the command line, so the file's gives way.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("one.json");
+    stdout(&netsql(home).args(ONE).arg("-o").arg(&out).run());
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "[{\"a\":1}]\n");
+    // Where each came from.
+    let shown = stdout(
+        &netsql(home)
+            .env("NETSQL_NETNS", "all")
+            .args(["--print-config", "--memory-limit", "64M"])
+            .run(),
+    );
+    let file = home.join("netsql/config.toml");
+    for want in [
+        format!("format = \"csv\"  # {}:2", file.display()),
+        "netns = \"all\"  # NETSQL_NETNS".to_string(),
+        "memory-limit = \"64M\"  # command line".to_string(),
+        "# history is not set (NETSQL_HISTORY)".to_string(),
+        "# host-timeout is not set: \"10s\" by default (NETSQL_HOST_TIMEOUT)".to_string(),
+    ] {
+        assert!(shown.lines().any(|l| l == want), "{want:?} in\n{shown}");
+    }
+}
+
+/// One line on stderr, naming the file and line, exit 2, nothing run.
+fn refused(text: &str, args: &[&str], line: usize, says: &str) {
+    let home = home(text);
+    let out = netsql(home.path()).args(args).run();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text:?}: {err}");
+    assert!(out.stdout.is_empty(), "{text:?}");
+    assert_eq!(err.lines().count(), 1, "{text:?}: {err}");
+    let at = format!(
+        "netsql: {}:{line}: ",
+        home.path().join("netsql/config.toml").display()
+    );
+    assert!(err.starts_with(&at), "{text:?}: {err}");
+    assert!(err.contains(says), "{text:?}: {err}");
+}
+
+#[test]
+fn a_bad_key_or_value_is_one_line_naming_file_and_line() {
+    refused(
+        "\n\nformat = \"nope\"\n",
+        &ONE,
+        3,
+        "invalid value 'nope' for '--format",
+    );
+    refused("fromat = \"csv\"\n", &ONE, 1, "unknown setting 'fromat'");
+    refused(
+        "[serve]\nmax-queries = \"x\"\n",
+        &["serve"],
+        2,
+        "--max-queries",
+    );
+    refused(
+        "[sevre]\nname = \"a\"\n",
+        &ONE,
+        1,
+        "unknown section [sevre]",
+    );
+    refused("format = csv\n", &ONE, 1, "quoted");
+    refused("all-hosts = 3\n", &ONE, 1, "true or false");
+    refused("[serve]\nname = true\n", &["serve"], 2, "expected a value");
+    // A section's values are checked when another mode runs too.
+    refused("[record]\nevery = \"soon\"\n", &ONE, 2, "--every");
+    // A setting of another section is not a top-level one.
+    refused(
+        "max-queries = 4\n",
+        &ONE,
+        1,
+        "unknown setting 'max-queries'",
+    );
+}
+
+/// `netsql serve --listen 127.0.0.1:0 ARGS`, running, and its first line (where it
+/// listens, under which name).
+fn serve(mut command: Command, args: &[&str]) -> (Kid, String) {
+    let mut kid = Kid::spawn(
+        command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let mut first = String::new();
+    BufReader::new(kid.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    (kid, first)
+}
+
+/// The name a server says it serves under.
+fn name(first: &str) -> &str {
+    first.split('"').nth(1).unwrap_or_else(|| panic!("{first}"))
+}
+
+#[test]
+fn a_section_sets_its_subcommands_options() {
+    let home = home("[serve]\nname = \"from-file\"\n");
+    let home = home.path();
+    let (_kid, first) = serve(netsql(home), &[]);
+    assert_eq!(name(&first), "from-file");
+    let mut env = netsql(home);
+    env.env("NETSQL_SERVE_NAME", "from-env");
+    let (_kid, first) = serve(env, &[]);
+    assert_eq!(name(&first), "from-env");
+    let mut env = netsql(home);
+    env.env("NETSQL_SERVE_NAME", "from-env");
+    let (_kid, first) = serve(env, &["--name", "from-flag"]);
+    assert_eq!(name(&first), "from-flag");
+}
+
+#[test]
+fn a_fleet_from_the_file() {
+    let empty = home("");
+    let (_server, first) = serve(netsql(empty.path()), &["--name", "filed"]);
+    let addr = first.rsplit("://").next().unwrap().trim();
+    let home = home(&format!(
+        "connect = [\"grpc://{addr}\"]\nhost-timeout = \"5s\"\nformat = \"csv\"\n"
+    ));
+    let home = home.path();
+    let sql = ["-e", "SELECT DISTINCT host FROM interfaces"];
+    assert_eq!(stdout(&netsql(home).args(sql).run()), "host\nfiled\n");
+    // An empty NETSQL_CONNECT: this host, whose tables have no `host` column; the
+    // file's host-timeout, meaningless without hosts, is left out rather than refused.
+    let out = netsql(home).env("NETSQL_CONNECT", "").args(sql).run();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("host"), "{err}");
+    assert!(!err.contains("--connect"), "{err}");
+    assert_eq!(
+        stdout(
+            &netsql(home)
+                .env("NETSQL_CONNECT", "")
+                .args(["-e", "SELECT count(*) > 0 AS up FROM interfaces"])
+                .run()
+        ),
+        "up\ntrue\n"
+    );
+}
