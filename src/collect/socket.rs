@@ -281,6 +281,33 @@ pub struct Extras {
     pub mark: Option<u32>,
     /// The socket's cgroup v2 id (INET_DIAG_CGROUP_ID).
     pub cgroup_id: Option<u64>,
+    /// INET_DIAG_SOCKOPT's flags (Linux 5.10+), bit i the i-th of [`SOCKOPT_NAMES`].
+    pub sockopt: Option<u16>,
+}
+
+/// INET_DIAG_SOCKOPT's flags in bit order, named as `ss --inet-sockopt` prints them.
+pub const SOCKOPT_NAMES: [&str; 11] = [
+    "recverr",
+    "is_icsk",
+    "freebind",
+    "hdrincl",
+    "mc_loop",
+    "transparent",
+    "mc_all",
+    "nodefrag",
+    "bind_address_no_port",
+    "recverr_rfc4884",
+    "defer_connect",
+];
+
+/// The names of the flags set in INET_DIAG_SOCKOPT's `bits`.
+pub fn sockopt_names(bits: u16) -> Vec<&'static str> {
+    SOCKOPT_NAMES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bits & (1 << i) != 0)
+        .map(|(_, name)| *name)
+        .collect()
 }
 
 impl SocketRow {

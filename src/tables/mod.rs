@@ -98,6 +98,8 @@ pub enum Need {
     Mark,
     /// INET_DIAG_CGROUP_ID (sent unasked).
     CgroupId,
+    /// INET_DIAG_SOCKOPT (sent unasked, Linux 5.10+).
+    SocketOptions,
     /// The cgroup2 tree walked, to name a cgroup id's path.
     CgroupPaths,
     /// /proc/net/unix's RefCount and Flags (sock_diag has neither).

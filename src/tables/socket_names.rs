@@ -32,6 +32,7 @@ pub const CGROUP: &str = "cgroup";
 pub const SHUTDOWN: &str = "shutdown";
 pub const TOS: &str = "tos";
 pub const MARK: &str = "mark";
+pub const SOCKOPT: &str = "sockopt";
 pub const SKMEM: [&str; 8] = [
     "skmem_rmem_alloc",
     "skmem_rcvbuf",

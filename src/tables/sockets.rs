@@ -84,10 +84,12 @@ pub use super::socket_names as col;
 /// Each column, declared once: `sockets` lists them all and `tcp_info` starts with the
 /// identity ones, so both tables name and type them alike.
 pub mod column {
-    use super::super::columns::{int32, int64, ip_text, uint32, uint64, utf8, utf8_owned};
+    use super::super::columns::{
+        int32, int64, ip_text, text_list, uint32, uint64, utf8, utf8_owned,
+    };
     use super::super::{Column, Kind, Need};
     use super::{col, port, Sockets};
-    use crate::collect::socket::Family;
+    use crate::collect::socket::{sockopt_names, Family};
 
     pub const PROTO: Column<Sockets> = Column {
         name: col::PROTO,
@@ -347,6 +349,13 @@ pub mod column {
         needs: &[Need::Mark],
         build: |s, range| uint32(&s.rows[range.clone()], |r| extras(r)?.mark),
     };
+    pub const SOCKOPT: Column<Sockets> = Column {
+        name: col::SOCKOPT,
+        kind: Kind::Utf8List,
+        doc: "Socket options set, as ss --inet-sockopt names them (recverr, is_icsk, freebind, hdrincl, mc_loop, transparent, mc_all, nodefrag, bind_address_no_port, recverr_rfc4884, defer_connect); NULL for unix, TIME_WAIT, request sockets, --source proc and kernels before 5.10",
+        needs: &[Need::SocketOptions],
+        build: |s, range| text_list(&s.rows[range.clone()], |r| extras(r)?.sockopt.map(sockopt_names)),
+    };
     pub const SKMEM_RMEM_ALLOC: Column<Sockets> =
         skmem!(0, "Receive memory allocated, bytes (ss -m r)");
     pub const SKMEM_RCVBUF: Column<Sockets> = skmem!(1, "Receive buffer size, bytes (ss -m rb)");
@@ -416,6 +425,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
         column::SHUTDOWN,
         column::TOS,
         column::MARK,
+        column::SOCKOPT,
         column::SKMEM_RMEM_ALLOC,
         column::SKMEM_RCVBUF,
         column::SKMEM_WMEM_ALLOC,
@@ -447,6 +457,7 @@ pub fn needs(spec: &TableSpec<Sockets>, scan: &Scan) -> sockets::Needs {
             shutdown: needed.has(Need::Shutdown),
             mark: needed.has(Need::Mark),
             cgroup_id: needed.has(Need::CgroupId),
+            sockopt: needed.has(Need::SocketOptions),
         },
         // Socket inodes are host-wide: one walk after the namespaces serves them all.
         owners: false,

@@ -126,6 +126,9 @@ pub fn build() -> Made {
     let marked = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     setsockopt_int(&marked, libc::SOL_SOCKET, libc::SO_MARK, 7);
     setsockopt_int(&marked, libc::IPPROTO_IP, libc::IP_TOS, 0x10);
+    // Two socket options beyond the defaults, for the sockopt column.
+    setsockopt_int(&marked, libc::IPPROTO_IP, libc::IP_RECVERR, 1);
+    setsockopt_int(&marked, libc::IPPROTO_IP, libc::IP_FREEBIND, 1);
     marked
         .connect(
             &"127.0.0.1:7305"

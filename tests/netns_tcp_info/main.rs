@@ -4,7 +4,7 @@
 //! drop, unix sockets, a socket made in a test cgroup. Every `tcp_info` field `ss -tin`
 //! prints must equal ours ("ms since" times within the time both reads took); `skmem_*`
 //! must equal `ss -tmn`/`ss -xmn`/`ss -umn`; `cgroup`, `shutdown`, `mark` must equal
-//! `ss -e`'s.
+//! `ss -e`'s, `sockopt` `ss --inet-sockopt`'s.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -28,6 +28,16 @@ fn query(ns: &Netns, args: &[&str], sql: &str) -> Vec<Row> {
             .args(args)
             .args(["--format", "ndjson", "-e", sql]),
     )
+}
+
+/// A list column's text items; None for NULL.
+fn list(row: &Row, column: &str) -> Option<Vec<String>> {
+    row[column].as_array().map(|items| {
+        items
+            .iter()
+            .map(|i| i.as_str().unwrap().to_string())
+            .collect()
+    })
 }
 
 #[test]
@@ -109,12 +119,14 @@ fn tcp_internals_equal_what_ss_shows() {
     // Socket memory of every TCP, UDP and unix socket, against ss -m.
     let sql = "SELECT proto, local_address, local_port, remote_address, remote_port, inode, path, state, \
                skmem_rmem_alloc, skmem_rcvbuf, skmem_wmem_alloc, skmem_sndbuf, skmem_fwd_alloc, \
-               skmem_wmem_queued, skmem_optmem, skmem_backlog, drops, cgroup_id, cgroup, shutdown, tos, mark \
-               FROM sockets";
+               skmem_wmem_queued, skmem_optmem, skmem_backlog, drops, cgroup_id, cgroup, shutdown, tos, mark, \
+               sockopt FROM sockets";
     let rows = query(&ns, &[], sql);
     let tcp = ss(&ns, &["-tanme"]);
     let udp = ss(&ns, &["-uanme"]);
     let unix = ss(&ns, &["-xanm"]);
+    let tcp_options = ss(&ns, &["-tan", "--inet-sockopt"]);
+    let udp_options = ss(&ns, &["-uan", "--inet-sockopt"]);
     for row in &rows {
         let proto = text(row, "proto").unwrap();
         let what = format!("{proto} {row:?}");
@@ -161,6 +173,21 @@ fn tcp_internals_equal_what_ss_shows() {
             theirs.fields.get("cgroup").map(String::as_str),
             "{what}"
         );
+        // `inet-sockopt: ( is_icsk mc_loop mc_all)`, absent when the kernel sent none.
+        let options = if proto.starts_with("tcp") {
+            &tcp_options[&key]
+        } else {
+            &udp_options[&key]
+        };
+        let theirs: Option<Vec<String>> = options.fields.get("inet-sockopt").map(|_| {
+            options
+                .words
+                .iter()
+                .map(|w| w.trim_matches(|c| c == '(' || c == ')').to_string())
+                .filter(|w| !w.is_empty())
+                .collect()
+        });
+        assert_eq!(list(row, "sockopt"), theirs, "{what}");
     }
     let marked = rows
         .iter()
@@ -173,6 +200,11 @@ fn tcp_internals_equal_what_ss_shows() {
             text(marked, "shutdown")
         ),
         (Some(7), Some(0x10), Some("wr".into()))
+    );
+    let options = list(marked, "sockopt").unwrap_or_default();
+    assert!(
+        options.contains(&"recverr".to_string()) && options.contains(&"freebind".to_string()),
+        "{options:?}"
     );
     let sink = rows
         .iter()
@@ -565,7 +597,7 @@ fn a_query_without_these_columns_asks_for_nothing() {
     assert_eq!(plan("SELECT rtt_us FROM tcp_info"), ["tcp_info"]);
     assert_eq!(plan("SELECT drops FROM sockets"), ["skmem"]);
     assert_eq!(
-        plan("SELECT cgroup, shutdown, mark FROM sockets"),
+        plan("SELECT cgroup, shutdown, mark, sockopt FROM sockets"),
         ["none"],
         "sent unasked"
     );

@@ -38,6 +38,7 @@ const INET_DIAG_SKMEMINFO: u16 = 7;
 const INET_DIAG_SHUTDOWN: u16 = 8;
 const INET_DIAG_MARK: u16 = 15;
 const INET_DIAG_CGROUP_ID: u16 = 21;
+const INET_DIAG_SOCKOPT: u16 = 22;
 
 const UNIX_DIAG_NAME: u16 = 0;
 const UNIX_DIAG_PEER: u16 = 2;
@@ -67,6 +68,7 @@ pub struct Extensions {
     pub shutdown: bool,
     pub mark: bool,
     pub cgroup_id: bool,
+    pub sockopt: bool,
 }
 
 impl Extensions {
@@ -116,6 +118,7 @@ impl Extensions {
             || self.shutdown
             || self.mark
             || self.cgroup_id
+            || self.sockopt
     }
 }
 
@@ -355,6 +358,10 @@ pub fn decode_inet(
             }
             INET_DIAG_SHUTDOWN if want.shutdown => extras.shutdown = value.first().copied(),
             INET_DIAG_MARK if want.mark && value.len() >= 4 => extras.mark = Some(u32_at(value, 0)),
+            // struct inet_diag_sockopt: two bytes of one-bit flags.
+            INET_DIAG_SOCKOPT if want.sockopt && value.len() >= 2 => {
+                extras.sockopt = Some(u16::from_le_bytes([value[0], value[1]]))
+            }
             INET_DIAG_CGROUP_ID if want.cgroup_id && value.len() >= 8 => {
                 extras.cgroup_id = Some(u64::from_ne_bytes(value[..8].try_into().expect("8 bytes")))
             }

@@ -375,7 +375,8 @@ fn with_attribute(mut message: Vec<u8>, kind: u16, value: &[u8]) -> Vec<u8> {
 #[test]
 fn extensions_are_kept_only_when_wanted() {
     // What kernel 6.18 sends for a TCP socket asked for everything: a 248-byte tcp_info,
-    // "cubic\0", nine SK_MEMINFO u32s, tos, shutdown 2 (no more sends), mark, cgroup id.
+    // "cubic\0", nine SK_MEMINFO u32s, tos, shutdown 2 (no more sends), mark, cgroup id,
+    // and struct inet_diag_sockopt.
     let mut info = vec![1, 0, 0, 0];
     info.resize(248, 0);
     info[68..72].copy_from_slice(&1234u32.to_ne_bytes()); // tcpi_rtt
@@ -387,6 +388,9 @@ fn extensions_are_kept_only_when_wanted() {
     message = with_attribute(message, INET_DIAG_SHUTDOWN, &[2]);
     message = with_attribute(message, INET_DIAG_MARK, &7u32.to_ne_bytes());
     message = with_attribute(message, INET_DIAG_CGROUP_ID, &4242u64.to_ne_bytes());
+    // inet_diag_sockopt's flags, bit 0 first: byte 0 0b0101_0010 is is_icsk (1), mc_loop
+    // (4), mc_all (6); byte 1 0b0000_0001 is bind_address_no_port (8).
+    message = with_attribute(message, INET_DIAG_SOCKOPT, &[0b0101_0010, 0b0000_0001]);
     let all = Extensions {
         counters: false,
         tcp_info: true,
@@ -396,6 +400,7 @@ fn extensions_are_kept_only_when_wanted() {
         shutdown: true,
         mark: true,
         cgroup_id: true,
+        sockopt: true,
     };
     let row = decode_inet(&message, Protocol::Tcp, all).unwrap();
     let extras = row.extras.unwrap();
@@ -414,6 +419,10 @@ fn extensions_are_kept_only_when_wanted() {
     assert_eq!(
         (extras.tos, extras.shutdown, extras.mark, extras.cgroup_id),
         (Some(0x10), Some(2), Some(7), Some(4242))
+    );
+    assert_eq!(
+        extras.sockopt.map(crate::collect::socket::sockopt_names),
+        Some(vec!["is_icsk", "mc_loop", "mc_all", "bind_address_no_port"])
     );
     // Asked for nothing: nothing kept, not even a box.
     let row = decode_inet(&message, Protocol::Tcp, Extensions::default()).unwrap();
@@ -459,6 +468,7 @@ fn requests_ask_for_the_extensions_named() {
         shutdown: true,
         mark: true,
         cgroup_id: true,
+        sockopt: true,
         ..Extensions::default()
     };
     assert_eq!(ext(free, Protocol::Tcp, Family::Inet), 0);
