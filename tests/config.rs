@@ -164,6 +164,50 @@ fn name(first: &str) -> &str {
     first.split('"').nth(1).unwrap_or_else(|| panic!("{first}"))
 }
 
+/// netsql as nobody (uid and gid 65534, no groups) with `home` as its config home.
+fn as_nobody(home: &Path, args: &[&str]) -> Output {
+    let mut command = Command::new("setpriv");
+    command
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_netsql"))
+        .args(args)
+        .env("XDG_CONFIG_HOME", home);
+    command.run()
+}
+
+/// A config home another user may not look into is no config for that user (root's
+/// HOME under `sudo -u`); a file it can see but not read is an error.
+#[test]
+fn a_file_another_user_cannot_see_is_none_of_its_business() {
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        common::skip_or_fail("not root: cannot run as another user");
+        return;
+    }
+    let hidden = home("format = \"csv\"\n");
+    std::fs::set_permissions(hidden.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = as_nobody(hidden.path(), &ONE);
+    assert!(
+        stdout(&out).starts_with("+---+"),
+        "the table format, as with no file"
+    );
+    let unreadable = home("format = \"csv\"\n");
+    std::fs::set_permissions(unreadable.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let file = unreadable.path().join("netsql/config.toml");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = as_nobody(unreadable.path(), &ONE);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(
+        err.trim(),
+        format!(
+            "netsql: {}: Permission denied (os error 13)",
+            file.display()
+        )
+    );
+}
+
 #[test]
 fn a_section_sets_its_subcommands_options() {
     let home = home("[serve]\nname = \"from-file\"\n");

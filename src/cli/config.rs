@@ -134,6 +134,11 @@ pub fn layer(argv: &[String], files: &[PathBuf]) -> Result<Layered, String> {
         match std::fs::read_to_string(path) {
             Ok(text) => found.extend(read_file(&cmd, path, &text)?),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            // A directory this user may not look into (another user's HOME, as under
+            // sudo -u): whether a file is there is not this user's to know.
+            Err(err)
+                if err.kind() == std::io::ErrorKind::PermissionDenied
+                    && std::fs::metadata(path).is_err() => {}
             Err(err) => return Err(format!("{}: {err}", path.display())),
         }
     }
