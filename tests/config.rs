@@ -22,12 +22,9 @@ fn home(text: &str) -> tempfile::TempDir {
 /// netsql with `home` as its config home and no NETSQL_* setting of the caller's.
 fn netsql(home: &Path) -> Command {
     let mut command = common::netsql();
-    for (name, _) in std::env::vars() {
-        if name.starts_with("NETSQL_") && name != "NETSQL_REQUIRE_NETNS" {
-            command.env_remove(name);
-        }
-    }
-    command.env("XDG_CONFIG_HOME", home);
+    command
+        .env_remove("NETSQL_CONFIG")
+        .env("XDG_CONFIG_HOME", home);
     command
 }
 
@@ -131,8 +128,19 @@ fn a_bad_key_or_value_is_one_line_naming_file_and_line() {
     refused("format = csv\n", &ONE, 1, "quoted");
     refused("all-hosts = 3\n", &ONE, 1, "true or false");
     refused("[serve]\nname = true\n", &["serve"], 2, "expected a value");
-    // A section's values are checked when another mode runs too.
-    refused("[record]\nevery = \"soon\"\n", &ONE, 2, "--every");
+    // A section's values are checked when its mode runs.
+    refused(
+        "[record]\nevery = \"soon\"\n",
+        &["record", "--to", "/nonexistent"],
+        2,
+        "--every",
+    );
+    refused(
+        "[serve]\nmax_queries = 4\nmax-queries = 5\n",
+        &["serve"],
+        3,
+        "max-queries is set already, at",
+    );
     // A setting of another section is not a top-level one.
     refused(
         "max-queries = 4\n",
@@ -152,10 +160,11 @@ fn serve(mut command: Command, args: &[&str]) -> (Kid, String) {
             .stdout(Stdio::null())
             .stderr(Stdio::piped()),
     );
+    let mut stderr = BufReader::new(kid.stderr.take().unwrap());
     let mut first = String::new();
-    BufReader::new(kid.stderr.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    stderr.read_line(&mut first).unwrap();
+    // The server logs each request: keep reading, or its writes fail.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     (kid, first)
 }
 
@@ -164,13 +173,108 @@ fn name(first: &str) -> &str {
     first.split('"').nth(1).unwrap_or_else(|| panic!("{first}"))
 }
 
+/// Settings fill what a command line leaves out, and only where they fit: a required
+/// option, a setting a flag conflicts with, modes the fleet or a format does not fit.
+#[test]
+fn settings_fill_what_the_command_line_leaves() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let to = out_dir.path().join("snapshots");
+    let home = home(&format!(
+        "format = \"csv\"\nconnect = [\"grpc://127.0.0.1:1\"]\n\
+         [snapshot]\nto = {:?}\n[record]\ncount = 2\n",
+        to.display().to_string()
+    ));
+    let home = home.path();
+    // snapshot's required --to, from the file.
+    stdout(
+        &netsql(home)
+            .args(["snapshot", "--tables", "interfaces"])
+            .run(),
+    );
+    let written: Vec<_> = walk(&to.join("interfaces"));
+    assert_eq!(written.len(), 1, "{written:?}");
+    // record --for conflicts with the file's --count: the flag wins, no conflict.
+    let recorded = out_dir.path().join("recorded");
+    stdout(
+        &netsql(home)
+            .args(["record", "--to"])
+            .arg(&recorded)
+            .args(["--for", "1s", "--every", "1s", "--tables", "interfaces"])
+            .run(),
+    );
+    // The file's fleet is for SQL run here: --list and a saved query stay on this host.
+    assert!(stdout(&netsql(home).arg("--list").run()).contains("tcp_state_summary"));
+    let summary = stdout(&netsql(home).args(["-q", "tcp_state_summary"]).run());
+    assert!(summary.starts_with("state,"), "{summary}");
+    // An audit prints its own way: the file's csv is not its format.
+    let audit = netsql(home).args(["audit", "raw_sockets_non_root"]).run();
+    assert_ne!(audit.status.code(), Some(2), "{audit:?}");
+    // NETSQL_CONFIG names the one file read; empty, none.
+    let other = out_dir.path().join("other.toml");
+    std::fs::write(&other, "format = \"ndjson\"\n").unwrap();
+    assert_eq!(
+        stdout(&netsql(home).env("NETSQL_CONFIG", &other).args(ONE).run()),
+        "{\"a\":1}\n"
+    );
+    let table = stdout(&netsql(home).env("NETSQL_CONFIG", "").args(ONE).run());
+    assert!(table.starts_with("+---+"), "{table}");
+    // A setting of another mode is shown as such.
+    let shown = stdout(&netsql(home).arg("--print-config").run());
+    let line = shown
+        .lines()
+        .find(|l| l.starts_with("count = "))
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(line.ends_with(", not used by this command"), "{line}");
+}
+
+/// A variable's bad value is one line naming the variable, as a file's names its line.
+#[test]
+fn a_bad_variable_is_one_line() {
+    let home = home("");
+    for (name, value, says) in [
+        (
+            "NETSQL_ALL_HOSTS",
+            "maybe",
+            "NETSQL_ALL_HOSTS: expected true or false",
+        ),
+        (
+            "NETSQL_FORMAT",
+            "nope",
+            "NETSQL_FORMAT: format: invalid value 'nope'",
+        ),
+    ] {
+        let out = netsql(home.path()).env(name, value).args(ONE).run();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with(&format!("netsql: {says}")), "{err}");
+    }
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
 /// netsql as nobody (uid and gid 65534, no groups) with `home` as its config home.
 fn as_nobody(home: &Path, args: &[&str]) -> Output {
     let mut command = Command::new("setpriv");
     command
         .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
         .arg(env!("CARGO_BIN_EXE_netsql"))
-        .args(args)
+        .args(args);
+    common::without_settings(&mut command);
+    command
+        .env_remove("NETSQL_CONFIG")
         .env("XDG_CONFIG_HOME", home);
     command.run()
 }

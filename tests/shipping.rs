@@ -419,7 +419,22 @@ fn the_deb_installs_its_files_and_they_work() {
         let unit =
             std::fs::read_to_string(root.path().join("lib/systemd/system/netsql-serve.service"))
                 .expect("the unit");
-        assert!(unit.contains("--token-file /etc/netsql/token"), "{unit}");
+        // The unit names the token as a setting; the installed binary takes it so.
+        assert!(
+            unit.contains("Environment=NETSQL_SERVE_TOKEN_FILE=/etc/netsql/token"),
+            "{unit}"
+        );
+        let shown = Command::new(netsql)
+            .args(["--print-config", "serve"])
+            .env("NETSQL_CONFIG", "")
+            .env("NETSQL_SERVE_TOKEN_FILE", "/etc/netsql/token")
+            .run();
+        assert!(
+            stdout(&shown)
+                .lines()
+                .any(|l| l == "token-file = \"/etc/netsql/token\"  # NETSQL_SERVE_TOKEN_FILE"),
+            "{shown:?}"
+        );
         let dir = tempfile::tempdir().expect("tempdir");
         let copy = dir.path().join("netsql-serve.service");
         std::fs::write(&copy, unit.replace("/usr/bin/netsql", netsql)).expect("write the unit");

@@ -6,9 +6,9 @@
 //! naming the file and line (or the variable).
 //!
 //! ```toml
-//! format = "json"            # any mode that reads tables
-//! netns = "all"
-//! connect = ["grpc://web1:50051", "grpc://db1:50051"]   # queries (-e, -f, -q, the REPL)
+//! format = "json"            # queries and netstat
+//! netns = "all"              # any mode that reads tables
+//! connect = ["grpc://web1:50051", "grpc://db1:50051"]   # SQL run here: -e, -f, the REPL
 //! token-file = "/etc/netsql/token"
 //!
 //! [serve]                     # every option of `netsql serve`, and so for
@@ -16,7 +16,8 @@
 //! ```
 //!
 //! `NETSQL_FORMAT`, `NETSQL_SERVE_MAX_QUERIES`, ...: the same settings from the
-//! environment; an empty one cancels the files' value.
+//! environment; an empty one cancels the files' value. `NETSQL_CONFIG=FILE` reads that
+//! file instead of the two (empty: none). `completions`, `man` and `doctor` read none.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,16 +30,12 @@ use toml::de::{DeTable, DeValue};
 use super::Args;
 
 /// Settings of the top level that any mode reading tables takes.
-const EVERY_MODE: [&str; 6] = [
-    "format",
-    "netns",
-    "history",
-    "memory-limit",
-    "source",
-    "queries",
-];
+const EVERY_MODE: [&str; 5] = ["netns", "history", "memory-limit", "source", "queries"];
 
-/// Settings of the top level for queries (`-e`, `-f`, `-q`, the REPL): the fleet.
+/// Settings of the top level for modes that print results (queries, netstat).
+const RESULTS: [&str; 1] = ["format"];
+
+/// Settings of the top level for SQL run here (`-e`, `-f`, stdin, the REPL): the fleet.
 const QUERIES: [&str; 5] = [
     "connect",
     "host-timeout",
@@ -50,8 +47,12 @@ const QUERIES: [&str; 5] = [
 /// Subcommands whose every option may be a setting, in a section of their name.
 const SECTIONS: [&str; 4] = ["serve", "record", "snapshot", "metrics"];
 
-/// Subcommands that read no tables and take no settings.
+/// Subcommands that read no tables: no config is read for them, so a broken file never
+/// stops `netsql doctor`.
 const NO_SETTINGS: [&str; 3] = ["completions", "man", "doctor"];
+
+/// `NETSQL_CONFIG=FILE` reads that file alone; empty, none.
+const CONFIG_VARIABLE: &str = "NETSQL_CONFIG";
 
 /// Where a setting's value came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,6 +99,8 @@ pub struct Shown {
     pub origin: Option<Origin>,
     /// clap's default, when nothing sets it.
     pub default: Option<String>,
+    /// Whether this command line takes it (a setting of another mode does not).
+    pub used: bool,
 }
 
 /// The command line with the settings it does not give, and what each setting is.
@@ -107,8 +110,16 @@ pub struct Layered {
     pub shown: Vec<Shown>,
 }
 
-/// The config files netsql reads, in order (later ones win).
+/// The config files netsql reads, in order (later ones win): `NETSQL_CONFIG`'s alone
+/// when it is set.
 pub fn files() -> Vec<PathBuf> {
+    if let Some(only) = std::env::var_os(CONFIG_VARIABLE) {
+        return if only.is_empty() {
+            Vec::new()
+        } else {
+            vec![PathBuf::from(only)]
+        };
+    }
     let user = std::env::var_os("XDG_CONFIG_HOME")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
@@ -118,48 +129,102 @@ pub fn files() -> Vec<PathBuf> {
     files
 }
 
+/// The text of a config file, None when there is none for this user.
+fn read_text(path: &Path) -> Result<Option<String>, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        // A directory this user may not look into (another user's HOME, as under
+        // sudo -u): whether a file is there is not this user's to know.
+        Err(err)
+            if err.kind() == std::io::ErrorKind::PermissionDenied
+                && std::fs::metadata(path).is_err() =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(format!("{}: {err}", path.display())),
+    }
+}
+
+/// Whether a variable could be a setting (NETSQL_CONFIG and the test switches are not).
+fn setting_variable(name: &std::ffi::OsStr) -> bool {
+    name.to_str().is_some_and(|n| {
+        n.starts_with("NETSQL_")
+            && ![
+                CONFIG_VARIABLE,
+                "NETSQL_REQUIRE_NETNS",
+                "NETSQL_DEBUG",
+                "NETSQL_UPDATE_README",
+            ]
+            .contains(&n)
+    })
+}
+
 /// `argv` with the settings of `files` and the environment it does not give itself.
-/// A command line clap refuses is returned as it is, for clap to explain.
-pub fn layer(argv: &[String], files: &[PathBuf]) -> Result<Layered, String> {
+/// `netstat`: the command line runs `netsql netstat` (its flags already split off).
+/// A command line clap cannot read at all (`--help`, `--version`, an unknown flag) is
+/// returned as it is, for clap to answer.
+pub fn layer(argv: &[String], files: &[PathBuf], netstat: bool) -> Result<Layered, String> {
+    let unchanged = || Layered {
+        argv: argv.to_vec(),
+        shown: Vec::new(),
+    };
+    let printing = argv.iter().any(|a| a == "--print-config");
+    // Nothing to layer: no parse, no clap tree built (the common case costs nothing).
+    if argv.is_empty()
+        || !(printing
+            || files.iter().any(|f| f.exists())
+            || std::env::vars_os().any(|(k, _)| setting_variable(&k)))
+    {
+        return Ok(unchanged());
+    }
     let mut cmd = Args::command();
     cmd.build();
-    let Ok(matches) = cmd.clone().try_get_matches_from(argv) else {
-        return Ok(Layered {
-            argv: argv.to_vec(),
-            shown: Vec::new(),
-        });
+    // What the command line gives, even when it lacks what a setting will supply (a
+    // required --to, a --connect that --token-file requires).
+    let Ok(matches) = cmd.clone().ignore_errors(true).try_get_matches_from(argv) else {
+        return Ok(unchanged());
     };
+    let running = matches.subcommand_name();
+    if running.is_some_and(|r| NO_SETTINGS.contains(&r)) {
+        return Ok(unchanged());
+    }
     let mut found = Vec::new();
     for path in files {
-        match std::fs::read_to_string(path) {
-            Ok(text) => found.extend(read_file(&cmd, path, &text)?),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            // A directory this user may not look into (another user's HOME, as under
-            // sudo -u): whether a file is there is not this user's to know.
-            Err(err)
-                if err.kind() == std::io::ErrorKind::PermissionDenied
-                    && std::fs::metadata(path).is_err() => {}
-            Err(err) => return Err(format!("{}: {err}", path.display())),
+        if let Some(text) = read_text(path)? {
+            found.extend(read_file(&cmd, path, &text)?);
         }
     }
-    found.extend(read_env(&cmd));
+    found.extend(read_env(&cmd)?);
     // Later sources win: one value per (section, key).
     let mut effective: BTreeMap<(Option<String>, String), Found> = BTreeMap::new();
     for f in found {
         effective.insert((f.section.clone(), f.key.clone()), f);
     }
-    let running = matches.subcommand_name();
+    let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+    // SQL run here: not a subcommand, netstat, a saved query, the list, or a DELETE.
+    let runs_sql = running.is_none()
+        && !netstat
+        && !["query", "list", "allow_kill"].iter().any(|id| given(id));
+    let connect_set = effective
+        .get(&(None, "connect".to_string()))
+        .is_some_and(|f| matches!(&f.value, Value::Words(w) if !w.is_empty()));
+    let connected = given("connect") || (runs_sql && connect_set);
     let mut argv = argv.to_vec();
     let mut shown = Vec::new();
-    let end = argv.iter().position(|a| a == "--").unwrap_or(argv.len());
     let mut top = Vec::new();
     let mut sub = Vec::new();
     for (section, key, arg) in settings(&cmd) {
-        let given = section.map_or(Some(&matches), |s| matches.subcommand_matches(s));
-        let id = arg.get_id().as_str();
-        let on_command_line = given
-            .and_then(|m| m.value_source(id))
-            .is_some_and(|s| s == ValueSource::CommandLine);
+        let (scope, scope_matches) = match section {
+            None => (&cmd, Some(&matches)),
+            Some(s) => (
+                cmd.find_subcommand(s).expect("a section is a subcommand"),
+                matches.subcommand_matches(s),
+            ),
+        };
+        let on_command_line = scope_matches.is_some_and(|m| {
+            m.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine)
+        });
         let mut row = Shown {
             section,
             key: key.clone(),
@@ -169,50 +234,61 @@ pub fn layer(argv: &[String], files: &[PathBuf]) -> Result<Layered, String> {
                 .get_default_values()
                 .first()
                 .map(|v| quoted(&v.to_string_lossy())),
+            used: true,
         };
         if on_command_line {
-            row.value = given.and_then(|m| raw(m, arg));
+            row.value = scope_matches.and_then(|m| raw(m, arg));
             row.origin = Some(Origin::CommandLine);
         } else if let Some(f) = effective.get(&(section.map(String::from), key.clone())) {
             if f.value != Value::Cancelled {
                 row.value = Some(shown_value(&f.value));
                 row.origin = Some(f.origin.clone());
+                let key = key.as_str();
                 let applies = match section {
                     Some(s) => running == Some(s),
-                    None if EVERY_MODE.contains(&key.as_str()) => {
-                        let reads_tables = !running.is_some_and(|r| NO_SETTINGS.contains(&r));
-                        // -o's extension picks the format.
-                        let output_says =
-                            key == "format" && matches.value_source("output").is_some();
-                        reads_tables && !output_says
-                    }
-                    None => running.is_none(),
+                    None if EVERY_MODE.contains(&key) => !(key == "history" && connected),
+                    // -o's extension picks the format.
+                    None if RESULTS.contains(&key) => running.is_none() && !given("output"),
+                    None => runs_sql && (key == "connect" || connected),
                 };
-                // Checked whether or not it applies here: a bad file shows at once.
-                let words = words(&cmd, section, arg, &key, &f.value)
-                    .map_err(|why| format!("{}: {key}: {why}", f.origin))?;
+                let applies =
+                    applies && !scope_matches.is_some_and(|m| conflicts_with_given(scope, m, arg));
+                row.used = applies;
+                // Its kind (a flag or a value) is checked wherever it is used.
+                shape(arg, &f.value).map_err(|why| format!("{}: {key}: {why}", f.origin))?;
+                // A value is checked where it is used: `[serve] listen = "host:port"`
+                // resolves a name, which `netsql -e` has no reason to wait for.
                 if applies {
+                    let words = words(&cmd, section, arg, key, &f.value)
+                        .map_err(|why| format!("{}: {key}: {why}", f.origin))?;
                     if section.is_some() {
                         sub.extend(words);
                     } else {
-                        top.push((key.clone(), words));
+                        top.extend(words);
                     }
                 }
             }
         }
         shown.push(row);
     }
-    // The fleet's other settings mean nothing without a host list.
-    let connected =
-        matches.value_source("connect").is_some() || top.iter().any(|(k, _)| k == "connect");
-    let top: Vec<String> = top
-        .into_iter()
-        .filter(|(key, _)| connected || !QUERIES.contains(&key.as_str()))
-        .flat_map(|(_, words)| words)
-        .collect();
+    let end = argv.iter().position(|a| a == "--").unwrap_or(argv.len());
     argv.splice(end..end, sub);
     argv.splice(1..1, top);
     Ok(Layered { argv, shown })
+}
+
+/// Whether the command line gave an option that `arg` conflicts with (either side may
+/// declare it), so a setting for `arg` would make a conflict nobody typed.
+fn conflicts_with_given(scope: &clap::Command, matches: &ArgMatches, arg: &Arg) -> bool {
+    let given =
+        |a: &Arg| matches.value_source(a.get_id().as_str()) == Some(ValueSource::CommandLine);
+    scope.get_arg_conflicts_with(arg).into_iter().any(given)
+        || scope.get_arguments().filter(|a| given(a)).any(|a| {
+            scope
+                .get_arg_conflicts_with(a)
+                .iter()
+                .any(|c| c.get_id() == arg.get_id())
+        })
 }
 
 /// Every setting's section and key, for the man page.
@@ -230,7 +306,7 @@ fn settings(cmd: &clap::Command) -> Vec<(Option<&'static str>, String, &Arg)> {
     let mut all = Vec::new();
     for arg in cmd.get_arguments() {
         if let Some(long) = arg.get_long() {
-            if EVERY_MODE.contains(&long) || QUERIES.contains(&long) {
+            if EVERY_MODE.contains(&long) || RESULTS.contains(&long) || QUERIES.contains(&long) {
                 all.push((None, long.to_string(), arg));
             }
         }
@@ -265,10 +341,26 @@ fn read_file(cmd: &clap::Command, path: &Path, text: &str) -> Result<Vec<Found>,
         path: path.to_path_buf(),
         line: line_of(text, offset),
     };
-    let mut found = Vec::new();
+    let mut found: Vec<Found> = Vec::new();
     let mut read = |section: Option<&str>, key: &str, value: &DeValue<'_>, offset: usize| {
         let key = key.replace('_', "-");
         let origin = at(offset);
+        if let Some(first) = found
+            .iter()
+            .find(|f| f.section.as_deref() == section && f.key == key)
+        {
+            // TOML's table is in key order: name the later line as the one too many.
+            let line = |o: &Origin| match o {
+                Origin::File { line, .. } => *line,
+                _ => 0,
+            };
+            let (earlier, later) = if line(&first.origin) <= line(&origin) {
+                (&first.origin, &origin)
+            } else {
+                (&origin, &first.origin)
+            };
+            return Err(format!("{later}: {key} is set already, at {earlier}"));
+        }
         if !known.iter().any(|(s, k, _)| *s == section && *k == key) {
             let mut names: Vec<&str> = known
                 .iter()
@@ -350,27 +442,43 @@ fn toml_value(value: &DeValue<'_>) -> Result<Value, String> {
 }
 
 /// The settings the environment gives: `NETSQL_[SECTION_]KEY`.
-fn read_env(cmd: &clap::Command) -> Vec<Found> {
-    settings(cmd)
-        .into_iter()
-        .filter_map(|(section, key, arg)| {
-            let name = env_name(section, &key);
-            let text = std::env::var(&name).ok()?;
-            let value = if text.is_empty() {
-                Value::Cancelled
-            } else if arg.get_action().takes_values() {
-                Value::Words(vec![text])
-            } else {
-                Value::Flag(matches!(text.as_str(), "1" | "true" | "yes"))
-            };
-            Some(Found {
-                section: section.map(String::from),
-                key,
-                value,
-                origin: Origin::Env(name),
-            })
-        })
-        .collect()
+fn read_env(cmd: &clap::Command) -> Result<Vec<Found>, String> {
+    let known = settings(cmd);
+    let mut found = Vec::new();
+    for (name, text) in std::env::vars_os() {
+        if !setting_variable(&name) {
+            continue;
+        }
+        let name = name.to_string_lossy().into_owned();
+        // Not one of ours (cargo and build scripts set NETSQL_* variables of their own).
+        let Some((section, key, arg)) = known
+            .iter()
+            .find(|(section, key, _)| env_name(*section, key) == name)
+        else {
+            continue;
+        };
+        let text = text
+            .into_string()
+            .map_err(|_| format!("{name}: not UTF-8"))?;
+        let value = if text.is_empty() {
+            Value::Cancelled
+        } else if arg.get_action().takes_values() {
+            Value::Words(vec![text])
+        } else {
+            match text.as_str() {
+                "1" | "true" | "yes" => Value::Flag(true),
+                "0" | "false" | "no" => Value::Flag(false),
+                _ => return Err(format!("{name}: expected true or false, not {text:?}")),
+            }
+        };
+        found.push(Found {
+            section: section.map(String::from),
+            key: key.clone(),
+            value,
+            origin: Origin::Env(name),
+        });
+    }
+    Ok(found)
 }
 
 /// The variable of a setting: `NETSQL_FORMAT`, `NETSQL_SERVE_MAX_QUERIES`.
@@ -382,6 +490,16 @@ pub fn env_name(section: Option<&str>, key: &str) -> String {
     }
     name.push_str(key);
     name.replace('-', "_").to_uppercase()
+}
+
+/// Whether a setting's value is of its option's kind: true/false for a flag, a value
+/// (or a list of them) for an option that takes one.
+fn shape(arg: &Arg, value: &Value) -> Result<(), String> {
+    match (value, arg.get_action().takes_values()) {
+        (Value::Words(_), false) => Err("expected true or false".into()),
+        (Value::Flag(_), true) => Err("expected a value, not true/false".into()),
+        _ => Ok(()),
+    }
 }
 
 /// The command-line words of a setting, each value checked by the option's own parser.
@@ -465,13 +583,20 @@ fn shown_value(value: &Value) -> String {
     }
 }
 
-/// A TOML value: a number as it is, anything else a basic string.
+/// A TOML basic string: quotes, backslashes and control characters escaped.
 fn quoted(text: &str) -> String {
-    if text.parse::<i64>().is_ok() {
-        text.to_string()
-    } else {
-        format!("{text:?}")
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
     }
+    out.push('"');
+    out
 }
 
 /// `--print-config`: every setting, its value and where it came from, as TOML.
@@ -480,14 +605,15 @@ pub fn print(
     files: &[PathBuf],
     out: &mut dyn std::io::Write,
 ) -> std::io::Result<()> {
+    let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
     writeln!(
         out,
         "# netsql's settings: {} < NETSQL_* variables < the command line",
-        files
-            .iter()
-            .map(|f| f.display().to_string())
-            .collect::<Vec<_>>()
-            .join(" < ")
+        if files.is_empty() {
+            "no config file (NETSQL_CONFIG is empty)".to_string()
+        } else {
+            files.join(" < ")
+        }
     )?;
     let mut section = None;
     for row in shown {
@@ -496,7 +622,14 @@ pub fn print(
             writeln!(out, "\n[{}]", section.unwrap_or_default())?;
         }
         match (&row.value, &row.origin) {
-            (Some(value), Some(origin)) => writeln!(out, "{} = {value}  # {origin}", row.key)?,
+            (Some(value), Some(origin)) => {
+                let unused = if row.used {
+                    ""
+                } else {
+                    ", not used by this command"
+                };
+                writeln!(out, "{} = {value}  # {origin}{unused}", row.key)?
+            }
             _ => writeln!(
                 out,
                 "# {} is not set{} ({})",

@@ -61,7 +61,7 @@ pub(super) fn render(out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         out,
         ".TP\n/etc/netsql/config.toml, then $XDG_CONFIG_HOME/netsql/config.toml (else ~/.config/netsql/config.toml)\n{}",
-        text("Defaults for the options named under ENVIRONMENT, as TOML: `format = \"csv\"` at the top, a subcommand's in its section (`[serve]`, `max-queries = 4`). Later files, then the variables, then the command line override. `netsql --print-config` shows every setting and where it came from.")
+        text("Defaults for the options named under ENVIRONMENT, as TOML: `format = \"csv\"` at the top, a subcommand's in its section (`[serve]`, `max-queries = 4`). Later files, then the variables, then the command line override. NETSQL_CONFIG=FILE reads that file instead (empty: none). `netsql --print-config` shows every setting and where it came from.")
     )?;
     writeln!(out, ".SH ENVIRONMENT")?;
     writeln!(

@@ -56,7 +56,7 @@ pub fn main() -> ExitCode {
         None => (argv, None),
     };
     let files = config::files();
-    let layered = match config::layer(&ours, &files) {
+    let layered = match config::layer(&ours, &files, netstat.is_some()) {
         Ok(layered) => layered,
         Err(line) => {
             eprintln!("netsql: {line}");

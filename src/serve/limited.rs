@@ -1,23 +1,25 @@
 //! Fleet stages under the limits a Flight SQL query has. Each task a client runs on this
 //! host takes one of the `--max-queries` slots the Flight SQL service also takes from,
 //! for as long as its rows stream (ExecuteTask), refused at once when none is free; every
-//! worker call ends at `--query-timeout`, its stream cut with DEADLINE_EXCEEDED (which
-//! drops the stage's streams, so its work stops).
+//! worker call ends at `--query-timeout`: its stream is dropped (so the stage's work
+//! stops) and its slot freed even if the client stopped reading, and the client is told
+//! DEADLINE_EXCEEDED.
 //!
 //! The slot is taken by the call that streams rows, not by the coordinator channel that
 //! brings the plan: a refused channel reaches the client only as its plan never arriving
 //! (after the engine's 10 s wait), a refused stream as the refusal itself.
 
-use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 use tonic::body::Body as TonicBody;
 use tonic::server::NamedService;
 
@@ -56,7 +58,7 @@ where
     S::Future: Send + 'static,
     S::Error: Send + 'static,
     B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
 {
     type Response = http::Response<TonicBody>;
     type Error = S::Error;
@@ -86,66 +88,95 @@ where
             let Ok(response) = tokio::time::timeout_at(deadline, response).await else {
                 return Ok(deadline_exceeded(timeout).into_http());
             };
-            Ok(response?.map(|body| {
-                TonicBody::new(Bounded {
-                    body: Some(Box::pin(body)),
-                    deadline: Box::pin(tokio::time::sleep_until(deadline)),
-                    timeout,
-                    permit,
-                })
-            }))
+            Ok(response?.map(|body| relay(body, deadline, timeout, permit)))
         })
     }
 }
 
-/// A response body that ends at the deadline with DEADLINE_EXCEEDED in its trailers,
-/// holding its task's slot until it ends or is dropped.
-struct Bounded<B> {
-    /// None once the deadline has cut it.
-    body: Option<Pin<Box<B>>>,
-    deadline: Pin<Box<Sleep>>,
+/// A relayed frame, or the inner body's error.
+type Relayed = Result<Frame<Bytes>, Box<dyn std::error::Error + Send + Sync>>;
+
+/// The response body, fed by a task of its own that owns the stage's stream and the
+/// slot. At the deadline the task drops both, whether or not the client is reading
+/// (hyper stops polling a body while HTTP/2 flow control holds it, so a deadline kept
+/// in the body itself would wait on a client that stopped reading); the body then ends
+/// with DEADLINE_EXCEEDED once the client has what was already sent.
+fn relay<B>(
+    body: B,
+    deadline: Instant,
     timeout: Duration,
     permit: Option<OwnedSemaphorePermit>,
+) -> TonicBody
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+{
+    let (frames, received) = tokio::sync::mpsc::channel::<Relayed>(2);
+    let expired = Arc::new(AtomicBool::new(false));
+    let expiring = expired.clone();
+    tokio::spawn(async move {
+        let _permit = permit;
+        let mut body = std::pin::pin!(body);
+        let pump = async {
+            while let Some(frame) = body.frame().await {
+                if frames.send(frame.map_err(Into::into)).await.is_err() {
+                    return; // the client went away
+                }
+            }
+        };
+        if tokio::time::timeout_at(deadline, pump).await.is_err() {
+            expiring.store(true, Ordering::Release);
+        }
+    });
+    TonicBody::new(Received {
+        received,
+        expired,
+        timeout,
+        ended: false,
+    })
 }
 
-impl<B> Body for Bounded<B>
-where
-    B: Body<Data = Bytes>,
-{
+/// What the client reads: the relayed frames, then DEADLINE_EXCEEDED if the relay was
+/// cut.
+struct Received {
+    received: tokio::sync::mpsc::Receiver<Relayed>,
+    expired: Arc<AtomicBool>,
+    timeout: Duration,
+    ended: bool,
+}
+
+impl Body for Received {
     type Data = Bytes;
-    type Error = B::Error;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
-        let Some(body) = this.body.as_mut() else {
+        if this.ended {
             return Poll::Ready(None);
-        };
-        if this.deadline.as_mut().poll(cx).is_ready() {
-            // Dropping the stage's stream stops its work.
-            this.body = None;
-            this.permit = None;
-            let mut trailers = http::HeaderMap::new();
-            // A status whose message holds only printable text always fits a header.
-            let _ = deadline_exceeded(this.timeout).add_header(&mut trailers);
-            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
         }
-        let polled = body.as_mut().poll_frame(cx);
-        if let Poll::Ready(None) = polled {
-            this.permit = None;
+        match this.received.poll_recv(cx) {
+            Poll::Ready(None) => {
+                this.ended = true;
+                if !this.expired.load(Ordering::Acquire) {
+                    return Poll::Ready(None);
+                }
+                let mut trailers = http::HeaderMap::new();
+                // A status whose message holds only printable text always fits a header.
+                let _ = deadline_exceeded(this.timeout).add_header(&mut trailers);
+                Poll::Ready(Some(Ok(Frame::trailers(trailers))))
+            }
+            other => other,
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.as_ref().is_none_or(|b| b.is_end_stream())
+        self.ended
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.body
-            .as_ref()
-            .map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint())
+        SizeHint::default()
     }
 }

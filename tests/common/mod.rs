@@ -168,7 +168,25 @@ impl Lines {
 }
 
 pub fn netsql() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_netsql"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_netsql"));
+    without_settings(&mut command);
+    command
+}
+
+/// No config file and no NETSQL_* setting of the machine's or the caller's: a test
+/// runs the defaults it was written for (tests/config.rs sets its own).
+pub fn without_settings(command: &mut Command) {
+    command.env("NETSQL_CONFIG", "");
+    for (name, _) in std::env::vars() {
+        let switch = [
+            "NETSQL_REQUIRE_NETNS",
+            "NETSQL_DEBUG",
+            "NETSQL_UPDATE_README",
+        ];
+        if name.starts_with("NETSQL_") && !switch.contains(&name.as_str()) {
+            command.env_remove(name);
+        }
+    }
 }
 
 /// Under `NETSQL_REQUIRE_NETNS=1` (CI) a test that cannot make a namespace fails
@@ -310,6 +328,7 @@ impl Netns {
     pub fn command(&self, argv: &[&str]) -> Command {
         let mut command = Command::new("ip");
         command.args(["netns", "exec", &self.name]).args(argv);
+        without_settings(&mut command);
         command
     }
 

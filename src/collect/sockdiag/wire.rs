@@ -122,6 +122,20 @@ impl Extensions {
     }
 }
 
+/// struct inet_diag_sockopt's two bytes of one-bit fields as bits 0..16 in field order.
+/// C bit-fields fill each byte from its low bit on little-endian targets and from its
+/// high bit on big-endian ones (the header has no byte-order variant).
+fn sockopt_bits(bytes: [u8; 2]) -> u16 {
+    let in_order = |b: u8| {
+        if cfg!(target_endian = "big") {
+            b.reverse_bits()
+        } else {
+            b
+        }
+    };
+    u16::from(in_order(bytes[0])) | (u16::from(in_order(bytes[1])) << 8)
+}
+
 /// Every TCP state bit, including TCP_NEW_SYN_RECV (12) so request sockets are dumped,
 /// as `ss -a` asks.
 pub const ALL_STATES: u32 = (1 << 13) - 1;
@@ -358,9 +372,8 @@ pub fn decode_inet(
             }
             INET_DIAG_SHUTDOWN if want.shutdown => extras.shutdown = value.first().copied(),
             INET_DIAG_MARK if want.mark && value.len() >= 4 => extras.mark = Some(u32_at(value, 0)),
-            // struct inet_diag_sockopt: two bytes of one-bit flags.
             INET_DIAG_SOCKOPT if want.sockopt && value.len() >= 2 => {
-                extras.sockopt = Some(u16::from_le_bytes([value[0], value[1]]))
+                extras.sockopt = Some(sockopt_bits([value[0], value[1]]))
             }
             INET_DIAG_CGROUP_ID if want.cgroup_id && value.len() >= 8 => {
                 extras.cgroup_id = Some(u64::from_ne_bytes(value[..8].try_into().expect("8 bytes")))
