@@ -539,11 +539,11 @@ fn a_worker_refuses_an_oversized_plan() {
     assert_eq!(stdout(&out), "host,n\ntarget,1\n");
 }
 
-/// An edit distance of two strings of 24,000 and 36,000 characters per interface: a
+/// An edit distance of two strings of 60,000 and 90,000 characters per interface: a
 /// namespace of the test's own has `lo` alone, so seconds of work, in little memory, in
 /// the stage the host runs, whatever the machine runs besides.
 const SLOW: &str = "SELECT host, count(*) AS n FROM interfaces \
-    WHERE levenshtein(repeat(name, 12000), repeat(name || 'x', 12000)) > 0 GROUP BY host";
+    WHERE levenshtein(repeat(name, 30000), repeat(name || 'x', 30000)) > 0 GROUP BY host";
 
 /// A fleet query's stage on a host ends at that server's --query-timeout, as a Flight
 /// SQL query does.

@@ -1,8 +1,8 @@
 //! Fleet stages under the limits a Flight SQL query has. Each task a client runs on this
 //! host takes one of the `--max-queries` slots the Flight SQL service also takes from,
-//! for as long as its rows stream (ExecuteTask), refused at once when none is free; every
-//! worker call ends at `--query-timeout`: its stream is dropped (so the stage's work
-//! stops) and its slot freed even if the client stopped reading, and the client is told
+//! for as long as its rows stream (ExecuteTask), refused at once when none is free; that
+//! stream ends at `--query-timeout`: it is dropped (so the stage's work stops) and its
+//! slot freed even if the client stopped reading, and the client is told
 //! DEADLINE_EXCEEDED.
 //!
 //! The slot is taken by the call that streams rows, not by the coordinator channel that
@@ -28,7 +28,7 @@ use super::request::{busy, deadline_exceeded};
 /// The worker call that runs a task's plan on this host and streams its rows.
 const RUNS_A_TASK: &str = "ExecuteTask";
 
-/// Wraps the worker's gRPC service: slots for tasks, a deadline for every call.
+/// Wraps the worker's gRPC service: a slot and a deadline for each task's row stream.
 #[derive(Clone)]
 pub struct Limited<S> {
     inner: S,
@@ -70,16 +70,19 @@ where
 
     fn call(&mut self, request: http::Request<TonicBody>) -> Self::Future {
         let runs_a_task = request.uri().path().rsplit('/').next() == Some(RUNS_A_TASK);
-        let permit = if runs_a_task {
-            match self.slots.clone().try_acquire_owned() {
-                Ok(permit) => Some(permit),
-                Err(_) => {
-                    let refused = busy(self.max_queries).into_http();
-                    return Box::pin(std::future::ready(Ok(refused)));
-                }
+        if !runs_a_task {
+            // The coordinator channel lives as long as the client's query: cutting it
+            // would make the worker end the task's row stream as if finished, a clean
+            // end the client could not tell from a complete answer.
+            let response = self.inner.call(request);
+            return Box::pin(async move { Ok(response.await?.map(TonicBody::new)) });
+        }
+        let permit = match self.slots.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                let refused = busy(self.max_queries).into_http();
+                return Box::pin(std::future::ready(Ok(refused)));
             }
-        } else {
-            None
         };
         let timeout = self.timeout;
         let deadline = Instant::now() + timeout;
