@@ -774,12 +774,11 @@ fn a_scrape_reads_each_table_once_and_only_what_its_queries_need() {
             only,
         ]);
         let exporter = Exporter::start(command);
+        // Stopped even when an assertion below fails first.
+        let traced = Traced(format!("netsql --queries {} metrics", dir.path().display()));
         let (status, text) = get(&exporter.addr, "/metrics", &[]);
         assert_eq!(status, 200, "{text}");
-        let _ = Command::new("pkill")
-            .arg("-f")
-            .arg(format!("netsql --queries {} metrics", dir.path().display()))
-            .status();
+        drop(traced);
         drop(exporter);
         count(&trace)
     };
@@ -790,6 +789,15 @@ fn a_scrape_reads_each_table_once_and_only_what_its_queries_need() {
     );
     // netsql_sockets reads state, proto and the namespace: no walk.
     assert_eq!(scrape("sockets"), (dump, 0));
+}
+
+/// The traced exporter, found by its command line, stopped when this is dropped.
+struct Traced(String);
+
+impl Drop for Traced {
+    fn drop(&mut self) {
+        let _ = Command::new("pkill").arg("-f").arg(&self.0).status();
+    }
 }
 
 /// One raw request (any method): the whole response.
