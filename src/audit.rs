@@ -3,20 +3,45 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::json::{writer::JsonArray, WriterBuilder};
+use std::sync::Arc;
 
-use crate::error::Error;
-use crate::exec::{Capture, Runner};
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::json::{writer::JsonArray, WriterBuilder};
+use datafusion::sql::parser::Statement;
+
+use crate::error::{Error, Exit};
+use crate::exec::{Capture, Captured, Runner};
 use crate::output::{self, Format};
 use crate::queries::{self, QueryFile};
 
 /// One audit's outcome.
 pub struct Outcome {
     pub file: QueryFile,
-    pub schema: SchemaRef,
+    /// The findings' columns; `None` when the audit ran nowhere.
+    pub schema: Option<SchemaRef>,
     pub findings: Vec<RecordBatch>,
+    /// Why the audit could not run (on a host of a fleet: that host's, named).
+    pub errors: Vec<String>,
+}
+
+/// What an audit says: nothing found, something found, or not known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Pass,
+    Fail,
+    /// It could not run (here, or on some host): its findings, if any, are the others'.
+    Error,
+}
+
+impl Status {
+    fn word(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Error => "error",
+        }
+    }
 }
 
 impl Outcome {
@@ -24,9 +49,35 @@ impl Outcome {
         self.findings.iter().map(RecordBatch::num_rows).sum()
     }
 
-    pub fn passed(&self) -> bool {
-        self.count() == 0
+    pub fn status(&self) -> Status {
+        if !self.errors.is_empty() {
+            Status::Error
+        } else if self.count() > 0 {
+            Status::Fail
+        } else {
+            Status::Pass
+        }
     }
+}
+
+/// A run's exit: an audit that could not run outranks one that found rows.
+pub fn exit(outcomes: &[Outcome]) -> Exit {
+    let statuses = || outcomes.iter().map(Outcome::status);
+    if statuses().any(|s| s == Status::Error) {
+        Exit::Error
+    } else if statuses().any(|s| s == Status::Fail) {
+        Exit::Findings
+    } else {
+        Exit::Success
+    }
+}
+
+/// Where audits run: this machine's session, or each host of a fleet by its `--name`
+/// (an audit joins tables on pid and inode, which every host has: it runs host by host,
+/// and each finding says whose it is).
+pub struct Target<'a> {
+    pub host: Option<String>,
+    pub runner: Runner<'a>,
 }
 
 /// The audits to run: those at `paths` (a path that does not exist may name a built-in
@@ -53,9 +104,11 @@ pub fn load(paths: &[std::path::PathBuf]) -> Result<Vec<QueryFile>, Error> {
     Ok(files)
 }
 
-/// Runs each audit read-only with its parameters bound. An error names the file.
+/// Runs each audit read-only with its parameters bound, on each target at once. A file
+/// that does not plan is an error naming it; an audit that fails while it runs (the
+/// kernel refused a table) is that audit's error, and the rest still run.
 pub async fn run(
-    runner: &Runner<'_>,
+    targets: &[Target<'_>],
     files: Vec<QueryFile>,
     params: &BTreeMap<String, String>,
 ) -> Result<Vec<Outcome>, Error> {
@@ -78,49 +131,119 @@ pub async fn run(
     }
     let mut outcomes = Vec::new();
     for file in files {
-        let named = |err: Error| Error::Usage(format!("{}: {err}", file.origin));
+        let origin = file.origin.clone();
+        let named = |err: Error| Error::Usage(format!("{origin}: {err}"));
         // A -p a given audit does not declare is fine when running many: it is for another.
         let values =
             queries::bind_declared(&file, params).map_err(|e| Error::Usage(e.to_string()))?;
-        let statements = runner.statements(&file.sql).map_err(named)?;
-        if statements.len() != 1 {
-            return Err(named(Error::Usage(format!(
-                "an audit is one query, found {}",
-                statements.len()
-            ))));
-        }
-        let mut capture = Capture::default();
-        runner
-            .run_statements(statements, &values, &mut capture)
-            .await
-            .map_err(named)?;
-        let result = capture.into_one()?;
-        outcomes.push(Outcome {
+        let statement = match targets.first() {
+            Some(target) => {
+                let mut statements = target.runner.statements(&file.sql).map_err(named)?;
+                if statements.len() != 1 {
+                    return Err(named(Error::Usage(format!(
+                        "an audit is one query, found {}",
+                        statements.len()
+                    ))));
+                }
+                statements.remove(0)
+            }
+            None => continue,
+        };
+        let answers = futures::future::join_all(
+            targets
+                .iter()
+                .map(|target| one(&target.runner, statement.clone(), &values)),
+        )
+        .await;
+        let mut outcome = Outcome {
             file,
-            schema: result.schema,
-            findings: result.batches,
-        });
+            schema: None,
+            findings: Vec::new(),
+            errors: Vec::new(),
+        };
+        for (target, answer) in targets.iter().zip(answers) {
+            match (answer.map_err(named)?, &target.host) {
+                (Err(why), None) => outcome.errors.push(why),
+                (Err(why), Some(host)) => outcome.errors.push(format!("{host}: {why}")),
+                (Ok(found), None) => {
+                    outcome.schema = Some(found.schema);
+                    outcome.findings = found.batches;
+                }
+                (Ok(found), Some(host)) => {
+                    let (schema, batches) = hosted(host, found)?;
+                    outcome.schema.get_or_insert(schema);
+                    outcome.findings.extend(batches);
+                }
+            }
+        }
+        outcomes.push(outcome);
     }
     Ok(outcomes)
 }
 
-/// The summary for people: each audit PASS or FAIL, the findings of failures as a table.
+/// One audit on one target: an error planning it is the file's (the `Err`); one while
+/// it runs is the audit's (the inner `Err`, one line).
+async fn one(
+    runner: &Runner<'_>,
+    statement: Statement,
+    values: &BTreeMap<String, String>,
+) -> Result<Result<Captured, String>, Error> {
+    let plan = runner.plan(statement, values).await?;
+    let mut capture = Capture::default();
+    match runner.send(plan, &mut capture).await {
+        Ok(()) => Ok(Ok(capture.into_one()?)),
+        Err(err) => Ok(Err(err.to_string())),
+    }
+}
+
+/// One host's findings: each row's host first, then the audit's columns (unless the
+/// audit selects `host` itself).
+fn hosted(host: &str, found: Captured) -> Result<(SchemaRef, Vec<RecordBatch>), Error> {
+    const HOST: &str = crate::fleet::scan::HOST_COLUMN;
+    if found.schema.column_with_name(HOST).is_some() {
+        return Ok((found.schema, found.batches));
+    }
+    let schema = Arc::new(Schema::new(
+        std::iter::once(Arc::new(Field::new(HOST, DataType::Utf8, false)))
+            .chain(found.schema.fields().iter().cloned())
+            .collect::<Vec<_>>(),
+    ));
+    let batches = found
+        .batches
+        .iter()
+        .map(|batch| {
+            let hosts: ArrayRef = Arc::new(StringArray::from(vec![host; batch.num_rows()]));
+            let columns = std::iter::once(hosts).chain(batch.columns().iter().cloned());
+            RecordBatch::try_new(schema.clone(), columns.collect())
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((schema, batches))
+}
+
+/// The summary for people: each audit PASS, FAIL or ERROR, the findings of failures as a
+/// table, the errors as lines.
 pub fn write_summary(outcomes: &[Outcome], out: &mut (dyn Write + Send)) -> Result<(), Error> {
     for outcome in outcomes {
         let file = &outcome.file;
-        let status = if outcome.passed() { "PASS" } else { "FAIL" };
+        let status = outcome.status().word().to_uppercase();
         let severity = file.severity.as_deref().unwrap_or("-");
         let description = file.description.as_deref().unwrap_or("");
-        writeln!(out, "{status}  {severity:<8} {}: {description}", file.name)?;
-        if !outcome.passed() {
-            let count = outcome.count();
+        writeln!(
+            out,
+            "{status:<5} {severity:<8} {}: {description}",
+            file.name
+        )?;
+        for error in &outcome.errors {
+            writeln!(out, "      could not run: {error}")?;
+        }
+        if let (Some(schema), count @ 1..) = (&outcome.schema, outcome.count()) {
             writeln!(
                 out,
                 "      {count} finding{}:",
                 if count == 1 { "" } else { "s" }
             )?;
             let mut table = Vec::new();
-            let mut sink = output::sink(Format::Table, outcome.schema.clone(), &mut table)?;
+            let mut sink = output::sink(Format::Table, schema.clone(), &mut table)?;
             for batch in &outcome.findings {
                 sink.write(batch)?;
             }
@@ -133,13 +256,18 @@ pub fn write_summary(outcomes: &[Outcome], out: &mut (dyn Write + Send)) -> Resu
             }
         }
     }
-    let failed = outcomes.iter().filter(|o| !o.passed()).count();
-    writeln!(
+    let counted = |status| outcomes.iter().filter(|o| o.status() == status).count();
+    write!(
         out,
-        "{} audits: {} passed, {failed} failed",
+        "{} audits: {} passed, {} failed",
         outcomes.len(),
-        outcomes.len() - failed
+        counted(Status::Pass),
+        counted(Status::Fail)
     )?;
+    match counted(Status::Error) {
+        0 => writeln!(out)?,
+        errors => writeln!(out, ", {errors} could not run")?,
+    }
     Ok(())
 }
 
@@ -170,7 +298,8 @@ pub fn write_json(outcomes: &[Outcome], out: &mut (dyn Write + Send)) -> Result<
             "severity": file.severity,
             "description": file.description,
             "remediation": file.remediation,
-            "status": if outcome.passed() { "pass" } else { "fail" },
+            "status": outcome.status().word(),
+            "errors": outcome.errors,
             "findings": findings_json(outcome)?,
         }));
     }
@@ -179,13 +308,16 @@ pub fn write_json(outcomes: &[Outcome], out: &mut (dyn Write + Send)) -> Result<
     Ok(())
 }
 
-/// JUnit XML: one test case per audit, a failure carrying the findings as CSV.
+/// JUnit XML: one test case per audit, a failure carrying the findings as CSV, an error
+/// why the audit could not run.
 pub fn junit(outcomes: &[Outcome]) -> Result<String, Error> {
-    let failures = outcomes.iter().filter(|o| !o.passed()).count();
+    let counted = |status| outcomes.iter().filter(|o| o.status() == status).count();
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     xml.push_str(&format!(
-        "<testsuite name=\"netsql audit\" tests=\"{}\" failures=\"{failures}\" errors=\"0\">\n",
-        outcomes.len()
+        "<testsuite name=\"netsql audit\" tests=\"{}\" failures=\"{}\" errors=\"{}\">\n",
+        outcomes.len(),
+        counted(Status::Fail),
+        counted(Status::Error),
     ));
     for outcome in outcomes {
         let file = &outcome.file;
@@ -193,30 +325,52 @@ pub fn junit(outcomes: &[Outcome]) -> Result<String, Error> {
             "  <testcase classname=\"netsql.audit\" name=\"{}\"",
             escape(&file.name)
         ));
-        if outcome.passed() {
-            xml.push_str("/>\n");
-            continue;
-        }
-        let mut csv = Vec::new();
-        let mut sink = output::sink(Format::Csv, outcome.schema.clone(), &mut csv)?;
-        for batch in &outcome.findings {
-            sink.write(batch)?;
-        }
-        sink.finish()?;
-        let message = format!(
-            "{} finding(s), severity {}: {}",
-            outcome.count(),
-            file.severity.as_deref().unwrap_or("-"),
-            file.description.as_deref().unwrap_or("")
-        );
+        let (element, message, text) = match outcome.status() {
+            Status::Pass => {
+                xml.push_str("/>\n");
+                continue;
+            }
+            Status::Error => (
+                "error",
+                format!("could not run: {}", outcome.errors.join("; ")),
+                findings_csv(outcome)?,
+            ),
+            Status::Fail => (
+                "failure",
+                format!(
+                    "{} finding(s), severity {}: {}",
+                    outcome.count(),
+                    file.severity.as_deref().unwrap_or("-"),
+                    file.description.as_deref().unwrap_or("")
+                ),
+                findings_csv(outcome)?,
+            ),
+        };
         xml.push_str(&format!(
-            ">\n    <failure message=\"{}\">{}</failure>\n  </testcase>\n",
+            ">\n    <{element} message=\"{}\">{}</{element}>\n  </testcase>\n",
             escape(&message),
-            escape(&String::from_utf8_lossy(&csv))
+            escape(&text)
         ));
     }
     xml.push_str("</testsuite>\n");
     Ok(xml)
+}
+
+/// The findings as CSV with a header; empty when there are none.
+fn findings_csv(outcome: &Outcome) -> Result<String, Error> {
+    let Some(schema) = &outcome.schema else {
+        return Ok(String::new());
+    };
+    if outcome.count() == 0 {
+        return Ok(String::new());
+    }
+    let mut csv = Vec::new();
+    let mut sink = output::sink(Format::Csv, schema.clone(), &mut csv)?;
+    for batch in &outcome.findings {
+        sink.write(batch)?;
+    }
+    sink.finish()?;
+    Ok(String::from_utf8_lossy(&csv).into_owned())
 }
 
 /// XML text and attribute escaping; control characters XML 1.0 cannot carry become '?'.

@@ -159,6 +159,14 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// The same rules on another session (one host's of a fleet).
+    pub fn on<'b>(&self, ctx: &'b SessionContext) -> Runner<'b>
+    where
+        'a: 'b,
+    {
+        Runner { ctx, ..*self }
+    }
+
     /// Parses `sql` (DataFusion's generic dialect; several statements allowed).
     pub fn statements(&self, sql: &str) -> Result<Vec<Statement>, Error> {
         let statements: Vec<Statement> = DFParser::parse_sql(sql)?.into_iter().collect();

@@ -615,6 +615,110 @@ fn without_cap_net_admin_one_line() {
     }
 }
 
+/// The `conntrack_near_full` audit against `conntrack -C` and the limit: a threshold
+/// under the namespace's fill finds it, one over passes. Without CAP_NET_ADMIN it cannot
+/// run: ERROR with the reason, exit 2, and every other audit still runs.
+#[test]
+fn conntrack_near_full_audits_the_fill() {
+    let Some(hosts) = setup("ctf") else { return };
+    let ns = &hosts.client;
+    let count = || -> u64 { ns.exec_ok(&["conntrack", "-C"]).trim().parse().unwrap() };
+    let before = count();
+    assert!(before >= 2, "the set-up's flows are tracked");
+    let max: u64 = ns
+        .exec_ok(&["cat", "/proc/sys/net/netfilter/nf_conntrack_max"])
+        .trim()
+        .parse()
+        .unwrap();
+    let fill = 100.0 * before as f64 / max as f64;
+    let audit = |percent: f64| -> serde_json::Value {
+        let out = ns.netsql(&[
+            "--format",
+            "json",
+            "audit",
+            "conntrack_near_full",
+            "-p",
+            &format!("percent={percent}"),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let audits: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+        let audit = audits[0].clone();
+        let want = if audit["status"] == "fail" { 1 } else { 0 };
+        assert_eq!(out.status.code(), Some(want), "{stderr}");
+        audit
+    };
+    let under = audit(fill / 2.0);
+    assert_eq!(under["status"], "fail", "{under}");
+    let findings = under["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{under}");
+    let found = findings[0]["count"].as_u64().unwrap();
+    let after = count();
+    assert!(
+        found == before || found == after,
+        "{found}: {before} {after}"
+    );
+    assert_eq!(findings[0]["max"].as_u64(), Some(max));
+    let over = audit(fill * 2.0);
+    assert_eq!(over["status"], "pass", "{over}");
+
+    // As nobody: the summary, JSON and JUnit each say it could not run, and why.
+    let bin = env!("CARGO_BIN_EXE_netsql");
+    let out = ns.exec_as_nobody(&[bin, "audit"]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("ERROR high     conntrack_near_full: "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        lines[at + 1].starts_with("      could not run: ")
+            && lines[at + 1].contains("CAP_NET_ADMIN"),
+        "{text}"
+    );
+    let verdicts = lines
+        .iter()
+        .filter(|l| l.starts_with("PASS ") || l.starts_with("FAIL "))
+        .count();
+    assert_eq!(verdicts, 12, "{text}");
+    assert!(
+        lines.last().unwrap().ends_with(" failed, 1 could not run"),
+        "{text}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let junit = dir.path().join("audit.xml");
+    let out = ns.exec_as_nobody(&[
+        bin,
+        "--format",
+        "json",
+        "audit",
+        "conntrack_near_full",
+        "udp_drops",
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let audits: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(audits[0]["status"], "error", "{audits}");
+    assert!(audits[0]["errors"][0]
+        .as_str()
+        .unwrap()
+        .contains("CAP_NET_ADMIN"));
+    assert_eq!(audits[1]["status"], "pass", "{audits}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("tests=\"2\" failures=\"0\" errors=\"1\"")
+            && xml.contains("<error message=\"could not run: conntrack statistics: "),
+        "{xml}"
+    );
+}
+
 /// `-q nat_translations` names the process behind a published port (the server's
 /// socket, in the namespace that DNATed) and the one whose traffic was SNATed: both are
 /// this test, which holds the sockets.

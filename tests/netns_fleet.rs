@@ -186,7 +186,7 @@ fn four_hosts_answer_as_one() {
          WHERE s.state = 'LISTEN' AND s.{TCP} ORDER BY s.host, s.local_port"
     );
     let got = rows(&stdout(&fleet(&hosts, &["-e", &sql])));
-    let mut want = Vec::new();
+    let mut owners = Vec::new();
     for (i, ns) in spaces.iter().enumerate() {
         let mut listeners: Vec<(u16, String, String)> = ns
             .exec_ok(&["ss", "-Htlnp"])
@@ -204,10 +204,10 @@ fn four_hosts_answer_as_one() {
             .collect();
         listeners.sort();
         for (port, pid, name) in listeners {
-            want.push(vec![format!("h{i}"), port.to_string(), pid, name]);
+            owners.push(vec![format!("h{i}"), port.to_string(), pid, name]);
         }
     }
-    assert_eq!(got, want);
+    assert_eq!(got, owners);
 
     // EXPLAIN ANALYZE: the partial aggregate runs in a stage of one task per host.
     let sql = "EXPLAIN ANALYZE SELECT state, count(*) FROM sockets GROUP BY state";
@@ -273,6 +273,8 @@ fn four_hosts_answer_as_one() {
         assert!(*r > 2 * g, "grouped {grouped:?}, rows {every:?}");
     }
 
+    audit_and_snapshot(&spaces, &hosts, &owners, &witness);
+
     // A host down: the others answer, one line names it, exit 2.
     let mut servers = servers;
     let gone = servers.pop().unwrap();
@@ -302,6 +304,125 @@ fn four_hosts_answer_as_one() {
         String::from_utf8_lossy(&out.stdout)
     );
     drop(servers);
+}
+
+/// `audit` and `snapshot` over the fleet, host by host.
+fn audit_and_snapshot(
+    spaces: &[Netns],
+    hosts: &str,
+    owners: &[Vec<String>],
+    witness: &[Vec<(String, u16)>],
+) {
+    // An audit joining on pid alone: each host's processes table holds every process of
+    // this machine, so over the whole fleet each listener would pair with four rows.
+    // Host by host, each finding is its own host's, as `ss -p` there says.
+    let dir = tempfile::tempdir().unwrap();
+    let owned = dir.path().join("owned.sql");
+    std::fs::write(
+        &owned,
+        "-- name: owned_listeners\n-- description: TCP listeners and their programs\n\
+         SELECT s.local_port, p.pid, p.name FROM sockets s JOIN processes p ON s.pid = p.pid \
+         WHERE s.state = 'LISTEN' AND s.proto IN ('tcp', 'tcp6') ORDER BY s.local_port, p.pid",
+    )
+    .unwrap();
+    let out = common::netsql()
+        .args(["--connect", hosts, "--format", "json", "audit"])
+        .args([
+            owned.to_str().unwrap(),
+            "conntrack_near_full",
+            "-p",
+            "percent=0",
+        ])
+        .run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let audits: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = |i: usize, columns: &[&str]| -> Vec<Vec<String>> {
+        assert_eq!(audits[i]["status"], "fail", "{audits}");
+        audits[i]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                columns
+                    .iter()
+                    .map(|c| match &f[c] {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    assert_eq!(findings(0, &["host", "local_port", "pid", "name"]), owners);
+    // percent=0: every host's namespace is a finding, with that namespace's limit.
+    let max = spaces[0].exec_ok(&["cat", "/proc/sys/net/netfilter/nf_conntrack_max"]);
+    let want: Vec<Vec<String>> = spaces
+        .iter()
+        .enumerate()
+        .map(|(i, ns)| vec![format!("h{i}"), ns.name.clone(), max.trim().to_string()])
+        .collect();
+    assert_eq!(findings(1, &["host", "netns_name", "max"]), want);
+
+    // A snapshot: each host's rows in its own partition, written here; DuckDB reads the
+    // dataset, the host from the path only (the files carry no host column).
+    let dest = dir.path().join("history");
+    let out = common::netsql()
+        .args([
+            "--connect",
+            hosts,
+            "snapshot",
+            "--tables",
+            "sockets",
+            "--to",
+        ])
+        .arg(&dest)
+        .run();
+    let files = stdout(&out);
+    assert_eq!(files.lines().count(), 4, "{files}");
+    for i in 0..4 {
+        assert!(files.contains(&format!("/host=h{i}/")), "{files}");
+    }
+    let script = r#"
+import sys, duckdb
+files = f"read_parquet('{sys.argv[1]}/sockets/*/*/*.parquet', hive_partitioning = {{}})"
+print([c[0] for c in duckdb.sql("DESCRIBE SELECT * FROM " + files.format("false")).fetchall()])
+counts = duckdb.sql("SELECT host, count(*) FROM " + files.format("true")
+    + " WHERE proto IN ('tcp', 'tcp6') GROUP BY host ORDER BY host").fetchall()
+for host, n in counts:
+    print(host, n)
+"#;
+    let read = common::run_ok("python3", &["-c", script, dest.to_str().unwrap()]);
+    let mut lines = read.lines();
+    let columns = lines.next().unwrap();
+    assert!(
+        columns.contains("'taken'") && columns.contains("'local_port'"),
+        "{columns}"
+    );
+    assert!(!columns.contains("'host'"), "{columns}");
+    let want: Vec<String> = witness
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!("h{i} {}", s.len()))
+        .collect();
+    assert_eq!(lines.collect::<Vec<_>>(), want);
+
+    // --host names this machine's rows: not with a fleet's.
+    let out = common::netsql()
+        .args(["--connect", hosts, "snapshot", "--host", "x", "--to"])
+        .arg(&dest)
+        .run();
+    assert_eq!(out.status.code(), Some(2));
+    let out = common::netsql()
+        .args(["--connect", hosts, "record", "--count", "1", "--to"])
+        .arg(&dest)
+        .run();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--connect goes with SQL"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -398,16 +398,27 @@ impl Args {
                 || self.list
                 || self.read_only
                 || self.allow_kill.is_some()
-                || self.dry_run
-                || !self.connect.is_empty())
+                || self.dry_run)
         {
-            if !self.connect.is_empty() && matches!(self.command, Some(Command::Audit(_))) {
-                return Err(Error::Usage(
-                    "--connect does not go with audit yet: the built-in audits join tables on pid and inode, which every host of a fleet has".into(),
-                ));
-            }
             return Err(Error::Usage(
-                "-e, -f, -q, --list, --read-only, --allow-kill, --dry-run and --connect do not go with a subcommand".into(),
+                "-e, -f, -q, --list, --read-only, --allow-kill and --dry-run do not go with a subcommand".into(),
+            ));
+        }
+        // A fleet answers SQL, audits (host by host) and snapshots (each host's rows in its
+        // own partition, written here).
+        let connected = !self.connect.is_empty();
+        if connected
+            && !matches!(
+                self.command,
+                None | Some(Command::Audit(_))
+                    | Some(Command::Snapshot(SnapshotArgs {
+                        print_ddl: None,
+                        ..
+                    }))
+            )
+        {
+            return Err(Error::Usage(
+                "--connect goes with SQL (-e, -f, stdin, the REPL), audit and snapshot".into(),
             ));
         }
         let kill = match self.allow_kill.as_deref() {
@@ -450,8 +461,8 @@ impl Args {
             }
             (None, Some(Command::Snapshot(SnapshotArgs { target, print_ddl }))) => {
                 match print_ddl {
-                    Some(dialect) => Mode::Ddl(target.check(false)?, dialect),
-                    None => Mode::Snapshot(target.check(false)?),
+                    Some(dialect) => Mode::Ddl(target.check(false, false)?, dialect),
+                    None => Mode::Snapshot(target.check(false, connected)?),
                 }
             }
             (
@@ -464,7 +475,7 @@ impl Args {
                     retain,
                 })),
             ) => Mode::Record(
-                target.check(true)?,
+                target.check(true, false)?,
                 crate::history::record::Recording {
                     every,
                     count,

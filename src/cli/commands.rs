@@ -35,7 +35,8 @@ const SUBCOMMANDS: [Sub; 8] = [
     Sub {
         name: "snapshot",
         about: "Write one snapshot of tables to a Parquet dataset: \
-                DEST/<table>/date=YYYY-MM-DD/host=<host>/<time>-<id>.parquet",
+                DEST/<table>/date=YYYY-MM-DD/host=<host>/<time>-<id>.parquet (with \
+                --connect, each host's under its --name)",
         args: SnapshotArgs::augment_args,
         parse: |m| SnapshotArgs::from_arg_matches_mut(m).map(Command::Snapshot),
     },
@@ -62,7 +63,8 @@ const SUBCOMMANDS: [Sub; 8] = [
         name: "audit",
         about: "Run audit queries (a .sql file, or every .sql in a folder; the built-in \
                 audits when no path is given, or one by its name). Exit 0 when all pass, 1 \
-                when any finds rows, 2 on an error",
+                when any finds rows, 2 when any could not run or on an error; over a fleet \
+                (--connect) host by host, one verdict",
         args: AuditArgs::augment_args,
         parse: |m| AuditArgs::from_arg_matches_mut(m).map(Command::Audit),
     },
@@ -218,8 +220,14 @@ pub(super) fn parse_duration(text: &str) -> Result<std::time::Duration, String> 
 }
 
 impl Target {
-    /// The checked target: live tables only, a host name fit for a path.
-    pub(super) fn check(self, recording: bool) -> Result<SnapshotTarget, Error> {
+    /// The checked target: live tables only, a host name fit for a path. Over a fleet
+    /// (`connected`) each host's rows go under its own `--name`, not `--host`.
+    pub(super) fn check(self, recording: bool, connected: bool) -> Result<SnapshotTarget, Error> {
+        if connected && self.host.is_some() {
+            return Err(Error::Usage(
+                "--host goes without --connect: a fleet's rows are filed under each server's --name".into(),
+            ));
+        }
         let known: Vec<&str> = crate::tables::infos().iter().map(|i| i.name).collect();
         let tables: Vec<String> = if self.tables.is_empty() {
             crate::history::DEFAULT_TABLES

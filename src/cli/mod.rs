@@ -181,18 +181,42 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
             crate::netstat::run(flags, runner, &files, &mut to).await
         }),
         Mode::Snapshot(target) => answer(&runtime, config, stdout, async |runner, out| {
-            let written = crate::history::write::snapshot(
-                runner,
-                &crate::history::dest::Dest::parse(&target.dest)?,
-                &target.tables,
-                &target.host,
-                chrono::Utc::now(),
-            )
-            .await?;
-            for file in &written.files {
-                writeln!(out, "{file}")?;
+            let dest = crate::history::dest::Dest::parse(&target.dest)?;
+            let taken = chrono::Utc::now();
+            let snapshot = async |runner: Runner<'_>, host: String| {
+                let written =
+                    crate::history::write::snapshot(&runner, &dest, &target.tables, &host, taken)
+                        .await;
+                (host, written)
+            };
+            // Over a fleet, each host's rows under its own name, written here: a worker is
+            // read-only, and holds no credentials for the destination.
+            let hosts = crate::fleet::each_host(runner.ctx)?;
+            let written = match &hosts {
+                None => vec![snapshot(runner.on(runner.ctx), target.host.clone()).await],
+                Some(hosts) => {
+                    futures::future::join_all(hosts.iter().map(|(name, ctx)| {
+                        snapshot(runner.on(ctx), crate::history::path_safe(name))
+                    }))
+                    .await
+                }
+            };
+            let mut exit = Exit::Success;
+            for (host, result) in written {
+                match (result, &hosts) {
+                    (Ok(written), _) => {
+                        for file in &written.files {
+                            writeln!(out, "{file}")?;
+                        }
+                    }
+                    (Err(err), None) => return Err(err),
+                    (Err(err), Some(_)) => {
+                        eprintln!("netsql: {host}: {err}");
+                        exit = Exit::Error;
+                    }
+                }
             }
-            Ok(Exit::Success)
+            Ok(exit)
         }),
         Mode::Ddl(target, dialect) => answer(&runtime, config, stdout, async |_, out| {
             let tables: Vec<_> = crate::tables::infos()
@@ -222,7 +246,23 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
             params,
             junit,
         } => answer(&runtime, config, stdout, async |runner, out| {
-            let outcomes = audit::run(runner, audit::load(paths)?, params).await?;
+            // Over a fleet, host by host: an audit's joins on pid and inode must not mix
+            // hosts' rows.
+            let hosts = crate::fleet::each_host(runner.ctx)?;
+            let targets: Vec<audit::Target> = match &hosts {
+                None => vec![audit::Target {
+                    host: None,
+                    runner: runner.on(runner.ctx),
+                }],
+                Some(hosts) => hosts
+                    .iter()
+                    .map(|(name, ctx)| audit::Target {
+                        host: Some(name.clone()),
+                        runner: runner.on(ctx),
+                    })
+                    .collect(),
+            };
+            let outcomes = audit::run(&targets, audit::load(paths)?, params).await?;
             match format {
                 Format::Json => audit::write_json(&outcomes, out)?,
                 _ => audit::write_summary(&outcomes, out)?,
@@ -235,12 +275,7 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
                     }
                 })?;
             }
-            let failed = outcomes.iter().any(|o| !o.passed());
-            Ok(if failed {
-                Exit::Findings
-            } else {
-                Exit::Success
-            })
+            Ok(audit::exit(&outcomes))
         }),
     }
 }

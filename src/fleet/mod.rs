@@ -156,7 +156,7 @@ pub async fn connect(fleet: &Fleet, config: &TablesConfig) -> Result<SessionCont
     let mut live = Vec::new();
     for ((host, result), url) in answered.0.iter().zip(&urls) {
         match result {
-            Ok(_) => live.push(url.clone()),
+            Ok(name) => live.push((url.clone(), name.clone())),
             Err(why) => eprintln!("netsql: {host}: {why}"),
         }
     }
@@ -170,71 +170,124 @@ pub async fn connect(fleet: &Fleet, config: &TablesConfig) -> Result<SessionCont
             urls.len()
         )));
     }
-    let client = client_url();
-    let codec = Arc::new(ScanCodec::client());
-    let root = config.root.clone();
-    let here = {
-        let (codec, channels) = (codec.clone(), channels.clone());
-        Worker::from_session_builder(move |ctx: WorkerQueryContext| {
-            let (codec, channels, root) = (codec.clone(), channels.clone(), root.clone());
-            async move {
-                let mut builder = ctx.builder.with_distributed_channel_resolver(channels);
-                builder
-                    .config()
-                    .get_or_insert_default()
-                    .set_extension(Arc::new(crate::functions::NotHere));
-                let ctx = WorkerQueryContext {
-                    builder,
-                    headers: ctx.headers,
-                };
-                Ok(worker::session(ctx, codec, &root, false))
-            }
-        })
+    let reached = Reached {
+        config: config.clone(),
+        channels,
+        live,
     };
-    let tasks = live.len().max(2);
-    let mut state = crate::exec::state(config)?;
-    // Joins hash both sides by their keys (no build side broadcast to every host, which
-    // would make hosts pull from one another).
-    if let Some(session) = state.config() {
-        let options = session.options_mut();
-        options.optimizer.hash_join_single_partition_threshold = 0;
-        options.optimizer.hash_join_single_partition_threshold_rows = 0;
-    }
-    let state = state
-        .with_distributed_worker_resolver(Hosts(live.clone()))
-        .with_distributed_planner()
-        .with_distributed_broadcast_joins(false)?
-        .with_distributed_channel_resolver(channels)
-        .with_distributed_user_codec_arc(codec)
-        .with_distributed_max_tasks_per_stage(tasks)?
-        .with_distributed_desired_task_count_handler(placement::task_count)
-        .with_distributed_scale_up_leaf_node_handler(placement::scale_up)
-        .with_distributed_route_tasks_handler(placement::route(client.clone()))
-        .with_distributed_children_isolator_unions(false)?
-        .build();
-    // The client's own stages run in process, within the client's memory limit.
-    let here = here.with_runtime_env(state.runtime_env().clone());
-    let mut state = state;
-    state
-        .config_mut()
-        .set_distributed_local_worker_context(here.to_local_worker_context(client.clone()));
-    let ctx = SessionContext::new_with_state(state);
+    let ctx = reached.session(reached.live.iter().map(|(url, _)| url.clone()).collect())?;
     {
         let state = ctx.state_ref();
         let mut state = state.write();
         state.config_mut().set_extension(Arc::new(answered));
+        state.config_mut().set_extension(Arc::new(reached));
+    }
+    Ok(ctx)
+}
+
+/// The hosts that answered, and what a session over some of them is made from; kept in
+/// the fleet's session, so that work that must not mix hosts' rows makes a session per
+/// host without asking the hosts again.
+struct Reached {
+    config: TablesConfig,
+    channels: Channels,
+    /// Each host's URL and `--name`, in the order given.
+    live: Vec<(Url, String)>,
+}
+
+impl Reached {
+    /// A session whose tables are the fleet's over `hosts`.
+    fn session(&self, hosts: Vec<Url>) -> Result<SessionContext, Error> {
+        let (config, channels) = (&self.config, &self.channels);
+        let client = client_url();
+        let codec = Arc::new(ScanCodec::client());
+        let root = config.root.clone();
+        let here = {
+            let (codec, channels) = (codec.clone(), channels.clone());
+            Worker::from_session_builder(move |ctx: WorkerQueryContext| {
+                let (codec, channels, root) = (codec.clone(), channels.clone(), root.clone());
+                async move {
+                    let mut builder = ctx.builder.with_distributed_channel_resolver(channels);
+                    builder
+                        .config()
+                        .get_or_insert_default()
+                        .set_extension(Arc::new(crate::functions::NotHere));
+                    let ctx = WorkerQueryContext {
+                        builder,
+                        headers: ctx.headers,
+                    };
+                    Ok(worker::session(ctx, codec, &root, false))
+                }
+            })
+        };
+        let tasks = hosts.len().max(2);
+        let mut state = crate::exec::state(config)?;
+        // Joins hash both sides by their keys (no build side broadcast to every host,
+        // which would make hosts pull from one another).
+        if let Some(session) = state.config() {
+            let options = session.options_mut();
+            options.optimizer.hash_join_single_partition_threshold = 0;
+            options.optimizer.hash_join_single_partition_threshold_rows = 0;
+        }
+        let state = state
+            .with_distributed_worker_resolver(Hosts(hosts.clone()))
+            .with_distributed_planner()
+            .with_distributed_broadcast_joins(false)?
+            .with_distributed_channel_resolver(channels.clone())
+            .with_distributed_user_codec_arc(codec)
+            .with_distributed_max_tasks_per_stage(tasks)?
+            .with_distributed_desired_task_count_handler(placement::task_count)
+            .with_distributed_scale_up_leaf_node_handler(placement::scale_up)
+            .with_distributed_route_tasks_handler(placement::route(client.clone()))
+            .with_distributed_children_isolator_unions(false)?
+            .build();
+        // The client's own stages run in process, within the client's memory limit.
+        let here = here.with_runtime_env(state.runtime_env().clone());
+        let mut state = state;
+        state
+            .config_mut()
+            .set_distributed_local_worker_context(here.to_local_worker_context(client.clone()));
         // Lookups in this machine's files would answer for the client, not the hosts.
         state
             .config_mut()
             .set_extension(Arc::new(crate::functions::NotHere));
+        state.config_mut().set_extension(Arc::new(InFleet));
+        let ctx = SessionContext::new_with_state(state);
+        let hosts: Arc<[Url]> = hosts.into();
+        crate::catalog::register_lazy_as(
+            &ctx,
+            tables::makers(config),
+            Box::new(move |table| Ok(Arc::new(FleetProvider::new(table, hosts.clone())))),
+        )?;
+        Ok(ctx)
     }
-    let hosts: Arc<[Url]> = live.into();
-    crate::catalog::register_lazy_as(
-        &ctx,
-        tables::makers(config),
-        Box::new(move |table| Ok(Arc::new(FleetProvider::new(table, hosts.clone())))),
-    )?;
-    Ok(ctx)
+}
+
+/// Marks a session whose tables are a fleet's.
+struct InFleet;
+
+/// Whether `ctx`'s tables are a fleet's (each with a `host` column).
+pub fn is_fleet(ctx: &SessionContext) -> bool {
+    ctx.state_ref()
+        .read()
+        .config()
+        .get_extension::<InFleet>()
+        .is_some()
+}
+
+/// With `--connect`: a session per host that answered, with its `--name`, for work whose
+/// rows must not mix hosts (an audit joining tables on pid, a snapshot's partitions).
+/// `None` for a session of this machine's tables.
+pub fn each_host(ctx: &SessionContext) -> Result<Option<Vec<(String, SessionContext)>>, Error> {
+    let Some(reached) = ctx.state_ref().read().config().get_extension::<Reached>() else {
+        return Ok(None);
+    };
+    reached
+        .live
+        .iter()
+        .map(|(url, name)| Ok((name.clone(), reached.session(vec![url.clone()])?)))
+        .collect::<Result<_, _>>()
+        .map(Some)
 }
 
 /// With `--connect`: each host, and whether it answered before the session's queries.

@@ -154,7 +154,13 @@ pub async fn snapshot(
         let rel = super::file_path(table, host, taken, &file_id());
         let mut file = open_out(dest, &rel)?;
         // `table` is one of the live tables' names (checked by the caller).
-        let sql = format!("SELECT to_timestamp_micros({micros}) AS taken, * FROM {table}");
+        // A fleet's rows carry their host, which the dataset holds as the partition.
+        let all = if crate::fleet::is_fleet(runner.ctx) {
+            "* EXCLUDE (host)"
+        } else {
+            "*"
+        };
+        let sql = format!("SELECT to_timestamp_micros({micros}) AS taken, {all} FROM {table}");
         runner
             .run(&sql, &BTreeMap::new(), &mut file)
             .await

@@ -121,6 +121,9 @@ fn tcp_internals_equal_what_ss_shows() {
                skmem_rmem_alloc, skmem_rcvbuf, skmem_wmem_alloc, skmem_sndbuf, skmem_fwd_alloc, \
                skmem_wmem_queued, skmem_optmem, skmem_backlog, drops, cgroup_id, cgroup, shutdown, tos, mark, \
                sockopt FROM sockets";
+    let tcp_before = ss(&ns, &["-tanme"]);
+    let udp_before = ss(&ns, &["-uanme"]);
+    let unix_before = ss(&ns, &["-xanm"]);
     let rows = query(&ns, &[], sql);
     let tcp = ss(&ns, &["-tanme"]);
     let udp = ss(&ns, &["-uanme"]);
@@ -136,7 +139,7 @@ fn tcp_internals_equal_what_ss_shows() {
                 text(row, "path").unwrap_or_else(|| "*".into()),
                 number(row, "inode").unwrap()
             );
-            same_skmem(row, &unix[&key], &what);
+            same_skmem(row, &unix_before[&key], &unix[&key], &what);
             continue;
         }
         if text(row, "state").as_deref() == Some("TIME_WAIT") {
@@ -144,12 +147,12 @@ fn tcp_internals_equal_what_ss_shows() {
             continue;
         }
         let key = endpoint(row).replace(":0", ":*");
-        let theirs = if proto.starts_with("tcp") {
-            &tcp[&key]
+        let (before, theirs) = if proto.starts_with("tcp") {
+            (&tcp_before[&key], &tcp[&key])
         } else {
-            &udp[&key]
+            (&udp_before[&key], &udp[&key])
         };
-        same_skmem(row, theirs, &what);
+        same_skmem(row, before, theirs, &what);
         // ss -e: the shutdown arrows (`<->` none, `<--` wr, `-->` rd, `---` both) and fwmark.
         let arrows = theirs
             .words
