@@ -6,7 +6,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use netsql::collect::sockdiag::wire;
-use netsql::collect::socket::{Family, Protocol, SockType, SocketRow, State};
+use netsql::collect::socket_row::{Family, Protocol, SockType, SocketRow, State};
 use netsql::collect::{proc_inet, proc_unix};
 use netsql::tables::sockets::{Sockets, SPEC};
 

@@ -16,7 +16,7 @@ use crate::collect::conntrack::Ctnetlink;
 use crate::collect::sockdiag::destroy::{self, Target};
 use crate::collect::sockdiag::wire::{Extensions, ALL_STATES};
 use crate::collect::sockdiag::{events, Dumper};
-use crate::collect::socket::{Family, Protocol, SocketRow, State};
+use crate::collect::socket_row::{Family, Protocol, SocketRow, State};
 use crate::collect::{cgroups, CollectError, Root};
 
 /// One line of the report: what was probed, and what was found (it starts with `yes`,

@@ -25,7 +25,7 @@ use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use futures::StreamExt;
 
 use crate::catalog::{self, BATCH_ROWS};
-use crate::collect::owners::Moment;
+use crate::collect::owners::SharedWalk;
 use crate::collect::Root;
 use crate::error::Error;
 use crate::kill::{self, Deletion, Kill};
@@ -58,7 +58,7 @@ pub fn state(config: &TablesConfig) -> DfResult<SessionStateBuilder> {
                     .map_err(|e| e.to_string())
             })
         }))
-        .with_extension(Arc::new(Moment::default()))
+        .with_extension(Arc::new(SharedWalk::default()))
         .with_extension(Arc::new(builtins::Registered::default()));
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = config.memory_limit {
@@ -78,20 +78,24 @@ pub fn state(config: &TablesConfig) -> DfResult<SessionStateBuilder> {
 }
 
 /// Until dropped, the session's scans share one walk of every process's descriptors
-/// (see [`Moment`]): the tables of one snapshot are taken as of one moment.
-pub struct OneMoment(Option<Arc<Moment>>);
+/// (see [`SharedWalk`]): the tables of one snapshot are taken as of one moment.
+pub struct OneWalk(Option<Arc<SharedWalk>>);
 
-impl OneMoment {
-    pub fn begin(ctx: &SessionContext) -> OneMoment {
-        let moment = ctx.state_ref().read().config().get_extension::<Moment>();
+impl OneWalk {
+    pub fn begin(ctx: &SessionContext) -> OneWalk {
+        let moment = ctx
+            .state_ref()
+            .read()
+            .config()
+            .get_extension::<SharedWalk>();
         if let Some(moment) = &moment {
             moment.begin();
         }
-        OneMoment(moment)
+        OneWalk(moment)
     }
 }
 
-impl Drop for OneMoment {
+impl Drop for OneWalk {
     fn drop(&mut self) {
         if let Some(moment) = &self.0 {
             moment.end();

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{ndjson, Netns};
-use netsql::collect::socket::State;
+use netsql::collect::socket_row::State;
 use serde_json::Value;
 
 const PROTOS: &[&str] = &[

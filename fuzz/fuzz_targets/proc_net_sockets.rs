@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use netsql::collect::socket::{Family, Protocol};
+use netsql::collect::socket_row::{Family, Protocol};
 use netsql::collect::{proc_inet, proc_unix};
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use netsql::collect::processes;
+use netsql::collect::{cgroups, processes};
 use procfs::FromRead;
 
 fuzz_target!(|data: &[u8]| {
@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = processes::tty_name(stat.tty_nr);
     }
     let _ = procfs::process::Status::from_read(data);
-    let _ = processes::parse_cgroup(data);
+    let _ = cgroups::parse_cgroup(data);
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = processes::parse_btime(text);
     }

@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use netsql::collect::sockdiag::wire::{self, Extensions, Reply};
-use netsql::collect::socket::Protocol;
+use netsql::collect::socket_row::Protocol;
 
 /// Every optional attribute decoded.
 const EVERY: Extensions = Extensions {
@@ -16,6 +16,7 @@ const EVERY: Extensions = Extensions {
     shutdown: true,
     mark: true,
     cgroup_id: true,
+    sockopt: true,
 };
 
 fuzz_target!(|data: &[u8]| {

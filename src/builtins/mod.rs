@@ -73,7 +73,7 @@ fn names(group: Group) -> Vec<String> {
         .collect()
 }
 
-enum Made {
+enum GroupFunctions {
     Scalar(Vec<Arc<datafusion::logical_expr::ScalarUDF>>),
     HigherOrder(Vec<Arc<datafusion::logical_expr::HigherOrderUDF>>),
     Aggregate(Vec<Arc<datafusion::logical_expr::AggregateUDF>>),
@@ -81,25 +81,29 @@ enum Made {
 }
 
 /// Makes a group's functions (the costly part).
-fn functions(group: Group) -> Made {
+fn functions(group: Group) -> GroupFunctions {
     use datafusion::functions as f;
     match group {
-        Group::Core => Made::Scalar(f::core::functions()),
-        Group::Datetime => Made::Scalar(f::datetime::functions()),
-        Group::Encoding => Made::Scalar(f::encoding::functions()),
-        Group::Math => Made::Scalar(f::math::functions()),
-        Group::Regex => Made::Scalar(f::regex::functions()),
-        Group::Crypto => Made::Scalar(f::crypto::functions()),
-        Group::Unicode => Made::Scalar(f::unicode::functions()),
-        Group::String => Made::Scalar(f::string::functions()),
-        Group::Nested => Made::Scalar(datafusion::functions_nested::all_default_nested_functions()),
-        Group::HigherOrder => {
-            Made::HigherOrder(datafusion::functions_nested::all_default_higher_order_functions())
+        Group::Core => GroupFunctions::Scalar(f::core::functions()),
+        Group::Datetime => GroupFunctions::Scalar(f::datetime::functions()),
+        Group::Encoding => GroupFunctions::Scalar(f::encoding::functions()),
+        Group::Math => GroupFunctions::Scalar(f::math::functions()),
+        Group::Regex => GroupFunctions::Scalar(f::regex::functions()),
+        Group::Crypto => GroupFunctions::Scalar(f::crypto::functions()),
+        Group::Unicode => GroupFunctions::Scalar(f::unicode::functions()),
+        Group::String => GroupFunctions::Scalar(f::string::functions()),
+        Group::Nested => {
+            GroupFunctions::Scalar(datafusion::functions_nested::all_default_nested_functions())
         }
-        Group::Aggregate => {
-            Made::Aggregate(datafusion::functions_aggregate::all_default_aggregate_functions())
+        Group::HigherOrder => GroupFunctions::HigherOrder(
+            datafusion::functions_nested::all_default_higher_order_functions(),
+        ),
+        Group::Aggregate => GroupFunctions::Aggregate(
+            datafusion::functions_aggregate::all_default_aggregate_functions(),
+        ),
+        Group::Window => {
+            GroupFunctions::Window(datafusion::functions_window::all_default_window_functions())
         }
-        Group::Window => Made::Window(datafusion::functions_window::all_default_window_functions()),
     }
 }
 
@@ -109,7 +113,7 @@ fn register(state: &mut SessionState, group: Group) {
     // A failed registration only means the name is looked up in vain later, which the
     // planner reports; the builder ignores these errors too.
     match functions(group) {
-        Made::Scalar(list) => {
+        GroupFunctions::Scalar(list) => {
             for udf in list {
                 let udf = match udf.inner().with_updated_config(state.config().options()) {
                     Some(updated) => Arc::new(updated),
@@ -118,17 +122,17 @@ fn register(state: &mut SessionState, group: Group) {
                 let _ = state.register_udf(udf);
             }
         }
-        Made::HigherOrder(list) => {
+        GroupFunctions::HigherOrder(list) => {
             for f in list {
                 let _ = state.register_higher_order_function(f);
             }
         }
-        Made::Aggregate(list) => {
+        GroupFunctions::Aggregate(list) => {
             for f in list {
                 let _ = state.register_udaf(f);
             }
         }
-        Made::Window(list) => {
+        GroupFunctions::Window(list) => {
             for f in list {
                 let _ = state.register_udwf(f);
             }

@@ -442,7 +442,7 @@ pub fn physical_optimizer_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + 
 /// writing (`tcp_info`'s 64 columns to CSV: the query's thread was the bottleneck). A
 /// larger collection (several namespaces at once) stays rows, built a batch at a time
 /// as the query pulls, so every row is never held twice.
-fn prebuilt(part: Box<dyn Collected>) -> Result<Box<dyn Collected>> {
+fn build_small(part: Box<dyn Collected>) -> Result<Box<dyn Collected>> {
     let rows = part.num_rows();
     if rows > BATCH_ROWS {
         return Ok(part);
@@ -500,7 +500,7 @@ fn collected_aside(table: Arc<dyn LiveTable>, scan: Arc<Scan>) -> Parts {
         let mut sent = false;
         let result = table.collect_parts(&scan, &mut |part| {
             sent = true;
-            tx.blocking_send(prebuilt(part)).is_ok()
+            tx.blocking_send(build_small(part)).is_ok()
         });
         if let Some(last) = last_part(result, sent, &scan.schema) {
             let _ = tx.blocking_send(last);

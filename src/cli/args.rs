@@ -544,7 +544,7 @@ impl Args {
         };
         let source = self.source;
         let walks = match mode {
-            Mode::Record(..) => Walks::One,
+            Mode::Record(..) => Walks::Serial,
             _ => Walks::Parallel,
         };
         Ok(Config {

@@ -92,7 +92,7 @@ struct Found {
 
 /// A setting in effect, as `--print-config` shows it.
 #[derive(Debug)]
-pub struct Shown {
+pub struct Setting {
     pub section: Option<&'static str>,
     pub key: String,
     pub value: Option<String>,
@@ -107,7 +107,7 @@ pub struct Shown {
 #[derive(Debug)]
 pub struct Layered {
     pub argv: Vec<String>,
-    pub shown: Vec<Shown>,
+    pub shown: Vec<Setting>,
 }
 
 /// The config files netsql reads, in order (later ones win): `NETSQL_CONFIG`'s alone
@@ -225,7 +225,7 @@ pub fn layer(argv: &[String], files: &[PathBuf], netstat: bool) -> Result<Layere
         let on_command_line = scope_matches.is_some_and(|m| {
             m.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine)
         });
-        let mut row = Shown {
+        let mut row = Setting {
             section,
             key: key.clone(),
             value: None,
@@ -601,7 +601,7 @@ fn quoted(text: &str) -> String {
 
 /// `--print-config`: every setting, its value and where it came from, as TOML.
 pub fn print(
-    shown: &[Shown],
+    shown: &[Setting],
     files: &[PathBuf],
     out: &mut dyn std::io::Write,
 ) -> std::io::Result<()> {

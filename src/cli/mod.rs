@@ -175,8 +175,8 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
             // netstat's text by default; any other format gets the views' typed rows.
             let mut rows = Formatted { format, out };
             let mut to = match format {
-                Format::Table => crate::netstat::Out::Text(&mut *rows.out),
-                _ => crate::netstat::Out::Rows(&mut rows),
+                Format::Table => crate::netstat::Rendering::Text(&mut *rows.out),
+                _ => crate::netstat::Rendering::Rows(&mut rows),
             };
             crate::netstat::run(flags, runner, &files, &mut to).await
         }),

@@ -21,7 +21,7 @@ pub mod routes;
 pub mod services;
 pub mod snmp;
 pub mod sockdiag;
-pub mod socket;
+pub mod socket_row;
 pub mod sockets;
 pub mod tcp_info;
 

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::socket::SocketRow;
+use super::socket_row::SocketRow;
 use super::{CollectError, Root};
 
 /// One process holding one socket through one descriptor.
@@ -44,16 +44,16 @@ impl Walk {
 /// One walk of every process's descriptors shared by the scans of one snapshot: `netsql
 /// snapshot` and each tick of `record` write `sockets` (its owner columns) and
 /// `socket_owners` as of one moment, and at 100k sockets the walk is most of what a tick
-/// costs. Outside a snapshot (between [`Moment::begin`] and [`Moment::end`]) every scan
+/// costs. Outside a snapshot (between [`SharedWalk::begin`] and [`SharedWalk::end`]) every scan
 /// walks afresh, as a query must see the processes of its own moment.
 #[derive(Debug, Default)]
-pub struct Moment {
+pub struct SharedWalk {
     /// `None` outside a snapshot; inside, the walk once it has been taken.
     walk: Mutex<Option<Option<Arc<Walk>>>>,
 }
 
-impl Moment {
-    /// Scans from now on share one walk, until [`Moment::end`].
+impl SharedWalk {
+    /// Scans from now on share one walk, until [`SharedWalk::end`].
     pub fn begin(&self) {
         *self.walk.lock().unwrap_or_else(|e| e.into_inner()) = Some(None);
     }
@@ -65,7 +65,7 @@ impl Moment {
 
     /// Every holder of every socket: the shared walk inside a snapshot (taken by the
     /// first scan that needs it), a new one outside.
-    pub fn walk_all(moment: Option<&Moment>, root: &Root) -> Result<Arc<Walk>, CollectError> {
+    pub fn walk_all(moment: Option<&SharedWalk>, root: &Root) -> Result<Arc<Walk>, CollectError> {
         let Some(moment) = moment else {
             return Ok(Arc::new(walk(root, &Want::All)?));
         };
@@ -397,21 +397,21 @@ mod tests {
     #[test]
     fn a_moment_shares_one_walk_and_ends() {
         let root = Root::default();
-        let moment = Moment::default();
+        let moment = SharedWalk::default();
         moment.begin();
-        let first = Moment::walk_all(Some(&moment), &root).unwrap();
+        let first = SharedWalk::walk_all(Some(&moment), &root).unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let inode = inode_of(&listener);
-        let second = Moment::walk_all(Some(&moment), &root).unwrap();
+        let second = SharedWalk::walk_all(Some(&moment), &root).unwrap();
         assert!(Arc::ptr_eq(&first, &second), "one walk within the moment");
         assert!(!second.owners.iter().any(|o| o.inode == inode));
         moment.end();
-        let after = Moment::walk_all(Some(&moment), &root).unwrap();
+        let after = SharedWalk::walk_all(Some(&moment), &root).unwrap();
         assert!(
             after.owners.iter().any(|o| o.inode == inode),
             "a new walk after it"
         );
-        let alone = Moment::walk_all(None, &root).unwrap();
+        let alone = SharedWalk::walk_all(None, &root).unwrap();
         assert!(alone.owners.iter().any(|o| o.inode == inode));
     }
 

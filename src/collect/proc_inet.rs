@@ -9,7 +9,7 @@
 use std::io::BufRead;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use super::socket::{Extras, Family, Protocol, SocketRow, State, Timer, TimerInfo};
+use super::socket_row::{Extras, Family, Protocol, SocketRow, State, Timer, TimerInfo};
 use super::{open_optional, CollectError, ParseFail, Root};
 
 /// The files of one protocol and family, in the order netstat reads them.
@@ -214,7 +214,7 @@ fn parse_endpoint(text: &str, family: Family) -> Result<SocketAddr, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::socket::SockType;
+    use crate::collect::socket_row::SockType;
 
     /// Found by `cargo fuzz run proc_net_sockets`: a 32-byte IPv6 address holding a
     /// two-byte UTF-8 character was sliced inside it, and panicked.

@@ -5,7 +5,7 @@
 
 use std::io::BufRead;
 
-use super::socket::{Family, Protocol, SockType, SocketRow, State};
+use super::socket_row::{Family, Protocol, SockType, SocketRow, State};
 use super::{open_optional, CollectError, ParseFail, Root};
 
 /// `__SO_ACCEPTCON` in include/linux/net.h: the socket is listening.

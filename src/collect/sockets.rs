@@ -6,7 +6,7 @@ use super::sockdiag::Dumper;
 use std::collections::{HashMap, HashSet};
 
 use super::owners::{self, Owner, Want};
-use super::socket::{Family, Protocol, SocketRow};
+use super::socket_row::{Family, Protocol, SocketRow};
 use super::{proc_inet, proc_unix, CollectError, Root};
 
 /// Which kernel interface to read sockets from (`--source`).
@@ -30,7 +30,7 @@ pub enum Walks {
     Parallel,
     /// One walk: the least CPU, for a recorder in the background (two walks each visit
     /// the whole table; at 100k sockets they cost ~15 ms more of kernel time).
-    One,
+    Serial,
 }
 
 /// Every kind of socket the table holds, in netstat's order.
@@ -60,7 +60,7 @@ pub struct SocketFilter {
 impl SocketFilter {
     /// Whether the kernel answers with a few rows however many sockets there are: the
     /// sockets on one port (local or remote), or listeners alone.
-    pub fn answers_few(&self) -> bool {
+    pub fn is_narrow(&self) -> bool {
         self.states & !(1 << 10) == 0 || bytecode::fixed_ports(&self.clauses) != [0; 2]
     }
 }
@@ -138,7 +138,7 @@ pub type Taker<'a> = dyn FnMut(Vec<SocketRow>) -> bool + 'a;
 
 /// Where a scan's rows go: all kept in one list, or handed on in parts as they are read,
 /// so a query can build and write one part while the kernel dumps the next.
-pub struct Sink<'a> {
+pub struct RowSink<'a> {
     rows: Vec<SocketRow>,
     /// The part size and who takes each part.
     parts: Option<(usize, &'a mut Taker<'a>)>,
@@ -147,10 +147,10 @@ pub struct Sink<'a> {
     stopped: bool,
 }
 
-impl<'a> Sink<'a> {
-    /// Keeps every row, for [`Sink::into_rows`].
-    pub fn whole() -> Sink<'a> {
-        Sink {
+impl<'a> RowSink<'a> {
+    /// Keeps every row, for [`RowSink::into_rows`].
+    pub fn whole() -> RowSink<'a> {
+        RowSink {
             rows: Vec::new(),
             parts: None,
             handed: 0,
@@ -158,9 +158,9 @@ impl<'a> Sink<'a> {
         }
     }
 
-    /// Hands rows on `size` at a time to `part`; [`Sink::finish`] hands on the rest.
-    pub fn parts(size: usize, part: &'a mut Taker<'a>) -> Sink<'a> {
-        Sink {
+    /// Hands rows on `size` at a time to `part`; [`RowSink::finish`] hands on the rest.
+    pub fn parts(size: usize, part: &'a mut Taker<'a>) -> RowSink<'a> {
+        RowSink {
             rows: Vec::with_capacity(size),
             parts: Some((size.max(1), part)),
             handed: 0,
@@ -208,7 +208,7 @@ impl<'a> Sink<'a> {
         }
     }
 
-    /// Every row, from a [`Sink::whole`].
+    /// Every row, from a [`RowSink::whole`].
     pub fn into_rows(self) -> Vec<SocketRow> {
         self.rows
     }
@@ -222,7 +222,7 @@ pub fn collect(
     filter: &SocketFilter,
     ext: Extensions,
 ) -> Result<Vec<SocketRow>, CollectError> {
-    let mut sink = Sink::whole();
+    let mut sink = RowSink::whole();
     collect_into(root, source, filter, ext, Walks::default(), &mut sink)?;
     Ok(sink.into_rows())
 }
@@ -234,7 +234,7 @@ pub fn collect_into(
     filter: &SocketFilter,
     ext: Extensions,
     walks: Walks,
-    sink: &mut Sink,
+    sink: &mut RowSink,
 ) -> Result<(), CollectError> {
     let mut dumper = match source {
         Source::Proc => None,
@@ -260,7 +260,7 @@ pub fn collect_into(
         // Two walks pay when most sockets come back: not for a port or address filter
         // (the kernel's bytecode drops nearly all, so the walk itself is the cost) nor
         // for listeners alone (a table of their own, walked apart).
-        let bulk = filter.clauses.is_empty() && !filter.answers_few();
+        let bulk = filter.clauses.is_empty() && !filter.is_narrow();
         let split = if bulk && walks == Walks::Parallel {
             split_port(root)
         } else {
@@ -392,7 +392,7 @@ fn tcp_split(
     filter: &SocketFilter,
     ext: Extensions,
     port: i64,
-    sink: &mut Sink,
+    sink: &mut RowSink,
 ) -> Result<(), CollectError> {
     let (low, high) = split_clauses(&filter.clauses, port);
     let (low, high) = (bytecode::compile(&low), bytecode::compile(&high));
@@ -402,14 +402,14 @@ fn tcp_split(
         let other = scope.spawn(move || -> Result<(), CollectError> {
             let mut dumper = Dumper::open()?;
             let mut hand = |rows| tx.send(rows).is_ok();
-            let mut theirs = Sink::parts(4096, &mut hand);
+            let mut theirs = RowSink::parts(4096, &mut hand);
             dumper.tcp_both_families(filter.states, high.as_deref(), [0; 2], ext, &mut |row| {
                 theirs.offer(row, clauses)
             })?;
             theirs.finish();
             Ok(())
         });
-        let forward = |sink: &mut Sink, part: Vec<SocketRow>| {
+        let forward = |sink: &mut RowSink, part: Vec<SocketRow>| {
             for row in part {
                 if !sink.offer(row, &[]) {
                     return false;
@@ -587,7 +587,7 @@ mod tests {
             handed.extend(part);
             true
         };
-        let mut sink = Sink::parts(2, &mut take);
+        let mut sink = RowSink::parts(2, &mut take);
         let filter = tcp(&[Family::Inet, Family::Inet6]);
         collect_into(
             &root,
@@ -603,7 +603,7 @@ mod tests {
         assert_eq!(sorted(handed), sorted(both.clone()));
 
         // Two walks split at a port between ours: each row once, none lost.
-        let mut split = Sink::whole();
+        let mut split = RowSink::whole();
         let mut dumper = Dumper::open().unwrap();
         let at = i64::from(ports[0].max(ports[1]));
         tcp_split(&mut dumper, &filter, Extensions::default(), at, &mut split).unwrap();

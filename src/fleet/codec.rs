@@ -20,7 +20,7 @@ use prost::Message;
 
 use super::scan::{with_host, FleetScan, HostScan, Request};
 use crate::catalog::{live_scan, Settings};
-use crate::collect::owners::Moment;
+use crate::collect::owners::SharedWalk;
 use crate::tables::{self, TablesConfig};
 
 /// One host's scan on the wire.
@@ -153,7 +153,7 @@ impl PhysicalExtensionCodec for ScanCodec {
         let filters = parse_exprs(&message.filters, ctx, &DefaultLogicalExtensionCodec {})?;
         let session = SessionConfig::new()
             .with_option_extension(Settings::new(netns, Arc::new(|_: &str| Ok(()))))
-            .with_extension(Arc::new(Moment::default()));
+            .with_extension(Arc::new(SharedWalk::default()));
         let scan = live_scan(
             table,
             live,

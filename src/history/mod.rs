@@ -8,9 +8,9 @@
 
 pub mod ddl;
 pub mod dest;
-pub mod hiding;
 pub mod read;
 pub mod record;
+pub mod skip_corrupt;
 pub mod write;
 
 use std::time::Duration;

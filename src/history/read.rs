@@ -21,7 +21,7 @@ use object_store::ObjectStore;
 use url::Url;
 
 use super::dest::Dest;
-use super::hiding::Hiding;
+use super::skip_corrupt::SkipCorrupt;
 use crate::error::Error;
 
 /// The schema the tables are registered in.
@@ -106,11 +106,11 @@ pub async fn register(
             Arc::new(object_store::local::LocalFileSystem::new()),
         ),
     };
-    let hiding = skip_corrupt.then(|| Arc::new(Hiding::new(store.clone())));
-    match &hiding {
-        Some(hiding) => ctx
+    let skipping = skip_corrupt.then(|| Arc::new(SkipCorrupt::new(store.clone())));
+    match &skipping {
+        Some(skipping) => ctx
             .runtime_env()
-            .register_object_store(&root, hiding.clone()),
+            .register_object_store(&root, skipping.clone()),
         None if matches!(dest, Dest::Store { .. }) => {
             ctx.runtime_env().register_object_store(&root, store)
         }
@@ -152,8 +152,8 @@ pub async fn register(
         let state = ctx.state();
         let mut inferred = infer_schema(&options, &state, &url).await;
         if let Err(e) = &inferred {
-            let bad = dest.unreadable_files(&name, hiding.is_some()).await;
-            let hidden = hiding.as_ref().map(|h| h.hidden());
+            let bad = dest.unreadable_files(&name, skipping.is_some()).await;
+            let hidden = skipping.as_ref().map(|h| h.hidden());
             match (hidden, bad.first()) {
                 (Some(hidden), Some(_)) if bad.iter().all(|b| b.key.is_some()) => {
                     for file in bad {

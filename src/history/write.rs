@@ -31,14 +31,14 @@ pub struct Written {
 
 /// Where one table's file is written: a temporary file renamed into place, or memory
 /// put to an object store in one request.
-enum Out {
+enum Staged {
     File(AtomicFile),
     Memory(Vec<u8>),
 }
 
 /// A Parquet file being written to its final place.
 struct SnapshotFile {
-    out: Out,
+    out: Staged,
     rows: u64,
     bytes: u64,
 }
@@ -66,12 +66,12 @@ impl<W: std::io::Write + Send> Sink for FileSink<'_, W> {
 impl Destination for SnapshotFile {
     fn open(&mut self, schema: SchemaRef) -> Result<Box<dyn Sink + '_>, Error> {
         Ok(match &mut self.out {
-            Out::File(file) => Box::new(FileSink {
+            Staged::File(file) => Box::new(FileSink {
                 out: Some(ParquetOut::new(file.writer(), &schema, true)?),
                 rows: &mut self.rows,
                 bytes: &mut self.bytes,
             }),
-            Out::Memory(buffer) => Box::new(FileSink {
+            Staged::Memory(buffer) => Box::new(FileSink {
                 out: Some(ParquetOut::new(buffer, &schema, true)?),
                 rows: &mut self.rows,
                 bytes: &mut self.bytes,
@@ -103,12 +103,12 @@ fn open_out(dest: &Dest, rel: &str) -> Result<SnapshotFile, Error> {
                 path: parent.to_path_buf(),
                 source,
             })?;
-            Out::File(AtomicFile::create(&path).map_err(|source| Error::Output {
+            Staged::File(AtomicFile::create(&path).map_err(|source| Error::Output {
                 path: path.clone(),
                 source,
             })?)
         }
-        Dest::Store { .. } => Out::Memory(Vec::new()),
+        Dest::Store { .. } => Staged::Memory(Vec::new()),
     };
     Ok(SnapshotFile {
         out,
@@ -126,11 +126,11 @@ async fn commit(
 ) -> Result<(), Error> {
     let SnapshotFile { out, rows, bytes } = file;
     match out {
-        Out::File(file) => file.commit().map_err(|source| Error::Output {
+        Staged::File(file) => file.commit().map_err(|source| Error::Output {
             path: PathBuf::from(dest.name(rel)),
             source,
         })?,
-        Out::Memory(buffer) => dest.put(rel, buffer).await?,
+        Staged::Memory(buffer) => dest.put(rel, buffer).await?,
     }
     written.rows += rows;
     written.bytes += bytes;
@@ -149,7 +149,7 @@ pub async fn snapshot(
     let mut written = Written::default();
     let micros = taken.timestamp_micros();
     // sockets' owner columns and socket_owners from one walk of /proc.
-    let _moment = crate::exec::OneMoment::begin(runner.ctx);
+    let _moment = crate::exec::OneWalk::begin(runner.ctx);
     for table in tables {
         let rel = super::file_path(table, host, taken, &file_id());
         let mut file = open_out(dest, &rel)?;

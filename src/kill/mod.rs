@@ -26,7 +26,7 @@ use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 
 use crate::collect::netns::{self, Access};
 use crate::collect::sockdiag::destroy::{self, Tally, Target};
-use crate::collect::socket::{Family, Protocol};
+use crate::collect::socket_row::{Family, Protocol};
 use crate::collect::{CollectError, Root};
 use crate::error::Error;
 use crate::tables::sockets::col as c;

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::exposition::{float, Sample};
 use super::family::{Family, Kind};
-use crate::exec::{Captured, OneMoment, Runner};
+use crate::exec::{Captured, OneWalk, Runner};
 use crate::tables::TablesConfig;
 
 /// What one scrape found.
@@ -53,7 +53,7 @@ pub async fn scrape(
     // Why a table could not be collected: its queries fail with that.
     let mut missing: BTreeMap<String, String> = BTreeMap::new();
     {
-        let _moment = OneMoment::begin(&ctx);
+        let _moment = OneWalk::begin(&ctx);
         // Each table once, with the columns any query reads of it.
         let mut wanted: BTreeMap<&String, BTreeSet<&String>> = BTreeMap::new();
         for family in families {

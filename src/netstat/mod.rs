@@ -16,4 +16,4 @@ mod views;
 
 pub use flags::Flags;
 #[cfg(feature = "sql")]
-pub use views::{run, Out};
+pub use views::{run, Rendering};

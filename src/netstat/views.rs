@@ -51,18 +51,18 @@ async fn rows<'o>(
     runner: &Runner<'_>,
     sql: &str,
     params: &Params,
-    out: &'o mut Out<'_>,
+    out: &'o mut Rendering<'_>,
 ) -> Result<Option<(Rows, &'o mut (dyn Write + Send))>, Error> {
     let statements = runner.statements(sql)?;
     if statements.len() != 1 {
         return Err(Error::Usage("a netstat view must be one query".into()));
     }
     match out {
-        Out::Rows(to) => {
+        Rendering::Rows(to) => {
             runner.run_statements(statements, params, &mut **to).await?;
             Ok(None)
         }
-        Out::Text(text) => {
+        Rendering::Text(text) => {
             let mut capture = Capture::default();
             runner
                 .run_statements(statements, params, &mut capture)
@@ -77,7 +77,7 @@ async fn rows<'o>(
 }
 
 /// Where a view goes: netstat's text, or its typed rows to a sink (`--format`, `-o`).
-pub enum Out<'a> {
+pub enum Rendering<'a> {
     Text(&'a mut (dyn Write + Send)),
     Rows(&'a mut dyn Destination),
 }
@@ -87,10 +87,10 @@ pub async fn run(
     flags: &Flags,
     runner: &Runner<'_>,
     saved: &[QueryFile],
-    out: &mut Out<'_>,
+    out: &mut Rendering<'_>,
 ) -> Result<Exit, Error> {
     if flags.help {
-        let Out::Text(text) = out else {
+        let Rendering::Text(text) = out else {
             return Err(Error::Usage(
                 "netstat -h prints text: drop --format and -o".into(),
             ));
@@ -130,19 +130,19 @@ pub async fn run(
                     // A block is printed whole once read: a namespace that vanished
                     // meanwhile (a container stopped) leaves no title without rows.
                     let result = match out {
-                        Out::Text(text) => {
+                        Rendering::Text(text) => {
                             let mut block = Vec::new();
                             if *titled {
                                 writeln!(block, "{}", block_title(runner.root, ns))?;
                             }
                             let result =
-                                views(flags, runner, saved, &mut Out::Text(&mut block)).await;
+                                views(flags, runner, saved, &mut Rendering::Text(&mut block)).await;
                             if result.is_ok() {
                                 text.write_all(&block)?;
                             }
                             result
                         }
-                        Out::Rows(_) => views(flags, runner, saved, out).await,
+                        Rendering::Rows(_) => views(flags, runner, saved, out).await,
                     };
                     crate::exec::set_netns_setting(runner.ctx, &setting);
                     if let Err(err) = result {
@@ -160,7 +160,7 @@ pub async fn run(
         if !flags.continuous {
             return Ok(Exit::Success);
         }
-        if let Out::Text(text) = out {
+        if let Rendering::Text(text) = out {
             text.flush()?;
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -197,7 +197,7 @@ async fn views(
     flags: &Flags,
     runner: &Runner<'_>,
     saved: &[QueryFile],
-    out: &mut Out<'_>,
+    out: &mut Rendering<'_>,
 ) -> Result<(), Error> {
     {
         for view in flags.views() {
@@ -234,7 +234,7 @@ async fn inet(
     flags: &Flags,
     runner: &Runner<'_>,
     saved: &[QueryFile],
-    out: &mut Out<'_>,
+    out: &mut Rendering<'_>,
 ) -> Result<(), Error> {
     let mut protocols = Vec::new();
     for (wanted, v4, v6) in [
@@ -308,7 +308,7 @@ async fn unix(
     flags: &Flags,
     runner: &Runner<'_>,
     saved: &[QueryFile],
-    out: &mut Out<'_>,
+    out: &mut Rendering<'_>,
 ) -> Result<(), Error> {
     let (owner_columns, join) = owner_join(flags, saved)?;
     let (unix, params) = view(saved, "netstat_unix", &[servers_param(flags)])?;
@@ -327,7 +327,7 @@ async fn groups(
     flags: &Flags,
     runner: &Runner<'_>,
     saved: &[QueryFile],
-    out: &mut Out<'_>,
+    out: &mut Rendering<'_>,
 ) -> Result<(), Error> {
     let mut families = Vec::new();
     if flags.inet {
@@ -357,7 +357,7 @@ async fn interfaces(
     flags: &Flags,
     runner: &Runner<'_>,
     saved: &[QueryFile],
-    out: &mut Out<'_>,
+    out: &mut Rendering<'_>,
 ) -> Result<(), Error> {
     if flags.extend > 0 {
         return Err(Error::Usage(
@@ -384,7 +384,7 @@ async fn routes(
     flags: &Flags,
     runner: &Runner<'_>,
     saved: &[QueryFile],
-    out: &mut Out<'_>,
+    out: &mut Rendering<'_>,
 ) -> Result<(), Error> {
     if flags.last_family == Some("inet6") {
         return Err(Error::Usage(
@@ -413,7 +413,7 @@ async fn statistics(
     flags: &Flags,
     runner: &Runner<'_>,
     saved: &[QueryFile],
-    out: &mut Out<'_>,
+    out: &mut Rendering<'_>,
 ) -> Result<(), Error> {
     let (stats, params) = view(saved, "netstat_statistics", &[])?;
     let sql = format!("SELECT v.file, v.protocol, v.name, v.value FROM {stats} v");

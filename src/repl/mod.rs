@@ -202,7 +202,7 @@ fn run_sql(
     // Set once a result streams to the output: the spinner must not draw over its rows.
     let streaming = Arc::new(Mutex::new(false));
     let work = async {
-        let mut shown = Shown {
+        let mut shown = ReplOutput {
             settings,
             text: Vec::new(),
             live: None,
@@ -239,7 +239,7 @@ fn run_sql(
 /// Results as the REPL shows them, gathered to go to the terminal or `\o`'s file once the
 /// statement is done (or dropped when Ctrl-C cancels it); a result that streams (rows of
 /// `socket_events`) goes there as it comes instead.
-struct Shown<'a> {
+struct ReplOutput<'a> {
     settings: &'a Settings,
     text: Vec<u8>,
     /// Where a streaming result is written as it arrives.
@@ -248,7 +248,7 @@ struct Shown<'a> {
     streaming: Arc<Mutex<bool>>,
 }
 
-impl Destination for Shown<'_> {
+impl Destination for ReplOutput<'_> {
     fn open(&mut self, schema: SchemaRef) -> Result<Box<dyn Sink + '_>, Error> {
         let settings = self.settings;
         Ok(match settings.format {

@@ -317,8 +317,8 @@ where
 }
 
 impl<S: Snapshot> SpecTable<S> {
-    fn built(&self, scan: &Scan, snapshot: S) -> Built<S> {
-        Built {
+    fn built(&self, scan: &Scan, snapshot: S) -> LazyBatches<S> {
+        LazyBatches {
             spec: self.spec,
             schema: scan.schema.clone(),
             projection: scan.projection.clone(),
@@ -329,14 +329,14 @@ impl<S: Snapshot> SpecTable<S> {
 
 /// A snapshot whose Arrow columns are built one batch at a time, as the query pulls
 /// them: the plain rows and one batch are in memory, never a second copy of every row.
-struct Built<S: 'static> {
+struct LazyBatches<S: 'static> {
     spec: &'static TableSpec<S>,
     schema: SchemaRef,
     projection: Vec<usize>,
     snapshot: S,
 }
 
-impl<S: Snapshot + Send> Collected for Built<S> {
+impl<S: Snapshot + Send> Collected for LazyBatches<S> {
     fn num_rows(&self) -> usize {
         self.snapshot.num_rows()
     }

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use super::columns::{int32, uint64, utf8};
 use super::{external, Column, Kind, Need, Snapshot, TableSpec, TablesConfig};
 use crate::catalog::Scan;
-use crate::collect::owners::{self, Moment, Owner};
+use crate::collect::owners::{self, Owner, SharedWalk};
 use crate::collect::Root;
 
 #[derive(Default)]
@@ -62,8 +62,8 @@ pub static SPEC: TableSpec<Owners> = TableSpec {
 
 /// Walks every process's descriptors; programs only when projected.
 pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Owners, DataFusionError> {
-    let walk = Moment::walk_all(
-        scan.session.get_extension::<Moment>().as_deref(),
+    let walk = SharedWalk::walk_all(
+        scan.session.get_extension::<SharedWalk>().as_deref(),
         &config.root,
     )
     .map_err(external)?;

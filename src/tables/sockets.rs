@@ -11,9 +11,9 @@ use super::socket_owners::programs;
 use super::{external, Need, Needed, Snapshot, TableSpec, TablesConfig};
 use crate::catalog::{Scan, BATCH_ROWS};
 use crate::collect::netns::{self, Access};
-use crate::collect::owners::{self, Moment, Owner};
+use crate::collect::owners::{self, Owner, SharedWalk};
 use crate::collect::sockdiag::wire::Extensions;
-use crate::collect::socket::SocketRow;
+use crate::collect::socket_row::SocketRow;
 use crate::collect::sockets::{self, Source};
 use crate::collect::{cgroups, passwd, proc_unix};
 
@@ -89,7 +89,7 @@ pub mod column {
     };
     use super::super::{Column, Kind, Need};
     use super::{col, port, Sockets};
-    use crate::collect::socket::{sockopt_names, Family};
+    use crate::collect::socket_row::{sockopt_names, Family};
 
     pub const PROTO: Column<Sockets> = Column {
         name: col::PROTO,
@@ -289,7 +289,9 @@ pub mod column {
         build: super::super::netns::name_column::<Sockets>,
     };
 
-    fn extras(r: &crate::collect::socket::SocketRow) -> Option<&crate::collect::socket::Extras> {
+    fn extras(
+        r: &crate::collect::socket_row::SocketRow,
+    ) -> Option<&crate::collect::socket_row::Extras> {
         r.extras.as_deref()
     }
 
@@ -526,8 +528,9 @@ pub fn collect_parts_for(
     if needed.has(Need::Owners) {
         // Every socket's lowest-pid holder, found before the dump: the walk cannot stop
         // early without the dump's inodes, but the rows need not wait for it.
-        let walk = Moment::walk_all(scan.session.get_extension::<Moment>().as_deref(), root)
-            .map_err(external)?;
+        let walk =
+            SharedWalk::walk_all(scan.session.get_extension::<SharedWalk>().as_deref(), root)
+                .map_err(external)?;
         super::warn_unidentified(walk.denied);
         // Sorted by inode, then pid and fd: the first of each inode is its lowest holder.
         let mut owners = walk.into_owners();
@@ -550,7 +553,7 @@ pub fn collect_parts_for(
             owner_at: OwnerSlots::default(),
         })
     };
-    let mut sink = sockets::Sink::parts(BATCH_ROWS, &mut hand);
+    let mut sink = sockets::RowSink::parts(BATCH_ROWS, &mut hand);
     sockets::collect_into(
         root,
         config.source,

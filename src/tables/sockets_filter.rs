@@ -8,7 +8,7 @@
 use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
 
 use crate::collect::sockdiag::bytecode::{Clause, Cmp, Side, Test};
-use crate::collect::socket::State;
+use crate::collect::socket_row::State;
 use crate::collect::sockets::{SocketFilter, KINDS};
 
 use super::literals::{address_literal, int_literal, literal};
@@ -251,7 +251,7 @@ pub fn socket_filter(filters: &[Expr]) -> SocketFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::socket::{Family, Protocol};
+    use crate::collect::socket_row::{Family, Protocol};
     use datafusion::prelude::{col, lit};
 
     #[test]
@@ -302,8 +302,8 @@ mod tests {
     }
 
     #[test]
-    fn one_port_or_listeners_alone_are_a_few_rows() {
-        let few = |filters: &[Expr]| socket_filter(filters).answers_few();
+    fn one_port_or_listeners_alone_are_narrow() {
+        let few = |filters: &[Expr]| socket_filter(filters).is_narrow();
         assert!(few(&[col("local_port").eq(lit(9999))]));
         assert!(few(&[
             col("proto").eq(lit("tcp")),

@@ -8,7 +8,7 @@ use super::columns::{boolean, uint32, uint64, utf8, utf8_list};
 use super::sockets::{column as id, Sockets};
 use super::{Column, Kind, Need, TableSpec, TablesConfig};
 use crate::catalog::Scan;
-use crate::collect::socket::{Protocol, SocketRow};
+use crate::collect::socket_row::{Protocol, SocketRow};
 use crate::collect::tcp_info::{at, TcpInfo};
 
 pub use super::socket_names::CONGESTION;

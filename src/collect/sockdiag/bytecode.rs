@@ -16,7 +16,7 @@
 
 use std::net::IpAddr;
 
-use crate::collect::socket::SocketRow;
+use crate::collect::socket_row::SocketRow;
 
 const JMP: u8 = 1;
 const S_GE: u8 = 2;
@@ -320,7 +320,7 @@ pub fn run(code: &[u8], row: &SocketRow) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::socket::{Family, Protocol, SockType, State};
+    use crate::collect::socket_row::{Family, Protocol, SockType, State};
 
     fn row(local: &str, remote: &str) -> SocketRow {
         SocketRow {

@@ -17,7 +17,7 @@ use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, Stat
 use netlink_packet_sock_diag::{SockDiagDestroy, SockDiagMessage};
 
 use super::wire;
-use crate::collect::socket::{Family, Protocol};
+use crate::collect::socket_row::{Family, Protocol};
 use crate::collect::CollectError;
 
 /// One socket to close, named as sock_diag named it.

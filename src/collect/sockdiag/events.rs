@@ -13,7 +13,7 @@ use netlink_sys::protocols::NETLINK_SOCK_DIAG;
 
 use super::wire::{self, Extensions};
 use crate::collect::netlink;
-use crate::collect::socket::{Protocol, SocketRow};
+use crate::collect::socket_row::{Protocol, SocketRow};
 use crate::collect::CollectError;
 
 /// SKNLGRP_INET_TCP_DESTROY, _INET_UDP_, _INET6_TCP_, _INET6_UDP_ (1 to 4), as the bits

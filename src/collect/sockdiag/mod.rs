@@ -7,7 +7,7 @@ pub mod wire;
 
 use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr};
 
-use super::socket::{Family, Protocol, SocketRow};
+use super::socket_row::{Family, Protocol, SocketRow};
 use super::{netlink, CollectError};
 
 /// One netlink socket reused for every dump of a scan.

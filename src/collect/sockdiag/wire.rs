@@ -17,7 +17,7 @@ use netlink_packet_sock_diag::{
 };
 
 use crate::collect::netlink;
-use crate::collect::socket::{
+use crate::collect::socket_row::{
     abstract_name, Extras, Family, Protocol, SockType, SocketRow, State, Timer, TimerInfo,
 };
 use crate::collect::tcp_info::TcpInfo;

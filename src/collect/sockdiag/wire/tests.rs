@@ -421,7 +421,9 @@ fn extensions_are_kept_only_when_wanted() {
         (Some(0x10), Some(2), Some(7), Some(4242))
     );
     assert_eq!(
-        extras.sockopt.map(crate::collect::socket::sockopt_names),
+        extras
+            .sockopt
+            .map(crate::collect::socket_row::sockopt_names),
         Some(vec!["is_icsk", "mc_loop", "mc_all", "bind_address_no_port"])
     );
     // Asked for nothing: nothing kept, not even a box.

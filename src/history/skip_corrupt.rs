@@ -17,14 +17,14 @@ use object_store::{
 
 /// `inner`, without the objects in `hidden`.
 #[derive(Debug)]
-pub struct Hiding {
+pub struct SkipCorrupt {
     inner: Arc<dyn ObjectStore>,
     hidden: Arc<RwLock<HashSet<Path>>>,
 }
 
-impl Hiding {
-    pub fn new(inner: Arc<dyn ObjectStore>) -> Hiding {
-        Hiding {
+impl SkipCorrupt {
+    pub fn new(inner: Arc<dyn ObjectStore>) -> SkipCorrupt {
+        SkipCorrupt {
             inner,
             hidden: Arc::default(),
         }
@@ -43,14 +43,14 @@ impl Hiding {
     }
 }
 
-impl std::fmt::Display for Hiding {
+impl std::fmt::Display for SkipCorrupt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} (skipping corrupt files)", self.inner)
     }
 }
 
 #[async_trait]
-impl ObjectStore for Hiding {
+impl ObjectStore for SkipCorrupt {
     async fn put_opts(
         &self,
         location: &Path,
