@@ -687,6 +687,60 @@ fn a_workers_stage_ends_at_the_query_timeout() {
     logged(&server, "status=DeadlineExceeded");
 }
 
+/// Continues a stopped server when dropped, so that it can be stopped for good.
+struct Stopped(i32);
+
+impl Stopped {
+    fn stop(server: &Server) -> Stopped {
+        let pid = server.kid.0.id() as i32;
+        // SAFETY: a signal to a child this test started and still holds.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+        Stopped(pid)
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        // SAFETY: as above.
+        unsafe { libc::kill(self.0, libc::SIGCONT) };
+    }
+}
+
+/// A host that hangs during a query (its server stopped: no answer, no error, no
+/// closed connection) fails the query naming it within about twice --host-timeout, found
+/// by the connection's pings; the other host's part would have taken ~5 s.
+#[test]
+fn a_host_that_hangs_mid_query_is_named_within_its_timeout() {
+    let (Some(one), Some(two)) = (
+        Netns::create("fleethang1", &[]),
+        Netns::create("fleethang2", &[]),
+    ) else {
+        return;
+    };
+    let busy = start(&one, "busy", &[]);
+    let hung = start(&two, "hung", &[]);
+    let hosts = format!("{},{}", busy.uri(false), hung.uri(false));
+    let started = std::time::Instant::now();
+    let client = common::netsql()
+        .args(["--connect", &hosts, "--host-timeout", "2s", "-e", SLOW])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The probe is answered within milliseconds; a second in, each host runs its part.
+    std::thread::sleep(Duration::from_secs(1));
+    let stopped = Stopped::stop(&hung);
+    let out = client.wait_with_output().unwrap();
+    let took = started.elapsed();
+    drop(stopped);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains(&hung.uri(false)), "{err}");
+    assert!(took < Duration::from_secs(15), "{took:?}: {err}");
+}
+
 /// While one fleet query runs on a server started with --max-queries 1, another is
 /// refused at once, as a second Flight SQL query would be; afterwards it runs.
 #[test]

@@ -82,7 +82,8 @@ pub struct Args {
     #[arg(long, value_name = "URL,...|@FILE", value_delimiter = ',')]
     connect: Vec<String>,
 
-    /// With --connect: how long a host may take to connect and answer before a query
+    /// With --connect: how long a host may take to connect and answer before a query,
+    /// and to answer the connection's pings during one
     #[arg(long, value_name = "DURATION", requires = "connect", default_value = "10s", value_parser = parse_duration)]
     host_timeout: std::time::Duration,
 

@@ -1,6 +1,7 @@
 //! How the client reaches its hosts: one gRPC channel per host, kept for the run, with
-//! the bearer token on every call, TLS as `--tls-ca` says, and a connect timeout; every
-//! error a host causes names that host.
+//! the bearer token on every call, TLS as `--tls-ca` says, and `--host-timeout` both to
+//! connect and to answer the connection's pings while a query runs; every error a host
+//! causes names that host.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,7 +28,8 @@ use url::Url;
 pub struct Channels {
     token: Option<http::HeaderValue>,
     ca: Option<Vec<u8>>,
-    connect_timeout: Duration,
+    /// `--host-timeout`.
+    timeout: Duration,
     /// What each host is called in messages (the URL as given).
     labels: Arc<HashMap<Url, String>>,
     open: Arc<Mutex<HashMap<Url, BoxCloneSyncChannel>>>,
@@ -37,7 +39,7 @@ impl Channels {
     pub fn new(
         token: Option<&str>,
         ca: Option<Vec<u8>>,
-        connect_timeout: Duration,
+        timeout: Duration,
         labels: HashMap<Url, String>,
     ) -> std::result::Result<Self, String> {
         let token = token
@@ -51,7 +53,7 @@ impl Channels {
         Ok(Channels {
             token,
             ca,
-            connect_timeout,
+            timeout,
             labels: Arc::new(labels),
             open: Arc::default(),
         })
@@ -75,9 +77,12 @@ impl Channels {
         };
         let mut endpoint = Endpoint::from_shared(url.to_string())
             .map_err(|e| external(&e))?
-            .connect_timeout(self.connect_timeout)
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_timeout(Duration::from_secs(10));
+            .connect_timeout(self.timeout)
+            // A host that hangs during a query (stopped, or its machine gone) answers no
+            // ping: the query fails naming it within about twice the timeout, where it
+            // would wait on the stream for good. A busy host still answers them.
+            .http2_keep_alive_interval(self.timeout)
+            .keep_alive_timeout(self.timeout);
         if url.scheme() == "https" {
             let mut tls = ClientTlsConfig::new().with_enabled_roots();
             if let Some(ca) = &self.ca {
