@@ -386,6 +386,35 @@ impl Drop for Netns {
     }
 }
 
+/// A self-signed certificate and its key, `DIR/NAME.pem` and `DIR/NAME.key`, made by
+/// openssl for `subject` (`/CN=localhost`), with `extra` arguments (`-addext ...`).
+pub fn self_signed(
+    dir: &Path,
+    name: &str,
+    subject: &str,
+    extra: &[&str],
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let key = dir.join(format!("{name}.key"));
+    let cert = dir.join(format!("{name}.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", subject])
+        .args(extra)
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
 pub fn run_ok(program: &str, args: &[&str]) -> String {
     let out = Command::new(program).args(args).run();
     assert!(

@@ -129,6 +129,14 @@ pub fn build() -> Made {
     // Two socket options beyond the defaults, for the sockopt column.
     setsockopt_int(&marked, libc::IPPROTO_IP, libc::IP_RECVERR, 1);
     setsockopt_int(&marked, libc::IPPROTO_IP, libc::IP_FREEBIND, 1);
+    // A pacing limit: 1,000,000 bytes/s, which ss prints as `pacing_rate X/8Mbps` (every
+    // other socket's limit is the kernel's "unlimited", ~0, shown by ss as nothing).
+    setsockopt_int(
+        &marked,
+        libc::SOL_SOCKET,
+        libc::SO_MAX_PACING_RATE,
+        1_000_000,
+    );
     marked
         .connect(
             &"127.0.0.1:7305"

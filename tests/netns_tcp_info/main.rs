@@ -83,6 +83,19 @@ fn tcp_internals_equal_what_ss_shows() {
         compared += 1;
     }
     assert!(compared >= 8, "{compared}");
+    // SO_MAX_PACING_RATE, set to 1,000,000 bytes/s on the marked socket alone: 8 Mbit/s
+    // there, and the kernel's "unlimited" (~0) NULL everywhere else.
+    let limited: Vec<(u64, Option<u64>)> = ours
+        .iter()
+        .filter(|r| number(r, "max_pacing_rate_bps").is_some())
+        .map(|r| {
+            (
+                number(r, "max_pacing_rate_bps").unwrap(),
+                number(r, "remote_port"),
+            )
+        })
+        .collect();
+    assert_eq!(limited, [(8_000_000, Some(7305))]);
     assert!(ours
         .iter()
         .any(|r| text(r, "state").as_deref() == Some("TIME_WAIT")));

@@ -223,12 +223,20 @@ pub fn same_tcp_info(row: &Row, theirs: &SsSocket, what: &str, window_ms: u64) {
             "{what}"
         );
     }
+    // `pacing_rate 1.2Gbps/8Mbps`: the rate, then SO_MAX_PACING_RATE where one is set.
+    let pacing = theirs.fields.get("pacing_rate").map(|p| p.split_once('/'));
+    let mut fields = theirs.fields.clone();
+    if let Some(Some((rate, max))) = pacing {
+        fields.insert("pacing_rate".into(), rate.to_string());
+        fields.insert("max_pacing_rate".into(), max.to_string());
+    }
     for (key, column) in [
         ("send", "send_rate_bps"),
         ("pacing_rate", "pacing_rate_bps"),
+        ("max_pacing_rate", "max_pacing_rate_bps"),
         ("delivery_rate", "delivery_rate_bps"),
     ] {
-        if let Some(value) = theirs.fields.get(key) {
+        if let Some(value) = fields.get(key) {
             let (theirs, tolerance) = bps(value);
             let ours = ours(column).unwrap() as f64;
             assert!(
