@@ -136,19 +136,17 @@ pub async fn run(
         // A -p a given audit does not declare is fine when running many: it is for another.
         let values =
             queries::bind_declared(&file, params).map_err(|e| Error::Usage(e.to_string()))?;
-        let statement = match targets.first() {
-            Some(target) => {
-                let mut statements = target.runner.statements(&file.sql).map_err(named)?;
-                if statements.len() != 1 {
-                    return Err(named(Error::Usage(format!(
-                        "an audit is one query, found {}",
-                        statements.len()
-                    ))));
-                }
-                statements.remove(0)
-            }
-            None => continue,
+        let Some(first) = targets.first() else {
+            return Err(Error::Usage("audits need a session to run on".into()));
         };
+        let mut statements = first.runner.statements(&file.sql).map_err(named)?;
+        if statements.len() != 1 {
+            return Err(named(Error::Usage(format!(
+                "an audit is one query, found {}",
+                statements.len()
+            ))));
+        }
+        let statement = statements.remove(0);
         let answers = futures::future::join_all(
             targets
                 .iter()

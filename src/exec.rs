@@ -83,22 +83,22 @@ pub struct OneWalk(Option<Arc<SharedWalk>>);
 
 impl OneWalk {
     pub fn begin(ctx: &SessionContext) -> OneWalk {
-        let moment = ctx
+        let shared = ctx
             .state_ref()
             .read()
             .config()
             .get_extension::<SharedWalk>();
-        if let Some(moment) = &moment {
-            moment.begin();
+        if let Some(shared) = &shared {
+            shared.begin();
         }
-        OneWalk(moment)
+        OneWalk(shared)
     }
 }
 
 impl Drop for OneWalk {
     fn drop(&mut self) {
-        if let Some(moment) = &self.0 {
-            moment.end();
+        if let Some(shared) = &self.0 {
+            shared.end();
         }
     }
 }

@@ -290,6 +290,10 @@ impl Mode {
     }
 }
 
+/// What `--connect` goes with: a fleet answers SQL, audits and snapshots.
+const CONNECT_GOES_WITH: &str =
+    "--connect goes with SQL (-e, -f, stdin, the REPL), audit and snapshot (not -q, --list, --print-ddl or other subcommands)";
+
 /// A validated invocation.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -418,9 +422,7 @@ impl Args {
                     }))
             )
         {
-            return Err(Error::Usage(
-                "--connect goes with SQL (-e, -f, stdin, the REPL), audit and snapshot".into(),
-            ));
+            return Err(Error::Usage(CONNECT_GOES_WITH.into()));
         }
         let kill = match self.allow_kill.as_deref() {
             None => crate::kill::Kill::Refused,
@@ -496,9 +498,7 @@ impl Args {
             (None, Some(Command::Man)) => Mode::Man,
             (None, Some(Command::Doctor)) => Mode::Doctor,
             (None, None) if !self.connect.is_empty() && (self.query.is_some() || self.list) => {
-                return Err(Error::Usage(
-                    "--connect runs SQL (-e, -f, stdin, the REPL)".into(),
-                ));
+                return Err(Error::Usage(CONNECT_GOES_WITH.into()));
             }
             (None, None) if self.list => Mode::List,
             (None, None) if self.query.is_some() => Mode::Saved {

@@ -184,10 +184,17 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
             let dest = crate::history::dest::Dest::parse(&target.dest)?;
             let taken = chrono::Utc::now();
             let snapshot = async |runner: Runner<'_>, host: String| {
-                let written =
-                    crate::history::write::snapshot(&runner, &dest, &target.tables, &host, taken)
-                        .await;
-                (host, written)
+                let mut written = crate::history::write::Written::default();
+                let result = crate::history::write::snapshot(
+                    &runner,
+                    &dest,
+                    &target.tables,
+                    &host,
+                    taken,
+                    &mut written,
+                )
+                .await;
+                (host, written, result)
             };
             // Over a fleet, each host's rows under its own name, written here: a worker is
             // read-only, and holds no credentials for the destination.
@@ -195,28 +202,40 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
             let written = match &hosts {
                 None => vec![snapshot(runner.on(runner.ctx), target.host.clone()).await],
                 Some(hosts) => {
+                    // Names that differ only where a path cannot say it would share a
+                    // partition, and its rows could never be told apart.
+                    let mut filed: BTreeMap<String, &str> = BTreeMap::new();
+                    for (name, _) in hosts {
+                        let safe = crate::history::path_safe(name);
+                        if let Some(other) = filed.insert(safe.clone(), name) {
+                            return Err(Error::Usage(format!(
+                                "hosts named {other:?} and {name:?} would share the partition host={safe}: give each server a --name of letters, digits, '.', '_' and '-'"
+                            )));
+                        }
+                    }
                     futures::future::join_all(hosts.iter().map(|(name, ctx)| {
                         snapshot(runner.on(ctx), crate::history::path_safe(name))
                     }))
                     .await
                 }
             };
+            // Every file written whole is listed, a failed host's or table's too.
             let mut exit = Exit::Success;
-            for (host, result) in written {
+            let mut failed_here = None;
+            for (host, written, result) in written {
+                for file in &written.files {
+                    writeln!(out, "{file}")?;
+                }
                 match (result, &hosts) {
-                    (Ok(written), _) => {
-                        for file in &written.files {
-                            writeln!(out, "{file}")?;
-                        }
-                    }
-                    (Err(err), None) => return Err(err),
+                    (Ok(()), _) => {}
+                    (Err(err), None) => failed_here = Some(err),
                     (Err(err), Some(_)) => {
                         eprintln!("netsql: {host}: {err}");
                         exit = Exit::Error;
                     }
                 }
             }
-            Ok(exit)
+            failed_here.map_or(Ok(exit), Err)
         }),
         Mode::Ddl(target, dialect) => answer(&runtime, config, stdout, async |_, out| {
             let tables: Vec<_> = crate::tables::infos()
@@ -262,7 +281,16 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
                     })
                     .collect(),
             };
-            let outcomes = audit::run(&targets, audit::load(paths)?, params).await?;
+            let mut outcomes = audit::run(&targets, audit::load(paths)?, params).await?;
+            // A host that did not answer was not audited: no audit passed there.
+            let unanswered: Vec<String> = crate::fleet::hosts(runner.ctx)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(host, answer)| answer.err().map(|why| format!("{host}: {why}")))
+                .collect();
+            for outcome in &mut outcomes {
+                outcome.errors.extend(unanswered.iter().cloned());
+            }
             match format {
                 Format::Json => audit::write_json(&outcomes, out)?,
                 _ => audit::write_summary(&outcomes, out)?,

@@ -65,11 +65,11 @@ impl SharedWalk {
 
     /// Every holder of every socket: the shared walk inside a snapshot (taken by the
     /// first scan that needs it), a new one outside.
-    pub fn walk_all(moment: Option<&SharedWalk>, root: &Root) -> Result<Arc<Walk>, CollectError> {
-        let Some(moment) = moment else {
+    pub fn walk_all(shared: Option<&SharedWalk>, root: &Root) -> Result<Arc<Walk>, CollectError> {
+        let Some(shared) = shared else {
             return Ok(Arc::new(walk(root, &Want::All)?));
         };
-        let mut shared = moment.walk.lock().unwrap_or_else(|e| e.into_inner());
+        let mut shared = shared.walk.lock().unwrap_or_else(|e| e.into_inner());
         match &mut *shared {
             None => Ok(Arc::new(walk(root, &Want::All)?)),
             Some(Some(taken)) => Ok(taken.clone()),
@@ -395,18 +395,18 @@ mod tests {
     }
 
     #[test]
-    fn a_moment_shares_one_walk_and_ends() {
+    fn a_shared_walk_is_one_walk_until_it_ends() {
         let root = Root::default();
-        let moment = SharedWalk::default();
-        moment.begin();
-        let first = SharedWalk::walk_all(Some(&moment), &root).unwrap();
+        let shared = SharedWalk::default();
+        shared.begin();
+        let first = SharedWalk::walk_all(Some(&shared), &root).unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let inode = inode_of(&listener);
-        let second = SharedWalk::walk_all(Some(&moment), &root).unwrap();
-        assert!(Arc::ptr_eq(&first, &second), "one walk within the moment");
+        let second = SharedWalk::walk_all(Some(&shared), &root).unwrap();
+        assert!(Arc::ptr_eq(&first, &second), "one walk while shared");
         assert!(!second.owners.iter().any(|o| o.inode == inode));
-        moment.end();
-        let after = SharedWalk::walk_all(Some(&moment), &root).unwrap();
+        shared.end();
+        let after = SharedWalk::walk_all(Some(&shared), &root).unwrap();
         assert!(
             after.owners.iter().any(|o| o.inode == inode),
             "a new walk after it"

@@ -300,11 +300,12 @@ pub fn hosts(ctx: &SessionContext) -> Option<Vec<(String, Result<String, String>
     Some(answered.0.clone())
 }
 
-/// A run's exit once its statements are done: an error when a host did not answer.
+/// A run's exit once its statements are done: an error when a host did not answer,
+/// whatever the others found.
 pub fn exit(ctx: &SessionContext, exit: Exit) -> Exit {
     let answered = ctx.state_ref().read().config().get_extension::<Answered>();
     match answered {
-        Some(a) if exit == Exit::Success && a.0.iter().any(|(_, r)| r.is_err()) => Exit::Error,
+        Some(a) if a.0.iter().any(|(_, r)| r.is_err()) => Exit::Error,
         _ => exit,
     }
 }

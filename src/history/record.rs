@@ -157,7 +157,8 @@ pub async fn record(
         }
         let began = Instant::now();
         let wrote = async {
-            let mut written = super::write::snapshot(runner, dest, tables, host, tick).await?;
+            let mut written = super::write::Written::default();
+            super::write::snapshot(runner, dest, tables, host, tick, &mut written).await?;
             for events in &events {
                 let more = events.flush(dest, host, tick).await?;
                 written.rows += more.rows;

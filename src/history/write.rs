@@ -138,18 +138,20 @@ async fn commit(
     Ok(())
 }
 
-/// Writes one snapshot of `tables` to `dest`, every row stamped `taken`.
+/// Writes one snapshot of `tables` to `dest`, every row stamped `taken`, each file
+/// added to `written` once whole (so a table that fails leaves the ones before it
+/// listed there).
 pub async fn snapshot(
     runner: &Runner<'_>,
     dest: &Dest,
     tables: &[String],
     host: &str,
     taken: DateTime<Utc>,
-) -> Result<Written, Error> {
-    let mut written = Written::default();
+    written: &mut Written,
+) -> Result<(), Error> {
     let micros = taken.timestamp_micros();
     // sockets' owner columns and socket_owners from one walk of /proc.
-    let _moment = crate::exec::OneWalk::begin(runner.ctx);
+    let _one_walk = crate::exec::OneWalk::begin(runner.ctx);
     for table in tables {
         let rel = super::file_path(table, host, taken, &file_id());
         let mut file = open_out(dest, &rel)?;
@@ -165,9 +167,9 @@ pub async fn snapshot(
             .run(&sql, &BTreeMap::new(), &mut file)
             .await
             .map_err(|e| Error::Usage(format!("snapshot of {table}: {e}")))?;
-        commit(dest, &rel, file, &mut written).await?;
+        commit(dest, &rel, file, written).await?;
     }
-    Ok(written)
+    Ok(())
 }
 
 /// Writes rows already in hand (what `socket_events` gathered since the last tick) as

@@ -53,7 +53,7 @@ pub async fn scrape(
     // Why a table could not be collected: its queries fail with that.
     let mut missing: BTreeMap<String, String> = BTreeMap::new();
     {
-        let _moment = OneWalk::begin(&ctx);
+        let _one_walk = OneWalk::begin(&ctx);
         // Each table once, with the columns any query reads of it.
         let mut wanted: BTreeMap<&String, BTreeSet<&String>> = BTreeMap::new();
         for family in families {
