@@ -5,8 +5,8 @@ use std::io::Write;
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, SchemaRef};
 use datafusion::arrow::json::{writer::JsonArray, WriterBuilder};
 use datafusion::sql::parser::Statement;
 
@@ -201,18 +201,13 @@ fn hosted(host: &str, found: Captured) -> Result<(SchemaRef, Vec<RecordBatch>), 
     if found.schema.column_with_name(HOST).is_some() {
         return Ok((found.schema, found.batches));
     }
-    let schema = Arc::new(Schema::new(
-        std::iter::once(Arc::new(Field::new(HOST, DataType::Utf8, false)))
-            .chain(found.schema.fields().iter().cloned())
-            .collect::<Vec<_>>(),
-    ));
+    let schema = output::first_column(Field::new(HOST, DataType::Utf8, false), &found.schema);
     let batches = found
         .batches
         .iter()
         .map(|batch| {
-            let hosts: ArrayRef = Arc::new(StringArray::from(vec![host; batch.num_rows()]));
-            let columns = std::iter::once(hosts).chain(batch.columns().iter().cloned());
-            RecordBatch::try_new(schema.clone(), columns.collect())
+            let hosts = Arc::new(StringArray::from(vec![host; batch.num_rows()]));
+            output::with_first_column(&schema, hosts, batch)
         })
         .collect::<Result<_, _>>()?;
     Ok((schema, batches))
@@ -234,19 +229,14 @@ pub fn write_summary(outcomes: &[Outcome], out: &mut (dyn Write + Send)) -> Resu
         for error in &outcome.errors {
             writeln!(out, "      could not run: {error}")?;
         }
-        if let (Some(schema), count @ 1..) = (&outcome.schema, outcome.count()) {
+        let count = outcome.count();
+        if count > 0 {
             writeln!(
                 out,
                 "      {count} finding{}:",
                 if count == 1 { "" } else { "s" }
             )?;
-            let mut table = Vec::new();
-            let mut sink = output::sink(Format::Table, schema.clone(), &mut table)?;
-            for batch in &outcome.findings {
-                sink.write(batch)?;
-            }
-            sink.finish()?;
-            for line in String::from_utf8_lossy(&table).lines() {
+            for line in findings_as(outcome, Format::Table)?.lines() {
                 writeln!(out, "      {line}")?;
             }
             if let Some(remediation) = &file.remediation {
@@ -331,7 +321,7 @@ pub fn junit(outcomes: &[Outcome]) -> Result<String, Error> {
             Status::Error => (
                 "error",
                 format!("could not run: {}", outcome.errors.join("; ")),
-                findings_csv(outcome)?,
+                findings_as(outcome, Format::Csv)?,
             ),
             Status::Fail => (
                 "failure",
@@ -341,7 +331,7 @@ pub fn junit(outcomes: &[Outcome]) -> Result<String, Error> {
                     file.severity.as_deref().unwrap_or("-"),
                     file.description.as_deref().unwrap_or("")
                 ),
-                findings_csv(outcome)?,
+                findings_as(outcome, Format::Csv)?,
             ),
         };
         xml.push_str(&format!(
@@ -354,21 +344,19 @@ pub fn junit(outcomes: &[Outcome]) -> Result<String, Error> {
     Ok(xml)
 }
 
-/// The findings as CSV with a header; empty when there are none.
-fn findings_csv(outcome: &Outcome) -> Result<String, Error> {
-    let Some(schema) = &outcome.schema else {
+/// The findings written as `format` (a table for people, CSV for JUnit); empty when
+/// there are none.
+fn findings_as(outcome: &Outcome, format: Format) -> Result<String, Error> {
+    let Some(schema) = outcome.schema.as_ref().filter(|_| outcome.count() > 0) else {
         return Ok(String::new());
     };
-    if outcome.count() == 0 {
-        return Ok(String::new());
-    }
-    let mut csv = Vec::new();
-    let mut sink = output::sink(Format::Csv, schema.clone(), &mut csv)?;
+    let mut text = Vec::new();
+    let mut sink = output::sink(format, schema.clone(), &mut text)?;
     for batch in &outcome.findings {
         sink.write(batch)?;
     }
     sink.finish()?;
-    Ok(String::from_utf8_lossy(&csv).into_owned())
+    Ok(String::from_utf8_lossy(&text).into_owned())
 }
 
 /// XML text and attribute escaping; control characters XML 1.0 cannot carry become '?'.

@@ -198,27 +198,26 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
             };
             // Over a fleet, each host's rows under its own name, written here: a worker is
             // read-only, and holds no credentials for the destination.
-            let hosts = crate::fleet::each_host(runner.ctx)?;
-            let written = match &hosts {
-                None => vec![snapshot(runner.on(runner.ctx), target.host.clone()).await],
-                Some(hosts) => {
-                    // Names that differ only where a path cannot say it would share a
-                    // partition, and its rows could never be told apart.
-                    let mut filed: BTreeMap<String, &str> = BTreeMap::new();
-                    for (name, _) in hosts {
-                        let safe = crate::history::path_safe(name);
-                        if let Some(other) = filed.insert(safe.clone(), name) {
-                            return Err(Error::Usage(format!(
-                                "hosts named {other:?} and {name:?} would share the partition host={safe}: give each server a --name of letters, digits, '.', '_' and '-'"
-                            )));
-                        }
-                    }
-                    futures::future::join_all(hosts.iter().map(|(name, ctx)| {
-                        snapshot(runner.on(ctx), crate::history::path_safe(name))
-                    }))
-                    .await
+            let sessions = crate::fleet::sessions(runner.ctx)?;
+            let fleet = sessions.iter().any(|(name, _)| name.is_some());
+            // Names that differ only where a path cannot say it would share a partition,
+            // and its rows could never be told apart.
+            let mut filed: BTreeMap<String, &str> = BTreeMap::new();
+            for name in sessions.iter().filter_map(|(name, _)| name.as_deref()) {
+                let safe = crate::history::path_safe(name);
+                if let Some(other) = filed.insert(safe.clone(), name) {
+                    return Err(Error::Usage(format!(
+                        "hosts named {other:?} and {name:?} would share the partition host={safe}: give each server a --name of letters, digits, '.', '_' and '-'"
+                    )));
                 }
-            };
+            }
+            let written = futures::future::join_all(sessions.iter().map(|(name, ctx)| {
+                let host = name
+                    .as_deref()
+                    .map_or_else(|| target.host.clone(), crate::history::path_safe);
+                snapshot(runner.on(ctx), host)
+            }))
+            .await;
             // Every file written whole is listed, a failed host's or table's too.
             let mut exit = Exit::Success;
             let mut failed_here = None;
@@ -226,13 +225,13 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
                 for file in &written.files {
                     writeln!(out, "{file}")?;
                 }
-                match (result, &hosts) {
-                    (Ok(()), _) => {}
-                    (Err(err), None) => failed_here = Some(err),
-                    (Err(err), Some(_)) => {
+                match result {
+                    Ok(()) => {}
+                    Err(err) if fleet => {
                         eprintln!("netsql: {host}: {err}");
                         exit = Exit::Error;
                     }
+                    Err(err) => failed_here = Some(err),
                 }
             }
             failed_here.map_or(Ok(exit), Err)
@@ -267,20 +266,14 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
         } => answer(&runtime, config, stdout, async |runner, out| {
             // Over a fleet, host by host: an audit's joins on pid and inode must not mix
             // hosts' rows.
-            let hosts = crate::fleet::each_host(runner.ctx)?;
-            let targets: Vec<audit::Target> = match &hosts {
-                None => vec![audit::Target {
-                    host: None,
-                    runner: runner.on(runner.ctx),
-                }],
-                Some(hosts) => hosts
-                    .iter()
-                    .map(|(name, ctx)| audit::Target {
-                        host: Some(name.clone()),
-                        runner: runner.on(ctx),
-                    })
-                    .collect(),
-            };
+            let sessions = crate::fleet::sessions(runner.ctx)?;
+            let targets: Vec<audit::Target> = sessions
+                .iter()
+                .map(|(host, ctx)| audit::Target {
+                    host: host.clone(),
+                    runner: runner.on(ctx),
+                })
+                .collect();
             let mut outcomes = audit::run(&targets, audit::load(paths)?, params).await?;
             // A host that did not answer was not audited: no audit passed there.
             let unanswered: Vec<String> = crate::fleet::hosts(runner.ctx)

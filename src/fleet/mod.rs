@@ -275,19 +275,18 @@ pub fn is_fleet(ctx: &SessionContext) -> bool {
         .is_some()
 }
 
-/// With `--connect`: a session per host that answered, with its `--name`, for work whose
-/// rows must not mix hosts (an audit joining tables on pid, a snapshot's partitions).
-/// `None` for a session of this machine's tables.
-pub fn each_host(ctx: &SessionContext) -> Result<Option<Vec<(String, SessionContext)>>, Error> {
+/// The sessions whose rows must not be mixed (an audit joining tables on pid, a
+/// snapshot's partitions): with `--connect`, one per host that answered with its
+/// `--name`; otherwise `ctx` itself, unnamed.
+pub fn sessions(ctx: &SessionContext) -> Result<Vec<(Option<String>, SessionContext)>, Error> {
     let Some(reached) = ctx.state_ref().read().config().get_extension::<Reached>() else {
-        return Ok(None);
+        return Ok(vec![(None, ctx.clone())]);
     };
     reached
         .live
         .iter()
-        .map(|(url, name)| Ok((name.clone(), reached.session(vec![url.clone()])?)))
-        .collect::<Result<_, _>>()
-        .map(Some)
+        .map(|(url, name)| Ok((Some(name.clone()), reached.session(vec![url.clone()])?)))
+        .collect()
 }
 
 /// With `--connect`: each host, and whether it answered before the session's queries.

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, TimestampMicrosecondArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, SchemaRef, TimeUnit};
 use datafusion::arrow::error::ArrowError;
 use std::collections::BTreeMap;
 
@@ -191,11 +191,7 @@ pub async fn batches(
         DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
         true,
     );
-    let schema = Arc::new(Schema::new(
-        std::iter::once(Arc::new(stamp))
-            .chain(first.schema().fields().iter().cloned())
-            .collect::<Vec<_>>(),
-    ));
+    let schema = crate::output::first_column(stamp, &first.schema());
     let rel = super::file_path(table, host, taken, &file_id());
     let mut file = open_out(dest, &rel)?;
     {
@@ -205,9 +201,7 @@ pub async fn batches(
                 TimestampMicrosecondArray::from(vec![taken.timestamp_micros(); batch.num_rows()])
                     .with_timezone("UTC"),
             );
-            let mut columns = vec![taken];
-            columns.extend(batch.columns().iter().cloned());
-            sink.write(&RecordBatch::try_new(schema.clone(), columns)?)?;
+            sink.write(&crate::output::with_first_column(&schema, taken, batch)?)?;
         }
         sink.finish()?;
     }

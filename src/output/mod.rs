@@ -242,3 +242,23 @@ impl<W: Write, F: json::writer::JsonFormat> Sink for JsonSink<W, F> {
         out.flush().map_err(ArrowError::from)
     }
 }
+
+/// Rows with one more column first, the same value in every row (a snapshot's `taken`,
+/// a fleet finding's `host`): the schema, built once from `field` and `schema`.
+pub fn first_column(field: Field, schema: &Schema) -> SchemaRef {
+    Arc::new(Schema::new(
+        std::iter::once(Arc::new(field))
+            .chain(schema.fields().iter().cloned())
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// `batch` under `schema` (made by [`first_column`]), `value` as its first column.
+pub fn with_first_column(
+    schema: &SchemaRef,
+    value: ArrayRef,
+    batch: &RecordBatch,
+) -> Result<RecordBatch, ArrowError> {
+    let columns = std::iter::once(value).chain(batch.columns().iter().cloned());
+    RecordBatch::try_new(schema.clone(), columns.collect())
+}

@@ -78,7 +78,7 @@ where
             return Box::pin(async move { Ok(response.await?.map(TonicBody::new)) });
         }
         let permit = match self.slots.clone().try_acquire_owned() {
-            Ok(permit) => Some(permit),
+            Ok(permit) => permit,
             Err(_) => {
                 let refused = busy(self.max_queries).into_http();
                 return Box::pin(std::future::ready(Ok(refused)));
@@ -108,7 +108,7 @@ fn relay<B>(
     body: B,
     deadline: Instant,
     timeout: Duration,
-    permit: Option<OwnedSemaphorePermit>,
+    permit: OwnedSemaphorePermit,
 ) -> TonicBody
 where
     B: Body<Data = Bytes> + Send + 'static,
