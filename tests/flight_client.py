@@ -5,6 +5,8 @@ Usage: flight_client.py URI TOKEN|- COMMAND [ARGS]   (TOKEN "-" sends none)
   prepared SQL VALUE   SQL with one parameter $1 bound to the integer VALUE
   objects              {"tables": {name: [column, ...]}} from adbc_get_objects
   schema TABLE         [[name, type], ...] from adbc_get_table_schema
+  results TABLE...     {name: [column, ...]}: the columns `SELECT * FROM name LIMIT 0`
+                       returns, as the driver decodes the result stream
   load CLIENTS QUERIES SQL   CLIENTS threads, each QUERIES queries on its own connection:
                        {"ok": N, "exhausted": N, "other": [messages]}
   stall SQL            start fetching SQL, read one batch, print "started", then wait
@@ -63,6 +65,13 @@ try:
                             c["column_name"] for c in table["table_columns"] or []
                         ]
             print(json.dumps({"tables": tables}))
+    elif command == "results":
+        with connect() as conn, conn.cursor() as cur:
+            columns = {}
+            for table in args:
+                cur.execute(f"SELECT * FROM {table} LIMIT 0")
+                columns[table] = [f.name for f in cur.fetch_arrow_table().schema]
+            print(json.dumps(columns))
     elif command == "schema":
         with connect() as conn:
             schema = conn.adbc_get_table_schema(args[0])

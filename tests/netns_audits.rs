@@ -105,8 +105,8 @@ fn trip(ns: String, dir: std::path::PathBuf) -> Tripped {
             "-j", "DROP",
         ],
     );
+    // Unacknowledged (and in Send-Q) as soon as the write returns.
     client.write_all(&[0u8; 1000]).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
     held.extend([lst.into(), lst2.into(), client.into(), server.into()]);
     let _ = held.iter().map(AsRawFd::as_raw_fd).count();
     Tripped {
@@ -168,7 +168,18 @@ fn built_in_audits_trip_and_pass() {
         let (name, dir) = (ns.name.clone(), dir.path().to_path_buf());
         ns.within(move || trip(name, dir))
     };
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Each child has exec'd (spawn returns after exec); the peers' FINs may still be
+    // on their way through loopback.
+    common::wait_until(
+        "two connections in CLOSE-WAIT on 7202",
+        std::time::Duration::from_secs(30),
+        || {
+            ns.exec_ok(&["ss", "-Htn", "state", "close-wait", "sport", "= :7202"])
+                .lines()
+                .count()
+                == 2
+        },
+    );
     let junit = dir.path().join("audit.xml");
     let (code, audits, stderr) = audit(&ns, &["--junit", junit.to_str().unwrap()]);
     assert_eq!(code, Some(1), "{stderr}");

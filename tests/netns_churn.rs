@@ -106,7 +106,11 @@ fn scans_stay_whole_while_sockets_and_processes_churn() {
         ns.within(move || churn_connections(stop, connections))
     };
     let spawner = churn_processes(stop.clone(), processes.clone());
-    std::thread::sleep(Duration::from_millis(300));
+    common::wait_until(
+        "churning connections and processes",
+        Duration::from_secs(30),
+        || connections.load(Ordering::Relaxed) >= 100 && processes.load(Ordering::Relaxed) >= 8,
+    );
 
     let queries = [
         ("netlink", "SELECT proto, state, local_port, remote_port, pid, program FROM sockets"),

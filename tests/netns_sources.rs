@@ -4,9 +4,9 @@
 
 mod common;
 
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixDatagram, UnixListener};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
 
@@ -114,17 +114,93 @@ fn rows(out: &Output) -> Vec<String> {
 const SQL: &str = "SELECT proto, state, local_address, local_port, remote_address, remote_port, \
                    inode, path FROM sockets";
 
+/// `ss` in the namespace, the witness: inet sockets as "netid state local peer", and
+/// unix sockets' inodes.
+fn ss_sockets(ns: &Netns) -> (Vec<String>, Vec<String>) {
+    let mut inet: Vec<String> = ns
+        .exec_ok(&["ss", "-Htuanw"])
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            format!("{} {} {} {}", f[0], f[1], f[4], f[5])
+        })
+        .collect();
+    inet.sort();
+    // Unix: `u_str LISTEN 0 128 PATH INODE * 0`.
+    let mut unix: Vec<String> = ns
+        .exec_ok(&["ss", "-Hxa"])
+        .lines()
+        .map(|l| l.split_whitespace().nth(5).unwrap().to_string())
+        .collect();
+    unix.sort();
+    (inet, unix)
+}
+
+/// Our rows (as `rows` gives them) in the witness's terms.
+fn as_ss(rows: &[String]) -> (Vec<String>, Vec<String>) {
+    let (mut inet, mut unix) = (Vec::new(), Vec::new());
+    for row in rows {
+        let row: serde_json::Value = serde_json::from_str(row).unwrap();
+        let proto = row["proto"].as_str().unwrap();
+        if proto == "unix" {
+            unix.push(row["inode"].to_string());
+            continue;
+        }
+        let endpoint = |address: &str, port: &str| {
+            let a = row[address].as_str().unwrap();
+            let a = if a.contains(':') {
+                format!("[{a}]")
+            } else {
+                a.to_string()
+            };
+            match row[port].as_u64().unwrap() {
+                0 => format!("{a}:*"),
+                p => format!("{a}:{p}"),
+            }
+        };
+        let state = match row["state"].as_str().unwrap() {
+            "ESTABLISHED" => "ESTAB",
+            "CLOSE" => "UNCONN",
+            other => other,
+        };
+        inet.push(format!(
+            "{} {state} {} {}",
+            proto.trim_end_matches('6'),
+            endpoint("local_address", "local_port"),
+            endpoint("remote_address", "remote_port")
+        ));
+    }
+    inet.sort();
+    unix.sort();
+    (inet, unix)
+}
+
 #[test]
 fn auto_reads_proc_when_sock_diag_is_refused() {
-    let Some(ns) = Netns::create("seccomp", &[]) else {
+    let Some(ns) = Netns::create("seccomp", &["ss"]) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("netsql-sources.sock");
+    let (stream, datagram) = (
+        dir.path().join("netsql-sources.sock"),
+        dir.path().join("netsql-sources.dgram"),
+    );
+    // Every kind /proc and sock_diag both show: listeners, both ends of a connection,
+    // bound and connected datagram sockets, IPv4 and IPv6, unix streams and datagrams.
     let _held = ns.within(move || {
         let tcp = TcpListener::bind("127.0.0.1:7900").unwrap();
-        let unix = UnixListener::bind(&path).unwrap();
-        (tcp, unix)
+        let client = TcpStream::connect("127.0.0.1:7900").unwrap();
+        let (server, _) = tcp.accept().unwrap();
+        let tcp6 = TcpListener::bind("[::1]:7902").unwrap();
+        let udp = UdpSocket::bind("127.0.0.1:7903").unwrap();
+        let udp6 = UdpSocket::bind("[::1]:7904").unwrap();
+        let connected = UdpSocket::bind("127.0.0.1:7905").unwrap();
+        connected.connect("127.0.0.1:7903").unwrap();
+        let unix = UnixListener::bind(&stream).unwrap();
+        let unix_dgram = UnixDatagram::bind(&datagram).unwrap();
+        (
+            tcp, client, server, tcp6, udp, udp6, connected, unix, unix_dgram,
+        )
     });
     let args = ["--format", "ndjson", "-e", SQL];
     let netsql = |source: &str, refused: bool| {
@@ -149,8 +225,9 @@ fn auto_reads_proc_when_sock_diag_is_refused() {
             && err.lines().count() == 1,
         "{err}"
     );
-    // auto falls back quietly and gives the rows /proc gives, which are the rows
-    // sock_diag gives when it is allowed.
+    // auto falls back quietly and gives the rows ss sees (ss asks sock_diag, which
+    // this process may use), and the rows each source gives when allowed.
+    let witness = ss_sockets(&ns);
     let fallback = netsql("auto", true);
     assert!(
         fallback.stderr.is_empty(),
@@ -158,11 +235,12 @@ fn auto_reads_proc_when_sock_diag_is_refused() {
         String::from_utf8_lossy(&fallback.stderr)
     );
     let fallback = rows(&fallback);
+    assert_eq!(as_ss(&fallback), witness);
+    assert_eq!((witness.0.len(), witness.1.len()), (7, 2), "{witness:?}");
     assert_eq!(fallback, rows(&netsql("proc", false)));
     assert_eq!(fallback, rows(&netsql("netlink", false)));
-    assert_eq!(fallback.len(), 2, "{fallback:?}");
-    assert!(fallback.iter().any(|r| r.contains("\"local_port\":7900")));
     assert!(fallback.iter().any(|r| r.contains("netsql-sources.sock")));
+    assert!(fallback.iter().any(|r| r.contains("netsql-sources.dgram")));
 }
 
 /// The owner walk lists `<proc>/<pid>/fd` of every process. With `--proc` pointing at a

@@ -6,10 +6,11 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::TryStreamExt;
 use object_store::path::Path as StorePath;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{BackoffConfig, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 use url::Url;
 
 use crate::error::Error;
@@ -36,6 +37,21 @@ pub struct Unreadable {
     pub why: String,
 }
 
+/// How a failed request is retried: 3 times, starting no retry 15 s after the first
+/// attempt. The crate's default (10 times within 3 minutes) would let one dead store
+/// hold a recording's tick, or a query, for minutes before saying so.
+fn retry() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+            base: 2.0,
+        },
+        max_retries: 3,
+        retry_timeout: Duration::from_secs(15),
+    }
+}
+
 fn store_error(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Usage(format!("{what}: {e}"))
 }
@@ -53,8 +69,9 @@ impl Dest {
             .to_string();
         let store: Arc<dyn ObjectStore> = match scheme {
             "s3" | "s3a" => {
-                let mut builder =
-                    object_store::aws::AmazonS3Builder::from_env().with_bucket_name(&bucket);
+                let mut builder = object_store::aws::AmazonS3Builder::from_env()
+                    .with_bucket_name(&bucket)
+                    .with_retry(retry());
                 // An S3-compatible store on plain HTTP (a local MinIO or moto) is fine.
                 if std::env::var("AWS_ENDPOINT_URL")
                     .or_else(|_| std::env::var("AWS_ENDPOINT"))
@@ -67,12 +84,14 @@ impl Dest {
             "gs" => Arc::new(
                 object_store::gcp::GoogleCloudStorageBuilder::from_env()
                     .with_bucket_name(&bucket)
+                    .with_retry(retry())
                     .build()
                     .map_err(|e| store_error(text, e))?,
             ),
             "az" | "abfs" | "abfss" => Arc::new(
                 object_store::azure::MicrosoftAzureBuilder::from_env()
                     .with_url(text)
+                    .with_retry(retry())
                     .build()
                     .map_err(|e| store_error(text, e))?,
             ),

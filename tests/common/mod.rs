@@ -492,6 +492,16 @@ pub fn inherit<'a>(command: &'a mut Command, fds: &[RawFd]) -> &'a mut Command {
     command
 }
 
+/// Waits until `done()` holds, asking every 10 ms; fails naming `what` after `limit`.
+#[allow(dead_code)] // not every test binary waits on a condition
+pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "not {what} within {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Waits until process `pid` runs with `argv0` as its first argument (it has exec'd).
 pub fn wait_for_argv0(pid: u32, argv0: &str) {
     let path = format!("/proc/{pid}/cmdline");

@@ -5,10 +5,9 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-use netsql::collect::sockdiag::events::Subscription;
 
 use crate::common::{ndjson, number, text, Kid, Lines, Netns, Row, RunExt};
 use crate::netsql_in;
@@ -50,50 +49,46 @@ fn udp_churn(ns: &Netns, count: usize) -> Vec<u16> {
     })
 }
 
-/// The test's own subscriber to destroy events in a namespace. The kernel sends each
-/// destroy event from a work queue, later than the close and, on a busy machine, up to
-/// seconds later; it offers each one to every subscriber in the same call. So once the
-/// witness has been offered an event (received or dropped), so has netsql.
+/// An independent subscriber to destroy events in a namespace (tests/destroy_witness.py,
+/// Python's own netlink socket). The kernel sends each destroy event from a work queue,
+/// later than the close and, on a busy machine, up to seconds later; it offers each one
+/// to every subscriber in the same call. So once the witness has been offered an event
+/// (received or dropped), so has netsql.
 struct Witness {
-    subscription: Subscription,
-    /// UDP events received with a local port: netsql's own unbound sockets (its ioctls
-    /// for `interfaces`) have none.
-    received: usize,
+    kid: Kid,
+    answers: Lines,
 }
 
 impl Witness {
     fn subscribe(ns: &Netns) -> Witness {
-        Witness {
-            subscription: ns.within(|| Subscription::open().unwrap()),
-            received: 0,
-        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/destroy_witness.py");
+        let mut kid = Kid::spawn(
+            ns.command(&["python3", script])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped()),
+        );
+        let answers = Lines::of(kid.stdout.take().unwrap());
+        answers.expect("ready");
+        Witness { kid, answers }
     }
 
-    /// Reads until `total` events since the subscription were received or dropped here.
+    /// Reads until `total` events since the subscription were received (UDP with a local
+    /// port: netsql's own unbound sockets, its ioctls for `interfaces`, have none) or
+    /// dropped there.
     fn wait_offered(&mut self, total: usize, limit: Duration) {
-        let started = Instant::now();
-        let mut rows = Vec::new();
-        loop {
-            rows.clear();
-            self.subscription.drain(&mut rows, 8192).unwrap();
-            self.received += rows
-                .iter()
-                .filter(|r| r.local.is_some_and(|a| a.port() != 0))
-                .count();
-            let dropped = self.subscription.lost().unwrap() as usize;
-            let offered = self.received + dropped;
-            if offered >= total {
-                assert_eq!(offered, total, "more events than sockets closed");
-                return;
-            }
-            assert!(
-                started.elapsed() < limit,
-                "the kernel offered {offered} of {total} destroy events within {limit:?}"
-            );
-            if rows.is_empty() {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
+        let stdin = self.kid.stdin.as_mut().unwrap();
+        writeln!(stdin, "{total}").unwrap();
+        stdin.flush().unwrap();
+        let answer = self.answers.next_within(limit);
+        let counts: Vec<usize> = answer
+            .split_whitespace()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert_eq!(
+            counts.iter().sum::<usize>(),
+            total,
+            "more events than sockets closed: {answer}"
+        );
     }
 }
 
@@ -122,10 +117,48 @@ const NORMAL: usize = 70;
 const RESET: usize = 30;
 const UDP: usize = 30;
 
-/// What we closed, keyed by "proto local_port remote_port": the local address and the
-/// byte counts (acked, received) each end must report.
+/// What one end must report when it is destroyed: its local address, and the byte
+/// counts (acked, received) and segments sent where they are known.
+struct End {
+    address: &'static str,
+    acked: Option<u64>,
+    received: Option<u64>,
+    segs_out: Option<std::ops::RangeInclusive<u64>>,
+}
+
+impl End {
+    fn at(address: &'static str) -> End {
+        End {
+            address,
+            acked: None,
+            received: None,
+            segs_out: None,
+        }
+    }
+}
+
+/// What we closed, keyed by "proto local_port remote_port".
 struct Closed {
-    expected: BTreeMap<String, (&'static str, Option<u64>, Option<u64>)>,
+    expected: BTreeMap<String, End>,
+}
+
+/// Segments `stream` has sent so far, from the kernel (getsockopt TCP_INFO).
+fn segs_out(stream: &TcpStream) -> u64 {
+    // SAFETY: tcp_info is plain integers; all zeroes is a valid value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes to `info`, which has them.
+    let status = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(status, 0, "{}", std::io::Error::last_os_error());
+    u64::from(info.tcpi_segs_out)
 }
 
 fn close_all_kinds(ns: &Netns) -> Closed {
@@ -153,19 +186,33 @@ fn close_all_kinds(ns: &Netns) -> Closed {
                 let mut got = Vec::new();
                 server.read_to_end(&mut got).unwrap();
                 assert_eq!(got.len(), size);
+                // The server's close sends its FIN, which may carry the ACK of the
+                // client's FIN or follow it (a delayed ACK fired in between).
+                let server_segs = segs_out(&server);
                 drop(server);
                 let mut rest = Vec::new();
                 client.read_to_end(&mut rest).unwrap();
+                // The client acknowledged the server's FIN before read saw it; closing
+                // sends nothing more.
+                let client_segs = segs_out(&client);
                 drop(client);
                 // bytes_acked counts the SYN and the FIN; bytes_received the FIN.
                 let size = size as u64;
                 expected.insert(
                     format!("tcp {cport} {port}"),
-                    (LOOPBACK, Some(size + 2), None),
+                    End {
+                        acked: Some(size + 2),
+                        segs_out: Some(client_segs..=client_segs),
+                        ..End::at(LOOPBACK)
+                    },
                 );
                 expected.insert(
                     format!("tcp {port} {cport}"),
-                    (LOOPBACK, None, Some(size + 1)),
+                    End {
+                        received: Some(size + 1),
+                        segs_out: Some(server_segs + 1..=server_segs + 2),
+                        ..End::at(LOOPBACK)
+                    },
                 );
             } else {
                 // Closed with a reset: linger 0.
@@ -177,18 +224,18 @@ fn close_all_kinds(ns: &Netns) -> Closed {
                 // An abortive close disconnects first (tcp_disconnect zeroes the peer),
                 // and unbinds the address, so the kernel reports the aborting end as
                 // 0.0.0.0:cport with remote port 0.
-                expected.insert(format!("tcp {cport} 0"), ("0.0.0.0", None, None));
-                expected.insert(format!("tcp {port} {cport}"), (LOOPBACK, None, None));
+                expected.insert(format!("tcp {cport} 0"), End::at("0.0.0.0"));
+                expected.insert(format!("tcp {port} {cport}"), End::at(LOOPBACK));
             }
         }
         drop(listener);
-        expected.insert(format!("tcp {port} 0"), (LOOPBACK, None, None));
+        expected.insert(format!("tcp {port} 0"), End::at(LOOPBACK));
         let udp: Vec<UdpSocket> = (0..UDP)
             .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
             .collect();
         for socket in udp {
             let uport = socket.local_addr().unwrap().port();
-            expected.insert(format!("udp {uport} 0"), (LOOPBACK, None, None));
+            expected.insert(format!("udp {uport} 0"), End::at(LOOPBACK));
         }
         Closed { expected }
     })
@@ -268,23 +315,29 @@ fn every_destroyed_socket_appears_once_with_its_totals() {
     let keys: Vec<&String> = seen.keys().collect();
     let expected: Vec<&String> = closed.expected.keys().collect();
     assert_eq!(keys, expected, "each destroyed socket exactly once");
-    for (key, (address, acked, received)) in &closed.expected {
+    for (key, end) in &closed.expected {
         let row: &Row = seen[key];
         assert_eq!(
             text(row, "local_address").as_deref(),
-            Some(*address),
+            Some(end.address),
             "{key}"
         );
-        if let Some(acked) = acked {
-            assert_eq!(number(row, "bytes_acked"), Some(*acked), "{key}");
+        if let Some(acked) = end.acked {
+            assert_eq!(number(row, "bytes_acked"), Some(acked), "{key}");
         }
-        if let Some(received) = received {
-            assert_eq!(number(row, "bytes_received"), Some(*received), "{key}");
+        if let Some(received) = end.received {
+            assert_eq!(number(row, "bytes_received"), Some(received), "{key}");
         }
         if key.starts_with("udp") {
             assert_eq!(row["bytes_acked"], serde_json::Value::Null, "{key}");
         } else {
-            assert!(number(row, "segs_out").is_some(), "{key}");
+            let sent = number(row, "segs_out").expect("a TCP end's segs_out");
+            if let Some(range) = &end.segs_out {
+                assert!(
+                    range.contains(&sent),
+                    "{key}: segs_out {sent}, not in {range:?}"
+                );
+            }
         }
     }
 }
@@ -476,7 +529,12 @@ fn record_writes_socket_events_continuously() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!(distinct >= 2, "{distinct}");
+    let written = parquet_files(&dir.path().join("socket_events"));
+    assert!(
+        written >= 2,
+        "the second churn came after a file was written"
+    );
+    assert_eq!(distinct as usize, written, "one tick a file");
 }
 
 #[test]

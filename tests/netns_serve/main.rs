@@ -145,6 +145,17 @@ fn adbc_reads_what_netsql_reads() {
     for table in ["tcp_info", "processes", "socket_events", "net_namespaces"] {
         assert!(objects["tables"][table].is_array(), "{table}: {objects}");
     }
+    // Every table's columns, as the rows a query returns carry them.
+    let mut args = vec!["results"];
+    args.extend(
+        objects["tables"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str),
+    );
+    let results = adbc(&uri, None, &args, &[]);
+    assert_eq!(results, objects["tables"]);
     let schema = adbc(&uri, None, &["schema", "sockets"], &[]);
     let names: Vec<Value> = schema
         .as_array()
@@ -402,19 +413,26 @@ fn load_and_faults() {
     }
     let server = Server::start(&[], &["--max-queries", "4", "--query-timeout", "2s"]);
     let uri = server.uri(false);
-    let before = rss_kib(server.kid.id());
 
-    // 32 clients x 50 queries: each succeeds or is refused at once; none hangs.
-    let load = adbc(&uri, None, &["load", "32", "50", GROUPED], &[]);
-    let ok = load["ok"].as_u64().unwrap();
-    let exhausted = load["exhausted"].as_u64().unwrap();
-    assert_eq!(load["other"], serde_json::json!([]), "{load}");
-    assert_eq!(ok + exhausted, 32 * 50);
-    assert!(ok > 0, "{load}");
-    let after = rss_kib(server.kid.id());
+    // 32 clients x 50 queries, twice: each succeeds or is refused at once; none hangs.
+    let mut rss = Vec::new();
+    for _ in 0..2 {
+        let load = adbc(&uri, None, &["load", "32", "50", GROUPED], &[]);
+        let ok = load["ok"].as_u64().unwrap();
+        let exhausted = load["exhausted"].as_u64().unwrap();
+        assert_eq!(load["other"], serde_json::json!([]), "{load}");
+        assert_eq!(ok + exhausted, 32 * 50);
+        assert!(ok > 0, "{load}");
+        rss.push(rss_kib(server.kid.id()));
+    }
+    // Warm after the first round (about 65 MiB here), the server grows by what a
+    // thousand queries leave (+1.0% in docs/serving.md; +0.5 MiB a round measured),
+    // not by what they use: 2.5 KiB kept per query would break this.
     assert!(
-        after < before + 200 * 1024,
-        "RSS {before} KiB -> {after} KiB"
+        rss[1] < rss[0] + 4 * 1024,
+        "RSS {} KiB after a round, {} KiB after another",
+        rss[0],
+        rss[1]
     );
 
     // A client killed mid-stream frees its query (and its slot).
