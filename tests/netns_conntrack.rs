@@ -10,6 +10,7 @@ use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::process::Command;
 use std::time::Duration;
 
+use common::seccomp::{seccomp, Deny};
 use common::{ndjson_rows, Netns, Row, RunExt};
 
 /// Two namespaces joined by a veth pair, flows between them held open.
@@ -611,6 +612,41 @@ fn without_cap_net_admin_one_line() {
         assert_eq!(out.status.code(), Some(2), "{table}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{table}: {stderr}");
         assert!(stderr.contains("CAP_NET_ADMIN"), "{table}: {stderr}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+/// A kernel without nfnetlink (the module absent, none loadable) refuses the socket
+/// itself: `socket(AF_NETLINK, _, NETLINK_NETFILTER)` fails with EPROTONOSUPPORT. This
+/// kernel has it built in, so a seccomp filter gives that answer instead, and
+/// conntrack-tools under the same filter is the witness that it is what "no module"
+/// looks like from user space.
+#[test]
+fn without_the_module_one_line() {
+    let Some(hosts) = setup("ctm") else { return };
+    const NO_NFNETLINK: Deny = Deny {
+        syscall: libc::SYS_socket,
+        args: &[
+            (0, u32::MAX, libc::AF_NETLINK as u32),
+            (2, u32::MAX, libc::NETLINK_NETFILTER as u32),
+        ],
+        errno: libc::EPROTONOSUPPORT,
+    };
+    let ns = &hosts.client;
+    let mut conntrack = ns.command(&["conntrack", "-L"]);
+    let witness = seccomp(&mut conntrack, NO_NFNETLINK).run();
+    assert!(!witness.status.success(), "{witness:?}");
+    for table in ["conntrack", "conntrack_stats"] {
+        let sql = format!("SELECT count(*) FROM {table}");
+        let mut netsql = ns.command(&[env!("CARGO_BIN_EXE_netsql"), "-e", &sql]);
+        let out = seccomp(&mut netsql, NO_NFNETLINK).run();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{table}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{table}: {stderr}");
+        assert!(
+            stderr.contains("nf_conntrack_netlink") && stderr.contains("Protocol not supported"),
+            "{table}: {stderr}"
+        );
         assert!(out.stdout.is_empty());
     }
 }

@@ -130,7 +130,6 @@ fn typed_rows_match_the_text_views() {
         std::fs::create_dir(&sockets).unwrap();
         ns.within(move || made::build(name, sockets))
     };
-    made::settle();
     let dir = dir.path();
 
     // -tanW: every field netstat prints, from the typed rows (read twice if a socket

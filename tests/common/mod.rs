@@ -10,6 +10,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
+pub mod seccomp;
+
 /// How long any one child of a test may run before it is killed and the test fails:
 /// far above what any of them needs, far below CI's limit.
 pub const DEADLINE: Duration = Duration::from_secs(120);
@@ -493,7 +495,6 @@ pub fn inherit<'a>(command: &'a mut Command, fds: &[RawFd]) -> &'a mut Command {
 }
 
 /// Waits until `done()` holds, asking every 10 ms; fails naming `what` after `limit`.
-#[allow(dead_code)] // not every test binary waits on a condition
 pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
     while !done() {

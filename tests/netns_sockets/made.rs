@@ -111,8 +111,43 @@ fn iptables(ns: &str, rule: &str) {
     crate::common::run_ok("ip", &argv);
 }
 
-pub fn settle() {
-    std::thread::sleep(Duration::from_millis(300));
+/// The kernel's TCP state numbers (include/net/tcp_states.h).
+const ESTABLISHED: u8 = 1;
+const SYN_SENT: u8 = 2;
+const SYN_RECV: u8 = 3;
+const FIN_WAIT1: u8 = 4;
+const FIN_WAIT2: u8 = 5;
+const TIME_WAIT: u8 = 6;
+const CLOSE_WAIT: u8 = 8;
+const LAST_ACK: u8 = 9;
+const CLOSING: u8 = 11;
+
+/// Waits until this thread's namespace holds an IPv4 TCP socket from local port `from`
+/// to remote port `to` in `state`, as /proc/thread-self/net/tcp shows it: the packets a
+/// step sent have been through loopback (and the namespace's iptables).
+fn wait_tcp(from: u16, to: u16, state: u8) {
+    let wanted = (from, to, state);
+    let started = std::time::Instant::now();
+    loop {
+        let table = std::fs::read_to_string("/proc/thread-self/net/tcp").unwrap();
+        // `sl local rem st ...`, addresses as HEXIP:HEXPORT, the state in hex.
+        let port = |field: &str| u16::from_str_radix(field.split_once(':').unwrap().1, 16).unwrap();
+        if table.lines().skip(1).any(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            (
+                port(f[1]),
+                port(f[2]),
+                u8::from_str_radix(f[3], 16).unwrap(),
+            ) == wanted
+        }) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no {from} -> {to} in state {state} within 30 s:\n{table}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 fn local(socket: &Socket) -> SocketAddr {
@@ -183,7 +218,7 @@ pub fn build(ns: String, dir: std::path::PathBuf) -> Made {
     let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
     s.set_nonblocking(true).unwrap();
     let _ = s.connect(&"127.0.0.1:7002".parse::<SocketAddr>().unwrap().into());
-    settle();
+    wait_tcp(local(&s).port(), 7002, SYN_SENT);
     m.note(
         tcp_key("tcp", "SYN_SENT", local(&s), &format!("{lo} 7002"), ino(&s)),
         "on",
@@ -200,8 +235,9 @@ pub fn build(ns: String, dir: std::path::PathBuf) -> Made {
     let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
     s.set_nonblocking(true).unwrap();
     let _ = s.connect(&local(&lst).into());
-    settle();
     let c = local(&s);
+    wait_tcp(c.port(), 7003, ESTABLISHED);
+    wait_tcp(7003, c.port(), SYN_RECV);
     m.keys.push(tcp_key(
         "tcp",
         "ESTABLISHED",
@@ -220,8 +256,9 @@ pub fn build(ns: String, dir: std::path::PathBuf) -> Made {
     let (client, server) = connect(&lst);
     iptables(&ns, "-A INPUT -p tcp --sport 7004 -j DROP");
     client.shutdown(std::net::Shutdown::Write).unwrap();
-    settle();
     let c = client.local_addr().unwrap();
+    wait_tcp(7004, c.port(), CLOSE_WAIT);
+    wait_tcp(c.port(), 7004, FIN_WAIT1);
     m.note(
         tcp_key("tcp", "FIN_WAIT1", c, &format!("{lo} 7004"), ino(&client)),
         "on",
@@ -239,8 +276,9 @@ pub fn build(ns: String, dir: std::path::PathBuf) -> Made {
     let lst = m.listen(7005);
     let (client, server) = connect(&lst);
     client.shutdown(std::net::Shutdown::Write).unwrap();
-    settle();
     let c = client.local_addr().unwrap();
+    wait_tcp(c.port(), 7005, FIN_WAIT2);
+    wait_tcp(7005, c.port(), CLOSE_WAIT);
     m.keys.push(tcp_key(
         "tcp",
         "FIN_WAIT2",
@@ -264,12 +302,13 @@ pub fn build(ns: String, dir: std::path::PathBuf) -> Made {
     // The client, having seen the server's FIN, is in TIME_WAIT.
     let lst = m.listen(7006);
     let (client, server) = connect(&lst);
+    let c = client.local_addr().unwrap();
     client.shutdown(std::net::Shutdown::Write).unwrap();
-    settle();
+    wait_tcp(c.port(), 7006, FIN_WAIT2);
     iptables(&ns, "-A INPUT -p tcp --dport 7006 -j DROP");
     server.shutdown(std::net::Shutdown::Write).unwrap();
-    settle();
-    let c = client.local_addr().unwrap();
+    wait_tcp(c.port(), 7006, TIME_WAIT);
+    wait_tcp(7006, c.port(), LAST_ACK);
     m.note(
         tcp_key("tcp", "LAST_ACK", local(&lst), &addr_text(c), ino(&server)),
         "on",
@@ -285,12 +324,13 @@ pub fn build(ns: String, dir: std::path::PathBuf) -> Made {
     // the server waits in FIN_WAIT1.
     let lst = m.listen(7007);
     let (client, server) = connect(&lst);
+    let c = client.local_addr().unwrap();
     iptables(&ns, "-A INPUT -p tcp --dport 7007 -j DROP");
     client.shutdown(std::net::Shutdown::Write).unwrap();
-    settle();
+    wait_tcp(c.port(), 7007, FIN_WAIT1);
     server.shutdown(std::net::Shutdown::Write).unwrap();
-    settle();
-    let c = client.local_addr().unwrap();
+    wait_tcp(c.port(), 7007, CLOSING);
+    wait_tcp(7007, c.port(), FIN_WAIT1);
     m.note(
         tcp_key("tcp", "CLOSING", c, &format!("{lo} 7007"), ino(&client)),
         "on",
@@ -309,9 +349,9 @@ pub fn build(ns: String, dir: std::path::PathBuf) -> Made {
     let (client, server) = connect(&lst);
     let c = client.local_addr().unwrap();
     drop(client);
-    settle();
+    wait_tcp(c.port(), 7008, FIN_WAIT2);
     drop(server);
-    settle();
+    wait_tcp(c.port(), 7008, TIME_WAIT);
     m.keys
         .push(tcp_key("tcp", "TIME_WAIT", c, &format!("{lo} 7008"), 0));
     m.fds.push(lst.into());
@@ -320,8 +360,8 @@ pub fn build(ns: String, dir: std::path::PathBuf) -> Made {
     let lst = m.listen(7009);
     let (mut client, server) = connect(&lst);
     iptables(&ns, "-A INPUT -p tcp --dport 7009 -j DROP");
+    // Sent, unacknowledged and timed as soon as the write returns.
     client.write_all(&[1u8; 1000]).unwrap();
-    settle();
     let c = client.local_addr().unwrap();
     let k = tcp_key("tcp", "ESTABLISHED", c, &format!("{lo} 7009"), ino(&client));
     m.queues.push((k.clone(), 0, 1000));

@@ -11,7 +11,7 @@ mod ss;
 use std::collections::BTreeMap;
 
 use common::{ndjson, number, text, Netns, Row};
-use made::{build, settle, Key};
+use made::{build, Key};
 use serde_json::Value;
 use ss::{as_ss, ss_rows, SsRow};
 
@@ -77,7 +77,6 @@ fn every_socket_the_namespace_holds() {
         let dir = dir.path().to_path_buf();
         ns.within(move || build(name, dir))
     };
-    settle();
 
     let netlink = query(&ns, "netlink", "SELECT * FROM sockets");
     let proc = query(&ns, "proc", "SELECT * FROM sockets");
