@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
@@ -121,6 +121,7 @@ impl ChannelResolver for Channels {
         Ok(Box::new(Named {
             inner: create_worker_client(self.channel(url)?),
             host: Arc::from(self.label(url)),
+            timeout: self.timeout,
         }))
     }
 }
@@ -129,10 +130,55 @@ impl ChannelResolver for Channels {
 struct Named {
     inner: Box<dyn WorkerChannel>,
     host: Arc<str>,
+    /// `--host-timeout`: the connection's ping interval and how long a ping may wait.
+    timeout: Duration,
 }
 
 fn named(host: &str, err: DataFusionError) -> DataFusionError {
     DataFusionError::Execution(format!("{host}: {}", one_line(&err)))
+}
+
+/// `stream`'s errors named by its host. A connection lost after the host had been
+/// silent for `timeout` or more is what the pings find when a host hangs: its error
+/// (the transport's words, "stream closed because of a broken pipe") says so.
+fn named_stream<T: Send + 'static>(
+    stream: BoxStream<'static, Result<T>>,
+    host: Arc<str>,
+    timeout: Duration,
+) -> BoxStream<'static, Result<T>> {
+    let mut heard = Instant::now();
+    stream
+        .map(move |item| match item {
+            Ok(item) => {
+                heard = Instant::now();
+                Ok(item)
+            }
+            Err(err) => {
+                let silent = heard.elapsed();
+                if silent >= timeout && lost_connection(&err) {
+                    Err(DataFusionError::Execution(format!(
+                        "{host}: no answer for {:.1} s (--host-timeout {} s): {}",
+                        silent.as_secs_f64(),
+                        timeout.as_secs_f64(),
+                        one_line(&err)
+                    )))
+                } else {
+                    Err(named(&host, err))
+                }
+            }
+        })
+        .boxed()
+}
+
+/// Whether `err` is the connection failing under a call (a status with a transport
+/// error beneath it), not a status the host sent.
+fn lost_connection(err: &DataFusionError) -> bool {
+    match err.find_root() {
+        DataFusionError::External(e) => e
+            .downcast_ref::<tonic::Status>()
+            .is_some_and(|status| std::error::Error::source(status).is_some()),
+        _ => false,
+    }
 }
 
 /// An error from a host as one line: a gRPC status as its message.
@@ -171,13 +217,12 @@ impl WorkerChannel for Named {
         metrics: ExecutionPlanMetricsSet,
         task_ctx: &Arc<TaskContext>,
     ) -> Result<BoxStream<'static, Result<WorkerToCoordinatorMsg>>> {
-        let host = self.host.clone();
         let stream = self
             .inner
             .coordinator_channel(headers, set_plan_request, c2w_stream, metrics, task_ctx)
             .await
-            .map_err(|e| named(&host, e))?;
-        Ok(stream.map(move |m| m.map_err(|e| named(&host, e))).boxed())
+            .map_err(|e| named(&self.host, e))?;
+        Ok(named_stream(stream, self.host.clone(), self.timeout))
     }
 
     async fn execute_task(
@@ -187,18 +232,14 @@ impl WorkerChannel for Named {
         metrics: ExecutionPlanMetricsSet,
         task_ctx: &Arc<TaskContext>,
     ) -> Result<Vec<BoxStream<'static, Result<RecordBatch>>>> {
-        let host = self.host.clone();
         let streams = self
             .inner
             .execute_task(headers, request, metrics, task_ctx)
             .await
-            .map_err(|e| named(&host, e))?;
+            .map_err(|e| named(&self.host, e))?;
         Ok(streams
             .into_iter()
-            .map(|s| {
-                let host = host.clone();
-                s.map(move |b| b.map_err(|e| named(&host, e))).boxed()
-            })
+            .map(|s| named_stream(s, self.host.clone(), self.timeout))
             .collect())
     }
 
