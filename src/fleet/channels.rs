@@ -138,9 +138,11 @@ fn named(host: &str, err: DataFusionError) -> DataFusionError {
     DataFusionError::Execution(format!("{host}: {}", one_line(&err)))
 }
 
-/// `stream`'s errors named by its host. A connection lost after the host had been
-/// silent for `timeout` or more is what the pings find when a host hangs: its error
-/// (the transport's words, "stream closed because of a broken pipe") says so.
+/// `stream`'s errors named by its host. A connection lost after the stream had heard
+/// nothing from its host for `timeout` or more is how a hung host shows: the pings,
+/// sent every `timeout`, went unanswered. Its line gives that silence and the setting,
+/// beside the transport's words ("stream closed because of a broken pipe"). A crash
+/// after as long a silence reads the same, which is as true of it.
 fn named_stream<T: Send + 'static>(
     stream: BoxStream<'static, Result<T>>,
     host: Arc<str>,
@@ -157,7 +159,7 @@ fn named_stream<T: Send + 'static>(
                 let silent = heard.elapsed();
                 if silent >= timeout && lost_connection(&err) {
                     Err(DataFusionError::Execution(format!(
-                        "{host}: no answer for {:.1} s (--host-timeout {} s): {}",
+                        "{host}: connection lost after {:.1} s with no reply (--host-timeout {} s): {}",
                         silent.as_secs_f64(),
                         timeout.as_secs_f64(),
                         one_line(&err)
@@ -170,15 +172,23 @@ fn named_stream<T: Send + 'static>(
         .boxed()
 }
 
-/// Whether `err` is the connection failing under a call (a status with a transport
-/// error beneath it), not a status the host sent.
+/// Whether `err` is the connection failing under a call: an I/O error beneath the
+/// HTTP/2 stream, not a reset or GOAWAY from the host, nor a status it sent.
 fn lost_connection(err: &DataFusionError) -> bool {
-    match err.find_root() {
-        DataFusionError::External(e) => e
-            .downcast_ref::<tonic::Status>()
-            .is_some_and(|status| std::error::Error::source(status).is_some()),
-        _ => false,
+    let DataFusionError::External(root) = err.find_root() else {
+        return false;
+    };
+    let Some(status) = root.downcast_ref::<tonic::Status>() else {
+        return false;
+    };
+    let mut cause = std::error::Error::source(status);
+    while let Some(error) = cause {
+        if let Some(h2) = error.downcast_ref::<h2::Error>() {
+            return h2.is_io();
+        }
+        cause = error.source();
     }
+    false
 }
 
 /// An error from a host as one line: a gRPC status as its message.

@@ -37,10 +37,12 @@ pub struct Unreadable {
     pub why: String,
 }
 
-/// How a failed request is retried: 3 times, starting no retry 15 s after the first
-/// attempt. The crate's default (10 times within 3 minutes) would let one dead store
-/// hold a recording's tick, or a query, for minutes before saying so.
-fn retry() -> RetryConfig {
+/// How a failed request is retried: at most 3 times, and no retry starts more than 15 s
+/// after the first attempt. With the crate's connect and request timeouts (5 s, 30 s)
+/// a dead or silent store fails a file within about 45 s. The crate's default retries
+/// (10 within 3 minutes) would let one dead store hold a recording's tick, or a query,
+/// for minutes before saying so.
+fn retry_config() -> RetryConfig {
     RetryConfig {
         backoff: BackoffConfig {
             init_backoff: Duration::from_millis(100),
@@ -71,7 +73,7 @@ impl Dest {
             "s3" | "s3a" => {
                 let mut builder = object_store::aws::AmazonS3Builder::from_env()
                     .with_bucket_name(&bucket)
-                    .with_retry(retry());
+                    .with_retry(retry_config());
                 // An S3-compatible store on plain HTTP (a local MinIO or moto) is fine.
                 if std::env::var("AWS_ENDPOINT_URL")
                     .or_else(|_| std::env::var("AWS_ENDPOINT"))
@@ -84,14 +86,14 @@ impl Dest {
             "gs" => Arc::new(
                 object_store::gcp::GoogleCloudStorageBuilder::from_env()
                     .with_bucket_name(&bucket)
-                    .with_retry(retry())
+                    .with_retry(retry_config())
                     .build()
                     .map_err(|e| store_error(text, e))?,
             ),
             "az" | "abfs" | "abfss" => Arc::new(
                 object_store::azure::MicrosoftAzureBuilder::from_env()
                     .with_url(text)
-                    .with_retry(retry())
+                    .with_retry(retry_config())
                     .build()
                     .map_err(|e| store_error(text, e))?,
             ),

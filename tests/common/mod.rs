@@ -494,6 +494,26 @@ pub fn inherit<'a>(command: &'a mut Command, fds: &[RawFd]) -> &'a mut Command {
     command
 }
 
+/// A TCP socket's `struct tcp_info`, from the kernel (getsockopt TCP_INFO): a witness
+/// independent of sock_diag.
+pub fn tcp_info(socket: &impl AsRawFd) -> libc::tcp_info {
+    // SAFETY: tcp_info is plain integers; all zeroes is a valid value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes to `info`, which has them.
+    let status = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(status, 0, "TCP_INFO: {}", std::io::Error::last_os_error());
+    info
+}
+
 /// Waits until `done()` holds, asking every 10 ms; fails naming `what` after `limit`.
 pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let started = Instant::now();

@@ -118,33 +118,43 @@ const SYN_RECV: u8 = 3;
 const FIN_WAIT1: u8 = 4;
 const FIN_WAIT2: u8 = 5;
 const TIME_WAIT: u8 = 6;
+const CLOSE: u8 = 7;
 const CLOSE_WAIT: u8 = 8;
 const LAST_ACK: u8 = 9;
 const CLOSING: u8 = 11;
 
 /// Waits until this thread's namespace holds an IPv4 TCP socket from local port `from`
 /// to remote port `to` in `state`, as /proc/thread-self/net/tcp shows it: the packets a
-/// step sent have been through loopback (and the namespace's iptables).
+/// step sent have been through loopback (and the namespace's iptables). Loopback
+/// delivers in the sender's system call only when its softirq runs inline; on a loaded
+/// machine ksoftirqd delivers later.
 fn wait_tcp(from: u16, to: u16, state: u8) {
-    let wanted = (from, to, state);
+    wait_proc("tcp", from, to, state, 0);
+}
+
+/// Waits until /proc/thread-self/net/`table` (tcp or udp) shows a socket from local port
+/// `from` to remote port `to` in `state` with at least `queued` in its receive queue.
+fn wait_proc(table: &str, from: u16, to: u16, state: u8, queued: u64) {
+    let path = format!("/proc/thread-self/net/{table}");
     let started = std::time::Instant::now();
     loop {
-        let table = std::fs::read_to_string("/proc/thread-self/net/tcp").unwrap();
-        // `sl local rem st ...`, addresses as HEXIP:HEXPORT, the state in hex.
-        let port = |field: &str| u16::from_str_radix(field.split_once(':').unwrap().1, 16).unwrap();
-        if table.lines().skip(1).any(|line| {
+        let text = std::fs::read_to_string(&path).unwrap();
+        // `sl local rem st tx_queue:rx_queue ...`, addresses as HEXIP:HEXPORT, numbers in
+        // hex.
+        let hex = |field: &str| u64::from_str_radix(field, 16).unwrap();
+        let port = |field: &str| hex(field.split_once(':').unwrap().1);
+        let found = text.lines().skip(1).any(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
-            (
-                port(f[1]),
-                port(f[2]),
-                u8::from_str_radix(f[3], 16).unwrap(),
-            ) == wanted
-        }) {
+            let rx_queue = hex(f[4].split_once(':').unwrap().1);
+            (port(f[1]), port(f[2]), hex(f[3])) == (from.into(), to.into(), state.into())
+                && rx_queue >= queued
+        });
+        if found {
             return;
         }
         assert!(
             started.elapsed() < Duration::from_secs(30),
-            "no {from} -> {to} in state {state} within 30 s:\n{table}"
+            "no {from} -> {to} in state {state} with {queued} queued within 30 s:\n{text}"
         );
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -175,6 +185,8 @@ pub fn build(ns: String, dir: std::path::PathBuf) -> Made {
     for _ in 0..2 {
         let client = TcpStream::connect(local(&lst)).unwrap();
         let c = client.local_addr().unwrap();
+        // The server's end exists once the client's ACK has been through.
+        wait_tcp(7000, c.port(), ESTABLISHED);
         m.keys.push(tcp_key(
             "tcp",
             "ESTABLISHED",
@@ -194,6 +206,7 @@ pub fn build(ns: String, dir: std::path::PathBuf) -> Made {
     let (mut client, server) = connect(&lst);
     client.write_all(&[7u8; 100]).unwrap();
     let c = client.local_addr().unwrap();
+    wait_proc("tcp", 7001, c.port(), ESTABLISHED, 100);
     m.keys.push(tcp_key(
         "tcp",
         "ESTABLISHED",
@@ -393,6 +406,8 @@ pub fn build(ns: String, dir: std::path::PathBuf) -> Made {
     let connected = UdpSocket::bind("127.0.0.1:7021").unwrap();
     connected.connect("127.0.0.1:7020").unwrap();
     connected.send(b"hello").unwrap();
+    // UDP's rx_queue is memory charged, not bytes: any is the datagram.
+    wait_proc("udp", 7020, 0, CLOSE, 1);
     let v6 = UdpSocket::bind("[::]:7022").unwrap();
     m.keys.push(tcp_key(
         "udp",

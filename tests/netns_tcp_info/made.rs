@@ -33,25 +33,6 @@ pub fn setsockopt_str(fd: &impl AsRawFd, level: i32, name: i32, value: &[u8]) ->
     }
 }
 
-/// `tcpi_last_data_sent` of a connection, read with getsockopt(TCP_INFO) (offset 44 of
-/// struct tcp_info, include/uapi/linux/tcp.h).
-fn last_data_sent_ms(stream: &TcpStream) -> u32 {
-    let mut info = [0u8; 232];
-    let mut len = info.len() as libc::socklen_t;
-    // SAFETY: a valid descriptor and a buffer of `len` bytes.
-    let rc = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            info.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
-    assert_eq!(rc, 0, "TCP_INFO: {}", std::io::Error::last_os_error());
-    u32::from_ne_bytes(info[44..48].try_into().unwrap())
-}
-
 pub fn setsockopt_int(fd: &impl AsRawFd, level: i32, name: i32, value: i32) {
     let ok = setsockopt_str(fd, level, name, &value.to_ne_bytes());
     assert!(
@@ -184,7 +165,7 @@ pub fn build() -> Made {
     chatty.write_all(b"x").unwrap();
     chatty_server.read_exact(&mut [0u8; 1]).unwrap();
     let started = std::time::Instant::now();
-    while last_data_sent_ms(&chatty) < 300 {
+    while crate::common::tcp_info(&chatty).tcpi_last_data_sent < 300 {
         assert!(started.elapsed() < std::time::Duration::from_secs(30));
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
