@@ -141,8 +141,8 @@ fn named(host: &str, err: DataFusionError) -> DataFusionError {
 /// `stream`'s errors named by its host. A connection lost after the stream had heard
 /// nothing from its host for `timeout` or more is how a hung host shows: the pings,
 /// sent every `timeout`, went unanswered. Its line gives that silence and the setting,
-/// beside the transport's words ("stream closed because of a broken pipe"). A crash
-/// after as long a silence reads the same, which is as true of it.
+/// beside the transport's words ("stream closed because of a broken pipe"). A host
+/// that crashes after as long a silence gets the same line, which is true of it too.
 fn named_stream<T: Send + 'static>(
     stream: BoxStream<'static, Result<T>>,
     host: Arc<str>,
