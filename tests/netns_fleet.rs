@@ -6,8 +6,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use common::{Kid, Lines, Netns, RunExt, Server};
@@ -545,60 +544,6 @@ fn a_worker_wants_the_token() {
     assert!(log.iter().any(|l| l.contains("Unauthenticated")), "{log:?}");
 }
 
-/// A server certificate for 127.0.0.1 signed by a CA made here: (CA certificate,
-/// server certificate, server key). rustls takes no self-signed CA certificate as a
-/// server's own.
-fn signed_server_certificate(dir: &std::path::Path) -> [std::path::PathBuf; 3] {
-    let (ca_cert, ca_key) = common::self_signed(dir, "ca", "/CN=netsql-test-ca", &[]);
-    let (csr, key, cert, ext) = (
-        dir.join("server.csr"),
-        dir.join("server.key"),
-        dir.join("server.pem"),
-        dir.join("server.ext"),
-    );
-    std::fs::write(&ext, "subjectAltName=DNS:localhost,IP:127.0.0.1\n").unwrap();
-    let path = |p: &std::path::PathBuf| p.to_str().unwrap().to_string();
-    for args in [
-        vec![
-            "req".to_string(),
-            "-newkey".into(),
-            "rsa:2048".into(),
-            "-nodes".into(),
-            "-subj".into(),
-            "/CN=localhost".into(),
-            "-keyout".into(),
-            path(&key),
-            "-out".into(),
-            path(&csr),
-        ],
-        vec![
-            "x509".into(),
-            "-req".into(),
-            "-in".into(),
-            path(&csr),
-            "-CA".into(),
-            path(&ca_cert),
-            "-CAkey".into(),
-            path(&ca_key),
-            "-CAcreateserial".into(),
-            "-days".into(),
-            "1".into(),
-            "-extfile".into(),
-            path(&ext),
-            "-out".into(),
-            path(&cert),
-        ],
-    ] {
-        let out = Command::new("openssl").args(&args).run();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    [ca_cert, cert, key]
-}
-
 /// `--connect grpc+tls://` trusts a host's certificate through the CA `--tls-ca` names:
 /// the query answers. Without it the host is refused (an issuer nobody vouched for):
 /// one line naming it, exit 2, no rows.
@@ -608,7 +553,14 @@ fn a_tls_host_is_trusted_through_the_ca_given() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let [ca, cert, key] = signed_server_certificate(dir.path());
+    let (ca, ca_key) = common::self_signed(dir.path(), "ca", "/CN=netsql-test-ca", &[]);
+    let (cert, key) = common::signed_by(
+        dir.path(),
+        "server",
+        "/CN=localhost",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+        (&ca, &ca_key),
+    );
     let server = start(
         &ns,
         "sealed",
@@ -838,45 +790,20 @@ fn a_host_that_hangs_mid_query_is_named_within_its_timeout() {
     let busy = start(&one, "busy", &[]);
     let hung = start(&two, "hung", &[]);
     let hosts = format!("{},{}", busy.uri(false), hung.uri(false));
-    let started = std::time::Instant::now();
-    let client = common::netsql()
-        .args(["--connect", &hosts, "--host-timeout", "2s", "-e", SLOW])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let client = Kid::spawn(
+        common::netsql()
+            .args(["--connect", &hosts, "--host-timeout", "2s", "-e", SLOW])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
     // The probe is answered within milliseconds; a second in, each host runs its part.
     std::thread::sleep(Duration::from_secs(1));
     let stopped = Stopped::stop(&hung);
-    let mut client = Kid(client);
-    let status = loop {
-        if let Some(status) = client.0.try_wait().unwrap() {
-            break status;
-        }
-        // About twice --host-timeout after the stop; the other host's part ends by ~5 s.
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the client still waits on the stopped host"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    // About twice --host-timeout after the stop; the other host's part ends by ~5 s.
+    let out = client.finish_within(Duration::from_secs(9));
     drop(stopped);
-    let mut err = String::new();
-    client
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    let mut rows = String::new();
-    client
-        .0
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut rows)
-        .unwrap();
+    let (status, rows) = (out.status, String::from_utf8_lossy(&out.stdout));
+    let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(status.code(), Some(2), "{err}");
     assert!(rows.is_empty(), "{rows}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");

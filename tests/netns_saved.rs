@@ -34,38 +34,25 @@ fn sleeper(fds: &[&dyn AsRawFd]) -> Kid {
 /// /proc/thread-self/net/tcp lists it): the FINs to :7703 delivered (two FIN_WAIT2 client
 /// ends, two CLOSE_WAIT server ends) and 500 and 300 bytes queued on :7700's ends.
 fn settled() {
-    let started = std::time::Instant::now();
-    loop {
-        let tcp = std::fs::read_to_string("/proc/thread-self/net/tcp").unwrap();
-        let rows: Vec<Vec<&str>> = tcp
-            .lines()
-            .skip(1)
-            .map(|l| l.split_whitespace().collect())
-            .collect();
-        // Ports in hex: 7700 = 1E14, 7703 = 1E17; states: 05 FIN_WAIT2, 08 CLOSE_WAIT.
-        let count = |field: usize, port: &str, state: &str| {
-            rows.iter()
-                .filter(|f| f[field].ends_with(port) && f[3] == state)
-                .count()
-        };
-        let queued: Vec<&str> = rows
-            .iter()
-            .filter(|f| f[1].ends_with(":1E14"))
-            .filter_map(|f| f[4].split(':').nth(1))
-            .collect();
-        if count(2, ":1E17", "05") == 2
-            && count(1, ":1E17", "08") == 2
-            && queued.contains(&"000001F4")
-            && queued.contains(&"0000012C")
-        {
-            return;
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(10),
-            "the kernel never showed the sockets settled:\n{tcp}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    common::wait_until(
+        "the kernel showing the sockets settled",
+        std::time::Duration::from_secs(10),
+        || {
+            let tcp = common::proc_sockets("tcp");
+            // States: 5 FIN_WAIT2, 8 CLOSE_WAIT.
+            let count =
+                |keep: &dyn Fn(&common::ProcSocket) -> bool| tcp.iter().filter(|s| keep(s)).count();
+            let queued: Vec<u64> = tcp
+                .iter()
+                .filter(|s| s.local_port == 7700)
+                .map(|s| s.rx_queue)
+                .collect();
+            count(&|s| s.remote_port == 7703 && s.state == 5) == 2
+                && count(&|s| s.local_port == 7703 && s.state == 8) == 2
+                && queued.contains(&500)
+                && queued.contains(&300)
+        },
+    );
 }
 
 /// Runs inside the namespace. This process ends up holding:

@@ -3,6 +3,8 @@
 //! would), and the owner walk happening only for queries that need owners.
 
 mod common;
+#[path = "netns_sockets/ss.rs"]
+mod ss;
 
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -43,69 +45,8 @@ fn rows(out: &Output) -> Vec<String> {
     rows
 }
 
-const SQL: &str = "SELECT proto, state, local_address, local_port, remote_address, remote_port, \
-                   inode, path FROM sockets";
-
-/// `ss` in the namespace, the witness: inet sockets as "netid state local peer", and
-/// unix sockets' inodes.
-fn ss_sockets(ns: &Netns) -> (Vec<String>, Vec<String>) {
-    let mut inet: Vec<String> = ns
-        .exec_ok(&["ss", "-Htuanw"])
-        .lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            format!("{} {} {} {}", f[0], f[1], f[4], f[5])
-        })
-        .collect();
-    inet.sort();
-    // Unix: `u_str LISTEN 0 128 PATH INODE * 0`.
-    let mut unix: Vec<String> = ns
-        .exec_ok(&["ss", "-Hxa"])
-        .lines()
-        .map(|l| l.split_whitespace().nth(5).unwrap().to_string())
-        .collect();
-    unix.sort();
-    (inet, unix)
-}
-
-/// Our rows (as `rows` gives them) in the witness's terms.
-fn as_ss(rows: &[String]) -> (Vec<String>, Vec<String>) {
-    let (mut inet, mut unix) = (Vec::new(), Vec::new());
-    for row in rows {
-        let row: serde_json::Value = serde_json::from_str(row).unwrap();
-        let proto = row["proto"].as_str().unwrap();
-        if proto == "unix" {
-            unix.push(row["inode"].to_string());
-            continue;
-        }
-        let endpoint = |address: &str, port: &str| {
-            let a = row[address].as_str().unwrap();
-            let a = if a.contains(':') {
-                format!("[{a}]")
-            } else {
-                a.to_string()
-            };
-            match row[port].as_u64().unwrap() {
-                0 => format!("{a}:*"),
-                p => format!("{a}:{p}"),
-            }
-        };
-        let state = match row["state"].as_str().unwrap() {
-            "ESTABLISHED" => "ESTAB",
-            "CLOSE" => "UNCONN",
-            other => other,
-        };
-        inet.push(format!(
-            "{} {state} {} {}",
-            proto.trim_end_matches('6'),
-            endpoint("local_address", "local_port"),
-            endpoint("remote_address", "remote_port")
-        ));
-    }
-    inet.sort();
-    unix.sort();
-    (inet, unix)
-}
+const SQL: &str = "SELECT proto, type, state, local_address, local_port, remote_address, \
+                   remote_port, inode, path FROM sockets";
 
 #[test]
 fn auto_reads_proc_when_sock_diag_is_refused() {
@@ -159,16 +100,24 @@ fn auto_reads_proc_when_sock_diag_is_refused() {
     );
     // auto falls back quietly and gives the rows ss sees (ss asks sock_diag, which
     // this process may use), and the rows each source gives when allowed.
-    let witness = ss_sockets(&ns);
+    let ends = |rows: Vec<[String; 4]>| {
+        let mut rows = rows;
+        rows.sort();
+        rows
+    };
+    let witness = ends(ss::ss_rows(&ns).iter().map(ss::SsRow::ends).collect());
     let fallback = netsql("auto", true);
     assert!(
         fallback.stderr.is_empty(),
         "{}",
         String::from_utf8_lossy(&fallback.stderr)
     );
+    assert_eq!(
+        ends(ndjson(&fallback.stdout).iter().map(ss::ends).collect()),
+        witness
+    );
+    assert_eq!(witness.len(), 9, "{witness:?}");
     let fallback = rows(&fallback);
-    assert_eq!(as_ss(&fallback), witness);
-    assert_eq!((witness.0.len(), witness.1.len()), (7, 2), "{witness:?}");
     assert_eq!(fallback, rows(&netsql("proc", false)));
     assert_eq!(fallback, rows(&netsql("netlink", false)));
     assert!(fallback.iter().any(|r| r.contains("netsql-sources.sock")));

@@ -417,6 +417,86 @@ pub fn self_signed(
     (cert, key)
 }
 
+/// A certificate for `subject` signed by the CA `ca` (its certificate and key, as
+/// [`self_signed`] makes them), with the X.509 extensions in `extensions` (one a line:
+/// `subjectAltName=IP:127.0.0.1`, `extendedKeyUsage=clientAuth`): `DIR/NAME.pem` and
+/// `DIR/NAME.key`. rustls takes a leaf signed by a CA, not a self-signed CA certificate,
+/// as a server's or a client's own.
+pub fn signed_by(
+    dir: &Path,
+    name: &str,
+    subject: &str,
+    extensions: &str,
+    ca: (&Path, &Path),
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let file = |ext: &str| dir.join(format!("{name}.{ext}"));
+    let (key, csr, cert, extfile) = (file("key"), file("csr"), file("pem"), file("ext"));
+    std::fs::write(&extfile, extensions).unwrap();
+    let openssl = |command: &mut Command| {
+        let out = command.run();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(
+        Command::new("openssl")
+            .args(["req", "-newkey", "rsa:2048", "-nodes", "-subj", subject])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&csr),
+    );
+    openssl(
+        Command::new("openssl")
+            .args(["x509", "-req", "-in"])
+            .arg(&csr)
+            .arg("-CA")
+            .arg(ca.0)
+            .arg("-CAkey")
+            .arg(ca.1)
+            .args(["-CAcreateserial", "-days", "1", "-extfile"])
+            .arg(&extfile)
+            .arg("-out")
+            .arg(&cert),
+    );
+    (cert, key)
+}
+
+/// One socket of `/proc/thread-self/net/TABLE` (tcp, udp, ...: this thread's network
+/// namespace), read apart from netsql.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcSocket {
+    pub local_port: u16,
+    pub remote_port: u16,
+    /// The kernel's state number (include/net/tcp_states.h: 1 ESTABLISHED, ..., 11
+    /// CLOSING).
+    pub state: u8,
+    /// Bytes unread (TCP), or memory charged (UDP).
+    pub rx_queue: u64,
+}
+
+/// Every socket of `/proc/thread-self/net/{table}` (a thread inside the namespace reads
+/// it): `sl local rem st tx_queue:rx_queue ...`, ports and numbers in hex.
+pub fn proc_sockets(table: &str) -> Vec<ProcSocket> {
+    let text = std::fs::read_to_string(format!("/proc/thread-self/net/{table}")).unwrap();
+    let hex = |field: &str| u64::from_str_radix(field, 16).unwrap();
+    let after_colon = |field: &str| hex(field.rsplit_once(':').unwrap().1);
+    text.lines()
+        .skip(1)
+        .map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            ProcSocket {
+                local_port: after_colon(f[1]) as u16,
+                remote_port: after_colon(f[2]) as u16,
+                state: hex(f[3]) as u8,
+                rx_queue: after_colon(f[4]),
+            }
+        })
+        .collect()
+}
+
 pub fn run_ok(program: &str, args: &[&str]) -> String {
     let out = Command::new(program).args(args).run();
     assert!(

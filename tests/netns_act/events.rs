@@ -96,33 +96,28 @@ impl Witness {
     }
 }
 
-/// `SELECT`'s one number over the socket_events a recording to `dir` wrote, with a local
-/// port (0 when nothing is written yet).
-fn over_recorded(dir: &std::path::Path, select: &str) -> u64 {
-    if parquet_files(&dir.join("socket_events")) == 0 {
-        return 0;
-    }
-    let sql = format!("SELECT {select} FROM history.socket_events WHERE local_port <> 0");
+/// The CSV values (header dropped) `sql` gives over the recording in `dir`.
+fn recorded(dir: &std::path::Path, sql: &str) -> Vec<String> {
     let out = crate::common::netsql()
         .arg("--history")
         .arg(dir)
-        .args(["--format", "csv", "-e", &sql])
+        .args(["--format", "csv", "-e", sql])
         .run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+        .skip(1)
+        .map(str::to_string)
+        .collect()
 }
 
-/// Events with a local port written so far.
-fn recorded(dir: &std::path::Path) -> u64 {
-    over_recorded(dir, "count(*)")
-}
-
-/// The ticks whose files hold events with a local port.
-fn recorded_ticks(dir: &std::path::Path) -> u64 {
-    over_recorded(dir, "count(DISTINCT taken)")
+/// The one number `sql` gives over the recording in `dir`.
+fn recorded_number(dir: &std::path::Path, sql: &str) -> u64 {
+    recorded(dir, sql)[0].parse().unwrap()
 }
 
 /// Finished Parquet files under `dir`, at any depth.
@@ -487,14 +482,13 @@ fn record_writes_socket_events_continuously() {
     witness.wait_offered(40, Duration::from_secs(60));
     // Ticks write them (each tick also writes netsql's own port-0 events): once all 40
     // are in files, what follows goes to later ones.
-    let started = Instant::now();
-    while recorded(dir.path()) < 40 {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no tick wrote them"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    crate::common::wait_until("the first churn in files", Duration::from_secs(30), || {
+        parquet_files(&dir.path().join("socket_events")) > 0
+            && recorded_number(
+                dir.path(),
+                "SELECT count(*) FROM history.socket_events WHERE local_port <> 0",
+            ) >= 40
+    });
     ports.extend(udp_churn(&ns, 25));
     witness.wait_offered(65, Duration::from_secs(60));
     // SIGTERM ends the recording; what the kernel delivered before is written.
@@ -507,53 +501,29 @@ fn record_writes_socket_events_continuously() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let read = crate::common::netsql()
-        .arg("--history")
-        .arg(dir.path())
-        .args([
-            "--format",
-            "csv",
-            "-e",
-            "SELECT local_port FROM history.socket_events WHERE host = 'h1' AND proto = 'udp' AND local_port <> 0 ORDER BY local_port",
-        ])
-        .run();
-    assert!(
-        read.status.success(),
-        "{}",
-        String::from_utf8_lossy(&read.stderr)
+    let got = recorded(
+        dir.path(),
+        "SELECT local_port FROM history.socket_events WHERE host = 'h1' AND proto = 'udp' AND local_port <> 0 ORDER BY local_port",
     );
     let mut expected: Vec<String> = ports.iter().map(|p| p.to_string()).collect();
     expected.sort_by_key(|p| p.parse::<u32>().unwrap());
-    let got: Vec<String> = String::from_utf8_lossy(&read.stdout)
-        .lines()
-        .skip(1)
-        .map(str::to_string)
-        .collect();
     assert_eq!(got, expected, "every closed socket recorded once");
-    // Written tick by tick: more than one file, each stamped with its tick.
-    let files = crate::common::netsql()
-        .arg("--history")
-        .arg(dir.path())
-        .args([
-            "--format",
-            "csv",
-            "-e",
-            "SELECT count(DISTINCT taken) FROM history.socket_events",
-        ])
-        .run();
-    let distinct: u32 = String::from_utf8_lossy(&files.stdout)
-        .lines()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
+    // Written tick by tick: one file a tick, each stamped with its tick.
+    let distinct = recorded_number(
+        dir.path(),
+        "SELECT count(DISTINCT taken) FROM history.socket_events",
+    );
     assert_eq!(
         distinct as usize,
         parquet_files(&dir.path().join("socket_events")),
         "one tick a file"
     );
     // The two churns' sockets, in files of different ticks.
-    assert!(recorded_ticks(dir.path()) >= 2);
+    let ticks = recorded_number(
+        dir.path(),
+        "SELECT count(DISTINCT taken) FROM history.socket_events WHERE local_port <> 0",
+    );
+    assert!(ticks >= 2, "{ticks}");
 }
 
 #[test]

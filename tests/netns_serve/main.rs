@@ -283,50 +283,13 @@ fn the_security_matrix() {
     let (ca_cert, ca_key) = made("ca", &[]);
     // A client certificate that `ca` signs.
     let signed_by = |ca: &str, ca_cert: &Path, ca_key: &Path| {
-        let client_key = dir.path().join(format!("client-of-{ca}.key"));
-        let client_csr = dir.path().join(format!("client-of-{ca}.csr"));
-        let client_cert = dir.path().join(format!("client-of-{ca}.pem"));
-        let ext = dir.path().join("client.ext");
-        std::fs::write(&ext, "extendedKeyUsage=clientAuth\n").unwrap();
-        for args in [
-            vec![
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-subj",
-                "/CN=netsql-test-client",
-                "-keyout",
-                client_key.to_str().unwrap(),
-                "-out",
-                client_csr.to_str().unwrap(),
-            ],
-            vec![
-                "x509",
-                "-req",
-                "-in",
-                client_csr.to_str().unwrap(),
-                "-CA",
-                ca_cert.to_str().unwrap(),
-                "-CAkey",
-                ca_key.to_str().unwrap(),
-                "-CAcreateserial",
-                "-days",
-                "1",
-                "-extfile",
-                ext.to_str().unwrap(),
-                "-out",
-                client_cert.to_str().unwrap(),
-            ],
-        ] {
-            let out = Command::new("openssl").args(&args).run();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        (client_cert, client_key)
+        common::signed_by(
+            dir.path(),
+            &format!("client-of-{ca}"),
+            "/CN=netsql-test-client",
+            "extendedKeyUsage=clientAuth\n",
+            (ca_cert, ca_key),
+        )
     };
     let (client_cert, client_key) = signed_by("ca", &ca_cert, &ca_key);
     // The same subject, signed by a CA the server was not given.

@@ -135,29 +135,15 @@ fn wait_tcp(from: u16, to: u16, state: u8) {
 /// Waits until /proc/thread-self/net/`table` (tcp or udp) shows a socket from local port
 /// `from` to remote port `to` in `state` with at least `queued` in its receive queue.
 fn wait_proc(table: &str, from: u16, to: u16, state: u8, queued: u64) {
-    let path = format!("/proc/thread-self/net/{table}");
-    let started = std::time::Instant::now();
-    loop {
-        let text = std::fs::read_to_string(&path).unwrap();
-        // `sl local rem st tx_queue:rx_queue ...`, addresses as HEXIP:HEXPORT, numbers in
-        // hex.
-        let hex = |field: &str| u64::from_str_radix(field, 16).unwrap();
-        let port = |field: &str| hex(field.split_once(':').unwrap().1);
-        let found = text.lines().skip(1).any(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let rx_queue = hex(f[4].split_once(':').unwrap().1);
-            (port(f[1]), port(f[2]), hex(f[3])) == (from.into(), to.into(), state.into())
-                && rx_queue >= queued
-        });
-        if found {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no {from} -> {to} in state {state} with {queued} queued within 30 s:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    crate::common::wait_until(
+        &format!("{table} {from} -> {to} in state {state} with {queued} queued"),
+        Duration::from_secs(30),
+        || {
+            crate::common::proc_sockets(table).iter().any(|s| {
+                (s.local_port, s.remote_port, s.state) == (from, to, state) && s.rx_queue >= queued
+            })
+        },
+    );
 }
 
 fn local(socket: &Socket) -> SocketAddr {

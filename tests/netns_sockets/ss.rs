@@ -1,5 +1,9 @@
 //! `ss -Htuanwxeo` in the namespace, and our rows as ss would print them.
 
+// Shared by several test binaries (netns_sockets, netns_all, netns_history,
+// netns_sources), each using a part.
+#![allow(dead_code)]
+
 use crate::common::{number, text, Netns, Row};
 
 /// One `ss -Htuanwxeo` line, reduced to what both tools show.
@@ -16,7 +20,6 @@ pub struct SsRow {
     pub uid: Option<u64>,
 }
 
-#[allow(dead_code)] // netns_all reads ss itself, with -p
 pub fn ss_rows(ns: &Netns) -> Vec<SsRow> {
     parse(&ns.exec_ok(&["ss", "-Htuanwxeo"]))
 }
@@ -59,8 +62,44 @@ pub fn parse(out: &str) -> Vec<SsRow> {
         .collect()
 }
 
+impl SsRow {
+    /// What says which socket this is: netid, state, local and peer.
+    pub fn ends(&self) -> [String; 4] {
+        [
+            self.netid.clone(),
+            self.state.clone(),
+            self.local.clone(),
+            self.peer.clone(),
+        ]
+    }
+}
+
 /// Our row as ss would print it.
 pub fn as_ss(row: &Row) -> SsRow {
+    let [netid, state, local, peer] = ends(row);
+    let proto = text(row, "proto").unwrap();
+    let timer = text(row, "timer").filter(|t| t != "off").map(|t| {
+        if t == "probe" {
+            "persist".into()
+        } else {
+            t
+        }
+    });
+    SsRow {
+        netid,
+        state,
+        recv_q: number(row, "recv_q").unwrap(),
+        send_q: number(row, "send_q").unwrap(),
+        local,
+        peer,
+        timer,
+        uid: number(row, "uid").filter(|_| proto != "unix"),
+    }
+}
+
+/// Our row's netid, state, local and peer as ss prints them (`proto`, `type`, `state`,
+/// the addresses and ports; unix: `path`, `inode`, `peer_inode`).
+pub fn ends(row: &Row) -> [String; 4] {
     let proto = text(row, "proto").unwrap();
     let ty = text(row, "type").unwrap();
     let netid = match (proto.as_str(), ty.as_str()) {
@@ -107,23 +146,7 @@ pub fn as_ss(row: &Row) -> SsRow {
             endpoint("remote_address", "remote_port"),
         )
     };
-    let timer = text(row, "timer").filter(|t| t != "off").map(|t| {
-        if t == "probe" {
-            "persist".into()
-        } else {
-            t
-        }
-    });
-    SsRow {
-        netid: netid.into(),
-        state,
-        recv_q: number(row, "recv_q").unwrap(),
-        send_q: number(row, "send_q").unwrap(),
-        local: wildcard(local),
-        peer: wildcard(peer),
-        timer,
-        uid: number(row, "uid").filter(|_| proto != "unix"),
-    }
+    [netid.into(), state, wildcard(local), wildcard(peer)]
 }
 
 /// ss prints an IPv6 wildcard as `*` for dual-stack sockets and `[::]` for v6-only ones;

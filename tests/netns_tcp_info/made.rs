@@ -164,11 +164,11 @@ pub fn build() -> Made {
     let (mut chatty_server, _) = chatty_listener.accept().unwrap();
     chatty.write_all(b"x").unwrap();
     chatty_server.read_exact(&mut [0u8; 1]).unwrap();
-    let started = std::time::Instant::now();
-    while crate::common::tcp_info(&chatty).tcpi_last_data_sent < 300 {
-        assert!(started.elapsed() < std::time::Duration::from_secs(30));
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    crate::common::wait_until(
+        "the byte sent 300 ms ago",
+        std::time::Duration::from_secs(30),
+        || crate::common::tcp_info(&chatty).tcpi_last_data_sent >= 300,
+    );
     chatty_server.write_all(b"y").unwrap();
     chatty.read_exact(&mut [0u8; 1]).unwrap();
     held.extend([chatty_listener.into(), chatty.into(), chatty_server.into()]);
