@@ -18,6 +18,16 @@ fn start(ns: &Netns, name: &str, serve_args: &[&str]) -> Server {
     Server::start(&["--netns", &ns.name], &args)
 }
 
+/// The bytes of a `worker.ExecuteTask` log line; `None` for another line.
+fn task_bytes(line: &str) -> Option<u64> {
+    if !line.contains("call=worker.ExecuteTask") {
+        return None;
+    }
+    assert!(line.contains("status=Ok"), "{line}");
+    let bytes = line.split("bytes=").nth(1).unwrap();
+    Some(bytes.split(' ').next().unwrap().parse().unwrap())
+}
+
 /// The bytes of the next `worker.ExecuteTask` the server logs (within 10 s).
 fn next_task_bytes(server: &Server) -> u64 {
     loop {
@@ -25,12 +35,40 @@ fn next_task_bytes(server: &Server) -> u64 {
             .log
             .recv_timeout(Duration::from_secs(10))
             .expect("the server logs its worker calls");
-        if line.contains("call=worker.ExecuteTask") {
-            assert!(line.contains("status=Ok"), "{line}");
-            let bytes = line.split("bytes=").nth(1).unwrap();
-            return bytes.split(' ').next().unwrap().parse().unwrap();
+        if let Some(bytes) = task_bytes(&line) {
+            return bytes;
         }
     }
+}
+
+/// The bytes of each `worker.ExecuteTask` the server logs until 2 s pass without a line.
+fn tasks_logged(server: &Server) -> Vec<u64> {
+    let mut tasks = Vec::new();
+    while let Ok(line) = server.log.recv_timeout(Duration::from_secs(2)) {
+        tasks.extend(task_bytes(&line));
+    }
+    tasks
+}
+
+/// `EXPLAIN ANALYZE` of `sql` over `hosts`, and the lines of its stage of one task per
+/// host (four), up to the next stage's header.
+fn host_stage(hosts: &str, sql: &str) -> (String, String) {
+    let out = common::netsql()
+        .args(["--connect", hosts, "-e", &format!("EXPLAIN ANALYZE {sql}")])
+        .run();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stage = text
+        .lines()
+        .find(|l| l.contains("Stage") && l.contains("── tasks=4"))
+        .unwrap_or_else(|| panic!("no stage of 4 tasks:\n{text}"));
+    let after = &text[text.find(stage).unwrap() + stage.len()..];
+    let own = after[..after.find("Stage ").unwrap_or(after.len())].to_string();
+    (text, own)
 }
 
 /// Holds `holder.py`'s sockets at each of `ports` inside `ns`.
@@ -209,26 +247,62 @@ fn four_hosts_answer_as_one() {
     }
     assert_eq!(got, owners);
 
-    // EXPLAIN ANALYZE: the partial aggregate runs in a stage of one task per host.
-    let sql = "EXPLAIN ANALYZE SELECT state, count(*) FROM sockets GROUP BY state";
-    let out = common::netsql()
-        .args(["--connect", &hosts, "-e", sql])
-        .run();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    // A third table joined on host as well: both joins run on the hosts. Each listener's
+    // parent process, as /proc/<pid>/stat and /proc/<ppid>/comm give it.
+    let sql = format!(
+        "SELECT s.host, s.local_port, q.pid, q.name FROM sockets s \
+         JOIN processes p ON s.host = p.host AND s.pid = p.pid \
+         JOIN processes q ON q.host = p.host AND q.pid = p.ppid \
+         WHERE s.state = 'LISTEN' AND s.{TCP} ORDER BY s.host, s.local_port"
     );
-    let stage = text
-        .lines()
-        .find(|l| l.contains("Stage") && l.contains("── tasks=4"))
-        .unwrap_or_else(|| panic!("no stage of 4 tasks:\n{text}"));
-    // That stage's own lines: up to the next stage's header.
-    let after = &text[text.find(stage).unwrap() + stage.len()..];
-    let own = &after[..after.find("Stage ").unwrap_or(after.len())];
+    let got = rows(&stdout(&fleet(&hosts, &["-e", &sql])));
+    let parents: Vec<Vec<String>> = owners
+        .iter()
+        .map(|owner| {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", owner[2])).unwrap();
+            // After "(comm) ": the state, then the parent's pid.
+            let ppid = stat.rsplit(") ").next().unwrap().split(' ').nth(1).unwrap();
+            let comm = std::fs::read_to_string(format!("/proc/{ppid}/comm")).unwrap();
+            let comm = comm.trim_end().to_string();
+            vec![owner[0].clone(), owner[1].clone(), ppid.to_string(), comm]
+        })
+        .collect();
+    assert_eq!(got, parents);
+    let (text, own) = host_stage(&hosts, &sql);
+    assert_eq!(own.matches("HostJoinExec").count(), 2, "{text}");
+
+    // A join not on host pairs every host's rows with every other's: all four servers
+    // see this machine's processes, so each listener's pid is found on four hosts.
+    let sql = format!(
+        "SELECT count(*) AS n FROM sockets s JOIN processes p ON s.pid = p.pid \
+         WHERE s.state = 'LISTEN' AND s.{TCP}"
+    );
+    let got = rows(&stdout(&fleet(&hosts, &["-e", &sql])));
+    assert_eq!(got, vec![vec![(4 * owners.len()).to_string()]]);
+
+    // EXPLAIN ANALYZE: the partial aggregate runs in a stage of one task per host.
+    let (text, own) = host_stage(&hosts, "SELECT state, count(*) FROM sockets GROUP BY state");
     assert!(own.contains("AggregateExec: mode=Partial"), "{text}");
     assert!(own.contains("FleetScan"), "{text}");
+
+    // A join on host runs on each host: the hosts' stage holds the join over both
+    // tables' scans, and each server runs one task for the query, not one per table.
+    let join = "SELECT count(*) AS n FROM sockets s JOIN processes p \
+                ON s.host = p.host AND s.pid = p.pid";
+    let (text, own) = host_stage(&hosts, join);
+    assert!(own.contains("HostJoinExec"), "{text}");
+    assert!(
+        own.contains("table=sockets") && own.contains("table=processes"),
+        "{text}"
+    );
+    assert_eq!(text.matches("FleetScan").count(), 8, "{text}");
+    servers.iter().for_each(|s| drop(s.lines()));
+    stdout(&fleet(&hosts, &["-e", join]));
+    for server in &servers {
+        let tasks = tasks_logged(server);
+        assert_eq!(tasks.len(), 1, "{tasks:?}");
+        assert!(tasks[0] < 4096, "{tasks:?}");
+    }
 
     // UNION ALL of two fleet tables: both read on every host.
     let sql = format!(

@@ -1,7 +1,8 @@
 //! How a fleet scan crosses the network: the client writes one host's [`FleetScan`] as a
 //! small protobuf message (the table's name, projection, filters, limit, namespaces and
 //! the schema the client planned with); a worker reads it back as its own [`HostScan`].
-//! Nothing else of netsql's travels in a plan: any other extension node fails to decode.
+//! A [`HostJoinExec`] travels as the hash join it runs, over placeholders. Nothing else
+//! of netsql's travels in a plan: any other extension node fails to decode.
 
 use std::sync::Arc;
 
@@ -14,10 +15,14 @@ use datafusion::prelude::SessionConfig;
 use datafusion_proto::logical_plan::from_proto::parse_exprs;
 use datafusion_proto::logical_plan::to_proto::serialize_exprs;
 use datafusion_proto::logical_plan::DefaultLogicalExtensionCodec;
-use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+use datafusion_proto::physical_plan::{
+    DefaultPhysicalExtensionCodec, PhysicalExtensionCodec, PhysicalPlanNodeExt,
+    PhysicalProtoConverterExtension,
+};
 use datafusion_proto::protobuf;
 use prost::Message;
 
+use super::joins::HostJoinExec;
 use super::scan::{with_host, FleetScan, HostScan, Request};
 use crate::catalog::{live_scan, Settings};
 use crate::collect::owners::SharedWalk;
@@ -43,6 +48,14 @@ struct ScanMessage {
     /// What the client planned with: a worker whose table differs refuses the scan.
     #[prost(message, optional, tag = "7")]
     schema: Option<protobuf::Schema>,
+}
+
+/// A join of two fleet tables run on each host: the planner's hash join over
+/// placeholders. Its inputs travel as the node's.
+#[derive(Clone, PartialEq, Message)]
+struct JoinMessage {
+    #[prost(message, optional, tag = "1")]
+    join: Option<protobuf::PhysicalPlanNode>,
 }
 
 /// What a worker reads its scans with: its tables and its name.
@@ -79,10 +92,12 @@ impl PhysicalExtensionCodec for ScanCodec {
         buf: &[u8],
         inputs: &[Arc<dyn ExecutionPlan>],
         ctx: &TaskContext,
-        _proto_converter: &dyn PhysicalProtoConverterExtension,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if !inputs.is_empty() {
-            return Err(bad("a scan has no inputs"));
+        match inputs {
+            [] => {}
+            [left, right] => return host_join(buf, left, right, ctx, proto_converter),
+            _ => return Err(bad("a scan has no inputs, a join two")),
         }
         let message = ScanMessage::decode(buf).map_err(bad)?;
         let schema: SchemaRef = Arc::new(Schema::try_from(
@@ -173,11 +188,23 @@ impl PhysicalExtensionCodec for ScanCodec {
         &self,
         node: Arc<dyn ExecutionPlan>,
         buf: &mut Vec<u8>,
-        _proto_converter: &dyn PhysicalProtoConverterExtension,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<()> {
+        if let Some(join) = node.downcast_ref::<HostJoinExec>() {
+            // Its hash join holds only DataFusion's nodes (its inputs are placeholders).
+            let join = protobuf::PhysicalPlanNode::try_from_physical_plan_with_converter(
+                join.join().clone(),
+                &DefaultPhysicalExtensionCodec {},
+                proto_converter,
+            )?;
+            let message = JoinMessage { join: Some(join) };
+            return message
+                .encode(buf)
+                .map_err(|e| DataFusionError::Internal(format!("netsql host join: {e}")));
+        }
         let Some(scan) = node.downcast_ref::<FleetScan>() else {
             return Err(DataFusionError::Internal(format!(
-                "netsql's codec writes fleet scans, not {}",
+                "netsql's codec writes fleet scans and host joins, not {}",
                 node.name()
             )));
         };
@@ -205,5 +232,157 @@ impl PhysicalExtensionCodec for ScanCodec {
         message
             .encode(buf)
             .map_err(|e| DataFusionError::Internal(format!("netsql fleet scan: {e}")))
+    }
+}
+
+/// A [`HostJoinExec`] read back. Its hash join is decoded without netsql's codec, so it
+/// can hold no scan or other extension of its own; [`HostJoinExec::over`] then checks
+/// that it is a hash join over placeholders shaped like `left` and `right`.
+fn host_join(
+    buf: &[u8],
+    left: &Arc<dyn ExecutionPlan>,
+    right: &Arc<dyn ExecutionPlan>,
+    ctx: &TaskContext,
+    proto_converter: &dyn PhysicalProtoConverterExtension,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let message = JoinMessage::decode(buf).map_err(bad)?;
+    let join = message
+        .join
+        .ok_or_else(|| bad("a host join without its join"))?
+        .try_into_physical_plan_with_converter(
+            ctx,
+            &DefaultPhysicalExtensionCodec {},
+            proto_converter,
+        )?;
+    Ok(Arc::new(HostJoinExec::over(
+        join,
+        left.clone(),
+        right.clone(),
+    )?))
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::common::tree_node::TreeNode;
+    use datafusion::execution::TaskContext;
+    use datafusion::physical_plan::joins::HashJoinExec;
+    use datafusion::physical_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
+    use datafusion::prelude::{CsvReadOptions, SessionContext};
+    use datafusion_proto::physical_plan::DefaultPhysicalProtoConverter;
+
+    use super::*;
+
+    /// The first hash join of `sql`'s plan over the context's tables.
+    async fn hash_join(ctx: &SessionContext, sql: &str) -> Arc<dyn ExecutionPlan> {
+        let plan = ctx
+            .sql(sql)
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        let mut found = None;
+        plan.apply(|node| {
+            if node.downcast_ref::<HashJoinExec>().is_some() {
+                found = Some(node.clone());
+            }
+            Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+        })
+        .unwrap();
+        found.expect("a hash join")
+    }
+
+    /// What a worker makes of a host join message carrying `join` over `left`, `right`.
+    fn decoded(
+        join: Arc<dyn ExecutionPlan>,
+        left: Arc<dyn ExecutionPlan>,
+        right: Arc<dyn ExecutionPlan>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let message = JoinMessage {
+            join: Some(
+                protobuf::PhysicalPlanNode::try_from_physical_plan_with_converter(
+                    join,
+                    &DefaultPhysicalExtensionCodec {},
+                    &DefaultPhysicalProtoConverter {},
+                )?,
+            ),
+        };
+        ScanCodec::client().try_decode(
+            &message.encode_to_vec(),
+            &[left, right],
+            &TaskContext::default(),
+            &DefaultPhysicalProtoConverter {},
+        )
+    }
+
+    /// Why `decoded` was refused; a plan it let through fails the test.
+    fn refused(decoded: Result<Arc<dyn ExecutionPlan>>) -> String {
+        match decoded {
+            Ok(plan) => panic!("decoded: {}", plan.name()),
+            Err(err) => err.to_string(),
+        }
+    }
+
+    fn placeholders(join: &Arc<dyn ExecutionPlan>) -> Vec<Arc<dyn ExecutionPlan>> {
+        join.children()
+            .iter()
+            .map(|side| Arc::new(EmptyExec::new(side.schema())) as Arc<dyn ExecutionPlan>)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_host_join_travels_as_its_hash_join_and_nothing_else() {
+        let ctx = SessionContext::new();
+        let dir = tempfile::tempdir().unwrap();
+        for (table, text) in [("a", "host,pid\nh,1\n"), ("b", "host,pid,name\nh,1,x\n")] {
+            let csv = dir.path().join(format!("{table}.csv"));
+            std::fs::write(&csv, text).unwrap();
+            ctx.register_csv(table, csv.to_str().unwrap(), CsvReadOptions::new())
+                .await
+                .unwrap();
+        }
+        let sql = "SELECT * FROM a JOIN b ON a.host = b.host AND a.pid = b.pid";
+        let join = hash_join(&ctx, sql).await;
+        let [left, right]: [_; 2] = placeholders(&join).try_into().unwrap();
+
+        // The planner's join over placeholders: read back as a host join.
+        let over = join
+            .clone()
+            .replace_children(
+                vec![left.clone(), right.clone()],
+                ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+            )
+            .unwrap();
+        let back = decoded(over.clone(), left.clone(), right.clone()).unwrap();
+        assert_eq!(back.name(), "HostJoinExec");
+
+        // The same join over the files it read: refused, before anything runs.
+        let err = refused(decoded(join, left.clone(), right.clone()));
+        assert!(err.contains("reads only its own inputs"), "{err}");
+
+        // A file scan of its own sent as the join: refused.
+        ctx.register_csv(
+            "shadow",
+            "/etc/shadow",
+            CsvReadOptions::new()
+                .has_header(false)
+                .delimiter(b':')
+                .file_extension(""),
+        )
+        .await
+        .unwrap();
+        let scan = ctx
+            .sql("SELECT * FROM shadow")
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        let err = refused(decoded(scan, left.clone(), right.clone()));
+        assert!(err.contains("runs a hash join, not"), "{err}");
+
+        // Inputs other than the join was planned over: refused.
+        let err = refused(decoded(over, right, left));
+        assert!(err.contains("are not its hash join's"), "{err}");
     }
 }

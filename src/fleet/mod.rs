@@ -12,6 +12,7 @@
 
 mod channels;
 pub mod codec;
+pub mod joins;
 mod placement;
 pub mod scan;
 pub mod worker;
@@ -231,6 +232,7 @@ impl Reached {
         }
         let state = state
             .with_distributed_worker_resolver(Hosts(hosts.clone()))
+            .with_physical_optimizer_rule(Arc::new(joins::PerHost))
             .with_distributed_planner()
             .with_distributed_broadcast_joins(false)?
             .with_distributed_channel_resolver(channels.clone())

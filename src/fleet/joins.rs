@@ -1,0 +1,342 @@
+//! A join of two fleet tables on `host` runs on each host. DataFusion plans such a join
+//! as a partitioned hash join over both sides repartitioned by every key, which here
+//! would ship both tables off every host. But part i of every fleet scan is host i's
+//! rows (hosts in the same order, names unique), so part i of one side can only meet
+//! part i of the other: the join needs no repartition at all.
+//!
+//! Declaring that on the scans instead (`Hash([host])`) would be a false claim: the
+//! engine takes a declared hash partitioning to mean its own hash of the key, and would
+//! pair our part i with part i of anything it repartitioned by host itself. So nothing is
+//! declared; this rule, run after the planner's own (and after its sanity check), replaces
+//! a join whose two sides it can see are fleet scans over the same hosts, joined on their
+//! `host` columns, by a [`HostJoinExec`] over the scans without the repartitions.
+
+use std::sync::Arc;
+
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{internal_err, JoinSide};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::{Partitioning, PhysicalExpr};
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::coop::CooperativeExec;
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::joins::utils::build_join_schema;
+use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode};
+use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::{
+    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties,
+    PlanProperties, ReplaceChildrenOptions,
+};
+
+use super::scan::FleetScan;
+
+/// Joins of fleet tables on `host`, host by host (see the module's comment).
+#[derive(Debug, Default)]
+pub struct PerHost;
+
+impl PhysicalOptimizerRule for PerHost {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        _config: &ConfigOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        plan.transform_up(|node| {
+            let Some(join) = node.downcast_ref::<HashJoinExec>() else {
+                return Ok(Transformed::no(node));
+            };
+            let Some((left, right)) = per_host(join) else {
+                return Ok(Transformed::no(node));
+            };
+            let host_join = HostJoinExec::try_new(node.clone(), left, right)?;
+            Ok(Transformed::yes(Arc::new(host_join)))
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "fleet_joins_per_host"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+/// The join's two inputs without their repartitions, when the join can run host by host.
+fn per_host(join: &HashJoinExec) -> Option<(Arc<dyn ExecutionPlan>, Arc<dyn ExecutionPlan>)> {
+    if *join.partition_mode() != PartitionMode::Partitioned {
+        return None;
+    }
+    let left = hashed(join.left())?;
+    let right = hashed(join.right())?;
+    let on_hosts = join.on().iter().find_map(|(l, r)| {
+        let l = l.downcast_ref::<Column>()?;
+        let r = r.downcast_ref::<Column>()?;
+        Some((host_of(left, l.index())?, host_of(right, r.index())?))
+    });
+    let (l, r) = on_hosts?;
+    let parts = |scan: &FleetScan| scan.properties().partitioning.partition_count();
+    (l.hosts == r.hosts && parts(l) == parts(r)).then(|| (left.clone(), right.clone()))
+}
+
+/// The input of a repartition by hash (what the planner put under each side of the join).
+fn hashed(side: &Arc<dyn ExecutionPlan>) -> Option<&Arc<dyn ExecutionPlan>> {
+    let repartition = side.downcast_ref::<RepartitionExec>()?;
+    matches!(repartition.partitioning(), Partitioning::Hash(..)).then(|| repartition.input())
+}
+
+/// The fleet scan whose `host` column is column `index` of `plan`'s output, found through
+/// operators that keep each part's rows in their part (filters, projections, host joins).
+fn host_of(plan: &Arc<dyn ExecutionPlan>, index: usize) -> Option<&FleetScan> {
+    if let Some(scan) = plan.downcast_ref::<FleetScan>() {
+        let field = scan.schema();
+        return (field.fields().get(index)?.name() == "host").then_some(scan);
+    }
+    if let Some(filter) = plan.downcast_ref::<FilterExec>() {
+        let index = match filter.projection() {
+            Some(projection) => *projection.get(index)?,
+            None => index,
+        };
+        return host_of(filter.input(), index);
+    }
+    if let Some(projection) = plan.downcast_ref::<ProjectionExec>() {
+        let column = projection
+            .expr()
+            .get(index)?
+            .expr
+            .downcast_ref::<Column>()?;
+        return host_of(projection.input(), column.index());
+    }
+    if let Some(coop) = plan.downcast_ref::<CooperativeExec>() {
+        return host_of(coop.input(), index);
+    }
+    if let Some(host_join) = plan.downcast_ref::<HostJoinExec>() {
+        // Each part of a host join is one host's, as each part of its inputs is: the
+        // column is traced to the input it comes from.
+        let join = host_join.join.downcast_ref::<HashJoinExec>()?;
+        let index = match &join.projection {
+            Some(projection) => *projection.get(index)?,
+            None => index,
+        };
+        let (_, columns) = build_join_schema(
+            &join.left().schema(),
+            &join.right().schema(),
+            join.join_type(),
+        );
+        let column = columns.get(index)?;
+        return match column.side {
+            JoinSide::Left => host_of(&host_join.left, column.index),
+            JoinSide::Right => host_of(&host_join.right, column.index),
+            JoinSide::None => None,
+        };
+    }
+    None
+}
+
+/// A hash join run part by part: part i of its output joins part i of each input (both
+/// host i's rows). Each part runs `join`, the planner's own join, over that part of each
+/// side; `join`'s inputs are placeholders with the sides' schemas.
+#[derive(Debug)]
+pub struct HostJoinExec {
+    join: Arc<dyn ExecutionPlan>,
+    left: Arc<dyn ExecutionPlan>,
+    right: Arc<dyn ExecutionPlan>,
+    properties: Arc<PlanProperties>,
+}
+
+impl HostJoinExec {
+    fn try_new(
+        join: Arc<dyn ExecutionPlan>,
+        left: Arc<dyn ExecutionPlan>,
+        right: Arc<dyn ExecutionPlan>,
+    ) -> Result<Self> {
+        let placeholders = vec![
+            Arc::new(EmptyExec::new(left.schema())) as Arc<dyn ExecutionPlan>,
+            Arc::new(EmptyExec::new(right.schema())),
+        ];
+        let join = join.replace_children(
+            placeholders,
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )?;
+        HostJoinExec::over(join, left, right)
+    }
+
+    /// `join` (a hash join over placeholders, as [`HostJoinExec::join`] gives it) part by
+    /// part over `left` and `right`: how a worker rebuilds the node.
+    pub fn over(
+        join: Arc<dyn ExecutionPlan>,
+        left: Arc<dyn ExecutionPlan>,
+        right: Arc<dyn ExecutionPlan>,
+    ) -> Result<Self> {
+        let Some(hash_join) = join.downcast_ref::<HashJoinExec>() else {
+            return internal_err!("a host join runs a hash join, not {}", join.name());
+        };
+        let placeholder =
+            |side: &Arc<dyn ExecutionPlan>| side.downcast_ref::<EmptyExec>().is_some();
+        if !placeholder(hash_join.left()) || !placeholder(hash_join.right()) {
+            return internal_err!("a host join's hash join reads only its own inputs");
+        }
+        if hash_join.left().schema() != left.schema()
+            || hash_join.right().schema() != right.schema()
+        {
+            return internal_err!("a host join's inputs are not its hash join's");
+        }
+        let parts = left.output_partitioning().partition_count();
+        if right.output_partitioning().partition_count() != parts {
+            return internal_err!(
+                "a host join's inputs have {parts} and {} parts",
+                right.output_partitioning().partition_count()
+            );
+        }
+        let mut properties = join.properties().as_ref().clone();
+        properties.partitioning = Partitioning::UnknownPartitioning(parts);
+        Ok(HostJoinExec {
+            join,
+            left,
+            right,
+            properties: Arc::new(properties),
+        })
+    }
+
+    /// The hash join each part runs, over placeholders.
+    pub fn join(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.join
+    }
+}
+
+impl DisplayAs for HostJoinExec {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "HostJoinExec: per host, ")?;
+        self.join.fmt_as(t, f)
+    }
+}
+
+impl ExecutionPlan for HostJoinExec {
+    fn name(&self) -> &str {
+        "HostJoinExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.left, &self.right]
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        self.join.apply_expressions(f)
+    }
+
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        // Another part count would break the pairing of parts.
+        vec![false, false]
+    }
+
+    #[allow(deprecated)] // required by the trait in DataFusion 55
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let [left, right]: [Arc<dyn ExecutionPlan>; 2] = children
+            .try_into()
+            .map_err(|_| DataFusionError::Internal("a host join has two inputs".into()))?;
+        Ok(Arc::new(HostJoinExec::over(
+            self.join.clone(),
+            left,
+            right,
+        )?))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let part = |side: &Arc<dyn ExecutionPlan>| {
+            Arc::new(OnePart::new(side.clone(), partition)) as Arc<dyn ExecutionPlan>
+        };
+        let join = self.join.clone().replace_children(
+            vec![part(&self.left), part(&self.right)],
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )?;
+        join.execute(0, context)
+    }
+}
+
+/// Part `part` of `input`, as a plan of one part.
+#[derive(Debug)]
+struct OnePart {
+    input: Arc<dyn ExecutionPlan>,
+    part: usize,
+    properties: Arc<PlanProperties>,
+}
+
+impl OnePart {
+    fn new(input: Arc<dyn ExecutionPlan>, part: usize) -> Self {
+        let mut properties = input.properties().as_ref().clone();
+        properties.partitioning = Partitioning::UnknownPartitioning(1);
+        OnePart {
+            input,
+            part,
+            properties: Arc::new(properties),
+        }
+    }
+}
+
+impl DisplayAs for OnePart {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "OnePart: part={}", self.part)
+    }
+}
+
+impl ExecutionPlan for OnePart {
+    fn name(&self) -> &str {
+        "OnePart"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    #[allow(deprecated)] // required by the trait in DataFusion 55
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let [input]: [Arc<dyn ExecutionPlan>; 1] = children
+            .try_into()
+            .map_err(|_| DataFusionError::Internal("a part has one input".into()))?;
+        Ok(Arc::new(OnePart::new(input, self.part)))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        if partition != 0 {
+            return internal_err!("a part of one plan has one part, not {partition}");
+        }
+        self.input.execute(self.part, context)
+    }
+}
