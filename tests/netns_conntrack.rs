@@ -602,9 +602,12 @@ fn without_cap_net_admin_one_line() {
     let Some(hosts) = setup("ctn") else { return };
     let ns = &hosts.client;
     assert!(!ns.exec_as_nobody(&["conntrack", "-L"]).status.success());
-    for table in ["conntrack", "conntrack_stats"] {
+    for table in ["conntrack", "conntrack_stats", "conntrack_events"] {
+        // conntrack_events would listen until --for if it did not fail at once.
         let out = ns.exec_as_nobody(&[
             env!("CARGO_BIN_EXE_netsql"),
+            "--for",
+            "5s",
             "-e",
             &format!("SELECT count(*) FROM {table}"),
         ]);
@@ -640,9 +643,9 @@ fn without_the_module_one_line() {
         String::from_utf8_lossy(&witness.stderr).contains("Can't open handler"),
         "{witness:?}"
     );
-    for table in ["conntrack", "conntrack_stats"] {
+    for table in ["conntrack", "conntrack_stats", "conntrack_events"] {
         let sql = format!("SELECT count(*) FROM {table}");
-        let mut netsql = ns.command(&[env!("CARGO_BIN_EXE_netsql"), "-e", &sql]);
+        let mut netsql = ns.command(&[env!("CARGO_BIN_EXE_netsql"), "--for", "5s", "-e", &sql]);
         let out = seccomp(&mut netsql, NO_NFNETLINK).run();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{table}: {stderr}");

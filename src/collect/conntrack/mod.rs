@@ -40,12 +40,26 @@ pub(crate) fn refused(what: &str, errno: std::io::Error) -> CollectError {
     CollectError::Conntrack(format!("{what}: {errno} ({why})"))
 }
 
-fn failed(what: &str, failure: Failure) -> CollectError {
+/// What a failed `request` means. EINVAL to a request of nothing but its headers
+/// (netlink's 16 bytes, nfnetlink's 4) is nfnetlink's answer for a subsystem it does not
+/// have: ctnetlink itself finds nothing to reject in it. That is a kernel with nfnetlink
+/// but without nf_conntrack_netlink (which nfnetlink could not load on demand).
+fn failed(what: &str, request: &[u8], failure: Failure) -> CollectError {
     match failure {
+        Failure::Refused(errno)
+            if errno.raw_os_error() == Some(libc::EINVAL) && request.len() <= BARE =>
+        {
+            CollectError::Conntrack(format!(
+                "{what}: {errno} (nfnetlink has no conntrack subsystem: is the nf_conntrack_netlink module loaded?)"
+            ))
+        }
         Failure::Refused(errno) => refused(what, errno),
         Failure::Broken(why) => CollectError::Conntrack(format!("{what}: {why}")),
     }
 }
+
+/// A netlink header and an nfnetlink one, without attributes.
+const BARE: usize = 16 + 4;
 
 impl Ctnetlink {
     /// A ctnetlink socket in the calling thread's network namespace.
@@ -85,7 +99,7 @@ impl Ctnetlink {
             let flow = wire::decode_flow(m.kind, m.payload)?;
             Ok(!filter.accepts(&flow) || push(flow))
         })
-        .map_err(|f| failed("conntrack dump", f))
+        .map_err(|f| failed("conntrack dump", &request, f))
     }
 
     /// Deletes the entry `flow` names (its original tuple, zone and id).
@@ -98,7 +112,7 @@ impl Ctnetlink {
                 Some(libc::EPERM | libc::EACCES) => Ok(Deleted::Denied),
                 _ => Err(refused("conntrack delete", errno)),
             },
-            Err(failure) => Err(failed("conntrack delete", failure)),
+            Err(failure) => Err(failed("conntrack delete", &request, failure)),
         }
     }
 
@@ -112,7 +126,7 @@ impl Ctnetlink {
             }
             Ok(true)
         })
-        .map_err(|f| failed("conntrack statistics", f))?;
+        .map_err(|f| failed("conntrack statistics", &request, f))?;
         Ok(cpus)
     }
 
@@ -127,7 +141,7 @@ impl Ctnetlink {
             }
             Ok(true)
         })
-        .map_err(|f| failed("conntrack count", f))?;
+        .map_err(|f| failed("conntrack count", &request, f))?;
         if answer.1.is_none() {
             let path = root.proc_path("sys/net/netfilter/nf_conntrack_max");
             answer.1 = std::fs::read_to_string(path)
@@ -249,4 +263,34 @@ pub fn proto_name(proto: u8, family: u8) -> std::borrow::Cow<'static, str> {
         (other, _) => return other.to_string().into(),
     };
     name.into()
+}
+
+#[cfg(test)]
+mod refusals {
+    use super::*;
+
+    fn einval() -> Failure {
+        Failure::Refused(std::io::Error::from_raw_os_error(libc::EINVAL))
+    }
+
+    #[test]
+    fn einval_to_a_bare_request_names_the_missing_module() {
+        for request in [
+            wire::stats_request(1),
+            wire::stats_cpu_request(1),
+            wire::dump_request(&Filter::default(), 1),
+        ] {
+            assert_eq!(request.len(), BARE, "{request:?}");
+            let err = failed("conntrack", &request, einval()).to_string();
+            assert!(err.contains("nf_conntrack_netlink module"), "{err}");
+        }
+        // With attributes of ours in it, EINVAL may be about them: no guess.
+        let filter = Filter {
+            mark: Some((1, u32::MAX)),
+            ..Filter::default()
+        };
+        let request = wire::dump_request(&filter, 1);
+        let err = failed("conntrack dump", &request, einval()).to_string();
+        assert!(err.contains("the kernel refused it"), "{err}");
+    }
 }
