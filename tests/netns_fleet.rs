@@ -271,6 +271,51 @@ fn four_hosts_answer_as_one() {
     let (text, own) = host_stage(&hosts, &sql);
     assert_eq!(own.matches("HostJoinExec").count(), 2, "{text}");
 
+    // The same keys joined twice: the planner counts on the first join's hashing for the
+    // second; both run on the hosts. ss -p inside each namespace again.
+    let sql = format!(
+        "SELECT s.host, s.local_port, q.pid, q.name FROM sockets s \
+         JOIN processes p ON s.host = p.host AND s.pid = p.pid \
+         JOIN processes q ON q.host = s.host AND q.pid = s.pid \
+         WHERE s.state = 'LISTEN' AND s.{TCP} ORDER BY s.host, s.local_port"
+    );
+    assert_eq!(rows(&stdout(&fleet(&hosts, &["-e", &sql]))), owners);
+    let (text, own) = host_stage(&hosts, &sql);
+    assert_eq!(own.matches("HostJoinExec").count(), 2, "{text}");
+
+    // Semi and anti joins on host: every listener has its process on its own host.
+    assert_eq!(
+        owners.len(),
+        2 * (1 + 2 + 3 + 4),
+        "ss -p names every listener's owner"
+    );
+    for (exists, n) in [("EXISTS", owners.len()), ("NOT EXISTS", 0)] {
+        let sql = format!(
+            "SELECT count(*) AS n FROM sockets s WHERE s.state = 'LISTEN' AND s.{TCP} AND \
+             {exists} (SELECT 1 FROM processes p WHERE p.host = s.host AND p.pid = s.pid)"
+        );
+        let got = rows(&stdout(&fleet(&hosts, &["-e", &sql])));
+        assert_eq!(got, vec![vec![n.to_string()]], "{exists}");
+    }
+
+    // A host join met by a join the planner hashed on the same keys, whose other side is
+    // no fleet table: the parts would not pair, so the planner's joins are kept, and the
+    // answer is h1's listeners.
+    let h1: Vec<Vec<String>> = owners.iter().filter(|o| o[0] == "h1").cloned().collect();
+    let pids: std::collections::BTreeSet<&str> = h1.iter().map(|o| o[2].as_str()).collect();
+    let values: Vec<String> = pids
+        .iter()
+        .map(|pid| format!("('h1', CAST({pid} AS INT))"))
+        .collect();
+    let sql = format!(
+        "SELECT s.host, s.local_port, p.pid, p.name FROM sockets s \
+         JOIN processes p ON s.host = p.host AND s.pid = p.pid \
+         JOIN (VALUES {}) v(h, pid) ON v.h = s.host AND v.pid = s.pid \
+         WHERE s.state = 'LISTEN' AND s.{TCP} ORDER BY s.host, s.local_port",
+        values.join(", ")
+    );
+    assert_eq!(rows(&stdout(&fleet(&hosts, &["-e", &sql]))), h1);
+
     // A join not on host pairs every host's rows with every other's: all four servers
     // see this machine's processes, so each listener's pid is found on four hosts.
     let sql = format!(

@@ -15,25 +15,30 @@ use std::sync::Arc;
 
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{internal_err, JoinSide};
+use datafusion::common::{internal_err, JoinSide, NullEquality};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{Partitioning, PhysicalExpr};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::coop::CooperativeExec;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::joins::utils::build_join_schema;
-use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode};
+use datafusion::physical_plan::joins::{
+    CrossJoinExec, HashJoinExec, NestedLoopJoinExec, PartitionMode,
+};
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
+use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{
     ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties,
     PlanProperties, ReplaceChildrenOptions,
 };
 
-use super::scan::FleetScan;
+use super::scan::{FleetScan, HOST_COLUMN};
 
 /// Joins of fleet tables on `host`, host by host (see the module's comment).
 #[derive(Debug, Default)]
@@ -45,7 +50,7 @@ impl PhysicalOptimizerRule for PerHost {
         plan: Arc<dyn ExecutionPlan>,
         _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        plan.transform_up(|node| {
+        let rewritten = plan.clone().transform_up(|node| {
             let Some(join) = node.downcast_ref::<HashJoinExec>() else {
                 return Ok(Transformed::no(node));
             };
@@ -54,8 +59,14 @@ impl PhysicalOptimizerRule for PerHost {
             };
             let host_join = HostJoinExec::try_new(node.clone(), left, right)?;
             Ok(Transformed::yes(Arc::new(host_join)))
-        })
-        .map(|t| t.data)
+        })?;
+        // A host join's parts are hosts, no longer the hashes of its keys: a node that
+        // pairs its inputs' parts (a join planned over it, say, the other side hashed)
+        // would pair rows of different hosts. Such a plan keeps the planner's joins.
+        if !rewritten.transformed || meets_others(&rewritten.data, false) {
+            return Ok(plan);
+        }
+        Ok(rewritten.data)
     }
 
     fn name(&self) -> &str {
@@ -69,11 +80,15 @@ impl PhysicalOptimizerRule for PerHost {
 
 /// The join's two inputs without their repartitions, when the join can run host by host.
 fn per_host(join: &HashJoinExec) -> Option<(Arc<dyn ExecutionPlan>, Arc<dyn ExecutionPlan>)> {
-    if *join.partition_mode() != PartitionMode::Partitioned {
+    // NULL keys never match: a NULL `host` (an outer join's padding) pairs with none, on
+    // its own host as on all of them.
+    if *join.partition_mode() != PartitionMode::Partitioned
+        || join.null_equality() != NullEquality::NullEqualsNothing
+    {
         return None;
     }
-    let left = hashed(join.left())?;
-    let right = hashed(join.right())?;
+    let left = unhashed(join.left());
+    let right = unhashed(join.right());
     let on_hosts = join.on().iter().find_map(|(l, r)| {
         let l = l.downcast_ref::<Column>()?;
         let r = r.downcast_ref::<Column>()?;
@@ -84,18 +99,52 @@ fn per_host(join: &HashJoinExec) -> Option<(Arc<dyn ExecutionPlan>, Arc<dyn Exec
     (l.hosts == r.hosts && parts(l) == parts(r)).then(|| (left.clone(), right.clone()))
 }
 
-/// The input of a repartition by hash (what the planner put under each side of the join).
-fn hashed(side: &Arc<dyn ExecutionPlan>) -> Option<&Arc<dyn ExecutionPlan>> {
-    let repartition = side.downcast_ref::<RepartitionExec>()?;
-    matches!(repartition.partitioning(), Partitioning::Hash(..)).then(|| repartition.input())
+/// A side of the join without the repartition by hash the planner put under it; a side
+/// without one is taken as it is (a host join below, whose hashing the planner counted
+/// on, is traced like any other input).
+fn unhashed(side: &Arc<dyn ExecutionPlan>) -> &Arc<dyn ExecutionPlan> {
+    match side.downcast_ref::<RepartitionExec>() {
+        Some(r) if matches!(r.partitioning(), Partitioning::Hash(..)) => r.input(),
+        _ => side,
+    }
+}
+
+/// Whether a host join's parts reach a node that pairs the parts of its inputs (other
+/// than a host join) without a repartition or a gathering in between. `paired`: an
+/// ancestor since the last such boundary pairs parts.
+fn meets_others(plan: &Arc<dyn ExecutionPlan>, paired: bool) -> bool {
+    if plan.downcast_ref::<HostJoinExec>().is_some() && paired {
+        return true;
+    }
+    let boundary = plan.downcast_ref::<RepartitionExec>().is_some()
+        || plan.downcast_ref::<CoalescePartitionsExec>().is_some()
+        || plan.downcast_ref::<SortPreservingMergeExec>().is_some();
+    let pairs = plan.children().len() > 1 && !collects_or_concatenates(plan.as_ref());
+    let paired = !boundary && (paired || pairs);
+    plan.children()
+        .into_iter()
+        .any(|child| meets_others(child, paired))
+}
+
+/// Nodes of several inputs that pair no parts: a union lines its inputs' parts up one
+/// after another; a join that collects one side whole (and the host join, whose inputs
+/// are hosts' parts, checked when it was made).
+fn collects_or_concatenates(node: &dyn ExecutionPlan) -> bool {
+    node.downcast_ref::<HostJoinExec>().is_some()
+        || node.downcast_ref::<UnionExec>().is_some()
+        || node.downcast_ref::<CrossJoinExec>().is_some()
+        || node.downcast_ref::<NestedLoopJoinExec>().is_some()
+        || node
+            .downcast_ref::<HashJoinExec>()
+            .is_some_and(|j| *j.partition_mode() == PartitionMode::CollectLeft)
 }
 
 /// The fleet scan whose `host` column is column `index` of `plan`'s output, found through
 /// operators that keep each part's rows in their part (filters, projections, host joins).
 fn host_of(plan: &Arc<dyn ExecutionPlan>, index: usize) -> Option<&FleetScan> {
     if let Some(scan) = plan.downcast_ref::<FleetScan>() {
-        let field = scan.schema();
-        return (field.fields().get(index)?.name() == "host").then_some(scan);
+        let schema = scan.schema();
+        return (schema.fields().get(index)?.name() == HOST_COLUMN).then_some(scan);
     }
     if let Some(filter) = plan.downcast_ref::<FilterExec>() {
         let index = match filter.projection() {
@@ -176,6 +225,9 @@ impl HostJoinExec {
         let Some(hash_join) = join.downcast_ref::<HashJoinExec>() else {
             return internal_err!("a host join runs a hash join, not {}", join.name());
         };
+        if *hash_join.partition_mode() != PartitionMode::Partitioned {
+            return internal_err!("a host join runs a partitioned hash join");
+        }
         let placeholder =
             |side: &Arc<dyn ExecutionPlan>| side.downcast_ref::<EmptyExec>().is_some();
         if !placeholder(hash_join.left()) || !placeholder(hash_join.right()) {
@@ -261,6 +313,10 @@ impl ExecutionPlan for HostJoinExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
+        let parts = self.properties.partitioning.partition_count();
+        if partition >= parts {
+            return internal_err!("a host join of {parts} parts has no part {partition}");
+        }
         let part = |side: &Arc<dyn ExecutionPlan>| {
             Arc::new(OnePart::new(side.clone(), partition)) as Arc<dyn ExecutionPlan>
         };

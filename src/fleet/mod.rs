@@ -229,6 +229,10 @@ impl Reached {
             let options = session.options_mut();
             options.optimizer.hash_join_single_partition_threshold = 0;
             options.optimizer.hash_join_single_partition_threshold_rows = 0;
+            // A scan's parts are its hosts: dealt round-robin into more parts (where the
+            // client has more cores than the fleet has hosts) they would be hosts no
+            // longer, and a join on host could not run on each host.
+            options.optimizer.enable_round_robin_repartition = false;
         }
         let state = state
             .with_distributed_worker_resolver(Hosts(hosts.clone()))
