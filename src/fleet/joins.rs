@@ -21,7 +21,6 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{Partitioning, PhysicalExpr};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
-use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::coop::CooperativeExec;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::filter::FilterExec;
@@ -31,13 +30,13 @@ use datafusion::physical_plan::joins::{
 };
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
-use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{
     ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties,
     PlanProperties, ReplaceChildrenOptions,
 };
 
+use super::placement;
 use super::scan::{FleetScan, HOST_COLUMN};
 
 /// Joins of fleet tables on `host`, host by host (see the module's comment).
@@ -94,9 +93,9 @@ fn per_host(join: &HashJoinExec) -> Option<(Arc<dyn ExecutionPlan>, Arc<dyn Exec
         let r = r.downcast_ref::<Column>()?;
         Some((host_of(left, l.index())?, host_of(right, r.index())?))
     });
+    // The same hosts give the same parts, in the same order (one per host, or a filler).
     let (l, r) = on_hosts?;
-    let parts = |scan: &FleetScan| scan.properties().partitioning.partition_count();
-    (l.hosts == r.hosts && parts(l) == parts(r)).then(|| (left.clone(), right.clone()))
+    (l.hosts == r.hosts).then(|| (left.clone(), right.clone()))
 }
 
 /// A side of the join without the repartition by hash the planner put under it; a side
@@ -116,9 +115,8 @@ fn meets_others(plan: &Arc<dyn ExecutionPlan>, paired: bool) -> bool {
     if plan.downcast_ref::<HostJoinExec>().is_some() && paired {
         return true;
     }
-    let boundary = plan.downcast_ref::<RepartitionExec>().is_some()
-        || plan.downcast_ref::<CoalescePartitionsExec>().is_some()
-        || plan.downcast_ref::<SortPreservingMergeExec>().is_some();
+    let boundary =
+        plan.downcast_ref::<RepartitionExec>().is_some() || placement::gathers(plan.as_ref());
     let pairs = plan.children().len() > 1 && !collects_or_concatenates(plan.as_ref());
     let paired = !boundary && (paired || pairs);
     plan.children()

@@ -12,7 +12,7 @@
 
 mod channels;
 pub mod codec;
-pub mod joins;
+mod joins;
 mod placement;
 pub mod scan;
 pub mod worker;

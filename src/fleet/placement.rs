@@ -38,7 +38,7 @@ pub fn task_count(ev: DesiredTaskCountEvent) -> Option<Result<DesiredTaskCountEv
 }
 
 /// Whether the engine puts a stage boundary under `node` (it gathers its input's parts).
-fn gathers(node: &dyn ExecutionPlan) -> bool {
+pub(super) fn gathers(node: &dyn ExecutionPlan) -> bool {
     node.downcast_ref::<CoalescePartitionsExec>().is_some()
         || node.downcast_ref::<SortPreservingMergeExec>().is_some()
 }

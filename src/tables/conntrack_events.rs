@@ -15,7 +15,6 @@ use super::conntrack::Flows;
 use super::{external, Column, Kind, TableSpec, TablesConfig};
 use crate::catalog::{Collected, LiveTable, Scan};
 use crate::collect::conntrack::events::Subscription;
-use crate::collect::conntrack::Ctnetlink;
 use crate::collect::netns::{self, Namespace};
 use crate::collect::CollectError;
 
@@ -94,9 +93,6 @@ fn subscribe(config: &TablesConfig, scan: &Scan) -> Result<Vec<(Namespace, Subsc
     let namespaces = super::netns::namespaces(config, scan)?;
     let visited = netns::visit(&config.root, namespaces, |_, access| {
         super::conntrack::entered(access)?;
-        // A subscription is taken even where nfnetlink has no conntrack subsystem, and
-        // no event would ever come: one request (the entry count) finds out first.
-        Ctnetlink::open()?.count(&config.root)?;
         Subscription::open()
     });
     let visited = match visited {

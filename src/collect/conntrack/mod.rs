@@ -130,9 +130,9 @@ impl Ctnetlink {
         Ok(cpus)
     }
 
-    /// The namespace's entry count and limit (the limit from the kernel's answer where it
-    /// gives one, else `net.netfilter.nf_conntrack_max` as this thread sees it).
-    pub fn count(&mut self, root: &Root) -> Result<(Option<u32>, Option<u32>), CollectError> {
+    /// The entry count and limit as the kernel answers them (the limit only on newer
+    /// kernels): the smallest request ctnetlink answers, which also shows it is there.
+    fn kernel_count(&mut self) -> Result<(Option<u32>, Option<u32>), CollectError> {
         let request = wire::stats_request(self.next_seq());
         let mut answer = (None, None);
         netlink::converse(&mut self.socket, &mut self.buf, &request, |m| {
@@ -142,6 +142,13 @@ impl Ctnetlink {
             Ok(true)
         })
         .map_err(|f| failed("conntrack count", &request, f))?;
+        Ok(answer)
+    }
+
+    /// The namespace's entry count and limit (the limit from the kernel's answer where it
+    /// gives one, else `net.netfilter.nf_conntrack_max` as this thread sees it).
+    pub fn count(&mut self, root: &Root) -> Result<(Option<u32>, Option<u32>), CollectError> {
+        let mut answer = self.kernel_count()?;
         if answer.1.is_none() {
             let path = root.proc_path("sys/net/netfilter/nf_conntrack_max");
             answer.1 = std::fs::read_to_string(path)
