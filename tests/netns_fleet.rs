@@ -246,6 +246,20 @@ fn four_hosts_answer_as_one() {
         }
     }
     assert_eq!(got, owners);
+    // EXPLAIN ANALYZE counts the join the hosts ran: the sockets it built on are the
+    // listeners, and so are the rows it gave (ss -p: each listener has its owner).
+    let (text, own) = host_stage(&hosts, &sql);
+    let line = own
+        .lines()
+        .find(|l| l.contains("HostJoinExec"))
+        .unwrap_or_else(|| panic!("no host join:\n{text}"));
+    let n = owners.len();
+    for want in [
+        format!("[output_rows={n},"),
+        format!(" build_input_rows={n},"),
+    ] {
+        assert!(line.contains(&want), "{want}:\n{line}");
+    }
 
     // A third table joined on host as well: both joins run on the hosts. Each listener's
     // parent process, as /proc/<pid>/stat and /proc/<ppid>/comm give it.
@@ -297,6 +311,21 @@ fn four_hosts_answer_as_one() {
         let got = rows(&stdout(&fleet(&hosts, &["-e", &sql])));
         assert_eq!(got, vec![vec![n.to_string()]], "{exists}");
     }
+
+    // Hosts that are NULL, an outer join's padding, joined IS NOT DISTINCT FROM: a NULL
+    // meets every NULL, whichever host its row came from, so every padded listener
+    // meets every other (20 x 20), not only those of its own host (4 + 16 + 36 + 64).
+    let padded = format!(
+        "SELECT s.local_port, p.host AS ph FROM sockets s LEFT JOIN processes p \
+         ON s.host = p.host AND s.pid = p.pid AND p.pid < 0 \
+         WHERE s.state = 'LISTEN' AND s.{TCP}"
+    );
+    let sql = format!(
+        "SELECT count(*) AS n FROM ({padded}) a JOIN ({padded}) b \
+         ON a.ph IS NOT DISTINCT FROM b.ph"
+    );
+    let got = rows(&stdout(&fleet(&hosts, &["-e", &sql])));
+    assert_eq!(got, vec![vec![(owners.len() * owners.len()).to_string()]]);
 
     // A host join met by a join the planner hashed on the same keys, whose other side is
     // no fleet table: the parts would not pair, so the planner's joins are kept, and the

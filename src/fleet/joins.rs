@@ -11,7 +11,7 @@
 //! a join whose two sides it can see are fleet scans over the same hosts, joined on their
 //! `host` columns, by a [`HostJoinExec`] over the scans without the repartitions.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
@@ -28,6 +28,7 @@ use datafusion::physical_plan::joins::utils::build_join_schema;
 use datafusion::physical_plan::joins::{
     CrossJoinExec, HashJoinExec, NestedLoopJoinExec, PartitionMode,
 };
+use datafusion::physical_plan::metrics::{Metric, MetricsSet};
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::union::UnionExec;
@@ -194,6 +195,8 @@ pub struct HostJoinExec {
     left: Arc<dyn ExecutionPlan>,
     right: Arc<dyn ExecutionPlan>,
     properties: Arc<PlanProperties>,
+    /// The join each part ran, by part: their metrics are this node's.
+    ran: Mutex<Vec<(usize, Arc<dyn ExecutionPlan>)>>,
 }
 
 impl HostJoinExec {
@@ -250,6 +253,7 @@ impl HostJoinExec {
             left,
             right,
             properties: Arc::new(properties),
+            ran: Mutex::default(),
         })
     }
 
@@ -322,7 +326,38 @@ impl ExecutionPlan for HostJoinExec {
             vec![part(&self.left), part(&self.right)],
             ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
         )?;
-        join.execute(0, context)
+        let stream = join.execute(0, context)?;
+        self.ran
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((partition, join));
+        Ok(stream)
+    }
+
+    /// The metrics of the joins the parts ran (rows in and out, build and join time),
+    /// each under its part.
+    fn metrics(&self) -> Option<MetricsSet> {
+        let mut metrics = MetricsSet::new();
+        for (part, join) in self
+            .ran
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            for metric in join.metrics().iter().flat_map(MetricsSet::iter) {
+                let mut relabelled = Metric::new_with_labels(
+                    metric.value().clone(),
+                    Some(*part),
+                    metric.labels().to_vec(),
+                )
+                .with_type(metric.metric_type());
+                if let Some(category) = metric.metric_category() {
+                    relabelled = relabelled.with_category(category);
+                }
+                metrics.push(Arc::new(relabelled));
+            }
+        }
+        Some(metrics)
     }
 }
 
