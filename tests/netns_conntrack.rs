@@ -623,7 +623,8 @@ fn without_cap_net_admin_one_line() {
 /// itself: `socket(AF_NETLINK, _, NETLINK_NETFILTER)` fails with EPROTONOSUPPORT. This
 /// kernel has it built in, so a seccomp filter gives that answer instead, and
 /// conntrack-tools under the same filter is the witness that it is what "no module"
-/// looks like from user space.
+/// looks like from user space. Then a kernel with nfnetlink but not ctnetlink, for
+/// `conntrack_events`.
 #[test]
 fn without_the_module_one_line() {
     let Some(hosts) = setup("ctm") else { return };
@@ -656,6 +657,23 @@ fn without_the_module_one_line() {
         );
         assert!(out.stdout.is_empty());
     }
+    // A kernel with nfnetlink but without ctnetlink takes a subscription to ctnetlink's
+    // groups all the same, and no event ever comes. conntrack_events asks ctnetlink once
+    // before it listens: refused (here the filter fails every bare request, 20 bytes),
+    // the query ends at once with one line, not at --for with no rows.
+    const NO_BARE_REQUEST: Deny = Deny {
+        syscall: libc::SYS_sendto,
+        args: &[(2, u32::MAX, 20)],
+        errno: libc::EINVAL,
+    };
+    let sql = "SELECT count(*) FROM conntrack_events";
+    let mut netsql = ns.command(&[env!("CARGO_BIN_EXE_netsql"), "--for", "10s", "-e", sql]);
+    let out = seccomp(&mut netsql, NO_BARE_REQUEST).run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("conntrack count"), "{stderr}");
+    assert!(out.stdout.is_empty());
 }
 
 /// The `conntrack_near_full` audit against `conntrack -C` and the limit: a threshold

@@ -28,8 +28,9 @@ const RECEIVE_BUFFER: i32 = 16 << 20;
 pub struct Subscription(netlink::Subscription);
 
 impl Subscription {
-    /// Subscribes in the calling thread's network namespace. nfnetlink takes a subscription to ctnetlink's groups even where it has no
-    /// ctnetlink, and no event would ever come: one request finds that out first.
+    /// Subscribes in the calling thread's network namespace. nfnetlink takes a
+    /// subscription to ctnetlink's groups even where it has no ctnetlink, and no event
+    /// would ever come: one request finds that out first.
     pub fn open() -> Result<Subscription, CollectError> {
         super::Ctnetlink::open()?.kernel_count()?;
         netlink::Subscription::open(NETLINK_NETFILTER, GROUPS, RECEIVE_BUFFER)
