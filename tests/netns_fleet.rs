@@ -247,7 +247,9 @@ fn four_hosts_answer_as_one() {
     }
     assert_eq!(got, owners);
     // EXPLAIN ANALYZE counts the join the hosts ran: the sockets it built on are the
-    // listeners, and so are the rows it gave (ss -p: each listener has its owner).
+    // listeners, and so are the rows it gave (ss -p: each listener has its owner). The
+    // left side, sockets, is the build side: fleet scans give the planner no statistics
+    // to swap the sides by.
     let (text, own) = host_stage(&hosts, &sql);
     let line = own
         .lines()
@@ -326,6 +328,10 @@ fn four_hosts_answer_as_one() {
     );
     let got = rows(&stdout(&fleet(&hosts, &["-e", &sql])));
     assert_eq!(got, vec![vec![(owners.len() * owners.len()).to_string()]]);
+    // The two outer joins still run on the hosts (a stage of 4 tasks each): the NULLs
+    // are their padding.
+    let (text, _) = host_stage(&hosts, &sql);
+    assert_eq!(text.matches("HostJoinExec").count(), 2, "{text}");
 
     // A host join met by a join the planner hashed on the same keys, whose other side is
     // no fleet table: the parts would not pair, so the planner's joins are kept, and the

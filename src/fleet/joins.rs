@@ -322,7 +322,9 @@ impl ExecutionPlan for HostJoinExec {
         let part = |side: &Arc<dyn ExecutionPlan>| {
             Arc::new(OnePart::new(side.clone(), partition)) as Arc<dyn ExecutionPlan>
         };
-        let join = self.join.clone().replace_children(
+        // A join of its own per part: the template's metrics (and build state) would be
+        // every part's at once.
+        let join = self.join.clone().reset_state()?.replace_children(
             vec![part(&self.left), part(&self.right)],
             ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
         )?;
@@ -427,5 +429,81 @@ impl ExecutionPlan for OnePart {
             return internal_err!("a part of one plan has one part, not {partition}");
         }
         self.input.execute(self.part, context)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{ArrayRef, Int32Array, RecordBatch, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::common::JoinType;
+    use datafusion::datasource::memory::MemorySourceConfig;
+    use datafusion::execution::TaskContext;
+
+    use super::*;
+
+    /// Two parts (hosts a and b), each row a (host, pid) pair.
+    fn hosts(parts: [&[i32]; 2]) -> Arc<dyn ExecutionPlan> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("host", DataType::Utf8, false),
+            Field::new("pid", DataType::Int32, false),
+        ]));
+        let batches: Vec<Vec<RecordBatch>> = ["a", "b"]
+            .iter()
+            .zip(parts)
+            .map(|(host, pids)| {
+                let columns: Vec<ArrayRef> = vec![
+                    Arc::new(StringArray::from(vec![*host; pids.len()])),
+                    Arc::new(Int32Array::from(pids.to_vec())),
+                ];
+                vec![RecordBatch::try_new(schema.clone(), columns).unwrap()]
+            })
+            .collect();
+        MemorySourceConfig::try_new_exec(&batches, schema, None).unwrap()
+    }
+
+    /// Each part's join counts its own rows, once: the metrics add up to the answer.
+    #[tokio::test]
+    async fn each_part_counts_its_own_rows() {
+        let left = hosts([&[1, 2, 3], &[1]]);
+        let right = hosts([&[1, 2], &[1, 7]]);
+        let on = ["host", "pid"]
+            .iter()
+            .map(|name| {
+                let l = Column::new_with_schema(name, &left.schema()).unwrap();
+                let r = Column::new_with_schema(name, &right.schema()).unwrap();
+                (
+                    Arc::new(l) as Arc<dyn PhysicalExpr>,
+                    Arc::new(r) as Arc<dyn PhysicalExpr>,
+                )
+            })
+            .collect();
+        let join = HashJoinExec::try_new(
+            left.clone(),
+            right.clone(),
+            on,
+            None,
+            &JoinType::Inner,
+            None,
+            PartitionMode::Partitioned,
+            NullEquality::NullEqualsNothing,
+            false,
+        )
+        .unwrap();
+        let host_join: Arc<dyn ExecutionPlan> =
+            Arc::new(HostJoinExec::try_new(Arc::new(join), left, right).unwrap());
+        let rows =
+            datafusion::physical_plan::collect(host_join.clone(), Arc::new(TaskContext::default()))
+                .await
+                .unwrap();
+        // a: pids 1 and 2 on both sides; b: pid 1.
+        let answer: usize = rows.iter().map(RecordBatch::num_rows).sum();
+        assert_eq!(answer, 3);
+        let metrics = host_join.metrics().unwrap();
+        assert_eq!(metrics.output_rows(), Some(3), "{metrics}");
+        let built = metrics
+            .sum_by_name("build_input_rows")
+            .map(|v| v.as_usize());
+        assert_eq!(built, Some(4), "{metrics}");
     }
 }
