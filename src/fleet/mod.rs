@@ -317,7 +317,45 @@ pub fn exit(ctx: &SessionContext, exit: Exit) -> Exit {
 
 #[cfg(test)]
 mod tests {
+    use datafusion::arrow::util::pretty::pretty_format_batches;
+
     use super::*;
+
+    /// A client with more cores than the fleet has hosts still runs a join on host on
+    /// each host: dealt round-robin into more parts (under a filter the scan does not
+    /// take, here), a scan's parts would be hosts no longer, and the join would ship
+    /// both tables. Planning only: no host is asked.
+    #[tokio::test]
+    async fn more_cores_than_hosts_keep_joins_on_the_hosts() {
+        let channels = Channels::new(
+            None,
+            None,
+            std::time::Duration::from_secs(1),
+            HashMap::new(),
+        );
+        let reached = Reached {
+            config: TablesConfig::default(),
+            channels: channels.unwrap(),
+            live: Vec::new(),
+        };
+        let hosts = ["grpc://web1:50051", "grpc://db1:50051"];
+        let ctx = reached
+            .session(hosts.iter().map(|h| url_of(h).unwrap()).collect())
+            .unwrap();
+        let cores = 8;
+        ctx.state_ref()
+            .write()
+            .config_mut()
+            .options_mut()
+            .execution
+            .target_partitions = cores;
+        let sql = "EXPLAIN SELECT s.local_port, p.name FROM sockets s JOIN processes p \
+                   ON s.host = p.host AND s.pid = p.pid WHERE s.local_port % 2 = 0";
+        let explained = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        let text = pretty_format_batches(&explained).unwrap().to_string();
+        assert!(text.contains("HostJoinExec"), "{text}");
+        assert!(!text.contains("RoundRobin"), "{text}");
+    }
 
     #[test]
     fn hosts_are_grpc_urls_with_a_port() {
