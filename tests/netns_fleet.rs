@@ -328,8 +328,8 @@ fn four_hosts_answer_as_one() {
     );
     let got = rows(&stdout(&fleet(&hosts, &["-e", &sql])));
     assert_eq!(got, vec![vec![(owners.len() * owners.len()).to_string()]]);
-    // The two outer joins still run on the hosts (a stage of 4 tasks each): the NULLs
-    // are their padding.
+    // The two outer joins still run on the hosts, and only they: the NULLs are their
+    // padding, and the join on them is the planner's.
     let (text, _) = host_stage(&hosts, &sql);
     assert_eq!(text.matches("HostJoinExec").count(), 2, "{text}");
 

@@ -322,8 +322,8 @@ impl ExecutionPlan for HostJoinExec {
         let part = |side: &Arc<dyn ExecutionPlan>| {
             Arc::new(OnePart::new(side.clone(), partition)) as Arc<dyn ExecutionPlan>
         };
-        // A join of its own per part: the template's metrics (and build state) would be
-        // every part's at once.
+        // A join of its own per part: the template's metrics would be every part's at
+        // once, and its dynamic filter would carry one host's bounds to every host.
         let join = self.join.clone().reset_state()?.replace_children(
             vec![part(&self.left), part(&self.right)],
             ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
