@@ -28,7 +28,7 @@ use datafusion::physical_plan::joins::utils::build_join_schema;
 use datafusion::physical_plan::joins::{
     CrossJoinExec, HashJoinExec, NestedLoopJoinExec, PartitionMode,
 };
-use datafusion::physical_plan::metrics::{Metric, MetricsSet};
+use datafusion::physical_plan::metrics::MetricsSet;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::union::UnionExec;
@@ -195,8 +195,8 @@ pub struct HostJoinExec {
     left: Arc<dyn ExecutionPlan>,
     right: Arc<dyn ExecutionPlan>,
     properties: Arc<PlanProperties>,
-    /// The join each part ran, by part: their metrics are this node's.
-    ran: Mutex<Vec<(usize, Arc<dyn ExecutionPlan>)>>,
+    /// The joins its parts ran: their metrics are this node's.
+    ran: Mutex<Vec<Arc<dyn ExecutionPlan>>>,
 }
 
 impl HostJoinExec {
@@ -332,31 +332,18 @@ impl ExecutionPlan for HostJoinExec {
         self.ran
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push((partition, join));
+            .push(join);
         Ok(stream)
     }
 
-    /// The metrics of the joins the parts ran (rows in and out, build and join time),
-    /// each under its part.
+    /// The metrics of the joins the parts ran (rows in and out, build and join time).
+    /// A worker's node runs one part, its host's.
     fn metrics(&self) -> Option<MetricsSet> {
         let mut metrics = MetricsSet::new();
-        for (part, join) in self
-            .ran
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-        {
+        let ran = self.ran.lock().unwrap_or_else(PoisonError::into_inner);
+        for join in ran.iter() {
             for metric in join.metrics().iter().flat_map(MetricsSet::iter) {
-                let mut relabelled = Metric::new_with_labels(
-                    metric.value().clone(),
-                    Some(*part),
-                    metric.labels().to_vec(),
-                )
-                .with_type(metric.metric_type());
-                if let Some(category) = metric.metric_category() {
-                    relabelled = relabelled.with_category(category);
-                }
-                metrics.push(Arc::new(relabelled));
+                metrics.push(metric.clone());
             }
         }
         Some(metrics)
