@@ -65,9 +65,52 @@ fn commit() {
     println!("cargo:rustc-env=NETSQL_COMMIT={commit}");
 }
 
+/// Compiles the BPF program that lists every process's socket descriptors
+/// (src/collect/task_files.bpf.c) with clang, into `$OUT_DIR/task_files.bpf.o`, and sets
+/// `cfg(netsql_bpf)`. Without clang (or `NETSQL_NO_BPF=1`) netsql is built without it
+/// and finds socket owners by walking /proc alone; `netsql doctor` says which.
+fn bpf() {
+    println!("cargo:rustc-check-cfg=cfg(netsql_bpf)");
+    println!("cargo:rerun-if-env-changed=NETSQL_NO_BPF");
+    println!("cargo:rerun-if-env-changed=CLANG");
+    let source = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap())
+        .join("src/collect/task_files.bpf.c");
+    println!("cargo:rerun-if-changed={}", source.display());
+    if std::env::var("NETSQL_NO_BPF").is_ok_and(|v| v == "1")
+        || std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default() != "linux"
+    {
+        return;
+    }
+    let object = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("task_files.bpf.o");
+    let clang = std::env::var("CLANG").unwrap_or_else(|_| "clang".into());
+    // -g: the BTF that lets the loader fit the program's field offsets to the running
+    // kernel (CO-RE). The byte order is the target's, not the build machine's.
+    let target = match std::env::var("CARGO_CFG_TARGET_ENDIAN").as_deref() {
+        Ok("big") => "bpfeb",
+        _ => "bpfel",
+    };
+    let built = std::process::Command::new(&clang)
+        .args(["-target", target, "-O2", "-g", "-Wall", "-Werror", "-c"])
+        .arg(&source)
+        .arg("-o")
+        .arg(&object)
+        .status();
+    match built {
+        Ok(status) if status.success() => println!("cargo:rustc-cfg=netsql_bpf"),
+        Ok(status) => println!(
+            "cargo:warning={clang} failed ({status}) on {}: netsql will find socket owners by walking /proc only",
+            source.display()
+        ),
+        Err(e) => println!(
+            "cargo:warning=no {clang} ({e}): netsql will find socket owners by walking /proc only (install clang for the kernel's iterator)"
+        ),
+    }
+}
+
 fn main() {
     link_for_start_up();
     commit();
+    bpf();
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("queries");
     println!("cargo:rerun-if-changed={}", root.display());
     let mut files = Vec::new();

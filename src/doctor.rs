@@ -97,6 +97,13 @@ pub fn probe(root: &Root) -> Vec<Finding> {
         );
     }
     say("other users' processes", other_users_fds(root, uid));
+    say(
+        "socket owners' iterator",
+        match crate::collect::task_files::probe() {
+            Ok(()) => "yes (serve, metrics, record and the REPL list every process's sockets in one read of the kernel's task_file iterator)".into(),
+            Err(why) => format!("no: {why}; socket owners come from walking /proc"),
+        },
+    );
     found
 }
 

@@ -142,6 +142,16 @@ fn doctor_agrees_with_its_witnesses() {
         );
     }
     assert!(doctor["conntrack accounting"].starts_with("off"));
+    // The kernel's iterator over open files, which servers list socket owners with: it
+    // loads here and lists a socket of doctor's own (netns_owners checks what it lists).
+    // A build without clang has none; CI installs clang.
+    let iterator = &doctor["socket owners' iterator"];
+    let built_with_iterator = !iterator.contains("built without it");
+    if built_with_iterator {
+        assert!(iterator.starts_with("yes"), "{iterator}");
+    } else {
+        common::skip_or_fail(&format!("socket owners' iterator: {iterator}"));
+    }
 
     // Without CAP_NET_ADMIN and CAP_SYS_PTRACE; accounting and timestamps on.
     ns.exec_ok(&["sysctl", "-qw", "net.netfilter.nf_conntrack_acct=1"]);
@@ -168,6 +178,23 @@ fn doctor_agrees_with_its_witnesses() {
     );
     assert!(doctor["conntrack accounting"].starts_with("on"));
     assert!(doctor["conntrack timestamps"].starts_with("on"));
+    // CAP_BPF alone does not load a tracing program (the kernel wants CAP_PERFMON too):
+    // doctor says so before trying.
+    if built_with_iterator {
+        let without_perfmon = lines(
+            &run(
+                Some(&ns),
+                Some("cap_sys_admin,cap_perfmon"),
+                &[netsql, "doctor"],
+            ),
+            "netsql doctor",
+        );
+        let iterator = &without_perfmon["socket owners' iterator"];
+        assert!(
+            iterator.starts_with("no: loading it needs CAP_BPF and CAP_PERFMON"),
+            "{iterator}"
+        );
+    }
 
     // The host's mount namespace, where cgroup2 may be mounted (`ip netns exec` mounts a
     // fresh /sys, so inside it cgroup2 is not); its conntrack count moves.

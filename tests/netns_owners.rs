@@ -15,6 +15,24 @@ use socket2::{Domain, SockAddr, Socket, Type};
 
 const ETC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/etc");
 
+/// A process one of whose threads has a descriptor table of its own (unshare
+/// CLONE_FILES) holding a listener on 127.0.0.1:7104: /proc/<pid>/fd shows the main
+/// thread's table, so `ss -p` names no process for it.
+const OWN_TABLE_THREAD: &str = r#"
+import ctypes, socket, threading, time
+libc = ctypes.CDLL(None, use_errno=True)
+def own_table():
+    if libc.unshare(0x400) != 0:  # CLONE_FILES
+        raise OSError(ctypes.get_errno(), "unshare")
+    s = socket.socket()
+    s.bind(("127.0.0.1", 7104))
+    s.listen()
+    print("ready", flush=True)
+    time.sleep(300)
+threading.Thread(target=own_table, daemon=True).start()
+time.sleep(300)
+"#;
+
 /// A listener children will inherit (no close-on-exec).
 fn inheritable_listener(addr: &str) -> Socket {
     let addr: SocketAddr = addr.parse().unwrap();
@@ -135,7 +153,7 @@ fn string(row: &serde_json::Map<String, Value>, column: &str) -> Option<String> 
 
 #[test]
 fn owners_processes_and_services() {
-    let Some(ns) = Netns::create("owners", &["ss", "netstat", "setpriv"]) else {
+    let Some(ns) = Netns::create("owners", &["ss", "netstat", "setpriv", "python3"]) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -206,6 +224,98 @@ fn owners_processes_and_services() {
         Some(i64::from(started.time_wait_port))
     );
     assert_eq!(time_wait.get("pid"), Some(&Value::Null));
+
+    // The same from a server. A server loads the kernel's iterator over every open file
+    // once at its start (collect/task_files.rs) and lists holders with it instead of
+    // walking /proc: the same holders, and each socket's lowest pid. The kernel visits a
+    // thread with a descriptor table of its own too; the server keeps to the tables
+    // /proc/<pid>/fd shows, as ss and the walk do.
+    let mut thread = common::Kid::spawn(
+        ns.command(&["python3", "-c", OWN_TABLE_THREAD])
+            .stdout(Stdio::piped()),
+    );
+    common::Lines::of(thread.stdout.take().unwrap()).expect("ready");
+    let ss_line = ns.exec_ok(&["ss", "-Htlnp", "sport = :7104"]);
+    assert!(
+        ss_line.contains("127.0.0.1:7104") && !ss_line.contains("users:"),
+        "{ss_line}"
+    );
+    let server = common::Server::start(&["--netns", &ns.name, "--etc", ETC], &["--name", "o"]);
+    let served = |sql: &str| {
+        let out = common::netsql()
+            .args([
+                "--connect",
+                &server.uri(false),
+                "--format",
+                "ndjson",
+                "-e",
+                sql,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ndjson(&out.stdout)
+    };
+    let from_server: BTreeSet<(u64, i64, i64, String)> =
+        served("SELECT inode, pid, fd, program FROM socket_owners")
+            .iter()
+            .map(|r| {
+                (
+                    int(r, "inode").unwrap() as u64,
+                    int(r, "pid").unwrap(),
+                    int(r, "fd").unwrap(),
+                    string(r, "program").unwrap(),
+                )
+            })
+            .filter(|o| expected.iter().any(|e| e.0 == o.0))
+            .collect();
+    assert_eq!(from_server, expected);
+    for (how, rows) in [
+        (
+            "a query",
+            rows(
+                &ns,
+                &["-e", "SELECT pid, fd FROM sockets WHERE local_port = 7104"],
+            ),
+        ),
+        (
+            "a server",
+            served("SELECT pid, fd FROM sockets WHERE local_port = 7104"),
+        ),
+    ] {
+        assert_eq!(rows.len(), 1, "{how}: {rows:?}");
+        assert_eq!(
+            (int(&rows[0], "pid"), int(&rows[0], "fd")),
+            (None, None),
+            "{how}"
+        );
+    }
+    drop(thread);
+    let lowest: BTreeSet<(u64, Option<i64>, Option<i64>)> = served(&format!(
+        "SELECT inode, pid, fd FROM sockets WHERE inode IN ({}, {}, {})",
+        started.shared.0, started.unix.0, started.ours.0
+    ))
+    .iter()
+    .map(|r| (int(r, "inode").unwrap() as u64, int(r, "pid"), int(r, "fd")))
+    .collect();
+    let fd = |at: (u64, i32)| Some(i64::from(at.1));
+    assert_eq!(
+        lowest,
+        BTreeSet::from([
+            (
+                started.shared.0,
+                Some(pids[0].min(pids[1])),
+                fd(started.shared)
+            ),
+            (started.unix.0, Some(pids[2]), fd(started.unix)),
+            (started.ours.0, Some(me), fd(started.ours)),
+        ])
+    );
+    drop(server);
 
     // ss -tanp and netstat -tanp in the same namespace name the same owners.
     let ss = ns.exec_ok(&["ss", "-Htanp"]);

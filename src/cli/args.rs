@@ -251,6 +251,16 @@ impl Mode {
 }
 
 impl Mode {
+    /// Whether the mode's process collects again and again (a server, a recording, the
+    /// REPL), so that loading the kernel's socket-owner iterator once pays for itself
+    /// (collect::task_files); a one-shot query walks /proc.
+    pub fn collects_often(&self) -> bool {
+        matches!(
+            self,
+            Mode::Serve(_) | Mode::Metrics(..) | Mode::Record(..) | Mode::Repl { .. }
+        )
+    }
+
     /// What `DELETE FROM sockets` may do: only `-e`/`-f`/REPL SQL given `--allow-kill`.
     pub fn kill(&self) -> crate::kill::Kill {
         match self {

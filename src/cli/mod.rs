@@ -117,6 +117,10 @@ pub fn main() -> ExitCode {
 fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> {
     let runtime = config.mode.runtime(config.network()).map_err(Error::Io)?;
     let format = config.format;
+    if config.mode.collects_often() && config.connect.is_none() {
+        // Where it cannot be loaded the walk of /proc answers; `netsql doctor` says why.
+        let _ = crate::collect::task_files::load();
+    }
     match &config.mode {
         Mode::Repl { .. } => {
             let ctx = runtime.block_on(session(config))?;

@@ -23,6 +23,7 @@ pub mod snmp;
 pub mod sockdiag;
 pub mod socket_row;
 pub mod sockets;
+pub mod task_files;
 pub mod tcp_info;
 
 use std::fs::File;

@@ -1,5 +1,7 @@
 //! Which processes hold which sockets: a walk of `/proc/<pid>/fd/*` for `socket:[inode]`
-//! links, as `netstat -p` and `ss -p` do.
+//! links, as `netstat -p` and `ss -p` do, or, in a process that has loaded it, the
+//! kernel's iterator over every open file (task_files.rs), which lists the same in one
+//! read.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -218,11 +220,28 @@ fn read_link_at<'b>(
     }
 }
 
-/// Walks every process's descriptors on all cores. Pids are claimed in ascending order,
+/// Every holder of every socket (or the lowest of each wanted one) from the kernel's
+/// iterator when this process has loaded it ([`super::task_files`]), else from a walk of
+/// every process's descriptors on all cores. Pids are claimed in ascending order,
 /// so when `Lowest` stops early every process below the last one claimed has been seen.
 /// A process that exits mid-walk is skipped; one whose descriptors cannot be listed for
 /// another reason (EMFILE, EIO) fails the walk rather than leave its sockets ownerless.
 pub fn walk(root: &Root, want: &Want) -> Result<Walk, CollectError> {
+    if let Want::Lowest(inodes) = want {
+        if inodes.is_empty() {
+            return Ok(Walk::default());
+        }
+    }
+    let keep = |owner: &Owner| match want {
+        Want::All => true,
+        Want::Lowest(inodes) => inodes.contains(&owner.inode),
+    };
+    if let Some(kept) = super::task_files::read(root, keep) {
+        return Ok(Walk {
+            owners: as_wanted(kept, want),
+            denied: 0,
+        });
+    }
     let pids = pids(root)?;
     let counted = on_procfs(&root.proc);
     let failure: Mutex<Option<CollectError>> = Mutex::new(None);
@@ -231,11 +250,6 @@ pub fn walk(root: &Root, want: &Want) -> Result<Walk, CollectError> {
     let denied = AtomicUsize::new(0);
     let lowest: Mutex<HashMap<u64, (i32, i32)>> = Mutex::new(HashMap::new());
     let all: Mutex<Vec<Owner>> = Mutex::new(Vec::new());
-    if let Want::Lowest(inodes) = want {
-        if inodes.is_empty() {
-            return Ok(Walk::default());
-        }
-    }
     let threads = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .min(pids.len().max(1));
@@ -308,6 +322,24 @@ pub fn walk(root: &Root, want: &Want) -> Result<Walk, CollectError> {
         owners,
         denied: denied.into_inner(),
     })
+}
+
+/// The holders of the wanted sockets, reduced to each one's lowest if that is what is
+/// wanted, in the walk's order.
+fn as_wanted(mut all: Vec<Owner>, want: &Want) -> Vec<Owner> {
+    if let Want::Lowest(_) = want {
+        let mut lowest: HashMap<u64, (i32, i32)> = HashMap::new();
+        for owner in all {
+            let best = lowest.entry(owner.inode).or_insert((owner.pid, owner.fd));
+            *best = (*best).min((owner.pid, owner.fd));
+        }
+        all = lowest
+            .into_iter()
+            .map(|(inode, (pid, fd))| Owner { inode, pid, fd })
+            .collect();
+    }
+    all.sort_unstable();
+    all
 }
 
 /// Whether `proc` is a procfs mount, whose `fd` directories' sizes count descriptors

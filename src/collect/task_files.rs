@@ -1,0 +1,257 @@
+//! Every socket descriptor of every process in one read, from the kernel: a BPF iterator
+//! over the open files of every process (`task_file`, Linux 5.8 on) running
+//! `task_files.bpf.c`, where the walk in owners.rs reads one `/proc/<pid>/fd` link per
+//! descriptor. At 100k sockets the walk's 100k readlinks cost about 300 ms of CPU; the
+//! iterator lists the same descriptors in about 35 ms.
+//!
+//! Loading it costs about 50 ms (reading the kernel's BTF and fitting the program to it),
+//! more than a whole walk of a host with a few thousand sockets, so only a process that
+//! walks again and again loads it, once: `serve`, `metrics`, `record` and the REPL call
+//! [`load`] at start. A one-shot query walks /proc.
+//!
+//! It stands in for the walk only where it gives the walk's answer: over the host's
+//! /proc, from the initial pid namespace (the iterator's pids are the kernel's global
+//! ones), with the privilege to load it (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN: root
+//! has them; the packaged service does not, see docs/serving.md). Where it cannot be
+//! loaded, or a read fails, the walk answers.
+
+use std::io::Read;
+use std::path::Path;
+
+use super::owners::Owner;
+use super::Root;
+
+/// The initial pid namespace's inode number (`PROC_PID_INIT_INO`, fixed by the kernel).
+const INITIAL_PID_NAMESPACE: u64 = 0xEFFF_FFFC;
+
+/// One record of the program's output: inode (u64), pid (i32), fd (i32).
+const RECORD: usize = 16;
+
+/// Whether this process may use the iterator, answered before loading it: on the
+/// initial pid namespace only.
+fn initial_pid_namespace() -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata("/proc/self/ns/pid")
+        .map_err(|e| format!("/proc/self/ns/pid: {e}"))?
+        .ino();
+    if ino == INITIAL_PID_NAMESPACE {
+        Ok(())
+    } else {
+        Err(
+            "not in the initial pid namespace: the iterator's pids would not be this /proc's"
+                .into(),
+        )
+    }
+}
+
+/// Whether this process may load a tracing program such as an iterator (CAP_BPF and
+/// CAP_PERFMON, or CAP_SYS_ADMIN, in effect), asked before the kernel's BTF is read for
+/// nothing.
+fn privileged() -> Result<(), String> {
+    use procfs::FromRead;
+    const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_PERFMON: u32 = 38;
+    const CAP_BPF: u32 = 39;
+    let effective = procfs::process::Status::from_file("/proc/self/status")
+        .map_err(|e| format!("/proc/self/status: {e}"))?
+        .capeff;
+    let has = |bit: u32| effective & (1 << bit) != 0;
+    if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
+        Ok(())
+    } else {
+        Err("loading it needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN".into())
+    }
+}
+
+/// The owners `keep` keeps among the records `output` gives, read a block at a time so
+/// that only the kept ones are held (a host's every socket descriptor would be a few
+/// MiB, allocated and freed on every scrape). Output that ends inside a record is an
+/// error: the walk answers instead.
+fn owners_from(mut output: impl Read, keep: impl Fn(&Owner) -> bool) -> Result<Vec<Owner>, String> {
+    let mut owners = Vec::new();
+    let mut block = vec![0u8; 64 * 1024];
+    // Bytes of a record a read cut, kept for the next.
+    let mut held = 0;
+    loop {
+        let n = match output.read(&mut block[held..]) {
+            Ok(0) if held == 0 => return Ok(owners),
+            Ok(0) => return Err(format!("its output ends {held} bytes into a record")),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.to_string()),
+        };
+        let filled = held + n;
+        let whole = filled - filled % RECORD;
+        for record in block[..whole].chunks_exact(RECORD) {
+            let (inode, rest) = record.split_at(8);
+            let (pid, fd) = rest.split_at(4);
+            let owner = Owner {
+                inode: u64::from_ne_bytes(inode.try_into().unwrap()),
+                pid: i32::from_ne_bytes(pid.try_into().unwrap()),
+                fd: i32::from_ne_bytes(fd.try_into().unwrap()),
+            };
+            if keep(&owner) {
+                owners.push(owner);
+            }
+        }
+        block.copy_within(whole..filled, 0);
+        held = filled - whole;
+    }
+}
+
+#[cfg(netsql_bpf)]
+mod kernel {
+    use std::fs::File;
+    use std::sync::{Mutex, OnceLock};
+
+    use aya::programs::Iter;
+    use aya::{Btf, Ebpf, EbpfLoader};
+
+    /// The compiled program (build.rs).
+    static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/task_files.bpf.o"));
+    /// The program's function in it.
+    const PROGRAM: &str = "sockets";
+
+    /// The loaded program, or why it could not be loaded; set by the first [`load`].
+    static LOADED: OnceLock<Result<Mutex<Ebpf>, String>> = OnceLock::new();
+
+    pub fn load() -> Result<(), String> {
+        LOADED
+            .get_or_init(|| {
+                super::initial_pid_namespace()?;
+                super::privileged()?;
+                let btf = Btf::from_sys_fs().map_err(|e| format!("the kernel's BTF: {e}"))?;
+                let mut ebpf = EbpfLoader::new()
+                    .btf(Some(&btf))
+                    .load(OBJECT)
+                    .map_err(|e| format!("fitting the program to this kernel: {e}"))?;
+                let iter: &mut Iter = ebpf
+                    .program_mut(PROGRAM)
+                    .ok_or("the program is missing from its object")?
+                    .try_into()
+                    .map_err(|e| format!("{e}"))?;
+                iter.load("task_file", &btf)
+                    .map_err(|e| format!("loading the iterator: {e}"))?;
+                drop(btf);
+                // SAFETY: malloc_trim has no preconditions.
+                #[cfg(target_env = "gnu")]
+                unsafe {
+                    libc::malloc_trim(0);
+                }
+                Ok(Mutex::new(ebpf))
+            })
+            .as_ref()
+            .map(|_| ())
+            .map_err(Clone::clone)
+    }
+
+    /// A new pass of the loaded iterator, to read its records from.
+    pub fn open() -> Option<Result<File, String>> {
+        let ebpf = LOADED.get()?.as_ref().ok()?;
+        let mut ebpf = ebpf.lock().unwrap_or_else(|e| e.into_inner());
+        let iter: &mut Iter = ebpf.program_mut(PROGRAM)?.try_into().ok()?;
+        Some(
+            iter.attach()
+                .and_then(|id| iter.take_link(id))
+                .map_err(|e| e.to_string())
+                .and_then(|link| link.into_file().map_err(|e| e.to_string())),
+        )
+    }
+}
+
+#[cfg(not(netsql_bpf))]
+mod kernel {
+    pub fn load() -> Result<(), String> {
+        Err("netsql was built without it (no clang at build time)".into())
+    }
+
+    pub fn open() -> Option<Result<std::fs::File, String>> {
+        None
+    }
+}
+
+/// Loads the iterator for this process's later walks, once; why not, if it cannot be.
+pub fn load() -> Result<(), String> {
+    kernel::load()
+}
+
+/// The socket descriptors `keep` keeps of every process's, from the loaded iterator:
+/// `None` when it is not loaded, `root` is not the host's /proc, or this read failed
+/// (the walk answers).
+pub fn read(root: &Root, keep: impl Fn(&Owner) -> bool) -> Option<Vec<Owner>> {
+    if root.proc != Path::new("/proc") {
+        return None;
+    }
+    owners_from(kernel::open()?.ok()?, keep).ok()
+}
+
+/// What `netsql doctor` says of it: loaded and seeing a socket of our own, or why not.
+pub fn probe() -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    load()?;
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let inode = std::fs::metadata(format!("/proc/self/fd/{}", socket.as_raw_fd()))
+        .map_err(|e| e.to_string())?
+        .ino();
+    let me = Owner {
+        inode,
+        pid: std::process::id() as i32,
+        fd: socket.as_raw_fd(),
+    };
+    let output = kernel::open()
+        .ok_or("not loaded")?
+        .map_err(|e| format!("making an iterator: {e}"))?;
+    let owners =
+        owners_from(output, |o| o.inode == inode).map_err(|e| format!("reading it: {e}"))?;
+    if owners.contains(&me) {
+        Ok(())
+    } else {
+        Err(format!(
+            "it did not list our own socket (pid {}, fd {}, inode {inode})",
+            me.pid, me.fd
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Gives its bytes a few at a time, as a read may cut a record.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.len().min(buf.len()).min(5);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn records_are_inode_pid_fd() {
+        let mut bytes = Vec::new();
+        for (inode, pid, fd) in [(4026532001u64, 1i32, 3i32), (7, 65536, 1023), (9, 2, 0)] {
+            bytes.extend_from_slice(&inode.to_ne_bytes());
+            bytes.extend_from_slice(&pid.to_ne_bytes());
+            bytes.extend_from_slice(&fd.to_ne_bytes());
+        }
+        let owner = |inode, pid, fd| Owner { inode, pid, fd };
+        let all = owners_from(Trickle(&bytes), |_| true).unwrap();
+        assert_eq!(
+            all,
+            [
+                owner(4026532001, 1, 3),
+                owner(7, 65536, 1023),
+                owner(9, 2, 0)
+            ]
+        );
+        let kept = owners_from(&bytes[..], |o| o.inode != 7).unwrap();
+        assert_eq!(kept, [owner(4026532001, 1, 3), owner(9, 2, 0)]);
+        // A cut record is no answer: the walk gives it instead.
+        assert!(owners_from(Trickle(&bytes[..20]), |_| true).is_err());
+        assert_eq!(owners_from(&[][..], |_| true), Ok(vec![]));
+    }
+}
