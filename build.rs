@@ -66,13 +66,14 @@ fn commit() {
 }
 
 /// Compiles the BPF program that lists every process's socket descriptors
-/// (src/collect/task_files.bpf.c) with clang, into `$OUT_DIR/task_files.bpf.o`, and sets
-/// `cfg(netsql_bpf)`. Without clang (or `NETSQL_NO_BPF=1`) netsql is built without it
-/// and finds socket owners by walking /proc alone; `netsql doctor` says which.
+/// (src/collect/task_files.bpf.c) with clang (`NETSQL_CLANG`, default `clang`), into
+/// `$OUT_DIR/task_files.bpf.o`, and sets `cfg(netsql_bpf)`. Without clang (or with
+/// `NETSQL_NO_BPF=1`) netsql is built without it and finds socket owners by walking
+/// /proc alone; `netsql doctor` says which.
 fn bpf() {
     println!("cargo:rustc-check-cfg=cfg(netsql_bpf)");
     println!("cargo:rerun-if-env-changed=NETSQL_NO_BPF");
-    println!("cargo:rerun-if-env-changed=CLANG");
+    println!("cargo:rerun-if-env-changed=NETSQL_CLANG");
     let source = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap())
         .join("src/collect/task_files.bpf.c");
     println!("cargo:rerun-if-changed={}", source.display());
@@ -82,15 +83,17 @@ fn bpf() {
         return;
     }
     let object = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("task_files.bpf.o");
-    let clang = std::env::var("CLANG").unwrap_or_else(|_| "clang".into());
+    let clang = std::env::var("NETSQL_CLANG").unwrap_or_else(|_| "clang".into());
     // -g: the BTF that lets the loader fit the program's field offsets to the running
-    // kernel (CO-RE). The byte order is the target's, not the build machine's.
+    // kernel (CO-RE). The byte order is the target's, not the build machine's. Some
+    // distributions' clang protects stacks by default, which BPF cannot call.
     let target = match std::env::var("CARGO_CFG_TARGET_ENDIAN").as_deref() {
         Ok("big") => "bpfeb",
         _ => "bpfel",
     };
     let built = std::process::Command::new(&clang)
-        .args(["-target", target, "-O2", "-g", "-Wall", "-Werror", "-c"])
+        .args(["-target", target, "-O2", "-g", "-fno-stack-protector"])
+        .args(["-Wall", "-Werror", "-c"])
         .arg(&source)
         .arg("-o")
         .arg(&object)
@@ -102,7 +105,7 @@ fn bpf() {
             source.display()
         ),
         Err(e) => println!(
-            "cargo:warning=no {clang} ({e}): netsql will find socket owners by walking /proc only (install clang for the kernel's iterator)"
+            "cargo:warning=no {clang} ({e}): netsql will find socket owners by walking /proc only (with clang installed, `cargo clean -p netsql` and build again)"
         ),
     }
 }

@@ -85,7 +85,7 @@ pub fn probe(root: &Root) -> Vec<Finding> {
         "user",
         format!("uid {uid}{}", if uid == 0 { " (root)" } else { "" }),
     );
-    let effective = effective_capabilities(root);
+    let effective = crate::collect::own_status(root).map(|status| status.capeff);
     for (name, bit, gives) in CAPABILITIES {
         say(
             name,
@@ -99,7 +99,7 @@ pub fn probe(root: &Root) -> Vec<Finding> {
     say("other users' processes", other_users_fds(root, uid));
     say(
         "socket owners' iterator",
-        match crate::collect::task_files::probe() {
+        match crate::collect::task_files::probe(root) {
             Ok(()) => "yes (serve, metrics, record and the REPL list every process's sockets in one read of the kernel's task_file iterator)".into(),
             Err(why) => format!("no: {why}; socket owners come from walking /proc"),
         },
@@ -338,15 +338,6 @@ fn setting(root: &Root, name: &str, off: &str) -> String {
             path.display()
         ),
     }
-}
-
-/// CapEff of `/proc/self/status`: the capabilities in effect.
-fn effective_capabilities(root: &Root) -> Result<u64, String> {
-    use procfs::FromRead;
-    let path = root.proc_path("self/status");
-    procfs::process::Status::from_file(&path)
-        .map(|status| status.capeff)
-        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Reads an fd link of a process of another user: what the owner columns need

@@ -9,6 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::process::{Command, Output, Stdio};
 
+use common::seccomp::{seccomp, Deny};
 use common::{Kid, Netns, RunExt};
 
 const WITNESS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/doctor_witness.py");
@@ -178,9 +179,16 @@ fn doctor_agrees_with_its_witnesses() {
     );
     assert!(doctor["conntrack accounting"].starts_with("on"));
     assert!(doctor["conntrack timestamps"].starts_with("on"));
-    // CAP_BPF alone does not load a tracing program (the kernel wants CAP_PERFMON too):
-    // doctor says so before trying.
+    // The iterator only where the walk it stands in for sees as much: here (no
+    // CAP_SYS_PTRACE) the walk is denied other users' descriptors, so no iterator. CAP_BPF
+    // alone does not load a tracing program (the kernel wants CAP_PERFMON too), and under
+    // a seccomp filter a bpf call may kill the process: doctor says each before trying.
     if built_with_iterator {
+        let iterator = &doctor["socket owners' iterator"];
+        assert!(
+            iterator.starts_with("no: without CAP_SYS_PTRACE"),
+            "{iterator}"
+        );
         let without_perfmon = lines(
             &run(
                 Some(&ns),
@@ -192,6 +200,21 @@ fn doctor_agrees_with_its_witnesses() {
         let iterator = &without_perfmon["socket owners' iterator"];
         assert!(
             iterator.starts_with("no: loading it needs CAP_BPF and CAP_PERFMON"),
+            "{iterator}"
+        );
+        let filtered = seccomp(
+            Command::new(netsql).arg("doctor"),
+            Deny {
+                syscall: libc::SYS_bpf,
+                args: &[],
+                errno: libc::EPERM,
+            },
+        )
+        .run();
+        let filtered = lines(&filtered, "netsql doctor under seccomp");
+        let iterator = &filtered["socket owners' iterator"];
+        assert!(
+            iterator.starts_with("no: a seccomp filter is on"),
             "{iterator}"
         );
     }

@@ -143,6 +143,16 @@ fn rows(ns: &Netns, args: &[&str]) -> Vec<serde_json::Map<String, Value>> {
     ndjson(&out.stdout)
 }
 
+/// A socket_owners row as (inode, pid, fd, program).
+fn holder(row: &serde_json::Map<String, Value>) -> (u64, i64, i64, String) {
+    (
+        int(row, "inode").unwrap() as u64,
+        int(row, "pid").unwrap(),
+        int(row, "fd").unwrap(),
+        string(row, "program").unwrap(),
+    )
+}
+
 fn int(row: &serde_json::Map<String, Value>, column: &str) -> Option<i64> {
     row.get(column).and_then(Value::as_i64)
 }
@@ -172,14 +182,7 @@ fn owners_processes_and_services() {
     let owners: BTreeSet<(u64, i64, i64, String)> =
         rows(&ns, &["-e", "SELECT * FROM socket_owners"])
             .iter()
-            .map(|r| {
-                (
-                    int(r, "inode").unwrap() as u64,
-                    int(r, "pid").unwrap(),
-                    int(r, "fd").unwrap(),
-                    string(r, "program").unwrap(),
-                )
-            })
+            .map(holder)
             .collect();
     let expected: BTreeSet<(u64, i64, i64, String)> = [
         (started.shared, pids[0], "sleep"),
@@ -230,6 +233,19 @@ fn owners_processes_and_services() {
     // walking /proc: the same holders, and each socket's lowest pid. The kernel visits a
     // thread with a descriptor table of its own too; the server keeps to the tables
     // /proc/<pid>/fd shows, as ss and the walk do.
+    // A descriptor opened with O_PATH on the unix listener's file: /proc shows its path,
+    // and the kernel's file is the filesystem's S_IFSOCK inode, no socket.
+    let owned_sock = dir.path().join("owned.sock");
+    let mut by_path = common::Kid::spawn(
+        ns.command(&[
+            "python3",
+            "-c",
+            "import os, sys, time; os.open(sys.argv[1], os.O_PATH); print('ready', flush=True); time.sleep(300)",
+            owned_sock.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped()),
+    );
+    common::Lines::of(by_path.stdout.take().unwrap()).expect("ready");
     let mut thread = common::Kid::spawn(
         ns.command(&["python3", "-c", OWN_TABLE_THREAD])
             .stdout(Stdio::piped()),
@@ -263,17 +279,16 @@ fn owners_processes_and_services() {
     let from_server: BTreeSet<(u64, i64, i64, String)> =
         served("SELECT inode, pid, fd, program FROM socket_owners")
             .iter()
-            .map(|r| {
-                (
-                    int(r, "inode").unwrap() as u64,
-                    int(r, "pid").unwrap(),
-                    int(r, "fd").unwrap(),
-                    string(r, "program").unwrap(),
-                )
-            })
+            .map(holder)
             .filter(|o| expected.iter().any(|e| e.0 == o.0))
             .collect();
     assert_eq!(from_server, expected);
+    let by_path_pid = i64::from(by_path.id());
+    let held_by_path = served(&format!(
+        "SELECT inode, fd FROM socket_owners WHERE pid = {by_path_pid}"
+    ));
+    assert!(held_by_path.is_empty(), "{held_by_path:?}");
+    drop(by_path);
     for (how, rows) in [
         (
             "a query",

@@ -252,13 +252,14 @@ impl Mode {
 
 impl Mode {
     /// Whether the mode's process collects again and again (a server, a recording, the
-    /// REPL), so that loading the kernel's socket-owner iterator once pays for itself
-    /// (collect::task_files); a one-shot query walks /proc.
+    /// REPL, `netstat -c`), so that loading the kernel's socket-owner iterator once pays
+    /// for itself (collect::task_files); a one-shot query walks /proc.
     pub fn collects_often(&self) -> bool {
-        matches!(
-            self,
-            Mode::Serve(_) | Mode::Metrics(..) | Mode::Record(..) | Mode::Repl { .. }
-        )
+        match self {
+            Mode::Serve(_) | Mode::Metrics(..) | Mode::Record(..) | Mode::Repl { .. } => true,
+            Mode::Netstat(flags) => flags.continuous,
+            _ => false,
+        }
     }
 
     /// What `DELETE FROM sockets` may do: only `-e`/`-f`/REPL SQL given `--allow-kill`.

@@ -119,7 +119,7 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
     let format = config.format;
     if config.mode.collects_often() && config.connect.is_none() {
         // Where it cannot be loaded the walk of /proc answers; `netsql doctor` says why.
-        let _ = crate::collect::task_files::load();
+        let _ = crate::collect::task_files::load(&config.tables.root);
     }
     match &config.mode {
         Mode::Repl { .. } => {

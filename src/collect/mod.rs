@@ -50,6 +50,14 @@ impl Default for Root {
     }
 }
 
+/// This process's `/proc/self/status` under `root`: the capabilities in effect
+/// (`capeff`), its seccomp mode.
+pub fn own_status(root: &Root) -> Result<procfs::process::Status, String> {
+    use procfs::FromRead;
+    let path = root.proc_path("self/status");
+    procfs::process::Status::from_file(&path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 impl Root {
     pub fn proc_path(&self, rel: &str) -> PathBuf {
         self.proc.join(rel)

@@ -292,8 +292,7 @@ pub fn walk(root: &Root, want: &Want) -> Result<Walk, CollectError> {
                             }
                             let mut found = lowest.lock().unwrap_or_else(|e| e.into_inner());
                             for (inode, fd) in hits {
-                                let best = found.entry(inode).or_insert((pid, fd));
-                                *best = (*best).min((pid, fd));
+                                keep_lowest(&mut found, Owner { inode, pid, fd });
                             }
                             if found.len() == inodes.len() {
                                 done.store(true, Ordering::Relaxed);
@@ -324,14 +323,19 @@ pub fn walk(root: &Root, want: &Want) -> Result<Walk, CollectError> {
     })
 }
 
+/// Keeps `owner` in `lowest` if it is its socket's lowest (pid, then fd) so far.
+fn keep_lowest(lowest: &mut HashMap<u64, (i32, i32)>, owner: Owner) {
+    let best = lowest.entry(owner.inode).or_insert((owner.pid, owner.fd));
+    *best = (*best).min((owner.pid, owner.fd));
+}
+
 /// The holders of the wanted sockets, reduced to each one's lowest if that is what is
 /// wanted, in the walk's order.
 fn as_wanted(mut all: Vec<Owner>, want: &Want) -> Vec<Owner> {
     if let Want::Lowest(_) = want {
         let mut lowest: HashMap<u64, (i32, i32)> = HashMap::new();
         for owner in all {
-            let best = lowest.entry(owner.inode).or_insert((owner.pid, owner.fd));
-            *best = (*best).min((owner.pid, owner.fd));
+            keep_lowest(&mut lowest, owner);
         }
         all = lowest
             .into_iter()
@@ -397,6 +401,25 @@ mod tests {
         assert_eq!(parse_socket_link(b"pipe:[12345]"), None);
         assert_eq!(parse_socket_link(b"socket:[x]"), None);
         assert_eq!(parse_socket_link(b"/dev/null"), None);
+    }
+
+    #[test]
+    fn the_lowest_holder_of_each_wanted_socket() {
+        let owner = |inode, pid, fd| Owner { inode, pid, fd };
+        let held = vec![
+            owner(7, 300, 4),
+            owner(5, 200, 9),
+            owner(7, 100, 8),
+            owner(7, 100, 3),
+            owner(5, 200, 2),
+        ];
+        assert_eq!(
+            as_wanted(held.clone(), &Want::Lowest(HashSet::from([5, 7]))),
+            [owner(5, 200, 2), owner(7, 100, 3)]
+        );
+        let mut sorted = held.clone();
+        sorted.sort();
+        assert_eq!(as_wanted(held, &Want::All), sorted);
     }
 
     #[test]

@@ -25,9 +25,14 @@ struct bpf_iter_meta {
 	struct seq_file *seq;
 } CO_RE;
 
+struct super_block {
+	unsigned long s_magic;
+} CO_RE;
+
 struct inode {
 	unsigned short i_mode;
 	unsigned long i_ino;
+	struct super_block *i_sb;
 } CO_RE;
 
 struct file {
@@ -51,6 +56,10 @@ static long (*bpf_seq_write)(struct seq_file *m, const void *data, u32 len) = (v
 
 #define S_IFMT 0170000
 #define S_IFSOCK 0140000
+// sockfs's (include/uapi/linux/magic.h). A socket file on disk is S_IFSOCK too, and a
+// descriptor opened on it with O_PATH has that file's inode, not a socket's: /proc shows
+// such a descriptor as the file's path, and the walk skips it.
+#define SOCKFS_MAGIC 0x534F434B
 
 struct owner {
 	u64 inode;
@@ -68,7 +77,8 @@ int sockets(struct bpf_iter__task_file *ctx)
 	if (!task || !file || task->pid != task->tgid)
 		return 0;
 	struct inode *inode = file->f_inode;
-	if (!inode || (inode->i_mode & S_IFMT) != S_IFSOCK)
+	if (!inode || (inode->i_mode & S_IFMT) != S_IFSOCK || !inode->i_sb ||
+	    inode->i_sb->s_magic != SOCKFS_MAGIC)
 		return 0;
 	struct owner owner = { inode->i_ino, task->tgid, (int)ctx->fd };
 	bpf_seq_write(ctx->meta->seq, &owner, sizeof(owner));

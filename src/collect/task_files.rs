@@ -1,19 +1,21 @@
 //! Every socket descriptor of every process in one read, from the kernel: a BPF iterator
 //! over the open files of every process (`task_file`, Linux 5.8 on) running
 //! `task_files.bpf.c`, where the walk in owners.rs reads one `/proc/<pid>/fd` link per
-//! descriptor. At 100k sockets the walk's 100k readlinks cost about 300 ms of CPU; the
-//! iterator lists the same descriptors in about 35 ms.
+//! descriptor. Measured here at 100k sockets: the iterator lists them in 33-35 ms, where
+//! `SELECT count(pid) FROM sockets` spends 0.3-0.4 s of CPU walking.
 //!
-//! Loading it costs about 50 ms (reading the kernel's BTF and fitting the program to it),
+//! Loading it costs 45-80 ms (reading the kernel's BTF and fitting the program to it),
 //! more than a whole walk of a host with a few thousand sockets, so only a process that
-//! walks again and again loads it, once: `serve`, `metrics`, `record` and the REPL call
-//! [`load`] at start. A one-shot query walks /proc.
+//! collects again and again loads it, once: `serve`, `metrics`, `record`, the REPL and
+//! `netstat -c` call [`load`] at start. A one-shot query walks /proc.
 //!
-//! It stands in for the walk only where it gives the walk's answer: over the host's
+//! It stands in for the walk only where the walk would see what it sees: over the host's
 //! /proc, from the initial pid namespace (the iterator's pids are the kernel's global
-//! ones), with the privilege to load it (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN: root
-//! has them; the packaged service does not, see docs/serving.md). Where it cannot be
-//! loaded, or a read fails, the walk answers.
+//! ones), and with CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, with which the walk reads every
+//! process's descriptors too. Loading it takes CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN:
+//! root has all of these. Under a seccomp filter it is not tried, as a filter may kill the
+//! process for the `bpf` call (systemd's `SystemCallFilter=@system-service` does). Where
+//! it cannot be loaded, or a read fails, the walk answers.
 
 use std::io::Read;
 use std::path::Path;
@@ -27,40 +29,45 @@ const INITIAL_PID_NAMESPACE: u64 = 0xEFFF_FFFC;
 /// One record of the program's output: inode (u64), pid (i32), fd (i32).
 const RECORD: usize = 16;
 
-/// Whether this process may use the iterator, answered before loading it: on the
-/// initial pid namespace only.
-fn initial_pid_namespace() -> Result<(), String> {
+/// Why this process should not load the iterator, found before the kernel's BTF is read
+/// for nothing; `Ok` when it may.
+fn allowed(root: &Root) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
-    let ino = std::fs::metadata("/proc/self/ns/pid")
-        .map_err(|e| format!("/proc/self/ns/pid: {e}"))?
-        .ino();
-    if ino == INITIAL_PID_NAMESPACE {
-        Ok(())
-    } else {
-        Err(
-            "not in the initial pid namespace: the iterator's pids would not be this /proc's"
-                .into(),
-        )
-    }
-}
-
-/// Whether this process may load a tracing program such as an iterator (CAP_BPF and
-/// CAP_PERFMON, or CAP_SYS_ADMIN, in effect), asked before the kernel's BTF is read for
-/// nothing.
-fn privileged() -> Result<(), String> {
-    use procfs::FromRead;
+    const CAP_DAC_READ_SEARCH: u32 = 2;
+    const CAP_SYS_PTRACE: u32 = 19;
     const CAP_SYS_ADMIN: u32 = 21;
     const CAP_PERFMON: u32 = 38;
     const CAP_BPF: u32 = 39;
-    let effective = procfs::process::Status::from_file("/proc/self/status")
-        .map_err(|e| format!("/proc/self/status: {e}"))?
-        .capeff;
-    let has = |bit: u32| effective & (1 << bit) != 0;
-    if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
-        Ok(())
-    } else {
-        Err("loading it needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN".into())
+    if root.proc != Path::new("/proc") {
+        return Err(format!(
+            "it lists the host's processes, not {}'s",
+            root.proc.display()
+        ));
     }
+    let pid_namespace = std::fs::metadata("/proc/self/ns/pid")
+        .map_err(|e| format!("/proc/self/ns/pid: {e}"))?
+        .ino();
+    if pid_namespace != INITIAL_PID_NAMESPACE {
+        return Err(
+            "not in the initial pid namespace: the iterator's pids would not be this /proc's"
+                .into(),
+        );
+    }
+    let status = super::own_status(root)?;
+    if status.seccomp.is_some_and(|mode| mode != 0) {
+        return Err("a seccomp filter is on, which may kill the process for a bpf call".into());
+    }
+    let has = |bit: u32| status.capeff & (1 << bit) != 0;
+    if !(has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON))) {
+        return Err("loading it needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN".into());
+    }
+    if !(has(CAP_SYS_PTRACE) && has(CAP_DAC_READ_SEARCH)) {
+        return Err(
+            "without CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH the walk of /proc sees fewer processes than it would"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// The owners `keep` keeps among the records `output` gives, read a block at a time so
@@ -77,7 +84,16 @@ fn owners_from(mut output: impl Read, keep: impl Fn(&Owner) -> bool) -> Result<V
             Ok(0) if held == 0 => return Ok(owners),
             Ok(0) => return Err(format!("its output ends {held} bytes into a record")),
             Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            // The kernel stops a read that has visited a million files without output
+            // (EAGAIN); the next one goes on from there.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+                ) =>
+            {
+                continue
+            }
             Err(e) => return Err(e.to_string()),
         };
         let filled = held + n;
@@ -115,11 +131,10 @@ mod kernel {
     /// The loaded program, or why it could not be loaded; set by the first [`load`].
     static LOADED: OnceLock<Result<Mutex<Ebpf>, String>> = OnceLock::new();
 
-    pub fn load() -> Result<(), String> {
+    pub fn load(root: &super::Root) -> Result<(), String> {
         LOADED
             .get_or_init(|| {
-                super::initial_pid_namespace()?;
-                super::privileged()?;
+                super::allowed(root)?;
                 let btf = Btf::from_sys_fs().map_err(|e| format!("the kernel's BTF: {e}"))?;
                 let mut ebpf = EbpfLoader::new()
                     .btf(Some(&btf))
@@ -132,6 +147,8 @@ mod kernel {
                     .map_err(|e| format!("{e}"))?;
                 iter.load("task_file", &btf)
                     .map_err(|e| format!("loading the iterator: {e}"))?;
+                // The parsed BTF (about 16 MiB here) is garbage now: give its pages back
+                // rather than carry them for the server's life.
                 drop(btf);
                 // SAFETY: malloc_trim has no preconditions.
                 #[cfg(target_env = "gnu")]
@@ -161,8 +178,8 @@ mod kernel {
 
 #[cfg(not(netsql_bpf))]
 mod kernel {
-    pub fn load() -> Result<(), String> {
-        Err("netsql was built without it (no clang at build time)".into())
+    pub fn load(_: &super::Root) -> Result<(), String> {
+        Err("this netsql was built without it (build.rs found no working clang)".into())
     }
 
     pub fn open() -> Option<Result<std::fs::File, String>> {
@@ -170,9 +187,10 @@ mod kernel {
     }
 }
 
-/// Loads the iterator for this process's later walks, once; why not, if it cannot be.
-pub fn load() -> Result<(), String> {
-    kernel::load()
+/// Loads the iterator for this process's later walks over `root`, once; why not, if it
+/// cannot be.
+pub fn load(root: &Root) -> Result<(), String> {
+    kernel::load(root)
 }
 
 /// The socket descriptors `keep` keeps of every process's, from the loaded iterator:
@@ -186,11 +204,11 @@ pub fn read(root: &Root, keep: impl Fn(&Owner) -> bool) -> Option<Vec<Owner>> {
 }
 
 /// What `netsql doctor` says of it: loaded and seeing a socket of our own, or why not.
-pub fn probe() -> Result<(), String> {
+pub fn probe(root: &Root) -> Result<(), String> {
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::MetadataExt;
-    load()?;
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    load(root)?;
+    let (socket, _peer) = std::os::unix::net::UnixDatagram::pair().map_err(|e| e.to_string())?;
     let inode = std::fs::metadata(format!("/proc/self/fd/{}", socket.as_raw_fd()))
         .map_err(|e| e.to_string())?
         .ino();
@@ -204,11 +222,11 @@ pub fn probe() -> Result<(), String> {
         .map_err(|e| format!("making an iterator: {e}"))?;
     let owners =
         owners_from(output, |o| o.inode == inode).map_err(|e| format!("reading it: {e}"))?;
-    if owners.contains(&me) {
+    if owners == [me] {
         Ok(())
     } else {
         Err(format!(
-            "it did not list our own socket (pid {}, fd {}, inode {inode})",
+            "it listed {owners:?} for our own socket (pid {}, fd {}, inode {inode})",
             me.pid, me.fd
         ))
     }
@@ -218,11 +236,15 @@ pub fn probe() -> Result<(), String> {
 mod tests {
     use super::*;
 
-    /// Gives its bytes a few at a time, as a read may cut a record.
-    struct Trickle<'a>(&'a [u8]);
+    /// Gives its bytes a few at a time, as a read may cut a record, after a read that
+    /// fails with EAGAIN, as the kernel's does after a million files without output.
+    struct Trickle<'a>(&'a [u8], bool);
 
     impl Read for Trickle<'_> {
         fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if !std::mem::replace(&mut self.1, true) {
+                return Err(std::io::ErrorKind::WouldBlock.into());
+            }
             let n = self.0.len().min(buf.len()).min(5);
             buf[..n].copy_from_slice(&self.0[..n]);
             self.0 = &self.0[n..];
@@ -239,7 +261,7 @@ mod tests {
             bytes.extend_from_slice(&fd.to_ne_bytes());
         }
         let owner = |inode, pid, fd| Owner { inode, pid, fd };
-        let all = owners_from(Trickle(&bytes), |_| true).unwrap();
+        let all = owners_from(Trickle(&bytes, false), |_| true).unwrap();
         assert_eq!(
             all,
             [
@@ -251,7 +273,7 @@ mod tests {
         let kept = owners_from(&bytes[..], |o| o.inode != 7).unwrap();
         assert_eq!(kept, [owner(4026532001, 1, 3), owner(9, 2, 0)]);
         // A cut record is no answer: the walk gives it instead.
-        assert!(owners_from(Trickle(&bytes[..20]), |_| true).is_err());
+        assert!(owners_from(Trickle(&bytes[..20], false), |_| true).is_err());
         assert_eq!(owners_from(&[][..], |_| true), Ok(vec![]));
     }
 }
