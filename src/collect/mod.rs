@@ -50,6 +50,15 @@ impl Default for Root {
     }
 }
 
+/// One process holding one socket through one descriptor: what the walk of /proc
+/// (owners.rs) and the kernel's iterator (task_files.rs) both find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Owner {
+    pub inode: u64,
+    pub pid: i32,
+    pub fd: i32,
+}
+
 /// This process's `/proc/self/status` under `root`: the capabilities in effect
 /// (`capeff`), its seccomp mode.
 pub fn own_status(root: &Root) -> Result<procfs::process::Status, String> {

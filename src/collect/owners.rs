@@ -11,13 +11,7 @@ use std::sync::{Arc, Mutex};
 use super::socket_row::SocketRow;
 use super::{CollectError, Root};
 
-/// One process holding one socket through one descriptor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Owner {
-    pub inode: u64,
-    pub pid: i32,
-    pub fd: i32,
-}
+pub use super::Owner;
 
 /// What a walk is for.
 #[derive(Debug, Clone)]

@@ -20,8 +20,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use super::owners::Owner;
-use super::Root;
+use super::{Owner, Root};
 
 /// The initial pid namespace's inode number (`PROC_PID_INIT_INO`, fixed by the kernel).
 const INITIAL_PID_NAMESPACE: u64 = 0xEFFF_FFFC;
