@@ -23,6 +23,7 @@ use std::path::Path;
 use super::{Owner, Root};
 
 /// The initial pid namespace's inode number (`PROC_PID_INIT_INO`, fixed by the kernel).
+#[cfg_attr(not(netsql_bpf), allow(dead_code))]
 const INITIAL_PID_NAMESPACE: u64 = 0xEFFF_FFFC;
 
 /// One record of the program's output: inode (u64), pid (i32), fd (i32).
@@ -30,6 +31,7 @@ const RECORD: usize = 16;
 
 /// Why this process should not load the iterator, found before the kernel's BTF is read
 /// for nothing; `Ok` when it may.
+#[cfg_attr(not(netsql_bpf), allow(dead_code))]
 fn allowed(root: &Root) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
     const CAP_DAC_READ_SEARCH: u32 = 2;
