@@ -17,7 +17,7 @@ use crate::collect::sockdiag::destroy::{self, Target};
 use crate::collect::sockdiag::wire::{Extensions, ALL_STATES};
 use crate::collect::sockdiag::{events, Dumper};
 use crate::collect::socket_row::{Family, Protocol, SocketRow, State};
-use crate::collect::{cgroups, CollectError, Root};
+use crate::collect::{capability, cgroups, CollectError, Root};
 
 /// One line of the report: what was probed, and what was found (it starts with `yes`,
 /// `no`, or a value).
@@ -32,17 +32,17 @@ pub struct Finding {
 const CAPABILITIES: [(&str, u32, &str); 3] = [
     (
         "CAP_NET_ADMIN",
-        12,
+        capability::NET_ADMIN,
         "DELETE FROM sockets and conntrack, the conntrack tables, socket marks",
     ),
     (
         "CAP_SYS_PTRACE",
-        19,
+        capability::SYS_PTRACE,
         "owners (pid, program) of other users' sockets",
     ),
     (
         "CAP_DAC_READ_SEARCH",
-        2,
+        capability::DAC_READ_SEARCH,
         "owners of other users' sockets when not root",
     ),
 ];
@@ -100,7 +100,7 @@ pub fn probe(root: &Root) -> Vec<Finding> {
     say(
         "socket owners' iterator",
         match crate::collect::task_files::probe(root) {
-            Ok(()) => "yes (serve, metrics, record and the REPL list every process's sockets in one read of the kernel's task_file iterator)".into(),
+            Ok(()) => "yes (serve, metrics, record, the REPL and netstat -c list every process's sockets in one read of the kernel's task_file iterator)".into(),
             Err(why) => format!("no: {why}; socket owners come from walking /proc"),
         },
     );

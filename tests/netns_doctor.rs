@@ -189,6 +189,15 @@ fn doctor_agrees_with_its_witnesses() {
             iterator.starts_with("no: without CAP_SYS_PTRACE"),
             "{iterator}"
         );
+        // CAP_SYS_PTRACE alone dropped: the capability numbers doctor reads are pinned
+        // by the witness's, one at a time.
+        let (doctor, witness) = report(Some(&ns), Some("cap_sys_ptrace"));
+        agree(&doctor, &witness, true);
+        let iterator = &doctor["socket owners' iterator"];
+        assert!(
+            iterator.starts_with("no: without CAP_SYS_PTRACE"),
+            "{iterator}"
+        );
         let without_perfmon = lines(
             &run(
                 Some(&ns),

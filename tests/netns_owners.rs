@@ -230,11 +230,11 @@ fn owners_processes_and_services() {
 
     // The same from a server. A server loads the kernel's iterator over every open file
     // once at its start (collect/task_files.rs) and lists holders with it instead of
-    // walking /proc: the same holders, and each socket's lowest pid. The kernel visits a
-    // thread with a descriptor table of its own too; the server keeps to the tables
-    // /proc/<pid>/fd shows, as ss and the walk do.
-    // A descriptor opened with O_PATH on the unix listener's file: /proc shows its path,
-    // and the kernel's file is the filesystem's S_IFSOCK inode, no socket.
+    // walking /proc: the same holders, and each socket's lowest pid. Two holders the
+    // kernel sees and the walk does not, which the server must not list either: a
+    // descriptor opened with O_PATH on the unix listener's file (/proc shows its path;
+    // the kernel's file is the filesystem's S_IFSOCK inode, no socket), and a thread with
+    // a descriptor table of its own (/proc/<pid>/fd shows the main thread's).
     let owned_sock = dir.path().join("owned.sock");
     let mut by_path = common::Kid::spawn(
         ns.command(&[
@@ -258,23 +258,15 @@ fn owners_processes_and_services() {
     );
     let server = common::Server::start(&["--netns", &ns.name, "--etc", ETC], &["--name", "o"]);
     let served = |sql: &str| {
-        let out = common::netsql()
-            .args([
-                "--connect",
-                &server.uri(false),
-                "--format",
-                "ndjson",
-                "-e",
-                sql,
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        ndjson(&out.stdout)
+        let uri = server.uri(false);
+        common::ndjson_rows(common::netsql().args([
+            "--connect",
+            &uri,
+            "--format",
+            "ndjson",
+            "-e",
+            sql,
+        ]))
     };
     let from_server: BTreeSet<(u64, i64, i64, String)> =
         served("SELECT inode, pid, fd, program FROM socket_owners")

@@ -59,6 +59,12 @@ pub struct Owner {
     pub fd: i32,
 }
 
+impl Root {
+    pub fn proc_path(&self, rel: &str) -> PathBuf {
+        self.proc.join(rel)
+    }
+}
+
 /// This process's `/proc/self/status` under `root`: the capabilities in effect
 /// (`capeff`), its seccomp mode.
 pub fn own_status(root: &Root) -> Result<procfs::process::Status, String> {
@@ -67,10 +73,14 @@ pub fn own_status(root: &Root) -> Result<procfs::process::Status, String> {
     procfs::process::Status::from_file(&path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-impl Root {
-    pub fn proc_path(&self, rel: &str) -> PathBuf {
-        self.proc.join(rel)
-    }
+/// Capabilities netsql asks about, as `capability(7)` numbers them (bits of `capeff`).
+pub mod capability {
+    pub const DAC_READ_SEARCH: u32 = 2;
+    pub const NET_ADMIN: u32 = 12;
+    pub const SYS_PTRACE: u32 = 19;
+    pub const SYS_ADMIN: u32 = 21;
+    pub const PERFMON: u32 = 38;
+    pub const BPF: u32 = 39;
 }
 
 /// An error from a collector, with enough context to name what failed.

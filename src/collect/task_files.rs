@@ -33,20 +33,17 @@ const RECORD: usize = 16;
 /// for nothing; `Ok` when it may.
 #[cfg_attr(not(netsql_bpf), allow(dead_code))]
 fn allowed(root: &Root) -> Result<(), String> {
+    use super::capability::{BPF, DAC_READ_SEARCH, PERFMON, SYS_ADMIN, SYS_PTRACE};
     use std::os::unix::fs::MetadataExt;
-    const CAP_DAC_READ_SEARCH: u32 = 2;
-    const CAP_SYS_PTRACE: u32 = 19;
-    const CAP_SYS_ADMIN: u32 = 21;
-    const CAP_PERFMON: u32 = 38;
-    const CAP_BPF: u32 = 39;
     if root.proc != Path::new("/proc") {
         return Err(format!(
             "it lists the host's processes, not {}'s",
             root.proc.display()
         ));
     }
-    let pid_namespace = std::fs::metadata("/proc/self/ns/pid")
-        .map_err(|e| format!("/proc/self/ns/pid: {e}"))?
+    let ns = root.proc_path("self/ns/pid");
+    let pid_namespace = std::fs::metadata(&ns)
+        .map_err(|e| format!("{}: {e}", ns.display()))?
         .ino();
     if pid_namespace != INITIAL_PID_NAMESPACE {
         return Err(
@@ -59,10 +56,10 @@ fn allowed(root: &Root) -> Result<(), String> {
         return Err("a seccomp filter is on, which may kill the process for a bpf call".into());
     }
     let has = |bit: u32| status.capeff & (1 << bit) != 0;
-    if !(has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON))) {
+    if !(has(SYS_ADMIN) || (has(BPF) && has(PERFMON))) {
         return Err("loading it needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN".into());
     }
-    if !(has(CAP_SYS_PTRACE) && has(CAP_DAC_READ_SEARCH)) {
+    if !(has(SYS_PTRACE) && has(DAC_READ_SEARCH)) {
         return Err(
             "without CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH the walk of /proc sees fewer processes than it would"
                 .into(),
@@ -145,7 +142,7 @@ mod kernel {
                     .program_mut(PROGRAM)
                     .ok_or("the program is missing from its object")?
                     .try_into()
-                    .map_err(|e| format!("{e}"))?;
+                    .map_err(|e: aya::programs::ProgramError| e.to_string())?;
                 iter.load("task_file", &btf)
                     .map_err(|e| format!("loading the iterator: {e}"))?;
                 // The parsed BTF (about 16 MiB here) is garbage now: give its pages back
