@@ -33,17 +33,62 @@ pub fn flag() -> std::io::Result<Arc<AtomicBool>> {
     Ok(FLAG.get_or_init(|| flag).clone())
 }
 
-/// A flag SIGINT and SIGTERM set, for the long-running modes (`record`, `serve`) that
-/// end cleanly on either.
-pub fn termination() -> std::io::Result<Arc<AtomicBool>> {
+/// SIGINT or SIGTERM, for the long-running modes (`record`, `serve`, `metrics`) that end
+/// cleanly on either: a flag to check between steps, and [`Termination::raised`] to wait
+/// for it. The wait polls nothing (an idle exporter would otherwise wake 50 times a
+/// second): the signal handler writes a byte to a pipe, not a socket, which a thread of
+/// its own reads.
+#[derive(Clone)]
+pub struct Termination {
+    flag: Arc<AtomicBool>,
+    raised: tokio::sync::watch::Receiver<bool>,
+}
+
+pub fn termination() -> std::io::Result<Termination> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
     let flag = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGINT, flag.clone())?;
-    signal_hook::flag::register(signal_hook::consts::SIGTERM, flag.clone())?;
-    Ok(flag)
+    signal_hook::flag::register(SIGINT, flag.clone())?;
+    signal_hook::flag::register(SIGTERM, flag.clone())?;
+    let (mut reader, writer) = std::io::pipe()?;
+    signal_hook::low_level::pipe::register(SIGINT, writer.try_clone()?)?;
+    signal_hook::low_level::pipe::register(SIGTERM, writer)?;
+    let (raise, raised) = tokio::sync::watch::channel(false);
+    let set = flag.clone();
+    std::thread::Builder::new()
+        .name("netsql-signals".into())
+        .spawn(move || loop {
+            use std::io::Read;
+            match reader.read(&mut [0u8; 1]) {
+                Ok(1) => {
+                    set.store(true, Ordering::Relaxed);
+                    let _ = raise.send(true);
+                    return;
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                // Cannot happen while the handlers hold the write end; `raised` then
+                // falls back to checking the flag.
+                _ => return,
+            }
+        })?;
+    Ok(Termination { flag, raised })
+}
+
+impl Termination {
+    pub fn is_set(&self) -> bool {
+        self.flag.load(Ordering::Relaxed)
+    }
+
+    /// Resolves once SIGINT or SIGTERM has come.
+    pub async fn raised(&self) {
+        let mut raised = self.raised.clone();
+        if raised.wait_for(|raised| *raised).await.is_err() {
+            until_set(&self.flag).await;
+        }
+    }
 }
 
 /// Resolves once `flag` is set.
-pub async fn until_set(flag: &AtomicBool) {
+async fn until_set(flag: &AtomicBool) {
     while !flag.load(Ordering::Relaxed) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

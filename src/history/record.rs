@@ -4,7 +4,6 @@
 //! next tick goes on; SIGINT and SIGTERM end it after the snapshot under way.
 
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +18,7 @@ use super::dest::Dest;
 use super::write::Written;
 use crate::error::{Error, Exit};
 use crate::exec::Runner;
+use crate::interrupt::Termination;
 
 /// How long and how often to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,16 +49,14 @@ pub fn next_tick(now: DateTime<Utc>, every: Duration) -> DateTime<Utc> {
 }
 
 /// Sleeps until `when`, or until `stop` is raised: whether it was.
-async fn wait_until(when: DateTime<Utc>, stop: &AtomicBool) -> bool {
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            return true;
-        }
-        let left = when - Utc::now();
-        let Ok(left) = left.to_std() else {
-            return false;
-        };
-        tokio::time::sleep(left.min(Duration::from_millis(50))).await;
+async fn wait_until(when: DateTime<Utc>, stop: &Termination) -> bool {
+    if stop.is_set() {
+        return true;
+    }
+    let left = (when - Utc::now()).to_std().unwrap_or_default();
+    tokio::select! {
+        () = stop.raised() => true,
+        () = tokio::time::sleep(left) => stop.is_set(),
     }
 }
 
@@ -200,7 +198,7 @@ pub async fn record(
         if recording
             .count
             .is_some_and(|n| tally.written + tally.failed >= n)
-            || stop.load(Ordering::Relaxed)
+            || stop.is_set()
         {
             break;
         }

@@ -404,11 +404,11 @@ pub async fn bind(
 
 impl Endpoint {
     /// Answers scrapes until `stop` is set.
-    pub async fn serve(self, stop: Arc<std::sync::atomic::AtomicBool>) {
+    pub async fn serve(self, stop: crate::interrupt::Termination) {
         loop {
             let accepted = tokio::select! {
                 accepted = self.listener.accept() => accepted,
-                () = crate::interrupt::until_set(&stop) => return,
+                () = stop.raised() => return,
             };
             let Ok((stream, _peer)) = accepted else {
                 // Out of descriptors, say: the next accept would fail at once as well.

@@ -123,13 +123,13 @@ pub async fn run(
             move |r| worker_auth.check(r),
         )))
         .serve_with_incoming_shutdown(incoming, async {
-            crate::interrupt::until_set(&stop).await;
+            stop.raised().await;
             eprintln!("netsql: stopping: no new requests, running queries get up to 10 s");
         });
     let mut server = std::pin::pin!(server);
     let stopping = async {
         // Once shutdown begins, running queries have DRAIN to finish.
-        crate::interrupt::until_set(&stop).await;
+        stop.raised().await;
         tokio::time::sleep(DRAIN).await;
     };
     tokio::select! {
