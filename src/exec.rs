@@ -26,6 +26,8 @@ use futures::StreamExt;
 
 use crate::catalog::{self, BATCH_ROWS};
 use crate::collect::owners::SharedWalk;
+use crate::collect::sockdiag::wire::Extensions;
+use crate::collect::sockets::SharedDump;
 use crate::collect::Root;
 use crate::error::Error;
 use crate::kill::{self, Deletion, Kill};
@@ -59,6 +61,7 @@ pub fn state(config: &TablesConfig) -> DfResult<SessionStateBuilder> {
             })
         }))
         .with_extension(Arc::new(SharedWalk::default()))
+        .with_extension(Arc::new(SharedDump::default()))
         .with_extension(Arc::new(builtins::Registered::default()));
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = config.memory_limit {
@@ -77,28 +80,36 @@ pub fn state(config: &TablesConfig) -> DfResult<SessionStateBuilder> {
         .with_table_function_list(SessionStateDefaults::default_table_functions()))
 }
 
-/// Until dropped, the session's scans share one walk of every process's descriptors
-/// (see [`SharedWalk`]): the tables of one snapshot are taken as of one moment.
-pub struct OneWalk(Option<Arc<SharedWalk>>);
+/// Until dropped, the session's scans are of one moment: they share one walk of every
+/// process's descriptors (see [`SharedWalk`]) and one dump of each namespace's TCP
+/// table (see [`SharedDump`]), asked for `ext`: what every scan of the moment wants
+/// (`tables::sockets::dump_extensions`). The tables of one snapshot or one scrape are
+/// taken as of one moment, and the kernel walks its tables once for them.
+pub struct OneMoment(Option<Arc<SharedWalk>>, Option<Arc<SharedDump>>);
 
-impl OneWalk {
-    pub fn begin(ctx: &SessionContext) -> OneWalk {
-        let shared = ctx
-            .state_ref()
-            .read()
-            .config()
-            .get_extension::<SharedWalk>();
-        if let Some(shared) = &shared {
-            shared.begin();
+impl OneMoment {
+    pub fn begin(ctx: &SessionContext, ext: Extensions) -> OneMoment {
+        let state = ctx.state_ref();
+        let state = state.read();
+        let walk = state.config().get_extension::<SharedWalk>();
+        if let Some(walk) = &walk {
+            walk.begin();
         }
-        OneWalk(shared)
+        let dump = state.config().get_extension::<SharedDump>();
+        if let Some(dump) = &dump {
+            dump.begin(ext);
+        }
+        OneMoment(walk, dump)
     }
 }
 
-impl Drop for OneWalk {
+impl Drop for OneMoment {
     fn drop(&mut self) {
-        if let Some(shared) = &self.0 {
-            shared.end();
+        if let Some(walk) = &self.0 {
+            walk.end();
+        }
+        if let Some(dump) = &self.1 {
+            dump.end();
         }
     }
 }

@@ -801,6 +801,22 @@ fn a_scrape_reads_each_table_once_and_only_what_its_queries_need() {
     );
     // netsql_sockets reads state, proto and the namespace: no owners.
     assert_eq!(scrape("sockets"), (dump, 0, 0));
+    // sockets and tcp_info in one scrape: one walk of the kernel's TCP table (both
+    // families' TCPDIAG_GETSOCK request), asking for tcp_info (idiag_ext 0x02, the
+    // byte after the two address lengths) because one of the scrape's tables needs it.
+    let both = "sockets,tcp_peer_connections";
+    assert_eq!(scrape(both), (dump, 0, 0));
+    let trace = std::fs::read_to_string(dir.path().join(both)).unwrap();
+    let tcp: Vec<&str> = trace
+        .lines()
+        .filter(|l| l.contains("nlmsg_type=TCPDIAG_GETSOCK"))
+        .collect();
+    assert_eq!(tcp.len(), 1, "one TCP dump for both tables: {tcp:#?}");
+    assert!(
+        tcp[0].contains(r#"data="\x00\x00\x02"#),
+        "the dump asks for tcp_info: {}",
+        tcp[0]
+    );
 }
 
 /// The traced exporter, found by its command line, stopped when this is dropped.

@@ -311,6 +311,16 @@ pub fn sockopt_names(bits: u16) -> Vec<&'static str> {
 }
 
 impl SocketRow {
+    /// A copy, with the extras only when `extras` (a scan that asked for none takes none
+    /// of the ones another scan asked for).
+    pub fn copy(&self, extras: bool) -> SocketRow {
+        SocketRow {
+            path: self.path.clone(),
+            extras: if extras { self.extras.clone() } else { None },
+            ..*self
+        }
+    }
+
     /// The extras, made on first use.
     pub fn extras_mut(&mut self) -> &mut Extras {
         self.extras.get_or_insert_with(Default::default)

@@ -4,6 +4,8 @@ use super::sockdiag::bytecode::{self, Clause, Cmp, Side, Test};
 use super::sockdiag::wire::{Extensions, ALL_STATES};
 use super::sockdiag::Dumper;
 use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::MetadataExt;
+use std::sync::{Arc, Mutex};
 
 use super::owners::{self, Owner, Want};
 use super::socket_row::{Family, Protocol, SocketRow};
@@ -96,8 +98,19 @@ pub fn scan(
     source: Source,
     filter: &SocketFilter,
     needs: Needs,
+    moment: Option<&SharedDump>,
 ) -> Result<Scanned, CollectError> {
-    let rows = collect(root, source, filter, needs.ext)?;
+    let mut sink = RowSink::whole();
+    collect_into(
+        root,
+        source,
+        filter,
+        needs.ext,
+        Walks::default(),
+        moment,
+        &mut sink,
+    )?;
+    let rows = sink.into_rows();
     let mut scanned = Scanned::default();
     if needs.owners {
         (scanned.owners, scanned.denied) = lowest_owners(root, &rows)?;
@@ -223,17 +236,19 @@ pub fn collect(
     ext: Extensions,
 ) -> Result<Vec<SocketRow>, CollectError> {
     let mut sink = RowSink::whole();
-    collect_into(root, source, filter, ext, Walks::default(), &mut sink)?;
+    collect_into(root, source, filter, ext, Walks::default(), None, &mut sink)?;
     Ok(sink.into_rows())
 }
 
 /// [`collect`], each row handed to `sink` as it is read (and passes the filter's tests).
+/// Inside a `moment`, TCP rows come from the moment's one dump of them.
 pub fn collect_into(
     root: &Root,
     source: Source,
     filter: &SocketFilter,
     ext: Extensions,
     walks: Walks,
+    moment: Option<&SharedDump>,
     sink: &mut RowSink,
 ) -> Result<(), CollectError> {
     let mut dumper = match source {
@@ -266,7 +281,7 @@ pub fn collect_into(
         } else {
             None
         };
-        let result = match split {
+        let mut dump = |sink: &mut RowSink<'_>, ext| match split {
             Some(port) => tcp_split(dumper, filter, ext, port, sink),
             None => dumper.tcp_both_families(
                 filter.states,
@@ -275,6 +290,26 @@ pub fn collect_into(
                 ext,
                 &mut |row| sink.offer(row, clauses),
             ),
+        };
+        let shared = moment.and_then(|moment| {
+            moment.tcp_rows(root, filter, ext, |asked| {
+                let mut whole = RowSink::whole();
+                dump(&mut whole, asked)?;
+                Ok(whole.into_rows())
+            })
+        });
+        let result = match shared {
+            Some(Ok(rows)) => {
+                let extras = ext.keeps();
+                for row in rows.iter() {
+                    if !sink.offer(row.copy(extras), &[]) {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            Some(Err(err)) => Err(err),
+            None => dump(sink, ext),
         };
         match result {
             Ok(()) => tcp_done = true,
@@ -329,6 +364,89 @@ pub fn collect_into(
         })?;
     }
     Ok(())
+}
+
+/// The TCP rows of one moment (a snapshot, a metrics scrape), dumped once for all its
+/// scans: `sockets` and `tcp_info` in one scrape were otherwise two walks of the kernel's
+/// whole TCP table (at 100k sockets, about 100 ms of CPU each), and two moments. The
+/// moment's dump asks for every extension its scans want together, declared at
+/// [`SharedDump::begin`]; a scan that asks for more than that dumps afresh, as does every
+/// scan outside a moment.
+#[derive(Debug, Default)]
+pub struct SharedDump {
+    moment: Mutex<Option<Moment>>,
+}
+
+#[derive(Debug)]
+struct Moment {
+    /// What the moment's scans ask for together.
+    ext: Extensions,
+    dumps: Vec<Dumped>,
+}
+
+/// One TCP dump of a moment: its namespace, what it selected and asked for, its rows.
+#[derive(Debug)]
+struct Dumped {
+    netns: u64,
+    states: u32,
+    clauses: Vec<Clause>,
+    ext: Extensions,
+    rows: Arc<Vec<SocketRow>>,
+}
+
+impl SharedDump {
+    /// Scans from now on share their TCP dumps, asked for `ext`, until [`SharedDump::end`].
+    pub fn begin(&self, ext: Extensions) {
+        *self.moment.lock().unwrap_or_else(|e| e.into_inner()) = Some(Moment {
+            ext,
+            dumps: Vec::new(),
+        });
+    }
+
+    /// Scans dump afresh again; the moment's rows are dropped.
+    pub fn end(&self) {
+        *self.moment.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// The moment's TCP rows of the calling thread's namespace that `filter` selects,
+    /// with at least `ext`: made by `dump` (given what to ask for) the first time.
+    /// `None` outside a moment, or when the namespace cannot be told.
+    fn tcp_rows(
+        &self,
+        root: &Root,
+        filter: &SocketFilter,
+        ext: Extensions,
+        dump: impl FnOnce(Extensions) -> Result<Vec<SocketRow>, CollectError>,
+    ) -> Option<Result<Arc<Vec<SocketRow>>, CollectError>> {
+        let mut moment = self.moment.lock().unwrap_or_else(|e| e.into_inner());
+        let moment = moment.as_mut()?;
+        // The dump's namespace is the calling thread's (after setns, not the process's).
+        let netns = std::fs::metadata(root.proc.join("thread-self/ns/net"))
+            .ok()?
+            .ino();
+        let same = |d: &&Dumped| {
+            d.netns == netns
+                && d.states == filter.states
+                && d.clauses == filter.clauses
+                && ext.within(d.ext)
+        };
+        if let Some(dumped) = moment.dumps.iter().find(same) {
+            return Some(Ok(dumped.rows.clone()));
+        }
+        let asked = ext.union(moment.ext);
+        let rows = match dump(asked) {
+            Ok(rows) => Arc::new(rows),
+            Err(err) => return Some(Err(err)),
+        };
+        moment.dumps.push(Dumped {
+            netns,
+            states: filter.states,
+            clauses: filter.clauses.clone(),
+            ext: asked,
+            rows: rows.clone(),
+        });
+        Some(Ok(rows))
+    }
 }
 
 /// From this many TCP sockets in the namespace, the dump is split in two walks, one
@@ -595,6 +713,7 @@ mod tests {
             &filter,
             Extensions::default(),
             Walks::default(),
+            None,
             &mut sink,
         )
         .unwrap();
@@ -631,5 +750,66 @@ mod tests {
         };
         let rows = collect(&root, Source::Proc, &listeners, Extensions::default()).unwrap();
         assert_eq!(rows.len(), 3, "two tcp listeners and a unix one");
+    }
+
+    #[test]
+    fn a_moment_dumps_tcp_once_for_what_its_scans_ask_together() {
+        let root = Root::default();
+        let info = Extensions {
+            tcp_info: true,
+            ..Extensions::default()
+        };
+        let asked = std::cell::RefCell::new(Vec::new());
+        let dump = |ext: Extensions| -> Result<Vec<SocketRow>, CollectError> {
+            asked.borrow_mut().push(ext);
+            Ok(Vec::new())
+        };
+        let all = SocketFilter::default();
+        let shared = SharedDump::default();
+        // Outside a moment: no rows kept, the caller dumps.
+        assert!(shared.tcp_rows(&root, &all, info, dump).is_none());
+        shared.begin(info);
+        // The first scan asks for nothing, its dump for what the moment's scans want.
+        shared
+            .tcp_rows(&root, &all, Extensions::default(), dump)
+            .unwrap()
+            .unwrap();
+        assert_eq!(*asked.borrow(), [info]);
+        // The second takes those rows.
+        shared.tcp_rows(&root, &all, info, dump).unwrap().unwrap();
+        assert_eq!(asked.borrow().len(), 1);
+        // Other states, or more than was asked for: a dump of their own.
+        let listening = SocketFilter {
+            states: 1 << 10,
+            ..SocketFilter::default()
+        };
+        shared
+            .tcp_rows(&root, &listening, info, dump)
+            .unwrap()
+            .unwrap();
+        let memory = Extensions {
+            skmem: true,
+            ..Extensions::default()
+        };
+        shared.tcp_rows(&root, &all, memory, dump).unwrap().unwrap();
+        assert_eq!(*asked.borrow(), [info, info, info.union(memory)]);
+        // A failed dump is not kept.
+        let failing = |_| Err(CollectError::Netlink("no".into()));
+        let port = SocketFilter {
+            clauses: vec![Clause(vec![Test::Port {
+                side: Side::Local,
+                cmp: Cmp::Eq,
+                value: 22,
+            }])],
+            ..SocketFilter::default()
+        };
+        assert!(shared
+            .tcp_rows(&root, &port, info, failing)
+            .unwrap()
+            .is_err());
+        shared.tcp_rows(&root, &port, info, dump).unwrap().unwrap();
+        assert_eq!(asked.borrow().len(), 4);
+        shared.end();
+        assert!(shared.tcp_rows(&root, &all, info, dump).is_none());
     }
 }

@@ -14,6 +14,7 @@ use datafusion::arrow::datatypes::{DataType, Field, SchemaRef, TimeUnit};
 use datafusion::arrow::error::ArrowError;
 use std::collections::BTreeMap;
 
+use crate::collect::sockdiag::wire::Extensions;
 use crate::error::Error;
 use crate::exec::{Destination, Runner};
 use crate::output::atomic::AtomicFile;
@@ -150,8 +151,12 @@ pub async fn snapshot(
     written: &mut Written,
 ) -> Result<(), Error> {
     let micros = taken.timestamp_micros();
-    // sockets' owner columns and socket_owners from one walk of /proc.
-    let _one_walk = crate::exec::OneWalk::begin(runner.ctx);
+    // sockets' owner columns and socket_owners from one walk of /proc, sockets and
+    // tcp_info from one dump of the TCP table.
+    let ext = tables.iter().fold(Extensions::default(), |ext, table| {
+        ext.union(crate::tables::sockets::dump_extensions(table, None))
+    });
+    let _moment = crate::exec::OneMoment::begin(runner.ctx, ext);
     for table in tables {
         let rel = super::file_path(table, host, taken, &file_id());
         let mut file = open_out(dest, &rel)?;

@@ -17,7 +17,9 @@ use tokio::time::Instant;
 
 use super::exposition::{float, Sample};
 use super::family::{Family, Kind};
-use crate::exec::{Captured, OneWalk, Runner};
+use crate::collect::sockdiag::wire::Extensions;
+use crate::collect::sockets::Walks;
+use crate::exec::{Captured, OneMoment, Runner};
 use crate::tables::TablesConfig;
 
 /// What one scrape found.
@@ -44,6 +46,12 @@ pub async fn scrape(
     busy: &[Arc<AtomicBool>],
     deadline: Instant,
 ) -> Scraped {
+    // A scrape is background work: the least CPU, not the soonest answer (one walk of a
+    // large TCP table rather than two at once, each visiting all of it).
+    let tables = &TablesConfig {
+        walks: Walks::Serial,
+        ..tables.clone()
+    };
     let ctx = match crate::exec::context(tables) {
         Ok(ctx) => ctx,
         Err(err) => return all_failed(families, &err.to_string()),
@@ -53,7 +61,6 @@ pub async fn scrape(
     // Why a table could not be collected: its queries fail with that.
     let mut missing: BTreeMap<String, String> = BTreeMap::new();
     {
-        let _one_walk = OneWalk::begin(&ctx);
         // Each table once, with the columns any query reads of it.
         let mut wanted: BTreeMap<&String, BTreeSet<&String>> = BTreeMap::new();
         for family in families {
@@ -61,6 +68,16 @@ pub async fn scrape(
                 wanted.entry(table).or_default().extend(columns);
             }
         }
+        let ext = wanted
+            .iter()
+            .fold(Extensions::default(), |ext, (table, columns)| {
+                let columns: Vec<&str> = columns.iter().map(|c| c.as_str()).collect();
+                ext.union(crate::tables::sockets::dump_extensions(
+                    table,
+                    Some(&columns),
+                ))
+            });
+        let _moment = OneMoment::begin(&ctx, ext);
         for (table, columns) in wanted {
             let started = Instant::now();
             match collect(&runner, table, &columns, deadline).await {

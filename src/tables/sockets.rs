@@ -8,13 +8,13 @@ use datafusion::error::DataFusionError;
 
 use super::netns::{HasSpans, Spans};
 use super::socket_owners::programs;
-use super::{external, Need, Needed, Snapshot, TableSpec, TablesConfig};
+use super::{external, Column, Need, Needed, Snapshot, TableSpec, TablesConfig};
 use crate::catalog::{Scan, BATCH_ROWS};
 use crate::collect::netns::{self, Access};
 use crate::collect::owners::{self, Owner, SharedWalk};
 use crate::collect::sockdiag::wire::Extensions;
 use crate::collect::socket_row::SocketRow;
-use crate::collect::sockets::{self, Source};
+use crate::collect::sockets::{self, SharedDump, Source};
 use crate::collect::{cgroups, passwd, proc_unix};
 
 /// One scan of the socket table.
@@ -450,21 +450,41 @@ pub use super::sockets_filter::pushdown;
 pub fn needs(spec: &TableSpec<Sockets>, scan: &Scan) -> sockets::Needs {
     let needed = spec.needed(scan);
     sockets::Needs {
-        ext: Extensions {
-            counters: needed.has(Need::TimerCounters),
-            tcp_info: needed.has(Need::TcpInfo),
-            congestion: needed.has(Need::Congestion),
-            skmem: needed.has(Need::SocketMemory),
-            tos: needed.has(Need::Tos),
-            shutdown: needed.has(Need::Shutdown),
-            mark: needed.has(Need::Mark),
-            cgroup_id: needed.has(Need::CgroupId),
-            sockopt: needed.has(Need::SocketOptions),
-        },
+        ext: extensions(needed),
         // Socket inodes are host-wide: one walk after the namespaces serves them all.
         owners: false,
         unix_extras: needed.has(Need::UnixExtras),
     }
+}
+
+/// The sock_diag attributes that columns needing `needed` are made from.
+fn extensions(needed: Needed) -> Extensions {
+    Extensions {
+        counters: needed.has(Need::TimerCounters),
+        tcp_info: needed.has(Need::TcpInfo),
+        congestion: needed.has(Need::Congestion),
+        skmem: needed.has(Need::SocketMemory),
+        tos: needed.has(Need::Tos),
+        shutdown: needed.has(Need::Shutdown),
+        mark: needed.has(Need::Mark),
+        cgroup_id: needed.has(Need::CgroupId),
+        sockopt: needed.has(Need::SocketOptions),
+    }
+}
+
+/// What a scan of `table` reading `columns` (every column when `None`) asks sock_diag
+/// for; nothing for a table other than `sockets` and `tcp_info`. A moment (see
+/// [`sockets::SharedDump`]) is begun with this for every table it will read.
+pub fn dump_extensions(table: &str, columns: Option<&[&str]>) -> Extensions {
+    let Some(spec) = [&SPEC, &super::tcp_info::SPEC]
+        .into_iter()
+        .find(|spec| spec.name == table)
+    else {
+        return Extensions::default();
+    };
+    let read = |c: &&Column<Sockets>| columns.is_none_or(|names| names.contains(&c.name));
+    let indices = spec.columns.iter().enumerate();
+    extensions(spec.needed_by(indices.filter(|(_, c)| read(c)).map(|(i, _)| i)))
 }
 
 /// What a scan of `spec` asks sock_diag for beyond the bare rows, as EXPLAIN shows it:
@@ -560,6 +580,7 @@ pub fn collect_parts_for(
         filter,
         needs.ext,
         config.walks,
+        scan.session.get_extension::<SharedDump>().as_deref(),
         &mut sink,
     )
     .map_err(external)?;
@@ -619,13 +640,14 @@ fn collect_in(
     let needed = spec.needed(scan);
     let root = &config.root;
     let needs = needs(spec, scan);
+    let moment = scan.session.get_extension::<SharedDump>();
     let visited = netns::visit(root, namespaces, |ns_root, access| {
         // Outside a namespace we could not enter, sock_diag would answer for ours.
         let source = match access {
             Access::Files => Source::Proc,
             Access::Current | Access::Entered => config.source,
         };
-        sockets::scan(ns_root, source, filter, needs)
+        sockets::scan(ns_root, source, filter, needs, moment.as_deref())
     })
     .map_err(external)?;
     netns::warn_invisible(&visited.invisible);

@@ -109,8 +109,28 @@ impl Extensions {
         .collect()
     }
 
+    /// Both asks together.
+    pub fn union(self, other: Extensions) -> Extensions {
+        Extensions {
+            counters: self.counters || other.counters,
+            tcp_info: self.tcp_info || other.tcp_info,
+            congestion: self.congestion || other.congestion,
+            skmem: self.skmem || other.skmem,
+            tos: self.tos || other.tos,
+            shutdown: self.shutdown || other.shutdown,
+            mark: self.mark || other.mark,
+            cgroup_id: self.cgroup_id || other.cgroup_id,
+            sockopt: self.sockopt || other.sockopt,
+        }
+    }
+
+    /// Whether a dump that asked for `other` kept everything this asks for.
+    pub fn within(self, other: Extensions) -> bool {
+        self.union(other) == other
+    }
+
     /// Whether any attribute is kept in the row's extras.
-    fn keeps(self) -> bool {
+    pub fn keeps(self) -> bool {
         self.tcp_info
             || self.congestion
             || self.skmem
