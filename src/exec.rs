@@ -81,25 +81,25 @@ pub fn state(config: &TablesConfig) -> DfResult<SessionStateBuilder> {
 }
 
 /// Until dropped, the session's scans are of one moment: they share one walk of every
-/// process's descriptors (see [`SharedWalk`]) and one dump of each namespace's TCP
-/// table (see [`SharedDump`]), asked for `ext`: what every scan of the moment wants
-/// (`tables::sockets::dump_extensions`). The tables of one snapshot or one scrape are
-/// taken as of one moment, and the kernel walks its tables once for them.
+/// process's descriptors (see [`SharedWalk`]) and, given `dump` (what the moment's scans
+/// ask of it together, `tables::sockets::moment_dump`), one dump of each namespace's
+/// TCP table (see [`SharedDump`]). The tables of one snapshot or one scrape are taken as
+/// of one moment, and the kernel walks its tables once for them.
 pub struct OneMoment(Option<Arc<SharedWalk>>, Option<Arc<SharedDump>>);
 
 impl OneMoment {
-    pub fn begin(ctx: &SessionContext, ext: Extensions) -> OneMoment {
+    pub fn begin(ctx: &SessionContext, dump: Option<Extensions>) -> OneMoment {
         let state = ctx.state_ref();
         let state = state.read();
         let walk = state.config().get_extension::<SharedWalk>();
         if let Some(walk) = &walk {
             walk.begin();
         }
-        let dump = state.config().get_extension::<SharedDump>();
-        if let Some(dump) = &dump {
-            dump.begin(ext);
+        let shared = dump.and_then(|_| state.config().get_extension::<SharedDump>());
+        if let (Some(shared), Some(ext)) = (&shared, dump) {
+            shared.begin(ext);
         }
-        OneMoment(walk, dump)
+        OneMoment(walk, shared)
     }
 }
 

@@ -58,11 +58,11 @@ pub fn termination() -> std::io::Result<Termination> {
         .name("netsql-signals".into())
         .spawn(move || loop {
             use std::io::Read;
-            match reader.read(&mut [0u8; 1]) {
-                Ok(1) => {
+            // Read on after the first signal: a second one finds the pipe drained.
+            match reader.read(&mut [0u8; 64]) {
+                Ok(n) if n > 0 => {
                     set.store(true, Ordering::Relaxed);
                     let _ = raise.send(true);
-                    return;
                 }
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
                 // Cannot happen while the handlers hold the write end; `raised` then

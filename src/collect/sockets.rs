@@ -4,7 +4,6 @@ use super::sockdiag::bytecode::{self, Clause, Cmp, Side, Test};
 use super::sockdiag::wire::{Extensions, ALL_STATES};
 use super::sockdiag::Dumper;
 use std::collections::{HashMap, HashSet};
-use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Mutex};
 
 use super::owners::{self, Owner, Want};
@@ -30,8 +29,9 @@ pub enum Walks {
     /// Two walks at once on two cores from [`SPLIT_AT`] sockets: the answer soonest.
     #[default]
     Parallel,
-    /// One walk: the least CPU, for a recorder in the background (two walks each visit
-    /// the whole table; at 100k sockets they cost ~15 ms more of kernel time).
+    /// One walk: the least CPU, for a recorder or an exporter in the background (two
+    /// walks each visit the whole table; at 100k sockets they cost ~15 ms more of kernel
+    /// time).
     Serial,
 }
 
@@ -98,18 +98,11 @@ pub fn scan(
     source: Source,
     filter: &SocketFilter,
     needs: Needs,
+    walks: Walks,
     moment: Option<&SharedDump>,
 ) -> Result<Scanned, CollectError> {
     let mut sink = RowSink::whole();
-    collect_into(
-        root,
-        source,
-        filter,
-        needs.ext,
-        Walks::default(),
-        moment,
-        &mut sink,
-    )?;
+    collect_into(root, source, filter, needs.ext, walks, moment, &mut sink)?;
     let rows = sink.into_rows();
     let mut scanned = Scanned::default();
     if needs.owners {
@@ -418,33 +411,37 @@ impl SharedDump {
         ext: Extensions,
         dump: impl FnOnce(Extensions) -> Result<Vec<SocketRow>, CollectError>,
     ) -> Option<Result<Arc<Vec<SocketRow>>, CollectError>> {
-        let mut moment = self.moment.lock().unwrap_or_else(|e| e.into_inner());
-        let moment = moment.as_mut()?;
-        // The dump's namespace is the calling thread's (after setns, not the process's).
-        let netns = std::fs::metadata(root.proc.join("thread-self/ns/net"))
-            .ok()?
-            .ino();
+        let netns = root.thread_netns()?;
         let same = |d: &&Dumped| {
             d.netns == netns
                 && d.states == filter.states
                 && d.clauses == filter.clauses
                 && ext.within(d.ext)
         };
-        if let Some(dumped) = moment.dumps.iter().find(same) {
-            return Some(Ok(dumped.rows.clone()));
-        }
-        let asked = ext.union(moment.ext);
+        let asked = {
+            let moment = self.moment.lock().unwrap_or_else(|e| e.into_inner());
+            let moment = moment.as_ref()?;
+            if let Some(dumped) = moment.dumps.iter().find(same) {
+                return Some(Ok(dumped.rows.clone()));
+            }
+            ext.union(moment.ext)
+        };
+        // Dumped unlocked: namespaces read on several threads at once dump at once, and
+        // a moment that ends meanwhile (a scrape past its time) does not wait for it.
         let rows = match dump(asked) {
             Ok(rows) => Arc::new(rows),
             Err(err) => return Some(Err(err)),
         };
-        moment.dumps.push(Dumped {
-            netns,
-            states: filter.states,
-            clauses: filter.clauses.clone(),
-            ext: asked,
-            rows: rows.clone(),
-        });
+        let mut moment = self.moment.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(moment) = moment.as_mut() {
+            moment.dumps.push(Dumped {
+                netns,
+                states: filter.states,
+                clauses: filter.clauses.clone(),
+                ext: asked,
+                rows: rows.clone(),
+            });
+        }
         Some(Ok(rows))
     }
 }
@@ -811,5 +808,35 @@ mod tests {
         assert_eq!(asked.borrow().len(), 4);
         shared.end();
         assert!(shared.tcp_rows(&root, &all, info, dump).is_none());
+    }
+
+    #[test]
+    fn a_namespace_read_after_setns_is_told_apart_like_ours() {
+        // netns.rs reads an entered namespace through /proc/thread-self.
+        let ours = Root::default().thread_netns();
+        assert!(ours.is_some());
+        let entered = Root {
+            proc: "/proc/thread-self".into(),
+            ..Root::default()
+        };
+        assert_eq!(entered.thread_netns(), ours);
+        let fixture = Root {
+            proc: "/nonexistent".into(),
+            ..Root::default()
+        };
+        assert_eq!(fixture.thread_netns(), None);
+    }
+
+    #[test]
+    fn a_copy_keeps_extras_only_when_asked() {
+        let row = SocketRow {
+            extras: Some(Box::default()),
+            path: Some("/run/x".into()),
+            ..SocketRow::default()
+        };
+        assert_eq!(row.copy(true), row);
+        let bare = row.copy(false);
+        assert_eq!(bare.extras, None);
+        assert_eq!(bare.path, row.path);
     }
 }

@@ -50,13 +50,22 @@ pub fn next_tick(now: DateTime<Utc>, every: Duration) -> DateTime<Utc> {
 
 /// Sleeps until `when`, or until `stop` is raised: whether it was.
 async fn wait_until(when: DateTime<Utc>, stop: &Termination) -> bool {
-    if stop.is_set() {
-        return true;
-    }
-    let left = (when - Utc::now()).to_std().unwrap_or_default();
-    tokio::select! {
-        () = stop.raised() => true,
-        () = tokio::time::sleep(left) => stop.is_set(),
+    loop {
+        if stop.is_set() {
+            return true;
+        }
+        // The wall clock, read again after each sleep: one stepped back meanwhile (NTP)
+        // must not bring the same tick twice.
+        let Ok(left) = (when - Utc::now()).to_std() else {
+            return false;
+        };
+        if left.is_zero() {
+            return false;
+        }
+        tokio::select! {
+            () = stop.raised() => return true,
+            () = tokio::time::sleep(left) => {}
+        }
     }
 }
 

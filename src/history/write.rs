@@ -14,7 +14,6 @@ use datafusion::arrow::datatypes::{DataType, Field, SchemaRef, TimeUnit};
 use datafusion::arrow::error::ArrowError;
 use std::collections::BTreeMap;
 
-use crate::collect::sockdiag::wire::Extensions;
 use crate::error::Error;
 use crate::exec::{Destination, Runner};
 use crate::output::atomic::AtomicFile;
@@ -153,10 +152,8 @@ pub async fn snapshot(
     let micros = taken.timestamp_micros();
     // sockets' owner columns and socket_owners from one walk of /proc, sockets and
     // tcp_info from one dump of the TCP table.
-    let ext = tables.iter().fold(Extensions::default(), |ext, table| {
-        ext.union(crate::tables::sockets::dump_extensions(table, None))
-    });
-    let _moment = crate::exec::OneMoment::begin(runner.ctx, ext);
+    let dump = crate::tables::sockets::moment_dump(tables.iter().map(|t| (t.as_str(), None)));
+    let _moment = crate::exec::OneMoment::begin(runner.ctx, dump);
     for table in tables {
         let rel = super::file_path(table, host, taken, &file_id());
         let mut file = open_out(dest, &rel)?;

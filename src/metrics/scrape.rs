@@ -17,7 +17,6 @@ use tokio::time::Instant;
 
 use super::exposition::{float, Sample};
 use super::family::{Family, Kind};
-use crate::collect::sockdiag::wire::Extensions;
 use crate::collect::sockets::Walks;
 use crate::exec::{Captured, OneMoment, Runner};
 use crate::tables::TablesConfig;
@@ -68,16 +67,11 @@ pub async fn scrape(
                 wanted.entry(table).or_default().extend(columns);
             }
         }
-        let ext = wanted
-            .iter()
-            .fold(Extensions::default(), |ext, (table, columns)| {
-                let columns: Vec<&str> = columns.iter().map(|c| c.as_str()).collect();
-                ext.union(crate::tables::sockets::dump_extensions(
-                    table,
-                    Some(&columns),
-                ))
-            });
-        let _moment = OneMoment::begin(&ctx, ext);
+        let dump = crate::tables::sockets::moment_dump(wanted.iter().map(|(table, columns)| {
+            let columns = columns.iter().map(|c| c.as_str()).collect();
+            (table.as_str(), Some(columns))
+        }));
+        let _moment = OneMoment::begin(&ctx, dump);
         for (table, columns) in wanted {
             let started = Instant::now();
             match collect(&runner, table, &columns, deadline).await {

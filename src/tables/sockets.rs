@@ -472,19 +472,29 @@ fn extensions(needed: Needed) -> Extensions {
     }
 }
 
-/// What a scan of `table` reading `columns` (every column when `None`) asks sock_diag
-/// for; nothing for a table other than `sockets` and `tcp_info`. A moment (see
-/// [`sockets::SharedDump`]) is begun with this for every table it will read.
-pub fn dump_extensions(table: &str, columns: Option<&[&str]>) -> Extensions {
-    let Some(spec) = [&SPEC, &super::tcp_info::SPEC]
-        .into_iter()
-        .find(|spec| spec.name == table)
-    else {
-        return Extensions::default();
-    };
-    let read = |c: &&Column<Sockets>| columns.is_none_or(|names| names.contains(&c.name));
-    let indices = spec.columns.iter().enumerate();
-    extensions(spec.needed_by(indices.filter(|(_, c)| read(c)).map(|(i, _)| i)))
+/// What a moment's scans (see [`sockets::SharedDump`]) ask of a shared TCP dump, from
+/// `reads`: each table the moment reads and the columns it reads of it (every column
+/// when `None`). When two or more are `sockets` or `tcp_info`, one dump asking for what
+/// they want together; `None` when at most one is, whose dump streams as a query's.
+pub fn moment_dump<'a>(
+    reads: impl IntoIterator<Item = (&'a str, Option<Vec<&'a str>>)>,
+) -> Option<Extensions> {
+    let mut readers = 0;
+    let mut ext = Extensions::default();
+    for (table, columns) in reads {
+        let Some(spec) = [&SPEC, &super::tcp_info::SPEC]
+            .into_iter()
+            .find(|spec| spec.name == table)
+        else {
+            continue;
+        };
+        let read = |c: &Column<Sockets>| columns.as_ref().is_none_or(|n| n.contains(&c.name));
+        let indices = spec.columns.iter().enumerate();
+        let needed = spec.needed_by(indices.filter(|(_, c)| read(c)).map(|(i, _)| i));
+        ext = ext.union(extensions(needed));
+        readers += 1;
+    }
+    (readers >= 2).then_some(ext)
 }
 
 /// What a scan of `spec` asks sock_diag for beyond the bare rows, as EXPLAIN shows it:
@@ -647,7 +657,14 @@ fn collect_in(
             Access::Files => Source::Proc,
             Access::Current | Access::Entered => config.source,
         };
-        sockets::scan(ns_root, source, filter, needs, moment.as_deref())
+        sockets::scan(
+            ns_root,
+            source,
+            filter,
+            needs,
+            config.walks,
+            moment.as_deref(),
+        )
     })
     .map_err(external)?;
     netns::warn_invisible(&visited.invisible);
@@ -671,4 +688,26 @@ fn collect_in(
     // Each namespace's /proc/net/unix came with its scan.
     all.fill(root, needed, false)?;
     Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_moment_shares_a_dump_only_among_two_socket_tables() {
+        let info = Extensions {
+            tcp_info: true,
+            ..Extensions::default()
+        };
+        let read = |t, c: &[&'static str]| (t, Some(c.to_vec()));
+        // One socket table: its dump streams as a query's.
+        assert_eq!(moment_dump([read("sockets", &["state"])]), None);
+        assert_eq!(moment_dump([("sockets", None), ("processes", None)]), None);
+        // Two: one dump asking for what both want.
+        let both = [read("sockets", &["state"]), read("tcp_info", &["rtt_us"])];
+        assert_eq!(moment_dump(both), Some(info));
+        let whole = moment_dump([("sockets", None), ("tcp_info", None)]).unwrap();
+        assert!(whole.tcp_info && whole.congestion && whole.skmem && whole.tos);
+    }
 }
