@@ -82,7 +82,7 @@ pub fn state(config: &TablesConfig) -> DfResult<SessionStateBuilder> {
 
 /// Until dropped, the session's scans are of one moment: they share one walk of every
 /// process's descriptors (see [`SharedWalk`]) and, given `dump` (what the moment's scans
-/// ask of it together, `tables::sockets::moment_dump`), one dump of each namespace's
+/// ask of it together, `tables::moment_dump`), one dump of each namespace's
 /// TCP table (see [`SharedDump`]). The tables of one snapshot or one scrape are taken as
 /// of one moment, and the kernel walks its tables once for them.
 pub struct OneMoment(Option<Arc<SharedWalk>>, Option<Arc<SharedDump>>);

@@ -824,7 +824,12 @@ struct Traced(String);
 
 impl Drop for Traced {
     fn drop(&mut self) {
-        let _ = Command::new("pkill").arg("-f").arg(&self.0).status();
+        // SIGKILL: a SIGTERM that strace intercepts as it is killed itself never reaches
+        // the exporter.
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-f"])
+            .arg(&self.0)
+            .status();
     }
 }
 

@@ -152,7 +152,7 @@ pub async fn snapshot(
     let micros = taken.timestamp_micros();
     // sockets' owner columns and socket_owners from one walk of /proc, sockets and
     // tcp_info from one dump of the TCP table.
-    let dump = crate::tables::sockets::moment_dump(tables.iter().map(|t| (t.as_str(), None)));
+    let dump = crate::tables::moment_dump(tables.iter().map(|t| (t.as_str(), None)));
     let _moment = crate::exec::OneMoment::begin(runner.ctx, dump);
     for table in tables {
         let rel = super::file_path(table, host, taken, &file_id());

@@ -67,7 +67,7 @@ pub async fn scrape(
                 wanted.entry(table).or_default().extend(columns);
             }
         }
-        let dump = crate::tables::sockets::moment_dump(wanted.iter().map(|(table, columns)| {
+        let dump = crate::tables::moment_dump(wanted.iter().map(|(table, columns)| {
             let columns = columns.iter().map(|c| c.as_str()).collect();
             (table.as_str(), Some(columns))
         }));

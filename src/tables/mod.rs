@@ -638,3 +638,52 @@ pub fn reference_markdown() -> String {
     }
     text
 }
+
+/// What a moment's scans (see [`crate::collect::sockets::SharedDump`]) ask of a shared TCP dump, from
+/// `reads`: each table the moment reads and the columns it reads of it (every column
+/// when `None`). When two or more are `sockets` or `tcp_info`, one dump asking for what
+/// they want together; `None` when at most one is, whose dump streams as a query's.
+pub fn moment_dump<'a>(
+    reads: impl IntoIterator<Item = (&'a str, Option<Vec<&'a str>>)>,
+) -> Option<crate::collect::sockdiag::wire::Extensions> {
+    let mut readers = 0;
+    let mut ext = crate::collect::sockdiag::wire::Extensions::default();
+    for (table, columns) in reads {
+        let Some(spec) = [&sockets::SPEC, &tcp_info::SPEC]
+            .into_iter()
+            .find(|spec| spec.name == table)
+        else {
+            continue;
+        };
+        let read =
+            |c: &Column<sockets::Sockets>| columns.as_ref().is_none_or(|n| n.contains(&c.name));
+        let indices = spec.columns.iter().enumerate();
+        let needed = spec.needed_by(indices.filter(|(_, c)| read(c)).map(|(i, _)| i));
+        ext = ext.union(sockets::extensions(needed));
+        readers += 1;
+    }
+    (readers >= 2).then_some(ext)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::sockdiag::wire::Extensions;
+
+    #[test]
+    fn a_moment_shares_a_dump_only_among_two_socket_tables() {
+        let info = Extensions {
+            tcp_info: true,
+            ..Extensions::default()
+        };
+        let read = |t, c: &[&'static str]| (t, Some(c.to_vec()));
+        // One socket table: its dump streams as a query's.
+        assert_eq!(moment_dump([read("sockets", &["state"])]), None);
+        assert_eq!(moment_dump([("sockets", None), ("processes", None)]), None);
+        // Two: one dump asking for what both want.
+        let both = [read("sockets", &["state"]), read("tcp_info", &["rtt_us"])];
+        assert_eq!(moment_dump(both), Some(info));
+        let whole = moment_dump([("sockets", None), ("tcp_info", None)]).unwrap();
+        assert!(whole.tcp_info && whole.congestion && whole.skmem && whole.tos);
+    }
+}

@@ -8,7 +8,7 @@ use datafusion::error::DataFusionError;
 
 use super::netns::{HasSpans, Spans};
 use super::socket_owners::programs;
-use super::{external, Column, Need, Needed, Snapshot, TableSpec, TablesConfig};
+use super::{external, Need, Needed, Snapshot, TableSpec, TablesConfig};
 use crate::catalog::{Scan, BATCH_ROWS};
 use crate::collect::netns::{self, Access};
 use crate::collect::owners::{self, Owner, SharedWalk};
@@ -458,7 +458,7 @@ pub fn needs(spec: &TableSpec<Sockets>, scan: &Scan) -> sockets::Needs {
 }
 
 /// The sock_diag attributes that columns needing `needed` are made from.
-fn extensions(needed: Needed) -> Extensions {
+pub fn extensions(needed: Needed) -> Extensions {
     Extensions {
         counters: needed.has(Need::TimerCounters),
         tcp_info: needed.has(Need::TcpInfo),
@@ -470,31 +470,6 @@ fn extensions(needed: Needed) -> Extensions {
         cgroup_id: needed.has(Need::CgroupId),
         sockopt: needed.has(Need::SocketOptions),
     }
-}
-
-/// What a moment's scans (see [`sockets::SharedDump`]) ask of a shared TCP dump, from
-/// `reads`: each table the moment reads and the columns it reads of it (every column
-/// when `None`). When two or more are `sockets` or `tcp_info`, one dump asking for what
-/// they want together; `None` when at most one is, whose dump streams as a query's.
-pub fn moment_dump<'a>(
-    reads: impl IntoIterator<Item = (&'a str, Option<Vec<&'a str>>)>,
-) -> Option<Extensions> {
-    let mut readers = 0;
-    let mut ext = Extensions::default();
-    for (table, columns) in reads {
-        let Some(spec) = [&SPEC, &super::tcp_info::SPEC]
-            .into_iter()
-            .find(|spec| spec.name == table)
-        else {
-            continue;
-        };
-        let read = |c: &Column<Sockets>| columns.as_ref().is_none_or(|n| n.contains(&c.name));
-        let indices = spec.columns.iter().enumerate();
-        let needed = spec.needed_by(indices.filter(|(_, c)| read(c)).map(|(i, _)| i));
-        ext = ext.union(extensions(needed));
-        readers += 1;
-    }
-    (readers >= 2).then_some(ext)
 }
 
 /// What a scan of `spec` asks sock_diag for beyond the bare rows, as EXPLAIN shows it:
@@ -688,26 +663,4 @@ fn collect_in(
     // Each namespace's /proc/net/unix came with its scan.
     all.fill(root, needed, false)?;
     Ok(all)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_moment_shares_a_dump_only_among_two_socket_tables() {
-        let info = Extensions {
-            tcp_info: true,
-            ..Extensions::default()
-        };
-        let read = |t, c: &[&'static str]| (t, Some(c.to_vec()));
-        // One socket table: its dump streams as a query's.
-        assert_eq!(moment_dump([read("sockets", &["state"])]), None);
-        assert_eq!(moment_dump([("sockets", None), ("processes", None)]), None);
-        // Two: one dump asking for what both want.
-        let both = [read("sockets", &["state"]), read("tcp_info", &["rtt_us"])];
-        assert_eq!(moment_dump(both), Some(info));
-        let whole = moment_dump([("sockets", None), ("tcp_info", None)]).unwrap();
-        assert!(whole.tcp_info && whole.congestion && whole.skmem && whole.tos);
-    }
 }
