@@ -95,10 +95,11 @@ impl OneMoment {
         if let Some(walk) = &walk {
             walk.begin();
         }
-        let shared = dump.and_then(|_| state.config().get_extension::<SharedDump>());
-        if let (Some(shared), Some(ext)) = (&shared, dump) {
+        let shared = dump.and_then(|ext| {
+            let shared = state.config().get_extension::<SharedDump>()?;
             shared.begin(ext);
-        }
+            Some(shared)
+        });
         OneMoment(walk, shared)
     }
 }

@@ -53,15 +53,14 @@ pub fn termination() -> std::io::Result<Termination> {
     signal_hook::low_level::pipe::register(SIGINT, writer.try_clone()?)?;
     signal_hook::low_level::pipe::register(SIGTERM, writer)?;
     let (raise, raised) = tokio::sync::watch::channel(false);
-    let set = flag.clone();
     std::thread::Builder::new()
         .name("netsql-signals".into())
         .spawn(move || loop {
             use std::io::Read;
-            // Read on after the first signal: a second one finds the pipe drained.
+            // The handlers set the flag before they write. Read on after the first
+            // signal: a second one finds the pipe drained.
             match reader.read(&mut [0u8; 64]) {
                 Ok(n) if n > 0 => {
-                    set.store(true, Ordering::Relaxed);
                     let _ = raise.send(true);
                 }
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,

@@ -411,20 +411,21 @@ impl SharedDump {
         ext: Extensions,
         dump: impl FnOnce(Extensions) -> Result<Vec<SocketRow>, CollectError>,
     ) -> Option<Result<Arc<Vec<SocketRow>>, CollectError>> {
-        let netns = root.thread_netns()?;
-        let same = |d: &&Dumped| {
-            d.netns == netns
-                && d.states == filter.states
-                && d.clauses == filter.clauses
-                && ext.within(d.ext)
-        };
-        let asked = {
+        let (netns, asked) = {
             let moment = self.moment.lock().unwrap_or_else(|e| e.into_inner());
+            // Outside a moment (every query's scan) no namespace is looked up.
             let moment = moment.as_ref()?;
+            let netns = root.thread_netns()?;
+            let same = |d: &&Dumped| {
+                d.netns == netns
+                    && d.states == filter.states
+                    && d.clauses == filter.clauses
+                    && ext.within(d.ext)
+            };
             if let Some(dumped) = moment.dumps.iter().find(same) {
                 return Some(Ok(dumped.rows.clone()));
             }
-            ext.union(moment.ext)
+            (netns, ext.union(moment.ext))
         };
         // Dumped unlocked: namespaces read on several threads at once dump at once, and
         // a moment that ends meanwhile (a scrape past its time) does not wait for it.
