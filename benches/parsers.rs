@@ -7,6 +7,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use netsql::collect::sockdiag::wire;
 use netsql::collect::socket_row::{Family, Protocol, SockType, SocketRow, State};
+use netsql::collect::sockets::Rows;
 use netsql::collect::{proc_inet, proc_unix};
 use netsql::tables::sockets::{Sockets, SPEC};
 
@@ -119,7 +120,7 @@ fn arrow(c: &mut Criterion) {
     let mut group = c.benchmark_group("arrow");
     group.throughput(Throughput::Elements(ROWS as u64));
     let snapshot = Sockets {
-        rows: rows(),
+        rows: Rows::Own(rows()),
         ..Sockets::default()
     };
     let schema = SPEC.schema();

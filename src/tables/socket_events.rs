@@ -127,7 +127,7 @@ impl super::events::Source for Subscription {
         ns: &Namespace,
         most: usize,
     ) -> std::result::Result<usize, CollectError> {
-        let read = self.drain(&mut events.rows, most)?;
+        let read = self.drain(events.rows.to_mut(), most)?;
         if read > 0 {
             let now = chrono::Utc::now().timestamp_micros();
             events.times.resize(events.rows.len(), now);

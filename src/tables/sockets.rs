@@ -13,14 +13,14 @@ use crate::catalog::{Scan, BATCH_ROWS};
 use crate::collect::netns::{self, Access};
 use crate::collect::owners::{self, Owner, SharedWalk};
 use crate::collect::sockdiag::wire::Extensions;
-use crate::collect::socket_row::SocketRow;
-use crate::collect::sockets::{self, SharedDump, Source};
+use crate::collect::sockets::{self, Rows, SharedDump, Source};
 use crate::collect::{cgroups, passwd, proc_unix};
 
 /// One scan of the socket table.
 #[derive(Default)]
 pub struct Sockets {
-    pub rows: Vec<SocketRow>,
+    /// A moment's scans read its shared TCP rows in place (see [`sockets::Rows`]).
+    pub rows: Rows,
     /// Which namespace each run of rows is from.
     pub spans: Spans,
     /// The lookups below are shared by every part of a scan read in parts.
@@ -543,7 +543,7 @@ pub fn collect_parts_for(
         lookups.owners = Arc::new(owners);
     }
     lookups.fill(root, needed, needs.unix_extras)?;
-    let mut hand = |rows: Vec<SocketRow>| {
+    let mut hand = |rows: Rows| {
         let mut spans = Spans::default();
         spans.push(rows.len(), ns);
         part(Sockets {
@@ -647,9 +647,9 @@ fn collect_in(
     let mut unix = HashMap::new();
     for (ns, scanned) in visited.read {
         if all.rows.is_empty() {
-            all.rows = scanned.rows;
+            all.rows = Rows::Own(scanned.rows);
         } else {
-            all.rows.extend(scanned.rows);
+            all.rows.to_mut().extend(scanned.rows);
         }
         unix.extend(scanned.unix);
         all.spans.push(all.rows.len(), &ns);
