@@ -142,14 +142,22 @@ impl Default for SocketFilter {
 /// Takes one part of a scan's rows; `false` stops the reading.
 pub type Taker<'a> = dyn FnMut(Rows) -> bool + 'a;
 
-/// A part of a scan's rows: its own, or a run of a moment's shared TCP dump, which every
-/// scan of the moment reads in place rather than copying (at 100k sockets a scrape's
-/// eight socket scans made 800k copies: reading in place took its user time from about
-/// 122 to 109 ms).
-#[derive(Debug, Clone)]
+/// A part of a scan's rows: its own, or a run of a moment's shared TCP dump, which a scan
+/// handing on parts reads in place rather than copying row by row (a scrape's `sockets`
+/// and `tcp_info` both read the one dump; each `tcp_info` copy boxed its extras anew).
+#[derive(Clone)]
 pub enum Rows {
     Own(Vec<SocketRow>),
     Shared(Arc<Vec<SocketRow>>, std::ops::Range<usize>),
+}
+
+impl std::fmt::Debug for Rows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rows::Own(rows) => write!(f, "Own({} rows)", rows.len()),
+            Rows::Shared(_, range) => write!(f, "Shared({range:?})"),
+        }
+    }
 }
 
 impl Default for Rows {
@@ -175,10 +183,10 @@ impl Rows {
         if let Rows::Shared(..) = self {
             *self = Rows::Own(self.to_vec());
         }
-        match self {
-            Rows::Own(rows) => rows,
-            Rows::Shared(..) => unreachable!("made own above"),
-        }
+        let Rows::Own(rows) = self else {
+            unreachable!("made own above")
+        };
+        rows
     }
 
     /// The rows as a list of one's own: moved when they are, else copied.
@@ -250,7 +258,7 @@ impl<'a> RowSink<'a> {
             return true;
         };
         // The rows taken before come first.
-        if !self.rows.is_empty() {
+        if !self.rows.is_empty() && !self.stopped {
             let before = std::mem::replace(&mut self.rows, Vec::with_capacity(*size));
             self.handed += before.len();
             self.stopped = !part(Rows::Own(before));
@@ -366,7 +374,10 @@ pub fn collect_into(
                 // fills, and the parts are those a scan hands on.
                 let mut parts = Vec::new();
                 let mut keep = |rows: Rows| {
-                    parts.push(Arc::new(rows.into_vec()));
+                    let mut rows = rows.into_vec();
+                    // The last part, held as long as the moment, at its length.
+                    rows.shrink_to_fit();
+                    parts.push(Arc::new(rows));
                     true
                 };
                 let mut sink = RowSink::parts(SHARED_PART, &mut keep);
@@ -469,9 +480,10 @@ struct Dumped {
 /// A moment's TCP dump, in the parts it was read in, which its scans read in place.
 type Parts = Vec<Arc<Vec<SocketRow>>>;
 
-/// Rows in a part of a moment's dump: a query's batch (`catalog::BATCH_ROWS`), so a
-/// scan hands each part on whole. Any size gives the same rows.
-const SHARED_PART: usize = 8192;
+/// Rows in a part of a moment's dump: a query's batch (`catalog::BATCH_ROWS`, which
+/// `tables::sockets` checks), so a scan hands each part on whole. Any size gives the
+/// same rows.
+pub const SHARED_PART: usize = 8192;
 
 impl SharedDump {
     /// Scans from now on share their TCP dumps, asked for `ext`, until [`SharedDump::end`].
@@ -948,6 +960,8 @@ mod tests {
         assert!(sink.offer(row(9), &[]));
         assert!(sink.offer_shared(&dump, false));
         assert_eq!(sink.len(), 5);
+        // Runs handed on cannot be taken back.
+        assert!(!sink.rewind(0));
         sink.finish();
         let inodes = |rows: &Rows| rows.iter().map(|r| r.inode).collect::<Vec<_>>();
         let runs: Vec<Vec<u64>> = handed.iter().map(inodes).collect();
@@ -978,9 +992,63 @@ mod tests {
         );
         assert!(rows.iter().all(|r| r.extras.is_none()));
         // A shared run changed is copied first; the moment's rows stay as they were.
+        drop(handed);
         let mut run = Rows::Shared(dump[0].clone(), 1..3);
         run.to_mut().push(row(5));
         assert_eq!(inodes(&run), [2, 3, 5]);
-        assert_eq!(dump[0].len(), 3);
+        assert_eq!(Arc::strong_count(&dump[0]), 1, "the run let go of the part");
+        let part: Vec<u64> = dump[0].iter().map(|r| r.inode).collect();
+        assert_eq!(part, [1, 2, 3]);
+    }
+
+    #[test]
+    fn a_moments_scans_read_its_one_tcp_dump_in_place() {
+        // At least one TCP socket in the dump.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let root = Root::default();
+        let shared = SharedDump::default();
+        shared.begin(Extensions::default());
+        let filter = SocketFilter {
+            kinds: vec![
+                (Protocol::Tcp, Family::Inet),
+                (Protocol::Tcp, Family::Inet6),
+            ],
+            ..SocketFilter::default()
+        };
+        let scan = || {
+            let mut runs = Vec::new();
+            let mut take = |rows: Rows| {
+                runs.push(rows);
+                true
+            };
+            let mut sink = RowSink::parts(SHARED_PART, &mut take);
+            let moment = Some(&shared);
+            let none = Extensions::default();
+            collect_into(
+                &root,
+                Source::Netlink,
+                &filter,
+                none,
+                Walks::Serial,
+                moment,
+                &mut sink,
+            )
+            .unwrap();
+            sink.finish();
+            runs
+        };
+        let (first, second) = (scan(), scan());
+        assert!(!first.is_empty());
+        assert_eq!(first.len(), second.len());
+        for (a, b) in first.iter().zip(&second) {
+            match (a, b) {
+                (Rows::Shared(a, ra), Rows::Shared(b, rb)) => {
+                    assert!(Arc::ptr_eq(a, b) && ra == rb, "{ra:?} {rb:?}");
+                }
+                other => panic!("copied, not read in place: {other:?}"),
+            }
+        }
+        shared.end();
     }
 }

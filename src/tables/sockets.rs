@@ -16,6 +16,9 @@ use crate::collect::sockdiag::wire::Extensions;
 use crate::collect::sockets::{self, Rows, SharedDump, Source};
 use crate::collect::{cgroups, passwd, proc_unix};
 
+// A moment's shared TCP dump is kept in parts of a query's batch, each handed on whole.
+const _: () = assert!(sockets::SHARED_PART == BATCH_ROWS);
+
 /// One scan of the socket table.
 #[derive(Default)]
 pub struct Sockets {
