@@ -63,18 +63,6 @@ impl Root {
     pub fn proc_path(&self, rel: &str) -> PathBuf {
         self.proc.join(rel)
     }
-
-    /// The inode of the network namespace the calling thread reads: its own
-    /// `thread-self/ns/net` under a root at /proc, `ns/net` under the root a namespace
-    /// is read through after setns (/proc/thread-self, see netns.rs). `None` for a root
-    /// that has neither (a fixture tree).
-    pub fn thread_netns(&self) -> Option<u64> {
-        use std::os::unix::fs::MetadataExt;
-        ["thread-self/ns/net", "ns/net"]
-            .into_iter()
-            .find_map(|rel| std::fs::metadata(self.proc_path(rel)).ok())
-            .map(|meta| meta.ino())
-    }
 }
 
 /// This process's `/proc/self/status` under `root`: the capabilities in effect

@@ -32,6 +32,16 @@ pub fn current(root: &Root) -> Result<u64, CollectError> {
     inode_of_link(&path)
 }
 
+/// The inode of the network namespace the calling thread reads: its own
+/// `thread-self/ns/net` under a root at /proc, `ns/net` under the root a namespace is
+/// read through after setns (/proc/thread-self, see [`visit`]). `None` for a root that
+/// has neither (a fixture tree).
+pub fn of_thread(root: &Root) -> Option<u64> {
+    ["thread-self/ns/net", "ns/net"]
+        .into_iter()
+        .find_map(|rel| inode_of_link(&root.proc_path(rel)).ok())
+}
+
 /// Reads a `net:[4026531840]` link.
 pub fn inode_of_link(path: &Path) -> Result<u64, CollectError> {
     let target = std::fs::read_link(path).map_err(|e| CollectError::io(path, e))?;

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use super::owners::{self, Owner, Want};
 use super::socket_row::{Family, Protocol, SocketRow};
-use super::{proc_inet, proc_unix, CollectError, Root};
+use super::{netns, proc_inet, proc_unix, CollectError, Root};
 
 /// Which kernel interface to read sockets from (`--source`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -513,7 +513,7 @@ impl SharedDump {
             let moment = self.moment.lock().unwrap_or_else(|e| e.into_inner());
             // Outside a moment (every query's scan) no namespace is looked up.
             let moment = moment.as_ref()?;
-            let netns = root.thread_netns()?;
+            let netns = netns::of_thread(root)?;
             let same = |d: &&Dumped| {
                 d.netns == netns
                     && d.states == filter.states
@@ -912,18 +912,18 @@ mod tests {
     #[test]
     fn a_namespace_read_after_setns_is_told_apart_like_ours() {
         // netns.rs reads an entered namespace through /proc/thread-self.
-        let ours = Root::default().thread_netns();
+        let ours = netns::of_thread(&Root::default());
         assert!(ours.is_some());
         let entered = Root {
             proc: "/proc/thread-self".into(),
             ..Root::default()
         };
-        assert_eq!(entered.thread_netns(), ours);
+        assert_eq!(netns::of_thread(&entered), ours);
         let fixture = Root {
             proc: "/nonexistent".into(),
             ..Root::default()
         };
-        assert_eq!(fixture.thread_netns(), None);
+        assert_eq!(netns::of_thread(&fixture), None);
     }
 
     #[test]

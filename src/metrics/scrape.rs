@@ -17,7 +17,6 @@ use tokio::time::Instant;
 
 use super::exposition::{float, Sample};
 use super::family::{Family, Kind};
-use crate::collect::sockets::Walks;
 use crate::exec::{Captured, OneMoment, Runner};
 use crate::tables::TablesConfig;
 
@@ -45,12 +44,6 @@ pub async fn scrape(
     busy: &[Arc<AtomicBool>],
     deadline: Instant,
 ) -> Scraped {
-    // A scrape is background work: the least CPU, not the soonest answer (one walk of a
-    // large TCP table rather than two at once, each visiting all of it).
-    let tables = &TablesConfig {
-        walks: Walks::Serial,
-        ..tables.clone()
-    };
     let ctx = match crate::exec::context(tables) {
         Ok(ctx) => ctx,
         Err(err) => return all_failed(families, &err.to_string()),
