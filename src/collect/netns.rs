@@ -32,14 +32,22 @@ pub fn current(root: &Root) -> Result<u64, CollectError> {
     inode_of_link(&path)
 }
 
-/// The inode of the network namespace the calling thread reads: its own
-/// `thread-self/ns/net` under a root at /proc, `ns/net` under the root a namespace is
-/// read through after setns (/proc/thread-self, see [`visit`]). `None` for a root that
-/// has neither (a fixture tree).
+/// The inode of the network namespace the calling thread reads. `None` for a root
+/// without one (a fixture tree).
 pub fn of_thread(root: &Root) -> Option<u64> {
-    ["thread-self/ns/net", "ns/net"]
-        .into_iter()
-        .find_map(|rel| inode_of_link(&root.proc_path(rel)).ok())
+    thread_paths(root, "ns/net")
+        .iter()
+        .find_map(|path| inode_of_link(path).ok())
+}
+
+/// Where the calling thread's own `rel` (`net/sockstat`, `ns/net`) may be, first found
+/// first: `thread-self/REL` under a root at /proc, `REL` under the root a namespace is
+/// read through after setns (/proc/thread-self, see [`visit`]).
+pub fn thread_paths(root: &Root, rel: &str) -> [PathBuf; 2] {
+    [
+        root.proc_path(&format!("thread-self/{rel}")),
+        root.proc_path(rel),
+    ]
 }
 
 /// Reads a `net:[4026531840]` link.

@@ -555,9 +555,10 @@ const SPLIT_AT: u64 = 20_000;
 /// the two ports at the middle of `ip_local_port_range` halves clients, servers and
 /// loopback pairs alike. Any port gives the same rows: the halves are complements.
 fn split_port(root: &Root) -> Option<i64> {
-    // The calling thread's namespace (not the process's, after setns).
-    let net = root.proc.join("thread-self/net/sockstat");
-    let sockstat = std::fs::read_to_string(net).ok()?;
+    // The calling thread's namespace (not the process's), also after setns.
+    let sockstat = netns::thread_paths(root, "net/sockstat")
+        .iter()
+        .find_map(|path| std::fs::read_to_string(path).ok())?;
     let tcp = sockstat.lines().find_map(|l| l.strip_prefix("TCP: "))?;
     let field = |name: &str| -> Option<u64> {
         let mut words = tcp.split_whitespace();
@@ -567,6 +568,8 @@ fn split_port(root: &Root) -> Option<i64> {
     if field("inuse")? + field("tw").unwrap_or(0) < SPLIT_AT {
         return None;
     }
+    // A root entered through /proc/thread-self has no sys/: the default range's middle,
+    // which only balances the halves less well where the range was changed.
     let range = root.proc.join("sys/net/ipv4/ip_local_port_range");
     let range = std::fs::read_to_string(range).unwrap_or_default();
     let ends: Vec<i64> = range

@@ -10,7 +10,7 @@ mod ss;
 
 use std::collections::BTreeMap;
 
-use common::{ndjson, number, text, Netns, Row};
+use common::{ndjson, number, text, Netns, Row, RunExt};
 use made::{build, Key};
 use serde_json::Value;
 use ss::{as_ss, ss_rows, SsRow};
@@ -260,10 +260,12 @@ fn every_socket_the_namespace_holds() {
 
 /// From 20k TCP sockets the dump runs as two walks on two threads and streams in parts:
 /// 10,500 loopback connections (21,001 sockets, held by two processes: one may hold at
-/// most 20,000 descriptors) give exactly `ss`'s rows, and a LIMIT still ends early.
+/// most 20,000 descriptors) give exactly `ss`'s rows, and a LIMIT still ends early. The
+/// namespace is walked twice over whether netsql runs inside it or reads it from outside
+/// (`--netns`, after setns): strace counts the TCP dump requests.
 #[test]
 fn a_large_namespace_gives_every_socket_once() {
-    let Some(ns) = Netns::create("large", &["ss", "python3"]) else {
+    let Some(ns) = Netns::create("large", &["ss", "python3", "strace"]) else {
         return;
     };
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/hold_connections.py");
@@ -324,5 +326,55 @@ fn a_large_namespace_gives_every_socket_once() {
     );
     let limited = query(&ns, "netlink", "SELECT inode FROM sockets LIMIT 5");
     assert_eq!(limited.len(), 5);
+
+    // The TCP dump requests (both families' TCPDIAG_GETSOCK, type 18) of one query, as
+    // strace frames them, and its rows. strace names the type only for a socket it can
+    // ask about in its own namespace, and prints its number for one made after setns.
+    let sql = "SELECT * FROM sockets WHERE proto IN ('tcp', 'tcp6')";
+    let dir = tempfile::tempdir().unwrap();
+    let traced = |trace: &str, outside: bool| -> (usize, Vec<Row>) {
+        let trace = dir.path().join(trace);
+        let trace = trace.to_str().unwrap();
+        let strace = [
+            "strace",
+            "-f",
+            "-qq",
+            "-e",
+            "trace=sendto,sendmsg",
+            "-o",
+            trace,
+        ];
+        let mut argv = strace.to_vec();
+        argv.push(env!("CARGO_BIN_EXE_netsql"));
+        if outside {
+            argv.extend(["--netns", ns.name.as_str()]);
+        }
+        argv.extend(["--format", "ndjson", "-e", sql]);
+        let out = match outside {
+            true => {
+                let mut command = std::process::Command::new(argv[0]);
+                common::without_settings(command.args(&argv[1..]));
+                command.run()
+            }
+            false => ns.exec(&argv),
+        };
+        assert!(
+            out.status.success(),
+            "{argv:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(trace).unwrap();
+        let requests = text
+            .lines()
+            .filter(|l| l.contains("nlmsg_type=TCPDIAG_GETSOCK,") || l.contains("nlmsg_type=0x12 "))
+            .count();
+        (requests, ndjson(&out.stdout))
+    };
+    let (inside, _) = traced("inside", false);
+    assert_eq!(inside, 2, "two walks inside the namespace");
+    let (outside, rows) = traced("outside", true);
+    assert_eq!(outside, 2, "two walks of the namespace read from outside");
+    let ours: Vec<SsRow> = rows.iter().map(as_ss).collect();
+    assert_same(&ours, &theirs, "sockets --netns vs ss -tan at 21k sockets");
     drop(holders);
 }
