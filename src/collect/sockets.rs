@@ -26,7 +26,8 @@ pub enum Source {
 /// How a large TCP table is walked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Walks {
-    /// Two walks at once on two cores from [`SPLIT_AT`] sockets: the answer soonest.
+    /// Two walks at once on two cores from [`SPLIT_AT`] sockets: the answer soonest, for
+    /// a namespace read alone (several namespaces read together already take the cores).
     #[default]
     Parallel,
     /// One walk: the least CPU, for a recorder or an exporter in the background (two

@@ -13,7 +13,7 @@ use crate::catalog::{Scan, BATCH_ROWS};
 use crate::collect::netns::{self, Access};
 use crate::collect::owners::{self, Owner, SharedWalk};
 use crate::collect::sockdiag::wire::Extensions;
-use crate::collect::sockets::{self, Rows, SharedDump, Source};
+use crate::collect::sockets::{self, Rows, SharedDump, Source, Walks};
 use crate::collect::{cgroups, passwd, proc_unix};
 
 // A moment's shared TCP dump is kept in parts of a query's batch, each handed on whole.
@@ -629,20 +629,19 @@ fn collect_in(
     let root = &config.root;
     let needs = needs(spec, scan);
     let moment = scan.session.get_extension::<SharedDump>();
+    // Several namespaces are read at once, one per core: a second walk of each would
+    // only queue for the same cores, and walks the table twice.
+    let walks = match namespaces.len() {
+        0 | 1 => config.walks,
+        _ => Walks::Serial,
+    };
     let visited = netns::visit(root, namespaces, |ns_root, access| {
         // Outside a namespace we could not enter, sock_diag would answer for ours.
         let source = match access {
             Access::Files => Source::Proc,
             Access::Current | Access::Entered => config.source,
         };
-        sockets::scan(
-            ns_root,
-            source,
-            filter,
-            needs,
-            config.walks,
-            moment.as_deref(),
-        )
+        sockets::scan(ns_root, source, filter, needs, walks, moment.as_deref())
     })
     .map_err(external)?;
     netns::warn_invisible(&visited.invisible);

@@ -262,7 +262,8 @@ fn every_socket_the_namespace_holds() {
 /// 10,500 loopback connections (21,001 sockets, held by two processes: one may hold at
 /// most 20,000 descriptors) give exactly `ss`'s rows, and a LIMIT still ends early. The
 /// namespace is walked twice over whether netsql runs inside it or reads it from outside
-/// (`--netns`, after setns): strace counts the TCP dump requests.
+/// (`--netns`, after setns), and once when read beside another namespace (both at once,
+/// a core each): strace counts the TCP dump requests.
 #[test]
 fn a_large_namespace_gives_every_socket_once() {
     let Some(ns) = Netns::create("large", &["ss", "python3", "strace"]) else {
@@ -328,35 +329,27 @@ fn a_large_namespace_gives_every_socket_once() {
     assert_eq!(limited.len(), 5);
 
     // The TCP dump requests (both families' TCPDIAG_GETSOCK, type 18) of one query, as
-    // strace frames them, and its rows. strace names the type only for a socket it can
-    // ask about in its own namespace, and prints its number for one made after setns.
+    // strace frames them, and its rows. strace names the type for a socket in its own
+    // namespace and prints the number for one made after setns: (named, numbered).
     let sql = "SELECT * FROM sockets WHERE proto IN ('tcp', 'tcp6')";
     let dir = tempfile::tempdir().unwrap();
-    let traced = |trace: &str, outside: bool| -> (usize, Vec<Row>) {
+    let traced = |trace: &str, netns: Option<&str>| -> ((usize, usize), Vec<Row>) {
         let trace = dir.path().join(trace);
         let trace = trace.to_str().unwrap();
-        let strace = [
-            "strace",
-            "-f",
-            "-qq",
-            "-e",
-            "trace=sendto,sendmsg",
-            "-o",
-            trace,
-        ];
+        let strace = ["strace", "-f", "-qq", "-e", "trace=sendto,sendmsg", "-o"];
         let mut argv = strace.to_vec();
-        argv.push(env!("CARGO_BIN_EXE_netsql"));
-        if outside {
-            argv.extend(["--netns", ns.name.as_str()]);
+        argv.extend([trace, env!("CARGO_BIN_EXE_netsql")]);
+        if let Some(netns) = netns {
+            argv.extend(["--netns", netns]);
         }
         argv.extend(["--format", "ndjson", "-e", sql]);
-        let out = match outside {
-            true => {
+        let out = match netns {
+            Some(_) => {
                 let mut command = std::process::Command::new(argv[0]);
                 common::without_settings(command.args(&argv[1..]));
                 command.run()
             }
-            false => ns.exec(&argv),
+            None => ns.exec(&argv),
         };
         assert!(
             out.status.success(),
@@ -364,17 +357,39 @@ fn a_large_namespace_gives_every_socket_once() {
             String::from_utf8_lossy(&out.stderr)
         );
         let text = std::fs::read_to_string(trace).unwrap();
-        let requests = text
-            .lines()
-            .filter(|l| l.contains("nlmsg_type=TCPDIAG_GETSOCK,") || l.contains("nlmsg_type=0x12 "))
-            .count();
-        (requests, ndjson(&out.stdout))
+        let count = |what: &str| text.lines().filter(|l| l.contains(what)).count();
+        (
+            (
+                count("nlmsg_type=TCPDIAG_GETSOCK,"),
+                count("nlmsg_type=0x12 "),
+            ),
+            ndjson(&out.stdout),
+        )
     };
-    let (inside, _) = traced("inside", false);
-    assert_eq!(inside, 2, "two walks inside the namespace");
-    let (outside, rows) = traced("outside", true);
-    assert_eq!(outside, 2, "two walks of the namespace read from outside");
+    let (inside, _) = traced("inside", None);
+    assert_eq!(inside, (2, 0), "two walks inside the namespace");
+    let (outside, rows) = traced("outside", Some(&ns.name));
+    assert_eq!(outside.1, 2, "two walks of the namespace read from outside");
     let ours: Vec<SsRow> = rows.iter().map(as_ss).collect();
     assert_same(&ours, &theirs, "sockets --netns vs ss -tan at 21k sockets");
+    // Read beside our own namespace (named by its inode), both at once, one walk each.
+    let own = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let own = own
+        .to_str()
+        .unwrap()
+        .trim_start_matches("net:[")
+        .trim_end_matches(']');
+    let (beside, rows) = traced("beside", Some(&format!("{},{own}", ns.name)));
+    assert_eq!(beside, (1, 1), "one walk of each namespace read together");
+    let ours: Vec<SsRow> = rows
+        .iter()
+        .filter(|r| number(r, "netns") == Some(ns.inode()))
+        .map(as_ss)
+        .collect();
+    assert_same(
+        &ours,
+        &theirs,
+        "sockets --netns NAME,1 vs ss -tan at 21k sockets",
+    );
     drop(holders);
 }
