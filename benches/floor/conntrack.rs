@@ -9,9 +9,10 @@
 //! `mark VALUE` asks the kernel for the entries with that mark only, as a pushed
 //! `WHERE mark = VALUE` does. Prints the number of entries to stderr.
 
-use netlink_packet_core::{NLMSG_DONE, NLMSG_ERROR};
-use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
+use netlink_sys::protocols::NETLINK_NETFILTER;
 use netsql::collect::conntrack::{wire, Ctnetlink, Filter};
+
+mod replies;
 
 fn main() {
     let mut decode = false;
@@ -42,36 +43,7 @@ fn main() {
             .expect("dump");
         entries
     } else {
-        raw(&filter)
+        replies::count(NETLINK_NETFILTER, &wire::dump_request(&filter, 1))
     };
     eprintln!("{entries} entries");
-}
-
-/// One dump, its messages counted.
-fn raw(filter: &Filter) -> u64 {
-    let mut socket = Socket::new(NETLINK_NETFILTER).expect("netlink socket");
-    socket.bind_auto().expect("bind");
-    socket.connect(&SocketAddr::new(0, 0)).expect("connect");
-    let _ = socket.set_rx_buf_sz(1 << 20);
-    socket
-        .send(&wire::dump_request(filter, 1), 0)
-        .expect("send");
-    let mut buf = Vec::with_capacity(64 * 1024);
-    let mut entries = 0u64;
-    loop {
-        buf.clear();
-        socket.recv(&mut buf, 0).expect("recv");
-        // Walk the netlink headers: u32 length, u16 type.
-        let mut at = 0;
-        while at + 16 <= buf.len() {
-            let len = u32::from_ne_bytes(buf[at..at + 4].try_into().unwrap()) as usize;
-            let kind = u16::from_ne_bytes(buf[at + 4..at + 6].try_into().unwrap());
-            match kind {
-                NLMSG_DONE => return entries,
-                NLMSG_ERROR => panic!("the kernel refused the dump"),
-                _ => entries += 1,
-            }
-            at += (len.max(16) + 3) & !3;
-        }
-    }
 }

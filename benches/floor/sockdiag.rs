@@ -10,10 +10,11 @@
 //! the sockets whose ports are both below PORT, and the rest. Prints the number of
 //! sockets to stderr.
 
-use netlink_packet_core::{NLMSG_DONE, NLMSG_ERROR};
-use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr};
+use netlink_sys::protocols::NETLINK_SOCK_DIAG;
 use netsql::collect::sockdiag::bytecode::{self, Clause, Cmp, Side, Test};
 use netsql::collect::sockdiag::wire::{self, Extensions, ALL_STATES};
+
+mod replies;
 
 fn main() {
     let mut states = ALL_STATES;
@@ -69,27 +70,5 @@ fn dump(clauses: &[Clause], states: u32, ext: Extensions) -> u64 {
     let program = bytecode::compile(clauses);
     let ports = bytecode::fixed_ports(clauses);
     let request = wire::tcp_request_both_families(states, program.as_deref(), ports, ext, 1);
-    let mut socket = Socket::new(NETLINK_SOCK_DIAG).expect("netlink socket");
-    socket.bind_auto().expect("bind");
-    socket.connect(&SocketAddr::new(0, 0)).expect("connect");
-    let _ = socket.set_rx_buf_sz(1 << 20);
-    socket.send(&request, 0).expect("send");
-    let mut buf = Vec::with_capacity(64 * 1024);
-    let mut sockets = 0u64;
-    loop {
-        buf.clear();
-        socket.recv(&mut buf, 0).expect("recv");
-        // Walk the netlink headers: u32 length, u16 type.
-        let mut at = 0;
-        while at + 16 <= buf.len() {
-            let len = u32::from_ne_bytes(buf[at..at + 4].try_into().unwrap()) as usize;
-            let kind = u16::from_ne_bytes(buf[at + 4..at + 6].try_into().unwrap());
-            match kind {
-                NLMSG_DONE => return sockets,
-                NLMSG_ERROR => panic!("the kernel refused the dump"),
-                _ => sockets += 1,
-            }
-            at += (len.max(16) + 3) & !3;
-        }
-    }
+    replies::count(NETLINK_SOCK_DIAG, &request)
 }
