@@ -354,9 +354,7 @@ pub fn visit<T: Send>(
             });
         }
     }
-    let workers = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .min(namespaces.len());
+    let workers = cores().min(namespaces.len());
     let next = AtomicUsize::new(0);
     let outcomes: Outcomes<T> = Mutex::new((0..namespaces.len()).map(|_| None).collect());
     std::thread::scope(|scope| {
@@ -396,6 +394,17 @@ pub fn visit<T: Send>(
         }
     }
     Ok(visited)
+}
+
+/// The cores each of `namespaces` read together by [`visit`] has to itself: it reads them
+/// one per core, so at least 1.
+pub fn cores_each(namespaces: usize) -> usize {
+    let cores = cores();
+    cores / cores.min(namespaces).max(1)
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// Whether an errno means the namespace or its process went away.

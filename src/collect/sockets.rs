@@ -26,8 +26,8 @@ pub enum Source {
 /// How a large TCP table is walked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Walks {
-    /// Two walks at once on two cores from [`SPLIT_AT`] sockets: the answer soonest, for
-    /// a namespace read alone (several namespaces read together already take the cores).
+    /// Two walks at once on two cores from [`SPLIT_AT`] sockets: the answer soonest, when
+    /// the namespace has two cores to itself (`tables::sockets` decides).
     #[default]
     Parallel,
     /// One walk: the least CPU, for a recorder or an exporter in the background (two
@@ -579,7 +579,7 @@ fn split_port(root: &Root) -> Option<i64> {
         .collect();
     Some(match ends.as_slice() {
         [low, high] if low < high => (low + high) / 2,
-        _ => 46884,
+        _ => 46883,
     })
 }
 
@@ -617,6 +617,8 @@ fn tcp_split(
     let clauses = &filter.clauses;
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Rows>(4);
+        // A thread starts in its parent thread's namespace, also one entered with setns:
+        // both walks dump the same namespace.
         let other = scope.spawn(move || -> Result<(), CollectError> {
             let mut dumper = Dumper::open()?;
             let mut hand = |rows| tx.send(rows).is_ok();

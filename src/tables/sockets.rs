@@ -567,7 +567,7 @@ pub fn collect_parts_for(
         config.source,
         filter,
         needs.ext,
-        config.walks,
+        walks(config, 1),
         scan.session.get_extension::<SharedDump>().as_deref(),
         &mut sink,
     )
@@ -606,6 +606,16 @@ impl Sockets {
     }
 }
 
+/// How a scan of `namespaces` read together walks each one's TCP table: a second walk
+/// of a namespace pays only with a core of its own (namespaces read together take a core
+/// each), and a split walks the table twice.
+fn walks(config: &TablesConfig, namespaces: usize) -> Walks {
+    match netns::cores_each(namespaces) {
+        0 | 1 => Walks::Serial,
+        _ => config.walks,
+    }
+}
+
 /// The scan behind `sockets` and `tcp_info`.
 pub fn collect_for(
     spec: &TableSpec<Sockets>,
@@ -629,12 +639,7 @@ fn collect_in(
     let root = &config.root;
     let needs = needs(spec, scan);
     let moment = scan.session.get_extension::<SharedDump>();
-    // Several namespaces are read at once, one per core: a second walk of each would
-    // only queue for the same cores, and walks the table twice.
-    let walks = match namespaces.len() {
-        0 | 1 => config.walks,
-        _ => Walks::Serial,
-    };
+    let walks = walks(config, namespaces.len());
     let visited = netns::visit(root, namespaces, |ns_root, access| {
         // Outside a namespace we could not enter, sock_diag would answer for ours.
         let source = match access {
