@@ -57,14 +57,19 @@ print(json.dumps([
      "floor": run([floor, "raw", "mark", "7"])},
 ]))
 PY
+tracked() {
+    echo "$(ip netns exec "$ns" conntrack -C) flows, $(ip netns exec "$ns" conntrack -L -m 7 2>/dev/null | wc -l) marked"
+}
 for i in 0 1; do
     refill
-    echo "pair $i: tracking $(ip netns exec "$ns" conntrack -C) flows" >&2
+    echo "pair $i: tracking $(tracked)" >&2
     python3 - "$work/spec.json" "$i" > "$work/one.json" <<'PY'
 import json, sys
 print(json.dumps([json.load(open(sys.argv[1]))[int(sys.argv[2])]]))
 PY
     python3 "$here/interleave.py" "$runs" "$work/one.json" > "$work/out.$i"
+    # Unanswered entries live 30 s: the pair must end before they do.
+    echo "pair $i done: tracking $(tracked)" >&2
 done
 
 python3 - "$work/out.0" "$work/out.1" "$have" "$runs" <<'PY'

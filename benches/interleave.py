@@ -38,6 +38,8 @@ def main():
         rss = 0
         once(pair["ours"])  # warm the page cache and the binary
         once(pair["theirs"])
+        if pair.get("floor"):
+            once(pair["floor"])
         for _ in range(runs):
             t, r = once(pair["ours"])
             ours.append(t)
