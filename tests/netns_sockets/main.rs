@@ -405,5 +405,55 @@ fn a_large_namespace_gives_every_socket_once() {
         &theirs,
         "sockets --netns NAME,INODE vs ss -tan at 21k sockets",
     );
+
+    // A server answers with one walk, whatever the cores: an agent on a host whose cores
+    // are its workloads'.
+    let trace = dir.path().join("served");
+    let mut strace = std::process::Command::new("strace");
+    strace
+        .args(["-f", "-qq", "-e", "trace=sendto,sendmsg", "-o"])
+        .arg(&trace)
+        .arg(env!("CARGO_BIN_EXE_netsql"))
+        .args(["--netns", &ns.name, "serve", "--listen", "127.0.0.1:0"]);
+    common::without_settings(&mut strace);
+    let mut server = common::Kid::spawn(strace.stderr(std::process::Stdio::piped()));
+    // Killing strace leaves its tracee running: the server is found by its command line.
+    let stop = Stopped(format!("netsql --netns {} serve", ns.name));
+    let log = common::Lines::of(server.stderr.take().unwrap());
+    let first = log.next_within(std::time::Duration::from_secs(60));
+    let addr = first.rsplit("://").next().unwrap().to_string();
+    let out = common::netsql()
+        .args(["--connect", &format!("grpc://{addr}"), "--format", "ndjson"])
+        .args([
+            "-e",
+            "SELECT count(*) AS n FROM sockets WHERE proto IN ('tcp', 'tcp6')",
+        ])
+        .run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(number(&ndjson(&out.stdout)[0], "n"), Some(21_002));
+    drop(stop);
+    drop(server);
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let served = text
+        .lines()
+        .filter(|l| l.contains("nlmsg_type=0x12 "))
+        .count();
+    assert_eq!(served, 1, "one walk for a server's answer, {cores} cores");
     drop(holders);
+}
+
+/// A traced process, found by its command line, killed when this is dropped.
+struct Stopped(String);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("pkill")
+            .args(["-KILL", "-f"])
+            .arg(&self.0)
+            .status();
+    }
 }
