@@ -11,7 +11,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{netsql, Kid, Netns, RunExt};
+use common::{netsql, Kid, Netns, RunExt, Traced};
 
 /// A running exporter (`netsql ARGS metrics|serve ...`), its address and its log.
 struct Exporter {
@@ -817,20 +817,6 @@ fn a_scrape_reads_each_table_once_and_only_what_its_queries_need() {
         "the dump asks for tcp_info: {}",
         tcp[0]
     );
-}
-
-/// The traced exporter, found by its command line, stopped when this is dropped.
-struct Traced(String);
-
-impl Drop for Traced {
-    fn drop(&mut self) {
-        // SIGKILL: a SIGTERM that strace intercepts as it is killed itself never reaches
-        // the exporter.
-        let _ = Command::new("pkill")
-            .args(["-KILL", "-f"])
-            .arg(&self.0)
-            .status();
-    }
 }
 
 /// One raw request (any method): the whole response.

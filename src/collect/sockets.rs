@@ -30,7 +30,7 @@ pub enum Walks {
     /// the namespace has two cores to itself (`tables::sockets` decides).
     #[default]
     Parallel,
-    /// One walk: the least CPU, for a recorder or an exporter in the background (two
+    /// One walk: the least CPU, for a recorder, an exporter or a server (two
     /// walks each visit the whole table; at 100k sockets they cost ~15 ms more of kernel
     /// time).
     Serial,

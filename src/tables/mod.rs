@@ -383,8 +383,9 @@ pub struct TablesConfig {
     /// `--for`: how long a query over `socket_events` listens (until Ctrl-C or LIMIT
     /// without it).
     pub events_for: Option<std::time::Duration>,
-    /// How a large TCP table is walked: `record` and metrics scrapes take one walk (less
-    /// CPU), every other mode two at once (less time).
+    /// How a large TCP table is walked: `record`, `serve` and metrics scrapes take one
+    /// walk (less CPU), every other mode two at once (less time) where a namespace has
+    /// two cores to itself.
     pub walks: crate::collect::sockets::Walks,
 }
 

@@ -699,3 +699,18 @@ impl Server {
         self.log.try_iter().collect()
     }
 }
+
+/// A process under strace, found by its command line and killed (SIGKILL) when this is
+/// dropped: killing strace leaves its tracee running, and a SIGTERM that strace
+/// intercepts as it is killed itself never reaches the tracee. The pattern also matches
+/// strace's own command line, which names the tracee's.
+pub struct Traced(pub String);
+
+impl Drop for Traced {
+    fn drop(&mut self) {
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-f"])
+            .arg(&self.0)
+            .status();
+    }
+}

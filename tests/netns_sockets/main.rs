@@ -264,7 +264,8 @@ fn every_socket_the_namespace_holds() {
 /// most 20,000 descriptors) give exactly `ss`'s rows, and a LIMIT still ends early. The
 /// namespace is walked twice whether netsql runs inside it or reads it from outside
 /// (`--netns`, after setns), given two cores; read beside another namespace, each has
-/// two cores to itself only from four: strace counts the TCP dump requests.
+/// two cores to itself only from four; a server walks it once: strace counts the TCP
+/// dump requests.
 #[test]
 fn a_large_namespace_gives_every_socket_once() {
     let Some(ns) = Netns::create("large", &["ss", "python3", "strace"]) else {
@@ -407,7 +408,7 @@ fn a_large_namespace_gives_every_socket_once() {
     );
 
     // A server answers with one walk, whatever the cores: an agent on a host whose cores
-    // are its workloads'.
+    // are its workloads'. Asked through the fleet engine (--connect).
     let trace = dir.path().join("served");
     let mut strace = std::process::Command::new("strace");
     strace
@@ -417,11 +418,13 @@ fn a_large_namespace_gives_every_socket_once() {
         .args(["--netns", &ns.name, "serve", "--listen", "127.0.0.1:0"]);
     common::without_settings(&mut strace);
     let mut server = common::Kid::spawn(strace.stderr(std::process::Stdio::piped()));
-    // Killing strace leaves its tracee running: the server is found by its command line.
-    let stop = Stopped(format!("netsql --netns {} serve", ns.name));
+    // Declared after `server`, so dropped (the server killed) before strace is reaped.
+    let traced = common::Traced(format!("netsql --netns {} serve", ns.name));
     let log = common::Lines::of(server.stderr.take().unwrap());
     let first = log.next_within(std::time::Duration::from_secs(60));
-    let addr = first.rsplit("://").next().unwrap().to_string();
+    let (_, addr) = first
+        .rsplit_once("://")
+        .unwrap_or_else(|| panic!("the server's first line: {first}"));
     let out = common::netsql()
         .args(["--connect", &format!("grpc://{addr}"), "--format", "ndjson"])
         .args([
@@ -435,25 +438,18 @@ fn a_large_namespace_gives_every_socket_once() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(number(&ndjson(&out.stdout)[0], "n"), Some(21_002));
-    drop(stop);
+    // strace writes each line before the traced call returns: all are there.
+    drop(traced);
     drop(server);
     let text = std::fs::read_to_string(&trace).unwrap();
-    let served = text
+    let requests: Vec<&str> = text
         .lines()
-        .filter(|l| l.contains("nlmsg_type=0x12 "))
-        .count();
-    assert_eq!(served, 1, "one walk for a server's answer, {cores} cores");
+        .filter(|l| l.contains("nlmsg_type=TCPDIAG_GETSOCK,") || l.contains("nlmsg_type=0x12 "))
+        .collect();
+    assert_eq!(
+        requests.len(),
+        1,
+        "one walk for a server's answer, {cores} cores: {requests:#?}"
+    );
     drop(holders);
-}
-
-/// A traced process, found by its command line, killed when this is dropped.
-struct Stopped(String);
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("pkill")
-            .args(["-KILL", "-f"])
-            .arg(&self.0)
-            .status();
-    }
 }
