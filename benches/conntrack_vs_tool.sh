@@ -39,9 +39,11 @@ for i in range(n):
 PY
 refill() { ip netns exec "$ns" python3 "$work/flows.py" "$n"; }
 refill
+tracked() {
+    echo "$(ip netns exec "$ns" conntrack -C) flows, $(ip netns exec "$ns" conntrack -L -m 7 2>/dev/null | wc -l) marked"
+}
+echo "tracking $(tracked)" >&2
 have=$(ip netns exec "$ns" conntrack -C)
-marked=$(ip netns exec "$ns" conntrack -L -m 7 2>/dev/null | wc -l)
-echo "tracking $have flows, $marked marked" >&2
 
 python3 - "$netsql" "$ns" "$floor" > "$work/spec.json" <<'PY'
 import json, sys
@@ -57,9 +59,6 @@ print(json.dumps([
      "floor": run([floor, "raw", "mark", "7"])},
 ]))
 PY
-tracked() {
-    echo "$(ip netns exec "$ns" conntrack -C) flows, $(ip netns exec "$ns" conntrack -L -m 7 2>/dev/null | wc -l) marked"
-}
 for i in 0 1; do
     refill
     echo "pair $i: tracking $(tracked)" >&2

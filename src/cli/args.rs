@@ -555,12 +555,13 @@ impl Args {
             })
         };
         let source = self.source;
-        // A server, like the recorder (and the exporter, which sets its own), is an agent
-        // on a host whose cores are its workloads': one walk, the least CPU per answer.
-        // Eight servers on two cores, each splitting, answered a fleet GROUP BY in 1.42 s
-        // against 0.99-1.01 s walking once (benches/fleet.sh).
+        // A recorder, an exporter and a server are agents on a host whose cores are its
+        // workloads': one walk of a large TCP table, the least CPU per answer, rather than
+        // two at once, each visiting all of it. Eight servers on two cores, each
+        // splitting, answered a fleet GROUP BY in 1.42 s against 0.99-1.01 s walking once
+        // (benches/fleet.sh).
         let walks = match mode {
-            Mode::Record(..) | Mode::Serve(_) => Walks::Serial,
+            Mode::Record(..) | Mode::Metrics(..) | Mode::Serve(_) => Walks::Serial,
             _ => Walks::Parallel,
         };
         Ok(Config {

@@ -65,6 +65,14 @@ impl Root {
     }
 }
 
+/// The cores this process may run on, looked up once: `available_parallelism` reads the
+/// affinity mask and the cgroup's CPU quota (three files) each time it is asked, and the
+/// collectors ask on every scan.
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+}
+
 /// This process's `/proc/self/status` under `root`: the capabilities in effect
 /// (`capeff`), its seccomp mode.
 pub fn own_status(root: &Root) -> Result<procfs::process::Status, String> {

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use super::{owners, CollectError, Root};
+use super::{cores, owners, CollectError, Root};
 
 /// Where `ip netns` binds named namespaces, and where Docker binds its containers'.
 const NAMED_DIR: &str = "netns";
@@ -401,10 +401,6 @@ pub fn visit<T: Send>(
 pub fn cores_each(namespaces: usize) -> usize {
     let cores = cores();
     cores / cores.min(namespaces).max(1)
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// Whether an errno means the namespace or its process went away.

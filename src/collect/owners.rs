@@ -244,9 +244,7 @@ pub fn walk(root: &Root, want: &Want) -> Result<Walk, CollectError> {
     let denied = AtomicUsize::new(0);
     let lowest: Mutex<HashMap<u64, (i32, i32)>> = Mutex::new(HashMap::new());
     let all: Mutex<Vec<Owner>> = Mutex::new(Vec::new());
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .min(pids.len().max(1));
+    let threads = super::cores().min(pids.len().max(1));
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {

@@ -121,12 +121,7 @@ impl Exporter {
             families.push(family);
         }
         Ok(Arc::new(Exporter {
-            // A scrape is background work: the least CPU, not the soonest answer (one
-            // walk of a large TCP table rather than two at once, each visiting all of it).
-            tables: TablesConfig {
-                walks: crate::collect::sockets::Walks::Serial,
-                ..tables.clone()
-            },
+            tables: tables.clone(),
             min_interval: exporting.min_interval,
             query_timeout: exporting.query_timeout,
             state: Mutex::new(State::default()),

@@ -330,11 +330,8 @@ fn a_large_namespace_gives_every_socket_once() {
     let limited = query(&ns, "netlink", "SELECT inode FROM sockets LIMIT 5");
     assert_eq!(limited.len(), 5);
 
-    // The TCP dump requests (both families' TCPDIAG_GETSOCK, type 18) of one query, as
-    // strace frames them, and its rows. strace names the type for a socket in its own
-    // namespace and prints the number for one made after setns: (named, numbered). The
-    // query sends no other netlink request (RTM_GETLINK is 18 too), and reads no owners:
-    // no walk of /proc under strace.
+    // The query reads only the columns compared with ss: no owners, so no walk of /proc
+    // under strace.
     let sql = "SELECT proto, type, state, local_address, local_port, remote_address, \
                remote_port, recv_q, send_q, timer, uid, netns FROM sockets \
                WHERE proto IN ('tcp', 'tcp6')";
@@ -343,14 +340,12 @@ fn a_large_namespace_gives_every_socket_once() {
     let dir = tempfile::tempdir().unwrap();
     let traced = |trace: &str, netns: Option<&str>| -> ((usize, usize), Vec<Row>) {
         let trace = dir.path().join(trace);
-        let trace = trace.to_str().unwrap();
-        let strace = ["strace", "-f", "-qq", "-e", "trace=sendto,sendmsg", "-o"];
-        let mut argv = strace.to_vec();
-        argv.extend([trace, env!("CARGO_BIN_EXE_netsql")]);
+        let mut argv = straced(&trace);
         if let Some(netns) = netns {
-            argv.extend(["--netns", netns]);
+            argv.extend(["--netns".into(), netns.into()]);
         }
-        argv.extend(["--format", "ndjson", "-e", sql]);
+        argv.extend(["--format", "ndjson", "-e", sql].map(String::from));
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         let out = match netns {
             Some(_) => {
                 let mut command = std::process::Command::new(argv[0]);
@@ -364,15 +359,8 @@ fn a_large_namespace_gives_every_socket_once() {
             "{argv:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let text = std::fs::read_to_string(trace).unwrap();
-        let count = |what: &str| text.lines().filter(|l| l.contains(what)).count();
-        (
-            (
-                count("nlmsg_type=TCPDIAG_GETSOCK,"),
-                count("nlmsg_type=0x12 "),
-            ),
-            ndjson(&out.stdout),
-        )
+        let (named, numbered) = tcp_dumps(&trace);
+        ((named.len(), numbered.len()), ndjson(&out.stdout))
     };
     let (inside, _) = traced("inside", None);
     assert_eq!(
@@ -410,11 +398,10 @@ fn a_large_namespace_gives_every_socket_once() {
     // A server answers with one walk, whatever the cores: an agent on a host whose cores
     // are its workloads'. Asked through the fleet engine (--connect).
     let trace = dir.path().join("served");
-    let mut strace = std::process::Command::new("strace");
+    let argv = straced(&trace);
+    let mut strace = std::process::Command::new(&argv[0]);
     strace
-        .args(["-f", "-qq", "-e", "trace=sendto,sendmsg", "-o"])
-        .arg(&trace)
-        .arg(env!("CARGO_BIN_EXE_netsql"))
+        .args(&argv[1..])
         .args(["--netns", &ns.name, "serve", "--listen", "127.0.0.1:0"]);
     common::without_settings(&mut strace);
     let mut server = common::Kid::spawn(strace.stderr(std::process::Stdio::piped()));
@@ -441,15 +428,40 @@ fn a_large_namespace_gives_every_socket_once() {
     // strace writes each line before the traced call returns: all are there.
     drop(traced);
     drop(server);
-    let text = std::fs::read_to_string(&trace).unwrap();
-    let requests: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains("nlmsg_type=TCPDIAG_GETSOCK,") || l.contains("nlmsg_type=0x12 "))
-        .collect();
+    let (named, numbered) = tcp_dumps(&trace);
+    let requests = [named, numbered].concat();
     assert_eq!(
         requests.len(),
         1,
         "one walk for a server's answer, {cores} cores: {requests:#?}"
     );
     drop(holders);
+}
+
+/// strace following every thread of netsql's netlink requests (sendto, sendmsg) into
+/// `trace`: the command line up to netsql's own arguments.
+fn straced(trace: &std::path::Path) -> Vec<String> {
+    let strace = ["strace", "-f", "-qq", "-e", "trace=sendto,sendmsg", "-o"];
+    let mut argv: Vec<String> = strace.map(String::from).to_vec();
+    argv.push(trace.to_str().unwrap().into());
+    argv.push(env!("CARGO_BIN_EXE_netsql").into());
+    argv
+}
+
+/// The TCP dump requests (both families' TCPDIAG_GETSOCK, type 18) in a trace, as
+/// (named, numbered): strace names the type for a socket in its own namespace and prints
+/// the number for one made after setns. netsql sends no other request of type 18
+/// (RTM_GETLINK is 18 too) for these queries.
+fn tcp_dumps(trace: &std::path::Path) -> (Vec<String>, Vec<String>) {
+    let text = std::fs::read_to_string(trace).unwrap();
+    let lines = |what: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.contains(what))
+            .map(String::from)
+            .collect()
+    };
+    (
+        lines("nlmsg_type=TCPDIAG_GETSOCK,"),
+        lines("nlmsg_type=0x12 "),
+    )
 }
