@@ -4,7 +4,6 @@
 //! read.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -100,17 +99,17 @@ enum FdList {
     Failed(CollectError),
 }
 
-fn sockets_of(root: &Root, pid: i32, counted: bool) -> FdList {
+/// A process's sockets from a listing of its descriptors (getdents, then readlinkat
+/// each). procfs lists them in ascending order of number, so one held throughout is
+/// listed however the process opens and closes others meanwhile; the count in the
+/// directory's size cannot say as much (a descriptor opened below it and one closed above
+/// keep the count and hide it), which is why the listing is read even where it costs more.
+fn sockets_of(root: &Root, pid: i32) -> FdList {
     let dir = root.proc.join(pid.to_string()).join("fd");
     let dir_fd = match std::fs::File::open(&dir) {
         Ok(dir_fd) => dir_fd,
         Err(err) => return unlistable(&dir, err),
     };
-    if counted {
-        if let Some(sockets) = counted_sockets(&dir_fd) {
-            return FdList::Sockets(sockets);
-        }
-    }
     let entries = match std::fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(err) => return unlistable(&dir, err),
@@ -148,44 +147,6 @@ fn unlistable(dir: &std::path::Path, err: std::io::Error) -> FdList {
         Some(libc::ENOENT | libc::ESRCH) => FdList::Gone,
         _ => FdList::Failed(CollectError::io(dir, err)),
     }
-}
-
-/// The most descriptor numbers tried in vain before the listing is read instead.
-const MAX_GAPS: usize = 64;
-
-/// A process's sockets without listing its descriptors: on procfs (Linux 6.2 on) the
-/// size of `/proc/<pid>/fd` is how many are open, so reading links from 0 up until that
-/// many are found sees every one. Listing the directory first costs a dcache lookup per
-/// descriptor, a fifth of the walk at 100k sockets. `None` when the numbers have more
-/// than [`MAX_GAPS`] holes, the size says nothing (older kernels), or a link fails
-/// other than by not existing: the listing then decides.
-fn counted_sockets(dir: &std::fs::File) -> Option<Vec<(u64, i32)>> {
-    let open = usize::try_from(dir.metadata().ok()?.len()).ok()?;
-    if open == 0 {
-        return None;
-    }
-    let mut sockets = Vec::new();
-    let (mut found, mut gaps) = (0, 0);
-    let mut target = [0u8; 64];
-    let mut name = Vec::with_capacity(16);
-    let mut fd: i32 = 0;
-    while found < open {
-        name.clear();
-        // Into the reused buffer: no allocation per descriptor.
-        let _ = write!(name, "{fd}\0");
-        match read_link_at(dir, &name, &mut target) {
-            Ok(link) => {
-                found += 1;
-                if let Some(inode) = parse_socket_link(link) {
-                    sockets.push((inode, fd));
-                }
-            }
-            Err(libc::ENOENT) if gaps < MAX_GAPS => gaps += 1,
-            Err(_) => return None,
-        }
-        fd = fd.checked_add(1)?;
-    }
-    Some(sockets)
 }
 
 /// readlinkat(2) of the NUL-terminated `name` under `dir`, or its errno. std has no
@@ -237,7 +198,6 @@ pub fn walk(root: &Root, want: &Want) -> Result<Walk, CollectError> {
         });
     }
     let pids = pids(root)?;
-    let counted = on_procfs(&root.proc);
     let failure: Mutex<Option<CollectError>> = Mutex::new(None);
     let next = AtomicUsize::new(0);
     let done = AtomicBool::new(false);
@@ -252,7 +212,7 @@ pub fn walk(root: &Root, want: &Want) -> Result<Walk, CollectError> {
                 while !done.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&pid) = pids.get(i) else { break };
-                    let sockets = match sockets_of(root, pid, counted) {
+                    let sockets = match sockets_of(root, pid) {
                         FdList::Sockets(sockets) => sockets,
                         FdList::Denied => {
                             denied.fetch_add(1, Ordering::Relaxed);
@@ -336,14 +296,6 @@ fn as_wanted(mut all: Vec<Owner>, want: &Want) -> Vec<Owner> {
     }
     all.sort_unstable();
     all
-}
-
-/// Whether `proc` is a procfs mount, whose `fd` directories' sizes count descriptors
-/// (a test's tree of plain directories is not).
-fn on_procfs(proc: &std::path::Path) -> bool {
-    #[allow(clippy::unnecessary_cast)] // the magic's width differs between targets.
-    let procfs = libc::PROC_SUPER_MAGIC as i64;
-    super::filesystem_type(proc).is_ok_and(|t| t == procfs)
 }
 
 /// A process's command name (`/proc/<pid>/comm`), `None` if it has gone.
@@ -485,38 +437,58 @@ mod tests {
         s[3].close(); s[5].close()\n";
 
     #[test]
-    fn counting_finds_what_the_listing_finds() {
+    fn the_listing_finds_every_socket_dense_or_sparse() {
         let root = Root::default();
-        assert!(on_procfs(&root.proc));
-        assert!(!on_procfs(std::path::Path::new("/etc")));
         let dense = holder(&format!(
             "{SOCKETS}print('ready', flush=True); time.sleep(60)"
         ));
-        // fd 300 lies past more holes than the counting tries: the listing must find it.
+        // fd 300 lies far past the others.
         let sparse = holder(&format!(
             "{SOCKETS}os.dup2(s[0].fileno(), 300)\nprint('ready', flush=True); time.sleep(60)"
         ));
         for (mut child, extra) in [(dense, None), (sparse, Some(300))] {
             let pid = child.id() as i32;
-            let sockets = |counted| match sockets_of(&root, pid, counted) {
-                FdList::Sockets(mut sockets) => {
-                    sockets.sort_unstable_by_key(|&(_, fd)| fd);
-                    sockets
-                }
-                _ => panic!("the child's descriptors are readable"),
+            let FdList::Sockets(mut listed) = sockets_of(&root, pid) else {
+                panic!("the child's descriptors are readable");
             };
-            let (counted, listed) = (sockets(true), sockets(false));
-            assert_eq!(counted, listed);
-            assert_eq!(listed.len(), 8 + usize::from(extra.is_some()), "{listed:?}");
-            if let Some(fd) = extra {
-                assert_eq!(listed.last().map(|&(_, fd)| fd), Some(fd));
+            listed.sort_unstable_by_key(|&(_, fd)| fd);
+            let fds: Vec<i32> = listed.iter().map(|&(_, fd)| fd).collect();
+            let mut expected = vec![3, 4, 5, 7, 9, 10, 11, 12];
+            expected.extend(extra);
+            assert_eq!(fds, expected);
+            if extra.is_some() {
                 assert_eq!(listed.last().unwrap().0, listed[0].0, "a dup of the first");
             }
-            let dir = std::fs::File::open(format!("/proc/{pid}/fd")).unwrap();
-            assert_eq!(counted_sockets(&dir).is_some(), extra.is_none());
             child.kill().unwrap();
             child.wait().unwrap();
         }
+    }
+
+    /// A process opening and closing a descriptor below the ones it keeps, all the while:
+    /// every kept socket is listed in every read, as `ss -p`'s listing finds them.
+    #[test]
+    fn sockets_held_throughout_are_found_however_the_others_churn() {
+        let root = Root::default();
+        let mut child = holder(&format!(
+            "{SOCKETS}import threading\n\
+             def churn():\n    while True: socket.socket().close()\n\
+             threading.Thread(target=churn, daemon=True).start()\n\
+             print('ready', flush=True); time.sleep(60)"
+        ));
+        let pid = child.id() as i32;
+        // The sockets on fds 6 and 8 were closed: 6 comes and goes, the other eight stay.
+        let kept: Vec<i32> = (3..13).filter(|fd| ![6, 8].contains(fd)).collect();
+        let mut missed: Vec<i32> = Vec::new();
+        for _ in 0..10_000 {
+            let FdList::Sockets(sockets) = sockets_of(&root, pid) else {
+                panic!("the child's descriptors are readable");
+            };
+            let fds: HashSet<i32> = sockets.iter().map(|&(_, fd)| fd).collect();
+            missed.extend(kept.iter().filter(|fd| !fds.contains(fd)));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(missed.is_empty(), "kept sockets missed: {missed:?}");
     }
 
     #[test]
