@@ -360,7 +360,7 @@ pub fn collect_into(
             None
         };
         let mut dump = |sink: &mut RowSink<'_>, ext| match split {
-            Some(port) => tcp_split(dumper, filter, ext, port, sink),
+            Some(port) => tcp_split(dumper, filter, ext, port, SPLIT_PART, sink),
             None => dumper.tcp_both_families(
                 filter.states,
                 program.as_deref(),
@@ -602,6 +602,9 @@ pub fn split_clauses(clauses: &[Clause], port: i64) -> (Vec<Clause>, Vec<Clause>
     (low, high)
 }
 
+/// Rows per part the second walk of [`tcp_split`] hands over.
+const SPLIT_PART: usize = 4096;
+
 /// The TCP dump of both families as two walks at once: this thread takes the sockets
 /// whose ports are both below `port`, a second thread (and netlink socket) the rest,
 /// and its rows join the sink between this thread's own.
@@ -610,6 +613,7 @@ fn tcp_split(
     filter: &SocketFilter,
     ext: Extensions,
     port: i64,
+    part_rows: usize,
     sink: &mut RowSink,
 ) -> Result<(), CollectError> {
     let (low, high) = split_clauses(&filter.clauses, port);
@@ -622,7 +626,7 @@ fn tcp_split(
         let other = scope.spawn(move || -> Result<(), CollectError> {
             let mut dumper = Dumper::open()?;
             let mut hand = |rows| tx.send(rows).is_ok();
-            let mut theirs = RowSink::parts(4096, &mut hand);
+            let mut theirs = RowSink::parts(part_rows, &mut hand);
             dumper.tcp_both_families(filter.states, high.as_deref(), [0; 2], ext, &mut |row| {
                 theirs.offer(row, clauses)
             })?;
@@ -646,17 +650,17 @@ fn tcp_split(
                 }
                 sink.offer(row, clauses)
             });
-        // The other half's rest, unless the taker wants no more: then its thread learns
-        // from the closed channel.
+        // The other half's rest, unless the taker wants no more. Either way the channel
+        // closes before the join: a thread blocked on a full channel learns from it that
+        // no more is wanted, and ends.
         if ours.is_ok() && !sink.stopped {
             for part in rx.iter() {
                 if !forward(sink, part) {
                     break;
                 }
             }
-        } else {
-            drop(rx);
         }
+        drop(rx);
         let theirs = other
             .join()
             .unwrap_or_else(|_| Err(CollectError::Netlink("the second dump panicked".into())));
@@ -742,17 +746,15 @@ mod tests {
         };
         let _c4 = std::net::TcpStream::connect(v4.local_addr().unwrap()).unwrap();
         let _c6 = std::net::TcpStream::connect(v6.local_addr().unwrap()).unwrap();
-        let ports = [
-            v4.local_addr().unwrap().port(),
-            v6.local_addr().unwrap().port(),
-        ];
+        // Ours by the listeners' whole addresses: a port alone can be another address's.
+        let listening = [v4.local_addr().unwrap(), v6.local_addr().unwrap()];
+        let ports = listening.map(|a| a.port());
         let ours = |rows: Vec<SocketRow>| -> Vec<(bool, Option<std::net::SocketAddr>, u64)> {
             rows.into_iter()
                 .filter(|r| {
-                    let port = |a: Option<std::net::SocketAddr>| a.map(|a| a.port());
-                    ports
+                    listening
                         .iter()
-                        .any(|&p| port(r.local) == Some(p) || port(r.remote) == Some(p))
+                        .any(|&a| r.local == Some(a) || r.remote == Some(a))
                 })
                 .map(|r| (r.family == Family::Inet6, r.local, r.inode))
                 .collect()
@@ -827,8 +829,67 @@ mod tests {
         let mut split = RowSink::whole();
         let mut dumper = Dumper::open().unwrap();
         let at = i64::from(ports[0].max(ports[1]));
-        tcp_split(&mut dumper, &filter, Extensions::default(), at, &mut split).unwrap();
+        tcp_split(
+            &mut dumper,
+            &filter,
+            Extensions::default(),
+            at,
+            SPLIT_PART,
+            &mut split,
+        )
+        .unwrap();
         assert_eq!(sorted(ours(split.into_rows())), sorted(both));
+    }
+
+    /// A taker that stops while the second walk still hands over parts (split at port 1,
+    /// this thread's walk has no rows, so every row comes from the other) ends the split:
+    /// the other thread, blocked on the full channel, is told, not waited for forever.
+    #[test]
+    fn a_stop_while_the_other_walk_still_sends_ends_both() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let _clients: Vec<_> = (0..8)
+            .map(|_| std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap())
+            .collect();
+        let filter = SocketFilter {
+            kinds: vec![
+                (Protocol::Tcp, Family::Inet),
+                (Protocol::Tcp, Family::Inet6),
+            ],
+            ..SocketFilter::default()
+        };
+        for _ in 0..20 {
+            let (done, ended) = std::sync::mpsc::channel();
+            let filter = filter.clone();
+            std::thread::spawn(move || {
+                let mut dumper = match Dumper::open() {
+                    Ok(dumper) => dumper,
+                    Err(err) if std::env::var("NETSQL_REQUIRE_NETNS").is_ok_and(|v| v == "1") => {
+                        panic!("NETSQL_REQUIRE_NETNS=1 but sock_diag cannot be opened: {err}")
+                    }
+                    Err(_) => return done.send(None).unwrap(),
+                };
+                let mut taken = 0;
+                let mut take = |part: Rows| {
+                    taken += part.len();
+                    false
+                };
+                let mut sink = RowSink::parts(1, &mut take);
+                // Parts of one row: the other walk's 17 and more fill the channel's 4 slots.
+                let result =
+                    tcp_split(&mut dumper, &filter, Extensions::default(), 1, 1, &mut sink);
+                drop(sink);
+                done.send(Some((result.is_ok(), taken))).unwrap();
+            });
+            let Some((ok, taken)) = ended
+                .recv_timeout(std::time::Duration::from_secs(20))
+                .expect("the split ended after its taker stopped")
+            else {
+                eprintln!("skipped: no sock_diag here");
+                return;
+            };
+            assert!(ok);
+            assert_eq!(taken, 1, "one part taken, then no more");
+        }
     }
 
     #[test]
