@@ -96,12 +96,25 @@ impl Namespace {
         super::cgroups::parse_cgroup(&text)
     }
 
-    /// The file to open to enter it: its bind mount, else its lowest process's link.
-    fn handle(&self, root: &Root) -> Option<PathBuf> {
-        self.path.clone().or_else(|| {
-            let pid = self.pids.first()?;
-            Some(root.proc.join(pid.to_string()).join("ns/net"))
-        })
+    /// It, opened to be entered: through its bind mount, else through the first of its
+    /// processes still in it (the lowest may have exited since they were listed, and its
+    /// pid been reused elsewhere). `None` when no file names it any more: it has gone.
+    fn open(&self, root: &Root) -> std::io::Result<Option<File>> {
+        let links = self
+            .pids
+            .iter()
+            .map(|pid| root.proc.join(pid.to_string()).join("ns/net"));
+        for handle in self.path.iter().cloned().chain(links) {
+            match File::open(&handle) {
+                Ok(file) if file.metadata().is_ok_and(|m| m.ino() == self.inode) => {
+                    return Ok(Some(file))
+                }
+                Ok(_) => {}
+                Err(err) if gone(&err) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -428,19 +441,11 @@ fn visit_one<T>(
     if ns.is_current {
         return (read(root, Access::Current).map(Outcome::Read), false);
     }
-    let Some(handle) = ns.handle(root) else {
-        return (Ok(Outcome::Vanished), false);
-    };
-    let file = match File::open(&handle) {
-        Ok(file) => file,
-        Err(err) if gone(&err) => return (Ok(Outcome::Vanished), false),
+    let file = match ns.open(root) {
+        Ok(Some(file)) => file,
+        Ok(None) => return (Ok(Outcome::Vanished), false),
         Err(err) => return (Ok(fallback(root, ns, read, &err)), false),
     };
-    // The handle may now name another namespace (a pid reused, a bind mount replaced).
-    match file.metadata() {
-        Ok(meta) if meta.ino() == ns.inode => {}
-        _ => return (Ok(Outcome::Vanished), false),
-    }
     let Some(home) = home else {
         return (
             Ok(fallback(
@@ -477,7 +482,9 @@ fn enter(file: &File) -> std::io::Result<()> {
     }
 }
 
-/// A namespace we may not enter, read through a process inside it if one is readable.
+/// A namespace we may not enter, read through a process inside it if one is readable:
+/// the first still in it, and the next if that one leaves or exits during the read (its
+/// rows are then not known to be this namespace's).
 fn fallback<T>(
     root: &Root,
     ns: &Namespace,
@@ -485,26 +492,27 @@ fn fallback<T>(
     why: &std::io::Error,
 ) -> Outcome<T> {
     let reason = format!("cannot enter: {why}");
-    let Some(&pid) = ns.pids.first() else {
+    if ns.pids.is_empty() {
         return Outcome::Invisible(format!("{reason}, and no process of ours is in it"));
-    };
-    let dir = root.proc.join(pid.to_string());
-    let still_there = || inode_of_link(&dir.join("ns/net")).ok() == Some(ns.inode);
-    if !still_there() {
-        return Outcome::Vanished;
     }
-    let ns_root = Root {
-        proc: dir.clone(),
-        ..root.clone()
-    };
-    match read(&ns_root, Access::Files) {
-        // The process may have moved or exited during the read: then the rows are not
-        // known to be this namespace's.
-        Ok(value) if still_there() => Outcome::Read(value),
-        Ok(_) => Outcome::Vanished,
-        Err(err) if collect_error_gone(&err) || !still_there() => Outcome::Vanished,
-        Err(err) => Outcome::Invisible(format!("{reason}; {err}")),
+    for pid in &ns.pids {
+        let dir = root.proc.join(pid.to_string());
+        let still_there = || inode_of_link(&dir.join("ns/net")).ok() == Some(ns.inode);
+        if !still_there() {
+            continue;
+        }
+        let ns_root = Root {
+            proc: dir.clone(),
+            ..root.clone()
+        };
+        match read(&ns_root, Access::Files) {
+            Ok(value) if still_there() => return Outcome::Read(value),
+            Ok(_) => {}
+            Err(err) if collect_error_gone(&err) || !still_there() => {}
+            Err(err) => return Outcome::Invisible(format!("{reason}; {err}")),
+        }
     }
+    Outcome::Vanished
 }
 
 /// One stderr line for namespaces a query could not see, once per process.
@@ -524,6 +532,62 @@ pub fn warn_invisible(invisible: &[(Namespace, String)]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A namespace no file keeps alive, whose lowest listed process has exited since the
+    /// listing, is still read, entered or through its files: through the next process.
+    #[test]
+    fn a_namespace_outlives_its_lowest_process() {
+        let spawned = std::process::Command::new("unshare")
+            .args(["-n", "sleep", "60"])
+            .spawn();
+        let mut inside = match spawned {
+            Ok(child) => child,
+            Err(err) if std::env::var("NETSQL_REQUIRE_NETNS").is_ok_and(|v| v == "1") => {
+                panic!("NETSQL_REQUIRE_NETNS=1 but unshare cannot run: {err}")
+            }
+            Err(err) => return eprintln!("skipped: unshare: {err}"),
+        };
+        let root = Root::default();
+        let link = root.proc.join(inside.id().to_string()).join("ns/net");
+        let ours = inode_of_link(&root.proc_path("thread-self/ns/net")).unwrap();
+        // unshare makes the namespace, then runs sleep in the same process.
+        let started = std::time::Instant::now();
+        let inode = loop {
+            match inode_of_link(&link) {
+                Ok(inode) if inode != ours => break inode,
+                _ if started.elapsed() > std::time::Duration::from_secs(10) => {
+                    let _ = inside.kill();
+                    let _ = inside.wait();
+                    if std::env::var("NETSQL_REQUIRE_NETNS").is_ok_and(|v| v == "1") {
+                        panic!("NETSQL_REQUIRE_NETNS=1 but unshare -n made no namespace");
+                    }
+                    return eprintln!("skipped: unshare -n made no namespace (not root?)");
+                }
+                _ => std::thread::sleep(std::time::Duration::from_millis(10)),
+            }
+        };
+        let mut exited = std::process::Command::new("true").spawn().unwrap();
+        exited.wait().unwrap();
+        let ns = Namespace {
+            pids: vec![exited.id() as i32, inside.id() as i32],
+            ..Namespace::new(inode, ours)
+        };
+        let read = |root: &Root, _: Access| inode_of_link(&root.proc.join("ns/net"));
+        let home = File::open(root.proc_path("thread-self/ns/net")).unwrap();
+        let (entered, lost) = visit_one(&root, &ns, Some(&home), &read);
+        let through_files = fallback(&root, &ns, &read, &std::io::Error::other("a test"));
+        inside.kill().unwrap();
+        inside.wait().unwrap();
+        assert!(!lost);
+        assert!(
+            matches!(entered, Ok(Outcome::Read(i)) if i == inode),
+            "entered"
+        );
+        assert!(
+            matches!(through_files, Outcome::Read(i) if i == inode),
+            "through files"
+        );
+    }
 
     #[test]
     fn parses_namespace_links() {
