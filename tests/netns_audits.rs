@@ -15,11 +15,6 @@ use socket2::{Domain, Socket, Type};
 
 const ETC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/etc");
 
-fn inheritable(socket: Socket) -> Socket {
-    socket.set_cloexec(false).unwrap();
-    socket
-}
-
 fn listener(addr: &str) -> Socket {
     let addr: SocketAddr = addr.parse().unwrap();
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
@@ -46,9 +41,13 @@ impl Drop for Tripped {
     }
 }
 
-fn spawn(program: &std::path::Path, uid: Option<u32>) -> Child {
+/// `program 300`, inheriting `sockets` alone: their close-on-exec is cleared in the child,
+/// so a process another test spawns meanwhile holds none of them.
+fn spawn(program: &std::path::Path, uid: Option<u32>, sockets: &[&Socket]) -> Child {
     let mut command = Command::new(program);
     command.arg("300").stdin(Stdio::null());
+    let fds: Vec<_> = sockets.iter().map(|s| s.as_raw_fd()).collect();
+    common::inherit(&mut command, &fds);
     if let Some(uid) = uid {
         command.uid(uid).gid(uid);
     }
@@ -60,26 +59,25 @@ fn trip(ns: String, dir: std::path::PathBuf) -> Tripped {
     let sleep = std::path::Path::new("/bin/sleep");
     // wildcard_listeners, root_high_port_listeners, unnamed_listeners: a root `sleep`
     // on 0.0.0.0:7200, a port /etc/services does not name.
-    let wide = inheritable(listener("0.0.0.0:7200"));
+    let wide = listener("0.0.0.0:7200");
     // well_known_port_impostors: `sleep` on the http port.
-    let http = inheritable(listener("127.0.0.1:80"));
-    let mut children = vec![spawn(sleep, None)];
+    let http = listener("127.0.0.1:80");
+    let mut children = vec![spawn(sleep, None, &[&wide, &http])];
     drop((wide, http));
 
     // deleted_executables: a copy of sleep, removed once it runs, holding a socket.
     let copy = dir.join("vanishing");
     std::fs::copy(sleep, &copy).unwrap();
-    let held = inheritable(listener("127.0.0.1:7201"));
-    let deleted = spawn(&copy, None);
+    let held = listener("127.0.0.1:7201");
+    let deleted = spawn(&copy, None, &[&held]);
     let deleted_pid = deleted.id();
     children.push(deleted);
     drop(held);
     std::fs::remove_file(&copy).unwrap();
 
     // raw_sockets_non_root: a raw ICMP socket passed to a process running as nobody.
-    let raw =
-        inheritable(Socket::new(Domain::IPV4, Type::RAW, Some(socket2::Protocol::ICMPV4)).unwrap());
-    let nobody = spawn(sleep, Some(65534));
+    let raw = Socket::new(Domain::IPV4, Type::RAW, Some(socket2::Protocol::ICMPV4)).unwrap();
+    let nobody = spawn(sleep, Some(65534), &[&raw]);
     let raw_pid = nobody.id();
     children.push(nobody);
     drop(raw);

@@ -950,7 +950,13 @@ fn a_host_that_hangs_mid_query_is_named_within_its_timeout() {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped()),
     );
-    // The probe is answered within milliseconds; a second in, each host runs its part.
+    // The hung host answers the client's probe (its log's first line) before the stages
+    // go out; a second after that, each host runs its part (~5 s).
+    let probed = hung
+        .log
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the server logs the query's probe");
+    assert!(probed.contains("call=worker.GetWorkerInfo"), "{probed}");
     std::thread::sleep(Duration::from_secs(1));
     let stopped = Stopped::stop(&hung);
     // About twice --host-timeout after the stop; the other host's part ends by ~5 s.

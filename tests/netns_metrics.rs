@@ -618,7 +618,6 @@ fn the_token_is_required_when_given() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
     // The standalone exporter and serve's, with the same token file.
-    let metrics_port = free_port();
     let standalone = Exporter::start(metrics(&[
         "metrics",
         "--listen",
@@ -631,7 +630,7 @@ fn the_token_is_required_when_given() {
         "--listen",
         "127.0.0.1:0",
         "--metrics",
-        &format!("127.0.0.1:{metrics_port}"),
+        "127.0.0.1:0",
         "--token-file",
         token.to_str().unwrap(),
     ]));

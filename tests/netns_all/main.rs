@@ -19,14 +19,15 @@ use std::time::Duration;
 use common::{ndjson, netsql, number, text, Netns, Row, RunExt};
 use host::{host_namespaces, named, query, sorted, ss_with_owners, unnamed, FakeContainer, HOLDER};
 
-/// Held while namespaces churn, and while the host's set must stand still.
-static CHURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// Read by every test that makes or deletes namespaces, written by those that need the
+/// host's set to stand still while they compare it (inode numbers are reused at once).
+static CHURN: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 #[test]
 fn every_namespace_in_one_query() {
     // Namespace inodes are reused at once: while the churn test deletes and makes
     // namespaces, "what stat saw before and after" says nothing about the moment between.
-    let _quiet = CHURN.lock().unwrap_or_else(|e| e.into_inner());
+    let _quiet = CHURN.write().unwrap_or_else(|e| e.into_inner());
     let names = ["a", "b", "c"].map(|t| Netns::create(&format!("all-{t}"), &["ss", "python3"]));
     let [Some(a), Some(b), Some(c)] = names else {
         return;
@@ -396,7 +397,7 @@ fn entered(args: &[&str], sql: &str) -> (usize, Vec<Row>) {
 #[test]
 fn a_namespace_filter_reads_that_namespace_alone() {
     // `--netns all` below counts the namespaces it entered against those that answered.
-    let _quiet = CHURN.lock().unwrap_or_else(|e| e.into_inner());
+    let _quiet = CHURN.write().unwrap_or_else(|e| e.into_inner());
     let Some(a) = Netns::create("one-a", &["ss", "python3", "strace"]) else {
         return;
     };
@@ -446,7 +447,7 @@ fn a_namespace_filter_reads_that_namespace_alone() {
 
 #[test]
 fn scans_survive_namespaces_coming_and_going() {
-    let _churning = CHURN.lock().unwrap_or_else(|e| e.into_inner());
+    let _churning = CHURN.read().unwrap_or_else(|e| e.into_inner());
     let Some(keep) = Netns::create("churn-keep", &["python3"]) else {
         return;
     };
@@ -504,6 +505,7 @@ fn scans_survive_namespaces_coming_and_going() {
 
 #[test]
 fn unprivileged_gets_one_warning_and_exit_zero() {
+    let _churning = CHURN.read().unwrap_or_else(|e| e.into_inner());
     let Some(ns) = Netns::create("nobody", &["setpriv"]) else {
         return;
     };
@@ -577,6 +579,7 @@ fn unprivileged_gets_one_warning_and_exit_zero() {
 
 #[test]
 fn the_repl_takes_the_setting() {
+    let _churning = CHURN.read().unwrap_or_else(|e| e.into_inner());
     use expectrl::session::OsSession as Session;
     use expectrl::Expect;
     let Some(ns) = Netns::create("repl", &["python3"]) else {
@@ -611,6 +614,7 @@ fn the_repl_takes_the_setting() {
 /// `--netns all` and of `ss` inside each; a name no namespace has is said on stderr.
 #[test]
 fn namespace_filters_of_any_shape_answer_as_netns_all_does() {
+    let _churning = CHURN.read().unwrap_or_else(|e| e.into_inner());
     let Some(a) = Netns::create("shape-a", &["ss", "python3"]) else {
         return;
     };

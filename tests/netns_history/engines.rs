@@ -84,28 +84,36 @@ pub struct S3 {
 }
 
 impl S3 {
+    /// moto binds the port well after it was chosen, and another test may take it
+    /// meanwhile: the server is ready when it answers as S3 does, and started again on
+    /// another port if it died.
     pub fn start() -> S3 {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let server = Kid::spawn(
-            Command::new("moto_server")
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-        );
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let started = std::time::Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "moto_server did not start"
+        for _ in 0..3 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut server = Kid::spawn(
+                Command::new("moto_server")
+                    .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null()),
             );
-            std::thread::sleep(Duration::from_millis(100));
+            let started = std::time::Instant::now();
+            while server.try_wait().expect("wait").is_none() {
+                if answers_as_s3(port) {
+                    let endpoint = format!("http://127.0.0.1:{port}");
+                    return S3 { server, endpoint };
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(30),
+                    "moto_server did not start"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
-        S3 { server, endpoint }
+        panic!("moto_server exited three times: its ports were taken?");
     }
 
     /// netsql with this store's endpoint and test credentials.
@@ -125,4 +133,22 @@ impl S3 {
             ("AWS_DEFAULT_REGION", "us-east-1".into()),
         ]
     }
+}
+
+/// Whether the server on `port` lists buckets as S3 does (moto's answer to `GET /`).
+fn answers_as_s3(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    if stream
+        .write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).contains("ListAllMyBucketsResult")
 }

@@ -172,8 +172,9 @@ fn record_for_a_period_stops_by_itself() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Within the period (and the snapshot under way at its end); ticks each second.
-    assert!(took < Duration::from_secs(5), "{took:?}");
+    // Within the period (and the snapshot under way at its end, and a start-up slowed by
+    // the other tests); ticks each second.
+    assert!(took < Duration::from_secs(8), "{took:?}");
     let written = files(dest.path()).len() as i64 + skipped_reported(&out.stderr);
     assert!((2..=3).contains(&written), "{:?}", files(dest.path()));
 }
@@ -238,8 +239,9 @@ fn slow_store(
 
 #[test]
 fn ticks_a_slow_snapshot_overran_are_reported() {
-    // Each snapshot takes 1.6 s against the 1 s interval: the next tick is 2 s later,
-    // one tick skipped each time, as the store itself sees the requests arrive.
+    // Each snapshot takes 1.6 s against the 1 s interval: the next tick is 2 s later
+    // (3 s when collecting and connecting took 0.4 s more, on a loaded machine), one tick
+    // or more skipped each time, as the store itself sees the requests arrive.
     let (endpoint, arrivals) = slow_store(Duration::from_millis(1600));
     let out = netsql()
         .env("AWS_ENDPOINT_URL", &endpoint)
@@ -272,7 +274,7 @@ fn ticks_a_slow_snapshot_overran_are_reported() {
         .windows(2)
         .map(|pair| (pair[1] - pair[0]).as_secs_f64().round() as i64 - 1)
         .sum();
-    assert_eq!(seen_skipped, 2, "{arrivals:?}");
+    assert!(seen_skipped >= 2, "{arrivals:?}");
     assert_eq!(skipped_reported(&out.stderr), seen_skipped, "{stderr}");
 }
 
