@@ -89,11 +89,18 @@ impl Namespace {
         }
     }
 
-    /// The cgroup path of its lowest process (what tells a container's namespace).
+    /// The cgroup path of its lowest process still in it (what tells a container's
+    /// namespace): one that exited since the listing, or whose pid now names a process
+    /// elsewhere, is passed over.
     pub fn cgroup(&self, root: &Root) -> Option<String> {
-        let pid = self.pids.first()?;
-        let text = std::fs::read(root.proc.join(pid.to_string()).join("cgroup")).ok()?;
-        super::cgroups::parse_cgroup(&text)
+        self.pids.iter().find_map(|pid| {
+            let dir = root.proc.join(pid.to_string());
+            let text = std::fs::read(dir.join("cgroup")).ok()?;
+            // Read after the cgroup: the process was in it when its cgroup was read.
+            (inode_of_link(&dir.join("ns/net")).ok()? == self.inode)
+                .then(|| super::cgroups::parse_cgroup(&text))
+                .flatten()
+        })
     }
 
     /// It, opened to be entered: through its bind mount, else through the first of its
@@ -104,6 +111,8 @@ impl Namespace {
             .pids
             .iter()
             .map(|pid| root.proc.join(pid.to_string()).join("ns/net"));
+        // The first refusal is the answer only when no other way in opened.
+        let mut refused = None;
         for handle in self.path.iter().cloned().chain(links) {
             match File::open(&handle) {
                 Ok(file) if file.metadata().is_ok_and(|m| m.ino() == self.inode) => {
@@ -111,10 +120,12 @@ impl Namespace {
                 }
                 Ok(_) => {}
                 Err(err) if gone(&err) => {}
-                Err(err) => return Err(err),
+                Err(err) => {
+                    refused.get_or_insert(err);
+                }
             }
         }
-        Ok(None)
+        refused.map_or(Ok(None), Err)
     }
 }
 
@@ -553,9 +564,10 @@ mod tests {
         // unshare makes the namespace, then runs sleep in the same process.
         let started = std::time::Instant::now();
         let inode = loop {
+            let exited = inside.try_wait().ok().flatten().is_some();
             match inode_of_link(&link) {
-                Ok(inode) if inode != ours => break inode,
-                _ if started.elapsed() > std::time::Duration::from_secs(10) => {
+                Ok(inode) if inode != ours && !exited => break inode,
+                _ if exited || started.elapsed() > std::time::Duration::from_secs(10) => {
                     let _ = inside.kill();
                     let _ = inside.wait();
                     if std::env::var("NETSQL_REQUIRE_NETNS").is_ok_and(|v| v == "1") {

@@ -860,7 +860,7 @@ mod tests {
         for _ in 0..20 {
             let (done, ended) = std::sync::mpsc::channel();
             let filter = filter.clone();
-            std::thread::spawn(move || {
+            let split = std::thread::spawn(move || {
                 let mut dumper = match Dumper::open() {
                     Ok(dumper) => dumper,
                     Err(err) if std::env::var("NETSQL_REQUIRE_NETNS").is_ok_and(|v| v == "1") => {
@@ -880,10 +880,17 @@ mod tests {
                 drop(sink);
                 done.send(Some((result.is_ok(), taken))).unwrap();
             });
-            let Some((ok, taken)) = ended
-                .recv_timeout(std::time::Duration::from_secs(20))
-                .expect("the split ended after its taker stopped")
-            else {
+            let ended = match ended.recv_timeout(std::time::Duration::from_secs(20)) {
+                Ok(ended) => ended,
+                // The thread panicked (its own message says why): pass that on.
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    std::panic::resume_unwind(split.join().unwrap_err())
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("the split did not end after its taker stopped")
+                }
+            };
+            let Some((ok, taken)) = ended else {
                 eprintln!("skipped: no sock_diag here");
                 return;
             };

@@ -469,6 +469,15 @@ fn scans_survive_namespaces_coming_and_going() {
                 drop(ns);
             }
         });
+        // Set however the scans end: a failed assertion below must end the churn too,
+        // or the scope waits for it forever (and holds CHURN from the other tests).
+        struct Done<'a>(&'a AtomicBool);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let _done = Done(&done);
         for _ in 0..50 {
             let out = netsql()
                 .args(["--netns", "all", "--format", "ndjson", "-e"])
@@ -498,7 +507,6 @@ fn scans_survive_namespaces_coming_and_going() {
             assert_eq!(kept, 1, "the namespace that stays is read every time");
             scans.fetch_add(1, Ordering::Relaxed);
         }
-        done.store(true, Ordering::Relaxed);
     });
     assert_eq!(scans.load(Ordering::Relaxed), 50);
 }
