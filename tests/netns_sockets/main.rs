@@ -396,7 +396,8 @@ fn a_large_namespace_gives_every_socket_once() {
     );
 
     // A server answers with one walk, whatever the cores: an agent on a host whose cores
-    // are its workloads'. Asked through the fleet engine (--connect).
+    // are its workloads'. Asked through the fleet engine (--connect), then as a Flight SQL
+    // client asks (ADBC's driver: GetFlightInfo, then DoGet).
     let trace = dir.path().join("served");
     let argv = straced(&trace);
     let mut strace = std::process::Command::new(&argv[0]);
@@ -412,12 +413,10 @@ fn a_large_namespace_gives_every_socket_once() {
     let (_, addr) = first
         .rsplit_once("://")
         .unwrap_or_else(|| panic!("the server's first line: {first}"));
+    let count = "SELECT count(*) AS n FROM sockets WHERE proto IN ('tcp', 'tcp6')";
     let out = common::netsql()
         .args(["--connect", &format!("grpc://{addr}"), "--format", "ndjson"])
-        .args([
-            "-e",
-            "SELECT count(*) AS n FROM sockets WHERE proto IN ('tcp', 'tcp6')",
-        ])
+        .args(["-e", count])
         .run();
     assert!(
         out.status.success(),
@@ -425,6 +424,27 @@ fn a_large_namespace_gives_every_socket_once() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(number(&ndjson(&out.stdout)[0], "n"), Some(21_002));
+    let adbc = std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/flight_client.py"
+        ))
+        .args([&format!("grpc://{addr}"), "-", "query", count])
+        .run();
+    let answers = if adbc.status.success() {
+        let answer: Value = serde_json::from_slice(&adbc.stdout).unwrap();
+        assert_eq!(answer["rows"], serde_json::json!([[21_002]]), "{answer}");
+        2
+    } else {
+        let err = String::from_utf8_lossy(&adbc.stderr);
+        assert!(
+            !common::require_netns() && err.contains("No module named"),
+            "the Flight SQL client: {err} {}",
+            String::from_utf8_lossy(&adbc.stdout)
+        );
+        eprintln!("skipped (the Flight SQL part): adbc_driver_flightsql is not installed");
+        1
+    };
     // strace writes each line before the traced call returns: all are there.
     drop(traced);
     drop(server);
@@ -432,8 +452,8 @@ fn a_large_namespace_gives_every_socket_once() {
     let requests = [named, numbered].concat();
     assert_eq!(
         requests.len(),
-        1,
-        "one walk for a server's answer, {cores} cores: {requests:#?}"
+        answers,
+        "one walk for each of a server's {answers} answers, {cores} cores: {requests:#?}"
     );
     drop(holders);
 }
