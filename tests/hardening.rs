@@ -404,3 +404,35 @@ fn few_descriptors_still_answer() {
         assert!(view.contains(&format!(" {}/sleep", holder.id())), "{view}");
     }
 }
+
+/// Fewer descriptors still: each limit from 4 up either answers with every file read (a
+/// process's cmdline, exe and cgroup are not NULL for want of a descriptor) or fails with
+/// one line saying so; never NULLs that look like an answer.
+#[test]
+fn too_few_descriptors_fail_rather_than_give_nulls() {
+    let Some(ns) = Netns::create("nofds", &[]) else {
+        return;
+    };
+    let holder = held_listener(&ns, 7612, 0);
+    common::wait_for_argv0(holder.id(), "sleep");
+    let sql = format!(
+        "SELECT count(*) AS n, count(cmdline) AS c, count(exe) AS e, count(cgroup) AS g \
+         FROM processes WHERE pid = {}",
+        holder.id()
+    );
+    let (mut answered, mut refused) = (0, 0);
+    for limit in 4..=12 {
+        let out = with_descriptors(&ns, limit, &["--format", "csv", "-e", &sql]);
+        if out.status.success() {
+            assert_eq!(ok(&out), "n,c,e,g\n1,1,1,1\n", "ulimit -n {limit}");
+            answered += 1;
+        } else {
+            assert_error(&out, "Too many open files");
+            refused += 1;
+        }
+    }
+    assert!(
+        answered > 0 && refused > 0,
+        "{answered} answered, {refused} refused"
+    );
+}

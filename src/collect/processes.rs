@@ -35,55 +35,67 @@ pub struct ProcessRow {
 }
 
 /// Every process, with the files `needs` asks for. A process that is gone before its
-/// `stat` is read is left out; any other file that cannot be read leaves a NULL.
+/// `stat` is read is left out; any other file that cannot be read leaves a NULL. Running
+/// out of descriptors or memory while reading fails the scan instead: every row would
+/// otherwise come out with NULLs (or not at all) and look like an answer.
 pub fn scan(root: &Root, needs: Needs) -> Result<Vec<ProcessRow>, CollectError> {
     let iter =
         procfs::process::all_processes_with_root(&root.proc).map_err(|e| proc_error(root, e))?;
     let mut rows = Vec::new();
     for process in iter {
-        // An entry that vanished between readdir and open.
-        let Ok(process) = process else { continue };
+        let process = match process {
+            Ok(process) => process,
+            Err(err) => match exhausted_proc(err, &root.proc) {
+                Some(err) => return Err(err),
+                // An entry that vanished between readdir and open.
+                None => continue,
+            },
+        };
         let mut row = ProcessRow {
             pid: process.pid(),
             ..ProcessRow::default()
         };
+        let dir = root.proc.join(row.pid.to_string());
         if needs.stat {
-            let path = root.proc.join(row.pid.to_string()).join("stat");
-            match std::fs::read(&path)
-                .ok()
-                .and_then(|bytes| parse_stat(&bytes))
-            {
+            let path = dir.join("stat");
+            match read(&path)?.and_then(|bytes| parse_stat(&bytes)) {
                 Some(stat) => row.stat = Some(stat),
                 None => continue,
             }
         }
         if needs.owner {
-            if let Ok(meta) = std::fs::metadata(root.proc.join(row.pid.to_string())) {
-                row.uid = Some(meta.uid());
-                row.gid = Some(meta.gid());
-            } else {
-                continue;
+            match std::fs::metadata(&dir) {
+                Ok(meta) => {
+                    row.uid = Some(meta.uid());
+                    row.gid = Some(meta.gid());
+                }
+                Err(err) if exhausted(&err) => return Err(CollectError::io(&dir, err)),
+                Err(_) => continue,
             }
         }
-        let dir = root.proc.join(row.pid.to_string());
         let mut failed = false;
         if needs.cmdline {
-            row.args = process.cmdline().ok();
+            row.args = optional(process.cmdline(), &dir)?;
             failed |= row.args.is_none();
         }
         if needs.exe {
             // A kernel thread or zombie has no exe; another user's is EACCES: both NULL.
-            row.exe = process.exe().ok().map(|p| p.to_string_lossy().into_owned());
+            row.exe = optional(process.exe(), &dir)?.map(|p| p.to_string_lossy().into_owned());
             failed |= row.exe.is_none();
         }
         if needs.cgroup {
-            row.cgroup = std::fs::read(dir.join("cgroup"))
-                .ok()
-                .and_then(|text| super::cgroups::parse_cgroup(&text));
+            row.cgroup =
+                read(&dir.join("cgroup"))?.and_then(|text| super::cgroups::parse_cgroup(&text));
             failed |= row.cgroup.is_none();
         }
         if needs.netns {
-            row.netns = netns::inode_of_link(&dir.join("ns/net")).ok();
+            row.netns = match netns::inode_of_link(&dir.join("ns/net")) {
+                Ok(inode) => Some(inode),
+                Err(CollectError::Io { source, .. }) if exhausted(&source) => {
+                    return Err(CollectError::io(&dir.join("ns/net"), source))
+                }
+                Err(_) => None,
+            };
             failed |= row.netns.is_none();
         }
         // Did a read fail because the process exited mid-scan? Then leave it out.
@@ -93,6 +105,46 @@ pub fn scan(root: &Root, needs: Needs) -> Result<Vec<ProcessRow>, CollectError> 
         rows.push(row);
     }
     Ok(rows)
+}
+
+/// Whether an error says this process ran out of something (descriptors, memory) rather
+/// than anything about the file or its process.
+fn exhausted(err: &std::io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM)
+    )
+}
+
+/// A whole file, `None` if it cannot be read for any reason but [`exhausted`].
+fn read(path: &std::path::Path) -> Result<Option<Vec<u8>>, CollectError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(err) if exhausted(&err) => Err(CollectError::io(path, err)),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The procfs crate's error as a failed scan if it is [`exhausted`], else `None`.
+fn exhausted_proc(err: ProcError, dir: &std::path::Path) -> Option<CollectError> {
+    match err {
+        ProcError::Io(err, path) if exhausted(&err) => {
+            Some(CollectError::io(path.as_deref().unwrap_or(dir), err))
+        }
+        _ => None,
+    }
+}
+
+/// A value read with the procfs crate; `None` (a NULL) for an error that is not
+/// [`exhausted`].
+fn optional<T>(
+    read: Result<T, ProcError>,
+    dir: &std::path::Path,
+) -> Result<Option<T>, CollectError> {
+    match read {
+        Ok(value) => Ok(Some(value)),
+        Err(err) => exhausted_proc(err, dir).map_or(Ok(None), Err),
+    }
 }
 
 fn proc_error(root: &Root, err: ProcError) -> CollectError {
