@@ -436,3 +436,42 @@ fn too_few_descriptors_fail_rather_than_give_nulls() {
         "{answered} answered, {refused} refused"
     );
 }
+
+/// The same from outside a namespace: reading it with few descriptors gives its rows or
+/// fails in one line; it is never reported "not visible" (a permission matter) with an
+/// empty answer and exit 0.
+#[test]
+fn too_few_descriptors_never_hide_a_namespace() {
+    let Some(ns) = Netns::create("nofds-out", &[]) else {
+        return;
+    };
+    let holder = held_listener(&ns, 7613, 0);
+    common::wait_for_argv0(holder.id(), "sleep");
+    let sql = "SELECT local_port, state, pid FROM sockets WHERE proto = 'tcp'";
+    let expected = format!("local_port,state,pid\n7613,LISTEN,{}\n", holder.id());
+    let (mut answered, mut refused) = (0, 0);
+    for limit in 4..=16 {
+        let out = Command::new("sh")
+            .args(["-c", "ulimit -n \"$0\" && exec \"$@\""])
+            .arg(limit.to_string())
+            .arg(env!("CARGO_BIN_EXE_netsql"))
+            .args(["--netns", &ns.name, "--format", "csv", "-e", sql])
+            .run();
+        if out.status.success() {
+            assert_eq!(ok(&out), expected, "ulimit -n {limit}");
+            assert!(
+                out.stderr.is_empty(),
+                "ulimit -n {limit}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            answered += 1;
+        } else {
+            assert_error(&out, "Too many open files");
+            refused += 1;
+        }
+    }
+    assert!(
+        answered > 0 && refused > 0,
+        "{answered} answered, {refused} refused"
+    );
+}

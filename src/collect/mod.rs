@@ -180,6 +180,17 @@ pub fn parse_optional<T>(
     }
 }
 
+/// Whether an error says this process ran out of something (descriptors, memory) rather
+/// than anything about the file, socket or process it was for: a collector then fails,
+/// where "gone" or "not allowed" would leave a NULL, skip a row or skip a namespace, and
+/// the answer would look whole.
+pub fn exhausted(err: &std::io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM)
+    )
+}
+
 /// The filesystem type (statfs's `f_type`, a `*_SUPER_MAGIC`) of what `path` is on.
 pub fn filesystem_type(path: &std::path::Path) -> std::io::Result<i64> {
     use std::os::unix::ffi::OsStrExt;

@@ -106,7 +106,8 @@ impl Namespace {
     /// It, opened to be entered: through its bind mount, else through the first of its
     /// processes still in it (the lowest may have exited since they were listed, and its
     /// pid been reused elsewhere). `None` when no file names it any more: it has gone.
-    fn open(&self, root: &Root) -> std::io::Result<Option<File>> {
+    /// Running out of descriptors ends the search at once, with the file that failed.
+    fn open(&self, root: &Root) -> Result<Option<File>, (PathBuf, std::io::Error)> {
         let links = self
             .pids
             .iter()
@@ -120,8 +121,9 @@ impl Namespace {
                 }
                 Ok(_) => {}
                 Err(err) if gone(&err) => {}
+                Err(err) if super::exhausted(&err) => return Err((handle, err)),
                 Err(err) => {
-                    refused.get_or_insert(err);
+                    refused.get_or_insert((handle, err));
                 }
             }
         }
@@ -136,14 +138,23 @@ fn nsfs_device(root: &Root) -> Option<u64> {
         .map(|m| m.dev())
 }
 
-/// Namespaces bound under /run/netns (named) and /run/docker/netns.
-fn bind_mounts(root: &Root, current: u64, found: &mut BTreeMap<u64, Namespace>) {
+/// Namespaces bound under /run/netns (named) and /run/docker/netns. A folder that is not
+/// there (or not ours to list) binds none; running out of descriptors fails, or every
+/// namespace only a bind mount keeps would be left out, and named ones unnamed.
+fn bind_mounts(
+    root: &Root,
+    current: u64,
+    found: &mut BTreeMap<u64, Namespace>,
+) -> Result<(), CollectError> {
     let Some(nsfs) = nsfs_device(root) else {
-        return;
+        return Ok(());
     };
     for (dir, named) in [(NAMED_DIR, true), (DOCKER_DIR, false)] {
-        let Ok(entries) = std::fs::read_dir(root.run.join(dir)) else {
-            continue;
+        let dir = root.run.join(dir);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(err) if super::exhausted(&err) => return Err(CollectError::io(&dir, err)),
+            Err(_) => continue,
         };
         let mut entries: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
         entries.sort();
@@ -166,6 +177,7 @@ fn bind_mounts(root: &Root, current: u64, found: &mut BTreeMap<u64, Namespace>) 
             }
         }
     }
+    Ok(())
 }
 
 /// Every namespace we can see: those of every process whose link we may read, and every
@@ -174,7 +186,7 @@ pub fn discover(root: &Root) -> Result<Vec<Namespace>, CollectError> {
     let current = current(root)?;
     let mut found = BTreeMap::new();
     found.insert(current, Namespace::new(current, current));
-    bind_mounts(root, current, &mut found);
+    bind_mounts(root, current, &mut found)?;
     let mut link = PathBuf::new();
     for pid in owners::pids(root)? {
         link.clone_from(&root.proc);
@@ -199,7 +211,7 @@ pub fn current_only(root: &Root) -> Result<Namespace, CollectError> {
         return Ok(Namespace::new(0, 0));
     };
     let mut found = BTreeMap::new();
-    bind_mounts(root, current, &mut found);
+    bind_mounts(root, current, &mut found)?;
     Ok(found
         .remove(&current)
         .unwrap_or_else(|| Namespace::new(current, current)))
@@ -386,11 +398,25 @@ pub fn visit<T: Send>(
             scope.spawn(|| {
                 // Each worker comes home after every foreign namespace; one that cannot
                 // must not read anything else.
-                let home = File::open(root.proc_path("thread-self/ns/net")).ok();
+                // Out of descriptors, it reads nothing: each namespace it takes fails, not
+                // one read as if it could not be entered.
+                let path = root.proc_path("thread-self/ns/net");
+                let home = File::open(&path);
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(ns) = namespaces.get(i) else { break };
-                    let (outcome, lost) = visit_one(root, ns, home.as_ref(), &read);
+                    let (outcome, lost) = match &home {
+                        Err(err) if super::exhausted(err) => (
+                            Err(CollectError::io(
+                                &path,
+                                std::io::Error::from_raw_os_error(
+                                    err.raw_os_error().unwrap_or(libc::EMFILE),
+                                ),
+                            )),
+                            false,
+                        ),
+                        home => visit_one(root, ns, home.as_ref().ok(), &read),
+                    };
                     outcomes.lock().expect("no worker panics holding it")[i] = Some(outcome);
                     if lost {
                         break;
@@ -435,6 +461,13 @@ fn gone(err: &std::io::Error) -> bool {
     )
 }
 
+fn collect_error_exhausted(err: &CollectError) -> bool {
+    match err {
+        CollectError::Io { source, .. } => super::exhausted(source),
+        _ => false,
+    }
+}
+
 fn collect_error_gone(err: &CollectError) -> bool {
     match err {
         CollectError::Io { source, .. } => gone(source),
@@ -455,16 +488,14 @@ fn visit_one<T>(
     let file = match ns.open(root) {
         Ok(Some(file)) => file,
         Ok(None) => return (Ok(Outcome::Vanished), false),
-        Err(err) => return (Ok(fallback(root, ns, read, &err)), false),
+        Err((path, err)) if super::exhausted(&err) => {
+            return (Err(CollectError::io(&path, err)), false)
+        }
+        Err((_, err)) => return (fallback(root, ns, read, &err), false),
     };
     let Some(home) = home else {
         return (
-            Ok(fallback(
-                root,
-                ns,
-                read,
-                &std::io::Error::other("no way back"),
-            )),
+            fallback(root, ns, read, &std::io::Error::other("no way back")),
             false,
         );
     };
@@ -472,7 +503,10 @@ fn visit_one<T>(
         if gone(&err) {
             return (Ok(Outcome::Vanished), false);
         }
-        return (Ok(fallback(root, ns, read, &err)), false);
+        if super::exhausted(&err) {
+            return (Err(CollectError::Netns(format!("setns: {err}"))), false);
+        }
+        return (fallback(root, ns, read, &err), false);
     }
     let ns_root = Root {
         proc: root.proc_path("thread-self"),
@@ -495,16 +529,19 @@ fn enter(file: &File) -> std::io::Result<()> {
 
 /// A namespace we may not enter, read through a process inside it if one is readable:
 /// the first still in it, and the next if that one leaves or exits during the read (its
-/// rows are then not known to be this namespace's).
+/// rows are then not known to be this namespace's). Running out of descriptors or memory
+/// fails the read, as it would have failed inside: not a namespace we may not see.
 fn fallback<T>(
     root: &Root,
     ns: &Namespace,
     read: &impl Fn(&Root, Access) -> Result<T, CollectError>,
     why: &std::io::Error,
-) -> Outcome<T> {
+) -> Result<Outcome<T>, CollectError> {
     let reason = format!("cannot enter: {why}");
     if ns.pids.is_empty() {
-        return Outcome::Invisible(format!("{reason}, and no process of ours is in it"));
+        return Ok(Outcome::Invisible(format!(
+            "{reason}, and no process of ours is in it"
+        )));
     }
     for pid in &ns.pids {
         let dir = root.proc.join(pid.to_string());
@@ -517,13 +554,14 @@ fn fallback<T>(
             ..root.clone()
         };
         match read(&ns_root, Access::Files) {
-            Ok(value) if still_there() => return Outcome::Read(value),
+            Ok(value) if still_there() => return Ok(Outcome::Read(value)),
             Ok(_) => {}
+            Err(err) if collect_error_exhausted(&err) => return Err(err),
             Err(err) if collect_error_gone(&err) || !still_there() => {}
-            Err(err) => return Outcome::Invisible(format!("{reason}; {err}")),
+            Err(err) => return Ok(Outcome::Invisible(format!("{reason}; {err}"))),
         }
     }
-    Outcome::Vanished
+    Ok(Outcome::Vanished)
 }
 
 /// One stderr line for namespaces a query could not see, once per process.
@@ -596,7 +634,7 @@ mod tests {
             "entered"
         );
         assert!(
-            matches!(through_files, Outcome::Read(i) if i == inode),
+            matches!(through_files, Ok(Outcome::Read(i)) if i == inode),
             "through files"
         );
     }

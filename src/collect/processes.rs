@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use procfs::ProcError;
 
-use super::{netns, CollectError, Root};
+use super::{exhausted, netns, CollectError, Root};
 
 /// Which per-process files a scan needs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -105,15 +105,6 @@ pub fn scan(root: &Root, needs: Needs) -> Result<Vec<ProcessRow>, CollectError> 
         rows.push(row);
     }
     Ok(rows)
-}
-
-/// Whether an error says this process ran out of something (descriptors, memory) rather
-/// than anything about the file or its process.
-fn exhausted(err: &std::io::Error) -> bool {
-    matches!(
-        err.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM)
-    )
 }
 
 /// A whole file, `None` if it cannot be read for any reason but [`exhausted`].

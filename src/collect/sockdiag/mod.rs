@@ -20,9 +20,17 @@ pub struct Dumper {
 /// A NETLINK_SOCK_DIAG socket talking to the kernel of the calling thread's namespace,
 /// with a 1 MiB receive buffer (each recv then holds many sockets, or many acks).
 pub(crate) fn connected() -> Result<Socket, CollectError> {
-    let refused = |errno: std::io::Error| CollectError::NetlinkRefused {
-        what: "NETLINK_SOCK_DIAG".into(),
-        errno,
+    // A refusal (a seccomp filter, a kernel without sock_diag) may be read from /proc
+    // instead; running out of descriptors or memory may not: /proc's rows lack columns.
+    let refused = |errno: std::io::Error| {
+        if super::netlink::is_refusal(errno.raw_os_error().unwrap_or(0)) {
+            CollectError::NetlinkRefused {
+                what: "NETLINK_SOCK_DIAG".into(),
+                errno,
+            }
+        } else {
+            CollectError::Netlink(format!("cannot open a NETLINK_SOCK_DIAG socket: {errno}"))
+        }
     };
     let mut socket = Socket::new(NETLINK_SOCK_DIAG).map_err(refused)?;
     socket.bind_auto().map_err(refused)?;
