@@ -107,7 +107,7 @@ impl Namespace {
     /// processes still in it (the lowest may have exited since they were listed, and its
     /// pid been reused elsewhere). `None` when no file names it any more: it has gone.
     /// Running out of descriptors ends the search at once, with the file that failed.
-    fn open(&self, root: &Root) -> Result<Option<File>, (PathBuf, std::io::Error)> {
+    fn open(&self, root: &Root) -> Result<Option<(PathBuf, File)>, (PathBuf, std::io::Error)> {
         let links = self
             .pids
             .iter()
@@ -117,7 +117,7 @@ impl Namespace {
         for handle in self.path.iter().cloned().chain(links) {
             match File::open(&handle) {
                 Ok(file) if file.metadata().is_ok_and(|m| m.ino() == self.inode) => {
-                    return Ok(Some(file))
+                    return Ok(Some((handle, file)))
                 }
                 Ok(_) => {}
                 Err(err) if gone(&err) => {}
@@ -485,8 +485,8 @@ fn visit_one<T>(
     if ns.is_current {
         return (read(root, Access::Current).map(Outcome::Read), false);
     }
-    let file = match ns.open(root) {
-        Ok(Some(file)) => file,
+    let (handle, file) = match ns.open(root) {
+        Ok(Some(opened)) => opened,
         Ok(None) => return (Ok(Outcome::Vanished), false),
         Err((path, err)) if super::exhausted(&err) => {
             return (Err(CollectError::io(&path, err)), false)
@@ -503,8 +503,9 @@ fn visit_one<T>(
         if gone(&err) {
             return (Ok(Outcome::Vanished), false);
         }
+        // An I/O error naming the namespace, not a refusal: DELETE counts those as denied.
         if super::exhausted(&err) {
-            return (Err(CollectError::Netns(format!("setns: {err}"))), false);
+            return (Err(CollectError::io(&handle, err)), false);
         }
         return (fallback(root, ns, read, &err), false);
     }

@@ -23,13 +23,13 @@ pub(crate) fn connected() -> Result<Socket, CollectError> {
     // A refusal (a seccomp filter, a kernel without sock_diag) may be read from /proc
     // instead; running out of descriptors or memory may not: /proc's rows lack columns.
     let refused = |errno: std::io::Error| {
-        if super::netlink::is_refusal(errno.raw_os_error().unwrap_or(0)) {
+        if super::exhausted(&errno) {
+            CollectError::Netlink(format!("cannot open a NETLINK_SOCK_DIAG socket: {errno}"))
+        } else {
             CollectError::NetlinkRefused {
                 what: "NETLINK_SOCK_DIAG".into(),
                 errno,
             }
-        } else {
-            CollectError::Netlink(format!("cannot open a NETLINK_SOCK_DIAG socket: {errno}"))
         }
     };
     let mut socket = Socket::new(NETLINK_SOCK_DIAG).map_err(refused)?;
