@@ -346,14 +346,51 @@ fn an_unprivileged_user_gets_nulls_not_errors() {
     );
 }
 
+/// netsql's command line with at most `limit` descriptors.
+fn ulimited(limit: usize, args: &[&str]) -> Vec<String> {
+    let mut argv: Vec<String> = ["sh", "-c", "ulimit -n \"$0\" && exec \"$@\""]
+        .map(String::from)
+        .to_vec();
+    argv.push(limit.to_string());
+    argv.push(env!("CARGO_BIN_EXE_netsql").into());
+    argv.extend(args.iter().map(|a| a.to_string()));
+    argv
+}
+
 /// Runs netsql with at most `limit` descriptors, inside `ns`.
-fn with_descriptors(ns: &Netns, limit: u32, args: &[&str]) -> Output {
-    let mut argv = vec!["sh", "-c", "ulimit -n \"$0\" && exec \"$@\""];
-    let limit = limit.to_string();
-    argv.push(&limit);
-    argv.push(env!("CARGO_BIN_EXE_netsql"));
-    argv.extend_from_slice(args);
-    ns.exec(&argv)
+fn with_descriptors(ns: &Netns, limit: usize, args: &[&str]) -> Output {
+    let argv = ulimited(limit, args);
+    ns.exec(&argv.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// `run` at every limit of `limits`: an answer must be `expected` with nothing on stderr,
+/// a failure one "Too many open files" line; both must happen across the range, or it
+/// tried nothing.
+fn whole_or_out_of_descriptors(
+    limits: std::ops::RangeInclusive<usize>,
+    expected: &str,
+    run: impl Fn(usize) -> Output,
+) {
+    let (mut answered, mut refused) = (0, 0);
+    for limit in limits {
+        let out = run(limit);
+        if out.status.success() {
+            assert_eq!(ok(&out), expected, "ulimit -n {limit}");
+            assert!(
+                out.stderr.is_empty(),
+                "ulimit -n {limit}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            answered += 1;
+        } else {
+            assert_error(&out, "Too many open files");
+            refused += 1;
+        }
+    }
+    assert!(
+        answered > 0 && refused > 0,
+        "{answered} answered, {refused} refused"
+    );
 }
 
 /// `ulimit -n 64`: the sockets table, its owners and a netstat view still answer, with
@@ -420,26 +457,14 @@ fn too_few_descriptors_fail_rather_than_give_nulls() {
          FROM processes WHERE pid = {}",
         holder.id()
     );
-    let (mut answered, mut refused) = (0, 0);
-    for limit in 4..=12 {
-        let out = with_descriptors(&ns, limit, &["--format", "csv", "-e", &sql]);
-        if out.status.success() {
-            assert_eq!(ok(&out), "n,c,e,g\n1,1,1,1\n", "ulimit -n {limit}");
-            answered += 1;
-        } else {
-            assert_error(&out, "Too many open files");
-            refused += 1;
-        }
-    }
-    assert!(
-        answered > 0 && refused > 0,
-        "{answered} answered, {refused} refused"
-    );
+    whole_or_out_of_descriptors(4..=12, "n,c,e,g\n1,1,1,1\n", |limit| {
+        with_descriptors(&ns, limit, &["--format", "csv", "-e", &sql])
+    });
 }
 
 /// The same from outside a namespace: reading it with few descriptors (4 up to 16 more
-/// than the cores) gives its rows or fails in one line; it is never reported "not visible" (a permission matter) with an
-/// empty answer and exit 0.
+/// than the cores) gives its rows or fails in one line; it is never reported "not
+/// visible" (a permission matter) with an empty answer and exit 0.
 #[test]
 fn too_few_descriptors_never_hide_a_namespace() {
     let Some(ns) = Netns::create("nofds-out", &[]) else {
@@ -451,31 +476,11 @@ fn too_few_descriptors_never_hide_a_namespace() {
     let expected = format!("local_port,state,pid\n7613,LISTEN,{}\n", holder.id());
     // The owner walk holds a directory per core at once: limits up to 16 beyond the cores.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (mut answered, mut refused) = (0, 0);
-    for limit in 4..=16 + cores {
-        let mut command = Command::new("sh");
-        command
-            .args(["-c", "ulimit -n \"$0\" && exec \"$@\""])
-            .arg(limit.to_string())
-            .arg(env!("CARGO_BIN_EXE_netsql"))
-            .args(["--netns", &ns.name, "--format", "csv", "-e", sql]);
+    whole_or_out_of_descriptors(4..=16 + cores, &expected, |limit| {
+        let argv = ulimited(limit, &["--netns", &ns.name, "--format", "csv", "-e", sql]);
+        let mut command = Command::new(&argv[0]);
+        command.args(&argv[1..]);
         common::without_settings(&mut command);
-        let out = command.run();
-        if out.status.success() {
-            assert_eq!(ok(&out), expected, "ulimit -n {limit}");
-            assert!(
-                out.stderr.is_empty(),
-                "ulimit -n {limit}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            answered += 1;
-        } else {
-            assert_error(&out, "Too many open files");
-            refused += 1;
-        }
-    }
-    assert!(
-        answered > 0 && refused > 0,
-        "{answered} answered, {refused} refused"
-    );
+        command.run()
+    });
 }

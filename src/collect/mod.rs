@@ -127,6 +127,11 @@ impl CollectError {
             source,
         }
     }
+
+    /// A read that failed because this process ran out ([`exhausted`]).
+    pub fn exhausted(&self) -> bool {
+        matches!(self, CollectError::Io { source, .. } if exhausted(source))
+    }
 }
 
 /// Why a parser stopped: its reader failed, or a line was malformed.

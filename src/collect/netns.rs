@@ -390,6 +390,16 @@ pub fn visit<T: Send>(
             });
         }
     }
+    // Home for every worker: a thread starts in the namespace of the thread that made it.
+    // Without it a namespace can only be read through a process's files; out of
+    // descriptors, nothing is read at all (not every namespace read as one we may not
+    // enter).
+    let path = root.proc_path("thread-self/ns/net");
+    let home = match File::open(&path) {
+        Ok(home) => Some(home),
+        Err(err) if super::exhausted(&err) => return Err(CollectError::io(&path, err)),
+        Err(_) => None,
+    };
     let workers = cores().min(namespaces.len());
     let next = AtomicUsize::new(0);
     let outcomes: Outcomes<T> = Mutex::new((0..namespaces.len()).map(|_| None).collect());
@@ -398,25 +408,10 @@ pub fn visit<T: Send>(
             scope.spawn(|| {
                 // Each worker comes home after every foreign namespace; one that cannot
                 // must not read anything else.
-                // Out of descriptors, it reads nothing: each namespace it takes fails, not
-                // one read as if it could not be entered.
-                let path = root.proc_path("thread-self/ns/net");
-                let home = File::open(&path);
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(ns) = namespaces.get(i) else { break };
-                    let (outcome, lost) = match &home {
-                        Err(err) if super::exhausted(err) => (
-                            Err(CollectError::io(
-                                &path,
-                                std::io::Error::from_raw_os_error(
-                                    err.raw_os_error().unwrap_or(libc::EMFILE),
-                                ),
-                            )),
-                            false,
-                        ),
-                        home => visit_one(root, ns, home.as_ref().ok(), &read),
-                    };
+                    let (outcome, lost) = visit_one(root, ns, home.as_ref(), &read);
                     outcomes.lock().expect("no worker panics holding it")[i] = Some(outcome);
                     if lost {
                         break;
@@ -459,13 +454,6 @@ fn gone(err: &std::io::Error) -> bool {
         err.raw_os_error(),
         Some(libc::ENOENT | libc::ESRCH | libc::EINVAL)
     )
-}
-
-fn collect_error_exhausted(err: &CollectError) -> bool {
-    match err {
-        CollectError::Io { source, .. } => super::exhausted(source),
-        _ => false,
-    }
 }
 
 fn collect_error_gone(err: &CollectError) -> bool {
@@ -557,7 +545,7 @@ fn fallback<T>(
         match read(&ns_root, Access::Files) {
             Ok(value) if still_there() => return Ok(Outcome::Read(value)),
             Ok(_) => {}
-            Err(err) if collect_error_exhausted(&err) => return Err(err),
+            Err(err) if err.exhausted() => return Err(err),
             Err(err) if collect_error_gone(&err) || !still_there() => {}
             Err(err) => return Ok(Outcome::Invisible(format!("{reason}; {err}"))),
         }

@@ -91,9 +91,7 @@ pub fn scan(root: &Root, needs: Needs) -> Result<Vec<ProcessRow>, CollectError> 
         if needs.netns {
             row.netns = match netns::inode_of_link(&dir.join("ns/net")) {
                 Ok(inode) => Some(inode),
-                Err(CollectError::Io { source, .. }) if exhausted(&source) => {
-                    return Err(CollectError::io(&dir.join("ns/net"), source))
-                }
+                Err(err) if err.exhausted() => return Err(err),
                 Err(_) => None,
             };
             failed |= row.netns.is_none();

@@ -714,3 +714,48 @@ impl Drop for Traced {
             .status();
     }
 }
+
+/// The Flight SQL client the tests run (ADBC's driver, as dashboards and scripts use).
+pub fn flight_client() -> &'static str {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/flight_client.py")
+}
+
+/// Runs the ADBC client; its JSON answer (or {"error": ...}).
+pub fn adbc(
+    uri: &str,
+    token: Option<&str>,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> serde_json::Value {
+    let out = Command::new("python3")
+        .arg(flight_client())
+        .arg(uri)
+        .arg(token.unwrap_or("-"))
+        .args(args)
+        .envs(env.iter().copied())
+        .run();
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "client {args:?}: {e}: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Whether ADBC's Flight SQL driver is installed; under NETSQL_REQUIRE_NETNS=1 it must be.
+pub fn have_adbc() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import adbc_driver_flightsql.dbapi"])
+        .run()
+        .status
+        .success();
+    if !ok {
+        assert!(
+            !require_netns(),
+            "NETSQL_REQUIRE_NETNS=1 but adbc_driver_flightsql is not installed (.ci/run installs it)"
+        );
+        eprintln!("skipped: adbc_driver_flightsql is not installed");
+    }
+    ok
+}

@@ -11,30 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Kid, Lines, Netns, RunExt, Server};
+use common::{adbc, flight_client, have_adbc, Kid, Lines, Netns, RunExt, Server};
 use serde_json::Value;
-
-fn client_script() -> &'static str {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/flight_client.py")
-}
-
-/// Runs the ADBC client; its JSON answer (or {"error": ...}).
-fn adbc(uri: &str, token: Option<&str>, args: &[&str], env: &[(&str, &str)]) -> Value {
-    let out = Command::new("python3")
-        .arg(client_script())
-        .arg(uri)
-        .arg(token.unwrap_or("-"))
-        .args(args)
-        .envs(env.iter().copied())
-        .run();
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| {
-        panic!(
-            "client {args:?}: {e}: {text} {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
 
 fn error_of(answer: &Value) -> String {
     answer["error"]
@@ -47,22 +25,6 @@ fn error_of(answer: &Value) -> String {
 /// session), not a statement or token the server answered.
 fn refused_connection(error: &str) -> bool {
     error.contains("UNAVAILABLE") || error.contains("Unavailable")
-}
-
-fn have_adbc() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import adbc_driver_flightsql.dbapi"])
-        .run()
-        .status
-        .success();
-    if !ok {
-        assert!(
-            !common::require_netns(),
-            "NETSQL_REQUIRE_NETNS=1 but adbc_driver_flightsql is not installed (.ci/run installs it)"
-        );
-        eprintln!("skipped: adbc_driver_flightsql is not installed");
-    }
-    ok
 }
 
 /// A holder in `ns`: a listener, an established pair, a UDP socket, unix sockets.
@@ -402,7 +364,7 @@ fn load_and_faults() {
     let big = "SELECT value, value * 2 AS twice FROM generate_series(1, 20000000)";
     let mut stall = Kid::spawn(
         Command::new("python3")
-            .arg(client_script())
+            .arg(flight_client())
             .args([uri.as_str(), "-", "stall", big])
             .stdout(Stdio::piped()),
     );
@@ -493,7 +455,7 @@ impl Holding {
     fn start(uri: &str, command: &str, sql: &str) -> Holding {
         let mut kid = Kid::spawn(
             Command::new("python3")
-                .arg(client_script())
+                .arg(flight_client())
                 .args([uri, "-", command, sql])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped()),

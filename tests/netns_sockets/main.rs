@@ -424,25 +424,11 @@ fn a_large_namespace_gives_every_socket_once() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(number(&ndjson(&out.stdout)[0], "n"), Some(21_002));
-    let adbc = std::process::Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/flight_client.py"
-        ))
-        .args([&format!("grpc://{addr}"), "-", "query", count])
-        .run();
-    let answers = if adbc.status.success() {
-        let answer: Value = serde_json::from_slice(&adbc.stdout).unwrap();
+    let answers = if common::have_adbc() {
+        let answer = common::adbc(&format!("grpc://{addr}"), None, &["query", count], &[]);
         assert_eq!(answer["rows"], serde_json::json!([[21_002]]), "{answer}");
         2
     } else {
-        let err = String::from_utf8_lossy(&adbc.stderr);
-        assert!(
-            !common::require_netns() && err.contains("No module named"),
-            "the Flight SQL client: {err} {}",
-            String::from_utf8_lossy(&adbc.stdout)
-        );
-        eprintln!("skipped (the Flight SQL part): adbc_driver_flightsql is not installed");
         1
     };
     // strace writes each line before the traced call returns: all are there.
