@@ -287,7 +287,11 @@ fn destroy_events() -> String {
 
 /// Where cgroup2 is mounted, confirmed by the mount's filesystem type.
 fn cgroup2(root: &Root) -> String {
-    let Some(mount) = cgroups::mount(root) else {
+    let mount = match cgroups::mount(root) {
+        Ok(mount) => mount,
+        Err(err) => return format!("unknown ({err})"),
+    };
+    let Some(mount) = mount else {
         let filesystems =
             std::fs::read_to_string(root.proc_path("filesystems")).unwrap_or_default();
         let known = filesystems

@@ -235,3 +235,92 @@ fn running_out_of_descriptors_fails_an_owner_query() {
         assert!(out.stdout.is_empty(), "{sql}");
     }
 }
+
+/// Running out of descriptors where a column's lookup needs one: the query fails in one
+/// line, where it used to answer with NULLs that read as facts ("no cgroup", "no MTU").
+/// A socket the kernel will not give for another reason (ENOSYS from a filter, no IPv4)
+/// still leaves its column NULL, and sock_diag refused that way still falls back to
+/// /proc.
+#[test]
+fn running_out_of_descriptors_never_leaves_a_null() {
+    let Some(ns) = Netns::create("emnull", &[]) else {
+        return;
+    };
+    let _held = ns.within(|| TcpListener::bind("127.0.0.1:7906").unwrap());
+    let run = |sql: &str, source: &str, deny: Deny| {
+        let (sql, source) = (sql.to_string(), source.to_string());
+        ns.within(move || {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_netsql"));
+            command.args(["--source", &source, "--format", "csv", "-e", &sql]);
+            seccomp(&mut command, deny);
+            command.run()
+        })
+    };
+    let out_of_descriptors = |out: &Output, what: &str| {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {err}");
+        assert!(
+            err.starts_with("netsql: ")
+                && err.contains("Too many open files")
+                && err.lines().count() == 1,
+            "{what}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{what}");
+    };
+    let answer = |out: &Output| {
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let sock_diag = |errno| Deny {
+        syscall: libc::SYS_socket,
+        args: &[
+            (0, u32::MAX, libc::AF_NETLINK as u32),
+            (2, u32::MAX, 4), // NETLINK_SOCK_DIAG
+        ],
+        errno,
+    };
+    let inet_datagram = |errno| Deny {
+        syscall: libc::SYS_socket,
+        args: &[
+            (0, u32::MAX, libc::AF_INET as u32),
+            (1, 0xf, libc::SOCK_DGRAM as u32),
+        ],
+        errno,
+    };
+    let ports = "SELECT local_port FROM sockets WHERE proto = 'tcp'";
+    let mtu = "SELECT name, mtu, flag_names FROM interfaces";
+
+    // sock_diag's socket: out of descriptors fails even under auto (/proc's rows would
+    // lack columns); a kernel without it (ENOSYS) falls back.
+    out_of_descriptors(&run(ports, "auto", sock_diag(libc::EMFILE)), "sock_diag");
+    assert_eq!(
+        answer(&run(ports, "auto", sock_diag(libc::ENOSYS))),
+        "local_port\n7906\n"
+    );
+    // The interface ioctls' socket: out of descriptors fails; refused, MTU and flags are
+    // NULL (and without a filter they are there: the filter is what made them NULL).
+    out_of_descriptors(&run(mtu, "auto", inet_datagram(libc::EMFILE)), "ioctl");
+    assert_eq!(
+        answer(&run(mtu, "auto", inet_datagram(libc::EAFNOSUPPORT))),
+        "name,mtu,flag_names\nlo,,\n"
+    );
+    assert_eq!(
+        answer(&run(mtu, "auto", sock_diag(libc::ENOSYS))),
+        "name,mtu,flag_names\nlo,65536,\"[UP, LOOPBACK, RUNNING]\"\n"
+    );
+    assert!(ns
+        .exec_ok(&["ip", "-o", "link", "show", "lo"])
+        .contains("<LOOPBACK,UP,LOWER_UP> mtu 65536"));
+    // cgroup paths come from walking the cgroup2 tree: opening its folders fails.
+    let cgroup = "SELECT local_port, cgroup FROM sockets WHERE proto = 'tcp'";
+    let mounted = answer(&run(cgroup, "netlink", inet_datagram(libc::EAFNOSUPPORT)));
+    if mounted == "local_port,cgroup\n7906,\n" {
+        eprintln!("skipped: cgroup paths: no cgroup2 mounted here");
+        return;
+    }
+    out_of_descriptors(&run(cgroup, "netlink", NO_DIRECTORIES), "cgroup");
+}

@@ -6,13 +6,15 @@ use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::Root;
+use super::{CollectError, Root};
 
 /// Where cgroup2 is mounted, from `self/mounts` (`/sys/fs/cgroup` on a unified host,
 /// `/sys/fs/cgroup/unified` on a hybrid one); `None` without cgroup v2.
-pub fn mount(root: &Root) -> Option<PathBuf> {
-    let mounts = std::fs::read_to_string(root.proc_path("self/mounts")).ok()?;
-    parse_mount(&mounts)
+pub fn mount(root: &Root) -> Result<Option<PathBuf>, CollectError> {
+    let mounts = super::read_or_none(&root.proc_path("self/mounts"), |path| {
+        std::fs::read_to_string(path)
+    })?;
+    Ok(mounts.and_then(|mounts| parse_mount(&mounts)))
 }
 
 pub fn parse_mount(mounts: &str) -> Option<PathBuf> {
@@ -68,18 +70,19 @@ fn unescape_octal(text: &str) -> String {
 }
 
 /// Every cgroup's id -> path (`/` for the root). Directories that vanish or may not be
-/// read are left out: their sockets' `cgroup` is NULL.
-pub fn paths(root: &Root) -> HashMap<u64, String> {
+/// read are left out: their sockets' `cgroup` is NULL. Running out of descriptors fails
+/// the read instead: a NULL would look like a socket of a cgroup gone.
+pub fn paths(root: &Root) -> Result<HashMap<u64, String>, CollectError> {
     let mut found = HashMap::new();
-    if let Some(mount) = mount(root) {
-        walk(&mount, "", &mut found);
+    if let Some(mount) = mount(root)? {
+        walk(&mount, "", &mut found)?;
     }
-    found
+    Ok(found)
 }
 
-fn walk(dir: &Path, relative: &str, found: &mut HashMap<u64, String>) {
+fn walk(dir: &Path, relative: &str, found: &mut HashMap<u64, String>) -> Result<(), CollectError> {
     let Ok(meta) = std::fs::metadata(dir) else {
-        return;
+        return Ok(());
     };
     found.insert(
         meta.ino(),
@@ -89,16 +92,17 @@ fn walk(dir: &Path, relative: &str, found: &mut HashMap<u64, String>) {
             relative.to_string()
         },
     );
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
+    let Some(entries) = super::read_or_none(dir, |dir| std::fs::read_dir(dir))? else {
+        return Ok(());
     };
     for entry in entries.flatten() {
         if entry.file_type().is_ok_and(|t| t.is_dir()) {
             let name = entry.file_name();
             let child = format!("{relative}/{}", name.to_string_lossy());
-            walk(&entry.path(), &child, found);
+            walk(&entry.path(), &child, found)?;
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]

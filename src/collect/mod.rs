@@ -107,6 +107,13 @@ pub enum CollectError {
         field: &'static str,
         reason: String,
     },
+    /// A socket this collector needed could not be opened (`what` says which).
+    #[error("cannot open {what}: {source}")]
+    Socket {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("sock_diag: {0}")]
     Netlink(String),
     #[error("{0}")]
@@ -130,7 +137,8 @@ impl CollectError {
 
     /// A read that failed because this process ran out ([`exhausted`]).
     pub fn exhausted(&self) -> bool {
-        matches!(self, CollectError::Io { source, .. } if exhausted(source))
+        matches!(self, CollectError::Io { source, .. } | CollectError::Socket { source, .. }
+            if exhausted(source))
     }
 }
 
@@ -194,6 +202,20 @@ pub fn exhausted(err: &std::io::Error) -> bool {
         err.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM)
     )
+}
+
+/// A read whose failure means something about the thing read (it has gone, may not be
+/// read, is not there): `None` then, a NULL or a missing row. Running out
+/// ([`exhausted`]) is the query's error instead, naming `path`.
+pub fn read_or_none<T>(
+    path: &Path,
+    read: impl FnOnce(&Path) -> std::io::Result<T>,
+) -> Result<Option<T>, CollectError> {
+    match read(path) {
+        Ok(value) => Ok(Some(value)),
+        Err(err) if exhausted(&err) => Err(CollectError::io(path, err)),
+        Err(_) => Ok(None),
+    }
 }
 
 /// The filesystem type (statfs's `f_type`, a `*_SUPER_MAGIC`) of what `path` is on.

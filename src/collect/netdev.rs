@@ -27,7 +27,7 @@ pub struct Interface {
 pub fn read(root: &Root, ioctls: bool) -> Result<Vec<Interface>, CollectError> {
     let mut interfaces = parse_optional(root, "net/dev", parse)?;
     if ioctls {
-        if let Some(sock) = IoctlSocket::open() {
+        if let Some(sock) = IoctlSocket::open()? {
             for interface in &mut interfaces {
                 interface.flags = sock.flags(&interface.name);
                 interface.mtu = sock.mtu(&interface.name);
@@ -79,11 +79,26 @@ pub fn parse(reader: impl BufRead) -> Result<Vec<Interface>, ParseFail> {
 struct IoctlSocket(std::os::fd::OwnedFd);
 
 impl IoctlSocket {
-    fn open() -> Option<Self> {
+    /// `None` when the kernel will not give one (no IPv4, a seccomp filter): flags and MTU
+    /// are NULL then. Running out of descriptors is an error, not NULLs.
+    fn open() -> Result<Option<Self>, CollectError> {
         use std::os::fd::FromRawFd;
         // SAFETY: socket(2) with constant arguments; the fd is owned from here on.
         let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-        (fd >= 0).then(|| IoctlSocket(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }))
+        if fd < 0 {
+            let err = std::io::Error::last_os_error();
+            if super::exhausted(&err) {
+                return Err(CollectError::Socket {
+                    what: "a socket for interface ioctls",
+                    source: err,
+                });
+            }
+            return Ok(None);
+        }
+        // SAFETY: a descriptor socket(2) just returned, owned by nothing else.
+        Ok(Some(IoctlSocket(unsafe {
+            std::os::fd::OwnedFd::from_raw_fd(fd)
+        })))
     }
 
     fn request(&self, name: &str, request: libc::c_ulong) -> Option<libc::ifreq> {

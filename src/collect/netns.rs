@@ -91,16 +91,22 @@ impl Namespace {
 
     /// The cgroup path of its lowest process still in it (what tells a container's
     /// namespace): one that exited since the listing, or whose pid now names a process
-    /// elsewhere, is passed over.
-    pub fn cgroup(&self, root: &Root) -> Option<String> {
-        self.pids.iter().find_map(|pid| {
+    /// elsewhere, is passed over. Running out of descriptors is an error.
+    pub fn cgroup(&self, root: &Root) -> Result<Option<String>, CollectError> {
+        for pid in &self.pids {
             let dir = root.proc.join(pid.to_string());
-            let text = std::fs::read(dir.join("cgroup")).ok()?;
+            let Some(text) = super::read_or_none(&dir.join("cgroup"), |path| std::fs::read(path))?
+            else {
+                continue;
+            };
             // Read after the cgroup: the process was in it when its cgroup was read.
-            (inode_of_link(&dir.join("ns/net")).ok()? == self.inode)
-                .then(|| super::cgroups::parse_cgroup(&text))
-                .flatten()
-        })
+            if inode_of_link(&dir.join("ns/net")).ok() == Some(self.inode) {
+                if let Some(path) = super::cgroups::parse_cgroup(&text) {
+                    return Ok(Some(path));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// It, opened to be entered: through its bind mount, else through the first of its

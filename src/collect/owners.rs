@@ -298,14 +298,16 @@ fn as_wanted(mut all: Vec<Owner>, want: &Want) -> Vec<Owner> {
     all
 }
 
-/// A process's command name (`/proc/<pid>/comm`), `None` if it has gone.
-pub fn comm(root: &Root, pid: i32) -> Option<String> {
-    let text = std::fs::read(root.proc.join(pid.to_string()).join("comm")).ok()?;
-    Some(
+/// A process's command name (`/proc/<pid>/comm`), `None` if it has gone; running out of
+/// descriptors is an error, not a NULL `program`.
+pub fn comm(root: &Root, pid: i32) -> Result<Option<String>, CollectError> {
+    let path = root.proc.join(pid.to_string()).join("comm");
+    let text = super::read_or_none(&path, |path| std::fs::read(path))?;
+    Ok(text.map(|text| {
         String::from_utf8_lossy(&text)
             .trim_end_matches('\n')
-            .to_string(),
-    )
+            .to_string()
+    }))
 }
 
 /// A row no process holds (or none we can see).
@@ -386,7 +388,7 @@ mod tests {
             .filter(|o| o.inode == inode && o.pid == me)
             .collect();
         assert_eq!(ours.len(), 2, "both descriptors: {ours:?}");
-        let comm = comm(&Root::default(), me).unwrap();
+        let comm = comm(&Root::default(), me).unwrap().unwrap();
         assert_eq!(
             comm,
             std::fs::read_to_string("/proc/self/comm").unwrap().trim()

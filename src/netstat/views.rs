@@ -133,7 +133,7 @@ pub async fn run(
                         Rendering::Text(text) => {
                             let mut block = Vec::new();
                             if *titled {
-                                writeln!(block, "{}", block_title(runner.root, ns))?;
+                                writeln!(block, "{}", block_title(runner.root, ns)?)?;
                             }
                             let result =
                                 views(flags, runner, saved, &mut Rendering::Text(&mut block)).await;
@@ -168,13 +168,14 @@ pub async fn run(
 }
 
 /// Whether the namespace `inode` still exists (a block that failed for want of it is
-/// skipped, as a scan skips it).
+/// skipped, as a scan skips it). Not knowing (the listing failed too, as when this
+/// process ran out of descriptors) counts as there: the block's error is reported.
 fn still_there(root: &crate::collect::Root, inode: u64) -> bool {
-    netns::discover(root).is_ok_and(|all| all.iter().any(|ns| ns.inode == inode))
+    netns::discover(root).map_or(true, |all| all.iter().any(|ns| ns.inode == inode))
 }
 
 /// The line above a namespace's block: its inode, name and container, as far as known.
-fn block_title(root: &crate::collect::Root, ns: &netns::Namespace) -> String {
+fn block_title(root: &crate::collect::Root, ns: &netns::Namespace) -> Result<String, Error> {
     let mut title = format!("Network namespace {}", ns.inode);
     if let Some(name) = &ns.name {
         title.push_str(&format!(" ({name})"));
@@ -182,14 +183,14 @@ fn block_title(root: &crate::collect::Root, ns: &netns::Namespace) -> String {
     if ns.is_current {
         title.push_str(" (current)");
     }
-    let container = ns.cgroup(root);
+    let container = ns.cgroup(root).map_err(Error::Collect)?;
     if let Some(c) = container
         .as_deref()
         .and_then(crate::collect::containers::of_cgroup)
     {
         title.push_str(&format!(" container {} {}", c.runtime, c.id));
     }
-    title
+    Ok(title)
 }
 
 /// Every view `flags` ask for, once.

@@ -424,15 +424,16 @@ pub fn collect(config: &TablesConfig, _scan: &Scan) -> Result<NetNamespaces, Dat
         .map_err(external)?
         .into_iter()
         .map(|ns| {
-            let cgroup = ns.cgroup(root);
+            let cgroup = ns.cgroup(root)?;
             let container = cgroup.as_deref().and_then(containers::of_cgroup);
-            NsRow {
+            Ok(NsRow {
                 ns,
                 cgroup,
                 container,
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_, _>>()
+        .map_err(external)?;
     Ok(NetNamespaces(rows))
 }
 

@@ -7,7 +7,7 @@ use super::columns::{int32, uint64, utf8};
 use super::{external, Column, Kind, Need, Snapshot, TableSpec, TablesConfig};
 use crate::catalog::Scan;
 use crate::collect::owners::{self, Owner, SharedWalk};
-use crate::collect::Root;
+use crate::collect::{CollectError, Root};
 
 #[derive(Default)]
 pub struct Owners {
@@ -70,7 +70,7 @@ pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Owners, DataFusionE
     super::warn_unidentified(walk.denied);
     let owners = walk.into_owners();
     let programs = if SPEC.needed(scan).has(Need::Programs) {
-        programs(&config.root, owners.iter().map(|o| o.pid))
+        programs(&config.root, owners.iter().map(|o| o.pid)).map_err(external)?
     } else {
         HashMap::new()
     };
@@ -78,9 +78,16 @@ pub fn collect(config: &TablesConfig, scan: &Scan) -> Result<Owners, DataFusionE
 }
 
 /// comm of each distinct pid; a process gone since the walk has none.
-pub fn programs(root: &Root, pids: impl Iterator<Item = i32>) -> HashMap<i32, String> {
+pub fn programs(
+    root: &Root,
+    pids: impl Iterator<Item = i32>,
+) -> Result<HashMap<i32, String>, CollectError> {
     let pids: HashSet<i32> = pids.collect();
-    pids.into_iter()
-        .filter_map(|pid| Some((pid, owners::comm(root, pid)?)))
-        .collect()
+    let mut found = HashMap::with_capacity(pids.len());
+    for pid in pids {
+        if let Some(comm) = owners::comm(root, pid)? {
+            found.insert(pid, comm);
+        }
+    }
+    Ok(found)
 }

@@ -586,13 +586,14 @@ impl Sockets {
         unix_extras: bool,
     ) -> Result<(), DataFusionError> {
         if needed.has(Need::Programs) {
-            self.programs = Arc::new(programs(root, self.owners.iter().map(|o| o.pid)));
+            self.programs =
+                Arc::new(programs(root, self.owners.iter().map(|o| o.pid)).map_err(external)?);
         }
         if needed.has(Need::UserNames) {
             self.users = Arc::new(passwd::read_names(root).map_err(external)?);
         }
         if needed.has(Need::CgroupPaths) {
-            self.cgroups = Arc::new(cgroups::paths(root));
+            self.cgroups = Arc::new(cgroups::paths(root).map_err(external)?);
         }
         if unix_extras {
             let unix = proc_unix::read(root).map_err(external)?;

@@ -24,7 +24,10 @@ pub(crate) fn connected() -> Result<Socket, CollectError> {
     // instead; running out of descriptors or memory may not: /proc's rows lack columns.
     let refused = |errno: std::io::Error| {
         if super::exhausted(&errno) {
-            CollectError::Netlink(format!("cannot open a NETLINK_SOCK_DIAG socket: {errno}"))
+            CollectError::Socket {
+                what: "a NETLINK_SOCK_DIAG socket",
+                source: errno,
+            }
         } else {
             CollectError::NetlinkRefused {
                 what: "NETLINK_SOCK_DIAG".into(),
