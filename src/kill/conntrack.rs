@@ -10,7 +10,7 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int32Type, UInt32Type, UInt64Type};
 
-use crate::collect::conntrack::{self, Ctnetlink, Deleted, Flow, Tuple};
+use crate::collect::conntrack::{self, Ctnetlink, Deleted, Flow, Tuple, ZoneDir};
 use crate::collect::netns::{self, Access};
 use crate::collect::{CollectError, Root};
 use crate::error::Error;
@@ -45,6 +45,7 @@ pub const IDENTITY: &[&str] = &[
     "icmp_code",
     "icmp_id",
     "zone",
+    "zone_dir",
     "id",
 ];
 
@@ -82,7 +83,9 @@ pub fn entries(batch: &RecordBatch) -> Result<Vec<(u64, Flow)>, Error> {
     let ints: Vec<_> = ints.iter().map(|a| a.as_primitive::<Int32Type>()).collect();
     let zone = cast(batch.column(10), &DataType::UInt32)?;
     let zone = zone.as_primitive::<UInt32Type>();
-    let id = cast(batch.column(11), &DataType::UInt32)?;
+    let zone_dir = text(11)?;
+    let zone_dir = zone_dir.as_string::<i32>();
+    let id = cast(batch.column(12), &DataType::UInt32)?;
     let id = id.as_primitive::<UInt32Type>();
     let mut out = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
@@ -121,6 +124,11 @@ pub fn entries(batch: &RecordBatch) -> Result<Vec<(u64, Flow)>, Error> {
                     .is_valid(row)
                     .then(|| u16::try_from(zone.value(row)).ok())
                     .flatten(),
+                zone_dir: match zone_dir.is_valid(row).then(|| zone_dir.value(row)) {
+                    Some("orig") => ZoneDir::Original,
+                    Some("reply") => ZoneDir::Reply,
+                    _ => ZoneDir::Both,
+                },
                 id: id.is_valid(row).then(|| id.value(row)),
                 ..Flow::default()
             },

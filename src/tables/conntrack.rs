@@ -11,7 +11,7 @@ use super::literals::{address_literal, cast_int_literal, column_name};
 use super::netns::{self, PerNs, Spans};
 use super::{Column, Kind, TableSpec, TablesConfig};
 use crate::catalog::Scan;
-use crate::collect::conntrack::{self, Ctnetlink, Filter, Flow};
+use crate::collect::conntrack::{self, Ctnetlink, Filter, Flow, ZoneDir};
 use crate::collect::netns::Access;
 use crate::collect::CollectError;
 
@@ -215,11 +215,25 @@ pub static SPEC: TableSpec<Flows> = TableSpec {
         Column {
             name: "zone",
             kind: Kind::UInt32,
-            doc: "Conntrack zone (0 unless a CT target set one)",
+            doc: "Conntrack zone (0 unless a CT target set one), whichever directions it holds for",
             needs: &[],
             build: |s, range| {
                 uint32(&s.rows[range.clone()], |r| {
                     Some(u32::from(r.zone.unwrap_or(0)))
+                })
+            },
+        },
+        Column {
+            name: "zone_dir",
+            kind: Kind::Utf8,
+            doc: "'orig' or 'reply' for a zone of that direction only (conntrack's zone-orig=, \
+                  zone-reply=); NULL when it holds for both",
+            needs: &[],
+            build: |s, range| {
+                utf8(&s.rows[range.clone()], |r| match r.zone_dir {
+                    ZoneDir::Both => None,
+                    ZoneDir::Original => Some("orig"),
+                    ZoneDir::Reply => Some("reply"),
                 })
             },
         },
@@ -501,11 +515,19 @@ pub fn kernel_request(_: &TableSpec<Flows>, scan: &Scan) -> String {
             if let Some(zone) = f.zone {
                 parts.push(format!("zone={zone}"));
             }
-            if let Some(src) = f.orig_src {
-                parts.push(format!("orig_src={src}"));
-            }
-            if let Some(dst) = f.orig_dst {
-                parts.push(format!("orig_dst={dst}"));
+            // An IPv6 address is checked by netsql (wire::kernel_matches).
+            let shown = |name: &str, address: IpAddr| {
+                if conntrack::wire::kernel_matches(&address) {
+                    format!("{name}={address}")
+                } else {
+                    format!("then {name}={address} in netsql")
+                }
+            };
+            let addresses = [("orig_src", f.orig_src), ("orig_dst", f.orig_dst)];
+            for (name, address) in addresses {
+                if let Some(address) = address {
+                    parts.push(shown(name, address));
+                }
             }
             format!("conntrack: {}", parts.join(" "))
         }

@@ -6,7 +6,7 @@ pub mod wire;
 
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
 
-pub use wire::{Counters, Event, Filter, Flow, Tuple};
+pub use wire::{Counters, Event, Filter, Flow, Tuple, ZoneDir};
 
 use super::netlink::{self, Failure};
 use super::{CollectError, Root};

@@ -125,8 +125,9 @@ pub struct Flow {
     /// Seconds left; absent for offloaded entries and some events.
     pub timeout: Option<u32>,
     pub mark: Option<u32>,
-    /// The zone (sent only when not 0).
+    /// The zone (sent only when not 0), whichever directions it holds for.
     pub zone: Option<u16>,
+    pub zone_dir: ZoneDir,
     pub id: Option<u32>,
     pub use_count: Option<u32>,
     pub orig_counters: Option<Counters>,
@@ -137,6 +138,27 @@ pub struct Flow {
     /// The label bitmap's set bits.
     pub labels: Option<Vec<u16>>,
     pub helper: Option<String>,
+}
+
+/// The directions a zone holds for: both (the kernel sends CTA_ZONE), or one (it sends
+/// CTA_TUPLE_ZONE inside that direction's tuple; conntrack prints `zone-orig=`,
+/// `zone-reply=`). The kernel's zone filter matches the id whatever the direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ZoneDir {
+    #[default]
+    Both,
+    Original,
+    Reply,
+}
+
+impl Flow {
+    /// The zone the original tuple is looked up in: what names the entry to the kernel.
+    pub fn original_zone(&self) -> u16 {
+        match self.zone_dir {
+            ZoneDir::Reply => 0,
+            ZoneDir::Both | ZoneDir::Original => self.zone.unwrap_or(0),
+        }
+    }
 }
 
 /// What a dump asks the kernel to leave out; `None` fields are not filtered.
@@ -200,6 +222,14 @@ fn emitted(parts: &[impl Emitable]) -> Vec<u8> {
     bytes
 }
 
+/// Whether the kernel's dump filter matches an original-tuple address right: IPv4 only.
+/// For IPv6 ctnetlink tests `!ipv6_addr_cmp(filter, entry)`, true when the two are
+/// equal, and leaves out exactly the entries asked for (seen on 6.18, as in the code
+/// since 5.8). So an IPv6 address is checked here, after a dump of the family.
+pub fn kernel_matches(address: &IpAddr) -> bool {
+    address.is_ipv4()
+}
+
 /// A dump of the namespace's table, filtered in the kernel as far as `filter` goes.
 pub fn dump_request(filter: &Filter, seq: u32) -> Vec<u8> {
     let mut attributes = Vec::new();
@@ -216,11 +246,11 @@ pub fn dump_request(filter: &Filter, seq: u32) -> Vec<u8> {
     }
     let mut flags = 0;
     let mut ip = Vec::new();
-    if let Some(src) = filter.orig_src {
+    if let Some(src) = filter.orig_src.filter(kernel_matches) {
         flags |= CTA_FILTER_FLAG_IP_SRC;
         ip.push(IPTuple::SourceAddress(src));
     }
-    if let Some(dst) = filter.orig_dst {
+    if let Some(dst) = filter.orig_dst.filter(kernel_matches) {
         flags |= CTA_FILTER_FLAG_IP_DST;
         ip.push(IPTuple::DestinationAddress(dst));
     }
@@ -287,7 +317,10 @@ pub fn delete_request(flow: &Flow, seq: u32) -> Vec<u8> {
         nla(CTA_TUPLE_PROTO | NLA_F_NESTED, emitted(&proto)),
     ];
     let mut attributes = vec![nla(CTA_TUPLE_ORIG | NLA_F_NESTED, emitted(&tuple))];
-    if let Some(zone) = flow.zone.filter(|&z| z != 0) {
+    // A zone of the original direction only is looked up as one of both: the kernel
+    // compares the zone's id for the tuple's direction.
+    let zone = flow.original_zone();
+    if zone != 0 {
         attributes.push(nla(CTA_ZONE, zone.to_be_bytes()));
     }
     if let Some(id) = flow.id {
@@ -373,8 +406,10 @@ fn counters(value: &[u8]) -> Counters {
     counters
 }
 
-fn tuple(parts: &[CtTuple]) -> Tuple {
+/// A tuple, and the zone it carries when the entry's zone holds for its direction only.
+fn tuple(parts: &[CtTuple]) -> (Tuple, Option<u16>) {
     let mut tuple = Tuple::default();
+    let mut zone = None;
     for part in parts {
         match part {
             CtTuple::Ip(ips) => {
@@ -409,11 +444,13 @@ fn tuple(parts: &[CtTuple]) -> Tuple {
                     }
                 }
             }
-            CtTuple::Other(nla) if nla.kind() & !NLA_F_NESTED == CTA_TUPLE_ZONE => {}
+            CtTuple::Other(nla) if nla.kind() & !NLA_F_NESTED == CTA_TUPLE_ZONE => {
+                zone = be16(&value_of(nla));
+            }
             _ => {}
         }
     }
-    tuple
+    (tuple, zone)
 }
 
 /// The set bits of a label bitmap: label i is bit i % 8 of byte i / 8 (the kernel's
@@ -447,8 +484,20 @@ pub fn decode_flow(kind: u16, payload: &[u8]) -> Result<Flow, String> {
     };
     for attribute in &attributes {
         match attribute {
-            ConntrackAttribute::CtaTupleOrig(t) => flow.orig = tuple(t),
-            ConntrackAttribute::CtaTupleReply(t) => flow.reply = tuple(t),
+            ConntrackAttribute::CtaTupleOrig(t) => {
+                let zone;
+                (flow.orig, zone) = tuple(t);
+                if zone.is_some() {
+                    (flow.zone, flow.zone_dir) = (zone, ZoneDir::Original);
+                }
+            }
+            ConntrackAttribute::CtaTupleReply(t) => {
+                let zone;
+                (flow.reply, zone) = tuple(t);
+                if zone.is_some() {
+                    (flow.zone, flow.zone_dir) = (zone, ZoneDir::Reply);
+                }
+            }
             ConntrackAttribute::CtaStatus(s) => flow.status = s.bits(),
             ConntrackAttribute::CtaTimeout(t) => flow.timeout = Some(*t),
             ConntrackAttribute::CtaMark(m) => flow.mark = Some(*m),

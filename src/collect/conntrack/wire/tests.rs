@@ -201,6 +201,57 @@ fn a_dump_request_carries_the_kernels_filters() {
     assert_eq!((src.kind(), src.value()), (1, &[10, 0, 0, 1][..]));
 }
 
+/// The top-level attribute kinds of a request (after its nfgenmsg).
+fn kinds(request: &[u8]) -> Vec<u16> {
+    NlasIterator::new(&request[20..])
+        .map(|nla| nla.unwrap().kind() & !NLA_F_NESTED)
+        .collect()
+}
+
+#[test]
+fn an_ipv6_address_is_matched_here_not_by_the_kernel() {
+    // The kernel's IPv6 tuple filter leaves out the entries it names: only the family
+    // is asked for, and `accepts` picks the address.
+    let filter = Filter {
+        family: Some(libc::AF_INET6 as u8),
+        orig_src: Some("fd00::1".parse().unwrap()),
+        orig_dst: Some("fd00::2".parse().unwrap()),
+        ..Filter::default()
+    };
+    let request = dump_request(&filter, 1);
+    assert_eq!(request[16], libc::AF_INET6 as u8);
+    assert_eq!(kinds(&request), Vec::<u16>::new());
+    let v4 = Filter {
+        family: Some(libc::AF_INET as u8),
+        orig_dst: Some("10.0.0.2".parse().unwrap()),
+        ..Filter::default()
+    };
+    assert_eq!(kinds(&dump_request(&v4, 1)), vec![1, 25]); // CTA_TUPLE_ORIG, CTA_FILTER
+}
+
+#[test]
+fn an_entry_is_deleted_in_its_original_directions_zone() {
+    let (kind, payload) = captured();
+    let mut flow = decode_flow(kind, payload).unwrap();
+    flow.zone = Some(7);
+    let zone_sent = |flow: &Flow| {
+        let request = delete_request(flow, 1);
+        NlasIterator::new(&request[20..])
+            .map(|nla| nla.unwrap())
+            .find(|nla| nla.kind() == 18) // CTA_ZONE
+            .map(|nla| u16::from_be_bytes([nla.value()[0], nla.value()[1]]))
+    };
+    for (dir, sent) in [
+        (ZoneDir::Both, Some(7)),
+        (ZoneDir::Original, Some(7)),
+        // Zone 7 holds for replies only: the original tuple is in zone 0.
+        (ZoneDir::Reply, None),
+    ] {
+        flow.zone_dir = dir;
+        assert_eq!(zone_sent(&flow), sent, "{dir:?}");
+    }
+}
+
 #[test]
 fn the_filter_checks_what_the_kernel_may_have_ignored() {
     let (kind, payload) = captured();
