@@ -248,6 +248,59 @@ fn control_characters_in_names_and_paths() {
     );
 }
 
+/// argv with empty arguments and bytes that are not UTF-8: `args` keeps every place
+/// (it dropped the empty ones, shifting the rest), and `cmdline` is what `ps -o args`
+/// prints. A non-UTF-8 argument is replaced, not the whole row's argv made NULL.
+#[test]
+fn empty_and_non_utf8_arguments_keep_their_places() {
+    use std::os::unix::ffi::OsStrExt;
+    // sh waits on its stdin (a pipe) until the test ends; its $0 is "name".
+    let script = "read line; true";
+    let spawn = |extra: &[&std::ffi::OsStr]| {
+        Kid::spawn(
+            Command::new("sh")
+                .args(["-c", script, "name"])
+                .args(extra)
+                .stdin(Stdio::piped()),
+        )
+    };
+    let empty = std::ffi::OsStr::new("");
+    let child = spawn(&[empty, empty, std::ffi::OsStr::new("x y")]);
+    let odd = spawn(&[std::ffi::OsStr::from_bytes(b"caf\xe9")]);
+    common::wait_for_argv0(child.id(), "sh");
+    common::wait_for_argv0(odd.id(), "sh");
+    let row = |pid: u32| {
+        let out = ok(&run(&[
+            "--format",
+            "ndjson",
+            "-e",
+            &format!("SELECT cmdline, args FROM processes WHERE pid = {pid}"),
+        ]));
+        let rows = common::ndjson(out.as_bytes());
+        assert_eq!(rows.len(), 1, "{out}");
+        rows[0].clone()
+    };
+    let args = |row: &common::Row| -> Vec<String> {
+        row["args"]
+            .as_array()
+            .expect("args")
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect()
+    };
+    let mine = row(child.id());
+    assert_eq!(args(&mine), ["sh", "-c", script, "name", "", "", "x y"]);
+    let ps = Command::new("ps")
+        .args(["-o", "args=", "-p", &child.id().to_string()])
+        .run();
+    let ps = String::from_utf8_lossy(&ps.stdout);
+    assert_eq!(mine["cmdline"].as_str(), Some(ps.trim_end_matches('\n')));
+    assert_eq!(
+        args(&row(odd.id())),
+        ["sh", "-c", script, "name", "caf\u{fffd}"]
+    );
+}
+
 #[test]
 fn control_characters_stay_exact_in_csv() {
     let out = ok(&run(&[

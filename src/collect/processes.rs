@@ -75,7 +75,7 @@ pub fn scan(root: &Root, needs: Needs) -> Result<Vec<ProcessRow>, CollectError> 
         }
         let mut failed = false;
         if needs.cmdline {
-            row.args = optional(process.cmdline(), &dir)?;
+            row.args = read(&dir.join("cmdline"))?.map(|bytes| split_cmdline(&bytes));
             failed |= row.args.is_none();
         }
         if needs.exe {
@@ -103,6 +103,21 @@ pub fn scan(root: &Root, needs: Needs) -> Result<Vec<ProcessRow>, CollectError> 
         rows.push(row);
     }
     Ok(rows)
+}
+
+/// argv from `/proc/<pid>/cmdline`: each argument ends in a NUL, and every one counts,
+/// empty ones too (argv `["", "-c", "", "x y"]` keeps its four places, as `ps` shows
+/// them). Bytes that are not UTF-8 are replaced, not the whole line dropped. A kernel
+/// thread's is empty.
+pub fn split_cmdline(bytes: &[u8]) -> Vec<String> {
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    let bytes = bytes.strip_suffix(b"\0").unwrap_or(bytes);
+    bytes
+        .split(|&b| b == 0)
+        .map(|arg| String::from_utf8_lossy(arg).into_owned())
+        .collect()
 }
 
 /// A whole file, `None` if it cannot be read for any reason but [`exhausted`].
@@ -213,6 +228,16 @@ mod tests {
             Some(1_700_000_000)
         );
         assert_eq!(parse_btime("cpu 1 2\n"), None);
+    }
+
+    #[test]
+    fn every_argument_keeps_its_place() {
+        assert_eq!(split_cmdline(b""), Vec::<String>::new());
+        assert_eq!(split_cmdline(b"sleep\x00300\x00"), ["sleep", "300"]);
+        assert_eq!(split_cmdline(b"\0-c\0\0x y\0"), ["", "-c", "", "x y"]);
+        // A title a process wrote over its argv need not end in a NUL.
+        assert_eq!(split_cmdline(b"nginx: worker"), ["nginx: worker"]);
+        assert_eq!(split_cmdline(b"caf\xe9\0"), ["caf\u{fffd}"]);
     }
 
     use procfs::FromRead;
