@@ -324,3 +324,69 @@ fn running_out_of_descriptors_never_leaves_a_null() {
     }
     out_of_descriptors(&run(cgroup, "netlink", NO_DIRECTORIES), "cgroup");
 }
+
+/// /proc/net/unix prints a path's bytes as they are: a path holding a newline split its
+/// record in two and failed every query that reads the file ("bad Num"), and a name
+/// holding a whole made-up record gave another socket its RefCount and Flags. Now the
+/// newline is the path's, and a socket two records disagree about has NULL there.
+#[test]
+fn a_path_holding_a_newline_or_a_record() {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::net::{SocketAddr, UnixStream};
+    let Some(ns) = Netns::create("unixnl", &[]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nl\nfile");
+    let bound = path.clone();
+    let (held, victim) = ns.within(move || {
+        let listener = UnixListener::bind(&bound).unwrap();
+        let (a, b) = UnixStream::pair().unwrap();
+        let victim = std::fs::metadata(format!("/proc/self/fd/{}", a.as_raw_fd()))
+            .unwrap()
+            .ino();
+        let forged =
+            format!("/netsql\n0000000000000000: 00000063 00000000 00010000 0005 01 {victim} /fake");
+        let name = SocketAddr::from_abstract_name(forged.as_bytes()).unwrap();
+        let forger = UnixListener::bind_addr(&name).unwrap();
+        ((listener, a, b, forger), victim)
+    });
+    let query = |source: &str| {
+        let sql = "SELECT inode, path, unix_refcnt, unix_flags FROM sockets \
+                   WHERE family = 'unix' ORDER BY inode";
+        let given = source.to_string();
+        let out = ns.within(move || {
+            Command::new(env!("CARGO_BIN_EXE_netsql"))
+                .args(["--source", &given, "--format", "ndjson", "-e", sql])
+                .run()
+        });
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{source}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ndjson(&out.stdout)
+    };
+    let rows = query("netlink");
+    let by_path = |rows: &[common::Row], wanted: &str| {
+        rows.iter()
+            .find(|r| r["path"].as_str() == Some(wanted))
+            .unwrap_or_else(|| panic!("no {wanted:?} in {rows:?}"))
+            .clone()
+    };
+    let listener = by_path(&rows, path.to_str().unwrap());
+    assert_eq!(listener["unix_flags"], 65536, "{listener:?}");
+    let victim_row = rows
+        .iter()
+        .find(|r| r["inode"] == victim)
+        .expect("the socket pair's end");
+    assert!(
+        victim_row["unix_refcnt"].is_null() && victim_row["unix_flags"].is_null(),
+        "the forged record was believed: {victim_row:?}"
+    );
+    // Read from /proc alone, the path is whole too.
+    let listener = by_path(&query("proc"), path.to_str().unwrap());
+    assert_eq!(listener["unix_flags"], 65536, "{listener:?}");
+    drop(held);
+}

@@ -3,6 +3,7 @@
 //! Written here rather than with procfs's `UnixNetEntry` because that drops the Flags
 //! column (`__SO_ACCEPTCON` marks a listener; netstat -x shows it as `[ ACC ]`).
 
+use std::collections::HashMap;
 use std::io::BufRead;
 
 use super::socket_row::{Family, Protocol, SockType, SocketRow, State};
@@ -27,23 +28,61 @@ pub fn read(root: &Root) -> Result<Vec<UnixEntry>, CollectError> {
     parse(reader, &path.display().to_string()).map_err(|err| err.at(&path))
 }
 
-/// Parses a whole file (header line first); `file` names it in errors.
+/// Each socket's RefCount and Flags by inode, for the rows sock_diag gave. An inode on
+/// two records that disagree is left out (its columns NULL): the kernel prints a path's
+/// bytes as they are, newlines too, so a path can hold a whole made-up record naming
+/// another socket's inode, and which of the two is the kernel's cannot be told.
+pub fn extras(root: &Root) -> Result<HashMap<u64, (u32, u32)>, CollectError> {
+    Ok(believed(read(root)?))
+}
+
+fn believed(entries: Vec<UnixEntry>) -> HashMap<u64, (u32, u32)> {
+    let mut found: HashMap<u64, Option<(u32, u32)>> = HashMap::new();
+    for entry in entries {
+        let values = (entry.ref_count, entry.flags);
+        found
+            .entry(entry.row.inode)
+            .and_modify(|seen| {
+                if *seen != Some(values) {
+                    *seen = None;
+                }
+            })
+            .or_insert(Some(values));
+    }
+    found
+        .into_iter()
+        .filter_map(|(inode, values)| Some((inode, values?)))
+        .collect()
+}
+
+/// Parses a whole file (header line first); `file` names it in errors. The kernel ends
+/// a record with a newline but writes a path's newlines as they are: a line that is not
+/// a record, after a record with a path, is more of that path.
 pub fn parse(reader: impl BufRead, file: &str) -> Result<Vec<UnixEntry>, ParseFail> {
-    let mut entries = Vec::new();
+    let mut entries: Vec<UnixEntry> = Vec::new();
     for (index, line) in reader.split(b'\n').enumerate() {
         let line = line.map_err(ParseFail::Io)?;
         if index == 0 {
             continue; // the column header
         }
-        let parsed = parse_line(&line).map_err(|(field, reason)| {
-            ParseFail::Line(CollectError::Parse {
-                file: file.to_string(),
-                line: index + 1,
-                field,
-                reason,
-            })
-        })?;
-        entries.extend(parsed);
+        let parsed = parse_line(&line);
+        let open_path = entries.last_mut().and_then(|e| e.row.path.as_mut());
+        match (parsed, open_path) {
+            (Ok(Some(entry)), _) => entries.push(entry),
+            (Ok(None) | Err(_), Some(path)) => {
+                path.push('\n');
+                path.push_str(&String::from_utf8_lossy(&line));
+            }
+            (Ok(None), None) => {}
+            (Err((field, reason)), None) => {
+                return Err(ParseFail::Line(CollectError::Parse {
+                    file: file.to_string(),
+                    line: index + 1,
+                    field,
+                    reason,
+                }))
+            }
+        }
     }
     Ok(entries)
 }
@@ -173,5 +212,53 @@ mod tests {
             assert_eq!(err.0, field, "{}", String::from_utf8_lossy(line));
         }
         assert_eq!(parse_line(b"   \n").unwrap(), None);
+    }
+
+    // A socket bound to "/tmp/nl\nfile", then one to "/tmp/end\n" (its newline makes an
+    // empty line), then a nameless one: each path's newlines are the path's.
+    const NEWLINES: &str = "Num       RefCount Protocol Flags    Type St Inode Path
+0000000000000000: 00000002 00000000 00010000 0001 01 40001 /tmp/nl
+file
+0000000000000000: 00000002 00000000 00000000 0002 01 40002 /tmp/end
+
+0000000000000000: 00000003 00000000 00000000 0001 03 40003
+";
+
+    #[test]
+    fn a_newline_in_a_path_is_part_of_it() {
+        let entries = parse(NEWLINES.as_bytes(), "net/unix").unwrap();
+        let paths: Vec<(u64, Option<&str>)> = entries
+            .iter()
+            .map(|e| (e.row.inode, e.row.path.as_deref()))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                (40001, Some("/tmp/nl\nfile")),
+                (40002, Some("/tmp/end\n")),
+                (40003, None)
+            ]
+        );
+        // After a record without a path, a line that is not a record is still an error.
+        let broken = "header\n0000: 00000002 0 0 1 1 5\nfile\n";
+        assert!(parse(broken.as_bytes(), "net/unix").is_err());
+    }
+
+    #[test]
+    fn two_records_for_one_inode_that_disagree_are_not_believed() {
+        // Socket 40002's path holds a made-up record for socket 40001 (refcount 99,
+        // listening): the two records of 40001 disagree.
+        let file = "Num       RefCount Protocol Flags    Type St Inode Path
+0000000000000000: 00000003 00000000 00000000 0001 03 40001
+0000000000000000: 00000002 00000000 00000000 0002 01 40002 @x
+0000000000000000: 00000063 00000000 00010000 0005 01 40001 /fake
+0000000000000000: 00000002 00000000 00000000 0002 01 40003 @y
+0000000000000000: 00000002 00000000 00000000 0002 01 40003 @y
+";
+        let extras = believed(parse(file.as_bytes(), "net/unix").unwrap());
+        assert_eq!(extras.get(&40001), None);
+        assert_eq!(extras.get(&40002), Some(&(2, 0)));
+        // The same record twice (a seq_file read restarted) is still believed.
+        assert_eq!(extras.get(&40003), Some(&(2, 0)));
     }
 }

@@ -110,10 +110,7 @@ pub fn scan(
         (scanned.owners, scanned.denied) = lowest_owners(root, &rows)?;
     }
     if needs.unix_extras {
-        scanned.unix = proc_unix::read(root)?
-            .into_iter()
-            .map(|e| (e.row.inode, (e.ref_count, e.flags)))
-            .collect();
+        scanned.unix = proc_unix::extras(root)?;
     }
     scanned.rows = rows;
     Ok(scanned)

@@ -238,14 +238,14 @@ pub mod column {
     pub const UNIX_REFCNT: Column<Sockets> = Column {
             name: col::UNIX_REFCNT,
             kind: Kind::UInt32,
-            doc: "Unix only: reference count as /proc/net/unix shows it (netstat -x RefCnt); NULL if gone from there",
+            doc: "Unix only: reference count as /proc/net/unix shows it (netstat -x RefCnt); NULL if gone from there, or if two records there disagree (another socket's path can print a made-up one)",
             needs: &[Need::UnixExtras],
             build: |s, range| uint32(&s.rows[range.clone()], |r| s.unix.get(&r.inode).filter(|_| r.family == Family::Unix).map(|u| u.0)),
     };
     pub const UNIX_FLAGS: Column<Sockets> = Column {
             name: col::UNIX_FLAGS,
             kind: Kind::UInt32,
-            doc: "Unix only: socket flags from /proc/net/unix (0x10000 __SO_ACCEPTCON: listening; netstat's [ ACC ])",
+            doc: "Unix only: socket flags from /proc/net/unix (0x10000 __SO_ACCEPTCON: listening; netstat's [ ACC ]); NULL as unix_refcnt",
             needs: &[Need::UnixExtras],
             build: |s, range| uint32(&s.rows[range.clone()], |r| s.unix.get(&r.inode).filter(|_| r.family == Family::Unix).map(|u| u.1)),
     };
@@ -596,12 +596,7 @@ impl Sockets {
             self.cgroups = Arc::new(cgroups::paths(root).map_err(external)?);
         }
         if unix_extras {
-            let unix = proc_unix::read(root).map_err(external)?;
-            self.unix = Arc::new(
-                unix.into_iter()
-                    .map(|e| (e.row.inode, (e.ref_count, e.flags)))
-                    .collect(),
-            );
+            self.unix = Arc::new(proc_unix::extras(root).map_err(external)?);
         }
         Ok(())
     }
