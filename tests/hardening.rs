@@ -249,32 +249,44 @@ fn control_characters_in_names_and_paths() {
 }
 
 /// argv with empty arguments and bytes that are not UTF-8: `args` keeps every place
-/// (it dropped the empty ones, shifting the rest), and `cmdline` is what `ps -o args`
-/// prints. A non-UTF-8 argument is replaced, not the whole row's argv made NULL.
+/// (it dropped the empty ones, shifting the rest) but trailing empty ones, which cannot
+/// be told from a title's NUL padding, and `cmdline` is what `ps -o args` prints. A
+/// non-UTF-8 argument is replaced, not the whole row's argv made NULL, and a process
+/// whose name is not UTF-8 (sh run through a link named `caf\xe9`) is still a row.
 #[test]
 fn empty_and_non_utf8_arguments_keep_their_places() {
+    use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt;
     // sh waits on its stdin (a pipe) until the test ends; its $0 is "name".
     let script = "read line; true";
-    let spawn = |extra: &[&std::ffi::OsStr]| {
+    let spawn = |program: &OsStr, extra: &[&OsStr]| {
         Kid::spawn(
-            Command::new("sh")
+            Command::new(program)
                 .args(["-c", script, "name"])
                 .args(extra)
                 .stdin(Stdio::piped()),
         )
     };
-    let empty = std::ffi::OsStr::new("");
-    let child = spawn(&[empty, empty, std::ffi::OsStr::new("x y")]);
-    let odd = spawn(&[std::ffi::OsStr::from_bytes(b"caf\xe9")]);
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join(OsStr::from_bytes(b"caf\xe9"));
+    std::os::unix::fs::symlink("/bin/sh", &link).unwrap();
+    let empty = OsStr::new("");
+    let sh = OsStr::new("sh");
+    let child = spawn(sh, &[empty, empty, OsStr::new("x y"), empty, empty]);
+    let odd = spawn(link.as_os_str(), &[OsStr::from_bytes(b"caf\xe9")]);
     common::wait_for_argv0(child.id(), "sh");
-    common::wait_for_argv0(odd.id(), "sh");
+    let comm = format!("/proc/{}/comm", odd.id());
+    let started = Instant::now();
+    while std::fs::read(&comm).unwrap_or_default() != b"caf\xe9\n" {
+        assert!(started.elapsed() < Duration::from_secs(10), "{comm}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let row = |pid: u32| {
         let out = ok(&run(&[
             "--format",
             "ndjson",
             "-e",
-            &format!("SELECT cmdline, args FROM processes WHERE pid = {pid}"),
+            &format!("SELECT name, cmdline, args FROM processes WHERE pid = {pid}"),
         ]));
         let rows = common::ndjson(out.as_bytes());
         assert_eq!(rows.len(), 1, "{out}");
@@ -295,10 +307,9 @@ fn empty_and_non_utf8_arguments_keep_their_places() {
         .run();
     let ps = String::from_utf8_lossy(&ps.stdout);
     assert_eq!(mine["cmdline"].as_str(), Some(ps.trim_end_matches('\n')));
-    assert_eq!(
-        args(&row(odd.id())),
-        ["sh", "-c", script, "name", "caf\u{fffd}"]
-    );
+    let odd = row(odd.id());
+    assert_eq!(odd["name"].as_str(), Some("caf\u{fffd}"));
+    assert_eq!(args(&odd)[1..], ["-c", script, "name", "caf\u{fffd}"]);
 }
 
 #[test]

@@ -328,7 +328,8 @@ fn running_out_of_descriptors_never_leaves_a_null() {
 /// /proc/net/unix prints a path's bytes as they are: a path holding a newline split its
 /// record in two and failed every query that reads the file ("bad Num"), and a name
 /// holding a whole made-up record gave another socket its RefCount and Flags. Now the
-/// newline is the path's, and a socket two records disagree about has NULL there.
+/// newline is the path's, flags follow the socket's state, and a socket two records
+/// disagree about has a NULL RefCount.
 #[test]
 fn a_path_holding_a_newline_or_a_record() {
     use std::os::linux::net::SocketAddrExt;
@@ -350,7 +351,10 @@ fn a_path_holding_a_newline_or_a_record() {
             format!("/netsql\n0000000000000000: 00000063 00000000 00010000 0005 01 {victim} /fake");
         let name = SocketAddr::from_abstract_name(forged.as_bytes()).unwrap();
         let forger = UnixListener::bind_addr(&name).unwrap();
-        ((listener, a, b, forger), victim)
+        // A made-up record without a path, then a line that is no record.
+        let name = SocketAddr::from_abstract_name(BROKEN).unwrap();
+        let breaker = UnixListener::bind_addr(&name).unwrap();
+        ((listener, a, b, forger, breaker), victim)
     });
     let query = |source: &str| {
         let sql = "SELECT inode, path, unix_refcnt, unix_flags FROM sockets \
@@ -381,12 +385,20 @@ fn a_path_holding_a_newline_or_a_record() {
         .iter()
         .find(|r| r["inode"] == victim)
         .expect("the socket pair's end");
+    // Its flags come from its state (the made-up record says listening); its RefCount
+    // only /proc/net/unix knows, and two records there disagree.
     assert!(
-        victim_row["unix_refcnt"].is_null() && victim_row["unix_flags"].is_null(),
+        victim_row["unix_refcnt"].is_null() && victim_row["unix_flags"] == 0,
         "the forged record was believed: {victim_row:?}"
     );
-    // Read from /proc alone, the path is whole too.
-    let listener = by_path(&query("proc"), path.to_str().unwrap());
+    let broken = format!("@{}", std::str::from_utf8(BROKEN).unwrap());
+    by_path(&rows, &broken);
+    // Read from /proc alone, the paths are whole too.
+    let rows = query("proc");
+    let listener = by_path(&rows, path.to_str().unwrap());
     assert_eq!(listener["unix_flags"], 65536, "{listener:?}");
+    by_path(&rows, &broken);
     drop(held);
 }
+
+const BROKEN: &[u8] = b"netsql\n0000000000000000: 00000002 00000000 00000000 0001 01 5\nzzz junk";

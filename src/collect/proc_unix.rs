@@ -28,63 +28,79 @@ pub fn read(root: &Root) -> Result<Vec<UnixEntry>, CollectError> {
     parse(reader, &path.display().to_string()).map_err(|err| err.at(&path))
 }
 
-/// Each socket's RefCount and Flags by inode, for the rows sock_diag gave. An inode on
-/// two records that disagree is left out (its columns NULL): the kernel prints a path's
-/// bytes as they are, newlines too, so a path can hold a whole made-up record naming
-/// another socket's inode, and which of the two is the kernel's cannot be told.
-pub fn extras(root: &Root) -> Result<HashMap<u64, (u32, u32)>, CollectError> {
+/// Each socket's RefCount by inode, for the rows sock_diag gave. An inode on two records
+/// that disagree is left out (its `unix_refcnt` NULL): the kernel prints a path's bytes
+/// as they are, newlines too, so a path can hold a whole made-up record naming another
+/// socket's inode, and which of the two is the kernel's cannot be told.
+pub fn extras(root: &Root) -> Result<HashMap<u64, u32>, CollectError> {
     Ok(believed(read(root)?))
 }
 
-fn believed(entries: Vec<UnixEntry>) -> HashMap<u64, (u32, u32)> {
-    let mut found: HashMap<u64, Option<(u32, u32)>> = HashMap::new();
+fn believed(entries: Vec<UnixEntry>) -> HashMap<u64, u32> {
+    let mut found: HashMap<u64, Option<UnixEntry>> = HashMap::new();
     for entry in entries {
-        let values = (entry.ref_count, entry.flags);
         found
             .entry(entry.row.inode)
             .and_modify(|seen| {
-                if *seen != Some(values) {
+                if seen.as_ref() != Some(&entry) {
                     *seen = None;
                 }
             })
-            .or_insert(Some(values));
+            .or_insert(Some(entry));
     }
     found
         .into_iter()
-        .filter_map(|(inode, values)| Some((inode, values?)))
+        .filter_map(|(inode, entry)| Some((inode, entry?.ref_count)))
         .collect()
 }
 
 /// Parses a whole file (header line first); `file` names it in errors. The kernel ends
-/// a record with a newline but writes a path's newlines as they are: a line that is not
-/// a record, after a record with a path, is more of that path.
+/// a record with a newline but writes a path's newlines as they are (`unix_seq_show`,
+/// net/unix/af_unix.c), so a path may hold lines, even whole records. A line that is not
+/// a record is more of the nearest record above it with a path; the records between
+/// were text of that path too (a record without a path is followed by a record).
 pub fn parse(reader: impl BufRead, file: &str) -> Result<Vec<UnixEntry>, ParseFail> {
-    let mut entries: Vec<UnixEntry> = Vec::new();
+    // Each entry with its raw line, to fold it back into a path.
+    let mut entries: Vec<(UnixEntry, Vec<u8>)> = Vec::new();
     for (index, line) in reader.split(b'\n').enumerate() {
         let line = line.map_err(ParseFail::Io)?;
         if index == 0 {
             continue; // the column header
         }
-        let parsed = parse_line(&line);
-        let open_path = entries.last_mut().and_then(|e| e.row.path.as_mut());
-        match (parsed, open_path) {
-            (Ok(Some(entry)), _) => entries.push(entry),
-            (Ok(None) | Err(_), Some(path)) => {
-                path.push('\n');
-                path.push_str(&String::from_utf8_lossy(&line));
+        let failure = match parse_line(&line) {
+            Ok(Some(entry)) => {
+                entries.push((entry, line));
+                continue;
             }
-            (Ok(None), None) => {}
-            (Err((field, reason)), None) => {
-                return Err(ParseFail::Line(CollectError::Parse {
-                    file: file.to_string(),
-                    line: index + 1,
-                    field,
-                    reason,
-                }))
+            Ok(None) => None,
+            Err(failure) => Some(failure),
+        };
+        let Some(owner) = entries.iter().rposition(|(e, _)| e.row.path.is_some()) else {
+            match failure {
+                None => continue, // a blank line
+                Some((field, reason)) => {
+                    return Err(ParseFail::Line(CollectError::Parse {
+                        file: file.to_string(),
+                        line: index + 1,
+                        field,
+                        reason,
+                    }))
+                }
             }
+        };
+        let folded: Vec<Vec<u8>> = entries.drain(owner + 1..).map(|(_, raw)| raw).collect();
+        let path = entries[owner]
+            .0
+            .row
+            .path
+            .as_mut()
+            .expect("found by its path");
+        for raw in folded.iter().chain([&line]) {
+            path.push('\n');
+            path.push_str(&String::from_utf8_lossy(raw));
         }
     }
-    Ok(entries)
+    Ok(entries.into_iter().map(|(entry, _)| entry).collect())
 }
 
 /// `Num: RefCount Protocol Flags Type St Inode [Path]`. The path is everything after one
@@ -239,9 +255,28 @@ file
                 (40003, None)
             ]
         );
-        // After a record without a path, a line that is not a record is still an error.
+        // With no record above it that has a path, a line that is not a record is an
+        // error: no path can hold it.
         let broken = "header\n0000: 00000002 0 0 1 1 5\nfile\n";
         assert!(parse(broken.as_bytes(), "net/unix").is_err());
+        // A made-up record without a path, then more text: all of it is the path above.
+        let forged = "header\n\
+                      0000: 00000002 0 0 1 1 5 @x\n\
+                      0000: 00000002 0 0 1 1 6\n\
+                      zzz junk\n\
+                      0000: 00000002 0 0 1 1 7\n";
+        let entries = parse(forged.as_bytes(), "net/unix").unwrap();
+        let paths: Vec<(u64, Option<&str>)> = entries
+            .iter()
+            .map(|e| (e.row.inode, e.row.path.as_deref()))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                (5, Some("@x\n0000: 00000002 0 0 1 1 6\nzzz junk")),
+                (7, None)
+            ]
+        );
     }
 
     #[test]
@@ -257,8 +292,8 @@ file
 ";
         let extras = believed(parse(file.as_bytes(), "net/unix").unwrap());
         assert_eq!(extras.get(&40001), None);
-        assert_eq!(extras.get(&40002), Some(&(2, 0)));
+        assert_eq!(extras.get(&40002), Some(&2));
         // The same record twice (a seq_file read restarted) is still believed.
-        assert_eq!(extras.get(&40003), Some(&(2, 0)));
+        assert_eq!(extras.get(&40003), Some(&2));
     }
 }

@@ -107,14 +107,16 @@ pub fn scan(root: &Root, needs: Needs) -> Result<Vec<ProcessRow>, CollectError> 
 
 /// argv from `/proc/<pid>/cmdline`: each argument ends in a NUL, and every one counts,
 /// empty ones too (argv `["", "-c", "", "x y"]` keeps its four places, as `ps` shows
-/// them). Bytes that are not UTF-8 are replaced, not the whole line dropped. A kernel
-/// thread's is empty.
+/// them), but the last: a process that wrote a title over its argv (nginx, postgres)
+/// pads the rest with NULs, so trailing NULs are dropped, as procps does, and trailing
+/// empty arguments with them. Bytes that are not UTF-8 are replaced, not the whole line
+/// dropped. A kernel thread's is empty.
 pub fn split_cmdline(bytes: &[u8]) -> Vec<String> {
-    if bytes.is_empty() {
+    let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    if end == 0 {
         return Vec::new();
     }
-    let bytes = bytes.strip_suffix(b"\0").unwrap_or(bytes);
-    bytes
+    bytes[..end]
         .split(|&b| b == 0)
         .map(|arg| String::from_utf8_lossy(arg).into_owned())
         .collect()
@@ -122,11 +124,7 @@ pub fn split_cmdline(bytes: &[u8]) -> Vec<String> {
 
 /// A whole file, `None` if it cannot be read for any reason but [`exhausted`].
 fn read(path: &std::path::Path) -> Result<Option<Vec<u8>>, CollectError> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(err) if exhausted(&err) => Err(CollectError::io(path, err)),
-        Err(_) => Ok(None),
-    }
+    super::read_or_none(path, |path| std::fs::read(path))
 }
 
 /// The procfs crate's error as a failed scan if it is [`exhausted`], else `None`.
@@ -192,11 +190,13 @@ pub fn parse_btime(text: &str) -> Option<u64> {
 /// `/proc/<pid>/stat`, parsed by procfs once its shape is checked: procfs slices the text
 /// right after the last `)` and right before the first `(` and panics when that is not a
 /// character boundary (found by `cargo fuzz run proc_pid`). The kernel always writes
-/// `pid (comm) S ...`; anything else is not a stat line.
+/// `pid (comm) S ...`; anything else is not a stat line. A name that is not UTF-8 (any
+/// process may set one with PR_SET_NAME) has its bytes replaced: the process stays.
 pub fn parse_stat(bytes: &[u8]) -> Option<procfs::process::Stat> {
     use procfs::FromRead;
 
-    let text = std::str::from_utf8(bytes).ok()?.trim();
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim();
     let open = text.find('(')?;
     let close = text.rfind(')')?;
     let pid = &text[..open];
@@ -238,6 +238,9 @@ mod tests {
         // A title a process wrote over its argv need not end in a NUL.
         assert_eq!(split_cmdline(b"nginx: worker"), ["nginx: worker"]);
         assert_eq!(split_cmdline(b"caf\xe9\0"), ["caf\u{fffd}"]);
+        // A title written over argv, the rest padded with NULs.
+        assert_eq!(split_cmdline(b"worker: title\0\0\0\0"), ["worker: title"]);
+        assert_eq!(split_cmdline(b"\0\0"), Vec::<String>::new());
     }
 
     use procfs::FromRead;
@@ -253,6 +256,11 @@ mod tests {
         assert!(parse_stat(b"12 cp S 1").is_none());
         let line = "7 (ok) S 1 7 7 0 7 4194560 1 0 0 0 1 1 0 0 20 0 1 0 5 100 3 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
         assert_eq!(parse_stat(line.as_bytes()).map(|s| s.pid), Some(7));
+        // A name that is not UTF-8 keeps its process.
+        let mut bytes = b"7 (caf\xe9".to_vec();
+        bytes.extend_from_slice(&line.as_bytes()["7 (ok".len()..]);
+        let stat = parse_stat(&bytes).expect("a stat line");
+        assert_eq!((stat.pid, stat.comm.as_str()), (7, "caf\u{fffd}"));
     }
 
     #[test]

@@ -90,7 +90,7 @@ pub struct Scanned {
     /// Processes whose descriptors could not be read (another user's, without root).
     pub denied: usize,
     /// Unix inode -> (RefCount, Flags).
-    pub unix: HashMap<u64, (u32, u32)>,
+    pub unix: HashMap<u64, u32>,
 }
 
 /// Scans the sockets `filter` selects from `source`, with what `needs` asks for.

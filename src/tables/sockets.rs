@@ -36,7 +36,8 @@ pub struct Sockets {
     /// uid -> user name, when `user` is projected.
     pub users: Arc<HashMap<u32, String>>,
     /// Unix inode -> (RefCount, Flags) from /proc/net/unix, when either is projected.
-    pub unix: Arc<HashMap<u64, (u32, u32)>>,
+    /// RefCount by inode, from /proc/net/unix.
+    pub unix: Arc<HashMap<u64, u32>>,
     /// cgroup id -> path, when `cgroup` is projected.
     pub cgroups: Arc<HashMap<u64, String>>,
     /// `socket_events` only: when each row's event arrived (µs since the epoch, UTC).
@@ -92,7 +93,8 @@ pub mod column {
     };
     use super::super::{Column, Kind, Need};
     use super::{col, port, Sockets};
-    use crate::collect::socket_row::{sockopt_names, Family};
+    use crate::collect::proc_unix;
+    use crate::collect::socket_row::{sockopt_names, Family, State};
 
     pub const PROTO: Column<Sockets> = Column {
         name: col::PROTO,
@@ -238,16 +240,18 @@ pub mod column {
     pub const UNIX_REFCNT: Column<Sockets> = Column {
             name: col::UNIX_REFCNT,
             kind: Kind::UInt32,
-            doc: "Unix only: reference count as /proc/net/unix shows it (netstat -x RefCnt); NULL if gone from there, or if two records there disagree (another socket's path can print a made-up one)",
+            doc: "Unix only: reference count as /proc/net/unix shows it (netstat -x RefCnt); NULL if gone from there, or if two records there disagree (a socket's path can print a made-up one)",
             needs: &[Need::UnixExtras],
-            build: |s, range| uint32(&s.rows[range.clone()], |r| s.unix.get(&r.inode).filter(|_| r.family == Family::Unix).map(|u| u.0)),
+            build: |s, range| uint32(&s.rows[range.clone()], |r| s.unix.get(&r.inode).filter(|_| r.family == Family::Unix).copied()),
     };
     pub const UNIX_FLAGS: Column<Sockets> = Column {
             name: col::UNIX_FLAGS,
             kind: Kind::UInt32,
-            doc: "Unix only: socket flags from /proc/net/unix (0x10000 __SO_ACCEPTCON: listening; netstat's [ ACC ]); NULL as unix_refcnt",
-            needs: &[Need::UnixExtras],
-            build: |s, range| uint32(&s.rows[range.clone()], |r| s.unix.get(&r.inode).filter(|_| r.family == Family::Unix).map(|u| u.1)),
+            doc: "Unix only: socket flags as /proc/net/unix shows them (0x10000 __SO_ACCEPTCON: listening; netstat's [ ACC ])",
+            needs: &[],
+            // The kernel prints __SO_ACCEPTCON for a listener and nothing else
+            // (unix_seq_show): the state says it, and a made-up record cannot.
+            build: |s, range| uint32(&s.rows[range.clone()], |r| (r.family == Family::Unix).then_some(if r.state == State::Listen { proc_unix::SO_ACCEPTCON } else { 0 })),
     };
     pub const TIMER: Column<Sockets> = Column {
             name: col::TIMER,
