@@ -82,14 +82,19 @@ fn trip(ns: String, dir: std::path::PathBuf) -> Tripped {
     children.push(nobody);
     drop(raw);
 
-    // close_wait_leaks (with max = 1): two connections whose peers closed, held here.
+    // close_wait_leaks (with max = 1): two connections whose peers closed, held here,
+    // each on two descriptors (a dup): two sockets, not four.
     let lst = TcpListener::bind("127.0.0.1:7202").unwrap();
     let mut held: Vec<OwnedFd> = Vec::new();
     for _ in 0..2 {
         let client = TcpStream::connect("127.0.0.1:7202").unwrap();
         let (server, _) = lst.accept().unwrap();
         client.shutdown(std::net::Shutdown::Write).unwrap();
-        held.extend([client.into(), server.into()]);
+        held.extend([
+            client.into(),
+            server.try_clone().unwrap().into(),
+            server.into(),
+        ]);
     }
 
     // stuck_send_queues (with max_bytes = 100): 1000 bytes the peer never acknowledges.

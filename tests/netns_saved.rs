@@ -15,7 +15,8 @@ use common::{Kid, Netns};
 struct Made {
     /// `sleep` holding the [::1]:7702 listener.
     six: Kid,
-    /// `sleep` holding two CLOSE_WAIT connections accepted on 127.0.0.1:7703.
+    /// `sleep` holding two CLOSE_WAIT connections accepted on 127.0.0.1:7703, the first
+    /// on two descriptors.
     waiter: Kid,
     _held: Vec<OwnedFd>,
 }
@@ -86,8 +87,10 @@ fn build() -> Made {
         held.push(client.into());
         accepted.push(server);
     }
-    let waiter = sleeper(&[&accepted[0], &accepted[1]]);
-    drop(accepted);
+    // The waiter holds the first twice (a dup): two sockets, three descriptors.
+    let dup = accepted[0].try_clone().unwrap();
+    let waiter = sleeper(&[&accepted[0], &accepted[1], &dup]);
+    drop((accepted, dup));
     held.extend([web.into(), udp.into(), client6.into(), waiting.into()]);
     settled();
     Made {

@@ -289,12 +289,13 @@ fn snapshots_read_back_in_netsql_duckdb_and_pyarrow() {
     let first = listen(7400);
     let second = listen(7401);
     let _pair = ns.within(|| TcpStream::connect("127.0.0.1:7400").unwrap());
-    let snapshot = |tables: &str| {
+    let snapshot_of = |scope: &str, tables: &str| {
         let out = ok(&[
-            "--netns", &ns.name, "snapshot", "--to", &dir, "--host", "h1", "--tables", tables,
+            "--netns", scope, "snapshot", "--to", &dir, "--host", "h1", "--tables", tables,
         ]);
         out.lines().map(PathBuf::from).collect::<Vec<_>>()
     };
+    let snapshot = |tables: &str| snapshot_of(&ns.name, tables);
     let stable =
         "proto, state, local_address, local_port, remote_address, remote_port, inode, uid, recv_q";
     let live_before = rows(&[
@@ -366,33 +367,56 @@ fn snapshots_read_back_in_netsql_duckdb_and_pyarrow() {
     );
 
     // Three snapshots: 7401 closed before the second, 7402 opened before the third.
+    // The last two also read a second namespace (a second container), which listens on
+    // 127.0.0.1:7400 too from the third on: a new listener, though the first namespace
+    // had one on that address and port all along.
+    let other = Netns::create("history2", &[]).expect("a second namespace");
+    let both = format!("{},{}", ns.name, other.name);
     drop(second);
     std::thread::sleep(Duration::from_millis(20));
-    snapshot("sockets");
+    snapshot_of(&both, "sockets");
     let third = listen(7402);
+    let twin = other.within(|| TcpListener::bind("127.0.0.1:7400").unwrap());
     std::thread::sleep(Duration::from_millis(20));
-    snapshot("sockets");
+    snapshot_of(&both, "sockets");
     let new = rows(&["--history", &dir, "-q", "history_new_listeners"]);
-    let ports: Vec<u64> = new
+    let new: Vec<(Option<String>, u64)> = new
         .iter()
-        .map(|r| number(r, "local_port").unwrap())
+        .map(|r| (text(r, "netns_name"), number(r, "local_port").unwrap()))
         .collect();
-    assert_eq!(ports, [7402]);
+    assert_eq!(
+        new,
+        [
+            (Some(other.name.clone()), 7400),
+            (Some(ns.name.clone()), 7402)
+        ]
+    );
     let timeline = rows(&["--history", &dir, "-q", "history_listener_timeline"]);
-    let seen: Vec<(u64, u64)> = timeline
+    let mut seen: Vec<(u64, u64, Option<String>)> = timeline
         .iter()
         .map(|r| {
             (
                 number(r, "local_port").unwrap(),
                 number(r, "snapshots").unwrap(),
+                text(r, "netns_name"),
             )
         })
         .collect();
-    assert_eq!(seen, [(7400, 3), (7401, 1), (7402, 1)]);
+    seen.sort();
+    let name = |ns: &Netns| Some(ns.name.clone());
+    assert_eq!(
+        seen,
+        [
+            (7400, 1, name(&other)),
+            (7400, 3, name(&ns)),
+            (7401, 1, name(&ns)),
+            (7402, 1, name(&ns))
+        ]
+    );
     let by_port = |p: u64| {
         timeline
             .iter()
-            .find(|r| number(r, "local_port") == Some(p))
+            .find(|r| number(r, "local_port") == Some(p) && text(r, "netns_name") == name(&ns))
             .unwrap()
     };
     assert_eq!(
@@ -492,7 +516,7 @@ fn snapshots_read_back_in_netsql_duckdb_and_pyarrow() {
         "EXPLAIN SELECT local_port FROM history.sockets",
     ]);
     assert_eq!(plan.matches(".parquet").count(), 4, "{plan}");
-    drop((first, third));
+    drop((first, third, twin));
 }
 
 fn snapshot_other_host(ns: &Netns, dir: &str) {
