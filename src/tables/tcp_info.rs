@@ -8,7 +8,7 @@ use super::columns::{boolean, uint32, uint64, utf8, utf8_list};
 use super::sockets::{column as id, Sockets};
 use super::{Column, Kind, Need, TableSpec, TablesConfig};
 use crate::catalog::Scan;
-use crate::collect::socket_row::{Protocol, SocketRow};
+use crate::collect::socket_row::{Protocol, SocketRow, State};
 use crate::collect::tcp_info::{at, TcpInfo};
 
 pub use super::socket_names::CONGESTION;
@@ -339,7 +339,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
         Column {
             name: "unacked",
             kind: Kind::UInt32,
-            doc: "Segments in flight, not yet acknowledged (ss unacked:)",
+            doc: "Segments in flight, not yet acknowledged (ss unacked:); for a listener, connections waiting in its accept queue",
             needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
@@ -349,10 +349,14 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
         Column {
             name: "sacked",
             kind: Kind::UInt32,
-            doc: "Segments selectively acknowledged (ss sacked:)",
+            doc: "Segments selectively acknowledged (ss sacked:); NULL for a listener, where the kernel puts its backlog limit in this field (sockets.send_q shows it)",
             needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
+                // tcp_get_info: a listener's tcpi_sacked is sk_max_ack_backlog.
+                if r.state == State::Listen {
+                    return None;
+                }
                 i.u32(at::SACKED)
             }),
         },

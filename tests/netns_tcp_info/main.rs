@@ -83,6 +83,17 @@ fn tcp_internals_equal_what_ss_shows() {
         compared += 1;
     }
     assert!(compared >= 8, "{compared}");
+    // A listener's tcpi_sacked is its backlog limit, which ss leaves out: NULL, not a
+    // count of segments; its unacked is its accept queue, as ss prints it.
+    let listeners: Vec<&Row> = ours
+        .iter()
+        .filter(|r| text(r, "state").as_deref() == Some("LISTEN"))
+        .collect();
+    assert!(!listeners.is_empty());
+    for listener in listeners {
+        assert_eq!(listener["sacked"], serde_json::Value::Null, "{listener:?}");
+        assert!(number(listener, "unacked").is_some(), "{listener:?}");
+    }
     // SO_MAX_PACING_RATE, set to 1,000,000 bytes/s on the marked socket alone: 8 Mbit/s
     // there, and the kernel's "unlimited" (~0) NULL everywhere else.
     let limited: Vec<(u64, Option<u64>)> = ours
