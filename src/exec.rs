@@ -190,6 +190,7 @@ impl<'a> Runner<'a> {
             if self.read_only {
                 check_read_only(statement)?;
             }
+            check_distinct_from(statement)?;
             kill::check_statement(statement, self.kill, self.dry_run)?;
             if let Statement::CopyTo(copy) = statement {
                 check_copy_target(&copy.target)?;
@@ -455,6 +456,44 @@ fn check_copy_target(target: &str) -> Result<(), Error> {
             dir.display()
         ))),
         _ => Ok(()),
+    }
+}
+
+/// sqlparser 0.62 (DataFusion 55's) parses the right side of IS [NOT] DISTINCT FROM past
+/// a following AND or OR: `a IS NOT DISTINCT FROM b AND c` is read as
+/// `a IS NOT DISTINCT FROM (b AND c)`, a wrong answer with no error (later releases fix
+/// it). A bare AND or OR there can only come from that reading: parentheses the user
+/// wrote are kept (`Expr::Nested`). So it is refused, saying how to write it.
+fn check_distinct_from(statement: &Statement) -> Result<(), Error> {
+    use datafusion::sql::sqlparser::ast::{visit_expressions, BinaryOperator, Expr};
+    use std::ops::ControlFlow;
+    let bare = |side: &Expr| {
+        matches!(
+            side,
+            Expr::BinaryOp {
+                op: BinaryOperator::And | BinaryOperator::Or,
+                ..
+            }
+        )
+    };
+    let misread = |expr: &Expr| match expr {
+        Expr::IsDistinctFrom(_, right) | Expr::IsNotDistinctFrom(_, right) if bare(right) => {
+            ControlFlow::Break(expr.to_string())
+        }
+        _ => ControlFlow::Continue(()),
+    };
+    let found = match statement {
+        Statement::Statement(sql) => visit_expressions(sql.as_ref(), misread),
+        Statement::Explain(explain) => return check_distinct_from(&explain.statement),
+        _ => ControlFlow::Continue(()),
+    };
+    match found {
+        ControlFlow::Break(expr) => Err(Error::Usage(format!(
+            "`{expr}`: put IS [NOT] DISTINCT FROM in parentheses next to AND or OR, as in \
+             `(a IS NOT DISTINCT FROM b) AND c`: this SQL parser would read it as \
+             `a IS NOT DISTINCT FROM (b AND c)`"
+        ))),
+        ControlFlow::Continue(()) => Ok(()),
     }
 }
 

@@ -967,3 +967,40 @@ fn the_man_page_lists_every_option_of_help() {
         assert!(man.contains(sub), "{sub}");
     }
 }
+
+/// DataFusion 55's SQL parser reads `a IS NOT DISTINCT FROM b AND c` as
+/// `a IS NOT DISTINCT FROM (b AND c)`: true below, where PostgreSQL says false. netsql
+/// refuses that shape in one line; with the parentheses written, the answer is right.
+#[test]
+fn is_distinct_from_next_to_and_must_be_parenthesized() {
+    for sql in [
+        "SELECT false IS NOT DISTINCT FROM false AND false AS x",
+        "SELECT 1 FROM sockets s JOIN sockets t ON s.inode IS NOT DISTINCT FROM t.inode \
+         AND s.pid = t.pid",
+        "EXPLAIN SELECT false IS DISTINCT FROM true OR true AS x",
+    ] {
+        assert_error(&run(&["-e", sql]), "in parentheses");
+    }
+    for (sql, answer) in [
+        (
+            "SELECT (false IS NOT DISTINCT FROM false) AND false AS x",
+            "x\nfalse\n",
+        ),
+        // An AND before it is read right: false AND (true IS NOT DISTINCT FROM false).
+        (
+            "SELECT false AND true IS NOT DISTINCT FROM false AS x",
+            "x\nfalse\n",
+        ),
+        (
+            "SELECT false IS NOT DISTINCT FROM (false AND false) AS x",
+            "x\ntrue\n",
+        ),
+        ("SELECT 1 IS DISTINCT FROM 2 AS x", "x\ntrue\n"),
+    ] {
+        assert_eq!(
+            stdout(&run(&["--format", "csv", "-e", sql])),
+            answer,
+            "{sql}"
+        );
+    }
+}
