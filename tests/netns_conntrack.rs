@@ -1220,15 +1220,14 @@ fn zones_of_either_direction_are_read_selected_and_deleted() {
         stderr.trim(),
         "netsql: deleted 2 of 2 matching conntrack entries"
     );
-    let expected: Vec<u64> = listed
-        .keys()
-        .copied()
-        .filter(|id| !in_zone("7").contains(id))
-        .collect();
-    assert_eq!(
-        conntrack_list(ns, &[]).into_keys().collect::<Vec<_>>(),
-        expected
-    );
+    // The test's own flows only: the setup's may time out meanwhile on a slow run.
+    let after = conntrack_list(ns, &[]);
+    for id in in_zone("7") {
+        assert!(!after.contains_key(&id), "{id} is still listed");
+    }
+    let kept = in_zone("5");
+    assert_eq!(kept.len(), 1);
+    assert!(after.contains_key(&kept[0]), "the zone 5 entry went too");
 }
 
 /// A reader that falls behind (nobody reads netsql's output during a churn of new

@@ -29,6 +29,7 @@ pub const LISTED: &[&str] = &[
     "post_nat_dst",
     "mark",
     "zone",
+    "zone_dir",
     "id",
 ];
 
@@ -72,20 +73,37 @@ impl Tally {
 
 /// Each row of `batch` (the IDENTITY columns) as the namespace and entry to delete.
 pub fn entries(batch: &RecordBatch) -> Result<Vec<(u64, Flow)>, Error> {
-    let text = |i: usize| cast(batch.column(i), &DataType::Utf8);
-    let int = |i: usize| cast(batch.column(i), &DataType::Int32);
-    let netns = cast(batch.column(0), &DataType::UInt64)?;
+    let column = |name: &str| {
+        batch.column_by_name(name).ok_or_else(|| {
+            Error::Usage(format!(
+                "DELETE FROM conntrack: no column {name} in its input"
+            ))
+        })
+    };
+    let text = |name: &str| Ok::<_, Error>(cast(column(name)?, &DataType::Utf8)?);
+    let int = |name: &str| Ok::<_, Error>(cast(column(name)?, &DataType::Int32)?);
+    let netns = cast(column("netns")?, &DataType::UInt64)?;
     let netns = netns.as_primitive::<UInt64Type>();
-    let (family, proto, src, dst) = (text(1)?, text(2)?, text(3)?, text(4)?);
+    let (family, proto) = (text("family")?, text("proto")?);
+    let (src, dst) = (text("orig_src")?, text("orig_dst")?);
     let (family, proto) = (family.as_string::<i32>(), proto.as_string::<i32>());
     let (src, dst) = (src.as_string::<i32>(), dst.as_string::<i32>());
-    let ints: Vec<_> = (5..10).map(int).collect::<Result<_, _>>()?;
+    let ints: Vec<_> = [
+        "orig_sport",
+        "orig_dport",
+        "icmp_type",
+        "icmp_code",
+        "icmp_id",
+    ]
+    .into_iter()
+    .map(int)
+    .collect::<Result<_, _>>()?;
     let ints: Vec<_> = ints.iter().map(|a| a.as_primitive::<Int32Type>()).collect();
-    let zone = cast(batch.column(10), &DataType::UInt32)?;
+    let zone = cast(column("zone")?, &DataType::UInt32)?;
     let zone = zone.as_primitive::<UInt32Type>();
-    let zone_dir = text(11)?;
+    let zone_dir = text("zone_dir")?;
     let zone_dir = zone_dir.as_string::<i32>();
-    let id = cast(batch.column(12), &DataType::UInt32)?;
+    let id = cast(column("id")?, &DataType::UInt32)?;
     let id = id.as_primitive::<UInt32Type>();
     let mut out = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
@@ -124,11 +142,13 @@ pub fn entries(batch: &RecordBatch) -> Result<Vec<(u64, Flow)>, Error> {
                     .is_valid(row)
                     .then(|| u16::try_from(zone.value(row)).ok())
                     .flatten(),
-                zone_dir: match zone_dir.is_valid(row).then(|| zone_dir.value(row)) {
-                    Some("orig") => ZoneDir::Original,
-                    Some("reply") => ZoneDir::Reply,
-                    _ => ZoneDir::Both,
-                },
+                zone_dir: ZoneDir::from_name(zone_dir.is_valid(row).then(|| zone_dir.value(row)))
+                    .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "DELETE FROM conntrack: zone_dir {:?}",
+                        zone_dir.value(row)
+                    ))
+                })?,
                 id: id.is_valid(row).then(|| id.value(row)),
                 ..Flow::default()
             },

@@ -11,7 +11,7 @@ use super::literals::{address_literal, cast_int_literal, column_name};
 use super::netns::{self, PerNs, Spans};
 use super::{Column, Kind, TableSpec, TablesConfig};
 use crate::catalog::Scan;
-use crate::collect::conntrack::{self, Ctnetlink, Filter, Flow, ZoneDir};
+use crate::collect::conntrack::{self, Ctnetlink, Filter, Flow};
 use crate::collect::netns::Access;
 use crate::collect::CollectError;
 
@@ -229,13 +229,7 @@ pub static SPEC: TableSpec<Flows> = TableSpec {
             doc: "'orig' or 'reply' for a zone of that direction only (conntrack's zone-orig=, \
                   zone-reply=); NULL when it holds for both",
             needs: &[],
-            build: |s, range| {
-                utf8(&s.rows[range.clone()], |r| match r.zone_dir {
-                    ZoneDir::Both => None,
-                    ZoneDir::Original => Some("orig"),
-                    ZoneDir::Reply => Some("reply"),
-                })
-            },
+            build: |s, range| utf8(&s.rows[range.clone()], |r| r.zone_dir.name()),
         },
         Column {
             name: "id",

@@ -30,6 +30,12 @@ pub struct Ctnetlink {
 
 /// What a refusal means for conntrack, in the words an operator acts on.
 pub(crate) fn refused(what: &str, errno: std::io::Error) -> CollectError {
+    if super::exhausted(&errno) {
+        return CollectError::Socket {
+            what: "a NETLINK_NETFILTER socket",
+            source: errno,
+        };
+    }
     let why = match errno.raw_os_error() {
         Some(libc::EPERM | libc::EACCES) => "needs CAP_NET_ADMIN in the namespace",
         Some(libc::EPROTONOSUPPORT | libc::ENOENT | libc::EOPNOTSUPP) => {

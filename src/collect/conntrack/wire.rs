@@ -151,7 +151,38 @@ pub enum ZoneDir {
     Reply,
 }
 
+impl ZoneDir {
+    /// As the `zone_dir` column says it (conntrack's `zone-orig=`, `zone-reply=`); `None`
+    /// for both directions.
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            ZoneDir::Both => None,
+            ZoneDir::Original => Some("orig"),
+            ZoneDir::Reply => Some("reply"),
+        }
+    }
+
+    /// The inverse of [`ZoneDir::name`].
+    pub fn from_name(name: Option<&str>) -> Option<ZoneDir> {
+        match name {
+            None => Some(ZoneDir::Both),
+            Some("orig") => Some(ZoneDir::Original),
+            Some("reply") => Some(ZoneDir::Reply),
+            Some(_) => None,
+        }
+    }
+}
+
 impl Flow {
+    /// The tuple of direction `dir`; a zone inside it holds for that direction only.
+    fn tuple(&mut self, parts: &[CtTuple], dir: ZoneDir) -> Tuple {
+        let (tuple, zone) = tuple(parts);
+        if zone.is_some() {
+            (self.zone, self.zone_dir) = (zone, dir);
+        }
+        tuple
+    }
+
     /// The zone the original tuple is looked up in: what names the entry to the kernel.
     pub fn original_zone(&self) -> u16 {
         match self.zone_dir {
@@ -223,9 +254,10 @@ fn emitted(parts: &[impl Emitable]) -> Vec<u8> {
 }
 
 /// Whether the kernel's dump filter matches an original-tuple address right: IPv4 only.
-/// For IPv6 ctnetlink tests `!ipv6_addr_cmp(filter, entry)`, true when the two are
-/// equal, and leaves out exactly the entries asked for (seen on 6.18, as in the code
-/// since 5.8). So an IPv6 address is checked here, after a dump of the family.
+/// For IPv6, `ctnetlink_filter_match_tuple` (net/netfilter/nf_conntrack_netlink.c) tests
+/// `!ipv6_addr_cmp(filter, entry)`, true when the two are equal, and leaves out exactly
+/// the entries asked for (seen on 6.18, as in the code since 5.8). So an IPv6 address is
+/// checked here, after a dump of the family.
 pub fn kernel_matches(address: &IpAddr) -> bool {
     address.is_ipv4()
 }
@@ -317,8 +349,9 @@ pub fn delete_request(flow: &Flow, seq: u32) -> Vec<u8> {
         nla(CTA_TUPLE_PROTO | NLA_F_NESTED, emitted(&proto)),
     ];
     let mut attributes = vec![nla(CTA_TUPLE_ORIG | NLA_F_NESTED, emitted(&tuple))];
-    // A zone of the original direction only is looked up as one of both: the kernel
-    // compares the zone's id for the tuple's direction.
+    // A zone of the original direction only is looked up as one of both:
+    // nf_conntrack_find_get compares the zone's id for the tuple's direction
+    // (nf_ct_zone_equal, include/net/netfilter/nf_conntrack_zones.h).
     let zone = flow.original_zone();
     if zone != 0 {
         attributes.push(nla(CTA_ZONE, zone.to_be_bytes()));
@@ -484,20 +517,8 @@ pub fn decode_flow(kind: u16, payload: &[u8]) -> Result<Flow, String> {
     };
     for attribute in &attributes {
         match attribute {
-            ConntrackAttribute::CtaTupleOrig(t) => {
-                let zone;
-                (flow.orig, zone) = tuple(t);
-                if zone.is_some() {
-                    (flow.zone, flow.zone_dir) = (zone, ZoneDir::Original);
-                }
-            }
-            ConntrackAttribute::CtaTupleReply(t) => {
-                let zone;
-                (flow.reply, zone) = tuple(t);
-                if zone.is_some() {
-                    (flow.zone, flow.zone_dir) = (zone, ZoneDir::Reply);
-                }
-            }
+            ConntrackAttribute::CtaTupleOrig(t) => flow.orig = flow.tuple(t, ZoneDir::Original),
+            ConntrackAttribute::CtaTupleReply(t) => flow.reply = flow.tuple(t, ZoneDir::Reply),
             ConntrackAttribute::CtaStatus(s) => flow.status = s.bits(),
             ConntrackAttribute::CtaTimeout(t) => flow.timeout = Some(*t),
             ConntrackAttribute::CtaMark(m) => flow.mark = Some(*m),
