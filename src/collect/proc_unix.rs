@@ -240,18 +240,23 @@ file
 0000000000000000: 00000003 00000000 00000000 0001 03 40003
 ";
 
+    /// Each record's inode and path.
+    fn paths(file: &str) -> Vec<(u64, Option<String>)> {
+        parse(file.as_bytes(), "net/unix")
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.row.inode, e.row.path))
+            .collect()
+    }
+
     #[test]
     fn a_newline_in_a_path_is_part_of_it() {
-        let entries = parse(NEWLINES.as_bytes(), "net/unix").unwrap();
-        let paths: Vec<(u64, Option<&str>)> = entries
-            .iter()
-            .map(|e| (e.row.inode, e.row.path.as_deref()))
-            .collect();
+        let some = |path: &str| Some(path.to_string());
         assert_eq!(
-            paths,
+            paths(NEWLINES),
             [
-                (40001, Some("/tmp/nl\nfile")),
-                (40002, Some("/tmp/end\n")),
+                (40001, some("/tmp/nl\nfile")),
+                (40002, some("/tmp/end\n")),
                 (40003, None)
             ]
         );
@@ -265,15 +270,10 @@ file
                       0000: 00000002 0 0 1 1 6\n\
                       zzz junk\n\
                       0000: 00000002 0 0 1 1 7\n";
-        let entries = parse(forged.as_bytes(), "net/unix").unwrap();
-        let paths: Vec<(u64, Option<&str>)> = entries
-            .iter()
-            .map(|e| (e.row.inode, e.row.path.as_deref()))
-            .collect();
         assert_eq!(
-            paths,
+            paths(forged),
             [
-                (5, Some("@x\n0000: 00000002 0 0 1 1 6\nzzz junk")),
+                (5, some("@x\n0000: 00000002 0 0 1 1 6\nzzz junk")),
                 (7, None)
             ]
         );
