@@ -1074,6 +1074,14 @@ fn record_writes_conntrack_events() {
 /// `DELETE FROM conntrack` removes exactly the entries its WHERE selects (conntrack -L
 /// before and after), only with --allow-kill, never all without `=all`, never with LIMIT;
 /// --dry-run lists them and removes nothing.
+/// Runs `delete` with --allow-kill inside `ns`: its summary line.
+fn deleted(ns: &Netns, delete: &str) -> String {
+    let out = ns.exec(&[env!("CARGO_BIN_EXE_netsql"), "--allow-kill", "-e", delete]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    stderr.trim().to_string()
+}
+
 #[test]
 fn delete_removes_exactly_the_selected_entries() {
     let Some(hosts) = setup("ctd") else { return };
@@ -1130,11 +1138,8 @@ fn delete_removes_exactly_the_selected_entries() {
         before.keys().collect::<Vec<_>>(),
         "nothing removed by a listing or a refusal"
     );
-    let out = run(&["--allow-kill", "--format", "csv", "-e", delete]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
     assert_eq!(
-        stderr.trim(),
+        deleted(ns, delete),
         "netsql: deleted 10 of 10 matching conntrack entries"
     );
     let after = conntrack_list(ns, &[]);
@@ -1208,16 +1213,8 @@ fn zones_of_either_direction_are_read_selected_and_deleted() {
     }
     assert_eq!(in_zone("7").len(), 2);
 
-    let out = ns.exec(&[
-        env!("CARGO_BIN_EXE_netsql"),
-        "--allow-kill",
-        "-e",
-        "DELETE FROM conntrack WHERE zone = 7",
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
     assert_eq!(
-        stderr.trim(),
+        deleted(ns, "DELETE FROM conntrack WHERE zone = 7"),
         "netsql: deleted 2 of 2 matching conntrack entries"
     );
     // The test's own flows only: the setup's may time out meanwhile on a slow run.

@@ -223,17 +223,21 @@ fn running_out_of_descriptors_fails_an_owner_query() {
         "SELECT local_port, pid FROM sockets",
         "SELECT * FROM socket_owners",
     ] {
-        let out = run(sql);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{sql}: {err}");
-        assert!(
-            err.starts_with("netsql: ")
-                && err.contains("Too many open files")
-                && err.lines().count() == 1,
-            "{sql}: {err}"
-        );
-        assert!(out.stdout.is_empty(), "{sql}");
+        out_of_descriptors(&run(sql), sql);
     }
+}
+
+/// Exit 2 with one "Too many open files" line and nothing on stdout.
+fn out_of_descriptors(out: &Output, what: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{what}: {err}");
+    assert!(
+        err.starts_with("netsql: ")
+            && err.contains("Too many open files")
+            && err.lines().count() == 1,
+        "{what}: {err}"
+    );
+    assert!(out.stdout.is_empty(), "{what}");
 }
 
 /// Running out of descriptors where a column's lookup needs one: the query fails in one
@@ -255,17 +259,6 @@ fn running_out_of_descriptors_never_leaves_a_null() {
             seccomp(&mut command, deny);
             command.run()
         })
-    };
-    let out_of_descriptors = |out: &Output, what: &str| {
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{what}: {err}");
-        assert!(
-            err.starts_with("netsql: ")
-                && err.contains("Too many open files")
-                && err.lines().count() == 1,
-            "{what}: {err}"
-        );
-        assert!(out.stdout.is_empty(), "{what}");
     };
     let answer = |out: &Output| {
         assert!(

@@ -11,9 +11,7 @@ use super::{CollectError, Root};
 /// Where cgroup2 is mounted, from `self/mounts` (`/sys/fs/cgroup` on a unified host,
 /// `/sys/fs/cgroup/unified` on a hybrid one); `None` without cgroup v2.
 pub fn mount(root: &Root) -> Result<Option<PathBuf>, CollectError> {
-    let mounts = super::read_or_none(&root.proc_path("self/mounts"), |path| {
-        std::fs::read_to_string(path)
-    })?;
+    let mounts = super::read_or_none(&root.proc_path("self/mounts"), std::fs::read_to_string)?;
     Ok(mounts.and_then(|mounts| parse_mount(&mounts)))
 }
 
@@ -92,7 +90,7 @@ fn walk(dir: &Path, relative: &str, found: &mut HashMap<u64, String>) -> Result<
             relative.to_string()
         },
     );
-    let Some(entries) = super::read_or_none(dir, |dir| std::fs::read_dir(dir))? else {
+    let Some(entries) = super::read_or_none(dir, std::fs::read_dir)? else {
         return Ok(());
     };
     for entry in entries.flatten() {

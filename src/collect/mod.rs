@@ -207,9 +207,9 @@ pub fn exhausted(err: &std::io::Error) -> bool {
 /// A read whose failure means something about the thing read (it has gone, may not be
 /// read, is not there): `None` then, a NULL or a missing row. Running out
 /// ([`exhausted`]) is the query's error instead, naming `path`.
-pub fn read_or_none<T>(
-    path: &Path,
-    read: impl FnOnce(&Path) -> std::io::Result<T>,
+pub fn read_or_none<'p, T>(
+    path: &'p Path,
+    read: impl FnOnce(&'p Path) -> std::io::Result<T>,
 ) -> Result<Option<T>, CollectError> {
     match read(path) {
         Ok(value) => Ok(Some(value)),

@@ -95,8 +95,7 @@ impl Namespace {
     pub fn cgroup(&self, root: &Root) -> Result<Option<String>, CollectError> {
         for pid in &self.pids {
             let dir = root.proc.join(pid.to_string());
-            let Some(text) = super::read_or_none(&dir.join("cgroup"), |path| std::fs::read(path))?
-            else {
+            let Some(text) = super::read_or_none(&dir.join("cgroup"), std::fs::read)? else {
                 continue;
             };
             // Read after the cgroup: the process was in it when its cgroup was read.
@@ -156,11 +155,8 @@ fn bind_mounts(
         return Ok(());
     };
     for (dir, named) in [(NAMED_DIR, true), (DOCKER_DIR, false)] {
-        let dir = root.run.join(dir);
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(err) if super::exhausted(&err) => return Err(CollectError::io(&dir, err)),
-            Err(_) => continue,
+        let Some(entries) = super::read_or_none(&root.run.join(dir), std::fs::read_dir)? else {
+            continue;
         };
         let mut entries: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
         entries.sort();
@@ -400,12 +396,7 @@ pub fn visit<T: Send>(
     // Without it a namespace can only be read through a process's files; out of
     // descriptors, nothing is read at all (not every namespace read as one we may not
     // enter).
-    let path = root.proc_path("thread-self/ns/net");
-    let home = match File::open(&path) {
-        Ok(home) => Some(home),
-        Err(err) if super::exhausted(&err) => return Err(CollectError::io(&path, err)),
-        Err(_) => None,
-    };
+    let home = super::read_or_none(&root.proc_path("thread-self/ns/net"), File::open)?;
     let workers = cores().min(namespaces.len());
     let next = AtomicUsize::new(0);
     let outcomes: Outcomes<T> = Mutex::new((0..namespaces.len()).map(|_| None).collect());

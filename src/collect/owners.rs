@@ -302,7 +302,7 @@ fn as_wanted(mut all: Vec<Owner>, want: &Want) -> Vec<Owner> {
 /// descriptors is an error, not a NULL `program`.
 pub fn comm(root: &Root, pid: i32) -> Result<Option<String>, CollectError> {
     let path = root.proc.join(pid.to_string()).join("comm");
-    let text = super::read_or_none(&path, |path| std::fs::read(path))?;
+    let text = super::read_or_none(&path, std::fs::read)?;
     // One newline ends the file; a name may end in one of its own, as stat shows it.
     Ok(text.map(|text| {
         String::from_utf8_lossy(text.strip_suffix(b"\n").unwrap_or(&text)).into_owned()

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use procfs::ProcError;
 
-use super::{exhausted, netns, CollectError, Root};
+use super::{exhausted, netns, read_or_none, CollectError, Root};
 
 /// Which per-process files a scan needs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,24 +58,22 @@ pub fn scan(root: &Root, needs: Needs) -> Result<Vec<ProcessRow>, CollectError> 
         let dir = root.proc.join(row.pid.to_string());
         if needs.stat {
             let path = dir.join("stat");
-            match read(&path)?.and_then(|bytes| parse_stat(&bytes)) {
+            match read_or_none(&path, std::fs::read)?.and_then(|bytes| parse_stat(&bytes)) {
                 Some(stat) => row.stat = Some(stat),
                 None => continue,
             }
         }
         if needs.owner {
-            match std::fs::metadata(&dir) {
-                Ok(meta) => {
-                    row.uid = Some(meta.uid());
-                    row.gid = Some(meta.gid());
-                }
-                Err(err) if exhausted(&err) => return Err(CollectError::io(&dir, err)),
-                Err(_) => continue,
-            }
+            let Some(meta) = read_or_none(&dir, std::fs::metadata)? else {
+                continue;
+            };
+            row.uid = Some(meta.uid());
+            row.gid = Some(meta.gid());
         }
         let mut failed = false;
         if needs.cmdline {
-            row.args = read(&dir.join("cmdline"))?.map(|bytes| split_cmdline(&bytes));
+            row.args = read_or_none(&dir.join("cmdline"), std::fs::read)?
+                .map(|bytes| split_cmdline(&bytes));
             failed |= row.args.is_none();
         }
         if needs.exe {
@@ -84,8 +82,8 @@ pub fn scan(root: &Root, needs: Needs) -> Result<Vec<ProcessRow>, CollectError> 
             failed |= row.exe.is_none();
         }
         if needs.cgroup {
-            row.cgroup =
-                read(&dir.join("cgroup"))?.and_then(|text| super::cgroups::parse_cgroup(&text));
+            row.cgroup = read_or_none(&dir.join("cgroup"), std::fs::read)?
+                .and_then(|text| super::cgroups::parse_cgroup(&text));
             failed |= row.cgroup.is_none();
         }
         if needs.netns {
@@ -120,11 +118,6 @@ pub fn split_cmdline(bytes: &[u8]) -> Vec<String> {
         .split(|&b| b == 0)
         .map(|arg| String::from_utf8_lossy(arg).into_owned())
         .collect()
-}
-
-/// A whole file, `None` if it cannot be read for any reason but [`exhausted`].
-fn read(path: &std::path::Path) -> Result<Option<Vec<u8>>, CollectError> {
-    super::read_or_none(path, |path| std::fs::read(path))
 }
 
 /// The procfs crate's error as a failed scan if it is [`exhausted`], else `None`.

@@ -157,7 +157,7 @@ impl Ctnetlink {
         let mut answer = self.kernel_count()?;
         if answer.1.is_none() {
             let path = root.proc_path("sys/net/netfilter/nf_conntrack_max");
-            answer.1 = super::read_or_none(&path, |path| std::fs::read_to_string(path))?
+            answer.1 = super::read_or_none(&path, std::fs::read_to_string)?
                 .and_then(|text| text.trim().parse().ok());
         }
         Ok(answer)

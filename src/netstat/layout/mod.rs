@@ -172,7 +172,7 @@ pub fn unix(flags: &Flags, rows: &Rows, out: &mut (dyn Write + Send)) -> Result<
             out,
             "unix  {:<6} {:<11} {:<10} {:<13} {:<8}",
             refcnt[i].unwrap_or(0),
-            text::unix_flags(unix_flags[i], state_name),
+            text::unix_flags(unix_flags[i]),
             kind,
             unix_state(state_name),
             inode[i].unwrap_or(0)

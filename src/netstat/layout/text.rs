@@ -129,12 +129,12 @@ pub fn timer_text(
 }
 
 /// `[ ACC ]`, `[ ]`: the unix flags netstat decodes.
-pub fn unix_flags(flags: Option<i64>, state: &str) -> String {
+pub fn unix_flags(flags: Option<i64>) -> String {
     const ACCEPTCON: i64 = 1 << 16;
     const WAITDATA: i64 = 1 << 17;
     const NOSPACE: i64 = 1 << 18;
-    // Without /proc/net/unix's flags, a listener is the only one the kernel still sets.
-    let flags = flags.unwrap_or(if state == "LISTEN" { ACCEPTCON } else { 0 });
+    // sockets.unix_flags is never NULL for a unix socket (it follows the state).
+    let flags = flags.unwrap_or(0);
     let mut text = String::from("[ ");
     for (bit, letter) in [(ACCEPTCON, "ACC "), (WAITDATA, "W "), (NOSPACE, "N ")] {
         if flags & bit != 0 {
@@ -329,8 +329,8 @@ mod tests {
             "12345/a-rather-long"
         );
         assert_eq!(program(Some(7), Some("\x1b[2J")), "7/\\x1b[2J");
-        assert_eq!(unix_flags(Some(1 << 16), "LISTEN"), "[ ACC ]");
-        assert_eq!(unix_flags(Some(0), "ESTABLISHED"), "[ ]");
+        assert_eq!(unix_flags(Some(1 << 16)), "[ ACC ]");
+        assert_eq!(unix_flags(Some(0)), "[ ]");
         assert_eq!(
             timer_text("tcp", Some("keepalive"), Some(7198950), Some(0), Some(2)),
             "keepalive (7198.95/0/2)"
