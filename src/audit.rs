@@ -3,15 +3,13 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use std::sync::Arc;
-
-use datafusion::arrow::array::{RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, SchemaRef};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::json::{writer::JsonArray, WriterBuilder};
-use datafusion::sql::parser::Statement;
 
 use crate::error::{Error, Exit};
-use crate::exec::{Capture, Captured, Runner};
+use crate::exec::Runner;
+use crate::fleet::each;
 use crate::output::{self, Format};
 use crate::queries::{self, QueryFile};
 
@@ -150,7 +148,7 @@ pub async fn run(
         let answers = futures::future::join_all(
             targets
                 .iter()
-                .map(|target| one(&target.runner, statement.clone(), &values)),
+                .map(|target| each::one(&target.runner, statement.clone(), &values)),
         )
         .await;
         let mut outcome = Outcome {
@@ -168,7 +166,7 @@ pub async fn run(
                     outcome.findings = found.batches;
                 }
                 (Ok(found), Some(host)) => {
-                    let (schema, batches) = hosted(host, found)?;
+                    let (schema, batches) = each::hosted(host, found)?;
                     outcome.schema.get_or_insert(schema);
                     outcome.findings.extend(batches);
                 }
@@ -177,40 +175,6 @@ pub async fn run(
         outcomes.push(outcome);
     }
     Ok(outcomes)
-}
-
-/// One audit on one target: an error planning it is the file's (the `Err`); one while
-/// it runs is the audit's (the inner `Err`, one line).
-async fn one(
-    runner: &Runner<'_>,
-    statement: Statement,
-    values: &BTreeMap<String, String>,
-) -> Result<Result<Captured, String>, Error> {
-    let plan = runner.plan(statement, values).await?;
-    let mut capture = Capture::default();
-    match runner.send(plan, &mut capture).await {
-        Ok(()) => Ok(Ok(capture.into_one()?)),
-        Err(err) => Ok(Err(err.to_string())),
-    }
-}
-
-/// One host's findings: each row's host first, then the audit's columns (unless the
-/// audit selects `host` itself).
-fn hosted(host: &str, found: Captured) -> Result<(SchemaRef, Vec<RecordBatch>), Error> {
-    const HOST: &str = crate::fleet::scan::HOST_COLUMN;
-    if found.schema.column_with_name(HOST).is_some() {
-        return Ok((found.schema, found.batches));
-    }
-    let schema = output::first_column(Field::new(HOST, DataType::Utf8, false), &found.schema);
-    let batches = found
-        .batches
-        .iter()
-        .map(|batch| {
-            let hosts = Arc::new(StringArray::from(vec![host; batch.num_rows()]));
-            output::with_first_column(&schema, hosts, batch)
-        })
-        .collect::<Result<_, _>>()?;
-    Ok((schema, batches))
 }
 
 /// The summary for people: each audit PASS, FAIL or ERROR, the findings of failures as a

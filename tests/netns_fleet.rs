@@ -10,6 +10,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::{Kid, Lines, Netns, RunExt, Server};
+use expectrl::Expect;
 
 /// `netsql --netns NS serve --name NAME SERVE_ARGS`, listening on loopback.
 fn start(ns: &Netns, name: &str, serve_args: &[&str]) -> Server {
@@ -469,6 +470,24 @@ fn four_hosts_answer_as_one() {
         "{audits}"
     );
 
+    // A saved query: the three hosts' rows, the same line.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tcp.sql"),
+        format!("-- name: tcp_sockets\nSELECT count(*) AS n FROM sockets WHERE {TCP}"),
+    )
+    .unwrap();
+    let out = common::netsql()
+        .args(["--connect", &hosts, "--format", "csv", "--queries"])
+        .arg(dir.path())
+        .args(["-q", "tcp_sockets"])
+        .run();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(rows(&String::from_utf8_lossy(&out.stdout)), want);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(&gone_uri), "{err}");
+
     // --all-hosts: no rows at all.
     let out = fleet(&hosts, &["--all-hosts", "-e", &sql]);
     assert_eq!(out.status.code(), Some(2));
@@ -480,7 +499,7 @@ fn four_hosts_answer_as_one() {
     drop(servers);
 }
 
-/// `audit` and `snapshot` over the fleet, host by host.
+/// `audit`, saved queries and `snapshot` over the fleet, host by host.
 fn audit_and_snapshot(
     spaces: &[Netns],
     hosts: &str,
@@ -537,6 +556,95 @@ fn audit_and_snapshot(
         .map(|(i, ns)| vec![format!("h{i}"), ns.name.clone(), max.trim().to_string()])
         .collect();
     assert_eq!(findings(1, &["host", "netns_name", "max"]), want);
+
+    // The same file as a saved query runs host by host too, each row's host first.
+    let saved = |args: &[&str]| {
+        common::netsql()
+            .args(["--connect", hosts, "--format", "csv", "--queries"])
+            .arg(dir.path())
+            .args(args)
+            .run()
+    };
+    assert_eq!(rows(&stdout(&saved(&["-q", "owned_listeners"]))), owners);
+    // One that fails on one host: a line naming it and the others' rows (exit 2); with
+    // --all-hosts, no rows.
+    std::fs::write(
+        dir.path().join("picky.sql"),
+        "-- name: picky\nSELECT DISTINCT CAST(CASE WHEN host = 'h1' THEN 'x' ELSE '1' END AS INT) AS v \
+         FROM sockets",
+    )
+    .unwrap();
+    let out = saved(&["-q", "picky"]);
+    assert_eq!(out.status.code(), Some(2));
+    let want: Vec<Vec<String>> = ["h0", "h2", "h3"]
+        .iter()
+        .map(|h| vec![h.to_string(), "1".to_string()])
+        .collect();
+    assert_eq!(rows(&String::from_utf8_lossy(&out.stdout)), want);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("netsql: h1: "), "{err}");
+    let out = saved(&["--all-hosts", "-q", "picky"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("h1: ") && err.contains("--all-hosts"), "{err}");
+    // A built-in one: its join on pid and service_name() (this machine's
+    // /etc/services, so the host's) run on each host.
+    let out = common::netsql()
+        .args(["--connect", hosts, "--format", "json", "-q", "listeners"])
+        .run();
+    let listeners: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let tcp: Vec<Vec<String>> = listeners
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| row["proto"].as_str().unwrap().starts_with("tcp"))
+        .map(|row| {
+            ["host", "local_port", "pid", "program"]
+                .iter()
+                .map(|c| match &row[c] {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect()
+        })
+        .collect();
+    assert_eq!(tcp, owners);
+    assert!(
+        listeners[0].as_object().unwrap().contains_key("service"),
+        "{listeners}"
+    );
+    // And the REPL's \run.
+    let mut repl = std::process::Command::new(env!("CARGO_BIN_EXE_netsql"));
+    repl.args(["--connect", hosts, "--queries"])
+        .arg(dir.path())
+        .env("XDG_DATA_HOME", dir.path())
+        .env("TERM", "xterm-256color");
+    let mut session = expectrl::session::OsSession::spawn(repl).expect("netsql in a pty");
+    session.set_expect_timeout(Some(Duration::from_secs(30)));
+    session.expect("netsql> ").unwrap();
+    session.send("\\run owned_listeners\r").unwrap();
+    session
+        .expect(format!("({} rows)", owners.len()).as_str())
+        .unwrap();
+    session.expect("netsql> ").unwrap();
+    session.send("\\q\r").unwrap();
+    session.expect(expectrl::Eof).unwrap();
+    // netstat's text has no place for a host.
+    let out = common::netsql()
+        .args(["--connect", hosts, "netstat", "-tlnp"])
+        .run();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not --list, netstat"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // A snapshot: each host's rows in its own partition, written here; DuckDB reads the
     // dataset, the host from the path only (the files carry no host column).

@@ -78,7 +78,8 @@ pub struct Args {
 
     /// Query a fleet of netsql servers (`netsql serve`) as one host: grpc://host:port or
     /// grpc+tls://host:port, comma-separated, or @FILE (one a line); every table gains a
-    /// `host` column, and each host's part of the query runs on that host
+    /// `host` column, and each host's part of the query runs on that host (a saved query
+    /// and an audit run on each host by itself)
     #[arg(long, value_name = "URL,...|@FILE", value_delimiter = ',')]
     connect: Vec<String>,
 
@@ -301,9 +302,9 @@ impl Mode {
     }
 }
 
-/// What `--connect` goes with: a fleet answers SQL, audits and snapshots.
+/// What `--connect` goes with: a fleet answers SQL, saved queries, audits and snapshots.
 const CONNECT_GOES_WITH: &str =
-    "--connect goes with SQL (-e, -f, stdin, the REPL), audit and snapshot (not -q, --list, --print-ddl or other subcommands)";
+    "--connect goes with SQL (-e, -f, stdin, the REPL), -q, audit and snapshot (not --list, netstat, --print-ddl or other subcommands)";
 
 /// A validated invocation.
 #[derive(Debug, Clone)]
@@ -420,18 +421,20 @@ impl Args {
                 "-e, -f, -q, --list, --read-only, --allow-kill and --dry-run do not go with a subcommand".into(),
             ));
         }
-        // A fleet answers SQL, audits (host by host) and snapshots (each host's rows in its
-        // own partition, written here).
+        // A fleet answers SQL, saved queries and audits (host by host) and snapshots (each
+        // host's rows in its own partition, written here). Not netstat: its text has no
+        // place for a host.
         let connected = !self.connect.is_empty();
         if connected
-            && !matches!(
-                self.command,
-                None | Some(Command::Audit(_))
-                    | Some(Command::Snapshot(SnapshotArgs {
-                        print_ddl: None,
-                        ..
-                    }))
-            )
+            && (netstat.is_some()
+                || !matches!(
+                    self.command,
+                    None | Some(Command::Audit(_))
+                        | Some(Command::Snapshot(SnapshotArgs {
+                            print_ddl: None,
+                            ..
+                        }))
+                ))
         {
             return Err(Error::Usage(CONNECT_GOES_WITH.into()));
         }
@@ -508,7 +511,7 @@ impl Args {
             (None, Some(Command::Completions(args))) => Mode::Completions(args.shell),
             (None, Some(Command::Man)) => Mode::Man,
             (None, Some(Command::Doctor)) => Mode::Doctor,
-            (None, None) if !self.connect.is_empty() && (self.query.is_some() || self.list) => {
+            (None, None) if !self.connect.is_empty() && self.list => {
                 return Err(Error::Usage(CONNECT_GOES_WITH.into()));
             }
             (None, None) if self.list => Mode::List,

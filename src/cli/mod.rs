@@ -162,9 +162,9 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
                     statements.len()
                 )));
             }
+            // Over a fleet, host by host: saved queries are written for one host.
             let mut to = Formatted { format, out };
-            runner.run_statements(statements, &values, &mut to).await?;
-            Ok(Exit::Success)
+            crate::fleet::each::run(runner, statements, &values, &mut to).await
         }),
         Mode::List => answer(&runtime, config, stdout, async |_, out| {
             let files = queries::saved(&queries::user_dirs(&config.queries))?;

@@ -9,7 +9,10 @@
 //! pair our part i with part i of anything it repartitioned by host itself. So nothing is
 //! declared; this rule, run after the planner's own (and after its sanity check), replaces
 //! a join whose two sides it can see are fleet scans over the same hosts, joined on their
-//! `host` columns, by a [`HostJoinExec`] over the scans without the repartitions.
+//! `host` columns, by a [`HostJoinExec`] over the scans without the repartitions. Over
+//! one host (the session per host that saved queries and audits run in) every row of
+//! each side is in that host's part, so any join of two such scans runs there, whatever
+//! its keys.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -89,13 +92,26 @@ fn per_host(join: &HashJoinExec) -> Option<(Arc<dyn ExecutionPlan>, Arc<dyn Exec
     }
     let left = unhashed(join.left());
     let right = unhashed(join.right());
-    let on_hosts = join.on().iter().find_map(|(l, r)| {
-        let l = l.downcast_ref::<Column>()?;
-        let r = r.downcast_ref::<Column>()?;
-        Some((host_of(left, l.index())?, host_of(right, r.index())?))
-    });
+    let keys: Vec<(&FleetScan, &str, &FleetScan, &str)> = join
+        .on()
+        .iter()
+        .filter_map(|(l, r)| {
+            let (l, l_name) = scan_of(left, l.downcast_ref::<Column>()?.index())?;
+            let (r, r_name) = scan_of(right, r.downcast_ref::<Column>()?.index())?;
+            Some((l, l_name, r, r_name))
+        })
+        .collect();
+    let on_hosts = keys
+        .iter()
+        .find(|(_, l, _, r)| *l == HOST_COLUMN && *r == HOST_COLUMN)
+        // One host's scans (a session per host, as saved queries and audits run): all of
+        // each side's rows are in that host's part, whatever the keys.
+        .or_else(|| {
+            keys.iter()
+                .find(|(l, _, r, _)| l.hosts.len() == 1 && r.hosts.len() == 1)
+        });
     // The same hosts give the same parts, in the same order (one per host, or a filler).
-    let (l, r) = on_hosts?;
+    let (l, _, r, _) = on_hosts?;
     (l.hosts == r.hosts).then(|| (left.clone(), right.clone()))
 }
 
@@ -138,19 +154,26 @@ fn collects_or_concatenates(node: &dyn ExecutionPlan) -> bool {
             .is_some_and(|j| *j.partition_mode() == PartitionMode::CollectLeft)
 }
 
-/// The fleet scan whose `host` column is column `index` of `plan`'s output, found through
-/// operators that keep each part's rows in their part (filters, projections, host joins).
-fn host_of(plan: &Arc<dyn ExecutionPlan>, index: usize) -> Option<&FleetScan> {
+/// The fleet scan that column `index` of `plan`'s output is read from, and the column's
+/// name there, found through operators that keep each part's rows in their part
+/// (filters, projections, host joins).
+fn scan_of(plan: &Arc<dyn ExecutionPlan>, index: usize) -> Option<(&FleetScan, &str)> {
     if let Some(scan) = plan.downcast_ref::<FleetScan>() {
-        let schema = scan.schema();
-        return (schema.fields().get(index)?.name() == HOST_COLUMN).then_some(scan);
+        let name = scan
+            .properties()
+            .eq_properties
+            .schema()
+            .fields()
+            .get(index)?
+            .name();
+        return Some((scan, name.as_str()));
     }
     if let Some(filter) = plan.downcast_ref::<FilterExec>() {
         let index = match filter.projection() {
             Some(projection) => *projection.get(index)?,
             None => index,
         };
-        return host_of(filter.input(), index);
+        return scan_of(filter.input(), index);
     }
     if let Some(projection) = plan.downcast_ref::<ProjectionExec>() {
         let column = projection
@@ -158,10 +181,10 @@ fn host_of(plan: &Arc<dyn ExecutionPlan>, index: usize) -> Option<&FleetScan> {
             .get(index)?
             .expr
             .downcast_ref::<Column>()?;
-        return host_of(projection.input(), column.index());
+        return scan_of(projection.input(), column.index());
     }
     if let Some(coop) = plan.downcast_ref::<CooperativeExec>() {
-        return host_of(coop.input(), index);
+        return scan_of(coop.input(), index);
     }
     if let Some(host_join) = plan.downcast_ref::<HostJoinExec>() {
         // Each part of a host join is one host's, as each part of its inputs is: the
@@ -178,8 +201,8 @@ fn host_of(plan: &Arc<dyn ExecutionPlan>, index: usize) -> Option<&FleetScan> {
         );
         let column = columns.get(index)?;
         return match column.side {
-            JoinSide::Left => host_of(&host_join.left, column.index),
-            JoinSide::Right => host_of(&host_join.right, column.index),
+            JoinSide::Left => scan_of(&host_join.left, column.index),
+            JoinSide::Right => scan_of(&host_join.right, column.index),
             JoinSide::None => None,
         };
     }

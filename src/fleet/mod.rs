@@ -12,6 +12,7 @@
 
 mod channels;
 pub mod codec;
+pub mod each;
 mod joins;
 mod placement;
 pub mod scan;
@@ -175,6 +176,7 @@ pub async fn connect(fleet: &Fleet, config: &TablesConfig) -> Result<SessionCont
         config: config.clone(),
         channels,
         live,
+        all_hosts: fleet.all_hosts,
     };
     let ctx = reached.session(reached.live.iter().map(|(url, _)| url.clone()).collect())?;
     {
@@ -194,6 +196,8 @@ struct Reached {
     channels: Channels,
     /// Each host's URL and `--name`, in the order given.
     live: Vec<(Url, String)>,
+    /// `--all-hosts`: a host that fails the work run host by host fails it all.
+    all_hosts: bool,
 }
 
 impl Reached {
@@ -295,6 +299,15 @@ pub fn sessions(ctx: &SessionContext) -> Result<Vec<(Option<String>, SessionCont
         .collect()
 }
 
+/// With `--connect --all-hosts`: a host that fails fails the run, whatever the others found.
+pub fn all_hosts(ctx: &SessionContext) -> bool {
+    ctx.state_ref()
+        .read()
+        .config()
+        .get_extension::<Reached>()
+        .is_some_and(|reached| reached.all_hosts)
+}
+
 /// With `--connect`: each host, and whether it answered before the session's queries.
 pub fn hosts(ctx: &SessionContext) -> Option<Vec<(String, Result<String, String>)>> {
     let answered = ctx
@@ -321,12 +334,8 @@ mod tests {
 
     use super::*;
 
-    /// A client with more cores than the fleet has hosts still runs a join on host on
-    /// each host: dealt round-robin into more parts (under a filter the scan does not
-    /// take, here), a scan's parts would be hosts no longer, and the join would ship
-    /// both tables. Planning only: no host is asked.
-    #[tokio::test]
-    async fn more_cores_than_hosts_keep_joins_on_the_hosts() {
+    /// A session over `hosts`, planning only: no host is asked.
+    fn planning(hosts: &[&str]) -> SessionContext {
         let channels = Channels::new(
             None,
             None,
@@ -337,11 +346,25 @@ mod tests {
             config: TablesConfig::default(),
             channels: channels.unwrap(),
             live: Vec::new(),
+            all_hosts: false,
         };
-        let hosts = ["grpc://web1:50051", "grpc://db1:50051"];
-        let ctx = reached
+        reached
             .session(hosts.iter().map(|h| url_of(h).unwrap()).collect())
-            .unwrap();
+            .unwrap()
+    }
+
+    async fn explained(ctx: &SessionContext, sql: &str) -> String {
+        let explained = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        pretty_format_batches(&explained).unwrap().to_string()
+    }
+
+    /// A client with more cores than the fleet has hosts still runs a join on host on
+    /// each host: dealt round-robin into more parts (under a filter the scan does not
+    /// take, here), a scan's parts would be hosts no longer, and the join would ship
+    /// both tables.
+    #[tokio::test]
+    async fn more_cores_than_hosts_keep_joins_on_the_hosts() {
+        let ctx = planning(&["grpc://web1:50051", "grpc://db1:50051"]);
         let cores = 8;
         ctx.state_ref()
             .write()
@@ -351,10 +374,23 @@ mod tests {
             .target_partitions = cores;
         let sql = "EXPLAIN SELECT s.local_port, p.name FROM sockets s JOIN processes p \
                    ON s.host = p.host AND s.pid = p.pid WHERE s.local_port % 2 = 0";
-        let explained = ctx.sql(sql).await.unwrap().collect().await.unwrap();
-        let text = pretty_format_batches(&explained).unwrap().to_string();
+        let text = explained(&ctx, sql).await;
         assert!(text.contains("HostJoinExec"), "{text}");
         assert!(!text.contains("RoundRobin"), "{text}");
+    }
+
+    /// A join on pid alone runs on the host when the session is one host's (a saved
+    /// query's, host by host), and stays the planner's over two hosts, where it pairs
+    /// one host's rows with the other's as SQL says.
+    #[tokio::test]
+    async fn one_hosts_joins_run_there_whatever_their_keys() {
+        let sql = "EXPLAIN SELECT s.local_port, p.name FROM sockets s \
+                   LEFT JOIN processes p ON s.pid = p.pid";
+        let one = explained(&planning(&["grpc://web1:50051"]), sql).await;
+        assert!(one.contains("HostJoinExec"), "{one}");
+        assert!(!one.contains("RepartitionExec"), "{one}");
+        let two = explained(&planning(&["grpc://web1:50051", "grpc://db1:50051"]), sql).await;
+        assert!(!two.contains("HostJoinExec"), "{two}");
     }
 
     #[test]

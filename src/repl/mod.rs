@@ -164,14 +164,7 @@ pub fn run(
         let _ = editor.add_history_entry(sql.trim().replace('\n', " "));
         save_history(&mut editor, &history);
         settings.last = Some(sql.clone());
-        if let Err(err) = run_sql(
-            runtime,
-            &runner,
-            &mut settings,
-            &sql,
-            &BTreeMap::new(),
-            &interrupted,
-        ) {
+        if let Err(err) = run_sql(runtime, &runner, &mut settings, &sql, None, &interrupted) {
             eprintln!("netsql: {err}");
         }
     }
@@ -188,13 +181,14 @@ fn save_history(editor: &mut Editor<SqlHelper, FileHistory>, path: &Option<PathB
 }
 
 /// Runs `sql` until it ends or Ctrl-C cancels it, showing a spinner on a terminal's stderr
-/// after a second.
+/// after a second. A saved query's (with its parameters, `saved`) runs host by host over a
+/// fleet, as `-q` does.
 fn run_sql(
     runtime: &tokio::runtime::Runtime,
     runner: &Runner<'_>,
     settings: &mut Settings,
     sql: &str,
-    params: &BTreeMap<String, String>,
+    saved: Option<&BTreeMap<String, String>>,
     interrupted: &Arc<AtomicBool>,
 ) -> Result<(), Error> {
     interrupted.store(false, Ordering::Relaxed);
@@ -208,7 +202,13 @@ fn run_sql(
             live: None,
             streaming: streaming.clone(),
         };
-        runner.run(sql, params, &mut shown).await?;
+        match saved {
+            None => runner.run(sql, &BTreeMap::new(), &mut shown).await?,
+            Some(params) => {
+                let statements = runner.statements(sql)?;
+                crate::fleet::each::run(runner, statements, params, &mut shown).await?;
+            }
+        }
         Ok::<Vec<u8>, Error>(shown.text)
     };
     let flag = interrupted.clone();
@@ -346,7 +346,7 @@ fn meta(
                 runner,
                 settings,
                 &format!("DESCRIBE {name};"),
-                &BTreeMap::new(),
+                None,
                 interrupted,
             );
             settings.max_rows = max_rows;
@@ -383,14 +383,7 @@ fn meta(
                 path: file.into(),
                 source,
             })?;
-            run_sql(
-                runtime,
-                runner,
-                settings,
-                &sql,
-                &BTreeMap::new(),
-                interrupted,
-            )?;
+            run_sql(runtime, runner, settings, &sql, None, interrupted)?;
         }
         Command::Output(None) => settings.output = None,
         Command::Output(Some(file)) => {
@@ -432,7 +425,7 @@ fn meta(
                 &read_only,
                 settings,
                 &query.sql,
-                &params,
+                Some(&params),
                 interrupted,
             )?;
         }
@@ -443,14 +436,7 @@ fn meta(
                 ));
             };
             loop {
-                run_sql(
-                    runtime,
-                    runner,
-                    settings,
-                    &sql,
-                    &BTreeMap::new(),
-                    interrupted,
-                )?;
+                run_sql(runtime, runner, settings, &sql, None, interrupted)?;
                 let until = Instant::now() + Duration::from_secs(seconds);
                 while Instant::now() < until {
                     if interrupted.load(Ordering::Relaxed) {
