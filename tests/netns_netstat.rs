@@ -313,6 +313,12 @@ fn netstat_tables_match_net_tools() {
          u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.sendto(b'y', ('127.0.0.1', 7401))\n",
     ]);
 
+    // An interface marked dynamic (netstat -i's 'd'), down: shown by -ia.
+    ns.exec_ok(&[
+        "ip", "link", "add", "dyn0", "type", "veth", "peer", "name", "dyn1",
+    ]);
+    ns.exec_ok(&["ip", "link", "set", "dyn0", "dynamic", "on"]);
+
     for flags in ["-rn", "-r", "-rne", "-re", "-rnee"] {
         check(&ns, flags, keep);
     }

@@ -20,9 +20,8 @@ pub fn read(root: &Root) -> Result<HashMap<IpAddr, String>, CollectError> {
 /// are skipped.
 pub fn parse(reader: impl BufRead) -> std::io::Result<HashMap<IpAddr, String>> {
     let mut names = HashMap::new();
-    for line in reader.split(b'\n') {
+    for line in super::text_lines(reader) {
         let line = line?;
-        let line = String::from_utf8_lossy(&line);
         let data = line.split('#').next().unwrap_or("");
         let mut fields = data.split_whitespace();
         let (Some(address), Some(name)) = (fields.next(), fields.next()) else {

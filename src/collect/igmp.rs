@@ -26,7 +26,7 @@ pub fn parse_igmp(reader: impl BufRead) -> Result<Vec<Membership>, ParseFail> {
     const FILE: &str = "/proc/net/igmp";
     let mut groups = Vec::new();
     let mut device: Option<(u32, String)> = None;
-    for (index, line) in reader.lines().enumerate() {
+    for (index, line) in super::text_lines(reader).enumerate() {
         let line = line.map_err(ParseFail::Io)?;
         let n = index + 1;
         if index == 0 || line.trim().is_empty() {
@@ -76,7 +76,7 @@ pub fn parse_igmp(reader: impl BufRead) -> Result<Vec<Membership>, ParseFail> {
 pub fn parse_igmp6(reader: impl BufRead) -> Result<Vec<Membership>, ParseFail> {
     const FILE: &str = "/proc/net/igmp6";
     let mut groups = Vec::new();
-    for (index, line) in reader.lines().enumerate() {
+    for (index, line) in super::text_lines(reader).enumerate() {
         let line = line.map_err(ParseFail::Io)?;
         let n = index + 1;
         let f: Vec<&str> = line.split_whitespace().collect();

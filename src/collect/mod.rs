@@ -27,7 +27,7 @@ pub mod task_files;
 pub mod tcp_info;
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 /// Where the OS files live: `/proc`, `/etc` and `/run` on a real host, a fixture tree in
@@ -167,6 +167,16 @@ impl ParseFail {
             ParseFail::Line(err) => err,
         }
     }
+}
+
+/// The lines of a file as text, whatever their bytes. Names in kernel files (an
+/// interface's, which any user may give one in a namespace of their own) and in /etc are
+/// bytes, not UTF-8: where they are not UTF-8 they read with U+FFFD, rather than failing
+/// the file and every namespace read with it.
+pub fn text_lines(reader: impl BufRead) -> impl Iterator<Item = std::io::Result<String>> {
+    reader
+        .split(b'\n')
+        .map(|line| line.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 /// Opens a kernel file that may legitimately be absent (a protocol this kernel was built

@@ -10,9 +10,8 @@ use super::{open_optional, CollectError, Root};
 /// than two fields are skipped.
 pub fn parse(reader: impl BufRead) -> std::io::Result<Vec<(String, String)>> {
     let mut pairs = Vec::new();
-    for line in reader.split(b'\n') {
+    for line in super::text_lines(reader) {
         let line = line?;
-        let line = String::from_utf8_lossy(&line);
         let data = line.split('#').next().unwrap_or("");
         let mut fields = data.split_whitespace();
         if let (Some(name), Some(number)) = (fields.next(), fields.next()) {

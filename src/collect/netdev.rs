@@ -12,7 +12,10 @@ use super::{parse_optional, CollectError, ParseFail, Root};
 /// answered the ioctls (an interface can vanish between the two reads).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Interface {
+    /// The name as text (U+FFFD where its bytes are not UTF-8).
     pub name: String,
+    /// The name's bytes, as the ioctls want them.
+    pub raw_name: Vec<u8>,
     pub mtu: Option<u32>,
     /// `IFF_*` bits as `SIOCGIFFLAGS` reports them (including IFF_RUNNING).
     pub flags: Option<u32>,
@@ -29,8 +32,8 @@ pub fn read(root: &Root, ioctls: bool) -> Result<Vec<Interface>, CollectError> {
     if ioctls {
         if let Some(sock) = IoctlSocket::open()? {
             for interface in &mut interfaces {
-                interface.flags = sock.flags(&interface.name);
-                interface.mtu = sock.mtu(&interface.name);
+                interface.flags = sock.flags(&interface.raw_name);
+                interface.mtu = sock.mtu(&interface.raw_name);
             }
         }
     }
@@ -40,9 +43,9 @@ pub fn read(root: &Root, ioctls: bool) -> Result<Vec<Interface>, CollectError> {
 /// `/proc/net/dev`: two header lines, then `name: 16 counters`.
 pub fn parse(reader: impl BufRead) -> Result<Vec<Interface>, ParseFail> {
     let mut interfaces = Vec::new();
-    for (index, line) in reader.lines().enumerate() {
+    for (index, line) in reader.split(b'\n').enumerate() {
         let line = line.map_err(ParseFail::Io)?;
-        if index < 2 || line.trim().is_empty() {
+        if index < 2 || line.trim_ascii().is_empty() {
             continue;
         }
         let bad = |field: &'static str, reason: String| {
@@ -53,10 +56,14 @@ pub fn parse(reader: impl BufRead) -> Result<Vec<Interface>, ParseFail> {
                 reason,
             })
         };
-        let (name, counters) = line
-            .rsplit_once(':')
+        // A name holds no ':' or white space (the kernel's dev_valid_name), but may hold
+        // any other byte.
+        let colon = line
+            .iter()
+            .rposition(|&b| b == b':')
             .ok_or_else(|| bad("interface", "no ':' after the name".into()))?;
-        let values: Vec<u64> = counters
+        let (name, counters) = (line[..colon].trim_ascii(), &line[colon + 1..]);
+        let values: Vec<u64> = String::from_utf8_lossy(counters)
             .split_whitespace()
             .map(str::parse)
             .collect::<Result<_, _>>()
@@ -65,7 +72,8 @@ pub fn parse(reader: impl BufRead) -> Result<Vec<Interface>, ParseFail> {
             return Err(bad("counters", format!("{} of 16", values.len())));
         }
         let mut interface = Interface {
-            name: name.trim().to_string(),
+            name: String::from_utf8_lossy(name).into_owned(),
+            raw_name: name.to_vec(),
             ..Interface::default()
         };
         interface.rx.copy_from_slice(&values[..8]);
@@ -101,9 +109,9 @@ impl IoctlSocket {
         })))
     }
 
-    fn request(&self, name: &str, request: libc::c_ulong) -> Option<libc::ifreq> {
+    fn request(&self, name: &[u8], request: libc::c_ulong) -> Option<libc::ifreq> {
         use std::os::fd::AsRawFd;
-        let bytes = name.as_bytes();
+        let bytes = name;
         if bytes.len() >= libc::IFNAMSIZ {
             return None;
         }
@@ -117,13 +125,13 @@ impl IoctlSocket {
         (rc == 0).then_some(req)
     }
 
-    fn flags(&self, name: &str) -> Option<u32> {
+    fn flags(&self, name: &[u8]) -> Option<u32> {
         let req = self.request(name, libc::SIOCGIFFLAGS)?;
         // SAFETY: SIOCGIFFLAGS filled ifru_flags.
         Some(u32::from(unsafe { req.ifr_ifru.ifru_flags } as u16))
     }
 
-    fn mtu(&self, name: &str) -> Option<u32> {
+    fn mtu(&self, name: &[u8]) -> Option<u32> {
         let req = self.request(name, libc::SIOCGIFMTU)?;
         // SAFETY: SIOCGIFMTU filled ifru_mtu.
         u32::try_from(unsafe { req.ifr_ifru.ifru_mtu }).ok()
@@ -143,6 +151,13 @@ eth0: 276434211   11841    1    2    3     4          5         6   753268    77
         assert_eq!(found[1].name, "eth0");
         assert_eq!(found[1].rx, [276434211, 11841, 1, 2, 3, 4, 5, 6]);
         assert_eq!(found[1].tx, [753268, 7772, 7, 8, 9, 10, 11, 12]);
+        // Any user may name an interface in a namespace of their own with bytes that are
+        // not UTF-8: the row reads with U+FFFD, the ioctls get the bytes.
+        let odd = b"h\nh\n bad\xff: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n";
+        let found = super::parse(&odd[..]).unwrap();
+        assert_eq!(found[0].name, "bad\u{fffd}");
+        assert_eq!(found[0].raw_name, b"bad\xff");
+        assert_eq!(found[0].tx[7], 16);
         assert!(super::parse("h\nh\neth0: 1 2 3\n".as_bytes()).is_err());
         assert!(super::parse("h\nh\neth0 1 2\n".as_bytes()).is_err());
     }

@@ -28,9 +28,8 @@ pub fn read(root: &Root) -> Result<Vec<User>, CollectError> {
 /// non-numeric uid or gid (and NIS `+`/`-` lines) are skipped.
 pub fn parse(reader: impl BufRead) -> std::io::Result<Vec<User>> {
     let mut users = Vec::new();
-    for line in reader.split(b'\n') {
+    for line in super::text_lines(reader) {
         let line = line?;
-        let line = String::from_utf8_lossy(&line);
         let line = line.trim_end_matches('\r');
         let fields: Vec<&str> = line.split(':').collect();
         let [name, _password, uid, gid, gecos, home, shell] = fields[..] else {

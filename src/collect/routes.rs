@@ -41,7 +41,7 @@ fn hex32(file: &str, line: usize, field: &'static str, text: &str) -> Result<u32
 pub fn parse_v4(reader: impl BufRead) -> Result<Vec<Route>, ParseFail> {
     const FILE: &str = "/proc/net/route";
     let mut routes = Vec::new();
-    for (index, line) in reader.lines().enumerate() {
+    for (index, line) in super::text_lines(reader).enumerate() {
         let line = line.map_err(ParseFail::Io)?;
         let n = index + 1;
         if index == 0 || line.trim().is_empty() {
@@ -85,7 +85,7 @@ pub fn parse_v4(reader: impl BufRead) -> Result<Vec<Route>, ParseFail> {
 pub fn parse_v6(reader: impl BufRead) -> Result<Vec<Route>, ParseFail> {
     const FILE: &str = "/proc/net/ipv6_route";
     let mut routes = Vec::new();
-    for (index, line) in reader.lines().enumerate() {
+    for (index, line) in super::text_lines(reader).enumerate() {
         let line = line.map_err(ParseFail::Io)?;
         let n = index + 1;
         if line.trim().is_empty() {

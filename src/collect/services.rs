@@ -33,9 +33,8 @@ pub fn read(root: &Root) -> Result<Services, CollectError> {
 /// entries; a line without a valid `port/protocol` is skipped and counted.
 pub fn parse(reader: impl BufRead) -> std::io::Result<Services> {
     let mut services = Services::default();
-    for line in reader.split(b'\n') {
+    for line in super::text_lines(reader) {
         let line = line?;
-        let line = String::from_utf8_lossy(&line);
         let (data, comment) = match line.split_once('#') {
             Some((data, comment)) => (data, Some(comment.trim().to_string())),
             None => (line.as_ref(), None),

@@ -44,7 +44,7 @@ fn value(file: &'static str, line: usize, text: &str) -> Result<i64, ParseFail> 
 /// Header/value line pairs of `/proc/net/snmp` or `/proc/net/netstat`.
 pub fn parse_pairs(file: &'static str, reader: impl BufRead) -> Result<Vec<Counter>, ParseFail> {
     let mut counters = Vec::new();
-    let mut lines = reader.lines().enumerate();
+    let mut lines = super::text_lines(reader).enumerate();
     while let Some((index, header)) = lines.next() {
         let header = header.map_err(ParseFail::Io)?;
         if header.trim().is_empty() {
@@ -98,7 +98,7 @@ pub fn parse_pairs(file: &'static str, reader: impl BufRead) -> Result<Vec<Count
 /// `Ip6InReceives 2` lines of `/proc/net/snmp6`.
 pub fn parse_snmp6(reader: impl BufRead) -> Result<Vec<Counter>, ParseFail> {
     let mut counters = Vec::new();
-    for (index, line) in reader.lines().enumerate() {
+    for (index, line) in super::text_lines(reader).enumerate() {
         let line = line.map_err(ParseFail::Io)?;
         let mut fields = line.split_whitespace();
         let (Some(key), Some(number)) = (fields.next(), fields.next()) else {

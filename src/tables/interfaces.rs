@@ -27,7 +27,7 @@ impl Snapshot for Interfaces {
 }
 
 /// `IFF_*` bits by the names `ip link` prints.
-const FLAG_NAMES: [(u32, &str); 13] = [
+const FLAG_NAMES: [(u32, &str); 16] = [
     (0x1, "UP"),
     (0x2, "BROADCAST"),
     (0x4, "DEBUG"),
@@ -41,6 +41,9 @@ const FLAG_NAMES: [(u32, &str); 13] = [
     (0x400, "MASTER"),
     (0x800, "SLAVE"),
     (0x1000, "MULTICAST"),
+    (0x2000, "PORTSEL"),
+    (0x4000, "AUTOMEDIA"),
+    (0x8000, "DYNAMIC"),
 ];
 
 macro_rules! counter {

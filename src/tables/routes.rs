@@ -11,8 +11,11 @@ pub type Routes = super::netns::PerNs<Route>;
 
 pub static SPEC: TableSpec<Routes> = TableSpec {
     name: "routes",
-    doc:
-        "Routes of the main IPv4 table (/proc/net/route) and the IPv6 table (/proc/net/ipv6_route)",
+    doc: "The routes the kernel's /proc files list, as netstat -r shows them: IPv4's main \
+          table (/proc/net/route; a multipath route by its first next hop) and every IPv6 \
+          table (/proc/net/ipv6_route: main, local, policy tables, and each table's \
+          unreachable ::/0 placeholder with flags 0x200200 and metric 4294967295 on lo), \
+          with no column saying which table: `ip route show table all` says",
     columns: &[
         Column {
             name: "family",
@@ -98,7 +101,8 @@ pub static SPEC: TableSpec<Routes> = TableSpec {
         Column {
             name: "mtu",
             kind: Kind::UInt32,
-            doc: "IPv4: MTU for TCP over this route (netstat's MSS); NULL for IPv6",
+            doc: "IPv4: netstat's MSS: the route's advmss + 40 when it has one, else 0 (not \
+                  its `mtu`); NULL for IPv6",
             needs: &[],
             build: |s, range| uint32(&s.rows[range.clone()], |r| r.mtu),
         },
@@ -112,7 +116,7 @@ pub static SPEC: TableSpec<Routes> = TableSpec {
         Column {
             name: "irtt",
             kind: Kind::UInt32,
-            doc: "IPv4: initial round trip time; NULL for IPv6",
+            doc: "IPv4: initial round trip time (ms, `ip route ... rtt`); NULL for IPv6",
             needs: &[],
             build: |s, range| uint32(&s.rows[range.clone()], |r| r.irtt),
         },

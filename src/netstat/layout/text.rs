@@ -168,6 +168,7 @@ pub fn interface_flags(flags: i64) -> String {
         (0x4, 'D'),    // DEBUG
         (0x8, 'L'),    // LOOPBACK
         (0x1000, 'M'), // MULTICAST
+        (0x8000, 'd'), // DYNAMIC
         (0x100, 'P'),  // PROMISC
         (0x20, 'N'),   // NOTRAILERS
         (0x80, 'O'),   // NOARP
