@@ -61,6 +61,18 @@ fn csv_quotes_and_leaves_null_empty() {
     );
 }
 
+/// A list in CSV is JSON: an empty item, a NULL item and an item holding a comma stay
+/// apart, and an empty list is not a list of one NULL.
+#[test]
+fn csv_writes_lists_as_json() {
+    let sql = "SELECT make_array('a,b', '', NULL) AS l, make_array(CAST(NULL AS INT)) AS n, \
+               arrow_cast(make_array(1), 'List(Int32)')[2:1] AS e, CAST(NULL AS INT[]) AS z";
+    assert_eq!(
+        stdout(&run(&["--format", "csv", "-e", sql])),
+        "l,n,e,z\n\"[\"\"a,b\"\",\"\"\"\",null]\",[null],[],\n"
+    );
+}
+
 #[test]
 fn tsv_separates_with_tabs() {
     assert_eq!(

@@ -303,7 +303,7 @@ fn running_out_of_descriptors_never_leaves_a_null() {
     );
     assert_eq!(
         answer(&run(mtu, "auto", sock_diag(libc::ENOSYS))),
-        "name,mtu,flag_names\nlo,65536,\"[UP, LOOPBACK, RUNNING]\"\n"
+        "name,mtu,flag_names\nlo,65536,\"[\"\"UP\"\",\"\"LOOPBACK\"\",\"\"RUNNING\"\"]\"\n"
     );
     assert!(ns
         .exec_ok(&["ip", "-o", "link", "show", "lo"])

@@ -15,7 +15,6 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::ipc::writer::FileWriter;
 use datafusion::arrow::json::{self, writer::JsonArray, writer::LineDelimited};
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
 /// An output format (`--format`, or `-o FILE`'s extension).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -181,14 +180,23 @@ impl<W: Write> Sink for CsvSink<W> {
     }
 }
 
-/// CSV has no lists or structs: such columns are written as their display text
-/// (`[www, www-http]`), everything else as it is.
+/// CSV has no lists or structs: such columns are written as JSON (`["www","www-http"]`),
+/// which keeps an empty item, a NULL item and an item holding a comma apart (display
+/// text, `[www, , ]`, does not); everything else as it is.
 fn nested_as_text(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
-    let options = FormatOptions::default();
+    let options = json::writer::EncoderOptions::default();
     text_columns(batch, DataType::is_nested, |column| {
-        let formatter = ArrayFormatter::try_new(column.as_ref(), &options)?;
+        let field = Arc::new(Field::new("", column.data_type().clone(), true));
+        let mut encoder = json::writer::make_encoder(&field, column.as_ref(), &options)?;
+        let mut text = Vec::new();
         Ok((0..column.len())
-            .map(|i| column.is_valid(i).then(|| formatter.value(i).to_string()))
+            .map(|i| {
+                column.is_valid(i).then(|| {
+                    text.clear();
+                    encoder.encode(i, &mut text);
+                    String::from_utf8_lossy(&text).into_owned()
+                })
+            })
             .collect())
     })
 }
