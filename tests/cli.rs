@@ -66,10 +66,11 @@ fn csv_quotes_and_leaves_null_empty() {
 #[test]
 fn csv_writes_lists_as_json() {
     let sql = "SELECT make_array('a,b', '', NULL) AS l, make_array(CAST(NULL AS INT)) AS n, \
-               arrow_cast(make_array(1), 'List(Int32)')[2:1] AS e, CAST(NULL AS INT[]) AS z";
+               arrow_cast(make_array(1), 'List(Int32)')[2:1] AS e, CAST(NULL AS INT[]) AS z, \
+               named_struct('a', CAST(NULL AS INT), 'b', 1) AS s";
     assert_eq!(
         stdout(&run(&["--format", "csv", "-e", sql])),
-        "l,n,e,z\n\"[\"\"a,b\"\",\"\"\"\",null]\",[null],[],\n"
+        "l,n,e,z,s\n\"[\"\"a,b\"\",\"\"\"\",null]\",[null],[],,\"{\"\"a\"\":null,\"\"b\"\":1}\"\n"
     );
 }
 

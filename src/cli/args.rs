@@ -88,8 +88,8 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", requires = "connect", default_value = "10s", value_parser = parse_duration)]
     host_timeout: std::time::Duration,
 
-    /// With --connect: fail when any host does not answer (by default the others answer,
-    /// the missing ones are named, and the exit status is 2)
+    /// With --connect: fail when any host does not answer, or a saved query fails on one
+    /// (by default the others answer, the missing ones are named, and the exit status is 2)
     #[arg(long, requires = "connect")]
     all_hosts: bool,
 

@@ -11,8 +11,8 @@ use super::{CollectError, Root};
 /// Where cgroup2 is mounted, from `self/mounts` (`/sys/fs/cgroup` on a unified host,
 /// `/sys/fs/cgroup/unified` on a hybrid one); `None` without cgroup v2.
 pub fn mount(root: &Root) -> Result<Option<PathBuf>, CollectError> {
-    let mounts = super::read_or_none(&root.proc_path("self/mounts"), std::fs::read_to_string)?;
-    Ok(mounts.and_then(|mounts| parse_mount(&mounts)))
+    let mounts = super::read_or_none(&root.proc_path("self/mounts"), std::fs::read)?;
+    Ok(mounts.and_then(|mounts| parse_mount(&String::from_utf8_lossy(&mounts))))
 }
 
 pub fn parse_mount(mounts: &str) -> Option<PathBuf> {

@@ -32,7 +32,7 @@ pub fn parse_igmp(reader: impl BufRead) -> Result<Vec<Membership>, ParseFail> {
         if index == 0 || line.trim().is_empty() {
             continue;
         }
-        let mut fields = line.split_whitespace();
+        let mut fields = line.split_ascii_whitespace();
         if !line.starts_with('\t') {
             let idx = fields.next().unwrap_or_default();
             let idx = idx
@@ -79,7 +79,7 @@ pub fn parse_igmp6(reader: impl BufRead) -> Result<Vec<Membership>, ParseFail> {
     for (index, line) in super::text_lines(reader).enumerate() {
         let line = line.map_err(ParseFail::Io)?;
         let n = index + 1;
-        let f: Vec<&str> = line.split_whitespace().collect();
+        let f: Vec<&str> = line.split_ascii_whitespace().collect();
         if f.is_empty() {
             continue;
         }

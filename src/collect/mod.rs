@@ -172,7 +172,8 @@ impl ParseFail {
 /// The lines of a file as text, whatever their bytes. Names in kernel files (an
 /// interface's, which any user may give one in a namespace of their own) and in /etc are
 /// bytes, not UTF-8: where they are not UTF-8 they read with U+FFFD, rather than failing
-/// the file and every namespace read with it.
+/// the file and every namespace read with it. Such a name may hold any byte the kernel
+/// does not take for a space, an EM SPACE among them: fields split at ASCII white space.
 pub fn text_lines(reader: impl BufRead) -> impl Iterator<Item = std::io::Result<String>> {
     reader
         .split(b'\n')

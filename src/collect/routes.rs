@@ -47,7 +47,7 @@ pub fn parse_v4(reader: impl BufRead) -> Result<Vec<Route>, ParseFail> {
         if index == 0 || line.trim().is_empty() {
             continue;
         }
-        let f: Vec<&str> = line.split_whitespace().collect();
+        let f: Vec<&str> = line.split_ascii_whitespace().collect();
         if f.len() < 11 {
             return Err(ParseFail::line(
                 FILE,
@@ -91,7 +91,7 @@ pub fn parse_v6(reader: impl BufRead) -> Result<Vec<Route>, ParseFail> {
         if line.trim().is_empty() {
             continue;
         }
-        let f: Vec<&str> = line.split_whitespace().collect();
+        let f: Vec<&str> = line.split_ascii_whitespace().collect();
         if f.len() < 10 {
             return Err(ParseFail::line(
                 FILE,

@@ -43,7 +43,8 @@ use datafusion::physical_plan::{
 use super::placement;
 use super::scan::{FleetScan, HOST_COLUMN};
 
-/// Joins of fleet tables on `host`, host by host (see the module's comment).
+/// Joins of fleet tables on `host` (or over one host), host by host (see the module's
+/// comment).
 #[derive(Debug, Default)]
 pub struct PerHost;
 

@@ -285,8 +285,8 @@ pub fn is_fleet(ctx: &SessionContext) -> bool {
         .is_some()
 }
 
-/// The sessions whose rows must not be mixed (an audit joining tables on pid, a
-/// snapshot's partitions): with `--connect`, one per host that answered with its
+/// The sessions whose rows must not be mixed (a saved query or an audit joining tables on
+/// pid, a snapshot's partitions): with `--connect`, one per host that answered with its
 /// `--name`; otherwise `ctx` itself, unnamed.
 pub fn sessions(ctx: &SessionContext) -> Result<Vec<(Option<String>, SessionContext)>, Error> {
     let Some(reached) = ctx.state_ref().read().config().get_extension::<Reached>() else {

@@ -184,7 +184,8 @@ impl<W: Write> Sink for CsvSink<W> {
 /// which keeps an empty item, a NULL item and an item holding a comma apart (display
 /// text, `[www, , ]`, does not); everything else as it is.
 fn nested_as_text(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
-    let options = json::writer::EncoderOptions::default();
+    // As the JSON formats write them: a struct's NULL field is there, as null.
+    let options = json::writer::EncoderOptions::default().with_explicit_nulls(true);
     text_columns(batch, DataType::is_nested, |column| {
         let field = Arc::new(Field::new("", column.data_type().clone(), true));
         let mut encoder = json::writer::make_encoder(&field, column.as_ref(), &options)?;

@@ -66,7 +66,7 @@ pub static SPEC: TableSpec<Interfaces> = TableSpec {
         Column {
             name: "name",
             kind: Kind::Utf8,
-            doc: "Interface name",
+            doc: "Interface name (U+FFFD for bytes that are not UTF-8, so two such names may read alike)",
             needs: &[],
             build: |s, range| utf8(&s.rows[range.clone()], |r| Some(&r.name)),
         },

@@ -16,7 +16,7 @@ pub static SPEC: TableSpec<Groups> = TableSpec {
         Column {
             name: "interface",
             kind: Kind::Utf8,
-            doc: "Interface name",
+            doc: "Interface name (U+FFFD for bytes that are not UTF-8, so two such names may read alike)",
             needs: &[],
             build: |s, range| utf8(&s.rows[range.clone()], |m| Some(&m.interface)),
         },

@@ -66,7 +66,7 @@ pub static SPEC: TableSpec<Routes> = TableSpec {
         Column {
             name: "interface",
             kind: Kind::Utf8,
-            doc: "Outgoing interface",
+            doc: "Outgoing interface (U+FFFD for bytes that are not UTF-8, so two such names may read alike)",
             needs: &[],
             build: |s, range| utf8(&s.rows[range.clone()], |r| Some(&r.interface)),
         },
