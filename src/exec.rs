@@ -355,6 +355,15 @@ impl<'a> Runner<'a> {
     }
 }
 
+/// The schema of `plan`'s result as [`Runner::stream`] gives it: DESCRIBE's holds the
+/// columns' docs too.
+pub fn result_schema(plan: &LogicalPlan) -> Result<SchemaRef, Error> {
+    if let LogicalPlan::DescribeTable(describe) = plan {
+        return Ok(describe_with_docs(&describe.schema)?.schema());
+    }
+    Ok(Arc::new(plan.schema().as_arrow().clone()))
+}
+
 /// Whether some operator of `plan` reads a stream that does not end by itself (a LIMIT
 /// over it ends, but its rows still come one by one).
 fn reads_a_stream(plan: &Arc<dyn ExecutionPlan>) -> bool {

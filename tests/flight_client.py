@@ -2,7 +2,9 @@
 
 Usage: flight_client.py URI TOKEN|- COMMAND [ARGS]   (TOKEN "-" sends none)
   query SQL            the result as JSON: {"schema": [[name, type], ...], "rows": [...]}
-  prepared SQL VALUE   SQL with one parameter $1 bound to the integer VALUE
+  prepared SQL JSON    SQL with its parameters bound: JSON a value ($1) or a list of
+                       values ($1, $2, ...): integers, strings, null, true/false
+  rows SQL JSON        SQL with a batch of parameter rows bound: JSON the list of $1's
   objects              {"tables": {name: [column, ...]}} from adbc_get_objects
   schema TABLE         [[name, type], ...] from adbc_get_table_schema
   results TABLE...     {name: [column, ...]}: the columns `SELECT * FROM name LIMIT 0`
@@ -52,7 +54,16 @@ try:
             print(json.dumps(table_json(cur.fetch_arrow_table()), default=str))
     elif command == "prepared":
         with connect() as conn, conn.cursor() as cur:
-            cur.execute(args[0], parameters=(int(args[1]),))
+            values = json.loads(args[1])
+            values = tuple(values) if isinstance(values, list) else (values,)
+            cur.execute(args[0], parameters=values)
+            print(json.dumps(table_json(cur.fetch_arrow_table()), default=str))
+    elif command == "rows":
+        import pyarrow as pa
+
+        with connect() as conn, conn.cursor() as cur:
+            batch = pa.record_batch([pa.array(json.loads(args[1]))], names=["$1"])
+            cur.execute(args[0], parameters=batch)
             print(json.dumps(table_json(cur.fetch_arrow_table()), default=str))
     elif command == "objects":
         with connect() as conn:

@@ -1,12 +1,14 @@
 //! What every request shares: the bearer-token check, statement handles, a query being
 //! streamed (its deadline, its slot, its log line), and errors as gRPC statuses.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use arrow_flight::error::FlightError;
 use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::ipc::reader::StreamReader;
+use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
@@ -51,15 +53,30 @@ impl Auth {
 #[derive(Default)]
 pub(super) struct Handle {
     pub(super) sql: String,
-    pub(super) params: BTreeMap<String, String>,
+    /// The one row of parameters bound, `$1` its first column, as the client sent it
+    /// (its types, its NULLs).
+    pub(super) params: Option<RecordBatch>,
 }
 
 impl Handle {
-    /// `{"sql": ..., "params": {"1": ...}}`.
-    pub(super) fn encode(&self) -> Vec<u8> {
-        serde_json::json!({ "sql": self.sql, "params": self.params })
+    /// `{"sql": ..., "params": [the bytes of an Arrow IPC stream of the row]}`.
+    pub(super) fn encode(&self) -> Result<Vec<u8>, Status> {
+        let params = match &self.params {
+            None => None,
+            Some(row) => {
+                let failed = |e: ArrowError| Status::internal(format!("parameters: {e}"));
+                let mut bytes = Vec::new();
+                let mut writer =
+                    StreamWriter::try_new(&mut bytes, &row.schema()).map_err(failed)?;
+                writer.write(row).map_err(failed)?;
+                writer.finish().map_err(failed)?;
+                drop(writer);
+                Some(bytes)
+            }
+        };
+        Ok(serde_json::json!({ "sql": self.sql, "params": params })
             .to_string()
-            .into_bytes()
+            .into_bytes())
     }
 
     pub(super) fn decode(bytes: &[u8]) -> Result<Handle, Status> {
@@ -71,17 +88,26 @@ impl Handle {
             .as_str()
             .ok_or_else(|| bad("no sql"))?
             .to_string();
-        let mut params = BTreeMap::new();
-        if let Some(map) = value["params"].as_object() {
-            for (name, v) in map {
-                params.insert(
-                    name.clone(),
-                    v.as_str()
-                        .ok_or_else(|| bad("a parameter is not text"))?
-                        .to_string(),
-                );
+        let params = match &value["params"] {
+            serde_json::Value::Null => None,
+            serde_json::Value::Array(items) => {
+                let bytes: Vec<u8> = items
+                    .iter()
+                    .map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| bad("parameters are not bytes"))?;
+                let mut reader = StreamReader::try_new(std::io::Cursor::new(bytes), None)
+                    .map_err(|e| bad(&format!("parameters: {e}")))?;
+                let row = reader
+                    .next()
+                    .transpose()
+                    .map_err(|e| bad(&format!("parameters: {e}")))?
+                    .filter(|row| row.num_rows() == 1)
+                    .ok_or_else(|| bad("parameters are not one row"))?;
+                Some(row)
             }
-        }
+            _ => return Err(bad("parameters are not bytes")),
+        };
         Ok(Handle { sql, params })
     }
 }

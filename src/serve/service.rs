@@ -24,12 +24,16 @@ use arrow_flight::{
     SchemaAsIpc, Ticket,
 };
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::ipc::writer::IpcWriteOptions;
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::ScalarValue;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::Expr;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
-use futures::{Stream, TryStreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
 use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status, Streaming};
@@ -94,17 +98,21 @@ impl Netsql {
                 statements.len()
             )));
         }
-        runner
-            .plan(statements.remove(0), &handle.params)
+        let plan = runner
+            .plan(statements.remove(0), &BTreeMap::new())
             .await
-            .map_err(status)
+            .map_err(status)?;
+        match &handle.params {
+            None => Ok(plan),
+            Some(row) => bind(plan, row),
+        }
     }
 
     /// The result schema of `handle`'s statement (planning collects nothing).
-    async fn schema(&self, handle: &Handle) -> Result<Schema, Status> {
+    async fn schema(&self, handle: &Handle) -> Result<SchemaRef, Status> {
         let ctx = self.session().await?;
         let plan = self.plan(&ctx, handle).await?;
-        Ok(plan.schema().as_arrow().clone())
+        exec::result_schema(&plan).map_err(status)
     }
 
     /// Runs `handle`'s statement as a stream of Flight data: one of `max_queries`
@@ -144,7 +152,9 @@ impl Netsql {
                 kill: Kill::Refused,
                 dry_run: false,
             };
-            let stream = runner.stream(plan).await.map_err(status)?;
+            // The schema GetFlightInfo announced: clients check each batch against it.
+            let schema = exec::result_schema(&plan).map_err(status)?;
+            let stream = announced(runner.stream(plan).await.map_err(status)?, schema);
             Ok::<_, Status>((ctx, stream))
         })
         .await
@@ -163,6 +173,80 @@ impl Netsql {
             .map_err(Status::from);
         Ok(Response::new(Box::pin(flight)))
     }
+}
+
+/// `stream` under `schema`, the statement's logical schema: the physical plan's may say
+/// NOT NULL where the logical one does not (a constant folded, `hostname()`), and a
+/// client refuses batches whose schema is not the one announced.
+fn announced(stream: SendableRecordBatchStream, schema: SchemaRef) -> SendableRecordBatchStream {
+    if stream.schema() == schema {
+        return stream;
+    }
+    let relabelled = schema.clone();
+    Box::pin(RecordBatchStreamAdapter::new(
+        schema,
+        stream.map(move |batch| {
+            let batch = batch?;
+            Ok(RecordBatch::try_new(
+                relabelled.clone(),
+                batch.columns().to_vec(),
+            )?)
+        }),
+    ))
+}
+
+/// Binds `row` to the plan's placeholders, `$1` its first column. Each value keeps the
+/// type and NULL the client sent, cast to the type the query gives its placeholder (a
+/// port's Int32 from a client's integer); an untyped one (`SELECT $1`) stays as sent.
+fn bind(plan: LogicalPlan, row: &RecordBatch) -> Result<LogicalPlan, Status> {
+    if uses_question_marks(&plan) {
+        return Err(Status::invalid_argument(
+            "parameters are written $1, $2, ...: ? is not supported",
+        ));
+    }
+    let types = plan
+        .get_parameter_types()
+        .map_err(|e| status(Error::DataFusion(e)))?;
+    let mut values = Vec::new();
+    for (i, column) in row.columns().iter().enumerate() {
+        let name = (i + 1).to_string();
+        let Some(wanted) = types.get(&format!("${name}")) else {
+            continue; // bound but unused
+        };
+        let value = ScalarValue::try_from_array(column, 0)
+            .map_err(|e| Status::invalid_argument(format!("parameter ${name}: {e}")))?;
+        let value = match wanted {
+            Some(data_type) if value.data_type() != *data_type => {
+                value.cast_to(data_type).map_err(|_| {
+                    Status::invalid_argument(format!(
+                        "parameter ${name}: {value} is not a value of type {data_type}"
+                    ))
+                })?
+            }
+            _ => value,
+        };
+        values.push((name, value));
+    }
+    plan.with_param_values(values)
+        .map_err(|e| status(Error::DataFusion(e)))
+}
+
+/// Whether the plan holds a `?` placeholder: DataFusion takes every `?` for one
+/// parameter, which positions cannot bind.
+fn uses_question_marks(plan: &LogicalPlan) -> bool {
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                if matches!(e, Expr::Placeholder(p) if p.id == "?") {
+                    found = true;
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    });
+    found
 }
 
 /// What GetSqlInfo answers.
@@ -257,7 +341,7 @@ impl FlightSqlService for Netsql {
         let peer = request.remote_addr();
         let handle = Handle {
             sql: query.query,
-            params: BTreeMap::new(),
+            params: None,
         };
         let schema = self.schema(&handle).await.inspect_err(|s| {
             log(
@@ -271,7 +355,7 @@ impl FlightSqlService for Netsql {
             )
         })?;
         let ticket = TicketStatementQuery {
-            statement_handle: handle.encode().into(),
+            statement_handle: handle.encode()?.into(),
         };
         ticket_info(
             &schema,
@@ -319,7 +403,7 @@ impl FlightSqlService for Netsql {
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let handle = Handle {
             sql: query.query,
-            params: BTreeMap::new(),
+            params: None,
         };
         let ctx = self.session().await?;
         let plan = self.plan(&ctx, &handle).await.inspect_err(|s| {
@@ -350,13 +434,14 @@ impl FlightSqlService for Netsql {
                 .collect::<Vec<_>>(),
         );
         Ok(ActionCreatePreparedStatementResult {
-            prepared_statement_handle: handle.encode().into(),
-            dataset_schema: ipc_schema(plan.schema().as_arrow())?,
+            prepared_statement_handle: handle.encode()?.into(),
+            dataset_schema: ipc_schema(exec::result_schema(&plan).map_err(status)?.as_ref())?,
             parameter_schema: ipc_schema(&parameter_schema)?,
         })
     }
 
-    /// Binds the first row of the parameter batch, in order: `$1` the first column.
+    /// Keeps the one row of parameters, `$1` its first column, for the calls that run
+    /// the statement.
     async fn do_put_prepared_statement_query(
         &self,
         query: CommandPreparedStatementQuery,
@@ -370,19 +455,17 @@ impl FlightSqlService for Netsql {
                 .try_collect()
                 .await
                 .map_err(|e| Status::invalid_argument(format!("parameters: {e}")))?;
-        handle.params.clear();
-        if let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) {
-            let options = FormatOptions::default();
-            for (i, column) in batch.columns().iter().enumerate() {
-                let formatter = ArrayFormatter::try_new(column.as_ref(), &options)
-                    .map_err(|e| Status::invalid_argument(format!("parameter {}: {e}", i + 1)))?;
-                handle
-                    .params
-                    .insert((i + 1).to_string(), formatter.value(0).to_string());
-            }
+        // A row a run: several would be several runs, whose results one stream cannot
+        // tell apart.
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        if rows > 1 {
+            return Err(Status::invalid_argument(format!(
+                "parameters: {rows} rows given; a query binds one row (run it once for each)"
+            )));
         }
+        handle.params = batches.into_iter().find(|b| b.num_rows() == 1);
         Ok(DoPutPreparedStatementResult {
-            prepared_statement_handle: Some(handle.encode().into()),
+            prepared_statement_handle: Some(handle.encode()?.into()),
         })
     }
 

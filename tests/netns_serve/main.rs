@@ -95,6 +95,57 @@ fn adbc_reads_what_netsql_reads() {
         serde_json::json!([[7401, "LISTEN"]]),
         "{prepared}"
     );
+    // Parameters keep the type and NULL the client sent: a string of digits stays a
+    // string, a NULL is NULL (the optional filter `$1 IS NULL OR ...` takes every row).
+    let bound = |sql: &str, json: &str| adbc(&uri, None, &["prepared", sql, json], &[]);
+    let seven = bound("SELECT $1 AS v", "\"007\"");
+    assert_eq!(seven["rows"], serde_json::json!([["007"]]), "{seven}");
+    let null = bound("SELECT $1 AS v", "null");
+    assert_eq!(null["rows"], serde_json::json!([[null]]), "{null}");
+    let optional = "SELECT count(*) AS n FROM sockets WHERE proto = 'tcp' AND state = 'LISTEN' \
+                    AND local_port = 7401 AND ($1 IS NULL OR local_port = $1)";
+    for (value, n) in [("null", 1), ("7401", 1), ("7402", 0)] {
+        let got = bound(optional, value);
+        assert_eq!(got["rows"], serde_json::json!([[n]]), "{value}: {got}");
+    }
+    let two = bound(
+        "SELECT count(*) AS n FROM sockets WHERE proto = $1 AND local_port = $2 \
+         AND state = 'LISTEN'",
+        "[\"tcp\", 7401]",
+    );
+    assert_eq!(two["rows"], serde_json::json!([[1]]), "{two}");
+    // Several rows of parameters, and `?`, are refused rather than half bound.
+    let rows = adbc(
+        &uri,
+        None,
+        &[
+            "rows",
+            "SELECT count(*) AS n FROM sockets WHERE proto = $1",
+            "[\"tcp\", \"udp6\"]",
+        ],
+        &[],
+    );
+    assert!(
+        rows["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("binds one row"),
+        "{rows}"
+    );
+    let marks = bound(
+        "SELECT count(*) AS n FROM sockets WHERE proto = ?",
+        "\"tcp\"",
+    );
+    assert!(
+        marks["error"].as_str().unwrap_or("").contains("$1, $2"),
+        "{marks}"
+    );
+    // A result whose physical schema differs from its logical one (a constant folded
+    // NOT NULL; DESCRIBE's docs column) still reaches the client as announced.
+    let host = adbc(&uri, None, &["query", "SELECT hostname() AS h"], &[]);
+    assert_eq!(host["rows"].as_array().map(Vec::len), Some(1), "{host}");
+    let described = adbc(&uri, None, &["query", "DESCRIBE sockets"], &[]);
+    assert_eq!(described["schema"][3][0], "description", "{described}");
 
     // Browsing: the tables and columns DESCRIBE shows.
     let describe = common::netsql()
