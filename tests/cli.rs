@@ -82,6 +82,39 @@ fn tsv_separates_with_tabs() {
     );
 }
 
+/// A TSV row is one line of as many fields as the header, whatever its values hold: a
+/// tab, a newline, a backslash escaped as jq's @tsv escapes them, a quote as it is; a
+/// list is its JSON text, unquoted.
+#[test]
+fn tsv_escapes_and_never_quotes() {
+    let sql = "SELECT 'a' || chr(9) || 'b' AS \"t\", 'l1' || chr(10) || 'l2' AS n, \
+               'back\\slash \"q\"' AS s, make_array('UP', 'x y') AS l";
+    let out = stdout(&run(&["--format", "tsv", "-e", sql]));
+    assert_eq!(
+        out,
+        "t\tn\ts\tl\na\\tb\tl1\\nl2\tback\\\\slash \"q\"\t[\"UP\",\"x y\"]\n"
+    );
+    // jq, the reference for @tsv, escapes the same row the same way.
+    let jq = std::process::Command::new("jq")
+        .args(["-r", "[.t, .n, .s] | @tsv"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn();
+    if let Ok(mut jq) = jq {
+        use std::io::Write;
+        let json = stdout(&run(&["--format", "ndjson", "-e", sql]));
+        jq.stdin.take().unwrap().write_all(json.as_bytes()).unwrap();
+        let theirs = jq.wait_with_output().unwrap();
+        let ours: Vec<&str> = out.lines().nth(1).unwrap().split('\t').take(3).collect();
+        assert_eq!(
+            String::from_utf8_lossy(&theirs.stdout).trim_end(),
+            ours.join("\t")
+        );
+    } else if common::require_netns() {
+        panic!("CI must install jq");
+    }
+}
+
 #[test]
 fn json_is_one_array_with_nulls() {
     let text = stdout(&run(&["--format", "json", "-e", VALUES]));

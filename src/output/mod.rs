@@ -8,7 +8,9 @@ use std::io::Write;
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions, StringArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions, StringArray,
+};
 use datafusion::arrow::csv;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
@@ -66,18 +68,23 @@ pub fn sink<'a>(
 ) -> Result<Box<dyn Sink + 'a>, ArrowError> {
     Ok(match format {
         Format::Table => Box::new(table::TableSink::new(schema, Box::new(out))),
-        Format::Csv | Format::Tsv => {
-            let delimiter = if format == Format::Tsv { b'\t' } else { b',' };
-            let writer = csv::WriterBuilder::new()
+        Format::Csv => Box::new(CsvSink {
+            writer: csv::WriterBuilder::new().with_header(true).build(out),
+            schema,
+            wrote: false,
+            tsv: false,
+        }),
+        // Escaped, never quoted: see `tsv_escaped`.
+        Format::Tsv => Box::new(CsvSink {
+            writer: csv::WriterBuilder::new()
                 .with_header(true)
-                .with_delimiter(delimiter)
-                .build(out);
-            Box::new(CsvSink {
-                writer,
-                schema,
-                wrote: false,
-            })
-        }
+                .with_delimiter(b'\t')
+                .with_quote_style(csv::QuoteStyle::Never)
+                .build(out),
+            schema,
+            wrote: false,
+            tsv: true,
+        }),
         Format::Json => Box::new(JsonSink {
             writer: json::WriterBuilder::new()
                 .with_explicit_nulls(true)
@@ -162,22 +169,74 @@ struct CsvSink<W: Write> {
     writer: csv::Writer<W>,
     schema: SchemaRef,
     wrote: bool,
+    tsv: bool,
+}
+
+impl<W: Write> CsvSink<W> {
+    fn as_text(&self, batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+        let text = nested_as_text(batch)?;
+        if self.tsv {
+            tsv_escaped(&text)
+        } else {
+            Ok(text)
+        }
+    }
 }
 
 impl<W: Write> Sink for CsvSink<W> {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
         self.wrote = true;
-        self.writer.write(&nested_as_text(batch)?)
+        let text = self.as_text(batch)?;
+        self.writer.write(&text)
     }
 
     fn finish(mut self: Box<Self>) -> Result<(), ArrowError> {
         if !self.wrote {
             // An empty result still gets its header line.
-            let empty = RecordBatch::new_empty(self.schema.clone());
-            self.writer.write(&nested_as_text(&empty)?)?;
+            let empty = self.as_text(&RecordBatch::new_empty(self.schema.clone()))?;
+            self.writer.write(&empty)?;
         }
         self.writer.into_inner().flush().map_err(ArrowError::from)
     }
+}
+
+/// TSV has no quoting: a tab, newline, carriage return or backslash in a value or a
+/// column name is written `\t`, `\n`, `\r`, `\\`, as `jq @tsv` writes them, so that each
+/// row is one line of as many fields as the header (for `cut` and `awk`).
+fn tsv_escaped(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    let is_text =
+        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    let text = text_columns(batch, is_text, |column| {
+        let column = datafusion::arrow::compute::cast(column, &DataType::Utf8)?;
+        let column = column.as_string::<i32>();
+        Ok(column.iter().map(|value| value.map(tsv_escape)).collect())
+    })?;
+    let schema = text.schema();
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_name(tsv_escape(f.name())))
+        .collect();
+    let options = RecordBatchOptions::new().with_row_count(Some(text.num_rows()));
+    RecordBatch::try_new_with_options(
+        Arc::new(Schema::new(fields)),
+        text.columns().to_vec(),
+        &options,
+    )
+}
+
+fn tsv_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\t' => escaped.push_str("\\t"),
+            '\n' => escaped.push_str("\\n"),
+            '\r' => escaped.push_str("\\r"),
+            '\\' => escaped.push_str("\\\\"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
 }
 
 /// CSV has no lists or structs: such columns are written as JSON (`["www","www-http"]`),
