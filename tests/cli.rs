@@ -1050,3 +1050,43 @@ fn is_distinct_from_next_to_and_must_be_parenthesized() {
         );
     }
 }
+
+/// `rss_bytes` is the resident memory `ps` and /proc/<pid>/status show: stat's rss field
+/// is the kernel's per-CPU approximation, off by up to a fifth on 6.x kernels.
+#[test]
+fn rss_is_what_ps_counts() {
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    // Until exec has replaced the forked image, the numbers move.
+    let status = format!("/proc/{pid}/status");
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(&status)
+        .unwrap_or_default()
+        .starts_with("Name:\tsleep")
+    {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let sql = format!("SELECT rss_bytes FROM processes WHERE pid = {pid}");
+    let ours = stdout(&run(&["--format", "csv", "-e", &sql]));
+    let ps = std::process::Command::new("ps")
+        .args(["-o", "rss=", "-p", &pid])
+        .output()
+        .unwrap();
+    let vm_rss = std::fs::read_to_string(&status)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .map(|v| v.trim().trim_end_matches(" kB").to_string())
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let kib = |text: &str| text.trim().parse::<u64>().unwrap() * 1024;
+    let want = kib(&String::from_utf8_lossy(&ps.stdout));
+    assert_eq!(want, kib(&vm_rss));
+    assert_eq!(ours, format!("rss_bytes\n{want}\n"));
+}

@@ -114,6 +114,8 @@ pub enum Need {
     ProcStat,
     /// /proc/<pid>/status (uid, gid).
     ProcStatus,
+    /// /proc/<pid>/statm (resident memory, exact).
+    ProcStatm,
     /// /proc/<pid>/cmdline.
     ProcCmdline,
     /// /proc/<pid>/exe.

@@ -350,7 +350,7 @@ impl Snapshot for NetNamespaces {
 
 pub static SPEC: TableSpec<NetNamespaces> = TableSpec {
     name: "net_namespaces",
-    doc: "One row per network namespace on the host: from every /proc/<pid>/ns/net we may read and every bind mount under /run/netns and /run/docker/netns",
+    doc: "One row per network namespace on the host that a process is in or a bind mount keeps: from every /proc/<pid>/ns/net we may read and every bind mount under /run/netns and /run/docker/netns (one kept alive only by a socket or an open descriptor is not found, as lsns does not find it)",
     columns: &[
         Column {
             name: "inode",
@@ -362,7 +362,7 @@ pub static SPEC: TableSpec<NetNamespaces> = TableSpec {
         Column {
             name: "name",
             kind: Kind::Utf8,
-            doc: "`ip netns` name (bound under /run/netns); NULL if none",
+            doc: "`ip netns` name (bound under /run/netns; bound under several, the first in byte order, which filters match); NULL if none",
             needs: &[],
             build: |s, range| utf8(&s.0[range.clone()], |r| r.ns.name.as_deref()),
         },

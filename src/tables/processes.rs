@@ -81,7 +81,7 @@ pub static SPEC: TableSpec<Processes> = TableSpec {
         Column {
             name: names::NAME,
             kind: Kind::Utf8,
-            doc: "Command name (comm, at most 15 bytes)",
+            doc: "Command name (comm: at most 15 bytes for a program, up to 63 for a kernel thread)",
             needs: &[Need::ProcStat],
             build: |s, range| utf8(&s.rows[range.clone()], |r| r.stat.as_ref().map(|st| st.comm.as_str())),
         },
@@ -151,9 +151,9 @@ pub static SPEC: TableSpec<Processes> = TableSpec {
         Column {
             name: names::RSS_BYTES,
             kind: Kind::UInt64,
-            doc: "Resident memory in bytes",
-            needs: &[Need::ProcStat],
-            build: |s, range| uint64(&s.rows[range.clone()], |r| r.stat.as_ref().map(|st| st.rss * s.page_size)),
+            doc: "Resident memory in bytes, as ps's RSS and VmRSS count it (/proc/<pid>/statm)",
+            needs: &[Need::ProcStatm],
+            build: |s, range| uint64(&s.rows[range.clone()], |r| r.resident_pages.map(|pages| pages * s.page_size)),
         },
         Column {
             name: names::VSIZE_BYTES,
@@ -231,6 +231,7 @@ pub fn needs(needed: Needed) -> Needs {
     Needs {
         stat: needed.has(Need::ProcStat),
         owner: needed.has(Need::ProcStatus),
+        statm: needed.has(Need::ProcStatm),
         cmdline: needed.has(Need::ProcCmdline),
         exe: needed.has(Need::ProcExe),
         cgroup: needed.has(Need::ProcCgroup),

@@ -198,7 +198,10 @@ pub mod column {
     pub const PID: Column<Sockets> = Column {
         name: col::PID,
         kind: Kind::Int32,
-        doc: "Lowest pid of a process holding the socket; NULL when none or not visible to us",
+        doc:
+            "Lowest pid of a process holding the socket; NULL when none or not visible to us, and \
+                for one held only in a thread's own descriptor table (unshare(CLONE_FILES)), \
+                as for ss -p",
         needs: &[Need::Owners],
         build: |s, range| int32(s.owner_slots(range), |&at| s.owner(at).map(|o| o.pid)),
     };
