@@ -88,11 +88,12 @@ fn tsv_separates_with_tabs() {
 #[test]
 fn tsv_escapes_and_never_quotes() {
     let sql = "SELECT 'a' || chr(9) || 'b' AS \"t\", 'l1' || chr(10) || 'l2' AS n, \
-               'back\\slash \"q\"' AS s, make_array('UP', 'x y') AS l";
+               'back\\slash \"q\"' AS s, make_array('UP', 'x y') AS l, \
+               arrow_cast('d' || chr(9), 'Dictionary(Int32, Utf8)') AS d";
     let out = stdout(&run(&["--format", "tsv", "-e", sql]));
     assert_eq!(
         out,
-        "t\tn\ts\tl\na\\tb\tl1\\nl2\tback\\\\slash \"q\"\t[\"UP\",\"x y\"]\n"
+        "t\tn\ts\tl\td\na\\tb\tl1\\nl2\tback\\\\slash \"q\"\t[\"UP\",\"x y\"]\td\\t\n"
     );
     // jq, the reference for @tsv, escapes the same row the same way.
     let jq = std::process::Command::new("jq")

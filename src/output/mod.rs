@@ -204,8 +204,13 @@ impl<W: Write> Sink for CsvSink<W> {
 /// column name is written `\t`, `\n`, `\r`, `\\`, as `jq @tsv` writes them, so that each
 /// row is one line of as many fields as the header (for `cut` and `awk`).
 fn tsv_escaped(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
-    let is_text =
-        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    fn is_text(t: &DataType) -> bool {
+        match t {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+            DataType::Dictionary(_, values) => is_text(values),
+            _ => false,
+        }
+    }
     let text = text_columns(batch, is_text, |column| {
         let column = datafusion::arrow::compute::cast(column, &DataType::Utf8)?;
         let column = column.as_string::<i32>();
