@@ -231,29 +231,10 @@ impl<'a> Runner<'a> {
                 "the query uses {missing}, which no `-- param:` line declares and no -p sets"
             )));
         }
-        let mut values = Vec::new();
-        for (name, value) in params {
-            let key = format!("${name}");
-            let Some(wanted) = types.get(&key).or_else(|| types.get(name)) else {
-                continue; // declared but unused
-            };
-            let scalar = match wanted {
-                Some(data_type) => {
-                    ScalarValue::try_from_string(value.clone(), data_type).map_err(|_| {
-                        Error::Usage(format!(
-                            "parameter {name}: {value:?} is not a value of type {data_type}"
-                        ))
-                    })?
-                }
-                // The query gives no type (LIMIT $n): a number if it reads as one.
-                None => match value.parse::<i64>() {
-                    Ok(n) => ScalarValue::Int64(Some(n)),
-                    Err(_) => ScalarValue::Utf8(Some(value.clone())),
-                },
-            };
-            values.push((name.clone(), scalar));
-        }
-        Ok(plan.with_param_values(values)?)
+        let texts = params
+            .iter()
+            .map(|(name, value)| (name.clone(), Param::Text(value.clone())));
+        bind(plan, texts)
     }
 
     /// A plan's result as a stream of batches; DESCRIBE is answered here, with docs.
@@ -353,6 +334,57 @@ impl<'a> Runner<'a> {
         }
         Ok(())
     }
+}
+
+/// A parameter's value: text (`-p name=value`, a saved query's default), or a value a
+/// client bound with its type (Flight SQL).
+pub enum Param {
+    Text(String),
+    Typed(ScalarValue),
+}
+
+impl Param {
+    /// The value placeholder `name` takes: cast to the type the query gives it. Where the
+    /// query gives none (`LIMIT $n`, `SELECT $1`), text is a number if it reads as one,
+    /// and a typed value stays as it was sent.
+    fn value_for(self, name: &str, wanted: Option<&DataType>) -> Result<ScalarValue, Error> {
+        let mismatch = |value: &dyn std::fmt::Debug, data_type: &DataType| {
+            Error::Usage(format!(
+                "parameter {name}: {value:?} is not a value of type {data_type}"
+            ))
+        };
+        Ok(match (self, wanted) {
+            (Param::Text(text), Some(data_type)) => {
+                ScalarValue::try_from_string(text.clone(), data_type)
+                    .map_err(|_| mismatch(&text, data_type))?
+            }
+            (Param::Text(text), None) => match text.parse::<i64>() {
+                Ok(n) => ScalarValue::Int64(Some(n)),
+                Err(_) => ScalarValue::Utf8(Some(text)),
+            },
+            (Param::Typed(value), Some(data_type)) if value.data_type() != *data_type => value
+                .cast_to(data_type)
+                .map_err(|_| mismatch(&value, data_type))?,
+            (Param::Typed(value), _) => value,
+        })
+    }
+}
+
+/// Binds `params` to `plan`'s placeholders by name (`$port` takes `port`, `$1` takes
+/// `1`); a value no placeholder takes is left out.
+pub fn bind(
+    plan: LogicalPlan,
+    params: impl IntoIterator<Item = (String, Param)>,
+) -> Result<LogicalPlan, Error> {
+    let types = plan.get_parameter_types()?;
+    let mut values = Vec::new();
+    for (name, param) in params {
+        let Some(wanted) = types.get(&format!("${name}")).or_else(|| types.get(&name)) else {
+            continue; // declared but unused
+        };
+        values.push((name.clone(), param.value_for(&name, wanted.as_ref())?));
+    }
+    Ok(plan.with_param_values(values)?)
 }
 
 /// The schema of `plan`'s result as [`Runner::stream`] gives it: DESCRIBE's holds the

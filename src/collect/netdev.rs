@@ -111,13 +111,12 @@ impl IoctlSocket {
 
     fn request(&self, name: &[u8], request: libc::c_ulong) -> Option<libc::ifreq> {
         use std::os::fd::AsRawFd;
-        let bytes = name;
-        if bytes.len() >= libc::IFNAMSIZ {
+        if name.len() >= libc::IFNAMSIZ {
             return None;
         }
         // SAFETY: ifreq is plain data; zeroed is a valid value.
         let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-        for (slot, byte) in req.ifr_name.iter_mut().zip(bytes) {
+        for (slot, byte) in req.ifr_name.iter_mut().zip(name) {
             *slot = *byte as libc::c_char;
         }
         // SAFETY: the request reads ifr_name and writes the union of `req`, which we own.

@@ -77,8 +77,7 @@ pub fn scan(root: &Root, needs: Needs) -> Result<Vec<ProcessRow>, CollectError> 
         }
         let mut failed = false;
         if needs.statm {
-            row.resident_pages = read_or_none(&dir.join("statm"), std::fs::read)?
-                .and_then(|bytes| parse_resident(&bytes));
+            row.resident_pages = optional(process.statm(), &dir)?.map(|statm| statm.resident);
             failed |= row.resident_pages.is_none();
         }
         if needs.cmdline {
@@ -111,12 +110,6 @@ pub fn scan(root: &Root, needs: Needs) -> Result<Vec<ProcessRow>, CollectError> 
         rows.push(row);
     }
     Ok(rows)
-}
-
-/// The resident pages of `/proc/<pid>/statm` (`size resident shared text lib data dt`).
-fn parse_resident(statm: &[u8]) -> Option<u64> {
-    let text = std::str::from_utf8(statm).ok()?;
-    text.split_ascii_whitespace().nth(1)?.parse().ok()
 }
 
 /// argv from `/proc/<pid>/cmdline`: each argument ends in a NUL, and every one counts,

@@ -89,7 +89,7 @@ pub struct Scanned {
     pub owners: Vec<Owner>,
     /// Processes whose descriptors could not be read (another user's, without root).
     pub denied: usize,
-    /// Unix inode -> (RefCount, Flags).
+    /// Unix inode -> RefCount, from /proc/net/unix.
     pub unix: HashMap<u64, u32>,
 }
 

@@ -195,40 +195,21 @@ fn announced(stream: SendableRecordBatchStream, schema: SchemaRef) -> SendableRe
     ))
 }
 
-/// Binds `row` to the plan's placeholders, `$1` its first column. Each value keeps the
-/// type and NULL the client sent, cast to the type the query gives its placeholder (a
-/// port's Int32 from a client's integer); an untyped one (`SELECT $1`) stays as sent.
+/// Binds `row` to the plan's placeholders, `$1` its first column, each value with the
+/// type and NULL the client sent it with (see [`exec::Param`]).
 fn bind(plan: LogicalPlan, row: &RecordBatch) -> Result<LogicalPlan, Status> {
     if uses_question_marks(&plan) {
         return Err(Status::invalid_argument(
             "parameters are written $1, $2, ...: ? is not supported",
         ));
     }
-    let types = plan
-        .get_parameter_types()
-        .map_err(|e| status(Error::DataFusion(e)))?;
-    let mut values = Vec::new();
+    let mut params = Vec::new();
     for (i, column) in row.columns().iter().enumerate() {
-        let name = (i + 1).to_string();
-        let Some(wanted) = types.get(&format!("${name}")) else {
-            continue; // bound but unused
-        };
         let value = ScalarValue::try_from_array(column, 0)
-            .map_err(|e| Status::invalid_argument(format!("parameter ${name}: {e}")))?;
-        let value = match wanted {
-            Some(data_type) if value.data_type() != *data_type => {
-                value.cast_to(data_type).map_err(|_| {
-                    Status::invalid_argument(format!(
-                        "parameter ${name}: {value} is not a value of type {data_type}"
-                    ))
-                })?
-            }
-            _ => value,
-        };
-        values.push((name, value));
+            .map_err(|e| Status::invalid_argument(format!("parameter ${}: {e}", i + 1)))?;
+        params.push(((i + 1).to_string(), exec::Param::Typed(value)));
     }
-    plan.with_param_values(values)
-        .map_err(|e| status(Error::DataFusion(e)))
+    exec::bind(plan, params).map_err(status)
 }
 
 /// Whether the plan holds a `?` placeholder: DataFusion takes every `?` for one
