@@ -69,8 +69,11 @@ pub fn parse_link(text: &str) -> Option<u64> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Namespace {
     pub inode: u64,
-    /// The `ip netns` name, when one is bound under /run/netns.
+    /// The `ip netns` name, when one is bound under /run/netns: the first in byte order
+    /// when it is bound under several (what `netns_name` shows and filters match).
     pub name: Option<String>,
+    /// Its other `ip netns` names, if bound under several.
+    pub other_names: Vec<String>,
     /// A bind mount that keeps it alive (/run/netns/NAME, /run/docker/netns/ID).
     pub path: Option<PathBuf>,
     /// Processes in it that we could see, ascending.
@@ -83,6 +86,7 @@ impl Namespace {
         Namespace {
             inode,
             name: None,
+            other_names: Vec::new(),
             path: None,
             pids: Vec::new(),
             is_current: inode == current,
@@ -171,9 +175,12 @@ fn bind_mounts(
             let ns = found
                 .entry(meta.ino())
                 .or_insert_with(|| Namespace::new(meta.ino(), current));
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
             if named && ns.name.is_none() {
-                ns.name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+                ns.name = name;
                 ns.path = Some(path);
+            } else if named {
+                ns.other_names.extend(name);
             } else if ns.path.is_none() {
                 ns.path = Some(path);
             }

@@ -254,9 +254,16 @@ fn warn_unmatched(filters: &[&Expr], all: &[Namespace]) {
                 match (column, one(column.unwrap_or_default(), value)) {
                     (Some(NETNS_NAME), Some(Wanted::Names(names))) => {
                         for n in names {
-                            if !all.iter().any(|ns| ns.name.as_deref() == Some(n.as_str())) {
-                                missing.insert(format!("no network namespace is named {n:?}"));
+                            if all.iter().any(|ns| ns.name.as_deref() == Some(n.as_str())) {
+                                continue;
                             }
+                            missing.insert(match all.iter().find(|ns| ns.other_names.contains(&n)) {
+                                Some(ns) => format!(
+                                    "network namespace {n:?} is also named {:?}, the name netns_name shows; filter on that, or use --netns {n}",
+                                    ns.name.as_deref().unwrap_or_default()
+                                ),
+                                None => format!("no network namespace is named {n:?}"),
+                            });
                         }
                     }
                     (Some(NETNS), Some(Wanted::Inodes(inodes))) => {
@@ -362,7 +369,7 @@ pub static SPEC: TableSpec<NetNamespaces> = TableSpec {
         Column {
             name: "name",
             kind: Kind::Utf8,
-            doc: "`ip netns` name (bound under /run/netns; bound under several, the first in byte order, which filters match); NULL if none",
+            doc: "`ip netns` name (bound under /run/netns; bound under several, the first in byte order, which filters match; `--netns` takes any); NULL if none",
             needs: &[],
             build: |s, range| utf8(&s.0[range.clone()], |r| r.ns.name.as_deref()),
         },

@@ -702,3 +702,66 @@ fn namespace_filters_of_any_shape_answer_as_netns_all_does() {
         "netsql: no network namespace is named \"netsql-no-such-ns\"\n"
     );
 }
+
+/// A second `ip netns` name for a namespace (a bind mount of the first, what `ip netns
+/// attach` makes): `--netns` takes either name; `netns_name` shows the first in byte
+/// order, so a filter on the second finds nothing and says which name to use, not that
+/// no namespace has it.
+#[test]
+fn a_second_name_is_told_apart_from_no_name() {
+    let _churning = CHURN.read().unwrap_or_else(|e| e.into_inner());
+    let Some(a) = Netns::create("alias", &["ss"]) else {
+        return;
+    };
+    let _a = named(&a, 7910);
+    // Sorts after `netsql-...`: the namespace keeps going by its first name.
+    let alias = format!("zz-netsql-alias-{}", std::process::id());
+    struct Bound(std::path::PathBuf);
+    impl Drop for Bound {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).run();
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let path = std::path::Path::new("/run/netns").join(&alias);
+    std::fs::File::create(&path).unwrap();
+    let bound = Bound(path);
+    let first = std::path::Path::new("/run/netns").join(&a.name);
+    let mounted = Command::new("mount")
+        .arg("--bind")
+        .arg(&first)
+        .arg(&bound.0)
+        .run();
+    assert!(mounted.status.success(), "{mounted:?}");
+    assert_eq!(std::fs::metadata(&bound.0).unwrap().ino(), a.inode());
+
+    let want = a.exec_ok(&["ss", "-Htan"]).lines().count();
+    let rows = query(
+        &["--netns", &alias],
+        "SELECT netns, netns_name FROM sockets WHERE proto LIKE 'tcp%'",
+    );
+    assert_eq!(rows.len(), want, "{rows:?}");
+    assert!(rows.iter().all(|r| number(r, "netns") == Some(a.inode())
+        && text(r, "netns_name").as_deref() == Some(a.name.as_str())));
+
+    let out = netsql()
+        .args(["--format", "csv", "-e"])
+        .arg(format!(
+            "SELECT count(*) AS n FROM sockets WHERE netns_name = '{alias}'"
+        ))
+        .run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "n\n0\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "netsql: network namespace {alias:?} is also named {:?}, the name netns_name shows; \
+             filter on that, or use --netns {alias}\n",
+            a.name
+        )
+    );
+}
