@@ -1118,10 +1118,16 @@ fn delete_removes_exactly_the_selected_entries() {
         .collect();
     ids.sort();
     assert_eq!(ids, selected, "--dry-run lists what would go");
+    // Choosing namespaces alone is not narrowing (kept to ours, should the rule break).
+    let every_namespace = format!(
+        "DELETE FROM conntrack WHERE netns IS NOT NULL AND netns = {}",
+        ns.inode()
+    );
     for refused in [
         vec!["-e", delete],
         vec!["--allow-kill", "-e", "DELETE FROM conntrack"],
         vec!["--allow-kill", "-e", "DELETE FROM conntrack WHERE true"],
+        vec!["--allow-kill", "-e", &every_namespace],
         vec!["--allow-kill", "-e", &format!("{delete} LIMIT 1")],
     ] {
         let out = run(&refused);

@@ -212,6 +212,13 @@ impl LiveProvider {
     }
 }
 
+/// The live table `provider` reads, if it is one: a table of the same name made by a
+/// statement (`CREATE TABLE s.sockets AS ...`) or read from history is not.
+pub fn live_table(provider: &dyn TableProvider) -> Option<&'static str> {
+    let any: &dyn std::any::Any = provider;
+    any.downcast_ref::<LiveProvider>().map(|p| p.table.name())
+}
+
 #[async_trait]
 impl TableProvider for LiveProvider {
     fn schema(&self) -> SchemaRef {

@@ -149,16 +149,26 @@ pub fn deletion(
     }
     if kill == Kill::Filtered && !narrows(ctx, &input)? {
         return Err(Error::Usage(format!(
-            "DELETE FROM {table} without a WHERE that narrows it would act on every row: refused unless --allow-kill=all"
+            "DELETE FROM {table} without a WHERE that narrows it (beyond choosing namespaces) would act on every row: refused unless --allow-kill=all"
         )));
     }
     Ok(Some(Deletion::Close(input, subject)))
 }
 
+/// The live table a DELETE names. Its name alone does not say: `history.sockets`, or a
+/// table a statement made, is not the host's, and deleting from it must not close the
+/// host's sockets that its rows still describe.
 fn check_target(dml: &DmlStatement) -> Result<Subject, Error> {
-    let Some(subject) = Subject::of(dml.table_name.table()) else {
+    let live = datafusion::datasource::source_as_provider(&dml.target)
+        .ok()
+        .and_then(|provider| crate::catalog::live_table(provider.as_ref()));
+    let Some(subject) = live.and_then(Subject::of) else {
+        let what = match live {
+            Some(_) => "a live view of the host",
+            None => "not a live table (history and tables a statement made cannot be deleted from)",
+        };
         return Err(Error::Usage(format!(
-            "DELETE works on sockets (it closes them) and conntrack (it removes entries) only; {} is a live view of the host",
+            "DELETE works on sockets (it closes them) and conntrack (it removes entries) only; {} is {what}",
             dml.table_name
         )));
     };
@@ -171,17 +181,30 @@ fn check_target(dml: &DmlStatement) -> Result<Subject, Error> {
     Ok(subject)
 }
 
-/// Whether the optimized input selects fewer than all sockets: a WHERE that simplifies
-/// to nothing (`WHERE true`, `WHERE 1 = 1`) does not.
+/// Whether the optimized input selects fewer than all the rows of the namespaces it
+/// reads: a WHERE that simplifies to nothing (`WHERE true`, `WHERE 1 = 1`) does not, nor
+/// one that only chooses namespaces (`netns_name = 'blue'` is all of blue, as `--netns
+/// blue` without a WHERE; `netns IS NOT NULL` is every row of every namespace).
 fn narrows(ctx: &SessionContext, input: &LogicalPlan) -> Result<bool, Error> {
     let optimized = ctx.state().optimize(input)?;
     Ok(optimized.exists(|node| {
         Ok(match node {
-            LogicalPlan::Filter(_) | LogicalPlan::Join(_) | LogicalPlan::EmptyRelation(_) => true,
-            LogicalPlan::TableScan(scan) => !scan.filters.is_empty(),
+            LogicalPlan::Join(_) | LogicalPlan::EmptyRelation(_) => true,
+            LogicalPlan::Filter(filter) => !only_namespaces(&filter.predicate),
+            LogicalPlan::TableScan(scan) => scan.filters.iter().any(|f| !only_namespaces(f)),
             _ => false,
         })
     })?)
+}
+
+/// Whether `filter` reads the namespace columns and nothing else.
+fn only_namespaces(filter: &datafusion::logical_expr::Expr) -> bool {
+    use crate::tables::netns::{NETNS, NETNS_NAME};
+    let columns = filter.column_refs();
+    !columns.is_empty()
+        && columns
+            .iter()
+            .all(|c| c.name == NETNS || c.name == NETNS_NAME)
 }
 
 /// The columns a listing shows: who the socket is and what it is doing.

@@ -123,10 +123,47 @@ fn delete_closes_exactly_what_the_where_selects() {
         "{}",
         stderr(&refused)
     );
+    // A snapshot of the same sockets, whose rows must never be read as the host's.
+    let history = std::env::temp_dir().join(format!("netsql-kill-history-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&history);
+    let history_dir = history.to_str().unwrap();
+    let snap = netsql_in(
+        &ns,
+        &["snapshot", "--to", history_dir, "--tables", "sockets"],
+    )
+    .run();
+    assert!(snap.status.success(), "{}", stderr(&snap));
+    let from_history =
+        format!("DELETE FROM history.sockets WHERE program = 'killa' AND remote_port = {SERVED}");
+    let in_schema = format!(
+        "CREATE SCHEMA s; CREATE TABLE s.sockets AS SELECT * FROM sockets; \
+         DELETE FROM s.sockets WHERE remote_port = {SERVED}"
+    );
+    // Namespace filters alone choose whole namespaces (each kept to ours, should the
+    // rule break).
+    let whole_namespace = format!("DELETE FROM sockets WHERE netns_name = '{}'", ns.name);
+    let every_namespace = format!(
+        "DELETE FROM sockets WHERE netns IS NOT NULL AND netns = {}",
+        ns.inode()
+    );
     // Each refused with its own reason, in one line (a parse error would not do).
     const WHOLE: &str = "refused unless --allow-kill=all";
     const ONLY_WITH: &str = "--allow-kill goes with -e, -f or the REPL only";
+    const NOT_LIVE: &str = "is not a live table";
     for (args, why) in [
+        (
+            vec![
+                "--history",
+                history_dir,
+                "--allow-kill",
+                "-e",
+                &from_history,
+            ],
+            NOT_LIVE,
+        ),
+        (vec!["--allow-kill", "-e", &in_schema], NOT_LIVE),
+        (vec!["--allow-kill", "-e", &whole_namespace], WHOLE),
+        (vec!["--allow-kill", "-e", &every_namespace], WHOLE),
         (vec!["--read-only", "-e", a_sql.as_str()], "read-only: "),
         (
             vec!["--allow-kill", "--read-only", "-e", a_sql.as_str()],
@@ -172,6 +209,7 @@ fn delete_closes_exactly_what_the_where_selects() {
             "{args:?}: wanted {why:?}: {line}"
         );
     }
+    let _ = std::fs::remove_dir_all(&history);
     assert_eq!(
         client_ports(&ns, SERVED),
         before,
