@@ -323,7 +323,8 @@ async fn close_sockets(
         .await
         .map_err(|e| Error::Usage(format!("closing sockets failed: {e}")))??;
     let summary = summary(matched, &tally, &not_closable);
-    if tally.closed == 0 && tally.denied + tally.unsupported > 0 {
+    let refused = tally.denied + tally.unsupported + tally.unreached;
+    if tally.closed == 0 && (refused > 0 || !not_closable.is_empty()) {
         return Err(Error::Usage(summary));
     }
     eprintln!("netsql: {summary}");
@@ -376,7 +377,12 @@ fn targets(
             addr(remote, remote_port),
             cookie.is_valid(row),
         ) else {
-            *not_closable.entry(name.to_string()).or_default() += 1;
+            // A socket read from /proc has no cookie to name it by.
+            let why = match (kind, cookie.is_valid(row)) {
+                (Some(_), false) => format!("{name} without a cookie (read from /proc)"),
+                _ => name.to_string(),
+            };
+            *not_closable.entry(why).or_default() += 1;
             continue;
         };
         out.push((
@@ -496,6 +502,12 @@ fn summary(matched: u64, tally: &Tally, not_closable: &BTreeMap<String, u64>) ->
     if tally.gone > 0 {
         why.push(format!("{} already gone", tally.gone));
     }
+    if tally.unreached > 0 {
+        why.push(format!(
+            "{} not reached (each shares its port through SO_REUSEPORT, and the kernel's lookup never picked it)",
+            tally.unreached
+        ));
+    }
     if tally.denied > 0 {
         why.push(format!(
             "{} not permitted (closing needs CAP_NET_ADMIN in the socket's namespace)",
@@ -541,13 +553,14 @@ mod tests {
         let tally = Tally {
             closed: 3,
             gone: 1,
+            unreached: 1,
             denied: 2,
             ..Tally::default()
         };
-        let skipped = BTreeMap::from([("unix".to_string(), 4)]);
+        let skipped = BTreeMap::from([("unix".to_string(), 3)]);
         assert_eq!(
             summary(10, &tally, &skipped),
-            "closed 3 of 10 matching sockets; 1 already gone, 2 not permitted (closing needs CAP_NET_ADMIN in the socket's namespace), 4 unix cannot be closed by sock_diag"
+            "closed 3 of 10 matching sockets; 1 already gone, 1 not reached (each shares its port through SO_REUSEPORT, and the kernel's lookup never picked it), 2 not permitted (closing needs CAP_NET_ADMIN in the socket's namespace), 3 unix cannot be closed by sock_diag"
         );
         assert_eq!(
             summary(

@@ -162,6 +162,11 @@ fn delete_closes_exactly_what_the_where_selects() {
             NOT_LIVE,
         ),
         (vec!["--allow-kill", "-e", &in_schema], NOT_LIVE),
+        // Nothing closed, none closable: /proc gives no cookie to name a socket by.
+        (
+            vec!["--source", "proc", "--allow-kill", "-e", &a_sql],
+            "closed 0 of 10 matching sockets; 10 tcp without a cookie (read from /proc) cannot be closed",
+        ),
         (vec!["--allow-kill", "-e", &whole_namespace], WHOLE),
         (vec!["--allow-kill", "-e", &every_namespace], WHOLE),
         (vec!["--read-only", "-e", a_sql.as_str()], "read-only: "),

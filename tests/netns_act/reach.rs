@@ -314,3 +314,95 @@ fn delete_by_cookie_spares_a_port_reused_meanwhile() {
     }
     panic!("three attempts in a row could not reuse the ports within the resolver's 200 ms");
 }
+
+/// A socket bound to 127.0.0.1:`port` with SO_REUSEPORT: a listener for TCP.
+fn reuseport(kind: libc::c_int, port: u16) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket calls on a descriptor this function owns; the address is a
+    // zeroed sockaddr_in filled in below.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, kind, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let owned = std::os::fd::OwnedFd::from_raw_fd(fd);
+        let one: libc::c_int = 1;
+        let set = libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEPORT,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+        assert_eq!(set, 0, "SO_REUSEPORT: {}", std::io::Error::last_os_error());
+        let mut addr: libc::sockaddr_in = std::mem::zeroed();
+        addr.sin_family = libc::AF_INET as libc::sa_family_t;
+        addr.sin_port = port.to_be();
+        addr.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+        let bound = libc::bind(
+            fd,
+            (&addr as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        );
+        assert_eq!(bound, 0, "bind: {}", std::io::Error::last_os_error());
+        if kind == libc::SOCK_STREAM {
+            assert_eq!(libc::listen(fd, 8), 0);
+        }
+        owned
+    }
+}
+
+/// SO_ERROR of a socket (what SOCK_DESTROY leaves: ECONNABORTED), cleared by reading.
+fn so_error(fd: &std::os::fd::OwnedFd) -> i32 {
+    use std::os::fd::AsRawFd;
+    let mut error: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt into an int of the size it is told.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut error as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0);
+    error
+}
+
+/// Sockets sharing a port through SO_REUSEPORT: the kernel's lookup by identity lands
+/// on one member of the group, and `ss -K` closes that one alone. Each selected member
+/// is closed, and a member the WHERE leaves out is untouched.
+#[test]
+fn delete_closes_each_member_of_a_reuseport_group() {
+    let Some(ns) = Netns::create("reuseport", &["ss"]) else {
+        return;
+    };
+    if !can_kill(&ns) {
+        return;
+    }
+    let (udp, tcp, spare) = ns.within(|| {
+        let udp: Vec<_> = (0..4).map(|_| reuseport(libc::SOCK_DGRAM, 7410)).collect();
+        let tcp: Vec<_> = (0..4).map(|_| reuseport(libc::SOCK_STREAM, 7411)).collect();
+        (udp, tcp, reuseport(libc::SOCK_DGRAM, 7410))
+    });
+    let listening = |ns: &Netns| ss(ns, &["-tln", "sport = :7411"]).len();
+    assert_eq!(listening(&ns), 4);
+    assert_eq!(ss(&ns, &["-uan", "sport = :7410"]).len(), 5);
+    let sql = format!(
+        "DELETE FROM sockets WHERE local_port IN (7410, 7411) AND inode <> {}",
+        common::ino(&spare)
+    );
+    let out = netsql_in(&ns, &["--allow-kill", "--format", "csv", "-e", &sql]).run();
+    let line = text(&out.stderr);
+    assert!(out.status.success(), "{line}");
+    assert_eq!(line.trim(), "netsql: closed 8 of 8 matching sockets");
+    assert_eq!(text(&out.stdout), "count\n8\n");
+    let errors: Vec<i32> = udp.iter().chain(&tcp).map(so_error).collect();
+    assert_eq!(
+        errors,
+        vec![libc::ECONNABORTED; 8],
+        "each member was aborted"
+    );
+    assert_eq!(listening(&ns), 0, "no listener left");
+    assert_eq!(so_error(&spare), 0, "the member left out is untouched");
+}

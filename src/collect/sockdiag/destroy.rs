@@ -7,6 +7,14 @@
 //! not found (ENOENT) rather than the newcomer killed. Requests travel many to a `send`
 //! (the kernel handles each message of a datagram in turn and acks each), where ss sends
 //! one and waits for its answer.
+//!
+//! A listener or an unconnected UDP socket that shares its port with others through
+//! SO_REUSEPORT is not always found by its own identity: the kernel's lookup picks one
+//! member of the group by a hash of the request's remote end, and the cookie check then
+//! refuses any other (so `ss -K` closes one member and reports nothing for the rest).
+//! Such a socket, still listed by a dump after its ENOENT, is asked for again with other
+//! remote ports, each a new hash, until the lookup lands on it; the cookie still
+//! guarantees no other socket is closed.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -37,6 +45,9 @@ pub struct Tally {
     pub closed: u64,
     /// Not found under that identity: closed on its own meanwhile (ENOENT).
     pub gone: u64,
+    /// Still there, but never reached by the kernel's lookup: a member of an SO_REUSEPORT
+    /// group that [`ROUNDS`] other remote ports did not land on.
+    pub unreached: u64,
     /// The kernel cannot (no CONFIG_INET_DIAG_DESTROY, or not for this protocol).
     pub unsupported: u64,
     /// No CAP_NET_ADMIN in the socket's namespace (EPERM, EACCES).
@@ -50,6 +61,7 @@ impl Tally {
     pub fn add(&mut self, other: Tally) {
         self.closed += other.closed;
         self.gone += other.gone;
+        self.unreached += other.unreached;
         self.unsupported += other.unsupported;
         self.denied += other.denied;
         self.failed += other.failed;
@@ -127,21 +139,76 @@ pub fn can_destroy(protocol: Protocol) -> bool {
     matches!(protocol, Protocol::Tcp | Protocol::Udp | Protocol::UdpLite)
 }
 
+/// How many other remote ports a socket of an SO_REUSEPORT group is asked for under:
+/// the lookup picks a member uniformly, so one of a group of 64 is missed by all of them
+/// with a chance of (63/64)^1024, about one in 10^7.
+pub const ROUNDS: u16 = 1024;
+
 /// Closes each of `targets` in the calling thread's network namespace.
 pub fn destroy(targets: &[Target]) -> Result<Tally, CollectError> {
     let socket = super::connected()?;
     // Error acks would echo each request back; the errno is all we read.
     let _ = socket.set_cap_ack(true);
     let mut tally = Tally::default();
+    let mut missed = Vec::new();
+    for (target, errno) in targets.iter().zip(answers(&socket, targets, None)?) {
+        if errno == libc::ENOENT && target.remote.ip().is_unspecified() && target.remote.port() == 0
+        {
+            missed.push(target.clone());
+        } else {
+            tally.count(errno);
+        }
+    }
+    if missed.is_empty() {
+        return Ok(tally);
+    }
+    // Those still listed share their port: gone ones are gone.
+    let alive = listed(&missed)?;
+    let (mut left, gone): (Vec<Target>, Vec<Target>) =
+        missed.into_iter().partition(|t| alive.contains(&t.cookie));
+    tally.gone += gone.len() as u64;
+    for port in 1..=ROUNDS {
+        if left.is_empty() {
+            break;
+        }
+        let errnos = answers(&socket, &left, Some(port))?;
+        let mut next = Vec::new();
+        for (target, errno) in left.into_iter().zip(errnos) {
+            match errno {
+                libc::ENOENT => next.push(target),
+                other => tally.count(other),
+            }
+        }
+        left = next;
+    }
+    tally.unreached += left.len() as u64;
+    Ok(tally)
+}
+
+/// The errno each target's SOCK_DESTROY was answered with (0: closed), in order; with
+/// `remote_port`, each asked for as if its remote end had that port.
+fn answers(
+    socket: &netlink_sys::Socket,
+    targets: &[Target],
+    remote_port: Option<u16>,
+) -> Result<Vec<i32>, CollectError> {
+    let mut errnos = vec![0; targets.len()];
     let mut out = Vec::with_capacity(BATCH * 72);
     let mut buf = Vec::with_capacity(64 * 1024);
     let mut seq = 0u32;
-    for chunk in targets.chunks(BATCH) {
+    for (n, chunk) in targets.chunks(BATCH).enumerate() {
         out.clear();
         let first = seq.wrapping_add(1);
         for target in chunk {
             seq = seq.wrapping_add(1);
-            out.extend_from_slice(&request(target, seq));
+            match remote_port {
+                None => out.extend_from_slice(&request(target, seq)),
+                Some(port) => {
+                    let mut asked = target.clone();
+                    asked.remote.set_port(port);
+                    out.extend_from_slice(&request(&asked, seq));
+                }
+            }
         }
         socket
             .send(&out, 0)
@@ -156,15 +223,45 @@ pub fn destroy(targets: &[Target]) -> Result<Tally, CollectError> {
             }
             for (seq_of, errno) in acks(&buf) {
                 // An ack for an earlier batch cannot arrive: each is read in full.
-                if seq_of.wrapping_sub(first) as usize >= chunk.len() {
+                let i = seq_of.wrapping_sub(first) as usize;
+                if i >= chunk.len() {
                     continue;
                 }
-                tally.count(errno);
+                errnos[n * BATCH + i] = errno;
                 answered += 1;
             }
         }
     }
-    Ok(tally)
+    Ok(errnos)
+}
+
+/// The cookies of those of `targets` a dump of their protocols and families still lists.
+fn listed(targets: &[Target]) -> Result<std::collections::HashSet<u64>, CollectError> {
+    let mut kinds: Vec<(Protocol, Family)> = Vec::new();
+    for kind in targets.iter().map(|t| (t.protocol, t.family)) {
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    let wanted: std::collections::HashSet<u64> = targets.iter().map(|t| t.cookie).collect();
+    let mut alive = std::collections::HashSet::new();
+    let mut dumper = super::Dumper::open()?;
+    for (protocol, family) in kinds {
+        dumper.inet(
+            protocol,
+            family,
+            wire::ALL_STATES,
+            None,
+            wire::Extensions::default(),
+            &mut |row| {
+                if wanted.contains(&row.cookie) {
+                    alive.insert(row.cookie);
+                }
+                true
+            },
+        )?;
+    }
+    Ok(alive)
 }
 
 /// Each NLMSG_ERROR in `buf` as (sequence number, errno), 0 for success; a truncated
