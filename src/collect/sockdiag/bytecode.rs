@@ -125,6 +125,13 @@ impl Test {
                 address,
                 equal,
             } => {
+                // The kernel's IPv4 test also holds for an IPv6 socket's v4-mapped address
+                // (`::ffff:a.b.c.d`), which the column's text tells apart: negated, it
+                // would drop those sockets, which `<>` keeps. `=` only lets them through,
+                // and the rows are tested again.
+                if !equal && address.is_ipv4() {
+                    return None;
+                }
                 let code = match side {
                     Side::Local => S_COND,
                     Side::Remote => D_COND,
@@ -296,7 +303,11 @@ pub fn run(code: &[u8], row: &SocketRow) -> bool {
             let wanted = &code[at + 12..at + 12 + bytes];
             match end.map(|a| a.ip()) {
                 Some(IpAddr::V4(v4)) => bytes == 4 && v4.octets() == wanted,
-                Some(IpAddr::V6(v6)) => bytes == 16 && v6.octets() == wanted,
+                // An IPv4 test holds for a v4-mapped address too.
+                Some(IpAddr::V6(v6)) if bytes == 4 => {
+                    v6.to_ipv4_mapped().is_some_and(|v4| v4.octets() == wanted)
+                }
+                Some(IpAddr::V6(v6)) => v6.octets() == wanted,
                 None => false,
             }
         };
@@ -373,7 +384,7 @@ mod tests {
             vec![
                 Clause(vec![Test::Address {
                     side: Side::Local,
-                    address: "10.0.0.1".parse().unwrap(),
+                    address: "fe80::1".parse().unwrap(),
                     equal: false,
                 }]),
                 Clause(vec![
@@ -395,6 +406,26 @@ mod tests {
             }
         }
         assert_eq!(checked, 8 * 16);
+    }
+
+    /// The kernel's IPv4 address test holds for an IPv6 socket's v4-mapped address too,
+    /// which `local_address <> '127.0.0.1'` keeps (its text is `::ffff:127.0.0.1`):
+    /// negated, the kernel would drop it, so a negated IPv4 test is not compiled.
+    #[test]
+    fn a_negated_ipv4_address_stays_out_of_the_program() {
+        let test = |equal| {
+            vec![Clause(vec![Test::Address {
+                side: Side::Local,
+                address: "127.0.0.1".parse().unwrap(),
+                equal,
+            }])]
+        };
+        let mapped = row("[::ffff:127.0.0.1]:80", "[::ffff:127.0.0.1]:5000");
+        let equal = compile(&test(true)).expect("= is compiled");
+        assert!(run(&equal, &mapped), "the kernel's IPv4 test holds");
+        assert!(!test(true)[0].holds(&mapped), "the row test does not");
+        assert!(test(false)[0].holds(&mapped));
+        assert_eq!(compile(&test(false)), None);
     }
 
     /// The kernel runs what we compile: a dump with `sport = P` returns only our
