@@ -129,11 +129,11 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
         Column {
             name: "min_rtt_us",
             kind: Kind::UInt32,
-            doc: "Lowest round-trip time seen, µs (ss minrtt:)",
+            doc: "Lowest round-trip time seen, µs (ss minrtt:); NULL before the first sample (the kernel's ~0, which ss prints as nothing)",
             needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
-                i.u32(at::MIN_RTT)
+                i.u32(at::MIN_RTT).filter(|&us| us != u32::MAX)
             }),
         },
         Column {

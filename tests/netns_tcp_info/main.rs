@@ -525,6 +525,32 @@ fn retransmissions_while_acks_are_dropped() {
         Some(u64::from(std::process::id()))
     );
 
+    // A connection whose SYN is dropped has no RTT sample: the kernel's min_rtt is its
+    // "none yet" (~0), which ss prints as no minrtt, and the column as NULL.
+    ns.exec_ok(&[
+        "iptables", "-w", "-A", "OUTPUT", "-p", "tcp", "--dport", "7311", "-j", "DROP",
+    ]);
+    let syn_sent = ns.within(|| {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let to: std::net::SocketAddr = "127.0.0.1:7311".parse().unwrap();
+        let _ = socket.connect(&to.into());
+        socket
+    });
+    let shown = ss(&ns, &["-tin", "dport = :7311"]);
+    let shown = shown.values().next().expect("ss shows the SYN_SENT socket");
+    assert!(!shown.fields.contains_key("minrtt"), "{:?}", shown.fields);
+    let rows = query(
+        &ns,
+        &[],
+        "SELECT state, min_rtt_us FROM tcp_info WHERE remote_port = 7311",
+    );
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(text(&rows[0], "state").as_deref(), Some("SYN_SENT"));
+    assert_eq!(rows[0].get("min_rtt_us"), Some(&serde_json::Value::Null));
+    drop(syn_sent);
+
     // Let the ACKs through again: the connection recovers, retransmissions stay counted.
     ns.exec_ok(&[
         "iptables", "-w", "-D", "OUTPUT", "-p", "tcp", "--sport", "7310", "-j", "DROP",
