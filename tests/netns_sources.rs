@@ -342,8 +342,16 @@ fn a_path_holding_a_newline_or_a_record() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nl\nfile");
     let bound = path.clone();
+    // Bytes that are not UTF-8, in a path and in an abstract name.
+    let binary = dir
+        .path()
+        .join(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"bin\xff\xfe"));
+    let binary_bound = binary.clone();
     let (held, victim) = ns.within(move || {
         let listener = UnixListener::bind(&bound).unwrap();
+        let binary = UnixListener::bind(&binary_bound).unwrap();
+        let name = SocketAddr::from_abstract_name(b"abs\xff-bin").unwrap();
+        let binary_abstract = UnixListener::bind_addr(&name).unwrap();
         let (a, b) = UnixStream::pair().unwrap();
         let victim = std::fs::metadata(format!("/proc/self/fd/{}", a.as_raw_fd()))
             .unwrap()
@@ -355,7 +363,10 @@ fn a_path_holding_a_newline_or_a_record() {
         // A made-up record without a path, then a line that is no record.
         let name = SocketAddr::from_abstract_name(BROKEN).unwrap();
         let breaker = UnixListener::bind_addr(&name).unwrap();
-        ((listener, a, b, forger, breaker), victim)
+        (
+            (listener, a, b, forger, breaker, binary, binary_abstract),
+            victim,
+        )
     });
     let query = |source: &str| {
         let sql = "SELECT inode, path, unix_refcnt, unix_flags FROM sockets \
@@ -394,11 +405,18 @@ fn a_path_holding_a_newline_or_a_record() {
     );
     let broken = format!("@{}", std::str::from_utf8(BROKEN).unwrap());
     by_path(&rows, &broken);
+    // A byte that is not UTF-8 reads \xNN in a path as in an abstract name, from either
+    // source (U+FFFD would make two paths read alike).
+    let escaped = format!("{}/bin\\xff\\xfe", dir.path().to_str().unwrap());
+    by_path(&rows, &escaped);
+    by_path(&rows, "@abs\\xff-bin");
     // Read from /proc alone, the paths are whole too.
     let rows = query("proc");
     let listener = by_path(&rows, path.to_str().unwrap());
     assert_eq!(listener["unix_flags"], 65536, "{listener:?}");
     by_path(&rows, &broken);
+    by_path(&rows, &escaped);
+    by_path(&rows, "@abs\\xff-bin");
     drop(held);
 }
 

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::io::BufRead;
 
-use super::socket_row::{Family, Protocol, SockType, SocketRow, State};
+use super::socket_row::{path_text, Family, Protocol, SockType, SocketRow, State};
 use super::{open_optional, CollectError, ParseFail, Root};
 
 /// `__SO_ACCEPTCON` in include/linux/net.h: the socket is listening.
@@ -97,7 +97,7 @@ pub fn parse(reader: impl BufRead, file: &str) -> Result<Vec<UnixEntry>, ParseFa
             .expect("found by its path");
         for raw in folded.iter().chain([&line]) {
             path.push('\n');
-            path.push_str(&String::from_utf8_lossy(raw));
+            path.push_str(&path_text(raw));
         }
     }
     Ok(entries.into_iter().map(|(entry, _)| entry).collect())
@@ -140,7 +140,7 @@ pub fn parse_line(line: &[u8]) -> Result<Option<UnixEntry>, (&'static str, Strin
         .and_then(|s| s.parse::<u64>().ok())
         .ok_or(("Inode", "not a decimal number".to_string()))?;
     let path = match rest.strip_prefix(b" ") {
-        Some(path) if !path.is_empty() => Some(String::from_utf8_lossy(path).into_owned()),
+        Some(path) if !path.is_empty() => Some(path_text(path)),
         _ => None,
     };
     let sock_type =

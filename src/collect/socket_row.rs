@@ -333,13 +333,21 @@ impl SocketRow {
 pub fn abstract_name(raw: &[u8]) -> String {
     let mut name = String::with_capacity(raw.len() + 1);
     name.push('@');
+    name.push_str(&path_text(raw).replace('\0', "@"));
+    name
+}
+
+/// A unix path's bytes as text, a byte that is not UTF-8 written `\xNN` (as for abstract
+/// names, whichever source read it): U+FFFD would make two paths read alike.
+pub fn path_text(raw: &[u8]) -> String {
+    let mut text = String::with_capacity(raw.len());
     for chunk in raw.utf8_chunks() {
-        name.push_str(&chunk.valid().replace('\0', "@"));
+        text.push_str(chunk.valid());
         for byte in chunk.invalid() {
-            name.push_str(&format!("\\x{byte:02x}"));
+            text.push_str(&format!("\\x{byte:02x}"));
         }
     }
-    name
+    text
 }
 
 #[cfg(test)]
@@ -362,5 +370,6 @@ mod tests {
     fn abstract_names_show_nul_as_at() {
         assert_eq!(abstract_name(b"foo\0bar"), "@foo@bar");
         assert_eq!(abstract_name(b"\xff"), "@\\xff");
+        assert_eq!(path_text(b"/run/a\xff\xfeb"), "/run/a\\xff\\xfeb");
     }
 }

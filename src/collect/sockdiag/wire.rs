@@ -510,7 +510,7 @@ fn unix_name(raw: &[u8]) -> String {
         Some((0, name)) => abstract_name(name),
         _ => {
             let end = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
-            String::from_utf8_lossy(&raw[..end]).into_owned()
+            crate::collect::socket_row::path_text(&raw[..end])
         }
     }
 }
