@@ -252,14 +252,22 @@ impl Target {
                 known.join(", ")
             )));
         }
+        // A name given is kept as given or refused: rewritten, `WHERE host = 'a b'` would
+        // find nothing, and two names could share one partition. The machine's own name
+        // cannot be refused; it is made safe.
         let host = match self.host {
-            Some(host) => host,
-            None => dns_lookup::get_hostname().map_err(Error::Io)?,
+            Some(host) if crate::history::path_safe(&host) == host => host,
+            Some(host) => {
+                return Err(Error::Usage(format!(
+                    "--host {host:?}: a host partition's name holds only letters, digits, '.', '_' and '-', and does not start with '.'"
+                )))
+            }
+            None => crate::history::path_safe(&dns_lookup::get_hostname().map_err(Error::Io)?),
         };
         Ok(SnapshotTarget {
             dest: self.to,
             tables,
-            host: crate::history::path_safe(&host),
+            host,
         })
     }
 }
