@@ -797,42 +797,94 @@ fn conntrack_near_full_audits_the_fill() {
 
 /// `-q nat_translations` names the process behind a published port (the server's
 /// socket, in the namespace that DNATed) and the one whose traffic was SNATed: both are
-/// this test, which holds the sockets.
+/// this test, which holds the sockets. A second published port leads to a dual-stack
+/// listener (`[::]`, as nginx `listen [::]:80` or Go's `:80`): its socket is tcp6 with
+/// v4-mapped addresses while conntrack's entry is IPv4, and it is named too.
 #[test]
 fn nat_translations_names_the_processes() {
     let Some(hosts) = setup("ctq") else { return };
+    hosts.server.exec_ok(&[
+        "iptables",
+        "-t",
+        "nat",
+        "-A",
+        "PREROUTING",
+        "-p",
+        "tcp",
+        "--dport",
+        "8083",
+        "-j",
+        "DNAT",
+        "--to-destination",
+        "10.77.0.2:8082",
+    ]);
+    let dual = hosts.server.within(|| {
+        let listener =
+            socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::STREAM, None).unwrap();
+        listener.set_only_v6(false).unwrap();
+        let any: std::net::SocketAddr = "[::]:8082".parse().unwrap();
+        listener.bind(&any.into()).unwrap();
+        listener.listen(4).unwrap();
+        listener
+    });
+    let to_dual = hosts
+        .client
+        .within(|| TcpStream::connect("10.77.0.2:8083").unwrap());
+    let dual_accepted = dual.accept().unwrap().0;
     let rows = ndjson_rows(common::netsql().args(["--format", "ndjson", "-q", "nat_translations"]));
-    let ours = |ns: &Netns, nat: &str| -> Row {
+    let ours = |ns: &Netns, nat: &str, pre_nat_dst: &str| -> Row {
         let mine: Vec<&Row> = rows
             .iter()
-            .filter(|r| text(r, "netns_name").as_deref() == Some(ns.name.as_str()))
+            .filter(|r| {
+                text(r, "netns_name").as_deref() == Some(ns.name.as_str())
+                    && text(r, "pre_nat_dst").as_deref() == Some(pre_nat_dst)
+            })
             .collect();
-        assert_eq!(mine.len(), 1, "{}: {mine:?}", ns.name);
+        assert_eq!(mine.len(), 1, "{} {pre_nat_dst}: {rows:?}", ns.name);
         assert_eq!(text(mine[0], "nat").as_deref(), Some(nat));
         mine[0].clone()
     };
     let me = std::process::id().to_string();
-    let published = ours(&hosts.server, "dnat");
-    assert_eq!(
-        text(&published, "pre_nat_dst").as_deref(),
-        Some("10.77.0.2:8081")
-    );
-    assert_eq!(
-        text(&published, "post_nat_dst").as_deref(),
-        Some("10.77.0.2:8080")
-    );
-    assert_eq!(text(&published, "server_pid"), Some(me.clone()));
-    // ss sees the same socket answering there, held by this process.
-    let ss = hosts
-        .server
-        .exec_ok(&["ss", "-tnpH", "state", "established", "sport", "8080"]);
-    assert!(ss.contains(&format!("pid={me},")), "{ss}");
-    let sent = ours(&hosts.client, "snat");
-    assert_eq!(text(&sent, "client_pid"), Some(me));
-    assert_eq!(
-        text(&sent, "post_nat_src").unwrap().split(':').next(),
-        Some("10.77.0.11")
-    );
+    for (port, to) in [(8081, 8080), (8083, 8082)] {
+        let published = ours(&hosts.server, "dnat", &format!("10.77.0.2:{port}"));
+        assert_eq!(
+            text(&published, "post_nat_dst"),
+            Some(format!("10.77.0.2:{to}"))
+        );
+        assert_eq!(
+            text(&published, "server_pid"),
+            Some(me.clone()),
+            "{published:?}"
+        );
+        // ss sees the same socket answering there, held by this process.
+        let ss = hosts.server.exec_ok(&[
+            "ss",
+            "-tnpH",
+            "state",
+            "established",
+            "sport",
+            &to.to_string(),
+        ]);
+        assert!(ss.contains(&format!("pid={me},")), "{ss}");
+        if to == 8082 {
+            assert!(ss.contains("[::ffff:10.77.0.2]:8082"), "{ss}");
+        }
+    }
+    // The client's side of both: SNATed, each named.
+    let sent: Vec<&Row> = rows
+        .iter()
+        .filter(|r| text(r, "netns_name").as_deref() == Some(hosts.client.name.as_str()))
+        .collect();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    for row in sent {
+        assert_eq!(text(row, "nat").as_deref(), Some("snat"));
+        assert_eq!(text(row, "client_pid"), Some(me.clone()));
+        assert_eq!(
+            text(row, "post_nat_src").unwrap().split(':').next(),
+            Some("10.77.0.11")
+        );
+    }
+    drop((dual, to_dual, dual_accepted));
 }
 
 /// `-q conntrack_usage`: per protocol, the entries conntrack lists; the total is
