@@ -367,6 +367,20 @@ fn built_in_audits_trip_and_pass() {
         "pass",
         "{wide:?}"
     );
+    // Programs allowed on a wildcard address are not programs trusted on a well-known
+    // port: the same `allow` list used to replace both, so the documented `-p
+    // allow=sshd,nginx` flagged every other trusted daemon (and here cleared sleep).
+    assert_eq!(
+        by_name(&allowed, "well_known_port_impostors")["status"],
+        "fail",
+        "{allowed:?}"
+    );
+    let (_, trusted, stderr) = audit(&ns, &["-p", "trusted=sleep"]);
+    assert_eq!(
+        by_name(&trusted, "well_known_port_impostors")["status"],
+        "pass",
+        "{stderr}"
+    );
     drop(tripped);
 }
 
