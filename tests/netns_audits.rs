@@ -75,6 +75,12 @@ fn trip(ns: String, dir: std::path::PathBuf) -> Tripped {
     drop(held);
     std::fs::remove_file(&copy).unwrap();
 
+    // Not root_high_port_listeners: a listener made by root (its uid is 0), held only
+    // by a process running as nobody, as a service that bound and dropped root.
+    let dropped = listener("0.0.0.0:7204");
+    children.push(spawn(sleep, Some(65534), &[&dropped]));
+    drop(dropped);
+
     // raw_sockets_non_root: a raw ICMP socket passed to a process running as nobody.
     let raw = Socket::new(Domain::IPV4, Type::RAW, Some(socket2::Protocol::ICMPV4)).unwrap();
     let nobody = spawn(sleep, Some(65534), &[&raw]);
@@ -165,7 +171,7 @@ fn built_in_audits_trip_and_pass() {
     }
     drop(clean);
 
-    let ns = Netns::create("audit-trip", &["iptables"]).unwrap();
+    let ns = Netns::create("audit-trip", &["iptables", "ss"]).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let tripped = {
         let (name, dir) = (ns.name.clone(), dir.path().to_path_buf());
@@ -216,6 +222,15 @@ fn built_in_audits_trip_and_pass() {
         "80 is on 127.0.0.1"
     );
     assert!(ports("root_high_port_listeners").contains(&7200));
+    assert!(
+        !ports("root_high_port_listeners").contains(&7204),
+        "7204 is held by nobody"
+    );
+    let made_by_root = ns.exec_ok(&["ss", "-tlnHe", "sport = :7204"]);
+    assert!(
+        !made_by_root.contains("uid:"),
+        "ss: the socket's uid is 0: {made_by_root}"
+    );
     assert!(ports("unnamed_listeners").contains(&7200));
     assert!(!ports("unnamed_listeners").contains(&80), "80 is http");
     let impostor = &findings(&audits, "well_known_port_impostors")[0];
