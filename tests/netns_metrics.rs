@@ -1037,3 +1037,88 @@ fn an_idle_exporter_sleeps_until_sigterm() {
         assert!(status.success(), "{status:?}: {:?}", exporter.lines());
     }
 }
+
+/// `netsql_protocol_total` is a counter family: no sample of it may fall between two
+/// scrapes, or Prometheus reads a reset and `rate()` lies. MPTCP connections opened
+/// before the first scrape and closed before the second move the kernel's MPTcpExt
+/// MPCurrEstab (a gauge of current connections) down; each counter only goes up.
+#[test]
+fn protocol_counters_never_fall_between_scrapes() {
+    let Some(ns) = Netns::create("mptcp", &["python3"]) else {
+        return;
+    };
+    // socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP): a kernel without MPTCP cannot show the
+    // gauge at all (nor can nstat).
+    let mut holder = Kid::spawn(
+        ns.command(&[
+            "python3",
+            "-c",
+            "import socket, sys\n\
+             try:\n\
+             \x20   l = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262)\n\
+             except OSError as e:\n\
+             \x20   print('no-mptcp', e, flush=True); sys.exit()\n\
+             l.bind(('127.0.0.1', 7150)); l.listen()\n\
+             cs = []\n\
+             for _ in range(3):\n\
+             \x20   c = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262)\n\
+             \x20   c.connect(('127.0.0.1', 7150)); cs += [c, l.accept()[0]]\n\
+             print('ready', flush=True)\n\
+             sys.stdin.readline()\n\
+             for s in cs: s.close()\n\
+             l.close()\n\
+             print('closed', flush=True)\n\
+             sys.stdin.read()\n",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped()),
+    );
+    let lines = common::Lines::of(holder.stdout.take().unwrap());
+    let first = lines.next_within(std::time::Duration::from_secs(30));
+    if first.starts_with("no-mptcp") {
+        common::skip_or_fail(&format!("this kernel has no MPTCP: {first}"));
+        return;
+    }
+    assert_eq!(first, "ready");
+    let current = || -> u64 {
+        let text = ns.exec_ok(&["cat", "/proc/net/netstat"]);
+        let mut rows = text.lines().filter(|l| l.starts_with("MPTcpExt:"));
+        let (names, values) = (rows.next().unwrap(), rows.next().unwrap());
+        let at = names.split(' ').position(|n| n == "MPCurrEstab").unwrap();
+        values.split(' ').nth(at).unwrap().parse().unwrap()
+    };
+    let before = current();
+    assert!(before > 0, "the kernel counts the open MPTCP connections");
+    let exporter = Exporter::start(metrics(&[
+        "--netns",
+        &ns.name,
+        "metrics",
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics-only",
+        "protocol_stats",
+    ]));
+    let (status, one) = get(&exporter.addr, "/metrics", &[]);
+    assert_eq!(status, 200, "{one}");
+    use std::io::Write;
+    writeln!(holder.stdin.as_mut().unwrap()).unwrap();
+    lines.expect("closed");
+    common::wait_until(
+        "MPCurrEstab falls",
+        std::time::Duration::from_secs(30),
+        || current() < before,
+    );
+    let (status, two) = get(&exporter.addr, "/metrics", &[]);
+    assert_eq!(status, 200, "{two}");
+    let first: BTreeMap<_, _> = samples(&one, "netsql_protocol_total").into_iter().collect();
+    let second = samples(&two, "netsql_protocol_total");
+    assert!(second.len() > 100, "{two}");
+    for (labels, value) in second {
+        if let Some(earlier) = first.get(&labels) {
+            assert!(
+                value >= *earlier,
+                "{labels:?} fell from {earlier} to {value}"
+            );
+        }
+    }
+}
