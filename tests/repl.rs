@@ -53,8 +53,10 @@ fn multi_line_statements_and_several_on_a_line() {
     );
     s.expect("| first |").unwrap();
     s.expect("| second |").unwrap();
-    // An error is one line and the REPL goes on.
-    at(&mut s, "netsql> ", "SELECT nope;\r");
+    // An error is one line and the REPL goes on; what the statements before it on the
+    // line printed is shown, as -f shows it.
+    at(&mut s, "netsql> ", "SELECT 'before' AS b; SELECT nope;\r");
+    s.expect("| before |").unwrap();
     s.expect("netsql: ").unwrap();
     at(&mut s, "netsql> ", "SELECT 1 AS still_here;\r");
     s.expect("still_here").unwrap();
@@ -164,7 +166,46 @@ fn watch_repeats_until_ctrl_c() {
     s.send("\x03").unwrap();
     at(&mut s, "netsql> ", "SELECT 'after' AS a;\r");
     s.expect("| after |").unwrap();
+    // An interval no clock can add waits for Ctrl-C (it panicked on overflow).
+    at(&mut s, "netsql> ", "\\watch 18446744073709551615\r");
+    s.expect("| after |").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    s.send("\x03").unwrap();
+    at(&mut s, "netsql> ", "SELECT 'alive' AS a;\r");
+    s.expect("| alive |").unwrap();
     quit(s);
+}
+
+/// A REPL whose stdout is a closed pipe ends quietly, as a one-shot query does, whatever
+/// it was printing: a meta-command's lines (println! panicked), a result, the prompt.
+#[test]
+fn a_closed_stdout_ends_the_repl_quietly() {
+    let data = tempfile::tempdir().unwrap();
+    for typed in ["\\?", "\\timing", "SELECT 1 AS one;"] {
+        // stdout is `head -c 1`'s pipe, closed once the banner's first byte is read;
+        // stdin and stderr stay the terminal.
+        let netsql = env!("CARGO_BIN_EXE_netsql");
+        let mut command = Command::new("sh");
+        command
+            .args([
+                "-c",
+                &format!("{netsql} --proc {PROC} --source proc | head -c 1 >/dev/null; sleep 2"),
+            ])
+            .env("XDG_DATA_HOME", data.path())
+            .env("XDG_CONFIG_HOME", data.path().join("config"))
+            .env("TERM", "dumb");
+        let mut s = Session::spawn(command).expect("spawn netsql in a pty");
+        s.set_expect_timeout(Some(Duration::from_secs(20)));
+        std::thread::sleep(Duration::from_millis(500));
+        s.send(format!("{typed}\r")).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        s.send(format!("{typed}\r")).unwrap();
+        let mut seen = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut s, &mut seen);
+        let seen = String::from_utf8_lossy(&seen);
+        assert!(!seen.contains("panicked"), "{typed}: {seen}");
+        assert!(!seen.contains("Broken pipe"), "{typed}: {seen}");
+    }
 }
 
 /// Saved queries, files in and out, timing and `.tables`, on the fixture's sockets

@@ -109,10 +109,10 @@ pub fn run(
         output: None,
         last: None,
     };
-    println!(
+    say(format_args!(
         "netsql {}: SQL over this host's sockets. \\? for help, \\q to quit.",
         env!("CARGO_PKG_VERSION")
-    );
+    ))?;
     let mut buffer = String::new();
     loop {
         let prompt = if buffer.is_empty() { PROMPT } else { CONTINUE };
@@ -128,6 +128,13 @@ pub fn run(
             Err(ReadlineError::Eof) => {
                 buffer.clear();
                 continue;
+            }
+            // The prompt could not be written: stdout is closed.
+            Err(ReadlineError::Io(err)) if err.kind() == std::io::ErrorKind::BrokenPipe => break,
+            Err(ReadlineError::Errno(errno))
+                if std::io::Error::from(errno).kind() == std::io::ErrorKind::BrokenPipe =>
+            {
+                break
             }
             Err(err) => return Err(Error::Usage(format!("terminal: {err}"))),
         };
@@ -145,6 +152,9 @@ pub fn run(
                         &saved,
                         &interrupted,
                     ) {
+                        if output_closed(&err) {
+                            break;
+                        }
                         eprintln!("netsql: {err}");
                     }
                 }
@@ -165,6 +175,9 @@ pub fn run(
         save_history(&mut editor, &history);
         settings.last = Some(sql.clone());
         if let Err(err) = run_sql(runtime, &runner, &mut settings, &sql, None, &interrupted) {
+            if output_closed(&err) {
+                break;
+            }
             eprintln!("netsql: {err}");
         }
     }
@@ -202,14 +215,17 @@ fn run_sql(
             live: None,
             streaming: streaming.clone(),
         };
-        match saved {
-            None => runner.run(sql, &BTreeMap::new(), &mut shown).await?,
-            Some(params) => {
-                let statements = runner.statements(sql)?;
-                crate::fleet::each::run(runner, statements, params, &mut shown).await?;
-            }
-        }
-        Ok::<Vec<u8>, Error>(shown.text)
+        let ran = match saved {
+            None => runner.run(sql, &BTreeMap::new(), &mut shown).await,
+            Some(params) => match runner.statements(sql) {
+                Ok(statements) => crate::fleet::each::run(runner, statements, params, &mut shown)
+                    .await
+                    .map(drop),
+                Err(err) => Err(err),
+            },
+        };
+        // What the statements before a failing one printed is shown, as with -f.
+        (shown.text, ran)
     };
     let flag = interrupted.clone();
     let result = runtime.block_on(async {
@@ -222,18 +238,40 @@ fn run_sql(
         let _ = spinner.await;
         result
     });
-    let text = match result {
-        None => return Err(Error::Usage("query cancelled".into())),
-        Some(text) => text?,
+    let Some((text, ran)) = result else {
+        return Err(Error::Usage("query cancelled".into()));
     };
     match settings.output.as_mut() {
         Some(file) => file.write_all(&text)?,
         None => std::io::stdout().write_all(&text)?,
     }
+    ran?;
     if settings.timing {
-        println!("Time: {:.3} ms", started.elapsed().as_secs_f64() * 1000.0);
+        say(format_args!(
+            "Time: {:.3} ms",
+            started.elapsed().as_secs_f64() * 1000.0
+        ))?;
     }
     Ok(())
+}
+
+/// A line on stdout: an error when stdout is closed, where `println!` would panic.
+fn say(line: std::fmt::Arguments<'_>) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(line)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+/// Whether `err` is stdout (or `\o`'s file) closed under us: the REPL then ends quietly,
+/// as a closed pipe ends a one-shot query.
+fn output_closed(err: &Error) -> bool {
+    let io = match err {
+        Error::Io(io) => io,
+        Error::Arrow(datafusion::arrow::error::ArrowError::IoError(_, io)) => io,
+        _ => return false,
+    };
+    io.kind() == std::io::ErrorKind::BrokenPipe
 }
 
 /// Results as the REPL shows them, gathered to go to the terminal or `\o`'s file once the
@@ -330,12 +368,12 @@ fn meta(
         Command::Quit => {}
         Command::Help => {
             for (usage, help) in HELP {
-                println!("{usage:<18} {help}");
+                say(format_args!("{usage:<18} {help}"))?;
             }
         }
         Command::Describe(None) => {
             for info in tables::infos() {
-                println!("{:<16} {}", info.name, info.doc);
+                say(format_args!("{:<16} {}", info.name, info.doc))?;
             }
         }
         Command::Describe(Some(name)) => {
@@ -368,14 +406,17 @@ fn meta(
         }
         Command::Expanded => {
             settings.expanded = !settings.expanded;
-            println!(
+            say(format_args!(
                 "Expanded display is {}.",
                 if settings.expanded { "on" } else { "off" }
-            );
+            ))?;
         }
         Command::Timing(on) => {
             settings.timing = on.unwrap_or(!settings.timing);
-            println!("Timing is {}.", if settings.timing { "on" } else { "off" });
+            say(format_args!(
+                "Timing is {}.",
+                if settings.timing { "on" } else { "off" }
+            ))?;
         }
         Command::MaxRows(n) => settings.max_rows = n,
         Command::Include(file) => {
@@ -396,23 +437,25 @@ fn meta(
                 )
         }
         Command::Hosts => match crate::fleet::hosts(runner.ctx) {
-            None => println!("not connected to a fleet (netsql --connect URL,...)"),
+            None => say(format_args!(
+                "not connected to a fleet (netsql --connect URL,...)"
+            ))?,
             Some(hosts) => {
                 for (host, answer) in hosts {
                     match answer {
-                        Ok(name) => println!("{host:<40} answered as {name}"),
-                        Err(why) => println!("{host:<40} did not answer: {why}"),
+                        Ok(name) => say(format_args!("{host:<40} answered as {name}"))?,
+                        Err(why) => say(format_args!("{host:<40} did not answer: {why}"))?,
                     }
                 }
             }
         },
         Command::Saved => {
             for query in saved {
-                println!(
+                say(format_args!(
                     "{:<24} {}",
                     query.name,
                     query.description.as_deref().unwrap_or("")
-                );
+                ))?;
             }
         }
         Command::Run { name, params } => {
@@ -437,8 +480,9 @@ fn meta(
             };
             loop {
                 run_sql(runtime, runner, settings, &sql, None, interrupted)?;
-                let until = Instant::now() + Duration::from_secs(seconds);
-                while Instant::now() < until {
+                // An interval past what a clock can hold waits for Ctrl-C.
+                let until = Instant::now().checked_add(Duration::from_secs(seconds));
+                while until.is_none_or(|until| Instant::now() < until) {
                     if interrupted.load(Ordering::Relaxed) {
                         return Ok(());
                     }
