@@ -48,7 +48,10 @@ pub fn path_safe(host: &str) -> String {
     }
 }
 
-/// `30s`, `5m`, `6h`, `14d` (or a bare number of seconds).
+/// The longest duration taken: a hundred years.
+const MAX_DURATION_DAYS: u64 = 36525;
+
+/// `30s`, `5m`, `6h`, `14d` (or a bare number of seconds), at most a hundred years.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
@@ -58,13 +61,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let n: u64 = number
         .parse()
         .map_err(|_| format!("{text:?} is not a duration like 30s, 5m, 6h, 14d"))?;
-    let seconds = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
+    let per = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
         _ => return Err(format!("{text:?}: the unit is one of s, m, h, d")),
     };
+    // Every duration is added to a clock reading somewhere: one no clock can hold would
+    // panic there (or, multiplied past u64, wrap to a short one).
+    let seconds = n
+        .checked_mul(per)
+        .filter(|&s| s <= MAX_DURATION_DAYS * 86400)
+        .ok_or_else(|| format!("{text:?}: at most {MAX_DURATION_DAYS}d"))?;
     if seconds == 0 {
         return Err(format!("{text:?}: must be more than zero"));
     }
@@ -97,5 +106,16 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("5w").is_err());
         assert!(parse_duration("s").is_err());
+        assert_eq!(
+            parse_duration("36525d"),
+            Ok(Duration::from_secs(36525 * 86400))
+        );
+        // Past what a clock can add, or what u64 can multiply: refused, never wrapped.
+        for text in ["36526d", "18446744073709551615s", "213503982334602d"] {
+            assert_eq!(
+                parse_duration(text),
+                Err(format!("{text:?}: at most 36525d"))
+            );
+        }
     }
 }
