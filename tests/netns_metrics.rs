@@ -937,6 +937,17 @@ fn the_exporter_answers_http_as_documented() {
     let again = get(addr, "/metrics", &[]).1;
     assert_ne!(duration(&again), duration(&both[0]));
 
+    // Clients that connect and send nothing lose their slot after the time a request's
+    // headers get: more of them than slots do not keep a scraper out for good.
+    let idle: Vec<TcpStream> = (0..70).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_secs(11));
+    let response = raw(
+        addr,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    drop(idle);
+
     // --metrics-min-interval: a scrape soon after the last is the last.
     let cached = start(&["--metrics-min-interval", "60s"]);
     let first = get(&cached.addr, "/metrics", &[]).1;

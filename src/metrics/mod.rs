@@ -455,6 +455,14 @@ async fn connection(
                 .await
         }
         None => {
+            // hyper's header timeout runs from a request's first byte: a client that
+            // connects and sends nothing would hold its slot for good (64 such, and no
+            // scrape is served). It has as long to start as to send its headers.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(HEADERS_WITHIN, stream.peek(&mut first)).await {
+                Ok(Ok(1..)) => {}
+                _ => return,
+            }
             http.serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                 .await
         }
