@@ -229,7 +229,7 @@ pub mod column {
     pub const PATH: Column<Sockets> = Column {
         name: col::PATH,
         kind: Kind::Utf8,
-        doc: "Unix only: bound path, @name for the abstract namespace (a byte that is not UTF-8 written \\xNN), NULL when unnamed",
+        doc: "Unix only: bound path, @name for the abstract namespace (a byte that is not UTF-8 written \\xNN, so a path holding that text itself reads alike), NULL when unnamed",
         needs: &[],
         build: |s, range| utf8(&s.rows[range.clone()], |r| r.path.as_deref()),
     };
