@@ -937,6 +937,30 @@ fn the_exporter_answers_http_as_documented() {
     let again = get(addr, "/metrics", &[]).1;
     assert_ne!(duration(&again), duration(&both[0]));
 
+    // A scraper with a short time that starts a scrape does not cut its queries short for
+    // one that joins it with more: the second gets the slow query's sample.
+    let (short, long) = std::thread::scope(|scope| {
+        let short = scope.spawn(|| {
+            get(
+                addr,
+                "/metrics",
+                &[("X-Prometheus-Scrape-Timeout-Seconds", "0.05")],
+            )
+        });
+        std::thread::sleep(Duration::from_millis(10));
+        let long = scope.spawn(|| get(addr, "/metrics", &[]));
+        (short.join().unwrap(), long.join().unwrap())
+    });
+    assert_eq!(long.0, 200, "{}", long.1);
+    assert_eq!(
+        samples(&long.1, "netsql_second").len(),
+        1,
+        "the joined scrape ran its queries to the end: {}",
+        long.1
+    );
+    // The short one waited its own time and got the last finished scrape's.
+    assert_eq!(short.0, 200, "{}", short.1);
+
     // Clients that connect and send nothing lose their slot after the time a request's
     // headers get: more of them than slots do not keep a scraper out for good.
     let idle: Vec<TcpStream> = (0..70).map(|_| TcpStream::connect(addr).unwrap()).collect();

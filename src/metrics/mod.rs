@@ -81,10 +81,14 @@ impl Drop for ClearRunning<'_> {
     }
 }
 
+/// A scrape under way, which every request that comes meanwhile awaits.
+type Running = Shared<BoxFuture<'static, Option<Arc<Scraped>>>>;
+
 #[derive(Default)]
 struct State {
     last: Option<(Instant, Arc<Scraped>)>,
-    running: Option<Shared<BoxFuture<'static, Option<Arc<Scraped>>>>>,
+    /// The scrape under way, and its deadline, which a scraper joining it may extend.
+    running: Option<(Running, scrape::Deadline)>,
     /// `netsql_query_errors_total`, per query, since start.
     errors: BTreeMap<String, u64>,
     /// Each query's last error, so a repeated one is logged once.
@@ -145,15 +149,20 @@ impl Exporter {
                 (Some((at, last)), _) if at.elapsed() < self.min_interval => {
                     return Some(last.clone())
                 }
-                (_, Some(running)) => running.clone(),
+                (_, Some((running, until))) => {
+                    until.extend(deadline);
+                    running.clone()
+                }
                 (_, None) => {
                     // A task of its own: it goes on when the requests that wait for it
                     // go away, and a panic in it is an answer, not a stuck exporter.
                     let this = self.clone();
+                    let until = scrape::Deadline::new(deadline);
+                    let scrape_until = until.clone();
                     let running = tokio::spawn(async move {
                         let _clear = ClearRunning(&this);
                         let scraped = Arc::new(
-                            scrape::scrape(&this.tables, &this.families, &this.busy, deadline)
+                            scrape::scrape(&this.tables, &this.families, &this.busy, &scrape_until)
                                 .await,
                         );
                         this.finished(&scraped);
@@ -162,12 +171,12 @@ impl Exporter {
                     .map(Result::ok)
                     .boxed()
                     .shared();
-                    state.running = Some(running.clone());
+                    state.running = Some((running.clone(), until));
                     running
                 }
             }
         };
-        // The scrape's own deadline is its first request's: one who joins it waits no
+        // The scrape's deadline is the latest of its scrapers': one who joins it waits no
         // longer than its own, then takes the last scrape, if any.
         match tokio::time::timeout_at(deadline + Duration::from_millis(50), running).await {
             Ok(scraped) => scraped,

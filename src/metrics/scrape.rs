@@ -36,13 +36,54 @@ pub struct Answer {
     pub error: Option<String>,
 }
 
+/// When a scrape's queries must end: its first scraper's time, moved later by each
+/// scraper that joins it with more (a scraper with a short timeout must not cut the
+/// queries another scraper waits for).
+#[derive(Clone, Debug)]
+pub struct Deadline(Arc<std::sync::Mutex<Instant>>);
+
+impl Deadline {
+    pub fn new(at: Instant) -> Deadline {
+        Deadline(Arc::new(std::sync::Mutex::new(at)))
+    }
+
+    fn at(&self) -> Instant {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Moves it to `at`, if that is later.
+    pub fn extend(&self, at: Instant) {
+        let mut current = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *current = (*current).max(at);
+    }
+
+    /// `work`'s output, or `None` once the deadline (as it stands then) has passed.
+    pub async fn run<T>(&self, work: impl std::future::Future<Output = T>) -> Option<T> {
+        let mut work = std::pin::pin!(work);
+        loop {
+            let at = self.at();
+            tokio::select! {
+                // Work that is done wins over a deadline already past, as with timeout_at:
+                // the queries after a late one are awaited after the deadline.
+                biased;
+                done = &mut work => return Some(done),
+                () = tokio::time::sleep_until(at) => {
+                    if self.at() <= at {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Runs every family's query by `deadline`.
 /// `busy[i]` says whether family i's query still runs from an earlier scrape.
 pub async fn scrape(
     tables: &TablesConfig,
     families: &[Family],
     busy: &[Arc<AtomicBool>],
-    deadline: Instant,
+    deadline: &Deadline,
 ) -> Scraped {
     let ctx = match crate::exec::context(tables) {
         Ok(ctx) => ctx,
@@ -107,13 +148,13 @@ pub async fn scrape(
         })
         .collect();
     for (done, cancel) in running {
-        let (result, took) = match tokio::time::timeout_at(deadline, done).await {
-            Ok(Ok(done)) => done,
-            Ok(Err(_)) => (
+        let (result, took) = match deadline.run(done).await {
+            Some(Ok(done)) => done,
+            Some(Err(_)) => (
                 Err("the query's thread ended without an answer".to_string()),
                 started.elapsed(),
             ),
-            Err(_) => {
+            None => {
                 drop(cancel); // it stops at its next yield
                 (Err(late()), started.elapsed())
             }
@@ -200,7 +241,7 @@ async fn collect(
     runner: &Runner<'_>,
     table: &str,
     columns: &BTreeSet<&String>,
-    deadline: Instant,
+    deadline: &Deadline,
 ) -> Result<MemTable, String> {
     let list = if columns.is_empty() {
         let provider = runner
@@ -216,13 +257,11 @@ async fn collect(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let captured = tokio::time::timeout_at(
-        deadline,
-        runner.collect(&format!("SELECT {list} FROM {table}"), &BTreeMap::new()),
-    )
-    .await
-    .map_err(|_| format!("{table}: {}", late()))?
-    .map_err(|e| e.to_string())?;
+    let captured = deadline
+        .run(runner.collect(&format!("SELECT {list} FROM {table}"), &BTreeMap::new()))
+        .await
+        .ok_or_else(|| format!("{table}: {}", late()))?
+        .map_err(|e| e.to_string())?;
     MemTable::try_new(captured.schema, vec![captured.batches]).map_err(|e| e.to_string())
 }
 
