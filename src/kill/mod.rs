@@ -29,6 +29,7 @@ use crate::collect::sockdiag::destroy::{self, Tally, Target};
 use crate::collect::socket_row::{Family, Protocol};
 use crate::collect::{CollectError, Root};
 use crate::error::Error;
+use crate::tables::netns::chooses_namespaces_only;
 use crate::tables::sockets::col as c;
 
 mod conntrack;
@@ -190,21 +191,13 @@ fn narrows(ctx: &SessionContext, input: &LogicalPlan) -> Result<bool, Error> {
     Ok(optimized.exists(|node| {
         Ok(match node {
             LogicalPlan::Join(_) | LogicalPlan::EmptyRelation(_) => true,
-            LogicalPlan::Filter(filter) => !only_namespaces(&filter.predicate),
-            LogicalPlan::TableScan(scan) => scan.filters.iter().any(|f| !only_namespaces(f)),
+            LogicalPlan::Filter(filter) => !chooses_namespaces_only(&filter.predicate),
+            LogicalPlan::TableScan(scan) => {
+                scan.filters.iter().any(|f| !chooses_namespaces_only(f))
+            }
             _ => false,
         })
     })?)
-}
-
-/// Whether `filter` reads the namespace columns and nothing else.
-fn only_namespaces(filter: &datafusion::logical_expr::Expr) -> bool {
-    use crate::tables::netns::{NETNS, NETNS_NAME};
-    let columns = filter.column_refs();
-    !columns.is_empty()
-        && columns
-            .iter()
-            .all(|c| c.name == NETNS || c.name == NETNS_NAME)
 }
 
 /// The columns a listing shows: who the socket is and what it is doing.

@@ -235,14 +235,33 @@ fn answers(
     Ok(errnos)
 }
 
-/// The cookies of those of `targets` a dump of their protocols and families still lists.
+/// The cookies of those of `targets` a dump of their protocols and families still lists
+/// (the kernel returns only sockets on their local ports: the same filter as `sport = :P`).
 fn listed(targets: &[Target]) -> Result<std::collections::HashSet<u64>, CollectError> {
+    use super::bytecode::{compile, Clause, Cmp, Side, Test};
     let mut kinds: Vec<(Protocol, Family)> = Vec::new();
-    for kind in targets.iter().map(|t| (t.protocol, t.family)) {
+    let mut ports: Vec<Test> = Vec::new();
+    for target in targets {
+        let kind = (target.protocol, target.family);
         if !kinds.contains(&kind) {
             kinds.push(kind);
         }
+        let port = Test::Port {
+            side: Side::Local,
+            cmp: Cmp::Eq,
+            value: i64::from(target.local.port()),
+        };
+        if !ports.contains(&port) {
+            ports.push(port);
+        }
     }
+    // A program of a few hundred ports at most (each ORed test is 12 bytes, and the
+    // attribute holding it at most 64 KiB); more, and the whole table is walked.
+    let on_their_ports = if ports.len() <= 256 {
+        compile(&[Clause(ports)])
+    } else {
+        None
+    };
     let wanted: std::collections::HashSet<u64> = targets.iter().map(|t| t.cookie).collect();
     let mut alive = std::collections::HashSet::new();
     let mut dumper = super::Dumper::open()?;
@@ -251,7 +270,7 @@ fn listed(targets: &[Target]) -> Result<std::collections::HashSet<u64>, CollectE
             protocol,
             family,
             wire::ALL_STATES,
-            None,
+            on_their_ports.as_deref(),
             wire::Extensions::default(),
             &mut |row| {
                 if wanted.contains(&row.cookie) {
