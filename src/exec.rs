@@ -185,6 +185,7 @@ impl<'a> Runner<'a> {
 
     /// Parses `sql` (DataFusion's generic dialect; several statements allowed).
     pub fn statements(&self, sql: &str) -> Result<Vec<Statement>, Error> {
+        check_operators(sql)?;
         let statements: Vec<Statement> = DFParser::parse_sql(sql)?.into_iter().collect();
         for statement in &statements {
             if self.read_only {
@@ -362,12 +363,92 @@ impl Param {
                 Ok(n) => ScalarValue::Int64(Some(n)),
                 Err(_) => ScalarValue::Utf8(Some(text)),
             },
-            (Param::Typed(value), Some(data_type)) if value.data_type() != *data_type => value
-                .cast_to(data_type)
-                .map_err(|_| mismatch(&value, data_type))?,
+            (Param::Typed(value), Some(data_type)) if value.data_type() != *data_type => {
+                let cast = value
+                    .cast_to(data_type)
+                    .map_err(|_| mismatch(&value, data_type))?;
+                // A number or a truth value must survive the cast whole: 0.5 cast to an
+                // integer column's 0 (or true to 1) would answer another question than
+                // the one asked, where the literal compares 0.5 as it is.
+                let source = value.data_type();
+                let lossy = source == DataType::Boolean
+                    || (source.is_numeric() && cast.cast_to(&source).ok().as_ref() != Some(&value));
+                if lossy {
+                    return Err(mismatch(&value, data_type));
+                }
+                cast
+            }
             (Param::Typed(value), _) => value,
         })
     }
+}
+
+/// The most operators one statement may hold. The parser builds `a OR b OR c ...` (and
+/// `+`, `||`, `UNION`, `::` chains) as a tree as deep as the chain, without the limit it
+/// puts on nesting, and walking it (a clone, a drop, the planner) takes a stack frame a
+/// level: 5000 `+` fit the 8 MiB stack every statement runs on, 8000 overflowed it,
+/// which aborts the process (a server, with every client's queries). A dashboard's
+/// 2000-value filter (`port = 1 OR port = 2 ...`: 4000 operators) still fits; a longer
+/// one is written `port IN (...)`, a flat list.
+pub const MOST_OPERATORS: usize = 4096;
+
+/// Refuses a statement of more than [`MOST_OPERATORS`] operators, counted on its tokens
+/// before any tree is built.
+fn check_operators(sql: &str) -> Result<(), Error> {
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::keywords::Keyword;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let chains = |token: &Token| match token {
+        Token::Word(word) => matches!(
+            word.keyword,
+            Keyword::AND
+                | Keyword::OR
+                | Keyword::XOR
+                | Keyword::UNION
+                | Keyword::INTERSECT
+                | Keyword::EXCEPT
+                | Keyword::IS
+                | Keyword::LIKE
+                | Keyword::ILIKE
+                | Keyword::BETWEEN
+                | Keyword::COLLATE
+                | Keyword::AT
+        ),
+        Token::Number(..)
+        | Token::Char(_)
+        | Token::Whitespace(_)
+        | Token::Comma
+        | Token::LParen
+        | Token::RParen
+        | Token::SemiColon
+        | Token::Period
+        | Token::Placeholder(_)
+        | Token::EOF => false,
+        // The rest are literals ('x', N'x', X'ff', $$x$$: a quote, a letter or `$` first)
+        // or operators (punctuation).
+        other => other.to_string().starts_with(|c: char| {
+            c.is_ascii_punctuation() && !matches!(c, '\'' | '"' | '`' | '$')
+        }),
+    };
+    // A statement the tokenizer refuses is the parser's to explain.
+    let Ok(tokens) = Tokenizer::new(&GenericDialect {}, sql).tokenize() else {
+        return Ok(());
+    };
+    let mut operators = 0;
+    for token in &tokens {
+        if *token == Token::SemiColon {
+            operators = 0;
+        } else if chains(token) {
+            operators += 1;
+            if operators > MOST_OPERATORS {
+                return Err(Error::Usage(format!(
+                    "a statement holds more than {MOST_OPERATORS} operators, more than netsql \
+                     plans safely (write a long chain of ORs as IN (...))"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Binds `params` to `plan`'s placeholders by name (`$port` takes `port`, `$1` takes
@@ -388,12 +469,18 @@ pub fn bind(
 }
 
 /// The schema of `plan`'s result as [`Runner::stream`] gives it: DESCRIBE's holds the
-/// columns' docs too.
-pub fn result_schema(plan: &LogicalPlan) -> Result<SchemaRef, Error> {
+/// columns' docs too. Read after type coercion: `SELECT 1 UNION SELECT 2.5` plans with
+/// its first branch's Int64 and answers Float64.
+pub fn result_schema(ctx: &SessionContext, plan: &LogicalPlan) -> Result<SchemaRef, Error> {
     if let LogicalPlan::DescribeTable(describe) = plan {
         return Ok(describe_with_docs(&describe.schema)?.schema());
     }
-    Ok(Arc::new(plan.schema().as_arrow().clone()))
+    let state = ctx.state();
+    let analyzed =
+        state
+            .analyzer()
+            .execute_and_check(plan.clone(), state.config_options(), |_, _| {})?;
+    Ok(Arc::new(analyzed.schema().as_arrow().clone()))
 }
 
 /// Whether some operator of `plan` reads a stream that does not end by itself (a LIMIT
@@ -601,4 +688,31 @@ fn describe_with_docs(schema: &Schema) -> Result<RecordBatch, Error> {
         Arc::new(docs),
     ];
     Ok(RecordBatch::try_new(Arc::new(out), columns)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operators_are_counted_per_statement_and_literals_are_not() {
+        let chain = |n: usize, op: &str| vec!["1"; n + 1].join(op);
+        assert!(check_operators(&format!("SELECT {}", chain(MOST_OPERATORS, " + "))).is_ok());
+        for op in [" + ", " OR ", " || ", "::INT", " UNION SELECT "] {
+            let sql = format!("SELECT {}", chain(MOST_OPERATORS + 1, op));
+            let err = check_operators(&sql).expect_err(op).to_string();
+            assert!(err.contains("more than 4096 operators"), "{err}");
+        }
+        // Two statements of 3000 each; a flat list of 10000 strings, numbers, names.
+        let two = format!("SELECT {0}; SELECT {0}", chain(3000, " + "));
+        assert!(check_operators(&two).is_ok());
+        let strings: Vec<String> = (0..10_000)
+            .map(|i| format!("'s{i}', N'x', {i}, x{i}"))
+            .collect();
+        assert!(check_operators(&format!(
+            "SELECT * FROM t WHERE a IN ({})",
+            strings.join(", ")
+        ))
+        .is_ok());
+    }
 }

@@ -288,7 +288,12 @@ impl Mode {
     pub fn runtime(&self, network: bool) -> std::io::Result<tokio::runtime::Runtime> {
         let mut builder = match self {
             Mode::Serve(_) | Mode::Metrics(..) | Mode::Repl { .. } => {
-                tokio::runtime::Builder::new_multi_thread()
+                let mut workers = tokio::runtime::Builder::new_multi_thread();
+                // The main thread's 8 MiB, not tokio's 2: a statement may chain up to
+                // exec::MOST_OPERATORS operators, which the parser's tree walks (clone,
+                // drop) take one frame each.
+                workers.thread_stack_size(8 << 20);
+                workers
             }
             _ => tokio::runtime::Builder::new_current_thread(),
         };

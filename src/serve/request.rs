@@ -181,6 +181,39 @@ impl Running {
     }
 }
 
+/// The rows `running` streams, fed by a task of its own that owns the query (its
+/// stream, slot and session). At the deadline the task drops the query whether or not
+/// the client is reading (hyper stops polling a response while HTTP/2 flow control holds
+/// it, so a deadline checked only as rows are asked for would wait on a client that
+/// stopped reading, holding the slot); the client then gets what was already sent and
+/// DEADLINE_EXCEEDED, as fleet tasks do (limited.rs).
+pub(super) fn relay(
+    running: Running,
+) -> impl futures::Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static {
+    let (rows, received) = tokio::sync::mpsc::channel(2);
+    tokio::spawn(async move {
+        let mut running = running;
+        let (deadline, timeout) = (running.deadline, running.timeout);
+        let pump = async {
+            while let Some(item) = running.next().await {
+                if rows.send(item).await.is_err() {
+                    return; // the client went away
+                }
+            }
+        };
+        if tokio::time::timeout_at(deadline, pump).await.is_err() {
+            let expired = deadline_exceeded(timeout);
+            running.status = Some(status_name(&expired));
+            drop(running); // the slot is free and the log line written, now
+            let _ = rows.send(Err(FlightError::Tonic(Box::new(expired)))).await;
+        }
+    });
+    futures::stream::unfold(received, |mut received| async move {
+        let item = received.recv().await?;
+        Some((item, received))
+    })
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         // Dropped before its end: the client went away, and the query with it.

@@ -38,7 +38,7 @@ use prost::Message;
 use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::request::{busy, deadline_exceeded, log, status, status_name, Handle, Running};
+use super::request::{self, busy, deadline_exceeded, log, status, status_name, Handle, Running};
 use crate::error::Error;
 use crate::exec::{self, Runner};
 use crate::history::read::History;
@@ -112,7 +112,7 @@ impl Netsql {
     async fn schema(&self, handle: &Handle) -> Result<SchemaRef, Status> {
         let ctx = self.session().await?;
         let plan = self.plan(&ctx, handle).await?;
-        exec::result_schema(&plan).map_err(status)
+        exec::result_schema(&ctx, &plan).map_err(status)
     }
 
     /// Runs `handle`'s statement as a stream of Flight data: one of `max_queries`
@@ -153,7 +153,7 @@ impl Netsql {
                 dry_run: false,
             };
             // The schema GetFlightInfo announced: clients check each batch against it.
-            let schema = exec::result_schema(&plan).map_err(status)?;
+            let schema = exec::result_schema(&ctx, &plan).map_err(status)?;
             let stream = announced(runner.stream(plan).await.map_err(status)?, schema);
             Ok::<_, Status>((ctx, stream))
         })
@@ -163,16 +163,19 @@ impl Netsql {
         let (ctx, stream) = opened;
         let schema = stream.schema();
         let running = Running::new(stream, timeout, started, peer, handle.sql, permit, ctx);
-        let batches = futures::stream::unfold(running, |mut running| async move {
-            let item = running.next().await?;
-            Some((item, running))
-        });
+        let batches = request::relay(running);
         let flight = FlightDataEncoderBuilder::new()
             .with_schema(schema)
             .build(batches)
             .map_err(Status::from);
         Ok(Response::new(Box::pin(flight)))
     }
+}
+
+/// `status`, after its log line: a request refused before any query ran.
+fn logged(peer: Option<SocketAddr>, call: &str, sql: &str, status: Status) -> Status {
+    log(peer, call, sql, 0, 0, Duration::ZERO, &status_name(&status));
+    status
 }
 
 /// `stream` under `schema`, the statement's logical schema: the physical plan's may say
@@ -202,6 +205,21 @@ fn bind(plan: LogicalPlan, row: &RecordBatch) -> Result<LogicalPlan, Status> {
         return Err(Status::invalid_argument(
             "parameters are written $1, $2, ...: ? is not supported",
         ));
+    }
+    // A value no placeholder takes is a client's mistake (a list bound to the wrong
+    // statement), not something to answer around.
+    let takes = plan
+        .get_parameter_types()
+        .map_err(|e| status(e.into()))?
+        .keys()
+        .filter_map(|id| id.strip_prefix('$')?.parse::<usize>().ok())
+        .max()
+        .unwrap_or(0);
+    if row.num_columns() > takes {
+        return Err(Status::invalid_argument(format!(
+            "{} parameters bound; the statement takes {takes}",
+            row.num_columns()
+        )));
     }
     let mut params = Vec::new();
     for (i, column) in row.columns().iter().enumerate() {
@@ -350,8 +368,10 @@ impl FlightSqlService for Netsql {
         ticket: TicketStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let handle = Handle::decode(&ticket.statement_handle)?;
-        self.execute(handle, request.remote_addr()).await
+        let peer = request.remote_addr();
+        let handle =
+            Handle::decode(&ticket.statement_handle).map_err(|s| logged(peer, "DoGet", "", s))?;
+        self.execute(handle, peer).await
     }
 
     async fn get_flight_info_prepared_statement(
@@ -359,8 +379,13 @@ impl FlightSqlService for Netsql {
         query: CommandPreparedStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let handle = Handle::decode(&query.prepared_statement_handle)?;
-        let schema = self.schema(&handle).await?;
+        let peer = request.remote_addr();
+        let handle = Handle::decode(&query.prepared_statement_handle)
+            .map_err(|s| logged(peer, "GetFlightInfo", "", s))?;
+        let schema = self
+            .schema(&handle)
+            .await
+            .map_err(|s| logged(peer, "GetFlightInfo", &handle.sql, s))?;
         ticket_info(
             &schema,
             query.as_any().encode_to_vec(),
@@ -373,8 +398,10 @@ impl FlightSqlService for Netsql {
         query: CommandPreparedStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let handle = Handle::decode(&query.prepared_statement_handle)?;
-        self.execute(handle, request.remote_addr()).await
+        let peer = request.remote_addr();
+        let handle = Handle::decode(&query.prepared_statement_handle)
+            .map_err(|s| logged(peer, "DoGet", "", s))?;
+        self.execute(handle, peer).await
     }
 
     async fn do_action_create_prepared_statement(
@@ -416,7 +443,7 @@ impl FlightSqlService for Netsql {
         );
         Ok(ActionCreatePreparedStatementResult {
             prepared_statement_handle: handle.encode()?.into(),
-            dataset_schema: ipc_schema(exec::result_schema(&plan).map_err(status)?.as_ref())?,
+            dataset_schema: ipc_schema(exec::result_schema(&ctx, &plan).map_err(status)?.as_ref())?,
             parameter_schema: ipc_schema(&parameter_schema)?,
         })
     }
@@ -428,23 +455,32 @@ impl FlightSqlService for Netsql {
         query: CommandPreparedStatementQuery,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
-        let mut handle = Handle::decode(&query.prepared_statement_handle)?;
+        let peer = request.remote_addr();
+        let mut handle = Handle::decode(&query.prepared_statement_handle)
+            .map_err(|s| logged(peer, "DoPut", "", s))?;
+        let refused = |s: Status| logged(peer, "DoPut", &handle.sql, s);
         // The peeked first message carries the parameters' schema: keep it.
         let flight = request.into_inner().map_err(FlightError::from);
-        let batches: Vec<RecordBatch> =
-            arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(flight)
-                .try_collect()
-                .await
-                .map_err(|e| Status::invalid_argument(format!("parameters: {e}")))?;
+        let mut batches =
+            arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(flight);
         // A row a run: several would be several runs, whose results one stream cannot
-        // tell apart.
-        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        if rows > 1 {
-            return Err(Status::invalid_argument(format!(
-                "parameters: {rows} rows given; a query binds one row (run it once for each)"
-            )));
+        // tell apart. Refused at the second row, not after the client sent them all.
+        let mut row = None;
+        while let Some(batch) = batches.next().await {
+            let batch =
+                batch.map_err(|e| refused(Status::invalid_argument(format!("parameters: {e}"))))?;
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            if row.is_some() || batch.num_rows() > 1 {
+                return Err(refused(Status::invalid_argument(
+                    "parameters: more than one row given; a query binds one row (run it once \
+                     for each)",
+                )));
+            }
+            row = Some(batch);
         }
-        handle.params = batches.into_iter().find(|b| b.num_rows() == 1);
+        handle.params = row;
         Ok(DoPutPreparedStatementResult {
             prepared_statement_handle: Some(handle.encode()?.into()),
         })

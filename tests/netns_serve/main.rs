@@ -79,6 +79,45 @@ fn adbc_reads_what_netsql_reads() {
         serde_json::json!([["state", "string"], ["n", "int64"]])
     );
 
+    // A result whose type the analyzer settles (the UNION's branches, Int64 and
+    // Float64) is announced with the type its batches have.
+    let union = adbc(
+        &uri,
+        None,
+        &["query", "SELECT 1 AS x UNION ALL SELECT 2.5 ORDER BY x"],
+        &[],
+    );
+    assert_eq!(union["rows"], serde_json::json!([[1.0], [2.5]]), "{union}");
+    assert_eq!(
+        union["schema"],
+        serde_json::json!([["x", "double"]]),
+        "{union}"
+    );
+
+    // Deep expressions answer: a dashboard's multi-value variable of 2000 ports as ORs,
+    // a sum of 3000 terms. A stack overflow would abort the whole server.
+    let sum = format!("SELECT {} AS x", vec!["1"; 3000].join(" + "));
+    let deep = adbc(&uri, None, &["query", &sum], &[]);
+    assert_eq!(deep["rows"], serde_json::json!([[3000]]), "{deep}");
+    let ors: Vec<String> = (7000..9000).map(|p| format!("local_port = {p}")).collect();
+    let count = |filter: &str| {
+        let sql = format!("SELECT count(*) AS n FROM sockets WHERE proto = 'tcp' AND ({filter})");
+        adbc(&uri, None, &["query", &sql], &[])
+    };
+    let (any, range) = (
+        count(&ors.join(" OR ")),
+        count("local_port BETWEEN 7000 AND 8999"),
+    );
+    assert_eq!(any["rows"], range["rows"], "{any} {range}");
+    assert_ne!(range["rows"], serde_json::json!([[0]]), "{range}");
+    // Deeper than netsql plans safely: refused in one line, and the server goes on.
+    let too_deep = format!("SELECT {} AS x", vec!["1"; 20000].join(" + "));
+    let refused = adbc(&uri, None, &["query", &too_deep], &[]);
+    assert!(
+        error_of(&refused).contains("more than 4096 operators"),
+        "{refused}"
+    );
+
     // A prepared statement with a parameter.
     let prepared = adbc(
         &uri,
@@ -114,6 +153,36 @@ fn adbc_reads_what_netsql_reads() {
         "[\"tcp\", 7401]",
     );
     assert_eq!(two["rows"], serde_json::json!([[1]]), "{two}");
+    // A number is compared as sent: 7401.0 is port 7401, 7401.5 (or true) is no port,
+    // refused rather than cut to 7401; a value no placeholder takes is refused too.
+    let port = "SELECT count(*) AS n FROM sockets WHERE proto = 'tcp' AND state = 'LISTEN' \
+                AND local_port = $1";
+    let whole = bound(port, "7401.0");
+    assert_eq!(whole["rows"], serde_json::json!([[1]]), "{whole}");
+    for value in ["7401.5", "true"] {
+        let cut = bound(port, value);
+        assert!(
+            error_of(&cut).contains("is not a value of type"),
+            "{value}: {cut}"
+        );
+    }
+    let extra = bound(port, "[7401, 5]");
+    assert!(
+        error_of(&extra).contains("2 parameters bound; the statement takes 1"),
+        "{extra}"
+    );
+    // A refused binding has its log line, as every request does.
+    let mut seen = Vec::new();
+    wait_for_log(
+        &server,
+        "status=InvalidArgument sql=\"SELECT count(*)",
+        &mut seen,
+    );
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("call=GetFlightInfo") && l.contains("local_port = $1")),
+        "{seen:#?}"
+    );
     // Several rows of parameters, and `?`, are refused rather than half bound.
     let rows = adbc(
         &uri,
@@ -554,6 +623,22 @@ fn max_queries_refuses_the_query_over_the_limit() {
     wait_for_log(&server, "Cancelled (client went away)", &mut seen);
     let ok = adbc(&uri, None, &["query", "SELECT 1 AS one"], &[]);
     assert_eq!(ok["rows"], serde_json::json!([[1]]), "{ok}");
+}
+
+#[test]
+fn a_client_that_stops_reading_loses_its_slot_at_the_deadline() {
+    if !have_adbc() {
+        return;
+    }
+    let server = Server::start(&[], &["--max-queries", "1", "--query-timeout", "2s"]);
+    let uri = server.uri(false);
+    // The client reads one batch and stops, connected: HTTP/2 flow control then holds
+    // the response, and the query must still end at --query-timeout, its slot free.
+    let _stalled = Holding::start(&uri, "stall", LONG);
+    let mut seen = Vec::new();
+    wait_for_log(&server, "DeadlineExceeded", &mut seen);
+    let ok = adbc(&uri, None, &["query", "SELECT 1 AS one"], &[]);
+    assert_eq!(ok["rows"], serde_json::json!([[1]]), "{ok} {seen:#?}");
 }
 
 /// The statement as the log line shows it, by the rule serving.md states: the first 200
