@@ -24,24 +24,39 @@ pub fn parse_mount(mounts: &str) -> Option<PathBuf> {
     })
 }
 
-/// The process's cgroup path: the unified (v2) hierarchy's `0::/path` line, else the
-/// first hierarchy listed.
+/// The process's cgroup path: the unified (v2) hierarchy's `0::/path` line, unless it
+/// is the root while a v1 hierarchy places the process in a container's cgroup (a hybrid
+/// host where the runtime made it in the v1 trees only, as Docker's cgroupfs driver
+/// does): then that one. Without a unified line (cgroup v1 alone), systemd's named tree,
+/// else the first hierarchy listed.
 pub fn parse_cgroup(text: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(text);
-    let paths: Vec<(&str, &str)> = text
+    let lines: Vec<(&str, &str, &str)> = text
         .lines()
         .filter_map(|line| {
             let mut parts = line.splitn(3, ':');
-            let id = parts.next()?;
-            let _controllers = parts.next()?;
-            Some((id, parts.next()?))
+            Some((parts.next()?, parts.next()?, parts.next()?))
         })
         .collect();
-    paths
+    let unified = lines
         .iter()
-        .find(|(id, _)| *id == "0")
-        .or(paths.first())
-        .map(|(_, path)| path.to_string())
+        .find(|(id, _, _)| *id == "0")
+        .map(|line| line.2);
+    let container = lines
+        .iter()
+        .find(|(id, _, path)| *id != "0" && super::containers::of_cgroup(path).is_some())
+        .map(|line| line.2);
+    let systemd = lines
+        .iter()
+        .find(|(_, controllers, _)| *controllers == "name=systemd")
+        .map(|line| line.2);
+    match (unified, container) {
+        (Some(unified), _) if unified != "/" => Some(unified),
+        (_, Some(container)) => Some(container),
+        (Some(unified), None) => Some(unified),
+        (None, None) => systemd.or(lines.first().map(|line| line.2)),
+    }
+    .map(str::to_string)
 }
 
 fn unescape_octal(text: &str) -> String {
@@ -106,7 +121,7 @@ fn walk(dir: &Path, relative: &str, found: &mut HashMap<u64, String>) -> Result<
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_v2_path_first_else_the_first_hierarchy() {
+    fn the_v2_path_first_else_a_containers_v1_path() {
         assert_eq!(
             super::parse_cgroup(b"0::/system.slice/ssh.service\n").as_deref(),
             Some("/system.slice/ssh.service")
@@ -117,6 +132,19 @@ mod tests {
         );
         assert_eq!(super::parse_cgroup(b"12:cpu:/a\n").as_deref(), Some("/a"));
         assert_eq!(super::parse_cgroup(b"garbage"), None);
+        // Hybrid, the container in the v1 trees only (Docker's cgroupfs driver): its v1
+        // path; a v1 path of no container leaves the unified root.
+        let id = "ab".repeat(32);
+        let docker = format!("12:pids:/docker/{id}\n4:memory:/sandbox/x\n0::/\n");
+        let found = super::parse_cgroup(docker.as_bytes());
+        assert_eq!(found, Some(format!("/docker/{id}")));
+        let sandbox = b"4:memory:/sandbox/x\n1:name=systemd:/\n0::/\n";
+        assert_eq!(super::parse_cgroup(sandbox).as_deref(), Some("/"));
+        let legacy = b"12:pids:/\n1:name=systemd:/user.slice/a.scope\n";
+        assert_eq!(
+            super::parse_cgroup(legacy).as_deref(),
+            Some("/user.slice/a.scope")
+        );
     }
 
     #[test]

@@ -407,7 +407,7 @@ pub static SPEC: TableSpec<NetNamespaces> = TableSpec {
         Column {
             name: "cgroup",
             kind: Kind::Utf8,
-            doc: "cgroup path of that process (the v2 hierarchy's when there is one)",
+            doc: "cgroup path of that process (the v2 hierarchy's; a v1 hierarchy's where only v1 places it in a container's cgroup)",
             needs: &[],
             build: |s, range| utf8(&s.0[range.clone()], |r| r.cgroup.as_deref()),
         },

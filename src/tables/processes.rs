@@ -198,7 +198,7 @@ pub static SPEC: TableSpec<Processes> = TableSpec {
         Column {
             name: names::CGROUP,
             kind: Kind::Utf8,
-            doc: "cgroup path (the v2 hierarchy's when there is one)",
+            doc: "cgroup path (the v2 hierarchy's; a v1 hierarchy's where only v1 places the process in a container's cgroup)",
             needs: &[Need::ProcCgroup],
             build: |s, range| utf8(&s.rows[range.clone()], |r| r.cgroup.as_deref()),
         },

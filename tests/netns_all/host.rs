@@ -209,3 +209,44 @@ pub fn sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
     items.sort();
     items
 }
+
+/// A cgroup v1 directory shaped like Docker's cgroupfs driver's (`/docker/<id>` in a v1
+/// hierarchy, the unified one left at its root), removed on drop.
+pub struct V1Container {
+    hierarchy: PathBuf,
+    pub id: String,
+}
+
+impl V1Container {
+    /// Moves `pid` into `<a v1 hierarchy>/docker/<id>`; `Ok(None)` when no v1 hierarchy
+    /// is mounted (a unified host), `Err` when one is and that failed.
+    pub fn hold(pid: u32) -> Result<Option<V1Container>, String> {
+        let mounts = std::fs::read_to_string("/proc/self/mounts").expect("read mounts");
+        let Some(hierarchy) = mounts.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.get(2) == Some(&"cgroup")).then(|| PathBuf::from(fields[1]))
+        }) else {
+            return Ok(None);
+        };
+        let id = format!("{:016x}", std::process::id() as u64 * 0x51_7cc1).repeat(4);
+        let dir = hierarchy.join("docker").join(&id);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+        let container = V1Container { hierarchy, id };
+        std::fs::write(dir.join("cgroup.procs"), pid.to_string())
+            .map_err(|e| format!("move pid {pid} into {}: {e}", dir.display()))?;
+        Ok(Some(container))
+    }
+}
+
+impl Drop for V1Container {
+    fn drop(&mut self) {
+        let dir = self.hierarchy.join("docker").join(&self.id);
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.lines() {
+            let _ = std::fs::write(self.hierarchy.join("cgroup.procs"), pid);
+        }
+        let _ = std::fs::remove_dir(&dir);
+        // Left when Docker itself uses it.
+        let _ = std::fs::remove_dir(self.hierarchy.join("docker"));
+    }
+}

@@ -17,7 +17,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{ndjson, netsql, number, text, Netns, Row, RunExt};
-use host::{host_namespaces, named, query, sorted, ss_with_owners, unnamed, FakeContainer, HOLDER};
+use host::{
+    host_namespaces, named, query, sorted, ss_with_owners, unnamed, FakeContainer, V1Container,
+    HOLDER,
+};
 
 /// Read by every test that makes or deletes namespaces, written by those that need the
 /// host's set to stand still while they compare it (inode numbers are reused at once).
@@ -763,5 +766,58 @@ fn a_second_name_is_told_apart_from_no_name() {
              filter on that, or use --netns {alias}\n",
             a.name
         )
+    );
+}
+
+#[test]
+fn a_container_in_the_v1_trees_only_is_a_container() {
+    // Docker's cgroupfs driver on a hybrid host: `/docker/<id>` in the v1 hierarchies,
+    // `0::/` in the unified one. The process and its namespace are the container's, as
+    // /proc/<pid>/cgroup says.
+    let _churning = CHURN.read().unwrap_or_else(|e| e.into_inner());
+    // Made for what it checks: that namespaces can be made here.
+    let Some(_ns) = Netns::create("v1", &["python3"]) else {
+        return;
+    };
+    let place = unnamed(7600);
+    let container = match V1Container::hold(place.pid()) {
+        Ok(Some(container)) => container,
+        Ok(None) => {
+            eprintln!("skipped: no cgroup v1 hierarchy is mounted here");
+            return;
+        }
+        Err(why) => {
+            common::skip_or_fail(&format!("cgroup v1 cannot be written: {why}"));
+            return;
+        }
+    };
+    let cgroup = std::fs::read_to_string(format!("/proc/{}/cgroup", place.pid())).unwrap();
+    let placed = format!("/docker/{}", container.id);
+    assert!(cgroup.contains(&placed), "{cgroup}");
+    let processes = query(
+        &[],
+        &format!(
+            "SELECT cgroup, container_id, runtime FROM processes WHERE pid = {}",
+            place.pid()
+        ),
+    );
+    assert_eq!(processes.len(), 1, "{processes:?}");
+    assert_eq!(text(&processes[0], "cgroup"), Some(placed), "{cgroup}");
+    assert_eq!(
+        text(&processes[0], "container_id").as_deref(),
+        Some(container.id.as_str())
+    );
+    assert_eq!(text(&processes[0], "runtime").as_deref(), Some("docker"));
+    let namespaces = query(
+        &[],
+        &format!(
+            "SELECT container_id, runtime FROM net_namespaces WHERE inode = {}",
+            place.inode
+        ),
+    );
+    assert_eq!(
+        text(&namespaces[0], "container_id").as_deref(),
+        Some(container.id.as_str()),
+        "{namespaces:?}"
     );
 }
