@@ -293,6 +293,17 @@ fn netstat_tables_match_net_tools() {
         "7",
     ]);
     ns.exec_ok(&["ip", "route", "add", "10.10.0.5", "dev", "lo"]);
+    // The largest metric, which net-tools reads into a C int: -1.
+    ns.exec_ok(&[
+        "ip",
+        "route",
+        "add",
+        "10.203.0.0/16",
+        "dev",
+        "lo",
+        "metric",
+        "4294967295",
+    ]);
     ns.exec_ok(&[
         "ip",
         "route",
@@ -319,8 +330,29 @@ fn netstat_tables_match_net_tools() {
     ]);
     ns.exec_ok(&["ip", "link", "set", "dyn0", "dynamic", "on"]);
 
-    for flags in ["-rn", "-r", "-rne", "-re", "-rnee"] {
+    // -C: the routing cache, empty since Linux 3.6, with its heading; -F after it wins.
+    for flags in [
+        "-rn", "-r", "-rne", "-re", "-rnee", "-rnC", "-rCe", "-rnCee", "-rnCF",
+    ] {
         check(&ns, flags, keep);
+    }
+    // -s reports one family: naming two, or unix, is an error in both.
+    for flags in ["-s46", "-s -6 -4", "-sx"] {
+        let argv: Vec<&str> = std::iter::once("netstat")
+            .chain(flags.split_whitespace())
+            .collect();
+        let (theirs, ours) = (ns.exec(&argv), ns.netsql(&argv));
+        assert!(
+            !theirs.status.success() && !ours.status.success(),
+            "{flags}"
+        );
+        let said = String::from_utf8_lossy(&theirs.stdout).into_owned()
+            + &String::from_utf8_lossy(&theirs.stderr);
+        let why = said.trim().trim_start_matches("netstat: ");
+        assert!(why.starts_with("No statistics support"), "{flags}: {said}");
+        let told = String::from_utf8_lossy(&ours.stderr);
+        assert!(told.contains(why), "{flags}: {told} (netstat: {said})");
+        assert!(ours.stdout.is_empty(), "{flags}");
     }
     // Nothing moves in this namespace between the two runs: the counters must agree.
     for flags in [

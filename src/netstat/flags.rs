@@ -34,8 +34,9 @@ pub struct Flags {
     pub help: bool,
     /// netstat's `flag_arg`: some protocol or family was named.
     pub named: bool,
-    /// The last of -4/-6/-A/--inet/--inet6: which family -s reports.
-    pub last_family: Option<&'static str>,
+    /// The families -4/-6/-x/-A/--inet/--inet6/--unix named, in order (repeats too):
+    /// -s reports one, as netstat's `afname`.
+    pub families: Vec<&'static str>,
 }
 
 /// One of netstat's tables, each computed by its saved query `netstat_<name>`.
@@ -188,7 +189,10 @@ impl Flags {
             'v' => self.verbose = true,
             'W' => self.wide = true,
             'w' => self.raw = true,
-            'x' => self.unix = true,
+            'x' => {
+                self.unix = true;
+                self.families.push("unix");
+            }
             '4' => self.family("inet")?,
             '6' => self.family("inet6")?,
             other => return Err(format!("invalid option -- '{other}'")),
@@ -202,13 +206,16 @@ impl Flags {
             match family {
                 "inet" => {
                     self.inet = true;
-                    self.last_family = Some("inet");
+                    self.families.push("inet");
                 }
                 "inet6" => {
                     self.inet6 = true;
-                    self.last_family = Some("inet6");
+                    self.families.push("inet6");
                 }
-                "unix" => self.unix = true,
+                "unix" => {
+                    self.unix = true;
+                    self.families.push("unix");
+                }
                 other => {
                     return Err(format!(
                         "address family {other:?} is not supported (inet, inet6, unix)"
@@ -243,6 +250,23 @@ impl Flags {
         }
         self.named = any_proto || self.unix || self.groups;
         Ok(())
+    }
+
+    /// -s reports one family: two (`-s46`), or unix, would be a partial answer, refused
+    /// in netstat's words.
+    pub fn check_statistics_family(&self) -> Result<(), String> {
+        if matches!(self.families.as_slice(), [] | ["inet"] | ["inet6"]) {
+            return Ok(());
+        }
+        Err(format!(
+            "No statistics support for specified address family: {}",
+            self.families.join(",")
+        ))
+    }
+
+    /// Whether -6 (or -A inet6) chose IPv6 for -s and -r.
+    pub fn inet6_only(&self) -> bool {
+        self.families.last() == Some(&"inet6")
     }
 
     /// Whether the Internet socket list is printed.
@@ -391,6 +415,10 @@ mod tests {
         assert!(parse("tcp").is_err());
         assert!(parse("--tcp=1").is_err());
         assert!(parse("-").is_err());
-        assert_eq!(parse("-s -6").unwrap().last_family, Some("inet6"));
+        assert!(parse("-s -6").unwrap().inet6_only());
+        for both in ["-s46", "-s -6 -4", "-sx", "-s -A inet,inet6", "-s -A unix"] {
+            let err = parse(both).unwrap().check_statistics_family().unwrap_err();
+            assert!(err.starts_with("No statistics support"), "{both}: {err}");
+        }
     }
 }

@@ -387,7 +387,7 @@ async fn routes(
     saved: &[QueryFile],
     out: &mut Rendering<'_>,
 ) -> Result<(), Error> {
-    if flags.last_family == Some("inet6") {
+    if flags.inet6_only() {
         return Err(Error::Usage(
             "netstat -r -6 is not reproduced: SELECT * FROM routes WHERE family = 'inet6'".into(),
         ));
@@ -399,14 +399,25 @@ async fn routes(
         ", host_name(v.destination) AS destination_host, \
          network_name(v.destination) AS destination_network, host_name(v.gateway) AS gateway_host"
     };
+    // -C: the routing cache, which Linux has not kept since 3.6 (/proc/net/rt_cache
+    // lists nothing): its heading and no row, as net-tools prints; after the table with
+    // -F too.
+    let fib = flags.fib || !flags.cache;
+    let none = if fib { "" } else { " WHERE false" };
     let sql = format!(
         "SELECT v.destination, v.netmask, v.gateway, v.flags, v.metric, v.ref_count, v.use_count, \
-         v.mtu, v.window, v.irtt, v.interface{names} FROM {routes} v"
+         v.mtu, v.window, v.irtt, v.interface{names} FROM {routes} v{none}"
     );
     let Some((rows, out)) = rows(runner, &sql, &params, out).await? else {
         return Ok(());
     };
-    layout::routes(flags, &rows, out)
+    if fib {
+        layout::routes(flags, &rows, out)?;
+    }
+    if flags.cache {
+        layout::route_cache(flags, out)?;
+    }
+    Ok(())
 }
 
 /// `-s`: protocol statistics, IPv4 (or IPv6 with -6).
@@ -416,6 +427,7 @@ async fn statistics(
     saved: &[QueryFile],
     out: &mut Rendering<'_>,
 ) -> Result<(), Error> {
+    flags.check_statistics_family().map_err(Error::Usage)?;
     let (stats, params) = view(saved, "netstat_statistics", &[])?;
     let sql = format!("SELECT v.file, v.protocol, v.name, v.value FROM {stats} v");
     let Some((rows, out)) = rows(runner, &sql, &params, out).await? else {

@@ -260,6 +260,21 @@ pub fn interfaces(rows: &Rows, out: &mut (dyn Write + Send)) -> Result<(), Error
 }
 
 /// `-r`: the IPv4 routing table (`-e` for Metric/Ref/Use, `-ee` for both).
+/// `-rC`: the routing cache's heading for the `-e` level asked.
+pub fn route_cache(flags: &Flags, out: &mut (dyn Write + Send)) -> Result<(), Error> {
+    writeln!(out, "Kernel IP routing cache")?;
+    writeln!(
+        out,
+        "{}",
+        match flags.extend {
+            0 => "Source          Destination     Gateway         Flags   MSS Window  irtt Iface",
+            1 => "Source          Destination     Gateway         Flags Metric Ref    Use Iface",
+            _ => "Source          Destination     Gateway         Flags Metric Ref    Use Iface    MSS   Window irtt  TOS HHRef HHUptod     SpecDst",
+        }
+    )?;
+    Ok(())
+}
+
 pub fn routes(flags: &Flags, rows: &Rows, out: &mut (dyn Write + Send)) -> Result<(), Error> {
     let numeric = flags.numeric_hosts || flags.symbolic;
     let destination = rows.text("destination")?;
@@ -314,7 +329,8 @@ pub fn routes(flags: &Flags, rows: &Rows, out: &mut (dyn Write + Send)) -> Resul
         let mask = cut(mask, 15);
         let fl = text::route_flags(bits);
         let reject = bits & 0x200 != 0;
-        let v = |c: &Vec<Option<i64>>| c[i].unwrap_or(0);
+        // net-tools reads each number into a C int (`%d`): a metric of 4294967295 is -1.
+        let v = |c: &Vec<Option<i64>>| c[i].unwrap_or(0) as i32;
         let iface = interface[i].as_deref().unwrap_or("");
         match (ext, reject) {
             (1, true) => writeln!(out, "{net:<15} -               {mask:<15} {fl:<5} {:<6} -  {:>7} -", v(&metric), v(&uses))?,
@@ -358,7 +374,7 @@ pub fn statistics(flags: &Flags, rows: &Rows, out: &mut (dyn Write + Send)) -> R
         udp: flags.udp,
         sctp: flags.sctp,
     };
-    if flags.last_family == Some("inet6") {
+    if flags.inet6_only() {
         stats::print_v6(&counters, sections, out)?;
     } else {
         stats::print_v4(&counters, sections, out)?;
