@@ -113,10 +113,17 @@ impl Events {
         }
     }
 
-    /// Writes what was gathered, stamped `tick`.
+    /// Writes what was gathered, stamped `tick`. What a failed write held is kept for
+    /// the next: events cannot be read again.
     async fn flush(&self, dest: &Dest, host: &str, tick: DateTime<Utc>) -> Result<Written, Error> {
         let batches = std::mem::take(&mut *self.gathered.lock().expect("no panic holding it"));
-        super::write::batches(dest, self.table, host, tick, &batches).await
+        let written = super::write::batches(dest, self.table, host, tick, &batches).await;
+        if written.is_err() {
+            let mut gathered = self.gathered.lock().expect("no panic holding it");
+            let later = std::mem::replace(&mut *gathered, batches);
+            gathered.extend(later);
+        }
+        written
     }
 }
 
@@ -155,7 +162,13 @@ pub async fn record(
     let mut tick = next_tick(Utc::now(), recording.every);
     loop {
         if let Some(period) = recording.period {
-            if started.elapsed() + (tick - Utc::now()).to_std().unwrap_or_default() > period {
+            let left = period.saturating_sub(started.elapsed());
+            if (tick - Utc::now()).to_std().unwrap_or_default() > left {
+                // No tick left in --for: the events still come until it runs out.
+                let end = Utc::now() + chrono::Duration::from_std(left).unwrap_or_default();
+                if !events.is_empty() {
+                    wait_until(end, &stop).await;
+                }
                 break;
             }
         }
@@ -227,21 +240,37 @@ pub async fn record(
     }
     // Events since the last tick are written too (what the kernel delivered before the
     // end included), stamped when the recording ended.
+    let mut lost = false;
     for events in &mut events {
         events.finish().await;
         match events.flush(dest, host, Utc::now()).await {
             Ok(more) => tally.rows += more.rows,
-            Err(err) => eprintln!("netsql: {} at the end: {err}", events.table),
+            Err(err) => {
+                lost = true;
+                eprintln!("netsql: {} at the end: {err}", events.table);
+            }
         }
     }
     if status {
         eprintln!();
     }
-    Ok(if tally.failed > 0 && tally.written == 0 {
-        Exit::Error
-    } else {
-        Exit::Success
-    })
+    // --for shorter than the time to the first tick: say so, not a silent success.
+    let none = !tables.is_empty() && tally.written + tally.failed == 0 && !stop.is_set();
+    if none {
+        eprintln!(
+            "netsql: no tick (every {} s, on the clock's multiples) fell within --for: no \
+             snapshot of {} was taken",
+            recording.every.as_secs_f64(),
+            tables.join(", ")
+        );
+    }
+    Ok(
+        if (tally.failed > 0 && tally.written == 0) || lost || none {
+            Exit::Error
+        } else {
+            Exit::Success
+        },
+    )
 }
 
 /// Deletes every `date=` folder older than `retain` before `now`, under each table.

@@ -527,6 +527,90 @@ fn record_writes_socket_events_continuously() {
 }
 
 #[test]
+fn record_listens_out_its_for_when_no_tick_falls_in_it() {
+    let Some(ns) = Netns::create("evrecfor", &[]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Ticks each minute, a recording of 10 s: whether or not a tick falls in it, every
+    // event of those 10 s is written (at the tick, or at the end).
+    let kid = Kid::spawn(
+        netsql_in(&ns, &["record", "--to"])
+            .arg(dir.path())
+            .args([
+                "--tables",
+                "socket_events",
+                "--every",
+                "60s",
+                "--for",
+                "10s",
+            ])
+            .args(["--host", "h1"])
+            .stderr(Stdio::piped()),
+    );
+    wait_subscribed(&ns, 0);
+    let mut witness = Witness::subscribe(&ns);
+    let ports = udp_churn(&ns, 20);
+    witness.wait_offered(20, Duration::from_secs(60));
+    let out = kid.finish_within(Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let got = recorded(
+        dir.path(),
+        "SELECT local_port FROM history.socket_events WHERE proto = 'udp' AND local_port <> 0 ORDER BY local_port",
+    );
+    let mut expected: Vec<String> = ports.iter().map(|p| p.to_string()).collect();
+    expected.sort_by_key(|p| p.parse::<u32>().unwrap());
+    assert_eq!(got, expected, "{stderr}");
+}
+
+#[test]
+fn record_keeps_the_events_of_a_tick_it_could_not_write() {
+    let Some(ns) = Netns::create("evrecfail", &[]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // A file where the table's folder goes: each tick's write fails until it is gone.
+    let blocker = dir.path().join("socket_events");
+    std::fs::write(&blocker, b"in the way").unwrap();
+    let mut kid = Kid::spawn(
+        netsql_in(&ns, &["record", "--to"])
+            .arg(dir.path())
+            .args(["--tables", "socket_events", "--every", "1s", "--host", "h1"])
+            .stderr(Stdio::piped()),
+    );
+    let lines = Lines::of(kid.stderr.take().unwrap());
+    wait_subscribed(&ns, 0);
+    let mut witness = Witness::subscribe(&ns);
+    let ports = udp_churn(&ns, 20);
+    witness.wait_offered(20, Duration::from_secs(60));
+    // Two ticks failed since the kernel offered the events: the second held them all.
+    for _ in 0..2 {
+        let line = lines.next_within(Duration::from_secs(30));
+        assert!(line.contains("snapshot at"), "{line}");
+    }
+    std::fs::remove_file(&blocker).unwrap();
+    crate::common::wait_until("the events in a file", Duration::from_secs(30), || {
+        parquet_files(&blocker) > 0
+            && recorded_number(
+                dir.path(),
+                "SELECT count(*) FROM history.socket_events WHERE local_port <> 0",
+            ) >= 20
+    });
+    // SAFETY: kill has no memory preconditions.
+    unsafe { libc::kill(kid.id() as i32, libc::SIGTERM) };
+    let out = kid.finish_within(Duration::from_secs(30));
+    assert!(out.status.success());
+    let got = recorded(
+        dir.path(),
+        "SELECT local_port FROM history.socket_events WHERE proto = 'udp' AND local_port <> 0 ORDER BY local_port",
+    );
+    let mut expected: Vec<String> = ports.iter().map(|p| p.to_string()).collect();
+    expected.sort_by_key(|p| p.parse::<u32>().unwrap());
+    assert_eq!(got, expected, "every close written once, late");
+}
+
+#[test]
 fn socket_events_is_refused_in_snapshots_and_explain_does_not_listen() {
     // A snapshot of a stream would never end: refused up front.
     let out = crate::common::netsql()
