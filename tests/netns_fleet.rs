@@ -720,7 +720,48 @@ fn one_host_runs_its_scan_there() {
     let out = fleet(&server.uri(false), &["-e", &sql]);
     let want = format!("host,n\nonly,{}\n", ss_tcp(&ns).len());
     assert_eq!(stdout(&out), want);
+    // A shape the engine would run as one task is refused in one line naming what to
+    // do, not run on the client (where it would read this machine's rows).
+    let shape = "SELECT count(*) AS n FROM interfaces a JOIN interfaces b ON a.mtu > b.mtu";
+    let out = fleet(&server.uri(false), &["-e", shape]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(out.stdout.is_empty(), "{err}");
+    assert!(
+        err.contains("interfaces: this query's shape is not distributed")
+            && err.lines().count() == 1,
+        "{err}"
+    );
     drop(server);
+}
+
+#[test]
+fn a_host_renamed_since_the_session_began_is_refused() {
+    let Some(ns) = Netns::create("fleetrename", &["ss"]) else {
+        return;
+    };
+    let first = start(&ns, "before", &[]);
+    let (uri, addr) = (first.uri(false), first.addr.clone());
+    let mut repl = std::process::Command::new(env!("CARGO_BIN_EXE_netsql"));
+    repl.args(["--connect", &uri]).env("TERM", "xterm-256color");
+    let mut session = expectrl::session::OsSession::spawn(repl).expect("netsql in a pty");
+    session.set_expect_timeout(Some(Duration::from_secs(30)));
+    session.expect("netsql> ").unwrap();
+    let query = "SELECT DISTINCT host FROM interfaces;\r";
+    session.send(query).unwrap();
+    session.expect("before").unwrap();
+    session.expect("netsql> ").unwrap();
+    // The same address, another --name: its rows would carry the new name, merged with
+    // whichever host has it, under the session's list of hosts. Refused, named.
+    drop(first);
+    let _second = Server::start_at(&addr, &["--netns", &ns.name], &["--name", "after"]);
+    session.send(query).unwrap();
+    session
+        .expect("this server is now named \"after\", not \"before\"")
+        .unwrap();
+    session.expect("netsql> ").unwrap();
+    session.send("\\q\r").unwrap();
+    session.expect(expectrl::Eof).unwrap();
 }
 
 #[test]

@@ -32,6 +32,9 @@ pub struct Channels {
     timeout: Duration,
     /// What each host is called in messages (the URL as given).
     labels: Arc<HashMap<Url, String>>,
+    /// Each host's `--name` as its probe answered, sent with every request after it: a
+    /// host that answers to another name since refuses the work (worker::known_as).
+    names: Arc<std::sync::RwLock<HashMap<Url, http::HeaderValue>>>,
     open: Arc<Mutex<HashMap<Url, BoxCloneSyncChannel>>>,
 }
 
@@ -55,8 +58,20 @@ impl Channels {
             ca,
             timeout,
             labels: Arc::new(labels),
+            names: Arc::default(),
             open: Arc::default(),
         })
+    }
+
+    /// The names the hosts answered their probes with.
+    pub fn know(&self, live: &[(Url, String)]) {
+        let mut names = self.names.write().unwrap_or_else(|e| e.into_inner());
+        for (url, name) in live {
+            // A name no header can carry goes unchecked.
+            if let Ok(value) = http::HeaderValue::from_str(name) {
+                names.insert(url.clone(), value);
+            }
+        }
     }
 
     /// What `url` is called in messages.
@@ -91,12 +106,19 @@ impl Channels {
             endpoint = endpoint.tls_config(tls).map_err(|e| external(&e))?;
         }
         let token = self.token.clone();
+        let (names, host) = (self.names.clone(), url.clone());
         let service = tower::ServiceBuilder::new()
             .map_request(move |mut request: http::Request<tonic::body::Body>| {
                 if let Some(token) = &token {
                     request
                         .headers_mut()
                         .insert(http::header::AUTHORIZATION, token.clone());
+                }
+                let names = names.read().unwrap_or_else(|e| e.into_inner());
+                if let Some(name) = names.get(&host) {
+                    request
+                        .headers_mut()
+                        .insert(super::worker::KNOWN_AS, name.clone());
                 }
                 request
             })

@@ -143,9 +143,13 @@ pub async fn connect(fleet: &Fleet, config: &TablesConfig) -> Result<SessionCont
         .iter()
         .map(|h| url_of(h))
         .collect::<Result<_, _>>()?;
-    let labels: HashMap<Url, String> = urls.iter().cloned().zip(fleet.hosts.clone()).collect();
-    if labels.len() != urls.len() {
-        return Err(Error::Usage("--connect names a host twice".into()));
+    let mut labels: HashMap<Url, String> = HashMap::new();
+    for (url, given) in urls.iter().zip(&fleet.hosts) {
+        if let Some(first) = labels.insert(url.clone(), given.clone()) {
+            return Err(Error::Usage(format!(
+                "--connect names {url} twice ({first} and {given})"
+            )));
+        }
     }
     let channels = Channels::new(
         fleet.token.as_deref(),
@@ -165,6 +169,7 @@ pub async fn connect(fleet: &Fleet, config: &TablesConfig) -> Result<SessionCont
     if live.is_empty() {
         return Err(Error::Usage("no host answered".into()));
     }
+    channels.know(&live);
     if fleet.all_hosts && live.len() != urls.len() {
         return Err(Error::Usage(format!(
             "{} of {} hosts did not answer (--all-hosts)",

@@ -235,11 +235,7 @@ impl ExecutionPlan for FleetScan {
                 empty,
             )));
         }
-        Err(DataFusionError::Execution(format!(
-            "a scan of {} for {} hosts was not sent to them (a fleet plan netsql did not distribute)",
-            self.request.table,
-            self.hosts.len()
-        )))
+        Err(super::placement::not_distributed(&self.request.table))
     }
 }
 

@@ -32,16 +32,39 @@ pub fn worker(local: Local) -> Result<Worker> {
         runtime = runtime.with_memory_limit(limit, 1.0);
     }
     let version = identity(&local.name);
+    let name = local.name.clone();
     let codec = Arc::new(ScanCodec::worker(local));
     Ok(
         Worker::from_session_builder(move |ctx: WorkerQueryContext| {
             let codec = codec.clone();
             let root = root.clone();
-            async move { Ok(session(ctx, codec, &root, true)) }
+            let known = known_as(&ctx.headers, &name);
+            async move {
+                known?;
+                Ok(session(ctx, codec, &root, true))
+            }
         })
         .with_runtime_env(runtime.build_arc()?)
         .with_version(version),
     )
+}
+
+/// The header a client's requests carry: the `--name` this server answered its probe
+/// with.
+pub const KNOWN_AS: &str = "x-netsql-host";
+
+/// Refuses a stage for a client that knows this server by another name: it restarted
+/// under a new `--name` since the client's probe (a REPL's session lives long), and its
+/// rows, filled with the new name, would merge with another host's.
+fn known_as(headers: &http::HeaderMap, name: &str) -> Result<()> {
+    match headers.get(KNOWN_AS) {
+        Some(known) if known.as_bytes() != name.as_bytes() => Err(DataFusionError::Plan(format!(
+            "this server is now named {name:?}, not {:?} as when the client connected: \
+             connect again",
+            String::from_utf8_lossy(known.as_bytes())
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// What a worker answers a client's probe: `netsql/VERSION/NAME`, so the client knows

@@ -660,11 +660,16 @@ impl Server {
     /// Starts `netsql ARGS serve --listen 127.0.0.1:0 SERVE_ARGS` and waits for it to say
     /// where it listens.
     pub fn start(args: &[&str], serve_args: &[&str]) -> Server {
+        Server::start_at("127.0.0.1:0", args, serve_args)
+    }
+
+    /// [`Server::start`] listening on `listen`.
+    pub fn start_at(listen: &str, args: &[&str], serve_args: &[&str]) -> Server {
         let mut kid = Kid::spawn(
             netsql()
                 .args(args)
                 .arg("serve")
-                .args(["--listen", "127.0.0.1:0"])
+                .args(["--listen", listen])
                 .args(serve_args)
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped()),
