@@ -96,10 +96,29 @@ pub fn load(paths: &[std::path::PathBuf]) -> Result<Vec<QueryFile>, Error> {
         };
         match named {
             Some(audit) => files.push(audit.clone()),
+            None if !path.exists() => return Err(Error::Usage(no_such_audit(path, &builtin))),
             None => files.extend(queries::load(path).map_err(|e| Error::Usage(e.to_string()))?),
         }
     }
     Ok(files)
+}
+
+/// Why `path` names no audit: neither a file nor a built-in audit's name, with the
+/// built-in names it is near (`wildcard_listener`), or all of them.
+fn no_such_audit(path: &std::path::Path, builtin: &[QueryFile]) -> String {
+    let typed = path.to_string_lossy();
+    let names: Vec<&str> = builtin.iter().map(|a| a.name.as_str()).collect();
+    let near: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| n.contains(typed.as_ref()) || strsim::levenshtein(n, &typed) <= 2)
+        .collect();
+    let hint = if near.is_empty() {
+        format!("the built-in audits are {}", names.join(", "))
+    } else {
+        format!("did you mean {}?", near.join(", "))
+    };
+    format!("{typed}: no such file, and no built-in audit of that name ({hint})")
 }
 
 /// Runs each audit read-only with its parameters bound, on each target at once. A file

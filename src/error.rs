@@ -111,6 +111,12 @@ fn missing_table(message: &str) -> Option<&str> {
 
 /// `no table sockts (did you mean sockets?)`: the closest table name, if one is close.
 fn no_table(name: &str) -> String {
+    if let Some(table) = name.strip_prefix("datafusion.history.") {
+        return format!(
+            "no table history.{table} (history.* tables are those of the dataset --history names, \
+             none without it)"
+        );
+    }
     let wanted = name.to_ascii_lowercase();
     let closest = crate::tables::infos()
         .into_iter()
@@ -164,6 +170,11 @@ mod tests {
         assert_eq!(
             plan("table 'datafusion.public.nope' not found"),
             "table nope not found (SHOW TABLES lists the tables)"
+        );
+        assert_eq!(
+            plan("table 'datafusion.history.sockets' not found"),
+            "no table history.sockets (history.* tables are those of the dataset --history \
+             names, none without it)"
         );
     }
 }

@@ -396,11 +396,36 @@ fn built_in_audits_trip_and_pass() {
         "pass",
         "{stderr}"
     );
+    // A list as people type it, spaces after the commas; a name that reads as a number
+    // is still a name (it failed every list audit with DataFusion's internal error).
+    let (_, spaced, stderr) = audit(
+        &ns,
+        &["-p", "allow=sshd, sleep", "-p", "trusted=cupsd, sleep"],
+    );
+    for name in ["wildcard_listeners", "well_known_port_impostors"] {
+        assert_eq!(by_name(&spaced, name)["status"], "pass", "{name}: {stderr}");
+    }
+    let (code, numbered, stderr) = audit(&ns, &["-p", "allow=5", "-p", "trusted=5"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        by_name(&numbered, "wildcard_listeners")["status"],
+        "fail",
+        "{stderr}"
+    );
     drop(tripped);
 }
 
 #[test]
 fn audit_errors_name_the_file_and_exit_2() {
+    // A name that is no file and no built-in audit: said so, with the near names.
+    let out = common::netsql().args(["audit", "wildcard_listener"]).run();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no built-in audit of that name (did you mean container_wildcard_listeners, wildcard_listeners?)"),
+        "{err}"
+    );
+
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.sql");
     std::fs::write(&bad, "-- name: bad\nSELECT nope FROM sockets").unwrap();

@@ -11,5 +11,5 @@ WHERE s.netns IS NOT NULL
   AND n.container_id IS NOT NULL
   AND s.local_address IN ('0.0.0.0', '::')
   AND (s.state = 'LISTEN' OR (s.proto IN ('udp', 'udp6') AND s.state = 'CLOSE' AND s.local_port <> 0))
-  AND (s.program IS NULL OR NOT array_has(string_to_array($allow, ','), s.program))
+  AND (s.program IS NULL OR NOT array_has(string_to_array(regexp_replace(btrim(CAST($allow AS VARCHAR)), '\s*,\s*', ',', 'g'), ','), s.program))
 ORDER BY n.container_id, s.local_port, s.proto;

@@ -8,5 +8,5 @@ FROM sockets s
 JOIN services sv ON sv.port = s.local_port AND sv.protocol = 'tcp'
 WHERE s.state = 'LISTEN' AND s.proto IN ('tcp', 'tcp6') AND s.local_port < 1024
   AND s.program IS NOT NULL AND strpos(s.program, sv.name) = 0
-  AND NOT array_has(string_to_array($trusted, ','), s.program)
+  AND NOT array_has(string_to_array(regexp_replace(btrim(CAST($trusted AS VARCHAR)), '\s*,\s*', ',', 'g'), ','), s.program)
 ORDER BY s.local_port;

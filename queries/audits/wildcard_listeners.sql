@@ -7,5 +7,5 @@ SELECT proto, local_address, local_port, pid, program
 FROM sockets
 WHERE local_address IN ('0.0.0.0', '::')
   AND (state = 'LISTEN' OR (proto IN ('udp', 'udp6') AND state = 'CLOSE' AND local_port <> 0))
-  AND (program IS NULL OR NOT array_has(string_to_array($allow, ','), program))
+  AND (program IS NULL OR NOT array_has(string_to_array(regexp_replace(btrim(CAST($allow AS VARCHAR)), '\s*,\s*', ',', 'g'), ','), program))
 ORDER BY local_port, proto;
