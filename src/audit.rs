@@ -96,7 +96,9 @@ pub fn load(paths: &[std::path::PathBuf]) -> Result<Vec<QueryFile>, Error> {
         };
         match named {
             Some(audit) => files.push(audit.clone()),
-            None if !path.exists() => return Err(Error::Usage(no_such_audit(path, &builtin))),
+            None if !path.try_exists().unwrap_or(true) => {
+                return Err(Error::Usage(no_such_audit(path, &builtin)))
+            }
             None => files.extend(queries::load(path).map_err(|e| Error::Usage(e.to_string()))?),
         }
     }

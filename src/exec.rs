@@ -364,6 +364,11 @@ impl Param {
                 Err(_) => ScalarValue::Utf8(Some(text)),
             },
             (Param::Typed(value), Some(data_type)) if value.data_type() != *data_type => {
+                // A dictionary-encoded value is its value.
+                let value = match value {
+                    ScalarValue::Dictionary(_, inner) => *inner,
+                    value => value,
+                };
                 let cast = value
                     .cast_to(data_type)
                     .map_err(|_| mismatch(&value, data_type))?;
@@ -371,7 +376,7 @@ impl Param {
                 // integer column's 0 (or true to 1) would answer another question than
                 // the one asked, where the literal compares 0.5 as it is.
                 let source = value.data_type();
-                let lossy = source == DataType::Boolean
+                let lossy = (source == DataType::Boolean && !value.is_null())
                     || (source.is_numeric() && cast.cast_to(&source).ok().as_ref() != Some(&value));
                 if lossy {
                     return Err(mismatch(&value, data_type));
@@ -401,15 +406,27 @@ fn check_operators(sql: &str) -> Result<(), Error> {
     let chains = |token: &Token| match token {
         Token::Word(word) => matches!(
             word.keyword,
+            // Every keyword the parser chains (its infix operators, set operations).
             Keyword::AND
                 | Keyword::OR
                 | Keyword::XOR
                 | Keyword::UNION
                 | Keyword::INTERSECT
                 | Keyword::EXCEPT
+                | Keyword::MINUS
                 | Keyword::IS
+                | Keyword::NOTNULL
+                | Keyword::IN
                 | Keyword::LIKE
                 | Keyword::ILIKE
+                | Keyword::SIMILAR
+                | Keyword::REGEXP
+                | Keyword::RLIKE
+                | Keyword::MATCH
+                | Keyword::MEMBER
+                | Keyword::OVERLAPS
+                | Keyword::OPERATOR
+                | Keyword::DIV
                 | Keyword::BETWEEN
                 | Keyword::COLLATE
                 | Keyword::AT
@@ -698,7 +715,15 @@ mod tests {
     fn operators_are_counted_per_statement_and_literals_are_not() {
         let chain = |n: usize, op: &str| vec!["1"; n + 1].join(op);
         assert!(check_operators(&format!("SELECT {}", chain(MOST_OPERATORS, " + "))).is_ok());
-        for op in [" + ", " OR ", " || ", "::INT", " UNION SELECT "] {
+        for op in [
+            " + ",
+            " OR ",
+            " || ",
+            "::INT",
+            " UNION SELECT ",
+            " IN (1) IN ",
+            " SIMILAR TO ",
+        ] {
             let sql = format!("SELECT {}", chain(MOST_OPERATORS + 1, op));
             let err = check_operators(&sql).expect_err(op).to_string();
             assert!(err.contains("more than 4096 operators"), "{err}");

@@ -754,7 +754,11 @@ fn a_host_renamed_since_the_session_began_is_refused() {
     // The same address, another --name: its rows would carry the new name, merged with
     // whichever host has it, under the session's list of hosts. Refused, named.
     drop(first);
-    let _second = Server::start_at(&addr, &["--netns", &ns.name], &["--name", "after"]);
+    let second = Server::start_at(&addr, &["--netns", &ns.name], &["--name", "after"]);
+    assert_eq!(
+        second.addr, addr,
+        "the address is free again once the first is gone"
+    );
     session.send(query).unwrap();
     session
         .expect("this server is now named \"after\", not \"before\"")

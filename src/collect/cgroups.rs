@@ -24,11 +24,12 @@ pub fn parse_mount(mounts: &str) -> Option<PathBuf> {
     })
 }
 
-/// The process's cgroup path: the unified (v2) hierarchy's `0::/path` line, unless it
-/// is the root while a v1 hierarchy places the process in a container's cgroup (a hybrid
-/// host where the runtime made it in the v1 trees only, as Docker's cgroupfs driver
-/// does): then that one. Without a unified line (cgroup v1 alone), systemd's named tree,
-/// else the first hierarchy listed.
+/// The process's cgroup path: the unified (v2) hierarchy's `0::/path` line, unless a v1
+/// hierarchy places the process in a container's cgroup and the unified one does not (a
+/// hybrid host where the runtime made it in the v1 trees only, as Docker's cgroupfs
+/// driver does; the unified line is then the root or whatever the process inherited,
+/// containerd's service): then that one. Without a unified line (cgroup v1 alone),
+/// systemd's named tree, else the first hierarchy listed.
 pub fn parse_cgroup(text: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(text);
     let lines: Vec<(&str, &str, &str)> = text
@@ -51,7 +52,7 @@ pub fn parse_cgroup(text: &[u8]) -> Option<String> {
         .find(|(_, controllers, _)| *controllers == "name=systemd")
         .map(|line| line.2);
     match (unified, container) {
-        (Some(unified), _) if unified != "/" => Some(unified),
+        (Some(unified), _) if super::containers::of_cgroup(unified).is_some() => Some(unified),
         (_, Some(container)) => Some(container),
         (Some(unified), None) => Some(unified),
         (None, None) => systemd.or(lines.first().map(|line| line.2)),
@@ -140,6 +141,9 @@ mod tests {
         assert_eq!(found, Some(format!("/docker/{id}")));
         let sandbox = b"4:memory:/sandbox/x\n1:name=systemd:/\n0::/\n";
         assert_eq!(super::parse_cgroup(sandbox).as_deref(), Some("/"));
+        let inherited = format!("12:pids:/docker/{id}\n0::/system.slice/containerd.service\n");
+        let found = super::parse_cgroup(inherited.as_bytes());
+        assert_eq!(found, Some(format!("/docker/{id}")));
         let legacy = b"12:pids:/\n1:name=systemd:/user.slice/a.scope\n";
         assert_eq!(
             super::parse_cgroup(legacy).as_deref(),

@@ -122,6 +122,21 @@ impl Events {
             let mut gathered = self.gathered.lock().expect("no panic holding it");
             let later = std::mem::replace(&mut *gathered, batches);
             gathered.extend(later);
+            // While writes keep failing (a full disk), memory holds at most KEPT rows:
+            // the oldest go, said in one line.
+            let mut rows: usize = gathered.iter().map(RecordBatch::num_rows).sum();
+            let mut dropped = 0;
+            while rows > KEPT && !gathered.is_empty() {
+                let oldest = gathered.remove(0);
+                rows -= oldest.num_rows();
+                dropped += oldest.num_rows();
+            }
+            if dropped > 0 {
+                eprintln!(
+                    "netsql: {}: {dropped} events dropped: at most {KEPT} are kept while writes fail",
+                    self.table
+                );
+            }
         }
         written
     }
@@ -135,7 +150,11 @@ impl Drop for Events {
     }
 }
 
-/// Records until done; exit 2 only when every snapshot failed.
+/// The most events of a stream table kept for the next tick while writes fail.
+const KEPT: usize = 1_000_000;
+
+/// Records until done; exit 2 when every snapshot failed, the events gathered at the end
+/// could not be written, or no tick fell within `--for`.
 pub async fn record(
     runner: &Runner<'_>,
     dest: &Dest,

@@ -2,6 +2,8 @@
 //! streamed (its deadline, its slot, its log line), and errors as gRPC statuses.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow_flight::error::FlightError;
@@ -186,33 +188,67 @@ impl Running {
 /// the client is reading (hyper stops polling a response while HTTP/2 flow control holds
 /// it, so a deadline checked only as rows are asked for would wait on a client that
 /// stopped reading, holding the slot); the client then gets what was already sent and
-/// DEADLINE_EXCEEDED, as fleet tasks do (limited.rs).
+/// DEADLINE_EXCEEDED, as fleet tasks do (limited.rs). A client that goes away drops the
+/// query at once, even before its first batch.
 pub(super) fn relay(
     running: Running,
 ) -> impl futures::Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static {
     let (rows, received) = tokio::sync::mpsc::channel(2);
+    let ended = Arc::new(AtomicU8::new(RUNNING));
+    let ending = ended.clone();
+    let timeout = running.timeout;
     tokio::spawn(async move {
         let mut running = running;
-        let (deadline, timeout) = (running.deadline, running.timeout);
+        let deadline = running.deadline;
         let pump = async {
-            while let Some(item) = running.next().await {
-                if rows.send(item).await.is_err() {
-                    return; // the client went away
+            loop {
+                tokio::select! {
+                    biased;
+                    () = rows.closed() => return, // the client went away
+                    item = running.next() => match item {
+                        Some(item) => {
+                            if rows.send(item).await.is_err() {
+                                return;
+                            }
+                        }
+                        None => return,
+                    },
                 }
             }
         };
         if tokio::time::timeout_at(deadline, pump).await.is_err() {
-            let expired = deadline_exceeded(timeout);
-            running.status = Some(status_name(&expired));
-            drop(running); // the slot is free and the log line written, now
-            let _ = rows.send(Err(FlightError::Tonic(Box::new(expired)))).await;
+            running.status = Some(status_name(&deadline_exceeded(timeout)));
+            ending.store(EXPIRED, Ordering::Release);
+        } else {
+            ending.store(DONE, Ordering::Release);
         }
+        // The query, its slot and its log line go now; the rows already sent stay
+        // for the client.
+        drop(running);
     });
-    futures::stream::unfold(received, |mut received| async move {
-        let item = received.recv().await?;
-        Some((item, received))
+    futures::stream::unfold(Some(received), move |received| {
+        let ended = ended.clone();
+        async move {
+            let mut received = received?;
+            if let Some(item) = received.recv().await {
+                return Some((item, Some(received)));
+            }
+            // The task ended: by the deadline, or without ending its query (it panicked),
+            // which must not read as a complete answer.
+            let failed = match ended.load(Ordering::Acquire) {
+                DONE => return None,
+                EXPIRED => deadline_exceeded(timeout),
+                _ => Status::internal("the query ended without its result"),
+            };
+            Some((Err(FlightError::Tonic(Box::new(failed))), None))
+        }
     })
 }
+
+/// How a [`relay`]'s task ended.
+const RUNNING: u8 = 0;
+const DONE: u8 = 1;
+const EXPIRED: u8 = 2;
 
 impl Drop for Running {
     fn drop(&mut self) {

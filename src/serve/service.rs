@@ -342,17 +342,10 @@ impl FlightSqlService for Netsql {
             sql: query.query,
             params: None,
         };
-        let schema = self.schema(&handle).await.inspect_err(|s| {
-            log(
-                peer,
-                "GetFlightInfo",
-                &handle.sql,
-                0,
-                0,
-                Duration::ZERO,
-                &status_name(s),
-            )
-        })?;
+        let schema = self
+            .schema(&handle)
+            .await
+            .map_err(|s| logged(peer, "GetFlightInfo", &handle.sql, s))?;
         let ticket = TicketStatementQuery {
             statement_handle: handle.encode()?.into(),
         };
@@ -413,21 +406,13 @@ impl FlightSqlService for Netsql {
             sql: query.query,
             params: None,
         };
+        let peer = request.remote_addr();
+        let refused = |s: Status| logged(peer, "Prepare", &handle.sql, s);
         let ctx = self.session().await?;
-        let plan = self.plan(&ctx, &handle).await.inspect_err(|s| {
-            log(
-                request.remote_addr(),
-                "Prepare",
-                &handle.sql,
-                0,
-                0,
-                Duration::ZERO,
-                &status_name(s),
-            )
-        })?;
+        let plan = self.plan(&ctx, &handle).await.map_err(refused)?;
         let mut parameters: Vec<(String, Option<DataType>)> = plan
             .get_parameter_types()
-            .map_err(|e| status(Error::DataFusion(e)))?
+            .map_err(|e| refused(status(Error::DataFusion(e))))?
             .into_iter()
             .collect();
         // $1, $2, ... in order; a named one after them.
@@ -443,7 +428,11 @@ impl FlightSqlService for Netsql {
         );
         Ok(ActionCreatePreparedStatementResult {
             prepared_statement_handle: handle.encode()?.into(),
-            dataset_schema: ipc_schema(exec::result_schema(&ctx, &plan).map_err(status)?.as_ref())?,
+            dataset_schema: ipc_schema(
+                exec::result_schema(&ctx, &plan)
+                    .map_err(|e| refused(status(e)))?
+                    .as_ref(),
+            )?,
             parameter_schema: ipc_schema(&parameter_schema)?,
         })
     }

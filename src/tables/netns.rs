@@ -407,7 +407,7 @@ pub static SPEC: TableSpec<NetNamespaces> = TableSpec {
         Column {
             name: "cgroup",
             kind: Kind::Utf8,
-            doc: "cgroup path of that process (the v2 hierarchy's; a v1 hierarchy's where only v1 places it in a container's cgroup)",
+            doc: "cgroup path of that process (the v2 hierarchy's; a v1 hierarchy's where only that one names a container; with cgroup v1 alone, systemd's named hierarchy's)",
             needs: &[],
             build: |s, range| utf8(&s.0[range.clone()], |r| r.cgroup.as_deref()),
         },

@@ -198,7 +198,7 @@ pub static SPEC: TableSpec<Processes> = TableSpec {
         Column {
             name: names::CGROUP,
             kind: Kind::Utf8,
-            doc: "cgroup path (the v2 hierarchy's; a v1 hierarchy's where only v1 places the process in a container's cgroup)",
+            doc: "cgroup path (the v2 hierarchy's; a v1 hierarchy's where only that one names a container; with cgroup v1 alone, systemd's named hierarchy's)",
             needs: &[Need::ProcCgroup],
             build: |s, range| utf8(&s.rows[range.clone()], |r| r.cgroup.as_deref()),
         },

@@ -259,7 +259,6 @@ pub fn interfaces(rows: &Rows, out: &mut (dyn Write + Send)) -> Result<(), Error
     Ok(())
 }
 
-/// `-r`: the IPv4 routing table (`-e` for Metric/Ref/Use, `-ee` for both).
 /// `-rC`: the routing cache's heading for the `-e` level asked.
 pub fn route_cache(flags: &Flags, out: &mut (dyn Write + Send)) -> Result<(), Error> {
     writeln!(out, "Kernel IP routing cache")?;
@@ -275,6 +274,7 @@ pub fn route_cache(flags: &Flags, out: &mut (dyn Write + Send)) -> Result<(), Er
     Ok(())
 }
 
+/// `-r`: the IPv4 routing table (`-e` for Metric/Ref/Use, `-ee` for both).
 pub fn routes(flags: &Flags, rows: &Rows, out: &mut (dyn Write + Send)) -> Result<(), Error> {
     let numeric = flags.numeric_hosts || flags.symbolic;
     let destination = rows.text("destination")?;
