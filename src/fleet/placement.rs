@@ -55,7 +55,7 @@ fn crosses(node: &dyn ExecutionPlan) -> bool {
 pub fn scale_up(ev: ScaleUpLeafNodeEvent) -> Option<Result<ScaleUpLeafNodeEventResponse>> {
     let scan = ev.plan.downcast_ref::<FleetScan>()?;
     if ev.task_count < scan.hosts.len() {
-        return Some(Err(not_distributed(&scan.request.table)));
+        return Some(Err(super::scan::not_distributed(&scan.request.table)));
     }
     let variants =
         (0..ev.task_count).map(|task| Arc::new(scan.for_task(task)) as Arc<dyn ExecutionPlan>);
@@ -63,16 +63,6 @@ pub fn scale_up(ev: ScaleUpLeafNodeEvent) -> Option<Result<ScaleUpLeafNodeEventR
         DistributedLeafExec::try_new(Arc::clone(ev.plan), variants)
             .map(|leaf| ScaleUpLeafNodeEventResponse::new(Arc::new(leaf))),
     )
-}
-
-/// A fleet table under an operator the engine runs as one task (it cannot be split by
-/// host): refused in one line that says what to do instead.
-pub(super) fn not_distributed(table: &str) -> DataFusionError {
-    DataFusionError::Plan(format!(
-        "{table}: this query's shape is not distributed over a fleet yet (a cross join, a join \
-         on no equal keys, NOT IN, an uncorrelated EXISTS, a UNION with a constant row over a \
-         fleet table); a saved query (-q, --queries DIR) runs on each host by itself"
-    ))
 }
 
 /// Sends a scan's task to its host (the filler to the client); every other stage runs

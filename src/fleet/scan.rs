@@ -235,7 +235,7 @@ impl ExecutionPlan for FleetScan {
                 empty,
             )));
         }
-        Err(super::placement::not_distributed(&self.request.table))
+        Err(not_distributed(&self.request.table))
     }
 }
 
@@ -354,4 +354,14 @@ impl ExecutionPlan for HostScan {
             batches,
         )))
     }
+}
+
+/// A fleet table under an operator the engine runs as one task (it cannot be split by
+/// host): refused in one line that says what to do instead.
+pub(super) fn not_distributed(table: &str) -> DataFusionError {
+    DataFusionError::Plan(format!(
+        "{table}: this query's shape is not distributed over a fleet yet (a cross join, a join \
+         on no equal keys, NOT IN, an uncorrelated EXISTS, a UNION with a constant row over a \
+         fleet table); a saved query (-q, --queries DIR) runs on each host by itself"
+    ))
 }

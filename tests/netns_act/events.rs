@@ -116,6 +116,21 @@ fn recorded(dir: &std::path::Path, sql: &str) -> Vec<String> {
 }
 
 /// The one number `sql` gives over the recording in `dir`.
+/// The ports of the UDP closes a recording under `--host h1` wrote, in order.
+fn recorded_closes(dir: &std::path::Path) -> Vec<String> {
+    recorded(
+        dir,
+        "SELECT local_port FROM history.socket_events WHERE host = 'h1' AND proto = 'udp' AND local_port <> 0 ORDER BY local_port",
+    )
+}
+
+/// `ports` as [`recorded_closes`] lists them.
+fn sorted_ports(ports: &[u16]) -> Vec<String> {
+    let mut sorted = ports.to_vec();
+    sorted.sort_unstable();
+    sorted.iter().map(u16::to_string).collect()
+}
+
 fn recorded_number(dir: &std::path::Path, sql: &str) -> u64 {
     recorded(dir, sql)[0].parse().unwrap()
 }
@@ -501,13 +516,12 @@ fn record_writes_socket_events_continuously() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let got = recorded(
-        dir.path(),
-        "SELECT local_port FROM history.socket_events WHERE host = 'h1' AND proto = 'udp' AND local_port <> 0 ORDER BY local_port",
+    let got = recorded_closes(dir.path());
+    assert_eq!(
+        got,
+        sorted_ports(&ports),
+        "every closed socket recorded once"
     );
-    let mut expected: Vec<String> = ports.iter().map(|p| p.to_string()).collect();
-    expected.sort_by_key(|p| p.parse::<u32>().unwrap());
-    assert_eq!(got, expected, "every closed socket recorded once");
     // Written tick by tick: one file a tick, each stamped with its tick.
     let distinct = recorded_number(
         dir.path(),
@@ -561,12 +575,8 @@ fn record_listens_out_its_for_when_no_tick_falls_in_it() {
     let out = kid.finish_within(Duration::from_secs(60));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    let got = recorded(
-        dir.path(),
-        "SELECT local_port FROM history.socket_events WHERE proto = 'udp' AND local_port <> 0 ORDER BY local_port",
-    );
-    let mut expected: Vec<String> = ports.iter().map(|p| p.to_string()).collect();
-    expected.sort_by_key(|p| p.parse::<u32>().unwrap());
+    let got = recorded_closes(dir.path());
+    let expected = sorted_ports(&ports);
     assert_eq!(got, expected, "{stderr}");
 }
 
@@ -613,12 +623,8 @@ fn record_keeps_the_events_of_a_tick_it_could_not_write() {
     unsafe { libc::kill(kid.id() as i32, libc::SIGTERM) };
     let out = kid.finish_within(Duration::from_secs(30));
     assert!(out.status.success());
-    let got = recorded(
-        dir.path(),
-        "SELECT local_port FROM history.socket_events WHERE proto = 'udp' AND local_port <> 0 ORDER BY local_port",
-    );
-    let mut expected: Vec<String> = ports.iter().map(|p| p.to_string()).collect();
-    expected.sort_by_key(|p| p.parse::<u32>().unwrap());
+    let got = recorded_closes(dir.path());
+    let expected = sorted_ports(&ports);
     assert_eq!(got, expected, "every close written once, late");
 }
 
