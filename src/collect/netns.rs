@@ -309,6 +309,18 @@ pub fn select(root: &Root, scope: &Scope) -> Result<Vec<Namespace>, CollectError
     Ok(chosen)
 }
 
+/// Fails as `select` would when `scope` names a namespace that is not there (out of
+/// `all`, what `discover` found): a mistyped `--netns` is said even where a filter on
+/// the namespace columns chooses instead of it.
+pub fn check(root: &Root, scope: &Scope, all: &[Namespace]) -> Result<(), CollectError> {
+    if let Scope::Some(selectors) = scope {
+        for selector in selectors {
+            resolve(root, selector, all)?;
+        }
+    }
+    Ok(())
+}
+
 fn not_found(selector: &Selector, why: &str) -> CollectError {
     CollectError::Netns(format!("no network namespace {selector}: {why}"))
 }

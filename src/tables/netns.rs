@@ -315,6 +315,7 @@ pub fn namespaces(config: &TablesConfig, scan: &Scan) -> Result<Vec<Namespace>, 
         .collect();
     if !choosing.is_empty() {
         let all = netns::discover(&config.root).map_err(external)?;
+        netns::check(&config.root, &scope(scan)?, &all).map_err(external)?;
         warn_unmatched(&choosing, &all);
         let schema = Arc::new(DFSchema::try_from(scan.table_schema.as_ref().clone())?);
         return Ok(all

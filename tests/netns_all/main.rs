@@ -704,6 +704,22 @@ fn namespace_filters_of_any_shape_answer_as_netns_all_does() {
         String::from_utf8_lossy(&out.stderr),
         "netsql: no network namespace is named \"netsql-no-such-ns\"\n"
     );
+    // A mistyped `--netns` is an error whether or not a filter chooses instead of it.
+    for sql in [
+        "SELECT count(*) FROM sockets",
+        "SELECT count(*) FROM sockets WHERE netns IS NOT NULL",
+    ] {
+        let out = netsql()
+            .args(["--netns", "netsql-no-such-ns", "-e", sql])
+            .run();
+        assert_eq!(out.status.code(), Some(2), "{sql}");
+        assert!(out.stdout.is_empty(), "{sql}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "netsql: no network namespace named \"netsql-no-such-ns\" (see `ip netns list`): No such file or directory (os error 2)\n",
+            "{sql}"
+        );
+    }
 }
 
 /// A second `ip netns` name for a namespace (a bind mount of the first, what `ip netns
