@@ -33,6 +33,25 @@ pub fn flag() -> std::io::Result<Arc<AtomicBool>> {
     Ok(FLAG.get_or_init(|| flag).clone())
 }
 
+/// [`flag`], set by SIGTERM and SIGHUP too, for a one-shot run: `timeout`, `kill` or a
+/// closed terminal end its query as Ctrl-C does (a stream ends with what it has; any
+/// other query fails, and its `-o` file is not left half-written). A second SIGTERM or
+/// SIGHUP ends the process at once. The REPL keeps their default: they end it.
+pub fn one_shot_flag() -> std::io::Result<Arc<AtomicBool>> {
+    use signal_hook::consts::{SIGHUP, SIGTERM};
+    static REGISTERED: OnceLock<()> = OnceLock::new();
+    let flag = flag()?;
+    if REGISTERED.get().is_none() {
+        for signal in [SIGTERM, SIGHUP] {
+            // The shutdown first: it sees the flag as the signal before left it.
+            signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, flag.clone())?;
+            signal_hook::flag::register(signal, flag.clone())?;
+        }
+        let _ = REGISTERED.set(());
+    }
+    Ok(flag)
+}
+
 /// SIGINT or SIGTERM, for the long-running modes (`record`, `serve`, `metrics`) that end
 /// cleanly on either: a flag to check between steps, and [`Termination::raised`] to wait
 /// for it. The wait polls nothing (an idle exporter would otherwise wake 50 times a

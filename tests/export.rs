@@ -108,53 +108,180 @@ fn a_failed_write_leaves_nothing_and_changes_nothing() {
         "{err}"
     );
     assert_eq!(files_in(dir.path()), ["out.csv"]);
+    // The error names the target, not the temporary file beside it.
+    let missing = dir.path().join("nosuch").join("x.csv");
+    let out = fixture(&["-o", missing.to_str().unwrap(), "-e", "SELECT 1"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "netsql: cannot write {}: No such file or directory (os error 2)\n",
+            missing.display()
+        )
+    );
 }
 
-/// Ctrl-C while `-o` is writing over an existing file: the old file stays as it was and
-/// no temporary file is left. `ulimit -f` bounds what a lost signal could write.
+/// Ctrl-C, SIGTERM (`timeout`, `kill`) or SIGHUP while `-o` is writing over an existing
+/// file: the old file stays as it was and no temporary file is left. `ulimit -f` bounds
+/// what a lost signal could write.
 #[test]
 fn interrupting_an_export_keeps_the_existing_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let target = dir.path().join("big.csv");
-    std::fs::write(&target, "old,contents\n").unwrap();
-    let mut command = std::process::Command::new("sh");
-    command
-        .args([
-            "-c",
-            "ulimit -f 1000000 && exec \"$0\" -o \"$1\" -e \"$2\"",
-            env!("CARGO_BIN_EXE_netsql"),
-            target.to_str().unwrap(),
-            "SELECT * FROM generate_series(1, 1000000000)",
-        ])
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped());
-    let child = common::Kid::spawn(&mut command);
-    // Ready when the temporary file beside the target has bytes in it.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let writing = || {
-        std::fs::read_dir(dir.path()).unwrap().any(|e| {
-            let e = e.unwrap();
-            e.file_name() != "big.csv" && e.metadata().is_ok_and(|m| m.len() > 0)
-        })
-    };
-    while !writing() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no temporary file grew within 30 s: {:?}",
-            files_in(dir.path())
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("big.csv");
+        std::fs::write(&target, "old,contents\n").unwrap();
+        let mut command = std::process::Command::new("sh");
+        command
+            .args([
+                "-c",
+                "ulimit -f 1000000 && exec \"$0\" -o \"$1\" -e \"$2\"",
+                env!("CARGO_BIN_EXE_netsql"),
+                target.to_str().unwrap(),
+                "SELECT * FROM generate_series(1, 1000000000)",
+            ])
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped());
+        let child = common::Kid::spawn(&mut command);
+        // Ready when the temporary file beside the target has bytes in it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let writing = || {
+            std::fs::read_dir(dir.path()).unwrap().any(|e| {
+                let e = e.unwrap();
+                e.file_name() != "big.csv" && e.metadata().is_ok_and(|m| m.len() > 0)
+            })
+        };
+        while !writing() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no temporary file grew within 30 s: {:?}",
+                files_in(dir.path())
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let out = child.finish_within(std::time::Duration::from_secs(10));
+        assert_eq!(out.status.code(), Some(2), "signal {signal}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).trim(),
+            "netsql: interrupted",
+            "signal {signal}"
         );
-        std::thread::sleep(std::time::Duration::from_millis(10));
+        assert_eq!(files_in(dir.path()), ["big.csv"], "signal {signal}");
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            "old,contents\n",
+            "signal {signal}"
+        );
     }
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let out = child.finish_within(std::time::Duration::from_secs(10));
-    assert_eq!(out.status.code(), Some(2));
+}
+
+/// `-o` writes where the shell's `>` would: through a symbolic link (also one to a file
+/// not yet there), into a device or FIFO in place (renaming over `/dev/null` replaced it
+/// with a file), keeping an old file's mode and owner, a new file 0666 less the umask.
+#[test]
+fn output_goes_where_the_shell_would_put_it() {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name);
+    let write = |target: &Path, umask: &str| {
+        let out = Command::new("sh")
+            .args([
+                "-c",
+                "umask \"$3\" && exec \"$0\" --format csv -o \"$1\" -e \"$2\"",
+                env!("CARGO_BIN_EXE_netsql"),
+                target.to_str().unwrap(),
+                "SELECT 7 AS n",
+                umask,
+            ])
+            .stdin(Stdio::null())
+            .run();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            target.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(at("real.csv"), "old\n").unwrap();
+    std::os::unix::fs::symlink("real.csv", at("link.csv")).unwrap();
+    std::os::unix::fs::symlink("later.csv", at("dangling.csv")).unwrap();
+    write(&at("link.csv"), "022");
+    write(&at("dangling.csv"), "022");
+    assert!(at("link.csv").symlink_metadata().unwrap().is_symlink());
+    assert_eq!(std::fs::read_to_string(at("real.csv")).unwrap(), "n\n7\n");
+    assert!(at("dangling.csv").symlink_metadata().unwrap().is_symlink());
+    assert_eq!(std::fs::read_to_string(at("later.csv")).unwrap(), "n\n7\n");
+
+    // An old file keeps its mode and owner (nobody's, written by root).
+    std::fs::write(at("private.csv"), "secret\n").unwrap();
+    std::fs::set_permissions(at("private.csv"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::chown(at("private.csv"), Some(65534), Some(65534)).unwrap();
+    write(&at("private.csv"), "022");
+    let meta = std::fs::metadata(at("private.csv")).unwrap();
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr).trim(),
-        "netsql: interrupted"
+        (meta.mode() & 0o7777, meta.uid(), meta.gid()),
+        (0o600, 65534, 65534)
     );
-    assert_eq!(files_in(dir.path()), ["big.csv"]);
-    assert_eq!(std::fs::read_to_string(&target).unwrap(), "old,contents\n");
+    assert_eq!(
+        std::fs::read_to_string(at("private.csv")).unwrap(),
+        "n\n7\n"
+    );
+    // A new file: 0666 less the umask.
+    write(&at("umask077.csv"), "077");
+    write(&at("umask002.csv"), "002");
+    let mode = |name: &str| std::fs::metadata(at(name)).unwrap().mode() & 0o7777;
+    assert_eq!((mode("umask077.csv"), mode("umask002.csv")), (0o600, 0o664));
+
+    // A character device (a /dev/null of our own) stays one.
+    let null = std::ffi::CString::new(at("null").to_str().unwrap()).unwrap();
+    // SAFETY: a path we own; makedev(1, 3) is /dev/null's.
+    assert_eq!(
+        unsafe { libc::mknod(null.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)) },
+        0
+    );
+    write(&at("null"), "022");
+    assert!(at("null").metadata().unwrap().file_type().is_char_device());
+    // A FIFO gets the rows, in place.
+    let fifo = std::ffi::CString::new(at("fifo").to_str().unwrap()).unwrap();
+    // SAFETY: a path we own.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let reader = {
+        let path = at("fifo");
+        std::thread::spawn(move || std::fs::read_to_string(path).unwrap())
+    };
+    write(&at("fifo"), "022");
+    assert_eq!(reader.join().unwrap(), "n\n7\n");
+    assert!(at("fifo").metadata().unwrap().file_type().is_fifo());
+    assert_eq!(
+        files_in(dir.path()),
+        [
+            "dangling.csv",
+            "fifo",
+            "later.csv",
+            "link.csv",
+            "null",
+            "private.csv",
+            "real.csv",
+            "umask002.csv",
+            "umask077.csv"
+        ],
+        "no temporary file left"
+    );
+}
+
+/// Statements that return no columns (SET, CREATE VIEW) print nothing in CSV and TSV,
+/// not a header line of one empty name.
+#[test]
+fn statements_without_columns_print_nothing() {
+    for format in ["csv", "tsv"] {
+        let out = fixture(&[
+            "--format",
+            format,
+            "-e",
+            "SET datafusion.execution.batch_size = 100; CREATE VIEW v AS SELECT 1 AS x; SELECT * FROM v",
+        ]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "x\n1\n", "{format}");
+    }
 }
 
 #[test]

@@ -246,6 +246,33 @@ fn control_characters_in_names_and_paths() {
         !table.contains('\x1b') && table.contains("netsql-esc-\\x1b[2J"),
         "{table}"
     );
+
+    // In a list (argv), a column's name, and an error quoting the value.
+    let listed = ok(&ns.netsql(&[
+        "-e",
+        &format!(
+            "SELECT args, args[1] AS \"argv0 \x1b[2J\" FROM processes WHERE pid = {}",
+            child.id()
+        ),
+    ]));
+    assert!(!listed.contains('\x1b'), "{listed}");
+    assert!(
+        listed.contains("[\\x1b[2Jevil, 60]") && listed.contains("argv0 \\x1b[2J"),
+        "{listed}"
+    );
+    let failed = ns.netsql(&[
+        "-e",
+        &format!(
+            "SELECT CAST(args[1] AS INT) FROM processes WHERE pid = {}",
+            child.id()
+        ),
+    ]);
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(failed.status.code(), Some(2), "{err}");
+    assert!(
+        !err.contains('\x1b') && err.contains("'\\x1b[2Jevil'"),
+        "{err}"
+    );
 }
 
 /// argv with empty arguments and bytes that are not UTF-8: `args` keeps every place

@@ -105,7 +105,11 @@ pub fn main() -> ExitCode {
         Err(_) if stdout.broken => Exit::Success.into(),
         Err(err) => {
             let _ = stdout.flush();
-            eprintln!("netsql: {err}");
+            // Errors quote what they failed on: a process's name, a server's message.
+            eprintln!(
+                "netsql: {}",
+                crate::output::table::escape_lines(&err.to_string())
+            );
             Exit::Error.into()
         }
     }
@@ -232,7 +236,8 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
                 match result {
                     Ok(()) => {}
                     Err(err) if fleet => {
-                        eprintln!("netsql: {host}: {err}");
+                        let line = format!("{host}: {err}");
+                        eprintln!("netsql: {}", crate::output::table::escape_lines(&line));
                         exit = Exit::Error;
                     }
                     Err(err) => failed_here = Some(err),
@@ -349,8 +354,8 @@ fn runner<'a>(config: &'a Config, ctx: &'a SessionContext) -> Runner<'a> {
     }
 }
 
-/// Runs `work` on the run's session to stdout or `-o`'s file (all or nothing); Ctrl-C
-/// drops the work, and with it any half-written file.
+/// Runs `work` on the run's session to stdout or `-o`'s file (all or nothing); Ctrl-C,
+/// SIGTERM or SIGHUP drops the work, and with it any half-written file.
 fn answer(
     runtime: &tokio::runtime::Runtime,
     config: &Config,
@@ -366,10 +371,7 @@ fn answer(
                 Some(path) => {
                     let mut file = AtomicFile::create(path).map_err(|source| Error::Output {
                         path: path.clone(),
-                        // Name the target, not the temporary file the error speaks of.
-                        source: source
-                            .raw_os_error()
-                            .map_or(source, std::io::Error::from_raw_os_error),
+                        source,
                     })?;
                     let exit = {
                         let mut writer = file.writer();
@@ -385,7 +387,7 @@ fn answer(
                 }
             }
         };
-        let interrupted = crate::interrupt::flag()?;
+        let interrupted = crate::interrupt::one_shot_flag()?;
         let result = tokio::select! {
             result = written => result,
             () = crate::interrupt::raised(interrupted) => Err(Error::Usage("interrupted".into())),

@@ -51,7 +51,10 @@ pub async fn run(
                     return Err(Error::Usage(format!("{host}: {why} (--all-hosts)")))
                 }
                 Err(why) => {
-                    eprintln!("netsql: {host}: {why}");
+                    eprintln!(
+                        "netsql: {}",
+                        crate::output::table::escape_lines(&format!("{host}: {why}"))
+                    );
                     exit = Exit::Error;
                 }
             }

@@ -66,6 +66,25 @@ pub fn sink<'a>(
     schema: SchemaRef,
     out: impl Write + Send + 'a,
 ) -> Result<Box<dyn Sink + 'a>, ArrowError> {
+    if matches!(format, Format::Json | Format::Ndjson | Format::Parquet) {
+        // `SELECT a.pid, b.pid`: a JSON object keeps the last value of a name, and
+        // Parquet readers refuse such a file.
+        let mut seen = std::collections::HashSet::new();
+        if let Some(name) = schema
+            .fields()
+            .iter()
+            .map(|f| f.name())
+            .find(|n| !seen.insert(*n))
+        {
+            return Err(ArrowError::InvalidArgumentError(format!(
+                "two columns are named {name:?}, which {} cannot hold: name one with AS",
+                match format {
+                    Format::Parquet => "Parquet",
+                    _ => "a JSON object",
+                }
+            )));
+        }
+    }
     Ok(match format {
         Format::Table => Box::new(table::TableSink::new(schema, Box::new(out))),
         Format::Csv => Box::new(CsvSink {
@@ -185,13 +204,17 @@ impl<W: Write> CsvSink<W> {
 
 impl<W: Write> Sink for CsvSink<W> {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
+        if batch.num_columns() == 0 {
+            // DDL and SET return no columns: not even a header line.
+            return Ok(());
+        }
         self.wrote = true;
         let text = self.as_text(batch)?;
         self.writer.write(&text)
     }
 
     fn finish(mut self: Box<Self>) -> Result<(), ArrowError> {
-        if !self.wrote {
+        if !self.wrote && !self.schema.fields().is_empty() {
             // An empty result still gets its header line.
             let empty = self.as_text(&RecordBatch::new_empty(self.schema.clone()))?;
             self.writer.write(&empty)?;

@@ -109,7 +109,8 @@ impl Sink for LiveTableSink<'_> {
         let widths = match &self.widths {
             Some(widths) => widths.clone(),
             None => {
-                let names: Vec<&String> = self.schema.fields().iter().map(|f| f.name()).collect();
+                let schema = escaped_names(&self.schema);
+                let names: Vec<&String> = schema.fields().iter().map(|f| f.name()).collect();
                 let widths: Vec<usize> = names
                     .iter()
                     .enumerate()
@@ -181,6 +182,7 @@ pub fn render(
         left -= take;
     }
     let shown_rows = total.min(max_rows);
+    let schema = escaped_names(&schema);
     let mut text = String::new();
     if expanded {
         let names: Vec<&String> = schema.fields().iter().map(|f| f.name()).collect();
@@ -244,28 +246,68 @@ fn is_plan(schema: &SchemaRef) -> bool {
     names == ["plan_type", "plan"]
 }
 
-/// The batch with every string column passed through [`escape_text`], line by line
+/// [`escape_text`] line by line: the line breaks kept, every other control character
+/// escaped (an error message for stderr, which may quote a process's name).
+pub fn escape_lines(text: &str) -> String {
+    text.split('\n')
+        .map(escape_text)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The batch with every column that can hold text (strings, and lists, structs, maps
+/// or dictionaries of them, shown as text) passed through [`escape_text`], line by line
 /// when `lines` (the line breaks kept, every other control character escaped).
 fn escape_controls(batch: &RecordBatch, lines: bool) -> Result<RecordBatch, ArrowError> {
-    let is_text =
-        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
-    super::text_columns(batch, is_text, |column| {
-        let text = cast(column, &DataType::Utf8)?;
-        Ok(text
-            .as_string::<i32>()
-            .iter()
-            .map(|v| {
-                v.map(|v| match lines {
-                    true => v
-                        .split('\n')
-                        .map(escape_text)
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                    false => escape_text(v).into_owned(),
-                })
+    use datafusion::arrow::array::Array;
+    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+    let holds_text = |t: &DataType| {
+        !(t.is_primitive()
+            || matches!(
+                t,
+                DataType::Null
+                    | DataType::Boolean
+                    | DataType::Binary
+                    | DataType::LargeBinary
+                    | DataType::BinaryView
+                    | DataType::FixedSizeBinary(_)
+            ))
+    };
+    let escape = |v: &str| match lines {
+        true => escape_lines(v),
+        false => escape_text(v).into_owned(),
+    };
+    super::text_columns(batch, holds_text, |column| {
+        if matches!(
+            column.data_type(),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        ) {
+            let text = cast(column, &DataType::Utf8)?;
+            return Ok(text
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.map(escape))
+                .collect());
+        }
+        let options = FormatOptions::default().with_null("");
+        let formatter = ArrayFormatter::try_new(column.as_ref(), &options)?;
+        Ok((0..column.len())
+            .map(|row| match column.is_null(row) {
+                true => None,
+                false => Some(escape(&formatter.value(row).to_string())),
             })
             .collect())
     })
+}
+
+/// `schema` with its column names as a terminal shows them: control characters escaped.
+fn escaped_names(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<_> = schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_name(escape_text(f.name())))
+        .collect();
+    std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(fields))
 }
 
 #[cfg(test)]

@@ -155,10 +155,10 @@ pub fn run(
                         if output_closed(&err) {
                             break;
                         }
-                        eprintln!("netsql: {err}");
+                        eprintln!("netsql: {}", table::escape_lines(&err.to_string()));
                     }
                 }
-                Err(err) => eprintln!("netsql: {err}"),
+                Err(err) => eprintln!("netsql: {}", table::escape_lines(&err.to_string())),
             }
             continue;
         }
@@ -178,7 +178,7 @@ pub fn run(
             if output_closed(&err) {
                 break;
             }
-            eprintln!("netsql: {err}");
+            eprintln!("netsql: {}", table::escape_lines(&err.to_string()));
         }
     }
     Ok(())
