@@ -147,6 +147,21 @@ fn nsfs_device(root: &Root) -> Option<u64> {
         .map(|m| m.dev())
 }
 
+/// Whether the nsfs file at `path` is a network namespace: a bind mount of another kind
+/// (`mount --bind /proc/PID/ns/uts /run/netns/x`) is on the same device, and setns
+/// would refuse it. Asked with NS_GET_NSTYPE (Linux 4.11); where that cannot be asked
+/// (an older kernel, a file we may not open), it is taken to be one, as before.
+fn is_net_namespace(path: &Path) -> bool {
+    // _IO(0xb7, 0x3), linux/nsfs.h.
+    const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+    let Ok(file) = File::open(path) else {
+        return true;
+    };
+    // SAFETY: an ioctl on a descriptor we hold, taking no argument.
+    let kind = unsafe { libc::ioctl(file.as_raw_fd(), NS_GET_NSTYPE as _) };
+    kind < 0 || kind == libc::CLONE_NEWNET
+}
+
 /// Namespaces bound under /run/netns (named) and /run/docker/netns. A folder that is not
 /// there (or not ours to list) binds none; running out of descriptors fails, or every
 /// namespace only a bind mount keeps would be left out, and named ones unnamed.
@@ -169,7 +184,7 @@ fn bind_mounts(
             let Ok(meta) = std::fs::metadata(&path) else {
                 continue;
             };
-            if meta.dev() != nsfs {
+            if meta.dev() != nsfs || !is_net_namespace(&path) {
                 continue;
             }
             let ns = found
@@ -343,6 +358,12 @@ fn resolve(root: &Root, selector: &Selector, all: &[Namespace]) -> Result<u64, C
         let meta = std::fs::metadata(path).map_err(|e| not_found(selector, &e.to_string()))?;
         if Some(meta.dev()) != nsfs {
             return Err(not_found(selector, "not a namespace file"));
+        }
+        if !is_net_namespace(path) {
+            return Err(not_found(
+                selector,
+                "a namespace of another kind, not a network one",
+            ));
         }
         Ok(meta.ino())
     };

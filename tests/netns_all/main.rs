@@ -735,13 +735,6 @@ fn a_second_name_is_told_apart_from_no_name() {
     let _a = named(&a, 7910);
     // Sorts after `netsql-...`: the namespace keeps going by its first name.
     let alias = format!("zz-netsql-alias-{}", std::process::id());
-    struct Bound(std::path::PathBuf);
-    impl Drop for Bound {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).run();
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
     let path = std::path::Path::new("/run/netns").join(&alias);
     std::fs::File::create(&path).unwrap();
     let bound = Bound(path);
@@ -783,6 +776,61 @@ fn a_second_name_is_told_apart_from_no_name() {
             a.name
         )
     );
+}
+
+/// A bind mount under /run/netns, unmounted and removed when dropped.
+struct Bound(std::path::PathBuf);
+
+impl Drop for Bound {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).run();
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A namespace of another kind bound under /run/netns (`mount --bind /proc/PID/ns/uts`)
+/// is on the same nsfs device as a network namespace but is none: `ip netns exec`
+/// refuses it. It is not listed, and `--netns` naming it, or another kind's file, fails
+/// in one line (it gave 0 rows, exit 0: setns refused it and that read as "gone").
+#[test]
+fn a_namespace_of_another_kind_is_no_network_namespace() {
+    let _churning = CHURN.read().unwrap_or_else(|e| e.into_inner());
+    // Made for what it checks: that namespaces can be made here.
+    let Some(_ns) = Netns::create("kind", &[]) else {
+        return;
+    };
+    let name = format!("netsql-uts-{}", std::process::id());
+    let path = std::path::Path::new("/run/netns").join(&name);
+    std::fs::File::create(&path).unwrap();
+    let bound = Bound(path);
+    let mounted = Command::new("mount")
+        .arg("--bind")
+        .arg("/proc/self/ns/uts")
+        .arg(&bound.0)
+        .run();
+    assert!(mounted.status.success(), "{mounted:?}");
+    let witness = Command::new("ip")
+        .args(["netns", "exec", &name, "true"])
+        .run();
+    assert!(!witness.status.success(), "ip netns exec entered {name}");
+
+    let names: Vec<Option<String>> = query(&[], "SELECT name FROM net_namespaces")
+        .iter()
+        .map(|r| text(r, "name"))
+        .collect();
+    assert!(!names.contains(&Some(name.clone())), "{names:?}");
+    for selector in [name.as_str(), "/proc/self/ns/mnt"] {
+        let out = netsql()
+            .args(["--netns", selector, "-e", "SELECT count(*) FROM sockets"])
+            .run();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{selector}: {err}");
+        assert!(out.stdout.is_empty(), "{selector}");
+        assert!(
+            err.ends_with(": a namespace of another kind, not a network one\n"),
+            "{selector}: {err}"
+        );
+    }
 }
 
 #[test]
