@@ -49,12 +49,23 @@ fn of_component(component: &str, parent: Option<&str>) -> Option<Container> {
             ("crio-", "cri-o"),
             ("libpod-", "podman"),
         ] {
-            if let Some(id) = unit.strip_prefix(prefix) {
+            // `docker-cleanup.scope` is some other unit.
+            if let Some(id) = unit.strip_prefix(prefix).filter(|id| is_hex_id(id)) {
                 return container(runtime, id);
             }
         }
         if let Some(name) = unit.strip_prefix("machine-") {
-            return container("systemd-nspawn", &unescape_unit(name));
+            // machined registers libvirt's machines too: qemu-N-NAME and kvm-N-NAME are
+            // virtual machines (their sockets are in their own kernel), lxc-N-NAME
+            // libvirt's containers.
+            let name = unescape_unit(name);
+            if name.starts_with("qemu-") || name.starts_with("kvm-") {
+                return None;
+            }
+            if name.starts_with("lxc-") {
+                return container("libvirt-lxc", &name);
+            }
+            return container("systemd-nspawn", &name);
         }
         return None;
     }
@@ -200,8 +211,20 @@ mod tests {
             "/system.slice/sshd.service",
             "",
             "/kubepods.slice",
+            // Units that only look like a runtime's (helper-45): not 64 hex digits.
+            "/system.slice/docker-cleanup.scope",
+            "/system.slice/cri-containerd-gc.scope",
+            "/system.slice/crio-wipe.scope",
+            "/user.slice/libpod-abc.scope",
+            // libvirt's virtual machines, which machined registers too.
+            "/machine.slice/machine-qemu\\x2d1\\x2dvm.scope",
+            "/machine.slice/machine-kvm\\x2d2\\x2dvm.scope/libvirt/emulator",
         ] {
             assert_eq!(found(path), None, "{path}");
         }
+        assert_eq!(
+            found("/machine.slice/machine-lxc\\x2d4242\\x2dweb.scope"),
+            Some(("libvirt-lxc", "lxc-4242-web".into()))
+        );
     }
 }

@@ -422,7 +422,7 @@ pub static SPEC: TableSpec<NetNamespaces> = TableSpec {
         Column {
             name: "runtime",
             kind: Kind::Utf8,
-            doc: "docker, containerd, cri-o, podman, kubernetes, systemd-nspawn or lxc; NULL when not a container's",
+            doc: "docker, containerd, cri-o, podman, kubernetes, systemd-nspawn, libvirt-lxc or lxc; NULL when not a container's",
             needs: &[],
             build: |s, range| utf8(&s.0[range.clone()], |r| r.container.as_ref().map(|c| c.runtime)),
         },

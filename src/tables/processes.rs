@@ -212,7 +212,7 @@ pub static SPEC: TableSpec<Processes> = TableSpec {
         Column {
             name: names::RUNTIME,
             kind: Kind::Utf8,
-            doc: "Container runtime: docker, containerd, cri-o, podman, kubernetes, systemd-nspawn, lxc; NULL when not a container's",
+            doc: "Container runtime: docker, containerd, cri-o, podman, kubernetes, systemd-nspawn, libvirt-lxc, lxc; NULL when not a container's",
             needs: &[Need::ProcCgroup],
             build: |s, range| utf8(&s.rows[range.clone()], |r| Some(of_cgroup(r.cgroup.as_deref()?)?.runtime)),
         },
