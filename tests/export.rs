@@ -269,6 +269,27 @@ fn output_goes_where_the_shell_would_put_it() {
     );
 }
 
+/// Two columns of one name (`a.pid, b.pid`, which DataFusion lets through when
+/// qualified): JSON objects kept the last value only and pyarrow could not read the
+/// Parquet file, so those formats refuse it; CSV, TSV and the table print both.
+#[test]
+fn formats_keyed_by_name_refuse_a_name_twice() {
+    let sql = "SELECT a.local_port, b.local_port FROM sockets a JOIN sockets b ON a.inode = b.inode LIMIT 1";
+    for format in ["json", "ndjson", "parquet"] {
+        let out = fixture(&["--format", format, "-e", sql]);
+        assert_eq!(out.status.code(), Some(2), "{format}");
+        assert!(out.stdout.is_empty(), "{format}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("two columns are named \"local_port\""),
+            "{format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = fixture(&["--format", "csv", "-e", sql]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("local_port,local_port\n"));
+}
+
 /// Statements that return no columns (SET, CREATE VIEW) print nothing in CSV and TSV,
 /// not a header line of one empty name.
 #[test]
