@@ -122,13 +122,13 @@ pub static SPEC: TableSpec<Flows> = TableSpec {
             "orig_sport",
             orig,
             sport,
-            "Source port of the original direction; NULL for protocols without ports"
+            "Source port of the original direction; GRE's key there (conntrack's srckey/dstkey); NULL for protocols without ports"
         ),
         port_column!(
             "orig_dport",
             orig,
             dport,
-            "Destination port of the original direction; NULL for protocols without ports"
+            "Destination port of the original direction; GRE's key there (conntrack's srckey/dstkey); NULL for protocols without ports"
         ),
         address_column!(
             "reply_src",
@@ -146,13 +146,13 @@ pub static SPEC: TableSpec<Flows> = TableSpec {
             "reply_sport",
             reply,
             sport,
-            "Source port of the reply direction; NULL for protocols without ports"
+            "Source port of the reply direction; GRE's key there (conntrack's srckey/dstkey); NULL for protocols without ports"
         ),
         port_column!(
             "reply_dport",
             reply,
             dport,
-            "Destination port of the reply direction; NULL for protocols without ports"
+            "Destination port of the reply direction; GRE's key there (conntrack's srckey/dstkey); NULL for protocols without ports"
         ),
         Column {
             name: "icmp_type",
@@ -249,31 +249,31 @@ pub static SPEC: TableSpec<Flows> = TableSpec {
             "orig_packets",
             orig_counters,
             packets,
-            "Packets in the original direction; NULL when net.netfilter.nf_conntrack_acct is off"
+            "Packets in the original direction; NULL when net.netfilter.nf_conntrack_acct was off as the entry was made"
         ),
         counter_column!(
             "orig_bytes",
             orig_counters,
             bytes,
-            "Bytes in the original direction; NULL when nf_conntrack_acct is off"
+            "Bytes in the original direction; NULL when nf_conntrack_acct was off as the entry was made"
         ),
         counter_column!(
             "reply_packets",
             reply_counters,
             packets,
-            "Packets in the reply direction; NULL when nf_conntrack_acct is off"
+            "Packets in the reply direction; NULL when nf_conntrack_acct was off as the entry was made"
         ),
         counter_column!(
             "reply_bytes",
             reply_counters,
             bytes,
-            "Bytes in the reply direction; NULL when nf_conntrack_acct is off"
+            "Bytes in the reply direction; NULL when nf_conntrack_acct was off as the entry was made"
         ),
         Column {
             name: "start",
             kind: Kind::Timestamp,
             doc: "When the entry was made (UTC); NULL when net.netfilter.nf_conntrack_timestamp \
-                  is off",
+                  was off then",
             needs: &[],
             build: |s, range| {
                 timestamp_us(&s.rows[range.clone()], |r| {

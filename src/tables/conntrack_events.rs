@@ -95,11 +95,7 @@ fn subscribe(config: &TablesConfig, scan: &Scan) -> Result<Vec<(Namespace, Subsc
         super::conntrack::entered(access)?;
         Subscription::open()
     });
-    let visited = match visited {
-        Ok(visited) => visited,
-        Err(CollectError::Conntrack(why)) => return Err(DataFusionError::Plan(why)),
-        Err(err) => return Err(external(err)),
-    };
+    let visited = visited.map_err(external)?;
     netns::warn_invisible(&visited.invisible);
     Ok(visited.read)
 }

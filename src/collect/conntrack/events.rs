@@ -32,7 +32,7 @@ impl Subscription {
     /// subscription to ctnetlink's groups even where it has no ctnetlink, and no event
     /// would ever come: one request finds that out first.
     pub fn open() -> Result<Subscription, CollectError> {
-        super::Ctnetlink::open()?.kernel_count()?;
+        super::Ctnetlink::open()?.kernel_count("conntrack events")?;
         netlink::Subscription::open(NETLINK_NETFILTER, GROUPS, RECEIVE_BUFFER)
             .map(Subscription)
             .map_err(|errno| super::refused("conntrack events", errno))

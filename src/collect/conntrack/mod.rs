@@ -138,7 +138,8 @@ impl Ctnetlink {
 
     /// The entry count and limit as the kernel answers them (the limit only on newer
     /// kernels): the smallest request ctnetlink answers, which also shows it is there.
-    fn kernel_count(&mut self) -> Result<(Option<u32>, Option<u32>), CollectError> {
+    /// `what` names the request in an error: what the user asked for.
+    fn kernel_count(&mut self, what: &str) -> Result<(Option<u32>, Option<u32>), CollectError> {
         let request = wire::stats_request(self.next_seq());
         let mut answer = (None, None);
         netlink::converse(&mut self.socket, &mut self.buf, &request, |m| {
@@ -147,14 +148,14 @@ impl Ctnetlink {
             }
             Ok(true)
         })
-        .map_err(|f| failed("conntrack count", &request, f))?;
+        .map_err(|f| failed(what, &request, f))?;
         Ok(answer)
     }
 
     /// The namespace's entry count and limit (the limit from the kernel's answer where it
     /// gives one, else `net.netfilter.nf_conntrack_max` as this thread sees it).
     pub fn count(&mut self, root: &Root) -> Result<(Option<u32>, Option<u32>), CollectError> {
-        let mut answer = self.kernel_count()?;
+        let mut answer = self.kernel_count("conntrack count")?;
         if answer.1.is_none() {
             let path = root.proc_path("sys/net/netfilter/nf_conntrack_max");
             answer.1 = super::read_or_none(&path, std::fs::read_to_string)?
