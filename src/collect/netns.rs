@@ -190,7 +190,10 @@ fn bind_mounts(
             let ns = found
                 .entry(meta.ino())
                 .or_insert_with(|| Namespace::new(meta.ino(), current));
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            // A byte that is not UTF-8 as `\xNN`, which `--netns` takes back.
+            let name = path
+                .file_name()
+                .map(|n| super::socket_row::path_text(n.as_encoded_bytes()));
             if named && ns.name.is_none() {
                 ns.name = name;
                 ns.path = Some(path);
@@ -372,7 +375,14 @@ fn resolve(root: &Root, selector: &Selector, all: &[Namespace]) -> Result<u64, C
             if name == "." || name == ".." {
                 return Err(not_found(selector, "not a name"));
             }
-            bound(&root.run.join(NAMED_DIR).join(name))
+            // As `netns_name` shows it (a name that is not UTF-8 has `\xNN` escapes).
+            let shown = all.iter().find(|ns| {
+                ns.name.as_deref() == Some(name.as_str()) || ns.other_names.contains(name)
+            });
+            match shown {
+                Some(ns) => Ok(ns.inode),
+                None => bound(&root.run.join(NAMED_DIR).join(name)),
+            }
         }
         Selector::Path(path) => bound(path),
         Selector::Pid(pid) => inode_of_link(&root.proc.join(pid.to_string()).join("ns/net"))

@@ -13,12 +13,13 @@ use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 
-use super::columns::{int32, uint64, utf8};
+use super::columns::{int32, uint64, utf8, utf8_owned};
 use super::literals::column_name;
 use super::{external, Column, Kind, Snapshot, TableSpec, TablesConfig};
 use crate::catalog::Scan;
 use crate::collect::containers::{self, Container};
 use crate::collect::netns::{self, Access, Namespace, Scope};
+use crate::collect::socket_row::path_text;
 use crate::collect::{CollectError, Root};
 
 pub const NETNS: &str = "netns";
@@ -380,16 +381,22 @@ pub static SPEC: TableSpec<NetNamespaces> = TableSpec {
         Column {
             name: "name",
             kind: Kind::Utf8,
-            doc: "`ip netns` name (bound under /run/netns; bound under several, the first in byte order, which filters match; `--netns` takes any); NULL if none",
+            doc: "`ip netns` name (bound under /run/netns; bound under several, the first in byte order, which filters match; `--netns` takes any; a byte that is not UTF-8 as \\xNN); NULL if none",
             needs: &[],
             build: |s, range| utf8(&s.0[range.clone()], |r| r.ns.name.as_deref()),
         },
         Column {
             name: "path",
             kind: Kind::Utf8,
-            doc: "Bind mount that keeps it alive (/run/netns/NAME, /run/docker/netns/ID); NULL if none",
+            doc: "Bind mount that keeps it alive (/run/netns/NAME, /run/docker/netns/ID; a byte that is not UTF-8 as \\xNN, as in name); NULL if none",
             needs: &[],
-            build: |s, range| utf8(&s.0[range.clone()], |r| r.ns.path.as_deref().and_then(|p| p.to_str())),
+            build: |s, range| {
+                utf8_owned(&s.0[range.clone()], |r| {
+                    r.ns.path
+                        .as_deref()
+                        .map(|p| path_text(p.as_os_str().as_encoded_bytes()))
+                })
+            },
         },
         Column {
             name: "processes",

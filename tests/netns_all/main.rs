@@ -833,6 +833,53 @@ fn a_namespace_of_another_kind_is_no_network_namespace() {
     }
 }
 
+/// An `ip netns` name that is not UTF-8 (`ip netns add $'x\xff'`): `netns_name` and
+/// `net_namespaces.path` show the byte as `\xff` (the path was NULL), and `--netns`
+/// takes the name so shown (it could not be given at all).
+#[test]
+fn a_name_that_is_not_utf8_is_shown_and_taken() {
+    use std::os::unix::ffi::OsStrExt;
+    let _churning = CHURN.read().unwrap_or_else(|e| e.into_inner());
+    let Some(_ns) = Netns::create("bytes", &[]) else {
+        return;
+    };
+    let raw = format!("netsql-bytes-{}-", std::process::id());
+    let mut bytes = raw.clone().into_bytes();
+    bytes.push(0xff);
+    let name = std::ffi::OsStr::from_bytes(&bytes);
+    struct Deleted(std::ffi::OsString);
+    impl Drop for Deleted {
+        fn drop(&mut self) {
+            let _ = Command::new("ip")
+                .arg("netns")
+                .arg("del")
+                .arg(&self.0)
+                .run();
+        }
+    }
+    let added = Command::new("ip").arg("netns").arg("add").arg(name).run();
+    assert!(added.status.success(), "{added:?}");
+    let _deleted = Deleted(name.to_owned());
+    let inode = std::fs::metadata(std::path::Path::new("/run/netns").join(name))
+        .unwrap()
+        .ino();
+    let shown = format!("{raw}\\xff");
+    let rows = query(
+        &[],
+        &format!("SELECT inode, name, path FROM net_namespaces WHERE inode = {inode}"),
+    );
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(text(&rows[0], "name"), Some(shown.clone()));
+    assert_eq!(text(&rows[0], "path"), Some(format!("/run/netns/{shown}")));
+    let rows = query(
+        &["--netns", &shown],
+        "SELECT DISTINCT netns, netns_name FROM interfaces",
+    );
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(number(&rows[0], "netns"), Some(inode));
+    assert_eq!(text(&rows[0], "netns_name"), Some(shown));
+}
+
 #[test]
 fn a_container_in_the_v1_trees_only_is_a_container() {
     // Docker's cgroupfs driver on a hybrid host: `/docker/<id>` in the v1 hierarchies,
