@@ -397,23 +397,33 @@ impl Param {
 /// one is written `port IN (...)`, a flat list.
 pub const MOST_OPERATORS: usize = 4096;
 
+/// What a set operation (`UNION`, `INTERSECT`, `EXCEPT`) counts for: each level of its
+/// chain is a whole query to plan, deeper frames than an operator's (2375 `UNION ALL`
+/// overflowed the 8 MiB stack where 2374 fit), so at most 1024 of them.
+const SET_OPERATION_WEIGHT: usize = 4;
+
 /// Refuses a statement of more than [`MOST_OPERATORS`] operators, counted on its tokens
 /// before any tree is built.
 fn check_operators(sql: &str) -> Result<(), Error> {
     use datafusion::sql::sqlparser::dialect::GenericDialect;
     use datafusion::sql::sqlparser::keywords::Keyword;
     use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    // How many operators a token counts for.
     let chains = |token: &Token| match token {
-        Token::Word(word) => matches!(
+        Token::Word(word)
+            if matches!(
+                word.keyword,
+                Keyword::UNION | Keyword::INTERSECT | Keyword::EXCEPT | Keyword::MINUS
+            ) =>
+        {
+            SET_OPERATION_WEIGHT
+        }
+        Token::Word(word) => usize::from(matches!(
             word.keyword,
-            // Every keyword the parser chains (its infix operators, set operations).
+            // Every other keyword the parser chains (its infix operators).
             Keyword::AND
                 | Keyword::OR
                 | Keyword::XOR
-                | Keyword::UNION
-                | Keyword::INTERSECT
-                | Keyword::EXCEPT
-                | Keyword::MINUS
                 | Keyword::IS
                 | Keyword::NOTNULL
                 | Keyword::IN
@@ -430,7 +440,7 @@ fn check_operators(sql: &str) -> Result<(), Error> {
                 | Keyword::BETWEEN
                 | Keyword::COLLATE
                 | Keyword::AT
-        ),
+        )),
         Token::Number(..)
         | Token::Char(_)
         | Token::Whitespace(_)
@@ -440,12 +450,12 @@ fn check_operators(sql: &str) -> Result<(), Error> {
         | Token::SemiColon
         | Token::Period
         | Token::Placeholder(_)
-        | Token::EOF => false,
+        | Token::EOF => 0,
         // The rest are literals ('x', N'x', X'ff', $$x$$: a quote, a letter or `$` first)
         // or operators (punctuation).
-        other => other.to_string().starts_with(|c: char| {
+        other => usize::from(other.to_string().starts_with(|c: char| {
             c.is_ascii_punctuation() && !matches!(c, '\'' | '"' | '`' | '$')
-        }),
+        })),
     };
     // A statement the tokenizer refuses is the parser's to explain.
     let Ok(tokens) = Tokenizer::new(&GenericDialect {}, sql).tokenize() else {
@@ -455,8 +465,8 @@ fn check_operators(sql: &str) -> Result<(), Error> {
     for token in &tokens {
         if *token == Token::SemiColon {
             operators = 0;
-        } else if chains(token) {
-            operators += 1;
+        } else {
+            operators += chains(token);
             if operators > MOST_OPERATORS {
                 return Err(Error::Usage(format!(
                     "a statement holds more than {MOST_OPERATORS} operators, more than netsql \
@@ -728,6 +738,10 @@ mod tests {
             let err = check_operators(&sql).expect_err(op).to_string();
             assert!(err.contains("more than 4096 operators"), "{err}");
         }
+        // A set operation counts for four.
+        let unions = |n: usize| format!("SELECT {}", chain(n, " UNION ALL SELECT "));
+        assert!(check_operators(&unions(MOST_OPERATORS / 4)).is_ok());
+        assert!(check_operators(&unions(MOST_OPERATORS / 4 + 1)).is_err());
         // Two statements of 3000 each; a flat list of 10000 strings, numbers, names.
         let two = format!("SELECT {0}; SELECT {0}", chain(3000, " + "));
         assert!(check_operators(&two).is_ok());

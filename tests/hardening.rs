@@ -90,6 +90,28 @@ fn ctrl_c_cancels_a_runaway_cross_join() {
     assert_error(&out, "interrupted");
 }
 
+/// A chain of 2375 `UNION ALL`s overflowed the 8 MiB main stack and aborted netsql
+/// (helper-46; 2374 fit): set operations weigh four operators each, so 1024 answer and
+/// 1025 are refused in one line, from a file as from `-e`.
+#[test]
+fn long_union_chains_are_refused_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |n: usize| {
+        let path = dir.path().join(format!("u{n}.sql"));
+        let branches = vec!["SELECT 1 AS a"; n + 1].join(" UNION ALL ");
+        std::fs::write(&path, format!("SELECT sum(a) AS n FROM ({branches})")).unwrap();
+        path
+    };
+    let fits = file(1024);
+    let out = run(&["--format", "csv", "-f", fits.to_str().unwrap()]);
+    assert_eq!(ok(&out), "n\n1025\n");
+    for n in [1025, 2375] {
+        let path = file(n);
+        let out = run(&["-f", path.to_str().unwrap()]);
+        assert_error(&out, "a statement holds more than 4096 operators");
+    }
+}
+
 #[test]
 fn empty_huge_and_broken_input() {
     assert_error(&run(&["-e", ""]), "no SQL statement");
