@@ -43,11 +43,27 @@ pub fn cast_int_literal(expr: &Expr) -> Option<i64> {
     }
 }
 
-/// The column an expression names, also under a cast DataFusion added.
+/// The column an expression names, also under a cast that keeps every value (to a
+/// 64-bit integer or to text, as DataFusion adds to compare a column with a literal).
+/// A narrowing cast (`CAST(netns AS INT)`) fails or wraps where the column would not:
+/// such a filter is not ours to apply (taken as the column's, it read every namespace
+/// and its rows were never checked).
 pub fn column_name(expr: &Expr) -> Option<&str> {
+    use datafusion::arrow::datatypes::DataType;
     match expr {
         Expr::Column(c) => Some(&c.name),
-        Expr::Cast(cast) => column_name(&cast.expr),
+        Expr::Cast(cast)
+            if matches!(
+                cast.field.data_type(),
+                DataType::Int64
+                    | DataType::UInt64
+                    | DataType::Utf8
+                    | DataType::Utf8View
+                    | DataType::LargeUtf8
+            ) =>
+        {
+            column_name(&cast.expr)
+        }
         _ => None,
     }
 }

@@ -26,12 +26,27 @@ enum Allows {
 /// The pseudo-column all port and address tests share, so ORs across them combine.
 const ENDPOINT: &str = "local_port/remote_port/local_address/remote_address";
 
-/// `local_port` or `remote_port`, also when widened by a cast to compare with a literal.
+/// `local_port` or `remote_port`, also under a cast to an integer type that holds every
+/// port (a widening one DataFusion adds to compare with a literal); not under one that
+/// does not (`CAST(local_port AS TINYINT)` fails for port 9000, which the filter must
+/// not pass).
 fn port_side(expr: &Expr) -> Option<Side> {
+    use datafusion::arrow::datatypes::DataType;
     match expr {
         Expr::Column(c) if c.name == col::LOCAL_PORT => Some(Side::Local),
         Expr::Column(c) if c.name == col::REMOTE_PORT => Some(Side::Remote),
-        Expr::Cast(cast) if cast.field.data_type().is_integer() => port_side(&cast.expr),
+        Expr::Cast(cast)
+            if matches!(
+                cast.field.data_type(),
+                DataType::UInt16
+                    | DataType::Int32
+                    | DataType::UInt32
+                    | DataType::Int64
+                    | DataType::UInt64
+            ) =>
+        {
+            port_side(&cast.expr)
+        }
         _ => None,
     }
 }

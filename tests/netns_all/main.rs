@@ -704,6 +704,32 @@ fn namespace_filters_of_any_shape_answer_as_netns_all_does() {
         String::from_utf8_lossy(&out.stderr),
         "netsql: no network namespace is named \"netsql-no-such-ns\"\n"
     );
+    // A narrowing cast the user wrote is no filter on the column (helper-47): taken as
+    // `netns = N`, it read every namespace and no row was checked again; taken as a
+    // port test, port 7810 passed `CAST(local_port AS TINYINT)`. Each answers as the
+    // same filter that cannot be pushed (`OR random() > 2`) does: the cast fails.
+    for filter in [
+        format!("CAST(netns AS INT) = {}", a.inode()),
+        format!("CAST(netns AS SMALLINT) IN ({}, 1)", a.inode()),
+        "CAST(local_port AS TINYINT) IN (22, 7810)".to_string(),
+        "CAST(remote_port AS SMALLINT) = 42010".to_string(),
+    ] {
+        let outcome = |filter: &str| {
+            let out = netsql()
+                .args(["--netns", &format!("{an},{bn}"), "--format", "csv", "-e"])
+                .arg(format!("SELECT count(*) AS n FROM sockets WHERE {filter}"))
+                .run();
+            let err = String::from_utf8_lossy(&out.stderr).into_owned();
+            (out.status.code(), err.contains("Can't cast value"))
+        };
+        let pushed = outcome(&filter);
+        assert_eq!(pushed, (Some(2), true), "{filter}");
+        assert_eq!(
+            pushed,
+            outcome(&format!("({filter}) OR random() > 2")),
+            "{filter}"
+        );
+    }
     // A mistyped `--netns` is an error whether or not a filter chooses instead of it.
     for sql in [
         "SELECT count(*) FROM sockets",
