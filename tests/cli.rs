@@ -318,6 +318,32 @@ fn usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     let out = run(&["--no-such-flag"]);
     assert_eq!(out.status.code(), Some(2));
+    // -o and --format on a subcommand that prints no result: it wrote nothing there, exit 0.
+    let dir = tempfile::tempdir().unwrap();
+    let doc = dir.path().join("doc.json");
+    for args in [
+        vec!["doctor", "-o", doc.to_str().unwrap()],
+        vec!["man", "--format", "csv"],
+        vec!["completions", "bash", "-o", doc.to_str().unwrap()],
+    ] {
+        assert_error(&run(&args), "-o and --format are for results");
+    }
+    assert!(!doc.exists());
+}
+
+/// SQL may begin with `-`: a `-- comment` line (as the README's examples do, pasted
+/// into `-e "$(cat q.sql)"`) or `-1`. clap took it for an unknown flag.
+#[test]
+fn sql_may_start_with_a_dash() {
+    let out = run(&[
+        "--format",
+        "csv",
+        "-e",
+        "-- who is listening\nSELECT -1 AS x",
+    ]);
+    assert_eq!(stdout(&out), "x\n-1\n");
+    let out = run(&["--format", "csv", "-e", "-2 AS y"]);
+    assert_error(&out, "syntax error");
 }
 
 #[test]

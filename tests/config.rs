@@ -356,3 +356,118 @@ fn a_fleet_from_the_file() {
         "up\ntrue\n"
     );
 }
+
+/// The fleet's settings go wherever the command line connects: `-q`, `audit` and
+/// `snapshot` take `--connect` too, and a configured token-file was dropped for them
+/// (the server refused: "a valid bearer token is required"). A configured fleet yields
+/// to a `--history` given here, rather than making a conflict nobody typed.
+#[test]
+fn fleet_settings_follow_the_command_lines_connect() {
+    use std::os::unix::fs::PermissionsExt;
+    let empty = home("");
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "sesame\n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (_server, first) = serve(
+        netsql(empty.path()),
+        &["--name", "tokened", "--token-file", token.to_str().unwrap()],
+    );
+    let url = format!("grpc://{}", first.rsplit("://").next().unwrap().trim());
+    let home = home(&format!("token-file = \"{}\"\n", token.display()));
+    let home = home.path();
+    let connected = |args: &[&str]| netsql(home).args(["--connect", &url]).args(args).run();
+    let out = connected(&[
+        "--format",
+        "csv",
+        "-e",
+        "SELECT DISTINCT host FROM interfaces",
+    ]);
+    assert_eq!(stdout(&out), "host\ntokened\n");
+    let out = connected(&["--format", "csv", "-q", "tcp_state_summary"]);
+    assert!(!stdout(&out).is_empty());
+    // An audit passes (0) or finds rows (1); 2 is "could not run".
+    let out = connected(&["audit", "udp_drops"]);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let taken = dir.path().join("taken");
+    let out = connected(&[
+        "snapshot",
+        "--to",
+        taken.to_str().unwrap(),
+        "--tables",
+        "interfaces",
+    ]);
+    assert!(stdout(&out).contains("host=tokened"), "{}", stdout(&out));
+
+    // A configured fleet, and --history on the command line: this host's history.
+    let fleet = self::home(&format!(
+        "connect = [\"{url}\"]\ntoken-file = \"{}\"\n",
+        token.display()
+    ));
+    let out = netsql(fleet.path())
+        .args(["--history", taken.to_str().unwrap(), "--format", "csv"])
+        .args(["-e", "SELECT count(*) > 0 AS some FROM history.interfaces"])
+        .run();
+    assert_eq!(stdout(&out), "some\ntrue\n");
+}
+
+/// NETSQL_CONFIG names a file that must be there (it was silently none); a relative
+/// XDG_CONFIG_HOME is ignored, as the XDG spec says (it was read from the working
+/// directory); a list for an option given once is one line naming the file and line
+/// (clap's "cannot be used multiple times" blamed the command line); a file larger than
+/// any config is refused before it is parsed (40 MB of blank lines took 1.9 GB).
+#[test]
+fn config_locations_and_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.toml");
+    let out = common::netsql()
+        .env("NETSQL_CONFIG", &missing)
+        .args(ONE)
+        .run();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "netsql: {}: No such file or directory (os error 2) (named by NETSQL_CONFIG)\n",
+            missing.display()
+        )
+    );
+
+    std::fs::create_dir_all(dir.path().join("rel/netsql")).unwrap();
+    std::fs::write(
+        dir.path().join("rel/netsql/config.toml"),
+        "format = \"json\"\n",
+    )
+    .unwrap();
+    let out = common::netsql()
+        .env_remove("NETSQL_CONFIG")
+        .env("XDG_CONFIG_HOME", "rel")
+        .env("HOME", dir.path().join("none"))
+        .current_dir(dir.path())
+        .args(ONE)
+        .run();
+    assert!(!stdout(&out).starts_with('['), "{}", stdout(&out));
+
+    refused(
+        "netns = [\"a\", \"b\"]\n",
+        &ONE,
+        1,
+        "expected one value, not a list",
+    );
+    refused(
+        "[record]\nevery = [\"1s\", \"2s\"]\n",
+        &ONE,
+        2,
+        "expected one value, not a list",
+    );
+
+    let big = home(&"\n".repeat(2 << 20));
+    let out = netsql(big.path()).args(ONE).run();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("larger than 1024 KiB"), "{err}");
+}

@@ -35,7 +35,13 @@ pub struct Args {
     command: Option<Command>,
 
     /// Run SQL (several statements separated by `;` allowed); repeatable
-    #[arg(short = 'e', long = "execute", value_name = "SQL")]
+    // SQL may start with `-`: a `-- comment` line, `-1 AS x`.
+    #[arg(
+        short = 'e',
+        long = "execute",
+        value_name = "SQL",
+        allow_hyphen_values = true
+    )]
     execute: Vec<String>,
 
     /// Run the SQL in FILE; repeatable, after every -e
@@ -111,7 +117,7 @@ pub struct Args {
     format: Option<Format>,
 
     /// Write the result to FILE, all or nothing (the format follows the extension:
-    /// .csv .tsv .json .ndjson .jsonl .parquet .arrow .feather)
+    /// .csv .tsv .json .ndjson .jsonl .parquet .arrow .feather, .txt the table)
     #[arg(short = 'o', long = "output", value_name = "FILE", global = true)]
     output: Option<PathBuf>,
 
@@ -393,6 +399,25 @@ impl Args {
         stdin_is_terminal: bool,
         stdout_is_terminal: bool,
     ) -> Result<Config, Error> {
+        // -o and --format are global (they follow a subcommand's name too), but these
+        // print no result: taking them in silence wrote nothing where -o said.
+        let prints_no_result = match &self.command {
+            Some(Command::Completions(_)) => Some(("completions", "redirect it: > FILE")),
+            Some(Command::Man) => Some(("man", "redirect it: > FILE")),
+            Some(Command::Doctor) => Some(("doctor", "redirect it: > FILE")),
+            Some(Command::Record(_)) => Some(("record", "it writes Parquet to --to")),
+            Some(Command::Serve(_)) => Some(("serve", "its clients choose")),
+            Some(Command::Metrics(_)) => Some(("metrics", "Prometheus reads it")),
+            _ => None,
+        };
+        if let Some((name, instead)) = prints_no_result.filter(|_| netstat.is_none()) {
+            if self.output.is_some() || self.format.is_some() {
+                return Err(Error::Usage(format!(
+                    "-o and --format are for results (queries, netstat, snapshot, audit), \
+                     not netsql {name} ({instead})"
+                )));
+            }
+        }
         let format = match (self.format, &self.output) {
             (Some(format), _) => format,
             (None, Some(path)) => Format::from_extension(path).ok_or_else(|| {
@@ -690,7 +715,14 @@ fn parse_size(text: &str) -> Result<usize, String> {
         Some((at, _)) => text.split_at(at),
         None => (text, ""),
     };
-    let scale: usize = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+    // 512M, 512MB, 512MiB (binary all), 512 or 512B.
+    let unit = unit.to_ascii_uppercase();
+    let prefix = unit
+        .strip_suffix("IB")
+        .filter(|p| !p.is_empty())
+        .or_else(|| unit.strip_suffix('B'))
+        .unwrap_or(&unit);
+    let scale: usize = match prefix {
         "" => 1,
         "K" => 1 << 10,
         "M" => 1 << 20,
@@ -779,6 +811,11 @@ mod tests {
         assert_eq!(parse_size("4096"), Ok(4096));
         assert!(parse_size("0").is_err());
         assert!(parse_size("12X").is_err());
+        assert_eq!(parse_size("512MB"), Ok(512 << 20));
+        assert_eq!(parse_size("512b"), Ok(512));
+        for odd in ["512i", "512MBIB", "512iB", "512MIB2"] {
+            assert!(parse_size(odd).is_err(), "{odd}");
+        }
         assert!(parse_size("M").is_err());
         assert!(parse_size("99999999999999999999G").is_err());
     }

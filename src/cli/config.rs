@@ -120,8 +120,9 @@ pub fn files() -> Vec<PathBuf> {
             vec![PathBuf::from(only)]
         };
     }
+    // The XDG spec: a relative XDG_CONFIG_HOME is to be ignored.
     let user = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|d| !d.is_empty())
+        .filter(|d| Path::new(d).is_absolute())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".config")));
     let mut files = vec![PathBuf::from("/etc/netsql/config.toml")];
@@ -129,10 +130,33 @@ pub fn files() -> Vec<PathBuf> {
     files
 }
 
+/// A config file is a few lines; a larger one is refused before it is parsed (a
+/// 40 MB file of blank lines took 1.9 GB to parse).
+const LARGEST_CONFIG: u64 = 1 << 20;
+
+/// Whether `path` is the file `NETSQL_CONFIG` names, which must be there.
+fn named_by_variable(path: &Path) -> bool {
+    std::env::var_os(CONFIG_VARIABLE).is_some_and(|v| Path::new(&v) == path)
+}
+
 /// The text of a config file, None when there is none for this user.
 fn read_text(path: &Path) -> Result<Option<String>, String> {
-    match std::fs::read_to_string(path) {
+    use std::io::Read;
+    let read = std::fs::File::open(path).and_then(|file| {
+        let mut text = String::new();
+        file.take(LARGEST_CONFIG + 1).read_to_string(&mut text)?;
+        Ok(text)
+    });
+    match read {
+        Ok(text) if text.len() as u64 > LARGEST_CONFIG => Err(format!(
+            "{}: larger than {} KiB, more than a config file holds",
+            path.display(),
+            LARGEST_CONFIG / 1024
+        )),
         Ok(text) => Ok(Some(text)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound && named_by_variable(path) => Err(
+            format!("{}: {err} (named by {CONFIG_VARIABLE})", path.display()),
+        ),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
         // A directory this user may not look into (another user's HOME, as under
         // sudo -u): whether a file is there is not this user's to know.
@@ -173,7 +197,7 @@ pub fn layer(argv: &[String], files: &[PathBuf], netstat: bool) -> Result<Layere
     // Nothing to layer: no parse, no clap tree built (the common case costs nothing).
     if argv.is_empty()
         || !(printing
-            || files.iter().any(|f| f.exists())
+            || files.iter().any(|f| f.exists() || named_by_variable(f))
             || std::env::vars_os().any(|(k, _)| setting_variable(&k)))
     {
         return Ok(unchanged());
@@ -209,7 +233,10 @@ pub fn layer(argv: &[String], files: &[PathBuf], netstat: bool) -> Result<Layere
     let connect_set = effective
         .get(&(None, "connect".to_string()))
         .is_some_and(|f| matches!(&f.value, Value::Words(w) if !w.is_empty()));
-    let connected = given("connect") || (runs_sql && connect_set);
+    // A configured fleet is for SQL run here, and yields to a --history given here
+    // (history is this host's); the fleet's other settings go wherever it is used.
+    let configured_fleet = runs_sql && !given("history");
+    let connected = given("connect") || (configured_fleet && connect_set);
     let mut argv = argv.to_vec();
     let mut shown = Vec::new();
     let mut top = Vec::new();
@@ -249,7 +276,8 @@ pub fn layer(argv: &[String], files: &[PathBuf], netstat: bool) -> Result<Layere
                     None if EVERY_MODE.contains(&key) => !(key == "history" && connected),
                     // -o's extension picks the format.
                     None if RESULTS.contains(&key) => running.is_none() && !given("output"),
-                    None => runs_sql && (key == "connect" || connected),
+                    None if key == "connect" => configured_fleet,
+                    None => connected,
                 };
                 let applies =
                     applies && !scope_matches.is_some_and(|m| conflicts_with_given(scope, m, arg));
@@ -498,6 +526,12 @@ fn shape(arg: &Arg, value: &Value) -> Result<(), String> {
     match (value, arg.get_action().takes_values()) {
         (Value::Words(_), false) => Err("expected true or false".into()),
         (Value::Flag(_), true) => Err("expected a value, not true/false".into()),
+        // Each item is a --key=item: an option given once takes one.
+        (Value::Words(items), true)
+            if items.len() > 1 && !matches!(arg.get_action(), clap::ArgAction::Append) =>
+        {
+            Err("expected one value, not a list".into())
+        }
         _ => Ok(()),
     }
 }

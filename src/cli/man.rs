@@ -54,7 +54,7 @@ pub(super) fn render(out: &mut dyn Write) -> std::io::Result<()> {
     }
     writeln!(
         out,
-        "Columns, their types and what each means: \\fBnetsql -e '\\\\d TABLE'\\fR, or \\fBDESCRIBE TABLE\\fR."
+        ".PP\nColumns, their types and what each means: \\fBnetsql -e 'DESCRIBE TABLE'\\fR, or \\fB\\\\d TABLE\\fR in the REPL."
     )?;
 
     writeln!(out, ".SH FILES")?;

@@ -76,6 +76,8 @@ pub fn main() -> ExitCode {
         let mut out = std::io::stdout().lock();
         return match config::print(&layered.shown, &files, &mut out) {
             Ok(()) => Exit::Success.into(),
+            // As everywhere: a closed pipe (`| head`) ends netsql quietly.
+            Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Exit::Success.into(),
             Err(_) => Exit::Error.into(),
         };
     }
