@@ -35,7 +35,21 @@ fn column_type(data_type: &DataType, dialect: Dialect) -> String {
 
 /// The statements for `tables` of the dataset at `location` (a path or URL).
 pub fn statements(tables: &[TableInfo], location: &str, dialect: Dialect) -> String {
-    let location = location.trim_end_matches('/');
+    // A relative folder means nothing to Spark or Trino: the absolute one.
+    let absolute = match location.contains("://") {
+        true => None,
+        false => std::path::absolute(location).ok(),
+    };
+    let location = absolute
+        .as_deref()
+        .and_then(|p| p.to_str())
+        .unwrap_or(location)
+        .trim_end_matches('/');
+    // In a string literal: Spark SQL escapes with a backslash, Trino doubles the quote.
+    let location = match dialect {
+        Dialect::Hive => location.replace('\\', "\\\\").replace('\'', "\\'"),
+        Dialect::Trino => location.replace('\'', "''"),
+    };
     let mut out = String::new();
     for table in tables {
         let timestamp =
@@ -93,5 +107,23 @@ mod tests {
         assert!(trino.contains("  \"date\" VARCHAR,\n  \"host\" VARCHAR\n)\nWITH (external_location = '/data/netsql/sockets'"));
         // Partition columns come last and once: the files have no date or host.
         assert_eq!(trino.matches("\"host\"").count(), 1);
+        // A quote in the path is escaped as each dialect escapes it; a relative path is
+        // made absolute.
+        let hive = statements(&sockets, "/data/it's", Dialect::Hive);
+        assert!(hive.contains("LOCATION '/data/it\\'s/sockets';"), "{hive}");
+        let trino = statements(&sockets, "/data/it's", Dialect::Trino);
+        assert!(
+            trino.contains("external_location = '/data/it''s/sockets'"),
+            "{trino}"
+        );
+        let relative = statements(&sockets, "ds1", Dialect::Trino);
+        let cwd = std::env::current_dir().unwrap();
+        assert!(
+            relative.contains(&format!(
+                "external_location = '{}/ds1/sockets'",
+                cwd.display()
+            )),
+            "{relative}"
+        );
     }
 }

@@ -149,9 +149,11 @@ impl Dest {
                     path: path.clone(),
                     source,
                 })?;
+                // A symbolic link to a folder is that folder, as DuckDB and pyarrow
+                // read it (a table folder linked from elsewhere was left out).
                 let mut names: Vec<String> = entries
                     .flatten()
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .filter(|e| e.path().is_dir())
                     .filter_map(|e| e.file_name().to_str().map(String::from))
                     .collect();
                 names.sort();
@@ -210,9 +212,19 @@ impl Dest {
         let mut bad = Vec::new();
         match self {
             Dest::Local(dir) => {
+                use std::os::unix::fs::MetadataExt;
                 let mut stack = vec![dir.join(rel)];
                 let mut files = Vec::new();
+                // Each folder once, however many links lead to it: two links back up
+                // to a parent made the walk double at every level (a hang).
+                let mut seen = std::collections::HashSet::new();
                 while let Some(dir) = stack.pop() {
+                    let Ok(meta) = std::fs::metadata(&dir) else {
+                        continue;
+                    };
+                    if !seen.insert((meta.dev(), meta.ino())) {
+                        continue;
+                    }
                     let Ok(entries) = std::fs::read_dir(&dir) else {
                         continue;
                     };
@@ -292,10 +304,60 @@ impl Dest {
         bad
     }
 
-    pub fn table_url(&self, table: &str) -> String {
+    /// Where DataFusion lists table folder `table`. A local path is a folder, never a
+    /// glob: `g[1]` or `st*r` in it listed the parent's files instead (no table).
+    pub fn listing_url(
+        &self,
+        table: &str,
+    ) -> datafusion::error::Result<datafusion::datasource::listing::ListingTableUrl> {
+        use datafusion::datasource::listing::ListingTableUrl;
         match self {
-            Dest::Local(dir) => format!("{}/", dir.join(table).display()),
-            Dest::Store { text, .. } => format!("{text}/{table}/"),
+            Dest::Local(dir) => {
+                let path = std::path::absolute(dir.join(table))?;
+                let url = Url::from_directory_path(&path).map_err(|()| {
+                    datafusion::error::DataFusionError::Plan(format!(
+                        "{} is not a path a URL can name",
+                        path.display()
+                    ))
+                })?;
+                ListingTableUrl::try_new(url, None)
+            }
+            Dest::Store { text, .. } => ListingTableUrl::parse(format!("{text}/{table}/")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two links back up to a parent folder: the walk for corrupt files visits each
+    /// folder once (it doubled at every level, a hang) and finds the corrupt file.
+    #[tokio::test]
+    async fn the_walk_for_corrupt_files_ends_on_link_loops() {
+        let dir = tempfile::tempdir().unwrap();
+        let looped = dir.path().join("sockets/date=2026-12-02/host=loop");
+        std::fs::create_dir_all(&looped).unwrap();
+        std::os::unix::fs::symlink("../host=loop", looped.join("a")).unwrap();
+        std::os::unix::fs::symlink("../host=loop", looped.join("b")).unwrap();
+        std::fs::write(looped.join("bad.parquet"), b"not parquet").unwrap();
+        let dest = Dest::Local(dir.path().to_path_buf());
+        let bad = tokio::time::timeout(
+            Duration::from_secs(20),
+            dest.unreadable_files("sockets", true),
+        )
+        .await
+        .expect("the walk ended");
+        assert_eq!(
+            bad.len(),
+            1,
+            "{:?}",
+            bad.iter().map(|b| &b.name).collect::<Vec<_>>()
+        );
+        assert!(
+            bad[0].name.ends_with("host=loop/bad.parquet"),
+            "{}",
+            bad[0].name
+        );
     }
 }

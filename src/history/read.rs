@@ -44,12 +44,15 @@ impl History {
     }
 
     /// For a query that failed reading Parquet (DataFusion does not say which file): the
-    /// first corrupt file of the dataset, by name, and why.
+    /// first corrupt file of each table of the dataset, by name, and why. Which table the
+    /// query read is not known here: naming only the first table's sent a query over
+    /// `history.sockets` looking in `interfaces`.
     pub async fn culprit(&self, err: &Error) -> Option<String> {
         if !err.to_string().contains("Parquet error") {
             return None;
         }
         let dest = Dest::parse(&self.dest).ok()?;
+        let mut found = Vec::new();
         for table in dest.folders("").await.ok()? {
             if let Some(file) = dest
                 .unreadable_files(&table, false)
@@ -57,10 +60,10 @@ impl History {
                 .into_iter()
                 .next()
             {
-                return Some(format!("history {table}: {}: {}", file.name, file.why));
+                found.push(format!("history {table}: {}: {}", file.name, file.why));
             }
         }
-        None
+        (!found.is_empty()).then(|| found.join("; "))
     }
 }
 
@@ -142,7 +145,7 @@ pub async fn register(
         .collect();
     let mut registered = Vec::new();
     for name in names {
-        let url = ListingTableUrl::parse(dest.table_url(&name))?;
+        let url = dest.listing_url(&name)?;
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
             .with_table_partition_cols(vec![
@@ -190,4 +193,72 @@ pub async fn register(
         registered.push(name);
     }
     Ok(registered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Int32Array, RecordBatch};
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::parquet::arrow::ArrowWriter;
+
+    /// A dataset holding `sockets` with three rows, under `dir`.
+    fn dataset(dir: &std::path::Path) {
+        let folder = dir.join("sockets/date=2026-12-07/host=h");
+        std::fs::create_dir_all(&folder).unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "local_port",
+            DataType::Int32,
+            true,
+        )]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int32Array::from(vec![22, 80, 443]))],
+        )
+        .unwrap();
+        let file = std::fs::File::create(folder.join("20261207T000000Z-x.parquet")).unwrap();
+        let mut writer = ArrowWriter::try_new(file, schema, None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+    }
+
+    async fn rows(dest: &std::path::Path) -> (Vec<String>, usize) {
+        let ctx = SessionContext::new();
+        let registered = register(&ctx, &Dest::Local(dest.to_path_buf()), false)
+            .await
+            .unwrap();
+        let count = match registered.is_empty() {
+            true => 0,
+            false => ctx
+                .sql("SELECT * FROM history.sockets")
+                .await
+                .unwrap()
+                .count()
+                .await
+                .unwrap(),
+        };
+        (registered, count)
+    }
+
+    /// A dataset folder whose name holds glob characters is a folder (it was read as a
+    /// glob: no table, and the parent listed), and a table folder that is a symbolic
+    /// link is a table (it was left out), as DuckDB and pyarrow read them.
+    #[tokio::test]
+    async fn odd_folder_names_and_linked_tables_are_read() {
+        let top = tempfile::tempdir().unwrap();
+        for name in ["g[1]", "st*r?"] {
+            let dest = top.path().join(name);
+            dataset(&dest);
+            assert_eq!(
+                rows(&dest).await,
+                (vec!["sockets".to_string()], 3),
+                "{name}"
+            );
+        }
+        let linked = top.path().join("linked");
+        std::fs::create_dir(&linked).unwrap();
+        std::os::unix::fs::symlink(top.path().join("g[1]/sockets"), linked.join("sockets"))
+            .unwrap();
+        assert_eq!(rows(&linked).await, (vec!["sockets".to_string()], 3));
+    }
 }

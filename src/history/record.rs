@@ -297,7 +297,13 @@ pub async fn prune(dest: &Dest, now: DateTime<Utc>, retain: Duration) -> Result<
     let oldest =
         (now - chrono::Duration::from_std(retain).unwrap_or(chrono::Duration::MAX)).date_naive();
     let mut removed = 0;
+    // Only netsql's own tables: a folder of the user's beside them (`my-notes/date=...`,
+    // `_archive`) is not ours to delete.
+    let tables: Vec<&str> = crate::tables::infos().iter().map(|t| t.name).collect();
     for table in dest.folders("").await? {
+        if !tables.contains(&table.as_str()) {
+            continue;
+        }
         let Ok(partitions) = dest.folders(&table).await else {
             continue;
         };
@@ -342,6 +348,10 @@ mod tests {
                 .unwrap();
         }
         std::fs::create_dir_all(dest.path().join("sockets/not-a-partition")).unwrap();
+        // Folders that are no netsql table's keep their old days.
+        for other in ["my-notes", "_archive"] {
+            std::fs::create_dir_all(dest.path().join(format!("{other}/date=2026-11-01"))).unwrap();
+        }
         let now = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
         let local = Dest::Local(dest.path().to_path_buf());
         let removed = prune(&local, now, Duration::from_secs(14 * 86400))
@@ -357,5 +367,11 @@ mod tests {
             left,
             ["date=2026-11-16", "date=2026-11-30", "not-a-partition"]
         );
+        for other in ["my-notes", "_archive"] {
+            assert!(dest
+                .path()
+                .join(format!("{other}/date=2026-11-01"))
+                .is_dir());
+        }
     }
 }
