@@ -971,12 +971,73 @@ fn the_exporter_answers_http_as_documented() {
     );
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     drop(idle);
+    // Nor do clients that send one byte of what could be HTTP/2's preface (hyper waits
+    // for the rest to tell the protocols apart, with no time limit of its own).
+    let started: Vec<TcpStream> = (0..70)
+        .map(|_| {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream.write_all(b"P").unwrap();
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(11));
+    let response = raw(
+        addr,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    drop(started);
 
-    // --metrics-min-interval: a scrape soon after the last is the last.
+    // --metrics-min-interval: a scrape soon after the last is the last. A scraper whose
+    // time lets no query finish gets 503 and leaves no empty scrape behind (it was
+    // served, empty, to every scraper for the interval).
     let cached = start(&["--metrics-min-interval", "60s"]);
+    let tiny = [("X-Prometheus-Scrape-Timeout-Seconds", "0.0001")];
+    assert_eq!(get(&cached.addr, "/metrics", &tiny).0, 503);
     let first = get(&cached.addr, "/metrics", &[]).1;
+    assert_eq!(samples(&first, "netsql_second").len(), 1, "{first}");
     let second = get(&cached.addr, "/metrics", &[]).1;
     assert_eq!(first, second);
+    assert_eq!(get(&cached.addr, "/metrics", &tiny).1, first);
+}
+
+/// A client that asks and never reads is closed once its answer has waited 10 s for it
+/// (it held its slot, and its answer in memory, for good: 64 such kept every scraper out).
+#[test]
+fn a_client_that_never_reads_is_let_go() {
+    let dir = queries(&[(
+        "many.sql",
+        "SELECT CAST(value AS VARCHAR) AS l, value AS v FROM generate_series(1, 300000) t\n",
+    )]);
+    let exporter = Exporter::start(metrics(&[
+        "--queries",
+        dir.path().to_str().unwrap(),
+        "metrics",
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics-only",
+        "many",
+    ]));
+    let mut stream = TcpStream::connect(&exporter.addr).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    // Several MB, more than the socket buffers hold: the exporter's writes wait.
+    std::thread::sleep(Duration::from_secs(14));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut got = Vec::new();
+    let end = std::io::Read::read_to_end(&mut stream, &mut got);
+    assert!(
+        !matches!(&end, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
+        "the connection was still open after {} bytes: {end:?}",
+        got.len()
+    );
+    // The exporter serves the next scraper.
+    let (code, text) = get(&exporter.addr, "/metrics", &[]);
+    assert_eq!(code, 200);
+    assert_eq!(samples(&text, "netsql_many").len(), 300000);
 }
 
 #[test]

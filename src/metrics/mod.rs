@@ -178,16 +178,22 @@ impl Exporter {
         };
         // The scrape's deadline is the latest of its scrapers': one who joins it waits no
         // longer than its own, then takes the last scrape, if any.
+        // One where nothing finished in time is no answer either (served, its empty
+        // families read as "no sockets").
         match tokio::time::timeout_at(deadline + Duration::from_millis(50), running).await {
-            Ok(scraped) => scraped,
-            Err(_) => self.state().last.as_ref().map(|(_, last)| last.clone()),
+            Ok(Some(scraped)) if !scraped.nothing_in_time() => Some(scraped),
+            Ok(_) | Err(_) => self.state().last.as_ref().map(|(_, last)| last.clone()),
         }
     }
 
     /// Files a finished scrape: the last one now, its errors counted and logged.
     fn finished(&self, scraped: &Arc<Scraped>) {
         let mut state = self.state();
-        state.last = Some((Instant::now(), scraped.clone()));
+        // One scraper's tiny timeout made every query late: the last good scrape stays
+        // (it was served, empty, to every scraper within --metrics-min-interval).
+        if !scraped.nothing_in_time() {
+            state.last = Some((Instant::now(), scraped.clone()));
+        }
         for (family, answer) in self.families.iter().zip(&scraped.answers) {
             let Some(error) = &answer.error else {
                 state.logged.remove(&family.query);
@@ -454,26 +460,146 @@ async fn connection(
     http.http1()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(HEADERS_WITHIN);
+    // An HTTP/2 client that does not answer pings (one that sent the preface and stops
+    // there) is closed, as an HTTP/1 one that sends no headers is.
+    http.http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(HEADERS_WITHIN)
+        .keep_alive_timeout(HEADERS_WITHIN);
     let _ = match acceptor {
         Some(acceptor) => {
             let handshake = tokio::time::timeout(HEADERS_WITHIN, acceptor.accept(stream)).await;
             let Ok(Ok(stream)) = handshake else {
                 return;
             };
-            http.serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await
+            http.serve_connection(
+                hyper_util::rt::TokioIo::new(WriteDeadline::new(stream)),
+                service,
+            )
+            .await
         }
         None => {
-            // hyper's header timeout runs from a request's first byte: a client that
-            // connects and sends nothing would hold its slot for good (64 such, and no
-            // scrape is served). It has as long to start as to send its headers.
-            let mut first = [0u8; 1];
-            match tokio::time::timeout(HEADERS_WITHIN, stream.peek(&mut first)).await {
-                Ok(Ok(1..)) => {}
-                _ => return,
-            }
-            http.serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+            // hyper's header timeout runs from an HTTP/1 request's first byte, once the
+            // protocol is told: a client that connects and sends nothing, or one byte of
+            // what could be HTTP/2's preface, would hold its slot for good (64 such, and
+            // no scrape is served). It has as long to be told apart as to send headers.
+            if !tokio::time::timeout(HEADERS_WITHIN, told_apart(&stream))
                 .await
+                .unwrap_or(false)
+            {
+                return;
+            }
+            http.serve_connection(
+                hyper_util::rt::TokioIo::new(WriteDeadline::new(stream)),
+                service,
+            )
+            .await
         }
     };
+}
+
+/// HTTP/2's connection preface, which hyper-util reads in full before it decides.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Waits until the client has sent enough to tell HTTP/1 from HTTP/2: the whole preface,
+/// or bytes that are not its start. False when the client closed first.
+async fn told_apart(stream: &tokio::net::TcpStream) -> bool {
+    let mut seen = [0u8; H2_PREFACE.len()];
+    loop {
+        match stream.peek(&mut seen).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) if n == seen.len() || !H2_PREFACE.starts_with(&seen[..n]) => return true,
+            // peek returns at once while those bytes wait unread: wait for more.
+            Ok(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// A connection whose writes fail once they have waited `HEADERS_WITHIN` for the
+/// client to read: one that asks and never reads kept its slot, and its answer in
+/// memory, for good (64 such: no scrape served, 580 MB more for an 8 MB answer).
+struct WriteDeadline<S> {
+    inner: S,
+    stalled: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> WriteDeadline<S> {
+    fn new(inner: S) -> Self {
+        WriteDeadline {
+            inner,
+            stalled: None,
+        }
+    }
+
+    /// `poll`'s answer, or an error once writes have waited too long.
+    fn waited<T>(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        poll: std::task::Poll<std::io::Result<T>>,
+    ) -> std::task::Poll<std::io::Result<T>> {
+        use std::future::Future;
+        if poll.is_ready() {
+            self.stalled = None;
+            return poll;
+        }
+        let stalled = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(HEADERS_WITHIN)));
+        match stalled.as_mut().poll(cx) {
+            std::task::Poll::Ready(()) => std::task::Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client stopped reading",
+            ))),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for WriteDeadline<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for WriteDeadline<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let poll = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.waited(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let poll = std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.waited(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let poll = std::pin::Pin::new(&mut self.inner).poll_flush(cx);
+        self.waited(cx, poll)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }

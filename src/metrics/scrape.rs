@@ -224,6 +224,20 @@ fn late() -> String {
     "not finished within the scrape's time".to_string()
 }
 
+impl Scraped {
+    /// Whether no query answered and some ran out of time: the scrape's time was too
+    /// short to say anything (a scraper's tiny timeout header), not a scrape whose
+    /// queries fail. Such a scrape replaces no good one.
+    pub fn nothing_in_time(&self) -> bool {
+        let late = late();
+        self.answers.iter().all(|a| a.error.is_some())
+            && self
+                .answers
+                .iter()
+                .any(|a| a.error.as_deref() == Some(late.as_str()))
+    }
+}
+
 /// Marks a family's query as no longer running when its thread ends (when it owns the
 /// mark: a query that did not start leaves its predecessor's).
 struct Busy(Arc<AtomicBool>, bool);
