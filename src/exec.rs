@@ -7,8 +7,8 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
-use datafusion::common::tree_node::TreeNode;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     execute_stream, ExecutionPlan, ExecutionPlanProperties, SendableRecordBatchStream,
@@ -484,7 +484,21 @@ pub fn bind(
     plan: LogicalPlan,
     params: impl IntoIterator<Item = (String, Param)>,
 ) -> Result<LogicalPlan, Error> {
-    let types = plan.get_parameter_types()?;
+    let mut types = plan.get_parameter_types()?;
+    // DataFusion gives a placeholder used as LIMIT or OFFSET no type: it is a count, so
+    // `-p limit=abc` is said to be no number here, not as a LIMIT of Utf8 by the planner.
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::Limit(limit) = node {
+            for count in [&limit.skip, &limit.fetch].into_iter().flatten() {
+                if let Expr::Placeholder(p) = count.as_ref() {
+                    types.entry(p.id.clone()).and_modify(|t| {
+                        t.get_or_insert(DataType::Int64);
+                    });
+                }
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
     let mut values = Vec::new();
     for (name, param) in params {
         let Some(wanted) = types.get(&format!("${name}")).or_else(|| types.get(&name)) else {

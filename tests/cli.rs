@@ -557,6 +557,15 @@ fn saved_queries_run_list_and_take_parameters() {
     );
     assert_error(&fixture(&["--queries", queries, "-q", "needs"]), "$nothing");
     assert_error(&fixture(&["-q", "no_such_query"]), "no saved query");
+    // A LIMIT's parameter is a count: said so, naming it (the planner said "Expected
+    // LIMIT to be an integer or null, but got Utf8").
+    assert_error(
+        &fixture(&["-q", "deepest_queues", "-p", "limit=abc"]),
+        "parameter limit: \"abc\" is not a value of type Int64",
+    );
+    assert!(fixture(&["-q", "deepest_queues", "-p", "limit=3"])
+        .status
+        .success());
     assert_error(
         &fixture(&["--queries", "/nonexistent", "--list"]),
         "/nonexistent",
