@@ -212,6 +212,60 @@ fn output_goes_where_the_shell_would_put_it() {
     assert!(at("dangling.csv").symlink_metadata().unwrap().is_symlink());
     assert_eq!(std::fs::read_to_string(at("later.csv")).unwrap(), "n\n7\n");
 
+    // A new file: 0666 less the umask.
+    write(&at("umask077.csv"), "077");
+    write(&at("umask002.csv"), "002");
+    let mode = |name: &str| std::fs::metadata(at(name)).unwrap().mode() & 0o7777;
+    assert_eq!((mode("umask077.csv"), mode("umask002.csv")), (0o600, 0o664));
+
+    // A FIFO gets the rows, in place.
+    let fifo = std::ffi::CString::new(at("fifo").to_str().unwrap()).unwrap();
+    // SAFETY: a path we own.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let reader = {
+        let path = at("fifo");
+        std::thread::spawn(move || std::fs::read_to_string(path).unwrap())
+    };
+    write(&at("fifo"), "022");
+    assert_eq!(reader.join().unwrap(), "n\n7\n");
+    assert!(at("fifo").metadata().unwrap().file_type().is_fifo());
+    // A FIFO nothing reads: one line at once (the open waited for a reader past Ctrl-C).
+    let out = Command::new(env!("CARGO_BIN_EXE_netsql"))
+        .args(["-o", at("fifo").to_str().unwrap(), "--format", "csv"])
+        .args(["-e", "SELECT 1"])
+        .stdin(Stdio::null())
+        .run();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nothing reads from it"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // /dev/stdout, a pipe here: through /proc/self/fd/1 to a pipe that no path names.
+    let out = Command::new(env!("CARGO_BIN_EXE_netsql"))
+        .args([
+            "-o",
+            "/dev/stdout",
+            "--format",
+            "csv",
+            "-e",
+            "SELECT 7 AS n",
+        ])
+        .stdin(Stdio::null())
+        .run();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "n\n7\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Only root may give a file away, and make a device.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: the owner and device parts need root");
+        return;
+    }
     // An old file keeps its mode and owner (nobody's, written by root).
     std::fs::write(at("private.csv"), "secret\n").unwrap();
     std::fs::set_permissions(at("private.csv"), std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -226,11 +280,39 @@ fn output_goes_where_the_shell_would_put_it() {
         std::fs::read_to_string(at("private.csv")).unwrap(),
         "n\n7\n"
     );
-    // A new file: 0666 less the umask.
-    write(&at("umask077.csv"), "077");
-    write(&at("umask002.csv"), "002");
-    let mode = |name: &str| std::fs::metadata(at(name)).unwrap().mode() & 0o7777;
-    assert_eq!((mode("umask077.csv"), mode("umask002.csv")), (0o600, 0o664));
+    // While it is written, the new contents are as private as the old: the temporary
+    // file has the old one's owner and mode from the start (it was 0644 until the end).
+    let mut long = Command::new(env!("CARGO_BIN_EXE_netsql"));
+    long.args(["--format", "csv", "-o", at("private.csv").to_str().unwrap()])
+        .args(["-e", "SELECT * FROM generate_series(1, 1000000000)"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = common::Kid::spawn(&mut long);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let partial = loop {
+        let found = std::fs::read_dir(dir.path()).unwrap().find_map(|e| {
+            let e = e.unwrap();
+            let meta = e.metadata().ok()?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name.ends_with(".partial") && meta.len() > 0).then_some(meta)
+        });
+        if let Some(meta) = found {
+            break meta;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no temporary file grew"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    drop(child.finish_within(std::time::Duration::from_secs(10)));
+    assert_eq!(
+        (partial.mode() & 0o777, partial.uid()),
+        (0o600, 65534),
+        "the temporary file while written"
+    );
 
     // A character device (a /dev/null of our own) stays one.
     let null = std::ffi::CString::new(at("null").to_str().unwrap()).unwrap();
@@ -241,17 +323,6 @@ fn output_goes_where_the_shell_would_put_it() {
     );
     write(&at("null"), "022");
     assert!(at("null").metadata().unwrap().file_type().is_char_device());
-    // A FIFO gets the rows, in place.
-    let fifo = std::ffi::CString::new(at("fifo").to_str().unwrap()).unwrap();
-    // SAFETY: a path we own.
-    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
-    let reader = {
-        let path = at("fifo");
-        std::thread::spawn(move || std::fs::read_to_string(path).unwrap())
-    };
-    write(&at("fifo"), "022");
-    assert_eq!(reader.join().unwrap(), "n\n7\n");
-    assert!(at("fifo").metadata().unwrap().file_type().is_fifo());
     assert_eq!(
         files_in(dir.path()),
         [
