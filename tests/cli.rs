@@ -318,7 +318,8 @@ fn usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     let out = run(&["--no-such-flag"]);
     assert_eq!(out.status.code(), Some(2));
-    // -o and --format on a subcommand that prints no result: it wrote nothing there, exit 0.
+    // -o and --format on a subcommand that prints no result (it wrote nothing there and
+    // exited 0): one line, exit 2.
     let dir = tempfile::tempdir().unwrap();
     let doc = dir.path().join("doc.json");
     for args in [

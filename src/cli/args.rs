@@ -553,6 +553,11 @@ impl Args {
                 let mut inputs: Vec<Input> = self.execute.into_iter().map(Input::Sql).collect();
                 inputs.extend(self.file.into_iter().map(Input::File));
                 if inputs.is_empty() && stdin_is_terminal {
+                    if self.output.is_some() {
+                        return Err(Error::Usage(
+                            "-o is for the results of -e, -f or stdin; in the REPL, \\o FILE sends them to a file".into(),
+                        ));
+                    }
                     Mode::Repl {
                         read_only: self.read_only || !self.connect.is_empty(),
                         kill,

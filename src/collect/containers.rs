@@ -59,7 +59,12 @@ fn of_component(component: &str, parent: Option<&str>) -> Option<Container> {
             // virtual machines (their sockets are in their own kernel), lxc-N-NAME
             // libvirt's containers.
             let name = unescape_unit(name);
-            if name.starts_with("qemu-") || name.starts_with("kvm-") {
+            let vm = |kind: &str| {
+                name.strip_prefix(kind)
+                    .and_then(|rest| rest.split_once('-'))
+                    .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            };
+            if vm("qemu-") || vm("kvm-") {
                 return None;
             }
             if name.starts_with("lxc-") {
@@ -225,6 +230,11 @@ mod tests {
         assert_eq!(
             found("/machine.slice/machine-lxc\\x2d4242\\x2dweb.scope"),
             Some(("libvirt-lxc", "lxc-4242-web".into()))
+        );
+        // A machine its user named qemu-something is still a container.
+        assert_eq!(
+            found("/machine.slice/machine-qemu\\x2dbuilder.scope"),
+            Some(("systemd-nspawn", "qemu-builder".into()))
         );
     }
 }

@@ -375,13 +375,18 @@ fn resolve(root: &Root, selector: &Selector, all: &[Namespace]) -> Result<u64, C
             if name == "." || name == ".." {
                 return Err(not_found(selector, "not a name"));
             }
-            // As `netns_name` shows it (a name that is not UTF-8 has `\xNN` escapes).
+            // The name as given, else as `netns_name` shows it (a name that is not
+            // UTF-8 has `\xNN` escapes, which a name may also spell literally).
+            let path = root.run.join(NAMED_DIR).join(name);
+            if path.exists() {
+                return bound(&path);
+            }
             let shown = all.iter().find(|ns| {
                 ns.name.as_deref() == Some(name.as_str()) || ns.other_names.contains(name)
             });
             match shown {
                 Some(ns) => Ok(ns.inode),
-                None => bound(&root.run.join(NAMED_DIR).join(name)),
+                None => bound(&path),
             }
         }
         Selector::Path(path) => bound(path),

@@ -43,8 +43,9 @@ pub fn cast_int_literal(expr: &Expr) -> Option<i64> {
     }
 }
 
-/// The column an expression names, also under a cast that keeps every value (to a
-/// 64-bit integer or to text, as DataFusion adds to compare a column with a literal).
+/// The column an expression names, also under a cast that keeps every value this
+/// table's columns hold (to a 64-bit integer: inodes, marks, zones and ports all fit;
+/// or to text), as DataFusion adds to compare a column with a literal.
 /// A narrowing cast (`CAST(netns AS INT)`) fails or wraps where the column would not:
 /// such a filter is not ours to apply (taken as the column's, it read every namespace
 /// and its rows were never checked).
