@@ -64,10 +64,19 @@ impl Family {
     }
 }
 
-/// Whether two families share a name, or their samples one (`x_total` beside a counter
-/// `x`).
-fn clash((a, a_kind): (&str, Kind), (b, b_kind): (&str, Kind)) -> bool {
-    a == b || a_kind.sample_name(a) == b_kind.sample_name(b)
+/// Whether two families would share a name in an exposition: a family's name, its
+/// samples' name, and for a counter its `_created` (OpenMetrics' parsers refuse a gauge
+/// `x_created` or a counter `x_total` beside a counter `x`; Prometheus takes both).
+fn clash(a: (&str, Kind), b: (&str, Kind)) -> bool {
+    let names = |(name, kind): (&str, Kind)| {
+        let mut names = vec![name.to_string(), kind.sample_name(name)];
+        if kind == Kind::Counter {
+            names.push(format!("{name}_created"));
+        }
+        names
+    };
+    let theirs = names(b);
+    names(a).iter().any(|n| theirs.contains(n))
 }
 
 /// netsql's own metrics: how long each query took, how often each failed, how long each
@@ -413,6 +422,21 @@ mod tests {
         let (labels, values) = columns(&s, Some(&declared), Kind::Gauge).unwrap();
         assert_eq!(labels, ["state", "local_port"]);
         assert_eq!(values, ["n"]);
+    }
+
+    /// Pairs prometheus_client's strict OpenMetrics parser refused ("Clashing name")
+    /// while promtool and Prometheus took them (helper-48), and pairs that share nothing.
+    #[test]
+    fn families_that_would_share_a_name_clash() {
+        let counter = ("hl_x", Kind::Counter);
+        assert!(clash(counter, ("hl_x_created", Kind::Gauge)));
+        // A counter declared `hl_x_total_total` is the family `hl_x_total`.
+        assert!(clash(counter, ("hl_x_total", Kind::Counter)));
+        assert!(clash(counter, ("hl_x_total", Kind::Gauge)));
+        assert!(clash(counter, ("hl_x", Kind::Gauge)));
+        assert!(!clash(counter, ("hl_y", Kind::Counter)));
+        assert!(!clash(counter, ("hl_x_errors", Kind::Counter)));
+        assert!(!clash(("hl_x", Kind::Gauge), ("hl_x_created", Kind::Gauge)));
     }
 
     #[test]
