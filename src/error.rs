@@ -131,6 +131,16 @@ fn no_table(name: &str) -> String {
 }
 
 /// Errors are one line on stderr: fold any newlines the message carries.
+/// Says `message` on stderr as netsql's errors are said: `netsql: ...`, control
+/// characters escaped (errors quote what they failed on: a process's name, a file's, a
+/// server's message), line breaks kept.
+pub fn report(message: &dyn std::fmt::Display) {
+    eprintln!(
+        "netsql: {}",
+        crate::output::table::escape_lines(&message.to_string())
+    );
+}
+
 pub fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

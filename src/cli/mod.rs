@@ -107,11 +107,7 @@ pub fn main() -> ExitCode {
         Err(_) if stdout.broken => Exit::Success.into(),
         Err(err) => {
             let _ = stdout.flush();
-            // Errors quote what they failed on: a process's name, a server's message.
-            eprintln!(
-                "netsql: {}",
-                crate::output::table::escape_lines(&err.to_string())
-            );
+            crate::error::report(&err);
             Exit::Error.into()
         }
     }
@@ -238,8 +234,7 @@ fn run(config: &Config, stdout: &mut (dyn Write + Send)) -> Result<Exit, Error> 
                 match result {
                     Ok(()) => {}
                     Err(err) if fleet => {
-                        let line = format!("{host}: {err}");
-                        eprintln!("netsql: {}", crate::output::table::escape_lines(&line));
+                        crate::error::report(&format!("{host}: {err}"));
                         exit = Exit::Error;
                     }
                     Err(err) => failed_here = Some(err),

@@ -51,10 +51,7 @@ pub async fn run(
                     return Err(Error::Usage(format!("{host}: {why} (--all-hosts)")))
                 }
                 Err(why) => {
-                    eprintln!(
-                        "netsql: {}",
-                        crate::output::table::escape_lines(&format!("{host}: {why}"))
-                    );
+                    crate::error::report(&format!("{host}: {why}"));
                     exit = Exit::Error;
                 }
             }

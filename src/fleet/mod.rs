@@ -163,10 +163,7 @@ pub async fn connect(fleet: &Fleet, config: &TablesConfig) -> Result<SessionCont
     for ((host, result), url) in answered.0.iter().zip(&urls) {
         match result {
             Ok(name) => live.push((url.clone(), name.clone())),
-            Err(why) => eprintln!(
-                "netsql: {}",
-                crate::output::table::escape_lines(&format!("{host}: {why}"))
-            ),
+            Err(why) => crate::error::report(&format!("{host}: {why}")),
         }
     }
     if live.is_empty() {

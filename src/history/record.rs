@@ -124,13 +124,20 @@ impl Events {
             gathered.extend(later);
             // While writes keep failing (a full disk), memory holds at most KEPT rows:
             // the oldest go, said in one line.
-            let mut rows: usize = gathered.iter().map(RecordBatch::num_rows).sum();
-            let mut dropped = 0;
-            while rows > KEPT && !gathered.is_empty() {
-                let oldest = gathered.remove(0);
-                rows -= oldest.num_rows();
-                dropped += oldest.num_rows();
-            }
+            let mut over = gathered
+                .iter()
+                .map(RecordBatch::num_rows)
+                .sum::<usize>()
+                .saturating_sub(KEPT);
+            let oldest = gathered
+                .iter()
+                .take_while(|b| {
+                    let take = over > 0;
+                    over = over.saturating_sub(b.num_rows());
+                    take
+                })
+                .count();
+            let dropped: usize = gathered.drain(..oldest).map(|b| b.num_rows()).sum();
             if dropped > 0 {
                 eprintln!(
                     "netsql: {}: {dropped} events dropped: at most {KEPT} are kept while writes fail",

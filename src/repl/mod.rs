@@ -155,10 +155,10 @@ pub fn run(
                         if output_closed(&err) {
                             break;
                         }
-                        eprintln!("netsql: {}", table::escape_lines(&err.to_string()));
+                        crate::error::report(&err);
                     }
                 }
-                Err(err) => eprintln!("netsql: {}", table::escape_lines(&err.to_string())),
+                Err(err) => crate::error::report(&err),
             }
             continue;
         }
@@ -178,7 +178,7 @@ pub fn run(
             if output_closed(&err) {
                 break;
             }
-            eprintln!("netsql: {}", table::escape_lines(&err.to_string()));
+            crate::error::report(&err);
         }
     }
     Ok(())

@@ -51,20 +51,27 @@ pub fn cast_int_literal(expr: &Expr) -> Option<i64> {
 /// and its rows were never checked).
 pub fn column_name(expr: &Expr) -> Option<&str> {
     use datafusion::arrow::datatypes::DataType;
+    column_under(expr, |t| {
+        matches!(
+            t,
+            DataType::Int64
+                | DataType::UInt64
+                | DataType::Utf8
+                | DataType::Utf8View
+                | DataType::LargeUtf8
+        )
+    })
+}
+
+/// The column an expression names, also under casts to types `keeps` accepts (those
+/// that hold every value the column may have).
+pub fn column_under(
+    expr: &Expr,
+    keeps: impl Fn(&datafusion::arrow::datatypes::DataType) -> bool + Copy,
+) -> Option<&str> {
     match expr {
         Expr::Column(c) => Some(&c.name),
-        Expr::Cast(cast)
-            if matches!(
-                cast.field.data_type(),
-                DataType::Int64
-                    | DataType::UInt64
-                    | DataType::Utf8
-                    | DataType::Utf8View
-                    | DataType::LargeUtf8
-            ) =>
-        {
-            column_name(&cast.expr)
-        }
+        Expr::Cast(cast) if keeps(cast.field.data_type()) => column_under(&cast.expr, keeps),
         _ => None,
     }
 }

@@ -32,21 +32,19 @@ const ENDPOINT: &str = "local_port/remote_port/local_address/remote_address";
 /// not pass).
 fn port_side(expr: &Expr) -> Option<Side> {
     use datafusion::arrow::datatypes::DataType;
-    match expr {
-        Expr::Column(c) if c.name == col::LOCAL_PORT => Some(Side::Local),
-        Expr::Column(c) if c.name == col::REMOTE_PORT => Some(Side::Remote),
-        Expr::Cast(cast)
-            if matches!(
-                cast.field.data_type(),
-                DataType::UInt16
-                    | DataType::Int32
-                    | DataType::UInt32
-                    | DataType::Int64
-                    | DataType::UInt64
-            ) =>
-        {
-            port_side(&cast.expr)
-        }
+    let holds_every_port = |t: &DataType| {
+        matches!(
+            t,
+            DataType::UInt16
+                | DataType::Int32
+                | DataType::UInt32
+                | DataType::Int64
+                | DataType::UInt64
+        )
+    };
+    match super::literals::column_under(expr, holds_every_port)? {
+        col::LOCAL_PORT => Some(Side::Local),
+        col::REMOTE_PORT => Some(Side::Remote),
         _ => None,
     }
 }
