@@ -7,15 +7,20 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::catalog::MemorySchemaProvider;
+use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::datasource::TableType;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::execution::SessionState;
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
 use object_store::ObjectMeta;
+use std::collections::HashMap;
 
 use object_store::ObjectStore;
 use url::Url;
@@ -40,7 +45,7 @@ pub struct History {
 impl History {
     /// Registers the dataset's tables on `ctx`.
     pub async fn register(&self, ctx: &SessionContext) -> Result<Vec<String>, Error> {
-        register(ctx, &Dest::parse(&self.dest)?, self.skip_corrupt).await
+        register(ctx, Dest::parse(&self.dest)?, self.skip_corrupt).await
     }
 
     /// For a query that failed reading Parquet (DataFusion does not say which file): the
@@ -94,15 +99,18 @@ async fn infer_schema(
     options.format.infer_schema(state, &store, &newest).await
 }
 
-/// Registers `history.<table>` for each table folder of `dest` that has Parquet files. A
-/// corrupt file fails the registration, naming it; with `skip_corrupt` each is left out
-/// with a warning on stderr instead.
+/// Registers the `history` schema: a table for each table folder of `dest` that has
+/// Parquet files. A table's schema is read when a statement first names it, so a corrupt
+/// file fails only the statements that read its table (naming the file) and a statement
+/// that reads none reads no footer. With `skip_corrupt`, every file of a table is checked
+/// when the table is first named and each corrupt one is left out, with a warning on
+/// stderr. Returns the table folders.
 pub async fn register(
     ctx: &SessionContext,
-    dest: &Dest,
+    dest: Dest,
     skip_corrupt: bool,
 ) -> Result<Vec<String>, Error> {
-    let (root, store): (Url, Arc<dyn ObjectStore>) = match dest {
+    let (root, store): (Url, Arc<dyn ObjectStore>) = match &dest {
         Dest::Store { root, store, .. } => (root.clone(), store.clone()),
         Dest::Local(_) => (
             Url::parse("file:///").expect("a URL"),
@@ -122,10 +130,9 @@ pub async fn register(
     let catalog = ctx
         .catalog("datafusion")
         .ok_or_else(|| Error::Usage("no default catalog".into()))?;
-    catalog.register_schema(SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
-    if let Dest::Local(dir) = dest {
+    let names = match &dest {
         // Only queries of history.* need it: they fail naming the table, the rest run.
-        if !dir.is_dir() {
+        Dest::Local(dir) if !dir.is_dir() => {
             // Once per run: `serve` registers the dataset for every request.
             static SAID: std::sync::Once = std::sync::Once::new();
             SAID.call_once(|| {
@@ -134,65 +141,139 @@ pub async fn register(
                     dir.display()
                 )
             });
-            return Ok(Vec::new());
+            Vec::new()
         }
+        _ => dest
+            .folders("")
+            .await?
+            .into_iter()
+            .filter(|name| !name.starts_with('.') && !name.starts_with('_'))
+            .collect(),
+    };
+    let schema = HistorySchema {
+        dest,
+        names: names.clone(),
+        skipping,
+        runtime: ctx.runtime_env(),
+        tables: Default::default(),
+    };
+    catalog.register_schema(SCHEMA, Arc::new(schema))?;
+    Ok(names)
+}
+
+/// The `history` schema: its tables are listing tables made when first named.
+struct HistorySchema {
+    dest: Dest,
+    /// The dataset's table folders.
+    names: Vec<String>,
+    /// The store that leaves corrupt files out, under `--history-skip-corrupt`.
+    skipping: Option<Arc<SkipCorrupt>>,
+    /// The session's: the store the tables read through, and the listing cache.
+    runtime: Arc<RuntimeEnv>,
+    /// Each table once made (`None`: a folder without Parquet files, no table).
+    tables: tokio::sync::Mutex<HashMap<String, Option<Arc<dyn TableProvider>>>>,
+}
+
+impl std::fmt::Debug for HistorySchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HistorySchema")
+            .field("names", &self.names)
+            .finish_non_exhaustive()
     }
-    let names: Vec<String> = dest
-        .folders("")
-        .await?
-        .into_iter()
-        .filter(|name| !name.starts_with('.') && !name.starts_with('_'))
-        .collect();
-    let mut registered = Vec::new();
-    for name in names {
-        let url = dest.listing_url(&name)?;
+}
+
+#[async_trait::async_trait]
+impl SchemaProvider for HistorySchema {
+    fn table_names(&self) -> Vec<String> {
+        self.names.clone()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        if !self.table_exist(name) {
+            return Ok(None);
+        }
+        let mut tables = self.tables.lock().await;
+        if let Some(table) = tables.get(name) {
+            return Ok(table.clone());
+        }
+        let table = self
+            .make(name)
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        tables.insert(name.to_string(), table.clone());
+        Ok(table)
+    }
+
+    /// A table that cannot be read is still listed (SHOW TABLES names it; reading it
+    /// says why).
+    async fn table_type(&self, name: &str) -> DfResult<Option<TableType>> {
+        Ok(match self.table(name).await {
+            Ok(table) => table.map(|t| t.table_type()),
+            Err(_) => Some(TableType::Base),
+        })
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n == name)
+    }
+}
+
+impl HistorySchema {
+    /// Table folder `name` as a listing table, `None` when it holds no Parquet file.
+    async fn make(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>, Error> {
+        let url = self.dest.listing_url(name)?;
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
             .with_table_partition_cols(vec![
                 ("date".to_string(), DataType::Utf8),
                 ("host".to_string(), DataType::Utf8),
             ]);
-        let state = ctx.state();
-        let mut inferred = infer_schema(&options, &state, &url).await;
-        if let Err(e) = &inferred {
-            let bad = dest.unreadable_files(&name, skipping.is_some()).await;
-            let hidden = skipping.as_ref().map(|h| h.hidden());
-            match (hidden, bad.first()) {
-                (Some(hidden), Some(_)) if bad.iter().all(|b| b.key.is_some()) => {
+        // A session of our own over the query's runtime: the schema holding a clone of
+        // the query's session would hold the catalog that holds the schema.
+        let state = SessionStateBuilder::new()
+            .with_runtime_env(self.runtime.clone())
+            .build();
+        if let Some(skipping) = &self.skipping {
+            // Every file, not only those the schema is read from: a corrupt older file
+            // failed the query it was to be left out of.
+            let bad = self.dest.unreadable_files(name, true).await;
+            if let Some(file) = bad.iter().find(|file| file.key.is_none()) {
+                return Err(Error::Usage(format!(
+                    "history {name}: {}: {}",
+                    file.name, file.why
+                )));
+            }
+            if !bad.is_empty() {
+                if let Ok(mut hidden) = skipping.hidden().write() {
                     for file in bad {
                         eprintln!("netsql: skipping corrupt {}: {}", file.name, file.why);
-                        if let (Some(key), Ok(mut hidden)) = (file.key, hidden.write()) {
-                            hidden.insert(key);
-                        }
+                        hidden.extend(file.key);
                     }
-                    // The first listing, corrupt files and all, is cached: list again.
-                    if let Some(cache) = ctx.runtime_env().cache_manager.get_list_files_cache() {
-                        cache.clear();
-                    }
-                    inferred = infer_schema(&options, &state, &url).await;
                 }
-                (_, Some(file)) => {
-                    return Err(Error::Usage(format!(
-                        "history {name}: {}: {}",
-                        file.name, file.why
-                    )))
+                // A listing made before, corrupt files and all, may be cached.
+                if let Some(cache) = self.runtime.cache_manager.get_list_files_cache() {
+                    cache.clear();
                 }
-                (_, None) => return Err(Error::Usage(format!("history {name}: {e}"))),
             }
         }
-        let schema = inferred.map_err(|e| Error::Usage(format!("history {name}: {e}")))?;
-        // A folder with no Parquet files yet is no table.
+        let schema = match infer_schema(&options, &state, &url).await {
+            Ok(schema) => schema,
+            Err(e) => {
+                let bad = self.dest.unreadable_files(name, false).await;
+                return Err(Error::Usage(match bad.first() {
+                    Some(file) => format!("history {name}: {}: {}", file.name, file.why),
+                    None => format!("history {name}: {e}"),
+                }));
+            }
+        };
         if schema.fields().is_empty() {
-            continue;
+            return Ok(None);
         }
         let config = ListingTableConfig::new(url)
             .with_listing_options(options)
             .with_schema(schema);
-        let table = ListingTable::try_new(config)?;
-        ctx.register_table(format!("{SCHEMA}.{name}"), Arc::new(table))?;
-        registered.push(name);
+        Ok(Some(Arc::new(ListingTable::try_new(config)?)))
     }
-    Ok(registered)
 }
 
 #[cfg(test)]
@@ -224,7 +305,7 @@ mod tests {
 
     async fn rows(dest: &std::path::Path) -> (Vec<String>, usize) {
         let ctx = SessionContext::new();
-        let registered = register(&ctx, &Dest::Local(dest.to_path_buf()), false)
+        let registered = register(&ctx, Dest::Local(dest.to_path_buf()), false)
             .await
             .unwrap();
         let count = match registered.is_empty() {

@@ -682,6 +682,62 @@ fn old_files_without_a_column_and_corrupt_files() {
         "{stderr}"
     );
     assert!(warnings[1].contains(bad2.to_str().unwrap()), "{stderr}");
+    // An older corrupt file alone, the schema's files sound: left out as well (it failed
+    // the query it was to be left out of).
+    std::fs::remove_file(&bad).unwrap();
+    std::fs::remove_file(&bad2).unwrap();
+    std::fs::write(&older, b"PAR1 not parquet either").unwrap();
+    // Four newer sound files the schema is read from, in a folder the query leaves out.
+    let copies = dest.path().join("sockets/date=2020-01-03/host=copies");
+    std::fs::create_dir_all(&copies).unwrap();
+    for i in 0..4 {
+        std::fs::copy(
+            old.join("20200101T000000Z-old.parquet"),
+            copies.join(format!("2030010{i}T000000Z-copy.parquet")),
+        )
+        .unwrap();
+    }
+    let out = netsql()
+        .args([
+            "--history",
+            &dir,
+            "--history-skip-corrupt",
+            "--format",
+            "csv",
+            "-e",
+            "SELECT host, count(*) AS n FROM history.sockets WHERE host <> 'copies' \
+             GROUP BY host ORDER BY host",
+        ])
+        .run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("host,n\nnow,{n}\nold,2\n")
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(older.to_str().unwrap()), "{stderr}");
+    // A statement that reads no history table runs whatever the dataset holds (a corrupt
+    // file failed every statement, `SELECT 1` too), and SHOW TABLES lists the table.
+    std::fs::remove_file(&older).unwrap();
+    std::fs::remove_dir_all(&copies).unwrap();
+    std::fs::write(&bad, b"PAR1 this is not parquet").unwrap();
+    for (sql, want) in [
+        ("SELECT 1 AS one", "one\n1\n"),
+        (
+            "SELECT table_schema, table_name FROM information_schema.tables \
+             WHERE table_schema = 'history'",
+            "table_schema,table_name\nhistory,sockets\n",
+        ),
+    ] {
+        let out = netsql()
+            .args(["--history", &dir, "--format", "csv", "-e", sql])
+            .run();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{sql}: {stderr}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{sql}");
+    }
+    fails_naming(&bad);
 }
 
 #[test]
