@@ -17,9 +17,9 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt64Array};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, UInt32Type, UInt64Type};
-use datafusion::common::tree_node::TreeNode;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::logical_expr::dml::{DmlStatement, WriteOp};
-use datafusion::logical_expr::{col, LogicalPlan, LogicalPlanBuilder};
+use datafusion::logical_expr::{col, Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
@@ -29,7 +29,6 @@ use crate::collect::sockdiag::destroy::{self, Tally, Target};
 use crate::collect::socket_row::{Family, Protocol};
 use crate::collect::{CollectError, Root};
 use crate::error::Error;
-use crate::tables::netns::chooses_namespaces_only;
 use crate::tables::sockets::col as c;
 
 mod conntrack;
@@ -86,6 +85,13 @@ pub fn check_statement(statement: &Statement, kill: Kill, dry_run: bool) -> Resu
     };
     let delete = match inner {
         SqlStatement::Delete(delete) => delete,
+        SqlStatement::Prepare { statement, .. }
+            if matches!(statement.as_ref(), SqlStatement::Delete(_)) =>
+        {
+            return Err(Error::Usage(
+                "PREPARE of a DELETE is refused: run the DELETE itself (with --dry-run to list what it would do)".into(),
+            ))
+        }
         SqlStatement::Explain { statement, .. } => {
             return check_explained(&Statement::Statement(statement.clone()))
         }
@@ -148,7 +154,7 @@ pub fn deletion(
             "DELETE FROM {table} acts on the host: not allowed here"
         )));
     }
-    if kill == Kill::Filtered && !narrows(ctx, &input)? {
+    if kill == Kill::Filtered && !narrows(ctx, &input, dml.table_name.table())? {
         return Err(Error::Usage(format!(
             "DELETE FROM {table} without a WHERE that narrows it (beyond choosing namespaces) would act on every row: refused unless --allow-kill=all"
         )));
@@ -179,25 +185,79 @@ fn check_target(dml: &DmlStatement) -> Result<Subject, Error> {
     if limited {
         return Err(Error::Usage(NO_LIMIT.into()));
     }
+    // The rows to act on are those there now; an event stream never ends (a dry run
+    // never returned).
+    let mut stream = None;
+    dml.input.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            let name = datafusion::datasource::source_as_provider(&scan.source)
+                .ok()
+                .and_then(|provider| crate::catalog::live_table(provider.as_ref()));
+            if let Some(name) = name.filter(|name| crate::tables::streams().contains(name)) {
+                stream = Some(name);
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    if let Some(name) = stream {
+        return Err(Error::Usage(format!(
+            "DELETE FROM {} reads {name}, whose rows never end: a DELETE acts on what is there now",
+            dml.table_name
+        )));
+    }
     Ok(subject)
 }
 
 /// Whether the optimized input selects fewer than all the rows of the namespaces it
-/// reads: a WHERE that simplifies to nothing (`WHERE true`, `WHERE 1 = 1`) does not, nor
+/// reads: by a predicate on a column of `target` other than the namespace ones, on the
+/// path its rows take. A WHERE that simplifies to nothing (`WHERE true`) does not, nor
 /// one that only chooses namespaces (`netns_name = 'blue'` is all of blue, as `--netns
-/// blue` without a WHERE; `netns IS NOT NULL` is every row of every namespace).
-fn narrows(ctx: &SessionContext, input: &LogicalPlan) -> Result<bool, Error> {
+/// blue` without a WHERE), nor one that reads no column of the table: `random() < 2`,
+/// an uncorrelated `EXISTS (SELECT 1 FROM processes WHERE pid = 1)` (its filter narrows
+/// the subquery's rows, not the table's).
+fn narrows(ctx: &SessionContext, input: &LogicalPlan, target: &str) -> Result<bool, Error> {
     let optimized = ctx.state().optimize(input)?;
-    Ok(optimized.exists(|node| {
-        Ok(match node {
-            LogicalPlan::Join(_) | LogicalPlan::EmptyRelation(_) => true,
-            LogicalPlan::Filter(filter) => !chooses_namespaces_only(&filter.predicate),
-            LogicalPlan::TableScan(scan) => {
-                scan.filters.iter().any(|f| !chooses_namespaces_only(f))
-            }
-            _ => false,
+    Ok(selects_fewer(&optimized, target))
+}
+
+fn selects_fewer(plan: &LogicalPlan, target: &str) -> bool {
+    let on_target = |expr: &Expr| {
+        expr.column_refs().iter().any(|column| {
+            column.relation.as_ref().is_none_or(|r| r.table() == target)
+                && column.name != c::NETNS
+                && column.name != c::NETNS_NAME
         })
-    })?)
+    };
+    let carries = |plan: &LogicalPlan| {
+        plan.schema()
+            .iter()
+            .any(|(qualifier, _)| qualifier.is_some_and(|q| q.table() == target))
+    };
+    match plan {
+        LogicalPlan::EmptyRelation(_) => true,
+        LogicalPlan::Filter(filter) => {
+            on_target(&filter.predicate) || selects_fewer(&filter.input, target)
+        }
+        LogicalPlan::TableScan(scan) => {
+            scan.table_name.table() == target && scan.filters.iter().any(on_target)
+        }
+        LogicalPlan::Join(join) => {
+            join.on.iter().any(|(l, r)| on_target(l) || on_target(r))
+                || join.filter.as_ref().is_some_and(on_target)
+                || [&join.left, &join.right]
+                    .into_iter()
+                    .filter(|side| carries(side))
+                    .any(|side| selects_fewer(side, target))
+        }
+        // Another relation's rows (a subquery's), even of the same table.
+        LogicalPlan::SubqueryAlias(_) => false,
+        other => other
+            .inputs()
+            .into_iter()
+            .filter(|input| carries(input))
+            .any(|input| selects_fewer(input, target)),
+    }
 }
 
 /// The columns a listing shows: who the socket is and what it is doing.

@@ -175,16 +175,6 @@ pub fn mentions_namespace(expr: &Expr) -> bool {
         .any(|c| c.name == NETNS || c.name == NETNS_NAME)
 }
 
-/// Whether `expr` reads the namespace columns and nothing else: it chooses whole
-/// namespaces, not rows within them.
-pub fn chooses_namespaces_only(expr: &Expr) -> bool {
-    let columns = expr.column_refs();
-    !columns.is_empty()
-        && columns
-            .iter()
-            .all(|c| c.name == NETNS || c.name == NETNS_NAME)
-}
-
 /// How a table applies a filter on the namespace columns: exactly when it is one
 /// [`translate`] knows; otherwise as a hint (it still chooses which namespaces are read,
 /// and DataFusion checks every row against it again); `None` for other filters.

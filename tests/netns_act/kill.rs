@@ -204,6 +204,47 @@ fn delete_closes_exactly_what_the_where_selects() {
             vec!["--allow-kill", "-e", "DELETE FROM processes WHERE pid = 1"],
             "DELETE works on sockets",
         ),
+        // A WHERE that reads no column of the table selects all of it: an uncorrelated
+        // subquery's filter narrows the subquery (of another table, or of sockets).
+        (
+            vec![
+                "--allow-kill",
+                "-e",
+                "DELETE FROM sockets WHERE EXISTS (SELECT 1 FROM processes WHERE pid = 1)",
+            ],
+            WHOLE,
+        ),
+        (
+            vec![
+                "--allow-kill",
+                "-e",
+                "DELETE FROM sockets WHERE EXISTS \
+                 (SELECT 1 FROM sockets WHERE remote_port = 7301)",
+            ],
+            WHOLE,
+        ),
+        (
+            vec!["--allow-kill", "-e", "DELETE FROM sockets WHERE random() < 2"],
+            WHOLE,
+        ),
+        // Rows that never end (a dry run never returned); a prepared DELETE went past
+        // these rules.
+        (
+            vec![
+                "--dry-run",
+                "-e",
+                "DELETE FROM sockets WHERE cookie IN (SELECT cookie FROM socket_events)",
+            ],
+            "whose rows never end",
+        ),
+        (
+            vec![
+                "--allow-kill",
+                "-e",
+                "PREPARE p AS DELETE FROM sockets WHERE remote_port = 7301",
+            ],
+            "PREPARE of a DELETE is refused",
+        ),
     ] {
         let out = netsql_in(&ns, &args).run();
         let line = stderr(&out);
