@@ -130,17 +130,28 @@ fn no_table(name: &str) -> String {
     }
 }
 
-/// Errors are one line on stderr: fold any newlines the message carries.
+/// `eprintln!` that cannot panic: the line is dropped when stderr is gone (a terminal
+/// hung up gives EIO, on which `eprintln!` panics, and a panic in the spinner's cleanup
+/// aborted the REPL).
+#[macro_export]
+macro_rules! warn {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// Says `message` on stderr as netsql's errors are said: `netsql: ...`, control
 /// characters escaped (errors quote what they failed on: a process's name, a file's, a
 /// server's message), line breaks kept.
 pub fn report(message: &dyn std::fmt::Display) {
-    eprintln!(
+    crate::warn!(
         "netsql: {}",
         crate::output::table::escape_lines(&message.to_string())
     );
 }
 
+/// Errors are one line on stderr: fold any newlines the message carries.
 pub fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -15,6 +15,8 @@ static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
 static CLAIMS: AtomicUsize = AtomicUsize::new(0);
 /// Set by [`end_streams`]: every claiming stream ends as on Ctrl-C.
 static ENDING: AtomicBool = AtomicBool::new(false);
+/// Set when a stream takes Ctrl-C as its end ([`stream_interrupted`]).
+static TAKEN: AtomicBool = AtomicBool::new(false);
 
 /// Ends every stream that claims the interrupt as Ctrl-C would, after what it has
 /// queued: a recording that stops (its count reached, SIGTERM) still writes the events
@@ -131,11 +133,24 @@ impl Claim {
     /// Whether Ctrl-C was pressed (it is consumed, so the rest of the query runs on) or
     /// [`end_streams`] was called.
     pub fn take(&self) -> bool {
-        ENDING.load(Ordering::Relaxed)
-            || FLAG
-                .get()
-                .is_some_and(|flag| flag.swap(false, Ordering::Relaxed))
+        if ENDING.load(Ordering::Relaxed) {
+            return true;
+        }
+        let pressed = FLAG
+            .get()
+            .is_some_and(|flag| flag.swap(false, Ordering::Relaxed));
+        if pressed {
+            TAKEN.store(true, Ordering::Relaxed);
+        }
+        pressed
     }
+}
+
+/// Whether a stream has ended on Ctrl-C since the last call: the REPL's `\watch`, which
+/// repeats a statement until Ctrl-C, stops then too (the stream took the press as its
+/// own end, and the watch ran it again, for good).
+pub fn stream_interrupted() -> bool {
+    TAKEN.swap(false, Ordering::Relaxed)
 }
 
 impl Default for Claim {

@@ -116,20 +116,61 @@ fn meta_commands_describe_and_format() {
 fn history_survives_a_restart() {
     let data = tempfile::tempdir().unwrap();
     let mut s = repl(data.path());
-    s.send("SELECT 'remember'\r").unwrap();
-    at(&mut s, "   ...> ", "|| ' me' AS h;\r");
-    s.expect("| remember me |").unwrap();
+    s.send("SELECT 'remember' AS a -- a comment\r").unwrap();
+    at(&mut s, "   ...> ", ", 'me2' AS b;\r");
+    s.expect("| remember | me2 |").unwrap();
     quit(s);
+    // One entry, its lines kept (joined, the comment swallowed `, 'me2' AS b`).
     let history = std::fs::read_to_string(data.path().join("netsql/history")).unwrap();
     assert!(
-        history.contains("SELECT 'remember' || ' me' AS h;"),
+        history.contains("SELECT 'remember' AS a -- a comment\\n, 'me2' AS b;"),
         "one entry: {history}"
     );
 
     let mut s = repl(data.path());
     // Up twice: past "\q" to the statement. (repl() has consumed the first prompt.)
     s.send("\x1b[A\x1b[A\r").unwrap();
-    s.expect("| remember me |").unwrap();
+    s.expect("| remember | me2 |").unwrap();
+    quit(s);
+
+    // A history file with a line that is not UTF-8: what follows it is not lost (the
+    // file was saved over with only the lines before it).
+    let file = data.path().join("netsql/history");
+    let mut bytes = b"#V2\nSELECT 'old' AS o;\nSELECT '\xff' AS bad;\n".to_vec();
+    bytes.extend_from_slice(b"SELECT 'later' AS l;\n");
+    std::fs::write(&file, &bytes).unwrap();
+    let mut s = repl(data.path());
+    s.send("SELECT 'new' AS n;\r").unwrap();
+    s.expect("| new |").unwrap();
+    quit(s);
+    assert_eq!(std::fs::read(&file).unwrap(), bytes);
+}
+
+/// Blank lines, block comments, a byte that is not UTF-8, Tab after a wide character:
+/// each once lost the session or its next statement (helper-51).
+#[test]
+fn blank_lines_comments_odd_bytes_and_wide_characters() {
+    let data = tempfile::tempdir().unwrap();
+    let mut s = repl(data.path());
+    // A blank line leaves the prompt as it was: \q is a command, not SQL.
+    s.send("\r").unwrap();
+    at(&mut s, "netsql> ", "SELECT 1 AS a; /* trailing */\r");
+    s.expect("| 1 |").unwrap();
+    at(&mut s, "netsql> ", "SELECT 2 AS b /* a comment;\r");
+    at(&mut s, "   ...> ", "still one */ , 3 AS c;\r");
+    s.expect("| 2 | 3 |").unwrap();
+    at(&mut s, "netsql> ", "SELECT E'x\\'y;' AS e;\r");
+    s.expect("| x'y; |").unwrap();
+    s.expect("netsql> ").unwrap();
+    s.send(b"SELECT '\xff' AS bad;\r").unwrap();
+    s.expect("not UTF-8").unwrap();
+    at(&mut s, "netsql> ", "SELECT 'caf\u{e9}so\t");
+    std::thread::sleep(Duration::from_millis(300));
+    s.send("\x03").unwrap();
+    at(&mut s, "netsql> ", "SELECT 'alive' AS a;\r");
+    s.expect("| alive |").unwrap();
+    s.expect("netsql> ").unwrap();
+    s.send("\r").unwrap();
     quit(s);
 }
 
@@ -206,6 +247,35 @@ fn a_closed_stdout_ends_the_repl_quietly() {
         assert!(!seen.contains("panicked"), "{typed}: {seen}");
         assert!(!seen.contains("Broken pipe"), "{typed}: {seen}");
     }
+}
+
+/// With stdout a file, the prompts and what is typed stay on the terminal and the file
+/// holds the results alone (prompts and escapes went into it, the terminal blank).
+#[test]
+fn stdout_to_a_file_keeps_the_prompt_on_the_terminal() {
+    let data = tempfile::tempdir().unwrap();
+    let out = data.path().join("out.txt");
+    let netsql = env!("CARGO_BIN_EXE_netsql");
+    let mut command = Command::new("sh");
+    command
+        .args([
+            "-c",
+            &format!(
+                "{netsql} --proc {PROC} --source proc > {}",
+                out.to_str().unwrap()
+            ),
+        ])
+        .env("XDG_DATA_HOME", data.path())
+        .env("XDG_CONFIG_HOME", data.path().join("config"))
+        .env("TERM", "xterm-256color");
+    let mut s = Session::spawn(command).expect("spawn netsql in a pty");
+    s.set_expect_timeout(Some(Duration::from_secs(20)));
+    at(&mut s, "netsql> ", "SELECT 'a' AS x;\r");
+    quit(s);
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "+---+\n| x |\n+---+\n| a |\n+---+\n(1 row)\n"
+    );
 }
 
 /// Saved queries, files in and out, timing and `.tables`, on the fixture's sockets

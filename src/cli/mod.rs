@@ -59,7 +59,7 @@ pub fn main() -> ExitCode {
     let layered = match config::layer(&ours, &files, netstat.is_some()) {
         Ok(layered) => layered,
         Err(line) => {
-            eprintln!("netsql: {line}");
+            crate::warn!("netsql: {line}");
             return Exit::Error.into();
         }
     };
@@ -67,8 +67,8 @@ pub fn main() -> ExitCode {
         Ok(args) => args,
         Err(err) if !err.use_stderr() => err.exit(), // --help, --version: exit 0
         Err(err) => {
-            eprintln!("netsql: {}", usage_error(&err));
-            eprintln!("For more information, try 'netsql --help'.");
+            crate::warn!("netsql: {}", usage_error(&err));
+            crate::warn!("For more information, try 'netsql --help'.");
             return Exit::Error.into();
         }
     };
@@ -85,7 +85,7 @@ pub fn main() -> ExitCode {
         None => None,
         Some(Ok(flags)) => Some(flags),
         Some(Err(err)) => {
-            eprintln!("netsql netstat: {err}\n{}", crate::netstat::flags::USAGE);
+            crate::warn!("netsql netstat: {err}\n{}", crate::netstat::flags::USAGE);
             return Exit::Error.into();
         }
     };

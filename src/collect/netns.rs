@@ -610,7 +610,7 @@ pub fn warn_invisible(invisible: &[(Namespace, String)]) {
     static ONCE: std::sync::Once = std::sync::Once::new();
     if let Some((_, why)) = invisible.first() {
         ONCE.call_once(|| {
-            eprintln!(
+            crate::warn!(
                 "netsql: {} network namespace{} not visible ({why}); run as root to see every one",
                 invisible.len(),
                 if invisible.len() == 1 { "" } else { "s" },
@@ -635,7 +635,7 @@ mod tests {
             Err(err) if std::env::var("NETSQL_REQUIRE_NETNS").is_ok_and(|v| v == "1") => {
                 panic!("NETSQL_REQUIRE_NETNS=1 but unshare cannot run: {err}")
             }
-            Err(err) => return eprintln!("skipped: unshare: {err}"),
+            Err(err) => return crate::warn!("skipped: unshare: {err}"),
         };
         let root = Root::default();
         let link = root.proc.join(inside.id().to_string()).join("ns/net");
@@ -652,7 +652,7 @@ mod tests {
                     if std::env::var("NETSQL_REQUIRE_NETNS").is_ok_and(|v| v == "1") {
                         panic!("NETSQL_REQUIRE_NETNS=1 but unshare -n made no namespace");
                     }
-                    return eprintln!("skipped: unshare -n made no namespace (not root?)");
+                    return crate::warn!("skipped: unshare -n made no namespace (not root?)");
                 }
                 _ => std::thread::sleep(std::time::Duration::from_millis(10)),
             }

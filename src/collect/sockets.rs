@@ -738,7 +738,7 @@ mod tests {
     fn one_walk_for_both_families_matches_a_dump_per_family() {
         let v4 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let Ok(v6) = std::net::TcpListener::bind("[::1]:0") else {
-            eprintln!("skipped: no IPv6 loopback here");
+            crate::warn!("skipped: no IPv6 loopback here");
             return;
         };
         let _c4 = std::net::TcpStream::connect(v4.local_addr().unwrap()).unwrap();
@@ -772,7 +772,7 @@ mod tests {
                 panic!("NETSQL_REQUIRE_NETNS=1 but sock_diag fails: {err}")
             }
             Err(err) => {
-                eprintln!("skipped: no sock_diag here: {err}");
+                crate::warn!("skipped: no sock_diag here: {err}");
                 return;
             }
         };
@@ -888,7 +888,7 @@ mod tests {
                 }
             };
             let Some((ok, taken)) = ended else {
-                eprintln!("skipped: no sock_diag here");
+                crate::warn!("skipped: no sock_diag here");
                 return;
             };
             assert!(ok);

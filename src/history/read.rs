@@ -136,7 +136,7 @@ pub async fn register(
             // Once per run: `serve` registers the dataset for every request.
             static SAID: std::sync::Once = std::sync::Once::new();
             SAID.call_once(|| {
-                eprintln!(
+                crate::warn!(
                     "netsql: --history {}: no such directory (no history.* tables)",
                     dir.display()
                 )
@@ -246,7 +246,7 @@ impl HistorySchema {
             if !bad.is_empty() {
                 if let Ok(mut hidden) = skipping.hidden().write() {
                     for file in bad {
-                        eprintln!("netsql: skipping corrupt {}: {}", file.name, file.why);
+                        crate::warn!("netsql: skipping corrupt {}: {}", file.name, file.why);
                         hidden.extend(file.key);
                     }
                 }

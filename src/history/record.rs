@@ -3,7 +3,7 @@
 //! ticks it covered skip (counted), never pile up; one that fails is reported and the
 //! next tick goes on; SIGINT and SIGTERM end it after the snapshot under way.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -92,7 +92,7 @@ impl Events {
                 match batch {
                     Ok(batch) => into.lock().expect("no panic holding it").push(batch),
                     Err(err) => {
-                        eprintln!("netsql: {table}: {err}");
+                        crate::warn!("netsql: {table}: {err}");
                         break;
                     }
                 }
@@ -139,7 +139,7 @@ impl Events {
                 .count();
             let dropped: usize = gathered.drain(..oldest).map(|b| b.num_rows()).sum();
             if dropped > 0 {
-                eprintln!(
+                crate::warn!(
                     "netsql: {}: {dropped} events dropped: at most {KEPT} are kept while writes fail",
                     self.table
                 );
@@ -220,7 +220,7 @@ pub async fn record(
             }
             Err(err) => {
                 tally.failed += 1;
-                eprintln!(
+                crate::warn!(
                     "{}netsql: snapshot at {}: {err}",
                     if status { "\n" } else { "" },
                     tick.format("%Y-%m-%dT%H:%M:%SZ")
@@ -229,11 +229,12 @@ pub async fn record(
         }
         if let Some(retain) = recording.retain {
             if let Err(err) = prune(dest, Utc::now(), retain).await {
-                eprintln!("netsql: --retain: {err}");
+                crate::warn!("netsql: --retain: {err}");
             }
         }
         if status {
-            eprint!(
+            let _ = write!(
+                std::io::stderr(),
                 "\r{} snapshots, {} rows, {} bytes, last {} ms, {} failed, {} ticks skipped ",
                 tally.written,
                 tally.rows,
@@ -259,7 +260,7 @@ pub async fn record(
         if missed > 0 {
             tally.skipped += missed as u64;
             if !status {
-                eprintln!("netsql: a snapshot overran its interval: {missed} tick(s) skipped");
+                crate::warn!("netsql: a snapshot overran its interval: {missed} tick(s) skipped");
             }
         }
         tick = next;
@@ -273,17 +274,17 @@ pub async fn record(
             Ok(more) => tally.rows += more.rows,
             Err(err) => {
                 lost = true;
-                eprintln!("netsql: {} at the end: {err}", events.table);
+                crate::warn!("netsql: {} at the end: {err}", events.table);
             }
         }
     }
     if status {
-        eprintln!();
+        crate::warn!();
     }
     // --for shorter than the time to the first tick: say so, not a silent success.
     let none = !tables.is_empty() && tally.written + tally.failed == 0 && !stop.is_set();
     if none {
-        eprintln!(
+        crate::warn!(
             "netsql: no tick (every {} s, on the clock's multiples) fell within --for: no \
              snapshot of {} was taken",
             recording.every.as_secs_f64(),

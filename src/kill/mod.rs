@@ -351,7 +351,7 @@ async fn delete_entries(
     if tally.deleted == 0 && tally.denied > 0 {
         return Err(Error::Usage(summary));
     }
-    eprintln!("netsql: {summary}");
+    crate::warn!("netsql: {summary}");
     count(tally.deleted)
 }
 
@@ -380,7 +380,7 @@ async fn close_sockets(
     if tally.closed == 0 && (refused > 0 || !not_closable.is_empty()) {
         return Err(Error::Usage(summary));
     }
-    eprintln!("netsql: {summary}");
+    crate::warn!("netsql: {summary}");
     count(tally.closed)
 }
 

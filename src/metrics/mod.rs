@@ -118,7 +118,7 @@ impl Exporter {
             // answered, rather than counted as an error in every scrape.
             if family.optional {
                 if let Err(why) = runner.collect(&family.sql, &family.params).await {
-                    eprintln!("netsql: metric {} left out: {why}", family.sample_name());
+                    crate::warn!("netsql: metric {} left out: {why}", family.sample_name());
                     continue;
                 }
             }
@@ -201,7 +201,7 @@ impl Exporter {
             };
             *state.errors.entry(family.query.clone()).or_default() += 1;
             if state.logged.get(&family.query) != Some(error) {
-                eprintln!("netsql: metric query {}: {error}", family.query);
+                crate::warn!("netsql: metric query {}: {error}", family.query);
                 state.logged.insert(family.query.clone(), error.clone());
             }
         }
@@ -404,7 +404,7 @@ pub async fn bind(
         .await
         .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", exporting.listen)))?;
     let bound = listener.local_addr().map_err(Error::Io)?;
-    eprintln!(
+    crate::warn!(
         "netsql: serving {} metrics on {}://{bound}/metrics",
         exporter.families.len(),
         if tls.is_some() { "https" } else { "http" }

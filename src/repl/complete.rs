@@ -161,7 +161,13 @@ impl Completer for SqlHelper {
         _ctx: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<Pair>)> {
         let before = &line[..pos];
-        let start = before.rfind(|c: char| !is_word(c)).map_or(0, |i| i + 1);
+        // After the last character that is no part of a word, however many bytes it
+        // takes (`'café` panicked on a byte inside é).
+        let start = before
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !is_word(*c))
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let word = &before[start..];
         let pending = self.pending.lock().map(|p| p.clone()).unwrap_or_default();
         let first = pending.trim().is_empty() && before[..start].trim().is_empty();
@@ -239,5 +245,17 @@ mod tests {
             h.candidates("\\run tcp", "tcp", false),
             ["tcp_state_summary"]
         );
+    }
+
+    /// Tab after a character of several bytes (it panicked on a byte inside é).
+    #[test]
+    fn the_word_starts_after_a_wide_character() {
+        let h = helper();
+        let history = rustyline::history::MemHistory::new();
+        let ctx = Context::new(&history);
+        for (line, start) in [("SELECT 'café", 13), ("SELECT 'éstate", 10), ("é", 2)] {
+            let (at, _) = h.complete(line, line.len(), &ctx).unwrap();
+            assert_eq!(at, start, "{line}");
+        }
     }
 }

@@ -38,6 +38,9 @@ struct Settings {
     last: Option<String>,
 }
 
+/// How many statements the history file keeps.
+const HISTORY_SIZE: usize = 10_000;
+
 /// `$XDG_DATA_HOME/netsql/history`, by default under `~/.local/share`.
 fn history_path() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_DATA_HOME")
@@ -47,31 +50,23 @@ fn history_path() -> Option<PathBuf> {
     Some(base.join("netsql").join("history"))
 }
 
-/// Whether `text` ends a statement: its last character outside quotes and comments is `;`.
+/// Whether `text` ends a statement: its last token outside comments is `;`. Text the
+/// tokenizer finds unfinished (a string, quoted name or `/* */` comment left open) is
+/// not; text it fails on otherwise is, so the error is said rather than waited past.
 pub fn statement_complete(text: &str) -> bool {
-    let mut last = None;
-    let mut chars = text.chars().peekable();
-    let mut quote: Option<char> = None;
-    while let Some(c) = chars.next() {
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(_) => {}
-            None if c == '\'' || c == '"' => {
-                quote = Some(c);
-                last = Some(c);
-            }
-            None if c == '-' && chars.peek() == Some(&'-') => {
-                for c in chars.by_ref() {
-                    if c == '\n' {
-                        break;
-                    }
-                }
-            }
-            None if !c.is_whitespace() => last = Some(c),
-            None => {}
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    match Tokenizer::new(&GenericDialect {}, text).tokenize() {
+        Ok(tokens) => tokens
+            .iter()
+            .rev()
+            .find(|token| !matches!(token, Token::Whitespace(_)))
+            .is_some_and(|token| *token == Token::SemiColon),
+        Err(err) => {
+            let unfinished = ["Unterminated", "Unexpected EOF", "before EOF"];
+            !unfinished.iter().any(|u| err.message.contains(u))
         }
     }
-    quote.is_none() && last == Some(';')
 }
 
 /// The REPL on `runner`'s session, statements run on `runtime`; `\\saved` and `\\run`
@@ -89,6 +84,11 @@ pub fn run(
     let editor_config = EditorConfig::builder()
         .completion_type(CompletionType::List)
         .auto_add_history(false)
+        .max_history_size(HISTORY_SIZE)
+        .map_err(|e| Error::Usage(format!("terminal: {e}")))?
+        // Prompts and what is typed on the terminal even when stdout is a file or pipe
+        // (they went into it, and the terminal showed nothing).
+        .behavior(rustyline::Behavior::PreferTerm)
         .build();
     let mut editor: Editor<SqlHelper, FileHistory> =
         Editor::with_config(editor_config).map_err(|e| Error::Usage(format!("terminal: {e}")))?;
@@ -97,9 +97,20 @@ pub fn run(
         names: Words::gather(runner.ctx, saved.iter().map(|q| q.name.clone()).collect()),
         pending: pending.clone(),
     }));
-    let history = history_path();
+    let mut history = history_path();
     if let Some(path) = &history {
-        let _ = editor.load_history(path);
+        match editor.load_history(path) {
+            Ok(()) => {}
+            Err(ReadlineError::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => {}
+            // Saving would rewrite the file with only what was read before the bad line.
+            Err(err) => {
+                crate::warn!(
+                    "netsql: history {}: {err} (not saved this session)",
+                    path.display()
+                );
+                history = None;
+            }
+        }
     }
     let mut settings = Settings {
         format: Format::Table,
@@ -109,10 +120,15 @@ pub fn run(
         output: None,
         last: None,
     };
-    say(format_args!(
+    let banner = format!(
         "netsql {}: SQL over this host's sockets. \\? for help, \\q to quit.",
         env!("CARGO_PKG_VERSION")
-    ))?;
+    );
+    // Where the prompts go: stdout may be a file, for the results only.
+    match std::io::stdout().is_terminal() {
+        true => say(format_args!("{banner}"))?,
+        false => crate::warn!("{banner}"),
+    }
     let mut buffer = String::new();
     loop {
         let prompt = if buffer.is_empty() { PROMPT } else { CONTINUE };
@@ -135,6 +151,12 @@ pub fn run(
                 if std::io::Error::from(errno).kind() == std::io::ErrorKind::BrokenPipe =>
             {
                 break
+            }
+            // A byte that is not UTF-8 (a Latin-1 terminal's é): that line is lost, not
+            // the session.
+            Err(ReadlineError::Io(err)) if err.kind() == std::io::ErrorKind::InvalidData => {
+                crate::error::report(&"terminal: the line was not UTF-8 text (ignored)");
+                continue;
             }
             Err(err) => return Err(Error::Usage(format!("terminal: {err}"))),
         };
@@ -162,6 +184,11 @@ pub fn run(
             }
             continue;
         }
+        // A blank line at the prompt is nothing (it made the next one a continuation,
+        // where `\q` was SQL).
+        if buffer.is_empty() && line.trim().is_empty() {
+            continue;
+        }
         buffer.push_str(&line);
         buffer.push('\n');
         if !statement_complete(&buffer) {
@@ -170,8 +197,9 @@ pub fn run(
         }
         let sql = std::mem::take(&mut buffer);
         *pending.lock().unwrap_or_else(|e| e.into_inner()) = String::new();
-        // A statement typed over several lines is one history entry.
-        let _ = editor.add_history_entry(sql.trim().replace('\n', " "));
+        // A statement typed over several lines is one history entry, its lines kept: a
+        // `--` comment joined to the next line swallowed it.
+        let _ = editor.add_history_entry(sql.trim());
         save_history(&mut editor, &history);
         settings.last = Some(sql.clone());
         if let Err(err) = run_sql(runtime, &runner, &mut settings, &sql, None, &interrupted) {
@@ -310,7 +338,7 @@ impl Destination for ReplOutput<'_> {
             *streaming = true;
             if std::io::stderr().is_terminal() {
                 // The spinner's line, cleared before the first row takes it.
-                eprint!("\r\x1b[K");
+                let _ = std::io::stderr().write_all(b"\r\x1b[K");
             }
         }
         let out = self.live.insert(live);
@@ -334,7 +362,7 @@ async fn spin(started: Instant, streaming: Arc<Mutex<bool>>) {
     struct Clear;
     impl Drop for Clear {
         fn drop(&mut self) {
-            eprint!("\r\x1b[K");
+            let _ = std::io::stderr().write_all(b"\r\x1b[K");
         }
     }
     let clear = Clear;
@@ -346,7 +374,8 @@ async fn spin(started: Instant, streaming: Arc<Mutex<bool>>) {
                 std::mem::forget(clear);
                 return;
             }
-            eprint!(
+            let _ = write!(
+                std::io::stderr(),
                 "\r{} {:.0}s",
                 frames.next().unwrap_or(&'|'),
                 started.elapsed().as_secs_f64()
@@ -478,8 +507,13 @@ fn meta(
                     "\\watch repeats the last statement: run one first".into(),
                 ));
             };
+            // A press that ended an earlier stream is not this watch's.
+            crate::interrupt::stream_interrupted();
             loop {
                 run_sql(runtime, runner, settings, &sql, None, interrupted)?;
+                if crate::interrupt::stream_interrupted() {
+                    return Ok(());
+                }
                 // An interval past what a clock can hold waits for Ctrl-C.
                 let until = Instant::now().checked_add(Duration::from_secs(seconds));
                 while until.is_none_or(|until| Instant::now() < until) {
@@ -508,5 +542,12 @@ mod tests {
         assert!(statement_complete("SELECT ';';"));
         assert!(!statement_complete("SELECT 1 -- ;\n"));
         assert!(statement_complete("SELECT 1;\nSELECT 2;"));
+        // Block comments and escaped strings (helper-51).
+        assert!(statement_complete("SELECT 1 AS a; /* trailing */"));
+        assert!(!statement_complete("SELECT 1 /* a comment;\n"));
+        assert!(statement_complete("SELECT 1 /* a comment;\nstill */ , 2;"));
+        assert!(statement_complete("SELECT E'a\\'b;' AS e;"));
+        assert!(!statement_complete("SELECT \"a;"));
+        assert!(!statement_complete("  \n"));
     }
 }

@@ -92,7 +92,7 @@ pub async fn run(
         .await
         .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", serving.listen)))?;
     let bound = listener.local_addr().map_err(Error::Io)?;
-    eprintln!(
+    crate::warn!(
         "netsql: serving Flight SQL and fleet queries as {:?} on {}{}",
         serving.name,
         if serving.access.tls_cert.is_some() {
@@ -124,7 +124,7 @@ pub async fn run(
         )))
         .serve_with_incoming_shutdown(incoming, async {
             stop.raised().await;
-            eprintln!("netsql: stopping: no new requests, running queries get up to 10 s");
+            crate::warn!("netsql: stopping: no new requests, running queries get up to 10 s");
         });
     let mut server = std::pin::pin!(server);
     let stopping = async {

@@ -316,7 +316,7 @@ pub(super) fn log(
     let short: String = sql.chars().take(200).collect();
     let short = crate::output::table::escape_text(&short);
     let peer = peer.map_or("-".to_string(), |p| p.to_string());
-    eprintln!(
+    crate::warn!(
         "{} peer={peer} call={call} rows={rows} bytes={bytes} ms={:.1} status={status} sql=\"{}\"",
         chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"),
         took.as_secs_f64() * 1000.0,

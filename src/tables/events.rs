@@ -203,11 +203,11 @@ impl<S: Source> Pump<S> {
         let lost: Option<u64> = self.subscriptions.iter().map(|(_, s)| s.lost()).sum();
         match lost {
             Some(0) if !overflowed => {}
-            Some(n) => eprintln!(
+            Some(n) => crate::warn!(
                 "netsql: {}: the kernel dropped {n} events: netsql did not read them fast enough (its receive buffer was full)",
                 self.spec.name
             ),
-            None if overflowed => eprintln!(
+            None if overflowed => crate::warn!(
                 "netsql: {}: the kernel dropped events (receive buffer full); this kernel does not say how many",
                 self.spec.name
             ),

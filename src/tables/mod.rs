@@ -614,11 +614,11 @@ pub fn warn_unidentified(denied: usize) {
         ONCE.call_once(|| {
             if NOTE_AS_NETSTAT.load(std::sync::atomic::Ordering::Relaxed) {
                 // net-tools' netstat.c, two lines.
-                eprintln!(
+                crate::warn!(
                     "(Not all processes could be identified, non-owned process info\n will not be shown, you would have to be root to see it all.)"
                 );
             } else {
-                eprintln!(
+                crate::warn!(
                     "netsql: (Not all processes could be identified, non-owned process info will not be shown, you would have to be root to see it all.)"
                 );
             }

@@ -283,7 +283,7 @@ fn warn_unmatched(filters: &[&Expr], all: &[Namespace]) {
     let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
     for line in missing {
         if said.insert(line.clone()) {
-            eprintln!("netsql: {line}");
+            crate::warn!("netsql: {line}");
         }
     }
 }

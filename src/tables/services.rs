@@ -62,7 +62,7 @@ pub fn collect(config: &TablesConfig, _scan: &Scan) -> Result<Services, DataFusi
     let read = services::read(&config.root).map_err(external)?;
     if read.skipped > 0 && std::env::var_os("NETSQL_DEBUG").is_some() {
         let file = config.root.etc.join("services");
-        eprintln!(
+        crate::warn!(
             "netsql: debug: skipped {} malformed lines of {}",
             read.skipped,
             file.display()

@@ -763,6 +763,22 @@ fn the_repl_streams_socket_events() {
     s.send("SELECT count(*) AS still_here FROM sockets;\r")
         .unwrap();
     s.expect("| still_here |").unwrap();
+    // \watch over a stream stops at Ctrl-C: the stream took the press as its own end,
+    // and the watch ran it again, for good.
+    // (The spinner at one second: the stream is running and holds Ctrl-C.)
+    s.send("SELECT count(*) AS n FROM socket_events;\r")
+        .unwrap();
+    s.expect(" 1s").unwrap();
+    s.send("\x03").unwrap();
+    s.expect("(1 row)").unwrap();
+    s.expect("netsql> ").unwrap();
+    s.send("\\watch 1\r").unwrap();
+    s.expect(" 1s").unwrap();
+    s.send("\x03").unwrap();
+    s.expect("(1 row)").unwrap();
+    s.expect("netsql> ").unwrap();
+    s.send("SELECT 'after' AS a;\r").unwrap();
+    s.expect("| after |").unwrap();
     s.send("\\q\r").unwrap();
     s.expect(expectrl::Eof).unwrap();
 }

@@ -442,7 +442,7 @@ mod tests {
                 panic!("NETSQL_REQUIRE_NETNS=1 but sock_diag cannot be opened: {err}")
             }
             Err(err) => {
-                eprintln!("skipped: no sock_diag here: {err}");
+                crate::warn!("skipped: no sock_diag here: {err}");
                 return;
             }
         };
