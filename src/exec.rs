@@ -346,8 +346,8 @@ pub enum Param {
 
 impl Param {
     /// The value placeholder `name` takes: cast to the type the query gives it. Where the
-    /// query gives none (`LIMIT $n`, `SELECT $1`), text is a number if it reads as one,
-    /// and a typed value stays as it was sent.
+    /// query gives none (`LIMIT $n`, `SELECT $1`), text is a number if it reads as one
+    /// and writes back the same, and a typed value stays as it was sent.
     fn value_for(self, name: &str, wanted: Option<&DataType>) -> Result<ScalarValue, Error> {
         let mismatch = |value: &dyn std::fmt::Debug, data_type: &DataType| {
             Error::Usage(format!(
@@ -359,9 +359,11 @@ impl Param {
                 ScalarValue::try_from_string(text.clone(), data_type)
                     .map_err(|_| mismatch(&text, data_type))?
             }
+            // Only text that a number writes back the same: `-p allow=007` (a program
+            // named 007) became 7, and an allowlist matched no program.
             (Param::Text(text), None) => match text.parse::<i64>() {
-                Ok(n) => ScalarValue::Int64(Some(n)),
-                Err(_) => ScalarValue::Utf8(Some(text)),
+                Ok(n) if n.to_string() == text => ScalarValue::Int64(Some(n)),
+                _ => ScalarValue::Utf8(Some(text)),
             },
             (Param::Typed(value), Some(data_type)) if value.data_type() != *data_type => {
                 // A dictionary-encoded value is its value.
@@ -734,6 +736,18 @@ fn describe_with_docs(schema: &Schema) -> Result<RecordBatch, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Text given no type is a number only when the number writes back as the text: a
+    /// program named `007` in an allowlist stays `007` (it became 7).
+    #[test]
+    fn untyped_text_is_a_number_only_when_it_writes_back_the_same() {
+        let value = |text: &str| Param::Text(text.into()).value_for("p", None).unwrap();
+        assert_eq!(value("7"), ScalarValue::Int64(Some(7)));
+        assert_eq!(value("-12"), ScalarValue::Int64(Some(-12)));
+        for text in ["007", "+7", " 7", "7 ", "1e3", "-0", "sshd"] {
+            assert_eq!(value(text), ScalarValue::Utf8(Some(text.into())), "{text}");
+        }
+    }
 
     #[test]
     fn operators_are_counted_per_statement_and_literals_are_not() {
