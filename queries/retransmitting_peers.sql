@@ -15,7 +15,7 @@ SELECT
     t.lost,
     t.rtt_us
 FROM tcp_info t
-LEFT JOIN sockets s ON s.inode = t.inode AND s.netns = t.netns
+LEFT JOIN sockets s ON s.cookie = t.cookie
 WHERE t.total_retrans > 0
 ORDER BY t.bytes_retrans DESC, t.total_retrans DESC, t.local_port
 LIMIT $limit;

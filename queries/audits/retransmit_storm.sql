@@ -8,6 +8,6 @@ SELECT t.remote_address, t.remote_port, t.local_port, s.pid, s.program,
        t.bytes_sent, t.bytes_retrans,
        round(100.0 * t.bytes_retrans / t.bytes_sent, 3) AS retrans_pct
 FROM tcp_info t
-LEFT JOIN sockets s ON s.inode = t.inode AND s.netns = t.netns
+LEFT JOIN sockets s ON s.cookie = t.cookie
 WHERE t.bytes_sent >= $min_bytes AND 100.0 * t.bytes_retrans / t.bytes_sent > $max_pct
 ORDER BY retrans_pct DESC, t.local_port;

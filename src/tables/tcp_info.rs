@@ -13,9 +13,23 @@ use crate::collect::tcp_info::{at, TcpInfo};
 
 pub use super::socket_names::CONGESTION;
 
+/// The socket's tcp_info, for a field the kernel fills on a connection: a listener's
+/// (tcp_get_info returns early for one) is zero there, which ss prints as nothing.
 fn info(row: &SocketRow) -> Option<&TcpInfo> {
+    match row.state {
+        State::Listen => None,
+        _ => every_state(row),
+    }
+}
+
+/// The socket's tcp_info, for the fields the kernel fills in every state, listeners
+/// included: pacing rates, reordering, cwnd, unacked.
+fn every_state(row: &SocketRow) -> Option<&TcpInfo> {
     row.extras.as_deref()?.tcp_info.as_ref()
 }
+
+/// The kernel's TCP_INFINITE_SSTHRESH: no loss has set a threshold yet.
+const INFINITE_SSTHRESH: u32 = 0x7fff_ffff;
 
 /// A kernel rate in bytes/s as bits/s; `None` for the kernel's "unlimited" (~0, which ss
 /// prints as nothing) and for a rate whose bits do not fit: a saturated number would
@@ -26,7 +40,7 @@ fn bits_per_second(bytes: u64) -> Option<u64> {
 
 pub static SPEC: TableSpec<Sockets> = TableSpec {
     name: super::socket_names::TCP_INFO,
-    doc: "One row per TCP socket of the scanned namespaces with the kernel's struct tcp_info and congestion control (ss -ti); NULL where the kernel sent none (TIME_WAIT, request sockets, --source proc) or a field this kernel lacks",
+    doc: "One row per TCP socket of the scanned namespaces with the kernel's struct tcp_info and congestion control (ss -ti); NULL where the kernel sent none (TIME_WAIT, request sockets, --source proc), a field this kernel lacks, and for a listener every field but cwnd, reordering, unacked and the pacing rates (the kernel fills no other)",
     columns: &[
         id::PROTO,
         id::FAMILY,
@@ -36,6 +50,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
         id::REMOTE_ADDRESS,
         id::REMOTE_PORT,
         id::INODE,
+        id::COOKIE,
         id::UID,
         id::NETNS,
         id::NETNS_NAME,
@@ -109,20 +124,21 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
         Column {
             name: "rtt_us",
             kind: Kind::UInt32,
-            doc: "Smoothed round-trip time, µs (ss rtt: prints ms)",
+            doc: "Smoothed round-trip time, µs (ss rtt: prints ms); NULL before the first sample (SYN_SENT: the kernel's 0, which ss prints as nothing)",
             needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
-                i.u32(at::RTT)
+                i.u32(at::RTT).filter(|&us| us != 0)
             }),
         },
         Column {
             name: "rttvar_us",
             kind: Kind::UInt32,
-            doc: "Round-trip time variance, µs",
+            doc: "Round-trip time variance, µs; NULL where rtt_us is",
             needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
+                i.u32(at::RTT).filter(|&us| us != 0)?;
                 i.u32(at::RTTVAR)
             }),
         },
@@ -182,18 +198,18 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             doc: "Congestion window, segments (ss cwnd:)",
             needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
-                let i = info(r)?;
+                let i = every_state(r)?;
                 i.u32(at::SND_CWND)
             }),
         },
         Column {
             name: "ssthresh",
             kind: Kind::UInt32,
-            doc: "Slow-start threshold, segments (ss ssthresh:, shown when below 0x7fffffff)",
+            doc: "Slow-start threshold, segments (ss ssthresh:); NULL while no loss has set one (the kernel's infinite 0x7fffffff, which ss prints as nothing)",
             needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
                 let i = info(r)?;
-                i.u32(at::SND_SSTHRESH)
+                i.u32(at::SND_SSTHRESH).filter(|&n| n != INFINITE_SSTHRESH)
             }),
         },
         Column {
@@ -202,7 +218,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             doc: "Reordering degree seen, segments (ss reordering:)",
             needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
-                let i = info(r)?;
+                let i = every_state(r)?;
                 i.u32(at::REORDERING)
             }),
         },
@@ -342,7 +358,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             doc: "Segments in flight, not yet acknowledged (ss unacked:); for a listener, connections waiting in its accept queue",
             needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
-                let i = info(r)?;
+                let i = every_state(r)?;
                 i.u32(at::UNACKED)
             }),
         },
@@ -352,11 +368,9 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             doc: "Segments selectively acknowledged (ss sacked:); NULL for a listener, where the kernel puts its backlog limit in this field (sockets.send_q shows it)",
             needs: &[Need::TcpInfo],
             build: |s, range| uint32(&s.rows[range.clone()], |r| {
+                // tcp_get_info: a listener's tcpi_sacked is sk_max_ack_backlog (and
+                // info() is None for a listener).
                 let i = info(r)?;
-                // tcp_get_info: a listener's tcpi_sacked is sk_max_ack_backlog.
-                if r.state == State::Listen {
-                    return None;
-                }
                 i.u32(at::SACKED)
             }),
         },
@@ -456,7 +470,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             doc: "Pacing rate, bits/s (the kernel's bytes/s x 8, as ss pacing_rate prints); NULL when unlimited, as ss prints none",
             needs: &[Need::TcpInfo],
             build: |s, range| uint64(&s.rows[range.clone()], |r| {
-                let i = info(r)?;
+                let i = every_state(r)?;
                 i.u64(at::PACING_RATE).and_then(bits_per_second)
             }),
         },
@@ -466,7 +480,7 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
             doc: "SO_MAX_PACING_RATE, bits/s; NULL when unlimited (the default)",
             needs: &[Need::TcpInfo],
             build: |s, range| uint64(&s.rows[range.clone()], |r| {
-                let i = info(r)?;
+                let i = every_state(r)?;
                 i.u64(at::MAX_PACING_RATE).and_then(bits_per_second)
             }),
         },

@@ -757,3 +757,51 @@ fn a_query_without_these_columns_asks_for_nothing() {
         assert_eq!(asked, kernel, "sent for {sql}");
     }
 }
+
+/// tcp_health and connections_per_remote count each connection once and an IPv4 peer
+/// once: a connection not yet accepted (inode 0) was joined to every TIME_WAIT socket of
+/// its namespace (inode 0 too), and `::ffff:127.0.0.1` was a peer apart from
+/// `127.0.0.1`. Witness: ss's established connections, addresses unmapped.
+#[test]
+fn saved_queries_count_each_connection_and_peer_once() {
+    let Some(ns) = Netns::create("tcphealth", &[]) else {
+        return;
+    };
+    let _held = ns.within(|| {
+        let four = TcpListener::bind("127.0.0.1:0").unwrap();
+        let six = TcpListener::bind("[::]:0").unwrap();
+        let mut held = Vec::new();
+        // Ten TIME_WAIT sockets: connections whose client closed first.
+        for _ in 0..10 {
+            let client = TcpStream::connect(four.local_addr().unwrap()).unwrap();
+            let (served, _) = four.accept().unwrap();
+            drop(client);
+            drop(served);
+        }
+        // One accepted and one waiting in the backlog; one to the dual-stack listener.
+        let client = TcpStream::connect(four.local_addr().unwrap()).unwrap();
+        held.push(four.accept().unwrap().0);
+        held.push(client);
+        held.push(TcpStream::connect(four.local_addr().unwrap()).unwrap());
+        let port = six.local_addr().unwrap().port();
+        held.push(TcpStream::connect(("127.0.0.1", port)).unwrap());
+        held.push(six.accept().unwrap().0);
+        (four, six, held)
+    });
+    let established = ss(&ns, &["-tn"]);
+    let established: Vec<_> = established
+        .values()
+        .filter(|s| s.state == "ESTAB")
+        .collect();
+    assert_eq!(established.len(), 6, "{established:?}");
+    let health = saved(&ns, &["-q", "tcp_health"]);
+    assert_eq!(health.len(), 1, "{health:?}");
+    assert_eq!(
+        text(&health[0], "remote_address").as_deref(),
+        Some("127.0.0.1")
+    );
+    assert_eq!(number(&health[0], "connections"), Some(6), "{health:?}");
+    let remotes = saved(&ns, &["-q", "connections_per_remote"]);
+    assert_eq!(remotes.len(), 1, "{remotes:?}");
+    assert_eq!(number(&remotes[0], "connections"), Some(6), "{remotes:?}");
+}
