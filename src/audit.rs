@@ -99,7 +99,17 @@ pub fn load(paths: &[std::path::PathBuf]) -> Result<Vec<QueryFile>, Error> {
             None if !path.try_exists().unwrap_or(true) => {
                 return Err(Error::Usage(no_such_audit(path, &builtin)))
             }
-            None => files.extend(queries::load(path).map_err(|e| Error::Usage(e.to_string()))?),
+            None => {
+                let found = queries::load(path).map_err(|e| Error::Usage(e.to_string()))?;
+                // A folder of no audits passed, exit 0 (a wrong path in CI).
+                if found.is_empty() {
+                    return Err(Error::Usage(format!(
+                        "{}: no audits in it (.sql files)",
+                        path.display()
+                    )));
+                }
+                files.extend(found);
+            }
         }
     }
     Ok(files)

@@ -40,6 +40,8 @@ pub enum QueryError {
 /// `-- key: value`; `-- param: name = default` declares a parameter used as `$name`.
 /// A file without `-- name:` takes its file name.
 pub fn parse(origin: &str, text: &str) -> Result<QueryFile, QueryError> {
+    // A byte-order mark some editors write hid the header (and failed the SQL).
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let fail = |reason: String| QueryError::Header {
         origin: origin.to_string(),
         reason,
@@ -142,8 +144,15 @@ pub fn saved(dirs: &[PathBuf]) -> Result<Vec<QueryFile>, QueryError> {
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a folder"),
             });
         }
-        for file in load(dir)? {
-            by_name.insert(file.name.clone(), file);
+        // A bad file of the user's is left out, said once: it failed every saved query
+        // and `netsql netstat`, the built-in ones too.
+        for file in each(dir)? {
+            match file {
+                Ok(file) => {
+                    by_name.insert(file.name.clone(), file);
+                }
+                Err(err) => crate::warn!("netsql: {err} (left out of the saved queries)"),
+            }
         }
     }
     Ok(by_name.into_values().collect())
@@ -212,6 +221,11 @@ fn typo_of(name: &str, typed: &str) -> bool {
 
 /// A `.sql` file, or every `.sql` file in a folder (sorted by name).
 pub fn load(path: &Path) -> Result<Vec<QueryFile>, QueryError> {
+    each(path)?.into_iter().collect()
+}
+
+/// [`load`], each file read and parsed apart: one bad file is its own error.
+fn each(path: &Path) -> Result<Vec<Result<QueryFile, QueryError>>, QueryError> {
     let read = |path: &Path| {
         let text = std::fs::read_to_string(path).map_err(|source| QueryError::Read {
             path: path.to_path_buf(),
@@ -220,19 +234,20 @@ pub fn load(path: &Path) -> Result<Vec<QueryFile>, QueryError> {
         parse(&path.display().to_string(), &text)
     };
     if !path.is_dir() {
-        return Ok(vec![read(path)?]);
+        return Ok(vec![read(path)]);
     }
     let entries = std::fs::read_dir(path).map_err(|source| QueryError::Read {
         path: path.to_path_buf(),
         source,
     })?;
+    // `.SQL` too: a file people named so was left out without a word.
     let mut files: Vec<PathBuf> = entries
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("sql")))
         .collect();
     files.sort();
-    files.iter().map(|p| read(p)).collect()
+    Ok(files.iter().map(|p| read(p)).collect())
 }
 
 /// `name=value` pairs as `-p` and the REPL's `\run` take them; the first bad one is

@@ -1182,3 +1182,36 @@ fn snapshot_refuses_a_host_name_it_would_have_to_rewrite() {
     ]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "host\nweb-1.a_b\n");
 }
+
+/// Query files as editors leave them: a user folder holding one bad file still serves
+/// the rest (it failed every saved query, the built-in ones too), a byte-order mark
+/// neither hides a header nor fails the SQL, and an audit folder of no audits is an
+/// error (it passed, exit 0).
+#[test]
+fn query_files_with_a_bad_neighbour_a_bom_and_none_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let queries = dir.path().join("netsql/queries");
+    std::fs::create_dir_all(&queries).unwrap();
+    std::fs::write(queries.join("bad.sql"), "-- param: nodefault\nSELECT 1\n").unwrap();
+    std::fs::write(
+        queries.join("bom.sql"),
+        "\u{feff}-- name: bomq\r\n-- param: lim = 2\r\nSELECT 7 AS seven LIMIT $lim;\r\n",
+    )
+    .unwrap();
+    let out = netsql()
+        .env("XDG_CONFIG_HOME", dir.path())
+        .args(["--format", "csv", "-q", "bomq", "-p", "lim=1"])
+        .run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "seven\n7\n");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("bad.sql"), "{stderr}");
+    let bom = dir.path().join("bom-only.sql");
+    std::fs::write(&bom, "\u{feff}SELECT 8 AS eight;").unwrap();
+    let out = run(&["--format", "csv", "-f", bom.to_str().unwrap()]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "eight\n8\n");
+    let empty = dir.path().join("no-audits");
+    std::fs::create_dir(&empty).unwrap();
+    assert_error(&run(&["audit", empty.to_str().unwrap()]), "no audits in it");
+}

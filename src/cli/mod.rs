@@ -437,10 +437,16 @@ async fn query(
 fn read_input(input: &Input) -> Result<String, Error> {
     match input {
         Input::Sql(sql) => Ok(sql.clone()),
-        Input::File(path) => std::fs::read_to_string(path).map_err(|source| Error::Input {
-            path: path.clone(),
-            source,
-        }),
+        Input::File(path) => std::fs::read_to_string(path)
+            .map(|sql| {
+                sql.strip_prefix('\u{feff}')
+                    .map(String::from)
+                    .unwrap_or(sql)
+            })
+            .map_err(|source| Error::Input {
+                path: path.clone(),
+                source,
+            }),
         Input::Stdin => {
             let mut sql = String::new();
             std::io::stdin()
