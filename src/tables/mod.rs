@@ -673,6 +673,25 @@ mod tests {
     use super::*;
     use crate::collect::sockdiag::wire::Extensions;
 
+    /// Each table names each column once: socket_events copied tcp_info's new cookie
+    /// beside its own, and every query of it failed to plan.
+    #[test]
+    fn every_table_names_each_column_once() {
+        let config = TablesConfig::default();
+        for entry in registry() {
+            let schema = (entry.make)(&config).schema();
+            let mut seen = std::collections::HashSet::new();
+            for field in schema.fields() {
+                assert!(
+                    seen.insert(field.name()),
+                    "{}: {} twice",
+                    entry.name,
+                    field.name()
+                );
+            }
+        }
+    }
+
     #[test]
     fn a_moment_shares_a_dump_only_among_two_socket_tables() {
         let info = Extensions {

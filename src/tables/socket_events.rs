@@ -13,7 +13,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 
 use super::columns::{timestamp_us, utf8};
-use super::sockets::{self, Sockets};
+use super::sockets::Sockets;
 use super::{external, Column, Kind, TableSpec, TablesConfig};
 use crate::catalog::{Collected, LiveTable, Scan};
 use crate::collect::netns::{self, Access, Namespace};
@@ -42,8 +42,8 @@ const TIME: Column<Sockets> = Column {
 /// inode, uid or congestion algorithm with the event.
 const NOT_SENT: &[&str] = &["inode", "uid", super::tcp_info::CONGESTION];
 
-/// event, time, the identity columns of `sockets` with its cookie, then every
-/// `tcp_info` column (NULL for UDP).
+/// event, time, the identity columns of `tcp_info` the event carries (its cookie too),
+/// then every other `tcp_info` column (NULL for UDP).
 pub static SPEC: LazyLock<TableSpec<Sockets>> = LazyLock::new(|| {
     let mut columns = vec![EVENT, TIME];
     for column in super::tcp_info::SPEC.columns {
@@ -51,9 +51,6 @@ pub static SPEC: LazyLock<TableSpec<Sockets>> = LazyLock::new(|| {
             continue;
         }
         columns.push(column.clone());
-        if column.name == sockets::col::NETNS_NAME {
-            columns.push(sockets::column::COOKIE);
-        }
     }
     TableSpec {
         name: NAME,

@@ -50,10 +50,10 @@ pub static SPEC: TableSpec<Sockets> = TableSpec {
         id::REMOTE_ADDRESS,
         id::REMOTE_PORT,
         id::INODE,
-        id::COOKIE,
         id::UID,
         id::NETNS,
         id::NETNS_NAME,
+        id::COOKIE,
         Column {
             name: CONGESTION,
             kind: Kind::Utf8,
