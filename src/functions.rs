@@ -221,7 +221,9 @@ impl Lookup {
                 if ports.is_null(i) || protos.is_null(i) {
                     return None;
                 }
-                let proto = protos.value(i).trim_end_matches('6');
+                // `tcp6` is tcp; one 6 only (`udp66` is no protocol).
+                let proto = protos.value(i);
+                let proto = proto.strip_suffix('6').unwrap_or(proto);
                 by_port.get(proto)?.get(&ports.value(i)).map(String::as_str)
             })
             .collect())

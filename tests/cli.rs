@@ -567,6 +567,11 @@ fn saved_queries_run_list_and_take_parameters() {
     assert!(fixture(&["-q", "deepest_queues", "-p", "limit=3"])
         .status
         .success());
+    // -p with -e or -f was dropped without a word (`$x` then "not provided").
+    assert_error(
+        &fixture(&["-e", "SELECT $x AS x", "-p", "x=1"]),
+        "-p sets the parameters of a saved query",
+    );
     assert_error(
         &fixture(&["--queries", "/nonexistent", "--list"]),
         "/nonexistent",

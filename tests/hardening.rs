@@ -197,13 +197,13 @@ fn lookup_functions_read_the_etc_files() {
         "csv",
         "-e",
         "SELECT service_name(7000, 'tcp6') AS s, service_name(7000, 'udp') AS u, \
-         protocol_name(6) AS p, protocol_name(58) AS p6, protocol_name(999) AS none, \
+         service_name(7000, 'udp66') AS u66, protocol_name(6) AS p, protocol_name(58) AS p6, protocol_name(999) AS none, \
          network_name('127.0.0.0') AS n, network_name('0.0.10.1') AS short, \
          network_name('nonsense') AS bad, host_name('0.0.0.0') AS any4, host_name('::') AS any6",
     ]);
     assert_eq!(
         ok(&out),
-        "s,u,p,p6,none,n,short,bad,any4,any6\nlast,other,tcp,ipv6-icmp,,loopnet,short,,,\n"
+        "s,u,u66,p,p6,none,n,short,bad,any4,any6\nlast,other,,tcp,ipv6-icmp,,loopnet,short,,,\n"
     );
     // With the machine's own files, what getent says.
     let getent = Command::new("getent").args(["protocols", "6"]).run();

@@ -152,8 +152,9 @@ fn history_survives_a_restart() {
 fn blank_lines_comments_odd_bytes_and_wide_characters() {
     let data = tempfile::tempdir().unwrap();
     let mut s = repl(data.path());
-    // A blank line leaves the prompt as it was: \q is a command, not SQL.
+    // A blank or comment-only line leaves the prompt as it was: \q is a command.
     s.send("\r").unwrap();
+    at(&mut s, "netsql> ", "-- a note\r");
     at(&mut s, "netsql> ", "SELECT 1 AS a; /* trailing */\r");
     s.expect("| 1 |").unwrap();
     at(&mut s, "netsql> ", "SELECT 2 AS b /* a comment;\r");

@@ -549,6 +549,14 @@ impl Args {
                 name: self.query.unwrap_or_default(),
                 params: parse_params(&self.params)?,
             },
+            // clap's `requires = "query"` does not hold once -e or -f is given: the
+            // values were dropped without a word.
+            (None, None) if !self.params.is_empty() => {
+                return Err(Error::Usage(
+                    "-p sets the parameters of a saved query (-q NAME); -e, -f and stdin take none"
+                        .into(),
+                ));
+            }
             (None, None) => {
                 let mut inputs: Vec<Input> = self.execute.into_iter().map(Input::Sql).collect();
                 inputs.extend(self.file.into_iter().map(Input::File));

@@ -204,13 +204,10 @@ impl SchemaProvider for HistorySchema {
         Ok(table)
     }
 
-    /// A table that cannot be read is still listed (SHOW TABLES names it; reading it
-    /// says why).
+    /// Without reading the table (SHOW TABLES reads no footer, and lists a table that
+    /// cannot be read; reading it says why).
     async fn table_type(&self, name: &str) -> DfResult<Option<TableType>> {
-        Ok(match self.table(name).await {
-            Ok(table) => table.map(|t| t.table_type()),
-            Err(_) => Some(TableType::Base),
-        })
+        Ok(self.table_exist(name).then_some(TableType::Base))
     }
 
     fn table_exist(&self, name: &str) -> bool {

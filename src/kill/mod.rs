@@ -18,8 +18,10 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt64Array};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, UInt32Type, UInt64Type};
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::JoinType;
 use datafusion::logical_expr::dml::{DmlStatement, WriteOp};
-use datafusion::logical_expr::{col, Expr, LogicalPlan, LogicalPlanBuilder};
+use datafusion::logical_expr::utils::{split_binary, split_conjunction};
+use datafusion::logical_expr::{col, Expr, LogicalPlan, LogicalPlanBuilder, Operator};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
@@ -222,11 +224,21 @@ fn narrows(ctx: &SessionContext, input: &LogicalPlan, target: &str) -> Result<bo
 }
 
 fn selects_fewer(plan: &LogicalPlan, target: &str) -> bool {
-    let on_target = |expr: &Expr| {
+    let reads_target = |expr: &Expr| {
         expr.column_refs().iter().any(|column| {
             column.relation.as_ref().is_none_or(|r| r.table() == target)
                 && column.name != c::NETNS
                 && column.name != c::NETNS_NAME
+        })
+    };
+    // Some conjunct, not volatile, each of whose OR branches reads the table:
+    // `remote_port = 7301 OR random() < 2` is every row.
+    let on_target = |expr: &Expr| {
+        split_conjunction(expr).into_iter().any(|part| {
+            !part.is_volatile()
+                && split_binary(part, Operator::Or)
+                    .into_iter()
+                    .all(reads_target)
         })
     };
     let carries = |plan: &LogicalPlan| {
@@ -243,8 +255,17 @@ fn selects_fewer(plan: &LogicalPlan, target: &str) -> bool {
             scan.table_name.table() == target && scan.filters.iter().any(on_target)
         }
         LogicalPlan::Join(join) => {
-            join.on.iter().any(|(l, r)| on_target(l) || on_target(r))
-                || join.filter.as_ref().is_some_and(on_target)
+            // Only a join that drops the target's unmatched rows narrows it: a left or
+            // mark join (a correlated scalar subquery, `IN (...) OR ...`) keeps them.
+            let drops_unmatched = match join.join_type {
+                JoinType::Inner => true,
+                JoinType::LeftSemi | JoinType::LeftAnti => carries(&join.left),
+                JoinType::RightSemi | JoinType::RightAnti => carries(&join.right),
+                _ => false,
+            };
+            drops_unmatched
+                && (join.on.iter().any(|(l, r)| on_target(l) || on_target(r))
+                    || join.filter.as_ref().is_some_and(on_target))
                 || [&join.left, &join.right]
                     .into_iter()
                     .filter(|side| carries(side))

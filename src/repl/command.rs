@@ -10,7 +10,8 @@ pub enum Command {
     /// `\d`: every table; `\d NAME`: one table's columns.
     Describe(Option<String>),
     Format(String),
-    Expanded,
+    /// `\x` toggles, `\x on|off` sets.
+    Expanded(Option<bool>),
     Timing(Option<bool>),
     MaxRows(usize),
     Include(String),
@@ -38,7 +39,10 @@ pub const HELP: &[(&str, &str)] = &[
         "\\format FMT",
         "output format: table, csv, tsv, json, ndjson",
     ),
-    ("\\x", "toggle expanded display: one column per line"),
+    (
+        "\\x [on|off]",
+        "expanded display (one column per line): toggled, or set",
+    ),
     ("\\timing [on|off]", "show how long each query took"),
     (
         "\\maxrows N",
@@ -112,7 +116,12 @@ impl FromStr for Command {
             "\\d" | ".schema" => Command::Describe(arg),
             ".tables" => Command::Describe(None),
             "\\format" => Command::Format(need("a format")?),
-            "\\x" => Command::Expanded,
+            "\\x" => Command::Expanded(match rest {
+                "" => None,
+                "on" => Some(true),
+                "off" => Some(false),
+                other => return Err(format!("\\x takes on or off, not {other:?}")),
+            }),
             "\\timing" => Command::Timing(match rest {
                 "" => None,
                 "on" => Some(true),
@@ -164,6 +173,10 @@ mod tests {
         );
         assert_eq!(".schema".parse(), Ok(Command::Describe(None)));
         assert_eq!("\\timing on".parse(), Ok(Command::Timing(Some(true))));
+        // `\x on` sets (it toggled: a second one turned it off).
+        assert_eq!("\\x on".parse(), Ok(Command::Expanded(Some(true))));
+        assert_eq!("\\x".parse(), Ok(Command::Expanded(None)));
+        assert!("\\x maybe".parse::<Command>().is_err());
         assert_eq!("\\maxrows 5".parse(), Ok(Command::MaxRows(5)));
         assert_eq!("\\watch 2".parse(), Ok(Command::Watch(2)));
         assert_eq!("\\hosts".parse(), Ok(Command::Hosts));

@@ -69,6 +69,15 @@ pub fn statement_complete(text: &str) -> bool {
     }
 }
 
+/// Whether `line` holds no token but spaces and whole comments.
+fn nothing_but_comments(line: &str) -> bool {
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    Tokenizer::new(&GenericDialect {}, line)
+        .tokenize()
+        .is_ok_and(|tokens| tokens.iter().all(|t| matches!(t, Token::Whitespace(_))))
+}
+
 /// The REPL on `runner`'s session, statements run on `runtime`; `\\saved` and `\\run`
 /// see the same saved queries as `-q` (built-in, XDG, then `query_dirs`).
 pub fn run(
@@ -184,9 +193,9 @@ pub fn run(
             }
             continue;
         }
-        // A blank line at the prompt is nothing (it made the next one a continuation,
-        // where `\q` was SQL).
-        if buffer.is_empty() && line.trim().is_empty() {
+        // A blank or comment-only line at the prompt is nothing (it made the next one a
+        // continuation, where `\q` was SQL).
+        if buffer.is_empty() && nothing_but_comments(&line) {
             continue;
         }
         buffer.push_str(&line);
@@ -433,8 +442,8 @@ fn meta(
                 }
             };
         }
-        Command::Expanded => {
-            settings.expanded = !settings.expanded;
+        Command::Expanded(on) => {
+            settings.expanded = on.unwrap_or(!settings.expanded);
             say(format_args!(
                 "Expanded display is {}.",
                 if settings.expanded { "on" } else { "off" }

@@ -227,6 +227,33 @@ fn delete_closes_exactly_what_the_where_selects() {
             vec!["--allow-kill", "-e", "DELETE FROM sockets WHERE random() < 2"],
             WHOLE,
         ),
+        // A branch of an OR that reads no column, a mark join (`IN (...) OR ...`) and a
+        // left join (a correlated scalar subquery) keep every row (helper-55).
+        (
+            vec![
+                "--allow-kill",
+                "-e",
+                "DELETE FROM sockets WHERE remote_port = 7301 OR random() < 2",
+            ],
+            WHOLE,
+        ),
+        (
+            vec![
+                "--allow-kill",
+                "-e",
+                "DELETE FROM sockets WHERE pid IN (SELECT pid FROM processes) OR random() < 2",
+            ],
+            WHOLE,
+        ),
+        (
+            vec![
+                "--allow-kill",
+                "-e",
+                "DELETE FROM sockets WHERE \
+                 (SELECT count(*) FROM processes p WHERE p.pid = sockets.pid) >= 0",
+            ],
+            WHOLE,
+        ),
         // Rows that never end (a dry run never returned); a prepared DELETE went past
         // these rules.
         (
