@@ -36,12 +36,17 @@ pub enum QueryError {
     },
 }
 
+/// `text` without the byte-order mark some editors write first: it hid a file's header
+/// and failed its SQL.
+pub fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
 /// Parses a query file. Header lines are the leading `--` comments of the form
 /// `-- key: value`; `-- param: name = default` declares a parameter used as `$name`.
 /// A file without `-- name:` takes its file name.
 pub fn parse(origin: &str, text: &str) -> Result<QueryFile, QueryError> {
-    // A byte-order mark some editors write hid the header (and failed the SQL).
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let text = without_bom(text);
     let fail = |reason: String| QueryError::Header {
         origin: origin.to_string(),
         reason,

@@ -215,8 +215,19 @@ impl LiveProvider {
 /// The live table `provider` reads, if it is one: a table of the same name made by a
 /// statement (`CREATE TABLE s.sockets AS ...`) or read from history is not.
 pub fn live_table(provider: &dyn TableProvider) -> Option<&'static str> {
+    live(provider).map(|table| table.name())
+}
+
+/// The live stream `provider` reads (`socket_events`), if it is one.
+pub fn live_stream(provider: &dyn TableProvider) -> Option<&'static str> {
+    live(provider)
+        .filter(|table| table.unbounded())
+        .map(|table| table.name())
+}
+
+fn live(provider: &dyn TableProvider) -> Option<&dyn LiveTable> {
     let any: &dyn std::any::Any = provider;
-    any.downcast_ref::<LiveProvider>().map(|p| p.table.name())
+    any.downcast_ref::<LiveProvider>().map(|p| p.table.as_ref())
 }
 
 #[async_trait]

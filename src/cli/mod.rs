@@ -438,11 +438,7 @@ fn read_input(input: &Input) -> Result<String, Error> {
     match input {
         Input::Sql(sql) => Ok(sql.clone()),
         Input::File(path) => std::fs::read_to_string(path)
-            .map(|sql| {
-                sql.strip_prefix('\u{feff}')
-                    .map(String::from)
-                    .unwrap_or(sql)
-            })
+            .map(|sql| crate::queries::without_bom(&sql).to_string())
             .map_err(|source| Error::Input {
                 path: path.clone(),
                 source,

@@ -194,8 +194,8 @@ fn check_target(dml: &DmlStatement) -> Result<Subject, Error> {
         if let LogicalPlan::TableScan(scan) = node {
             let name = datafusion::datasource::source_as_provider(&scan.source)
                 .ok()
-                .and_then(|provider| crate::catalog::live_table(provider.as_ref()));
-            if let Some(name) = name.filter(|name| crate::tables::streams().contains(name)) {
+                .and_then(|provider| crate::catalog::live_stream(provider.as_ref()));
+            if let Some(name) = name {
                 stream = Some(name);
                 return Ok(TreeNodeRecursion::Stop);
             }

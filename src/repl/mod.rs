@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, TokenizerError};
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 use rustyline::{CompletionType, Config as EditorConfig, Editor};
@@ -54,14 +56,8 @@ fn history_path() -> Option<PathBuf> {
 /// tokenizer finds unfinished (a string, quoted name or `/* */` comment left open) is
 /// not; text it fails on otherwise is, so the error is said rather than waited past.
 pub fn statement_complete(text: &str) -> bool {
-    use datafusion::sql::sqlparser::dialect::GenericDialect;
-    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
-    match Tokenizer::new(&GenericDialect {}, text).tokenize() {
-        Ok(tokens) => tokens
-            .iter()
-            .rev()
-            .find(|token| !matches!(token, Token::Whitespace(_)))
-            .is_some_and(|token| *token == Token::SemiColon),
+    match significant_tokens(text) {
+        Ok(tokens) => tokens.last() == Some(&Token::SemiColon),
         Err(err) => {
             let unfinished = ["Unterminated", "Unexpected EOF", "before EOF"];
             !unfinished.iter().any(|u| err.message.contains(u))
@@ -71,11 +67,16 @@ pub fn statement_complete(text: &str) -> bool {
 
 /// Whether `line` holds no token but spaces and whole comments.
 fn nothing_but_comments(line: &str) -> bool {
-    use datafusion::sql::sqlparser::dialect::GenericDialect;
-    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
-    Tokenizer::new(&GenericDialect {}, line)
-        .tokenize()
-        .is_ok_and(|tokens| tokens.iter().all(|t| matches!(t, Token::Whitespace(_))))
+    significant_tokens(line).is_ok_and(|tokens| tokens.is_empty())
+}
+
+/// `text`'s tokens but spaces and comments, as the statement parser reads them.
+fn significant_tokens(text: &str) -> Result<Vec<Token>, TokenizerError> {
+    let tokens = Tokenizer::new(&GenericDialect {}, text).tokenize()?;
+    Ok(tokens
+        .into_iter()
+        .filter(|token| !matches!(token, Token::Whitespace(_)))
+        .collect())
 }
 
 /// The REPL on `runner`'s session, statements run on `runtime`; `\\saved` and `\\run`
